@@ -1,0 +1,1311 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, embedsignature=True
+"""Compiled stores and call path of admf_perf's caches.
+
+Twin (specification): ``_cache_py.py``. Semantics: docs/caching.md.
+
+One intrusive-list core serves every policy. A ``_Node`` embeds two links:
+``order`` (its place in the order list: LRU/FIFO/UNBOUNDED share one list on
+the store, LFU keeps one list per frequency ``Bucket``) and ``time`` (its
+place in the write-order list that TTL purges from). The store's dict maps
+key -> node and owns the nodes; the lists hold borrowed pointers, and a node
+that dies while linked unlinks itself, so a list never points at freed memory
+whatever Python code (a key's ``__eq__``, a value's ``__del__``) does.
+
+The GIL is held throughout; Python code can only run inside dict operations
+(key ``__hash__``/``__eq__``), a ``timer`` call or a reference drop, and each
+operation is arranged so the store is consistent at those points.
+"""
+
+cimport cython
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.stdlib cimport free, malloc
+
+import threading
+
+from admf_perf._ext._types import CacheInfo, KWD_MARK
+
+cdef extern from "Python.h":
+    ctypedef PyObject* (*vectorcallfunc)(PyObject*, PyObject* const*, size_t, PyObject*)
+    ctypedef PyObject* (*ternaryfunc)(PyObject*, PyObject*, PyObject*)
+    # Borrowed reference; NULL when absent (no exception) or on error (exception set).
+    PyObject* _PyDict_GetItem_KnownHash(PyObject* mp, object key, Py_hash_t hash)
+    PyObject* _PyDict_GetItem_KnownHash_ptr "_PyDict_GetItem_KnownHash"(
+        PyObject* mp, PyObject* key, Py_hash_t hash)
+    Py_hash_t PyObject_Hash_ptr "PyObject_Hash"(PyObject* o)
+    void PyObject_GC_UnTrack(PyObject* o)
+    int _PyDict_SetItem_KnownHash(object mp, object key, object item, Py_hash_t hash) except -1
+    int _PyDict_DelItem_KnownHash(object mp, object key, Py_hash_t hash) except -1
+    int _PyDict_DelItem_KnownHash_raw "_PyDict_DelItem_KnownHash"(
+        PyObject* mp, object key, Py_hash_t hash)
+    Py_hash_t PyObject_Hash_raw "PyObject_Hash"(object o)
+    Py_hash_t PyObject_Hash(object o) except -1
+    PyObject* PyErr_Occurred()
+    int PyErr_ExceptionMatches(object exc)
+    void PyErr_Clear()
+    Py_ssize_t Py_REFCNT(object o)
+    Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+    object PyObject_Vectorcall(object func, PyObject* const* args, size_t nargsf, PyObject* kwnames)
+    PyObject* PyVectorcall_Call(PyObject* callable, PyObject* tuple, PyObject* dict)
+    object PyTuple_New(Py_ssize_t n)
+    void PyTuple_SET_ITEM(object t, Py_ssize_t i, object o)
+    PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
+    Py_ssize_t PyTuple_GET_SIZE(object t)
+    bint PyLong_CheckExact(object o)
+    bint PyUnicode_CheckExact(object o)
+    void PyType_Modified(PyTypeObject* t)
+    unsigned long Py_TPFLAGS_HAVE_VECTORCALL
+    size_t PY_VECTORCALL_ARGUMENTS_OFFSET
+
+cdef extern from *:
+    """
+    #include <time.h>
+    #ifdef CLOCK_MONOTONIC_COARSE
+    #define ADMF_CLOCK_COARSE CLOCK_MONOTONIC_COARSE
+    #else
+    #define ADMF_CLOCK_COARSE CLOCK_MONOTONIC
+    #endif
+    static inline double admf_clock(clockid_t id) {
+        struct timespec ts;
+        clock_gettime(id, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    /* Propagate the exception that is already set (Cython: except -1). */
+    static inline int admf_error_set(void) { return PyErr_Occurred() ? -1 : 0; }
+    static inline int admf_fail(void) { return -1; }
+    static inline double admf_clock_res(clockid_t id) {
+        struct timespec ts;
+        if (clock_getres(id, &ts) != 0) return 0.004;
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    #define ADMF_TUPLE_ITEMS(t) (((PyTupleObject *)(t))->ob_item)
+    #define ADMF_TUPLE_ITEMS_PTR(t) (((PyTupleObject *)(t))->ob_item)
+    /* Reusing one tuple to look keys up needs tuples that do not cache their hash. */
+    #define ADMF_PROBE_TUPLES (PY_VERSION_HEX < 0x030E0000)
+    #define ADMF_AS_VECTORCALL(f) ((vectorcallfunc)(void (*)(void))(f))
+    #define ADMF_AS_TERNARY(f) ((ternaryfunc)(void (*)(void))(f))
+    #define ADMF_TYPE_SET_VECTORCALL(t, off) \\
+        do { (t)->tp_vectorcall_offset = (off); \\
+             (t)->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL; \\
+             (t)->tp_call = PyVectorcall_Call; } while (0)
+    """
+    ctypedef int clockid_t
+    clockid_t CLOCK_MONOTONIC
+    clockid_t ADMF_CLOCK_COARSE
+    double admf_clock(clockid_t) nogil
+    double admf_clock_res(clockid_t) nogil
+    vectorcallfunc ADMF_AS_VECTORCALL(void*)
+    PyObject** ADMF_TUPLE_ITEMS(object)
+    PyObject** ADMF_TUPLE_ITEMS_PTR(PyObject*)
+    bint ADMF_PROBE_TUPLES
+    int admf_error_set() except -1
+    int admf_fail() except -1
+    void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
+
+# Policy codes: the same as admf_perf._ext._types (LRU, LFU, FIFO, TLRU, UNBOUNDED).
+cdef enum:
+    P_LRU = 0
+    P_LFU = 1
+    P_FIFO = 2
+    P_TLRU = 3
+    P_UNBOUNDED = 4
+
+
+# ---------------------------------------------------------------------------
+# The intrusive list
+# ---------------------------------------------------------------------------
+
+cdef struct Link:
+    Link* prev
+    Link* next
+
+cdef struct Bucket:
+    Link chain      # first member: a Link* to it is a Bucket*
+    Link items      # the entries of this frequency, least recently used first
+    Py_ssize_t freq
+
+
+cdef inline void link_init(Link* head) noexcept nogil:
+    head.prev = head
+    head.next = head
+
+
+cdef inline void link_remove(Link* l) noexcept nogil:
+    l.prev.next = l.next
+    l.next.prev = l.prev
+    l.prev = l
+    l.next = l
+
+
+cdef inline void link_append(Link* head, Link* l) noexcept nogil:
+    """Insert l at the tail (just before head)."""
+    l.prev = head.prev
+    l.next = head
+    head.prev.next = l
+    head.prev = l
+
+
+cdef inline void link_insert_after(Link* pos, Link* l) noexcept nogil:
+    l.prev = pos
+    l.next = pos.next
+    pos.next.prev = l
+    pos.next = l
+
+
+cdef inline void link_move_to_tail(Link* head, Link* l) noexcept nogil:
+    if l.next != head:
+        l.prev.next = l.next
+        l.next.prev = l.prev
+        link_append(head, l)
+
+
+# Offsets of a node's links inside its object, to get from a link to its node.
+cdef Py_ssize_t ORDER_OFFSET = 0
+cdef Py_ssize_t TIME_OFFSET = 0
+
+
+cdef inline PyObject* node_of_order(Link* l) noexcept nogil:
+    return <PyObject*>(<char*>l - ORDER_OFFSET)
+
+
+cdef inline PyObject* node_of_time(Link* l) noexcept nogil:
+    return <PyObject*>(<char*>l - TIME_OFFSET)
+
+
+@cython.final
+@cython.freelist(256)
+cdef class _Node:
+    """One entry. The store's dict owns it; lists point at it."""
+    cdef Link order
+    cdef Link time
+    cdef object key
+    cdef object value
+    cdef object args
+    cdef object kwargs
+    cdef Py_hash_t hash
+    cdef double created_at
+    cdef double last_access
+    cdef double expires_at
+    cdef Py_ssize_t access_count
+    cdef Bucket* bucket
+    cdef PyObject* owner        # the CacheCore it is linked into, or NULL
+
+    def __dealloc__(self):
+        if self.owner != NULL:
+            _detach(<CacheCore>self.owner, <PyObject*>self)
+
+
+cdef object _MISS = object()   # "no live entry" from lookups that count statistics
+
+
+# ---------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------
+
+@cython.no_gc_clear
+cdef class CacheCore:
+    """The store behind ``Cache``: policy, TTL, statistics (see ``Cache``)."""
+    cdef dict table
+    cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list
+    cdef Link buckets           # LFU: buckets by increasing frequency
+    cdef Link times             # with ttl: entries by write time
+    cdef Bucket* spare          # LFU: free buckets for reuse
+    cdef Py_ssize_t size
+    cdef Py_ssize_t maxsize     # -1: never evicts
+    cdef int policy_code
+    cdef bint lfu
+    cdef bint move_on_hit
+    cdef bint has_ttl
+    cdef bint precise           # a user timer: every time stamp comes from it
+    cdef double ttl_seconds
+    cdef object timer
+    cdef unsigned long long hits
+    cdef unsigned long long misses
+    cdef unsigned long long evictions
+    cdef unsigned long long expirations
+    cdef unsigned long long mutations   # structural changes, to detect reentrant ones
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self.table = {}
+        link_init(&self.order)
+        link_init(&self.buckets)
+        link_init(&self.times)
+        self.spare = NULL
+        self.maxsize = 128
+
+    def __init__(self, max_size=128, int policy=P_LRU, ttl=None, timer=None):
+        if self.size:
+            raise RuntimeError("CacheCore.__init__ called on a store in use")
+        if policy < P_LRU or policy > P_UNBOUNDED:
+            raise ValueError(f"policy must be a code from admf_perf._ext._types; got {policy}")
+        self.policy_code = policy
+        self.maxsize = -1 if (max_size is None or policy == P_UNBOUNDED) else <Py_ssize_t>max_size
+        if self.maxsize < -1:
+            raise ValueError("max_size must be >= 0 or None")
+        self.lfu = policy == P_LFU
+        self.move_on_hit = policy == P_LRU or policy == P_TLRU
+        self.has_ttl = ttl is not None
+        self.ttl_seconds = float(ttl) if ttl is not None else 0.0
+        if self.has_ttl and not self.ttl_seconds > 0:
+            raise ValueError("ttl must be > 0 or None")
+        self.timer = timer
+        self.precise = timer is not None
+
+    def __dealloc__(self):
+        _unlink_all(self)
+        _free_buckets(self)
+
+    # -- hot API ---------------------------------------------------------------
+    def get(self, key, default=None):
+        """The value of ``key`` (a use), or ``default``."""
+        value = _get(self, key, PyObject_Hash(key))
+        if value is _MISS:
+            return default
+        return value
+
+    def set(self, key, value, args=None, kwargs=None):
+        """Store ``value`` under ``key`` (an overwrite is a use)."""
+        _store(self, key, PyObject_Hash(key), value, args, kwargs, True)
+
+    def __getitem__(self, key):
+        value = _get(self, key, PyObject_Hash(key))
+        if value is _MISS:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key, value):
+        _store(self, key, PyObject_Hash(key), value, None, None, True)
+
+    def __delitem__(self, key):
+        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
+        if node is None:
+            raise KeyError(key)
+        _remove(self, node)
+
+    def __contains__(self, key):
+        return _peek(self, key, PyObject_Hash(key)) is not None
+
+    def __len__(self):
+        if self.has_ttl:
+            _purge(self, _now(self))
+        return self.size
+
+    def pop(self, key, default=_MISS):
+        """Remove ``key`` and return its value (not a use); ``default`` or KeyError if absent."""
+        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
+        if node is None:
+            if default is _MISS:
+                raise KeyError(key)
+            return default
+        _remove(self, node)
+        return node.value
+
+    # -- cold API --------------------------------------------------------------
+    def keys(self):
+        """Snapshot of the live keys, in order-list order."""
+        return [(<_Node>n).key for n in _snapshot(self)]
+
+    def values(self):
+        """Snapshot of the live values, in order-list order."""
+        return [(<_Node>n).value for n in _snapshot(self)]
+
+    def items(self):
+        """Snapshot of the live (key, value) pairs, in order-list order."""
+        return [((<_Node>n).key, (<_Node>n).value) for n in _snapshot(self)]
+
+    def _discard(self, key):
+        """Remove ``key`` if live (not an eviction); True when something was removed."""
+        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
+        if node is None:
+            return False
+        _remove(self, node)
+        return True
+
+    def _discard_matching(self, predicate):
+        """Remove the live entries whose key satisfies ``predicate``; return how many."""
+        cdef _Node node
+        cdef Py_ssize_t removed = 0
+        for node in _snapshot(self):
+            if node.owner != NULL and predicate(node.key) and node.owner != NULL:
+                _remove(self, node)
+                removed += 1
+        return removed
+
+    def expire(self):
+        """Remove the expired entries now; return how many."""
+        if not self.has_ttl:
+            return 0
+        return _purge(self, _now(self))
+
+    def clear(self):
+        """Remove every entry (statistics stay)."""
+        old = self.table
+        _unlink_all(self)
+        self.table = {}
+        self.mutations += 1
+        del old  # values' __del__ run here, with the store consistent
+
+    def reset_stats(self):
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+    def _counters(self):
+        """(hits, misses, evictions, expirations)."""
+        return self.hits, self.misses, self.evictions, self.expirations
+
+    def _entry(self, key):
+        """(value, created_at, last_access, access_count, expires_at, args, kwargs) or None."""
+        cdef _Node node = _peek(self, key, PyObject_Hash(key))
+        if node is None:
+            return None
+        return (node.value, node.created_at, node.last_access, node.access_count,
+                node.expires_at if self.has_ttl else None, node.args, node.kwargs)
+
+    @property
+    def max_size(self):
+        return None if self.maxsize < 0 else self.maxsize
+
+    @property
+    def ttl(self):
+        return self.ttl_seconds if self.has_ttl else None
+
+    @property
+    def policy(self):
+        return self.policy_code
+
+    def _check(self):
+        """Assert the internal invariants (for tests)."""
+        cdef _Node node
+        cdef Link* l
+        cdef Bucket* b
+        cdef Py_ssize_t last_freq = 0
+        nodes = _snapshot_raw(self)
+        assert len(nodes) == self.size, (len(nodes), self.size)
+        assert len(self.table) == self.size, (len(self.table), self.size)
+        for node in nodes:
+            assert node.owner == <PyObject*>self
+            assert _PyDict_GetItem_KnownHash(<PyObject*>self.table, node.key, node.hash) == <PyObject*>node
+        if self.maxsize >= 0:
+            assert self.size <= self.maxsize, (self.size, self.maxsize)
+        if self.lfu:
+            l = self.buckets.next
+            while l != &self.buckets:
+                b = <Bucket*>l
+                assert b.freq > last_freq and b.items.next != &b.items
+                last_freq = b.freq
+                l = l.next
+        if self.has_ttl:
+            count = 0
+            last = -1e308
+            l = self.times.next
+            while l != &self.times:
+                node = <_Node>node_of_time(l)
+                assert node.expires_at >= last
+                last = node.expires_at
+                count += 1
+                l = l.next
+            assert count == self.size
+
+
+# -- store internals (module functions: direct C calls, no vtable) -------------
+
+# Clocks. Without a user ``timer``, writes and hits read the kernel's coarse
+# monotonic clock (same time base as time.monotonic(), a few ns per read,
+# resolution COARSE_RES, lagging the precise clock by less than that); a hit
+# on an entry within COARSE_RES of its expiry, and every expiry decision that
+# is not on the hot path (len, iteration, ``in``, entry, purge by expire()),
+# read the precise clock. So an expired entry is never returned, and an entry
+# may expire at most one coarse tick early. A ``timer`` is used for all of it.
+cdef double COARSE_RES = admf_clock_res(ADMF_CLOCK_COARSE)
+
+
+cdef inline double _now(CacheCore c) except? -1.0:
+    """The precise time."""
+    if c.timer is None:
+        return admf_clock(CLOCK_MONOTONIC)
+    return float(c.timer())
+
+
+cdef inline double _write_time(CacheCore c) except? -1.0:
+    """The time stamped on a write: coarse unless there is a timer."""
+    if c.timer is None:
+        return admf_clock(ADMF_CLOCK_COARSE)
+    return float(c.timer())
+
+
+cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
+    """A use of a live entry: reorder per policy."""
+    if c.move_on_hit:
+        link_move_to_tail(&c.order, &(<_Node>node).order)
+    elif c.lfu:
+        _lfu_promote(c, node)
+
+
+cdef inline object _get(CacheCore c, object key, Py_hash_t h):
+    """The value of a live entry, counting a hit, or _MISS counting a miss."""
+    cdef PyObject* p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+    if p != NULL:
+        if _hit_fast(c, p):
+            return (<_Node>p).value
+        return _get_slow(c, <_Node>p)
+    admf_error_set()
+    c.misses += 1
+    return _MISS
+
+
+cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
+    """Record a hit on a live entry that is certainly not expired; else False."""
+    cdef double t
+    if (<_Node>p).owner == NULL or c.precise:
+        return False
+    t = admf_clock(ADMF_CLOCK_COARSE)
+    if c.has_ttl and t + COARSE_RES >= (<_Node>p).expires_at:
+        return False
+    (<_Node>p).last_access = t if t > (<_Node>p).created_at else (<_Node>p).created_at
+    (<_Node>p).access_count = (<_Node>p).access_count + 1
+    c.hits += 1
+    _touch(c, p)
+    return True
+
+
+cdef object _get_slow(CacheCore c, _Node node):
+    """_get for a store with ttl or a timer, or an entry being removed."""
+    cdef double now
+    if node.owner == NULL:
+        c.misses += 1
+        return _MISS
+    now = _now(c)
+    if node.owner == NULL:  # removed while the timer ran
+        c.misses += 1
+        return _MISS
+    if c.has_ttl and now >= node.expires_at:
+        _remove(c, node)
+        c.expirations += 1
+        c.misses += 1
+        return _MISS
+    node.last_access = now
+    node.access_count += 1
+    c.hits += 1
+    _touch(c, <PyObject*>node)
+    return node.value
+
+
+cdef _Node _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired):
+    """The live entry of key or None, without statistics except expirations."""
+    cdef PyObject* p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+    cdef _Node node
+    if p == NULL:
+        admf_error_set()
+        return None
+    node = <_Node>p
+    if node.owner == NULL:
+        return None
+    if c.has_ttl and _now(c) >= node.expires_at:
+        if drop_expired and node.owner != NULL:
+            _remove(c, node)
+            c.expirations += 1
+        return None
+    return node if node.owner != NULL else None
+
+
+cdef inline _Node _peek(CacheCore c, object key, Py_hash_t h):
+    return _find_live(c, key, h, False)
+
+
+cdef void _detach(CacheCore c, PyObject* p) noexcept:
+    """Take a linked node out of every list (no dict operation, no Python code).
+
+    Also called from a dying node's __dealloc__: no new reference to it is taken.
+    """
+    cdef Bucket* b
+    link_remove(&(<_Node>p).order)
+    if c.lfu:
+        b = (<_Node>p).bucket
+        (<_Node>p).bucket = NULL
+        if b != NULL and b.items.next == &b.items:
+            link_remove(&b.chain)
+            _bucket_release(c, b)
+    if c.has_ttl:
+        link_remove(&(<_Node>p).time)
+    (<_Node>p).owner = NULL
+    c.size -= 1
+    c.mutations += 1
+
+
+cdef int _remove(CacheCore c, _Node node) except -1:
+    """Remove a live node from the store (lists, then dict). The caller holds node."""
+    if node.owner == NULL:
+        return 0
+    _detach(c, <PyObject*>node)
+    if _PyDict_DelItem_KnownHash_raw(<PyObject*>c.table, node.key, node.hash) < 0:
+        if not PyErr_ExceptionMatches(KeyError):
+            admf_fail()
+        PyErr_Clear()       # already gone from the dict (see _reconcile)
+    return 0
+
+
+cdef int _reconcile(CacheCore c) except -1:
+    """Unlink nodes the dict no longer maps to (after reentrant code replaced one).
+
+    Only after Python code run inside a dict insertion changed this store: an
+    insertion of an equal key from that code can replace a node in the dict.
+    """
+    cdef _Node node
+    cdef PyObject* p
+    for node in _snapshot_raw(c):
+        if node.owner == NULL:
+            continue
+        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, node.key, node.hash)
+        if p == NULL:
+            admf_error_set()
+        if p != <PyObject*>node and node.owner != NULL:
+            _detach(c, <PyObject*>node)
+    return 0
+
+
+cdef PyObject* _victim(CacheCore c) noexcept:
+    """The entry to evict next (the store is not empty)."""
+    cdef Bucket* b
+    if c.lfu:
+        b = <Bucket*>c.buckets.next
+        return node_of_order(b.items.next)
+    return node_of_order(c.order.next)
+
+
+cdef void _attach(CacheCore c, _Node node) noexcept:
+    """Link a new node (already in the dict) into the lists."""
+    cdef Bucket* b
+    node.owner = <PyObject*>c
+    if c.lfu:
+        b = <Bucket*>c.buckets.next
+        if c.buckets.next == &c.buckets or b.freq != 1:
+            b = _bucket_new(c, 1)
+            link_insert_after(&c.buckets, &b.chain)
+        node.bucket = b
+        link_append(&b.items, &node.order)
+    else:
+        link_append(&c.order, &node.order)
+    if c.has_ttl:
+        link_append(&c.times, &node.time)
+    c.size += 1
+    c.mutations += 1
+
+
+cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
+    """Remove the expired entries from the head of the time list."""
+    cdef Py_ssize_t n = 0
+    cdef _Node node
+    while c.times.next != &c.times:
+        node = <_Node>node_of_time(c.times.next)
+        if node.expires_at > now:
+            break
+        _remove(c, node)
+        c.expirations += 1
+        n += 1
+    return n
+
+
+cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
+                object kwargs, bint overwrite) except -1:
+    """Insert or overwrite key. Python code may run at the marked points only."""
+    cdef double now
+    cdef PyObject* p
+    cdef _Node node = None
+    cdef _Node victim = None
+    cdef object old_key, old_value, old_args, old_kwargs   # dropped at return
+    cdef unsigned long long before
+    if c.maxsize == 0:
+        return 0
+    now = _write_time(c)                            # Python: timer
+    if c.has_ttl:
+        _purge(c, now)                              # Python: __eq__, __del__
+    p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)  # Python: __eq__
+    if p == NULL:
+        admf_error_set()
+    elif (<_Node>p).owner != NULL:
+        node = <_Node>p
+        if c.has_ttl and now >= node.expires_at:
+            _remove(c, node)                        # Python: __eq__
+            c.expirations += 1
+            node = None
+        elif not overwrite:
+            return 0
+        elif node.owner != NULL:
+            old_value = node.value
+            old_args = node.args
+            old_kwargs = node.kwargs
+            node.value = value
+            node.args = args
+            node.kwargs = kwargs
+            node.created_at = node.last_access = now
+            node.access_count = 0
+            node.expires_at = now + c.ttl_seconds
+            if c.lfu:
+                _lfu_promote(c, <PyObject*>node)
+            else:
+                link_move_to_tail(&c.order, &node.order)
+            if c.has_ttl:
+                link_move_to_tail(&c.times, &node.time)
+            return 0
+        node = None
+    # A new entry: evict first, so it is never its own victim.
+    while c.maxsize > 0 and c.size >= c.maxsize:
+        victim = <_Node>_victim(c)
+        _remove(c, victim)                          # Python: __eq__
+        c.evictions += 1
+    if victim is not None and Py_REFCNT(victim) == 1:
+        node = victim                               # reuse the evicted node
+        old_key = node.key
+        old_value = node.value
+        old_args = node.args
+        old_kwargs = node.kwargs
+    else:
+        node = _Node.__new__(_Node)
+        link_init(&node.order)
+        link_init(&node.time)
+    node.key = key
+    node.hash = h
+    node.value = value
+    node.args = args
+    node.kwargs = kwargs
+    node.created_at = node.last_access = now
+    node.expires_at = now + c.ttl_seconds
+    node.access_count = 0
+    before = c.mutations
+    _PyDict_SetItem_KnownHash(c.table, key, node, h)   # Python: __eq__
+    if c.mutations != before:
+        # Code run by __eq__ changed the store: it may have stored an equal key
+        # (which our insertion then replaced) or removed ours again.
+        if node.owner != NULL:
+            return 0
+        _reconcile(c)
+        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+        if p != <PyObject*>node or node.owner != NULL:
+            if p == NULL:
+                admf_error_set()
+            return 0
+    _attach(c, node)
+    while c.maxsize > 0 and c.size > c.maxsize:     # others inserted meanwhile
+        victim = <_Node>_victim(c)
+        _remove(c, victim)
+        c.evictions += 1
+    return 0
+
+
+# -- LFU buckets ------------------------------------------------------------------
+
+cdef Bucket* _bucket_new(CacheCore c, Py_ssize_t freq) noexcept:
+    cdef Bucket* b = c.spare
+    if b != NULL:
+        c.spare = <Bucket*>b.chain.next
+    else:
+        b = <Bucket*>malloc(sizeof(Bucket))
+        if b == NULL:
+            abort_no_memory()
+    b.freq = freq
+    link_init(&b.chain)
+    link_init(&b.items)
+    return b
+
+
+cdef extern from "stdlib.h":
+    void abort() nogil
+
+
+cdef void abort_no_memory() noexcept nogil:
+    # A 40-byte allocation failing leaves no sane way on; CPython does the same.
+    abort()
+
+
+cdef inline void _bucket_release(CacheCore c, Bucket* b) noexcept:
+    b.chain.next = <Link*>c.spare
+    c.spare = b
+
+
+cdef void _lfu_promote(CacheCore c, PyObject* p) noexcept:
+    """Move a node to the bucket of the next frequency (at its tail)."""
+    cdef _Node node = <_Node>p
+    cdef Bucket* b = node.bucket
+    cdef Bucket* target
+    cdef Link* nxt = b.chain.next
+    if nxt != &c.buckets and (<Bucket*>nxt).freq == b.freq + 1:
+        target = <Bucket*>nxt
+    elif node.order.prev == &b.items and node.order.next == &b.items:
+        b.freq += 1                      # alone in its bucket: the bucket moves up
+        return
+    else:
+        target = _bucket_new(c, b.freq + 1)
+        link_insert_after(&b.chain, &target.chain)
+    link_remove(&node.order)
+    link_append(&target.items, &node.order)
+    node.bucket = target
+    if b.items.next == &b.items:
+        link_remove(&b.chain)
+        _bucket_release(c, b)
+
+
+cdef void _free_buckets(CacheCore c) noexcept:
+    cdef Bucket* b
+    while c.buckets.next != &c.buckets:
+        b = <Bucket*>c.buckets.next
+        link_remove(&b.chain)
+        free(b)
+    while c.spare != NULL:
+        b = c.spare
+        c.spare = <Bucket*>b.chain.next
+        free(b)
+
+
+cdef void _unlink_all(CacheCore c) noexcept:
+    """Detach every node (they stay in the dict, unlinked) and empty the lists."""
+    cdef Link* head
+    cdef Link* l
+    cdef Link* nxt
+    cdef Bucket* b
+    if c.lfu:
+        while c.buckets.next != &c.buckets:
+            b = <Bucket*>c.buckets.next
+            l = b.items.next
+            while l != &b.items:
+                nxt = l.next
+                (<_Node>node_of_order(l)).owner = NULL
+                (<_Node>node_of_order(l)).bucket = NULL
+                link_init(l)
+                l = nxt
+            link_remove(&b.chain)
+            _bucket_release(c, b)
+    else:
+        head = &c.order
+        l = head.next
+        while l != head:
+            nxt = l.next
+            (<_Node>node_of_order(l)).owner = NULL
+            link_init(l)
+            l = nxt
+        link_init(head)
+    l = c.times.next
+    while l != &c.times:
+        nxt = l.next
+        link_init(l)
+        l = nxt
+    link_init(&c.times)
+    c.size = 0
+    c.mutations += 1
+
+
+cdef list _snapshot_raw(CacheCore c):
+    """The linked nodes in order-list order (strong references)."""
+    cdef list out = []
+    cdef Link* l
+    cdef Bucket* b
+    cdef Link* bl
+    if c.lfu:
+        bl = c.buckets.next
+        while bl != &c.buckets:
+            b = <Bucket*>bl
+            l = b.items.next
+            while l != &b.items:
+                out.append(<object>node_of_order(l))
+                l = l.next
+            bl = bl.next
+    else:
+        l = c.order.next
+        while l != &c.order:
+            out.append(<object>node_of_order(l))
+            l = l.next
+    return out
+
+
+cdef list _snapshot(CacheCore c):
+    if c.has_ttl:
+        _purge(c, _now(c))
+    return _snapshot_raw(c)
+
+
+# ---------------------------------------------------------------------------
+# Cached functions
+# ---------------------------------------------------------------------------
+
+cdef bint _enabled = True
+
+cdef enum:
+    MAX_PROBE = 4     # arities up to this are looked up through a probe tuple
+
+
+def set_enabled(flag):
+    """Globally enable or disable cached functions (CacheManager.enable/disable)."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def is_enabled():
+    return _enabled
+
+
+cdef object _functools_key(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                           object prefix, bint typed):
+    """functools' key for (prefix?, *args, **kwargs)."""
+    cdef Py_ssize_t nkw = PyTuple_GET_SIZE(<object>kwnames) if kwnames != NULL else 0
+    cdef Py_ssize_t npos = nargs + (1 if prefix is not None else 0)
+    cdef Py_ssize_t size = npos + (1 + 2 * nkw if nkw else 0) + (npos + nkw if typed else 0)
+    cdef Py_ssize_t i, j = 0
+    cdef object item
+    if npos == 1 and nkw == 0 and not typed:
+        item = prefix if prefix is not None else <object>args[0]
+        if PyLong_CheckExact(item) or PyUnicode_CheckExact(item):
+            return item
+    key = PyTuple_New(size)
+    if prefix is not None:
+        Py_INCREF(prefix)
+        PyTuple_SET_ITEM(key, j, prefix)
+        j += 1
+    for i in range(nargs):
+        item = <object>args[i]
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(key, j, item)
+        j += 1
+    if nkw:
+        Py_INCREF(KWD_MARK)
+        PyTuple_SET_ITEM(key, j, KWD_MARK)
+        j += 1
+        for i in range(nkw):
+            item = <object>PyTuple_GET_ITEM(<object>kwnames, i)
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(key, j, item)
+            item = <object>args[nargs + i]
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(key, j + 1, item)
+            j += 2
+    if typed:
+        if prefix is not None:
+            item = type(prefix)
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(key, j, item)
+            j += 1
+        for i in range(nargs + nkw):
+            item = type(<object>args[i])
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(key, j, item)
+            j += 1
+    return key
+
+
+cdef tuple _args_tuple(PyObject* const* args, Py_ssize_t nargs):
+    cdef Py_ssize_t i
+    t = PyTuple_New(nargs)
+    for i in range(nargs):
+        item = <object>args[i]
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(t, i, item)
+    return t
+
+
+cdef dict _kwargs_dict(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef dict d = {}
+    cdef Py_ssize_t i
+    if kwnames != NULL:
+        for i in range(PyTuple_GET_SIZE(<object>kwnames)):
+            d[<object>PyTuple_GET_ITEM(<object>kwnames, i)] = <object>args[nargs + i]
+    return d
+
+
+def make_key(tuple args, kwargs, bint typed):
+    """functools' key of a call (the compiled path builds the same key)."""
+    cdef list flat = list(args)
+    cdef tuple names = tuple(kwargs) if kwargs else ()
+    if kwargs:
+        flat.extend(kwargs.values())
+    stack = tuple(flat)
+    return _key_from_tuple(stack, len(args), names, typed)
+
+
+cdef object _key_from_tuple(tuple stack, Py_ssize_t nargs, tuple names, bint typed):
+    return _functools_key(<PyObject* const*>ADMF_TUPLE_ITEMS(stack), nargs,
+                          <PyObject*>names if names else NULL, None, typed)
+
+
+def call_key(tuple key_args, kwargs, bint typed, key_maker, fallback):
+    """(key, explicit) of one call of a cached function (see _cache_py.call_key)."""
+    if key_maker is not None:
+        return key_maker(key_args, kwargs), True
+    key = make_key(key_args, kwargs, typed)
+    if PyObject_Hash_raw(key) == -1:
+        if fallback is None or not PyErr_ExceptionMatches(TypeError):
+            admf_fail()
+        PyErr_Clear()
+        return fallback(key_args, kwargs), True
+    return key, False
+
+
+@cython.final
+cdef class _Token:
+    """Stands for one instance in the keys of a cached method."""
+    cdef object __weakref__
+
+    def __repr__(self):
+        return f"<instance token {id(self):#x}>"
+
+
+@cython.final
+cdef class MethodTokens:
+    """Identity tokens for the instances a cached method is called on.
+
+    A token stands for its instance in keys, so the cache never holds the
+    instance; when the instance dies its entries are removed from the cache.
+    """
+    cdef dict by_id
+    cdef object cache_ref
+    cdef object __weakref__
+
+    def __init__(self, cache):
+        import weakref
+        self.by_id = {}
+        self.cache_ref = weakref.ref(cache)
+
+    cpdef object token(self, obj):
+        import weakref
+        found = self.by_id.get(id(obj))
+        if found is not None and (<tuple>found)[0]() is obj:
+            return (<tuple>found)[1]
+        token = _Token()
+        try:
+            ref = weakref.ref(obj, _TokenCallback(self, id(obj), token))
+        except TypeError:
+            return obj  # not weakly referenceable: keyed by the object itself
+        self.by_id[id(obj)] = (ref, token)
+        return token
+
+
+@cython.final
+cdef class _TokenCallback:
+    cdef object tokens_ref
+    cdef Py_ssize_t ident
+    cdef object token
+
+    def __init__(self, MethodTokens tokens, Py_ssize_t ident, token):
+        import weakref
+        self.tokens_ref = weakref.ref(tokens)
+        self.ident = ident
+        self.token = token
+
+    def __call__(self, ref):
+        cdef MethodTokens tokens = self.tokens_ref()
+        if tokens is None:
+            return
+        found = tokens.by_id.get(self.ident)
+        if found is not None and (<tuple>found)[1] is self.token:
+            del tokens.by_id[self.ident]
+        cache = tokens.cache_ref()
+        if cache is not None:
+            token = self.token
+            cache._discard_matching(
+                lambda k: type(k) is tuple and len(k) > 0 and k[0] is token)
+
+
+@cython.final
+cdef class _Flight:
+    cdef object event
+    cdef long owner
+    cdef object result
+    cdef object error
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.owner = threading.get_ident()
+
+
+@cython.final
+cdef class CachedFunction:
+    """What ``cached`` returns: a functools-compatible caching wrapper."""
+    cdef vectorcallfunc vectorcall
+    cdef object func
+    cdef CacheCore core
+    cdef bint typed
+    cdef bint single_flight
+    cdef object key_maker
+    cdef object fallback
+    cdef dict flights
+    cdef object flight_lock
+    cdef MethodTokens tokens
+    # Probe tuples: one per arity, holding borrowed arguments while a call's key
+    # is looked up, so a hit allocates no key. NULL while checked out.
+    cdef PyObject* probes[MAX_PROBE + 1]
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        cdef Py_ssize_t n
+        self.vectorcall = ADMF_AS_VECTORCALL(<void*>_cached_vectorcall)
+        for n in range(MAX_PROBE + 1):
+            self.probes[n] = NULL
+        if ADMF_PROBE_TUPLES:
+            for n in range(1, MAX_PROBE + 1):
+                probe = PyTuple_New(n)
+                PyObject_GC_UnTrack(<PyObject*>probe)   # it owns none of its items
+                Py_INCREF(probe)
+                self.probes[n] = <PyObject*>probe
+
+    def __dealloc__(self):
+        cdef Py_ssize_t n
+        for n in range(MAX_PROBE + 1):
+            Py_XDECREF(self.probes[n])
+
+    def __init__(self, func, CacheCore cache, typed=False, key_maker=None, fallback_key=None,
+                 single_flight=False):
+        if not callable(func):
+            raise TypeError("func must be callable")
+        self.func = func
+        self.core = cache
+        self.typed = bool(typed)
+        self.key_maker = key_maker
+        self.fallback = fallback_key
+        self.single_flight = bool(single_flight)
+        self.flights = {}
+        self.flight_lock = threading.RLock()
+        self.tokens = MethodTokens(cache)
+
+    @property
+    def cache(self):
+        return self.core
+
+    def cache_info(self):
+        """(hits, misses, maxsize, currsize), as functools."""
+        return CacheInfo(self.core.hits, self.core.misses, self.core.max_size, len(self.core))
+
+    def cache_clear(self):
+        """Remove every entry and reset the statistics, as functools."""
+        self.core.clear()
+        self.core.reset_stats()
+
+    def cache_parameters(self):
+        return {"maxsize": self.core.max_size, "typed": self.typed}
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return _BoundCachedMethod(self, obj)
+
+    def __reduce__(self):
+        return self.__qualname__
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self):
+        return f"<cached function {getattr(self, '__qualname__', self.func)!r}>"
+
+
+cdef object _cached_vectorcall(object self, PyObject* const* args, size_t nargsf,
+                               PyObject* kwnames):
+    return _call(<CachedFunction>self, args, PyVectorcall_NARGS(nargsf), kwnames, nargsf,
+                 None, None)
+
+
+cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
+                  PyObject* kwnames, size_t nargsf, object instance, object token):
+    """One call; ``instance``/``token`` are set for ``obj.method(...)`` calls."""
+    cdef CacheCore c = f.core
+    cdef object key
+    cdef Py_hash_t h
+    cdef PyObject* p = NULL
+    cdef PyObject* probe = NULL
+    cdef PyObject** items
+    cdef Py_ssize_t i
+    cdef bint explicit = False
+    cdef bint looked_up = False
+    if not _enabled:
+        return _call_func(f, args, nargs, kwnames, nargsf, instance)
+    if c.maxsize == 0:
+        c.misses += 1
+        return _call_func(f, args, nargs, kwnames, nargsf, instance)
+    if f.key_maker is not None:
+        key = f.key_maker(_key_args(args, nargs, token), _kwargs_dict(args, nargs, kwnames))
+        explicit = True
+        h = PyObject_Hash(key)
+    else:
+        if kwnames == NULL and token is None and not f.typed and 0 < nargs <= MAX_PROBE:
+            if nargs > 1 or not (PyLong_CheckExact(<object>args[0])
+                                 or PyUnicode_CheckExact(<object>args[0])):
+                probe = f.probes[nargs]
+        if probe != NULL:
+            # Look the arguments up in the probe tuple; build a key only on a miss.
+            f.probes[nargs] = NULL
+            items = ADMF_TUPLE_ITEMS_PTR(probe)
+            for i in range(nargs):
+                items[i] = <PyObject*>args[i]
+            h = PyObject_Hash_ptr(probe)                            # Python: __hash__
+            if h != -1:
+                p = _PyDict_GetItem_KnownHash_ptr(<PyObject*>c.table, probe, h)  # __eq__
+                looked_up = True
+            for i in range(nargs):
+                items[i] = NULL
+            f.probes[nargs] = probe
+            if p != NULL and _hit_fast(c, p):
+                return (<_Node>p).value
+            key = _args_tuple(args, nargs)
+        else:
+            key = _functools_key(args, nargs, kwnames, token, f.typed)
+            h = PyObject_Hash_raw(key)                              # Python: __hash__
+        if h == -1:
+            if f.fallback is None or not PyErr_ExceptionMatches(TypeError):
+                admf_fail()
+            PyErr_Clear()
+            key = f.fallback(_key_args(args, nargs, token), _kwargs_dict(args, nargs, kwnames))
+            explicit = True
+            h = PyObject_Hash(key)
+    if not looked_up:
+        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)  # Python: __eq__
+        if p != NULL and _hit_fast(c, p):
+            return (<_Node>p).value
+    if p != NULL:
+        value = _get_slow(c, <_Node>p)
+        if value is not _MISS:
+            return value
+    else:
+        admf_error_set()
+        c.misses += 1
+    if f.single_flight:
+        return _flight_call(f, key, h, explicit, args, nargs, kwnames, nargsf, instance)
+    result = _call_func(f, args, nargs, kwnames, nargsf, instance)
+    if explicit:
+        _store(c, key, h, result, _args_tuple(args, nargs), _kwargs_dict(args, nargs, kwnames),
+               False)
+    else:
+        _store(c, key, h, result, None, None, False)
+    return result
+
+
+cdef tuple _key_args(PyObject* const* args, Py_ssize_t nargs, object token):
+    cdef tuple t = _args_tuple(args, nargs)
+    if token is not None:
+        return (token,) + t
+    return t
+
+
+cdef object _call_func(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames, size_t nargsf, object instance):
+    """Call the user function with the caller's arguments (and the instance first)."""
+    cdef PyObject* small[16]
+    cdef PyObject** stack
+    cdef Py_ssize_t total, i
+    if instance is None:
+        return PyObject_Vectorcall(f.func, args, nargsf, kwnames)
+    total = nargs + (PyTuple_GET_SIZE(<object>kwnames) if kwnames != NULL else 0)
+    if total + 1 <= 16:
+        stack = small
+    else:
+        stack = <PyObject**>malloc((total + 1) * sizeof(PyObject*))
+        if stack == NULL:
+            raise MemoryError()
+    try:
+        stack[0] = <PyObject*>instance
+        for i in range(total):
+            stack[i + 1] = <PyObject*>args[i]
+        return PyObject_Vectorcall(f.func, <PyObject* const*>stack, nargs + 1, kwnames)
+    finally:
+        if stack != small:
+            free(stack)
+
+
+cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explicit,
+                         PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                         size_t nargsf, object instance):
+    """A miss with single_flight: one thread runs the function, the others wait."""
+    cdef _Flight flight
+    cdef bint leader
+    cdef _Node node
+    with f.flight_lock:
+        flight = f.flights.get(key)
+        leader = flight is None
+        if leader:
+            node = _peek(f.core, key, h)
+            if node is not None:      # stored between our miss and now
+                return node.value
+            flight = _Flight()
+            f.flights[key] = flight
+    if not leader:
+        if flight.owner == threading.get_ident():   # recursion on the same key
+            return _call_func(f, args, nargs, kwnames, nargsf, instance)
+        flight.event.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.result
+    try:
+        result = _call_func(f, args, nargs, kwnames, nargsf, instance)
+        flight.result = result
+        if explicit:
+            _store(f.core, key, h, result, _args_tuple(args, nargs),
+                   _kwargs_dict(args, nargs, kwnames), False)
+        else:
+            _store(f.core, key, h, result, None, None, False)
+        return result
+    except BaseException as exc:
+        flight.error = exc
+        raise
+    finally:
+        with f.flight_lock:
+            if f.flights.get(key) is flight:
+                del f.flights[key]
+        flight.event.set()
+
+
+@cython.final
+cdef class _BoundCachedMethod:
+    """``obj.method`` of a cached function: keyed by obj's identity token."""
+    cdef vectorcallfunc vectorcall
+    cdef CachedFunction func
+    cdef object obj
+    cdef object token
+
+    def __cinit__(self, *args, **kwargs):
+        self.vectorcall = ADMF_AS_VECTORCALL(<void*>_bound_vectorcall)
+
+    def __init__(self, CachedFunction func, obj):
+        self.func = func
+        self.obj = obj
+        self.token = func.tokens.token(obj)
+
+    @property
+    def __func__(self):
+        return self.func
+
+    @property
+    def __self__(self):
+        return self.obj
+
+    def __getattr__(self, name):
+        return getattr(self.func, name)
+
+    def __repr__(self):
+        return f"<bound cached method {getattr(self.func, '__qualname__', '?')} of {self.obj!r}>"
+
+
+cdef object _bound_vectorcall(object self, PyObject* const* args, size_t nargsf,
+                              PyObject* kwnames):
+    cdef _BoundCachedMethod b = <_BoundCachedMethod>self
+    return _call(b.func, args, PyVectorcall_NARGS(nargsf), kwnames, nargsf, b.obj, b.token)
+
+
+# ---------------------------------------------------------------------------
+# Module set-up: link offsets and vectorcall slots
+# ---------------------------------------------------------------------------
+
+cdef _setup():
+    global ORDER_OFFSET, TIME_OFFSET
+    cdef _Node probe = _Node.__new__(_Node)
+    ORDER_OFFSET = <char*>&probe.order - <char*><PyObject*>probe
+    TIME_OFFSET = <char*>&probe.time - <char*><PyObject*>probe
+    cdef CachedFunction fn = CachedFunction.__new__(CachedFunction)
+    ADMF_TYPE_SET_VECTORCALL(<PyTypeObject*>CachedFunction,
+                             <char*>&fn.vectorcall - <char*><PyObject*>fn)
+    PyType_Modified(<PyTypeObject*>CachedFunction)
+    cdef _BoundCachedMethod bm = _BoundCachedMethod.__new__(_BoundCachedMethod)
+    ADMF_TYPE_SET_VECTORCALL(<PyTypeObject*>_BoundCachedMethod,
+                             <char*>&bm.vectorcall - <char*><PyObject*>bm)
+    PyType_Modified(<PyTypeObject*>_BoundCachedMethod)
+
+_setup()

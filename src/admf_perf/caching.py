@@ -1,0 +1,394 @@
+"""Strategic caching: ``Cache``, the ``cached`` decorator and cache keys.
+
+The stores and the call path are compiled (``_ext/_cache.pyx``); this module
+holds validation, defaults, documentation and registration. Semantics beyond
+DESIGN.md are written down in docs/caching.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+import math
+import numbers
+import re
+import weakref
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from enum import Enum
+from fnmatch import fnmatchcase
+from typing import Any
+
+from . import _ext
+from ._ext import _types
+from .manager import CacheManager
+
+_cache = _ext.load("_cache")
+_keys = _ext.load("_keys")
+
+__all__ = ["CacheStrategy", "Cache", "CacheEntry", "CacheKey", "CacheStats", "cached"]
+
+_MISSING: Any = object()
+
+
+class CacheStrategy(Enum):
+    """Eviction policy of a cache. A string such as ``"lfu"`` is accepted too."""
+
+    LRU = "lru"
+    LFU = "lfu"
+    TLRU = "tlru"
+    FIFO = "fifo"
+    UNBOUNDED = "unbounded"
+
+    @classmethod
+    def _missing_(cls, value: object) -> CacheStrategy | None:
+        if isinstance(value, str):
+            return cls.__members__.get(value.strip().upper())
+        return None
+
+    @classmethod
+    def coerce(cls, strategy: CacheStrategy | str) -> CacheStrategy:
+        """``strategy`` as a member; ``ValueError``/``TypeError`` naming it otherwise."""
+        if isinstance(strategy, cls):
+            return strategy
+        accepted = ", ".join(m.value for m in cls)
+        if not isinstance(strategy, str):
+            raise TypeError(f"strategy must be a CacheStrategy or one of the strings "
+                            f"{accepted}; got {type(strategy).__name__}")
+        try:
+            return cls(strategy)
+        except ValueError:
+            raise ValueError(f"strategy must be one of {accepted} (any case); "
+                             f"got {strategy!r}") from None
+
+
+_POLICY = {
+    CacheStrategy.LRU: _types.LRU,
+    CacheStrategy.LFU: _types.LFU,
+    CacheStrategy.TLRU: _types.TLRU,
+    CacheStrategy.FIFO: _types.FIFO,
+    CacheStrategy.UNBOUNDED: _types.UNBOUNDED,
+}
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A snapshot of one entry (``Cache.entry``). Times are ``time.monotonic()`` seconds."""
+
+    value: Any
+    created_at: float
+    last_access: float
+    access_count: int
+    expires_at: float | None
+    args: tuple | None = None
+    kwargs: dict | None = None
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Cumulative statistics of one cache (``Cache.stats``)."""
+
+    hits: int
+    misses: int
+    evictions: int
+    expirations: int
+    size: int
+    max_size: int | None
+    hit_rate: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        lookups = self.hits + self.misses
+        object.__setattr__(self, "hit_rate", self.hits / lookups if lookups else 0.0)
+
+
+def _check_max_size(max_size: object, *, for_cached: bool = False) -> int | None:
+    if max_size is None:
+        return None
+    if isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral):
+        raise TypeError(f"max_size must be an int >= 0 or None; got {type(max_size).__name__}")
+    max_size = int(max_size)
+    if max_size < 0:
+        if for_cached:  # functools: a negative maxsize means 0
+            return 0
+        raise ValueError(f"max_size must be an int >= 0 or None; got {max_size}")
+    return max_size
+
+
+def _check_ttl(ttl: object) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
+        raise TypeError(f"ttl must be a number of seconds > 0 or None; got {type(ttl).__name__}")
+    ttl = float(ttl)
+    if not (ttl > 0 and math.isfinite(ttl)):
+        raise ValueError(f"ttl must be a finite number of seconds > 0 or None; got {ttl!r}")
+    return ttl
+
+
+_names = itertools.count(1)
+
+
+class Cache(_cache.CacheCore):
+    """A bounded key-value cache with a choice of eviction policy and optional TTL.
+
+    ``Cache(max_size=128, strategy=CacheStrategy.LRU, ttl=None, name=None, *, timer=None)``
+
+    - ``max_size``: entries kept (``0`` stores nothing; ``None`` never evicts);
+    - ``strategy``: ``LRU``, ``LFU``, ``FIFO``, ``TLRU`` or ``UNBOUNDED`` (or its
+      name as a string);
+    - ``ttl``: seconds an entry lives after it was last written;
+    - ``name``: the name it is registered under with the ``CacheManager``;
+    - ``timer``: the clock (seconds as float), ``time.monotonic`` by default.
+
+    Supports ``get``/``set``, the mapping protocol (``cache[k]``, ``del``,
+    ``in``, ``len``, iteration), ``entry``, ``stats``, ``invalidate``,
+    ``expire``, ``clear`` and ``reset_stats``. Thread-safe.
+    """
+
+    __slots__ = ("name", "_strategy", "_key_layout")
+
+    def __init__(
+        self,
+        max_size: int | None = 128,
+        strategy: CacheStrategy | str = CacheStrategy.LRU,
+        ttl: float | None = None,
+        name: str | None = None,
+        *,
+        timer: Callable[[], float] | None = None,
+    ) -> None:
+        max_size = _check_max_size(max_size)
+        strategy = CacheStrategy.coerce(strategy)
+        ttl = _check_ttl(ttl)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None; got {type(name).__name__}")
+        if timer is not None and not callable(timer):
+            raise TypeError(f"timer must be a callable returning seconds or None; "
+                            f"got {type(timer).__name__}")
+        super().__init__(max_size, _POLICY[strategy], ttl, timer)
+        self._strategy = strategy
+        self._key_layout: str | None = None  # set by ``cached``: how to read args from keys
+        self.name = name if name is not None else f"cache-{next(_names)}"
+        CacheManager.get_instance().register(self)
+
+    @property
+    def strategy(self) -> CacheStrategy:
+        return self._strategy
+
+    def stats(self) -> CacheStats:
+        """Hits, misses, evictions, expirations, size, max_size and hit rate."""
+        size = len(self)
+        hits, misses, evictions, expirations = self._counters()
+        return CacheStats(hits, misses, evictions, expirations, size, self.max_size)
+
+    def entry(self, key: Any) -> CacheEntry | None:
+        """The entry of ``key`` with its metadata, or None (not a use, no statistic)."""
+        raw = self._entry(key)
+        if raw is None:
+            return None
+        value, created_at, last_access, access_count, expires_at, args, kwargs = raw
+        if args is None and self._key_layout is not None:
+            args, kwargs = _call_from_key(key, self._key_layout == "typed")
+        return CacheEntry(value, created_at, last_access, access_count, expires_at, args, kwargs)
+
+    def invalidate(self, key: Any = _MISSING, pattern: str | re.Pattern | None = None) -> int:
+        """Remove ``key``, or every key whose ``str`` matches ``pattern``; return how many.
+
+        A ``str`` pattern is an fnmatch glob (``fnmatchcase``), a compiled regular
+        expression is applied with ``.search``.
+        """
+        if key is not _MISSING:
+            if pattern is not None:
+                raise ValueError("invalidate takes key or pattern, not both")
+            return int(self._discard(key))
+        if pattern is None:
+            raise ValueError("invalidate needs key=... or pattern=... (a glob str or re.Pattern)")
+        return self._discard_matching(_matcher(pattern))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def __repr__(self) -> str:
+        return (f"Cache(name={self.name!r}, strategy={self._strategy.value!r}, "
+                f"max_size={self.max_size!r}, ttl={self.ttl!r}, size={len(self)})")
+
+    __hash__ = object.__hash__
+
+
+MutableMapping.register(Cache)
+
+
+def _matcher(pattern: str | re.Pattern) -> Callable[[Any], bool]:
+    if isinstance(pattern, str):
+        return lambda key: fnmatchcase(str(key), pattern)
+    if isinstance(pattern, re.Pattern):
+        return lambda key: pattern.search(str(key)) is not None
+    raise TypeError(f"pattern must be a glob str or a compiled re.Pattern; got {type(pattern).__name__}")
+
+
+def _call_from_key(key: Any, typed: bool) -> tuple[tuple, dict]:
+    """The (args, kwargs) of a call, read back from its functools-layout key."""
+    if type(key) is not tuple and not isinstance(key, tuple):
+        return (key,), {}
+    items = tuple(key)
+    if typed:
+        # args + [mark, k, v, ...] + one type per argument
+        try:
+            n = items.index(_types.KWD_MARK)
+        except ValueError:
+            n = len(items) // 2
+            return items[:n], {}
+        m = (len(items) - 2 * n - 1) // 3
+        flat = items[n + 1:n + 1 + 2 * m]
+        return items[:n], dict(zip(flat[::2], flat[1::2]))
+    for n, item in enumerate(items):
+        if item is _types.KWD_MARK:
+            flat = items[n + 1:]
+            return items[:n], dict(zip(flat[::2], flat[1::2]))
+    return items, {}
+
+
+class CacheKey:
+    """Cache keys for arbitrary arguments (arrays, frames, containers)."""
+
+    generate_key = staticmethod(_keys.generate_key)
+
+
+def _qualified_name(func: Callable) -> str:
+    module = getattr(func, "__module__", None) or "?"
+    return f"{module}.{getattr(func, '__qualname__', getattr(func, '__name__', repr(func)))}"
+
+
+def cached(
+    max_size: int | None | Callable = 128,
+    strategy: CacheStrategy | str = CacheStrategy.LRU,
+    ttl: float | None = None,
+    key_maker: Callable[[tuple, dict], Any] | None = None,
+    typed: bool = False,
+    name: str | None = None,
+    single_flight: bool = False,
+) -> Any:
+    """Memoize a function: a drop-in for ``functools.lru_cache`` (``max_size`` for ``maxsize``).
+
+    Use bare (``@cached``) or with arguments. Beyond functools: a choice of
+    ``strategy`` and ``ttl``; unhashable arguments (lists, dicts, numpy arrays,
+    DataFrames) are keyed with ``CacheKey.generate_key``; ``key_maker(args,
+    kwargs)`` replaces the key; ``single_flight=True`` runs concurrent misses
+    of one key once; methods never keep their instance alive; coroutine
+    functions cache their awaited result. The wrapper has ``cache_info()``,
+    ``cache_clear()``, ``cache_parameters()``, ``__wrapped__`` and ``.cache``.
+    """
+    if callable(max_size) and not isinstance(max_size, numbers.Integral):
+        if isinstance(typed, bool):  # @cached without parentheses, or cached(func)
+            return cached()(max_size)
+    size = _check_max_size(max_size, for_cached=True)
+    strategy = CacheStrategy.coerce(strategy)
+    ttl = _check_ttl(ttl)
+    if key_maker is not None and not callable(key_maker):
+        raise TypeError(f"key_maker must be a callable (args, kwargs) -> key or None; "
+                        f"got {type(key_maker).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None; got {type(name).__name__}")
+
+    def decorate(func: Callable) -> Any:
+        if not callable(func):
+            raise TypeError(f"cached() needs a callable; got {type(func).__name__}")
+        cache = Cache(size, strategy, ttl, name=name or _qualified_name(func))
+        if key_maker is None:
+            cache._key_layout = "typed" if typed else "functools"
+        if inspect.iscoroutinefunction(func):
+            wrapper: Any = AsyncCachedFunction(func, cache, typed, key_maker, single_flight)
+        else:
+            wrapper = _cache.CachedFunction(func, cache, typed, key_maker,
+                                            _keys.generate_key, single_flight)
+        return functools.update_wrapper(wrapper, func)
+
+    return decorate
+
+
+class AsyncCachedFunction:
+    """``cached`` applied to a coroutine function: caches the awaited result.
+
+    Concurrent awaits of one missing key (in one event loop) share one run.
+    Exceptions are not cached.
+    """
+
+    def __init__(self, func: Callable, cache: Cache, typed: bool,
+                 key_maker: Callable | None, single_flight: bool) -> None:
+        self.__wrapped__ = func
+        self.cache = cache
+        self._typed = typed
+        self._key_maker = key_maker
+        self._tokens = _cache.MethodTokens(cache)
+        self._pending: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+        if hasattr(inspect, "markcoroutinefunction"):
+            inspect.markcoroutinefunction(self)
+        else:  # Python 3.11: the marker asyncio.iscoroutinefunction looks for
+            self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(None, args, kwargs, args)
+
+    async def _call(self, prefix: Any, args: tuple, kwargs: dict, call_args: tuple) -> Any:
+        func = self.__wrapped__
+        if not _cache.is_enabled():
+            return await func(*call_args, **kwargs)
+        key, explicit = _cache.call_key(
+            args if prefix is None else (prefix,) + args, kwargs, self._typed,
+            self._key_maker, _keys.generate_key)
+        value = self.cache.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        pending = self._pending.setdefault(asyncio.get_running_loop(), {})
+        future = pending.get(key)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = pending[key] = asyncio.get_running_loop().create_future()
+        try:
+            result = await func(*call_args, **kwargs)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning
+            raise
+        else:
+            if explicit:
+                self.cache.set(key, result, args, kwargs)
+            else:
+                self.cache.set(key, result)
+            if not future.done():
+                future.set_result(result)
+            return result
+        finally:
+            if pending.get(key) is future:
+                del pending[key]
+
+    def cache_info(self) -> Any:
+        hits, misses, _, _ = self.cache._counters()
+        return _types.CacheInfo(hits, misses, self.cache.max_size, len(self.cache))
+
+    def cache_clear(self) -> None:
+        self.cache.clear()
+        self.cache.reset_stats()
+
+    def cache_parameters(self) -> dict:
+        return {"maxsize": self.cache.max_size, "typed": self._typed}
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        token = self._tokens.token(obj)
+        bound = functools.partial(self._bound_call, obj, token)
+        return functools.update_wrapper(bound, self.__wrapped__)
+
+    def _bound_call(self, obj: Any, token: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._call(token, args, kwargs, (obj,) + args)
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __copy__(self) -> AsyncCachedFunction:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> AsyncCachedFunction:
+        return self

@@ -1,0 +1,77 @@
+"""Run every test on both implementations, as CPython's test_functools does.
+
+The ``ap`` fixture is the ``admf_perf`` package: once as installed (compiled
+hot paths), once as a fresh copy imported with ``ADMF_PERF_NO_EXTENSIONS=1``
+(the pure-Python twins). Tests take ``ap`` and use ``ap.Cache``, ``ap.cached``
+and so on, never a module-level import of the public names.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Real data shared by every session and CI (never copied into the project).
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+_PACKAGE = "admf_perf"
+
+
+def _owned(name: str) -> bool:
+    return name == _PACKAGE or name.startswith(_PACKAGE + ".")
+
+
+def import_fresh_package(no_extensions: bool):
+    """Import a separate copy of admf_perf, leaving sys.modules as it was.
+
+    All submodules are imported by the package's ``__init__``, so the copy's
+    modules reference each other, not the installed ones.
+    """
+    saved = {n: m for n, m in sys.modules.items() if _owned(n)}
+    for name in saved:
+        del sys.modules[name]
+    old_env = os.environ.get("ADMF_PERF_NO_EXTENSIONS")
+    os.environ["ADMF_PERF_NO_EXTENSIONS"] = "1" if no_extensions else "0"
+    try:
+        return importlib.import_module(_PACKAGE)
+    finally:
+        if old_env is None:
+            del os.environ["ADMF_PERF_NO_EXTENSIONS"]
+        else:
+            os.environ["ADMF_PERF_NO_EXTENSIONS"] = old_env
+        for name in [n for n in sys.modules if _owned(n)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+_packages: dict[str, object] = {}
+
+
+def get_package(kind: str):
+    """``"compiled"``: the installed package; ``"python"``: the twins."""
+    if kind not in _packages:
+        if kind == "compiled":
+            _packages[kind] = importlib.import_module(_PACKAGE)
+        else:
+            _packages[kind] = import_fresh_package(no_extensions=True)
+    return _packages[kind]
+
+
+@pytest.fixture(params=["compiled", "python"], scope="session")
+def ap(request):
+    pkg = get_package(request.param)
+    if request.param == "compiled" and not all(pkg.COMPILED.values()):
+        pytest.skip("compiled modules not loaded (ADMF_PERF_NO_EXTENSIONS set or build missing; "
+                    "tests/test_build.py fails in the latter case)")
+    return pkg
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
