@@ -1,0 +1,194 @@
+"""Benchmark scenarios: what is timed, against which anchors, and the gate.
+
+A :class:`Scenario` owns the timed loop.  Every implementation of it runs the
+same generated code (as ``timeit``'s template does)::
+
+    def _run(_seq=_seq, <names>=<names>):
+        for <var> in _seq:
+            <stmt>
+
+so loop overhead, local-variable access and the sequence of inputs are
+identical for ours and the anchors; an implementation only supplies the
+objects the statement names (``f``, ``c``, ...).  One call of ``_run`` performs
+``len(_seq)`` operations.  The CLI (``admf-perf bench``) and the
+pytest-benchmark suites in ``benches/`` both time these definitions.
+
+Scenario modules register their scenarios on import; :data:`SCENARIO_MODULES`
+lists them, so a later module of scenarios is one line there.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "FLOOR_GROUP",
+    "SCENARIO_MODULES",
+    "Gate",
+    "Impl",
+    "Scenario",
+    "Timed",
+    "Unavailable",
+    "compile_loop",
+    "register",
+    "scenarios",
+]
+
+#: Modules defining scenarios (each calls :func:`register` on import).
+SCENARIO_MODULES: tuple[str, ...] = (
+    "admf_perf.bench.floors",
+    "admf_perf.bench.caching",
+)
+
+#: Group of the context-only scenarios (no "ours", no gate), always measured.
+FLOOR_GROUP = "floor"
+
+_LOOP = """\
+def _run({params}):
+    for {var} in _seq:
+{body}
+"""
+
+
+class Unavailable(Exception):
+    """An implementation cannot run here (anchor not installed, API missing)."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A ready-to-time zero-argument callable performing ``ops`` operations."""
+
+    fn: Callable[[], object]
+    ops: int
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation of a scenario.
+
+    ``factory()`` returns the objects the loop statement names (e.g.
+    ``{"f": functools.lru_cache(128)(ident)}``); it imports what it needs, so an
+    anchor that is not installed raises ``ImportError`` there.  ``stmt``
+    replaces the scenario's statement only where the anchor's API differs
+    (e.g. cachebox's ``insert``).
+    """
+
+    name: str
+    factory: Callable[[], Mapping[str, Any]]
+    stmt: str | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``ours / reference <= max_ratio``; the reference is the fastest of
+    ``anchors`` (implementation names) that ran; ``label`` names it in tables."""
+
+    max_ratio: float
+    anchors: tuple[str, ...]
+    label: str
+
+    def describe(self) -> str:
+        return f"<= {self.max_ratio:.2f}x {self.label}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A timed operation, ours and the anchors that do the same work.
+
+    ``seq(quick)`` returns the loop's inputs, one element per operation (the
+    same object for every implementation); ``var`` is the loop target that
+    binds each element (``"k"``, ``"a, b"``).  ``ours`` is ``None`` for
+    context-only scenarios (the floors).
+    """
+
+    name: str
+    group: str
+    op: str
+    stmt: str
+    seq: Callable[[bool], Sequence[Any]]
+    ours: Impl | None
+    anchors: tuple[Impl, ...] = ()
+    gate: Gate | None = None
+    var: str = "k"
+
+    def __post_init__(self) -> None:
+        names = [impl.name for impl in self.implementations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate implementation names {names}")
+        if self.gate is not None:
+            if self.ours is None:
+                raise ValueError(f"{self.name}: a gate needs an 'ours' implementation")
+            unknown = set(self.gate.anchors) - {a.name for a in self.anchors}
+            if unknown or not self.gate.anchors:
+                raise ValueError(f"{self.name}: gate anchors {sorted(unknown)} are not anchors")
+
+    @property
+    def implementations(self) -> tuple[Impl, ...]:
+        """Ours first, then the anchors."""
+        return ((self.ours,) if self.ours is not None else ()) + self.anchors
+
+    @property
+    def slug(self) -> str:
+        """The name as an identifier-like id (pytest ids, file names)."""
+        return re.sub(r"[^0-9a-z]+", "_", self.name.lower()).strip("_")
+
+    def build(self, impl: Impl, quick: bool = False) -> Timed:
+        """Compile ``impl``'s loop and run it once (warm-up: fills caches and
+        lets the interpreter specialize the loop).
+
+        Raises :class:`Unavailable` when the factory cannot import or find what
+        it needs; anything the warm-up raises propagates.
+        """
+        seq = self.seq(quick)
+        try:
+            names = dict(impl.factory())
+        except (ImportError, AttributeError) as exc:
+            raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+        fn = compile_loop(impl.stmt or self.stmt, self.var, seq, names,
+                          filename=f"<bench {self.name} / {impl.name}>")
+        fn()
+        return Timed(fn, len(seq))
+
+
+def compile_loop(stmt: str, var: str, seq: Sequence[Any], names: Mapping[str, Any],
+                 filename: str = "<bench>") -> Callable[[], None]:
+    """The loop ``for <var> in seq: <stmt>`` as a zero-argument function whose
+    names are fast locals (bound as parameter defaults, as timeit does)."""
+    bad = [n for n in names if not n.isidentifier() or n.startswith("_")]
+    if bad:
+        raise ValueError(f"loop names must be identifiers not starting with '_': {bad}")
+    params = ", ".join(f"{n}={n}" for n in ("_seq", *names))
+    body = textwrap.indent(textwrap.dedent(stmt).strip("\n"), " " * 8)
+    namespace: dict[str, Any] = {"_seq": seq, **names}
+    exec(compile(_LOOP.format(params=params, var=var, body=body), filename, "exec"), namespace)
+    fn: Callable[[], None] = namespace["_run"]
+    return fn
+
+
+_REGISTRY: dict[str, Scenario] = {}
+
+
+def register(*items: Scenario) -> None:
+    """Add scenarios to the registry (a re-imported module replaces its own)."""
+    for item in items:
+        _REGISTRY[item.name] = item
+
+
+def scenarios(select: Iterable[str] = (), group: str | None = None) -> list[Scenario]:
+    """Registered scenarios in definition order.
+
+    ``select``: keep those whose name or group contains any of these
+    substrings (case-insensitive); empty keeps all.  ``group``: only that group.
+    """
+    for module in SCENARIO_MODULES:
+        importlib.import_module(module)
+    wanted = [s.lower() for s in select]
+    return [
+        s for s in _REGISTRY.values()
+        if (group is None or s.group == group)
+        and (not wanted or any(w in s.name.lower() or w in s.group.lower() for w in wanted))
+    ]

@@ -1,0 +1,111 @@
+"""The ``admf-perf`` command.
+
+Each subcommand is a :class:`Command`: a name, a help line, a function adding
+its options to an ``argparse`` parser and a function running it (returning the
+exit status).  Adding a subcommand is writing those two functions and one
+entry in :data:`COMMANDS`.  Heavy imports happen inside the run functions.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _non_negative(kind: Callable[[str], float | int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if not value >= 0:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+# -- bench ----------------------------------------------------------------------------
+
+def _bench_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", metavar="PATH", help="save every figure (machine, versions, ns/op, ratios, gates) as JSON")
+    p.add_argument("--check", action="store_true", help="exit 1 when a ratio is over its gate (or ours cannot run)")
+    p.add_argument("--quick", action="store_true", help="fewer, shorter samples and a shorter Zipf trace (CI)")
+    p.add_argument("--margin", type=_non_negative(float), default=0.0, metavar="F",
+                   help="noise allowance: a ratio passes when <= gate * (1 + F) (default 0: the exact goals)")
+    p.add_argument("--retries", type=_non_negative(int), default=0, metavar="N",
+                   help="re-measure a scenario over its gate up to N times before failing (default 0)")
+    p.add_argument("-k", dest="select", action="append", default=[], metavar="SUBSTR",
+                   help="only scenarios whose name or group contains SUBSTR (case-insensitive; repeatable)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+
+
+def _bench_run(args: argparse.Namespace) -> int:
+    from admf_perf.bench import FLOOR_GROUP, scenarios
+    from admf_perf.bench.report import FAIL, format_list, format_table, title, to_json, write_json
+    from admf_perf.bench.runner import run
+    from admf_perf.bench.timing import FULL, QUICK
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.list:
+        print(format_list(scenarios(args.select)))
+        return 0
+    chosen = [s for s in scenarios(args.select) if s.group != FLOOR_GROUP]
+    if not chosen:
+        log(f"admf-perf bench: no scenario matches {args.select}; see --list")
+        return 2
+    settings = QUICK if args.quick else FULL
+    heading, warnings = title(args.quick)
+    for warning in warnings:
+        log(warning)
+    results = run([*scenarios(group=FLOOR_GROUP), *chosen], settings, args.margin, args.retries, log)
+    print(format_table(results, args.margin, title=heading), flush=True)
+    if args.json:
+        write_json(args.json, to_json(results, settings, args.margin, args.retries))
+        log(f"saved {args.json}")
+    failed = [r.scenario.name for r in results if r.verdict(args.margin) == FAIL]
+    if failed and args.check:
+        log(f"admf-perf bench --check: over the gate: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("bench", "benchmark this toolkit beside its anchors; gate the ratios", _bench_configure, _bench_run),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="admf-perf", description="admf-perf: performance toolkit for ADMF-Trader.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``admf-perf``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return 2
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
