@@ -321,10 +321,14 @@ class AsyncCachedFunction:
         self._key_maker = key_maker
         self._tokens = _cache.MethodTokens(cache)
         self._pending: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+        # inspect.iscoroutinefunction() is true for us, as for the function:
+        # 3.12+ reads the marker; 3.10/3.11 accept any "function-like" object
+        # whose __code__ has CO_COROUTINE (as Cython's functions do).
         if hasattr(inspect, "markcoroutinefunction"):
             inspect.markcoroutinefunction(self)
-        else:  # Python 3.11: the marker asyncio.iscoroutinefunction looks for
-            self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+        self.__code__ = func.__code__
+        self.__defaults__ = getattr(func, "__defaults__", None)
+        self.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._call(None, args, kwargs, args)

@@ -55,6 +55,7 @@ cdef extern from "Python.h":
     bint PyLong_CheckExact(object o)
     bint PyUnicode_CheckExact(object o)
     void PyType_Modified(PyTypeObject* t)
+    void PyDict_Clear(object d)
     unsigned long Py_TPFLAGS_HAVE_VECTORCALL
     size_t PY_VECTORCALL_ARGUMENTS_OFFSET
 
@@ -351,12 +352,13 @@ cdef class CacheCore:
 
     def clear(self):
         """Remove every entry (statistics stay)."""
-        old = self.table
         _unlink_all(self)
-        self.table = {}
-        self.mutations += 1
         self.miss_key = None
-        del old  # values' __del__ run here, with the store consistent
+        # In place: the dict object outlives any lookup in progress (a key's
+        # __eq__ may call clear), and PyDict_Clear empties it before it drops
+        # the entries, so values' __del__ see an empty, consistent store.
+        PyDict_Clear(self.table)
+        self.mutations += 1
 
     def reset_stats(self):
         self.hits = self.misses = self.evictions = self.expirations = 0
@@ -385,18 +387,28 @@ cdef class CacheCore:
     def policy(self):
         return self.policy_code
 
-    def _check(self):
-        """Assert the internal invariants (for tests)."""
+    def _check(self, strict=True):
+        """Assert the internal invariants (for tests).
+
+        Always: the lists are sound, every linked node belongs to this store,
+        ``size`` counts them, LFU buckets increase, the time list is in expiry
+        order. ``strict``: also that the dict maps exactly the linked nodes,
+        which holds unless a key's ``__eq__`` mutated the store during a dict
+        operation (a plain dict can then hold two equal keys, and so can this).
+        """
         cdef _Node node
         cdef Link* l
         cdef Bucket* b
         cdef Py_ssize_t last_freq = 0
         nodes = _snapshot_raw(self)
         assert len(nodes) == self.size, (len(nodes), self.size)
-        assert len(self.table) == self.size, (len(self.table), self.size)
+        assert len(set(map(id, nodes))) == len(nodes), "a node is linked twice"
         for node in nodes:
             assert node.owner == <PyObject*>self
-            assert _PyDict_GetItem_KnownHash(<PyObject*>self.table, node.key, node.hash) == <PyObject*>node
+        if strict:
+            assert len(self.table) == self.size, (len(self.table), self.size)
+            for node in nodes:
+                assert _PyDict_GetItem_KnownHash(<PyObject*>self.table, node.key, node.hash) == <PyObject*>node
         if self.maxsize >= 0:
             assert self.size <= self.maxsize, (self.size, self.maxsize)
         if self.lfu:
@@ -455,7 +467,7 @@ cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
     """The value of a live entry, counting a hit, or _MISS counting a miss."""
-    cdef PyObject* p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+    cdef PyObject* p = _lookup(c, key, h)
     if p != NULL:
         if _hit_fast(c, p):
             return (<_Node>p).value
@@ -478,6 +490,20 @@ cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) 
     return UNKNOWN
 
 
+cdef inline PyObject* _lookup(CacheCore c, object key, Py_hash_t h):
+    """The node of key (borrowed) or NULL (with an exception set on error).
+
+    ``c.table`` is never replaced (``clear`` empties it in place), so a key's
+    ``__eq__`` that clears the store cannot free the dict being probed.
+    """
+    return _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+
+
+cdef inline PyObject* _lookup_ptr(CacheCore c, PyObject* key, Py_hash_t h):
+    """_lookup with a borrowed key (the probe tuple)."""
+    return _PyDict_GetItem_KnownHash_ptr(<PyObject*>c.table, key, h)
+
+
 cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
     """Record a hit on a live entry that is certainly not expired; else False."""
     cdef double t
@@ -493,9 +519,12 @@ cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
     return True
 
 
-cdef object _get_slow(CacheCore c, _Node node):
+cdef object _get_slow(CacheCore c, _Node borrowed):
     """_get for a store with ttl or a timer, or an entry being removed."""
     cdef double now
+    # A strong reference across the timer call: other threads may evict the
+    # entry meanwhile, and an evicted node is recycled only if nobody holds it.
+    cdef _Node node = borrowed
     if node.owner == NULL:
         c.misses += 1
         return _MISS
@@ -504,8 +533,8 @@ cdef object _get_slow(CacheCore c, _Node node):
         c.misses += 1
         return _MISS
     if c.has_ttl and now >= node.expires_at:
-        _remove(c, node)
-        c.expirations += 1
+        if _remove(c, node):
+            c.expirations += 1
         c.misses += 1
         return _MISS
     node.last_access = now
@@ -517,7 +546,7 @@ cdef object _get_slow(CacheCore c, _Node node):
 
 cdef _Node _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired):
     """The live entry of key or None, without statistics except expirations."""
-    cdef PyObject* p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+    cdef PyObject* p = _lookup(c, key, h)
     cdef _Node node
     if p == NULL:
         admf_error_set()
@@ -526,8 +555,7 @@ cdef _Node _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired):
     if node.owner == NULL:
         return None
     if c.has_ttl and _now(c) >= node.expires_at:
-        if drop_expired and node.owner != NULL:
-            _remove(c, node)
+        if drop_expired and _remove(c, node):
             c.expirations += 1
         return None
     return node if node.owner != NULL else None
@@ -558,7 +586,10 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
 
 
 cdef int _remove(CacheCore c, _Node node) except -1:
-    """Remove a live node from the store (lists, then dict). The caller holds node."""
+    """Remove a live node from the store (lists, then dict); 0 if it was gone already.
+
+    The caller holds node (a reference), so it cannot die in here.
+    """
     if node.owner == NULL:
         return 0
     _detach(c, <PyObject*>node)
@@ -566,7 +597,7 @@ cdef int _remove(CacheCore c, _Node node) except -1:
         if not PyErr_ExceptionMatches(KeyError):
             admf_fail()
         PyErr_Clear()       # already gone from the dict (see _reconcile)
-    return 0
+    return 1
 
 
 cdef int _reconcile(CacheCore c) except -1:
@@ -580,7 +611,7 @@ cdef int _reconcile(CacheCore c) except -1:
     for node in _snapshot_raw(c):
         if node.owner == NULL:
             continue
-        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, node.key, node.hash)
+        p = _lookup(c, node.key, node.hash)
         if p == NULL:
             admf_error_set()
         if p != <PyObject*>node and node.owner != NULL:
@@ -624,9 +655,10 @@ cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
         node = <_Node>node_of_time(c.times.next)
         if node.expires_at > now:
             break
-        _remove(c, node)
-        c.expirations += 1
-        n += 1
+        if _remove(c, node):
+            c.expirations += 1
+            n += 1
+        node = None     # dropped here, between steps: its value's __del__ may use the store
     return n
 
 
@@ -651,14 +683,14 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     if absent_at == c.mutations:
         p = NULL
     else:
-        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)  # Python: __eq__
+        p = _lookup(c, key, h)                      # Python: __eq__
         if p == NULL:
             admf_error_set()
     if p != NULL and (<_Node>p).owner != NULL:
         node = <_Node>p
         if c.has_ttl and now >= node.expires_at:
-            _remove(c, node)                        # Python: __eq__
-            c.expirations += 1
+            if _remove(c, node):                    # Python: __eq__
+                c.expirations += 1
             node = None
         elif not overwrite:
             return 0
@@ -683,14 +715,15 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     # A new entry: evict first, so it is never its own victim.
     while c.maxsize > 0 and c.size >= c.maxsize:
         victim = <_Node>_victim(c)
-        _remove(c, victim)                          # Python: __eq__
-        c.evictions += 1
+        if _remove(c, victim):                      # Python: __eq__
+            c.evictions += 1
     if victim is not None and Py_REFCNT(victim) == 1:
         node = victim                               # reuse the evicted node
         old_key = node.key
         old_value = node.value
-        old_args = node.args
-        old_kwargs = node.kwargs
+        if node.args is not None or node.kwargs is not None:
+            old_args = node.args
+            old_kwargs = node.kwargs
     else:
         node = _Node.__new__(_Node)
         link_init(&node.order)
@@ -698,8 +731,10 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     node.key = key
     node.hash = h
     node.value = value
-    node.args = args
-    node.kwargs = kwargs
+    if args is not None or node.args is not None:
+        node.args = args
+    if kwargs is not None or node.kwargs is not None:
+        node.kwargs = kwargs
     node.created_at = node.last_access = now
     node.expires_at = now + c.ttl_seconds
     node.access_count = 0
@@ -711,7 +746,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         if node.owner != NULL:
             return 0
         _reconcile(c)
-        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+        p = _lookup(c, key, h)
         if p != <PyObject*>node or node.owner != NULL:
             if p == NULL:
                 admf_error_set()
@@ -719,8 +754,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     _attach(c, node)
     while c.maxsize > 0 and c.size > c.maxsize:     # others inserted meanwhile
         victim = <_Node>_victim(c)
-        _remove(c, victim)
-        c.evictions += 1
+        if _remove(c, victim):
+            c.evictions += 1
     return 0
 
 
@@ -756,21 +791,21 @@ cdef inline void _bucket_release(CacheCore c, Bucket* b) noexcept:
 
 cdef void _lfu_promote(CacheCore c, PyObject* p) noexcept:
     """Move a node to the bucket of the next frequency (at its tail)."""
-    cdef _Node node = <_Node>p
-    cdef Bucket* b = node.bucket
+    cdef Link* order = &(<_Node>p).order
+    cdef Bucket* b = (<_Node>p).bucket
     cdef Bucket* target
     cdef Link* nxt = b.chain.next
     if nxt != &c.buckets and (<Bucket*>nxt).freq == b.freq + 1:
         target = <Bucket*>nxt
-    elif node.order.prev == &b.items and node.order.next == &b.items:
+    elif order.prev == &b.items and order.next == &b.items:
         b.freq += 1                      # alone in its bucket: the bucket moves up
         return
     else:
         target = _bucket_new(c, b.freq + 1)
         link_insert_after(&b.chain, &target.chain)
-    link_remove(&node.order)
-    link_append(&target.items, &node.order)
-    node.bucket = target
+    link_remove(order)
+    link_append(&target.items, order)
+    (<_Node>p).bucket = target
     if b.items.next == &b.items:
         link_remove(&b.chain)
         _bucket_release(c, b)
@@ -1171,7 +1206,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
                 items[i] = <PyObject*>args[i]
             h = PyObject_Hash_ptr(probe)                            # Python: __hash__
             if h != -1:
-                p = _PyDict_GetItem_KnownHash_ptr(<PyObject*>c.table, probe, h)  # __eq__
+                p = _lookup_ptr(c, probe, h)                # Python: __eq__
                 looked_up = True
             for i in range(nargs):
                 items[i] = NULL
@@ -1190,7 +1225,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             explicit = True
             h = PyObject_Hash(key)
     if not looked_up:
-        p = _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)  # Python: __eq__
+        p = _lookup(c, key, h)                      # Python: __eq__
         if p != NULL and _hit_fast(c, p):
             return (<_Node>p).value
     if p != NULL:

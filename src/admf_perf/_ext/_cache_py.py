@@ -20,6 +20,10 @@ from ._types import FIFO, KWD_MARK, LFU, LRU, TLRU, UNBOUNDED, CacheInfo
 
 _MISSING: Any = object()
 
+# Builtins the store calls, bound once: a program may replace ``builtins.len``
+# with a cached function (CPython's test_lru_reentrancy_with_len does).
+_len = len
+
 __all__ = ["CacheCore", "CachedFunction", "MethodTokens", "call_key", "make_key",
            "set_enabled", "is_enabled"]
 
@@ -76,6 +80,9 @@ class _ListOrder:
     def victim(self):
         return next(iter(self.items))
 
+    def __len__(self):
+        return _len(self.items)
+
     def __iter__(self):
         return iter(list(self.items))
 
@@ -88,21 +95,28 @@ class _LFUOrder:
 
     def __init__(self):
         self.buckets: dict[int, OrderedDict[_Entry, None]] = {}
+        self.size = 0
 
     def add(self, e):
         e.freq = 1
         self.buckets.setdefault(1, OrderedDict())[e] = None
+        self.size += 1
 
     def remove(self, e):
         bucket = self.buckets[e.freq]
         del bucket[e]
         if not bucket:
             del self.buckets[e.freq]
+        self.size -= 1
+
+    def __len__(self):
+        return self.size
 
     def hit(self, e):
         self.remove(e)
         e.freq += 1
         self.buckets.setdefault(e.freq, OrderedDict())[e] = None
+        self.size += 1
 
     overwrite = hit
 
@@ -114,6 +128,7 @@ class _LFUOrder:
 
     def clear(self):
         self.buckets.clear()
+        self.size = 0
 
 
 class CacheCore:
@@ -139,11 +154,14 @@ class CacheCore:
         if self._times is not None:
             del self._times[e]
 
-    def _remove(self, e: _Entry) -> None:
-        """Remove a live entry from the store."""
+    def _remove(self, e: _Entry) -> bool:
+        """Remove an entry from the store; False if it was gone already."""
+        if not e.live:
+            return False
         self._detach(e)
         if self._data.get(e.key) is e:
-            del self._data[e.key]
+            self._data.pop(e.key, None)  # a key's __eq__ may have removed it meanwhile
+        return True
 
     def _purge(self, now: float) -> int:
         count = 0
@@ -151,9 +169,10 @@ class CacheCore:
             e = next(iter(self._times))
             if e.expires_at > now:
                 break
-            self._remove(e)
-            self.expirations += 1
-            count += 1
+            if self._remove(e):
+                self.expirations += 1
+                count += 1
+            del e  # dropped here, between steps: its value's __del__ may use the store
         return count
 
     def _find(self, key, now):
@@ -162,8 +181,8 @@ class CacheCore:
         if e is None or not e.live:
             return None
         if self._ttl is not None and now >= e.expires_at:
-            self._remove(e)
-            self.expirations += 1
+            if self._remove(e):
+                self.expirations += 1
             return None
         return e
 
@@ -204,10 +223,10 @@ class CacheCore:
                 if overwrite:
                     self._rewrite(e, value, now, expires_at, args, kwargs)
                 return
-            if 0 < self._max_size <= len(self._data):
-                while self._data and len(self._data) >= self._max_size:
-                    self._remove(self._order.victim())
-                    self.evictions += 1
+            if 0 < self._max_size <= _len(self._order):
+                while _len(self._order) >= self._max_size:
+                    if self._remove(self._order.victim()):
+                        self.evictions += 1
             e = _Entry(key, value, now, expires_at, args, kwargs)
             found = self._data.setdefault(key, e)
             if found is not e:  # inserted meanwhile by code run from __eq__
@@ -218,8 +237,13 @@ class CacheCore:
             self._order.add(e)
             if self._times is not None:
                 self._times[e] = None
+            # Code run by a key's __eq__ during setdefault may have filled the store.
+            while 0 < self._max_size < _len(self._order):
+                if self._remove(self._order.victim()):
+                    self.evictions += 1
 
     def _rewrite(self, e, value, now, expires_at, args, kwargs):
+        old = e.value  # dropped on return, when the entry is consistent: its __del__ may use the store
         e.value = value
         e.created_at = e.last_access = now
         e.access_count = 0
@@ -261,7 +285,7 @@ class CacheCore:
         with self._lock:
             if self._times is not None:
                 self._purge(self._timer())
-            return len(self._data)
+            return _len(self._order)
 
     def pop(self, key, default=_MISSING):
         with self._lock:
@@ -354,15 +378,19 @@ class CacheCore:
     def policy(self) -> int:
         return self._policy
 
-    def _check(self) -> None:
-        """Assert the internal invariants (for tests)."""
+    def _check(self, strict: bool = True) -> None:
+        """Assert the internal invariants (for tests); ``strict``: see _cache.pyx."""
         with self._lock:
             ordered = list(self._order)
-            assert len(ordered) == len(self._data), (len(ordered), len(self._data))
-            for e in ordered:
-                assert e.live and self._data.get(e.key) is e
+            assert all(e.live for e in ordered)
+            assert _len(set(map(id, ordered))) == _len(ordered)
+            if strict:
+                assert _len(ordered) == _len(self._data), (_len(ordered), _len(self._data))
+                for e in ordered:
+                    assert self._data.get(e.key) is e
+            assert _len(self._order) == _len(ordered)
             if self._max_size >= 0:
-                assert len(self._data) <= self._max_size
+                assert _len(ordered) <= self._max_size
             if self._times is not None:
                 assert set(self._times) == set(ordered)
                 stamps = [e.expires_at for e in self._times]
@@ -397,7 +425,7 @@ def make_key(args: tuple, kwargs: dict | None, typed: bool):
         key += tuple(type(v) for v in args)
         if kwargs:
             key += tuple(type(v) for v in kwargs.values())
-    elif len(key) == 1 and type(key[0]) in (int, str):
+    elif _len(key) == 1 and type(key[0]) in (int, str):
         return key[0]
     return key
 
@@ -476,7 +504,7 @@ class MethodTokens:
             if cache is not None:
                 cache._discard_matching(
                     lambda k: type(k) is not int and type(k) is not str
-                    and len(k) > 0 and k[0] is token)
+                    and _len(k) > 0 and k[0] is token)
         return died
 
 
@@ -569,15 +597,15 @@ class CachedFunction:
             flight.event.set()
 
     # -- functools compatibility ------------------------------------------
-    def cache_info(self) -> CacheInfo:
+    def cache_info(self):  # no annotations: signatures as functools'
         c = self._cache
-        return CacheInfo(c.hits, c.misses, c.max_size, len(c))
+        return CacheInfo(c.hits, c.misses, c.max_size, _len(c))
 
-    def cache_clear(self) -> None:
+    def cache_clear(self):
         self._cache.clear()
         self._cache.reset_stats()
 
-    def cache_parameters(self) -> dict:
+    def cache_parameters(self):
         return {"maxsize": self._cache.max_size, "typed": self._typed}
 
     def __get__(self, obj, objtype=None):
