@@ -433,13 +433,13 @@ cdef class CacheCore:
 
 # -- store internals (module functions: direct C calls, no vtable) -------------
 
-# Clocks. Without a user ``timer``, writes and hits read the kernel's coarse
-# monotonic clock (same time base as time.monotonic(), a few ns per read,
-# resolution COARSE_RES, lagging the precise clock by less than that); a hit
-# on an entry within COARSE_RES of its expiry, and every expiry decision that
-# is not on the hot path (len, iteration, ``in``, entry, purge by expire()),
-# read the precise clock. So an expired entry is never returned, and an entry
-# may expire at most one coarse tick early. A ``timer`` is used for all of it.
+# Clocks (docs/caching.md). Without a user ``timer``: writes to a store with a
+# ttl read the precise monotonic clock (time.monotonic()'s), so expiry is exact;
+# other writes and all hits read the kernel's coarse monotonic clock (same time
+# base, a few ns instead of ~33, resolution COARSE_RES, never ahead of the
+# precise one). A hit within COARSE_RES of expiry, and every expiry decision
+# off the hot path (len, iteration, ``in``, entry, expire()), read the precise
+# clock, so an expired entry is never returned. A ``timer`` is used for all.
 cdef double COARSE_RES = admf_clock_res(ADMF_CLOCK_COARSE)
 
 
@@ -451,10 +451,12 @@ cdef inline double _now(CacheCore c) except? -1.0:
 
 
 cdef inline double _write_time(CacheCore c) except? -1.0:
-    """The time stamped on a write: coarse unless there is a timer."""
-    if c.timer is None:
-        return admf_clock(ADMF_CLOCK_COARSE)
-    return float(c.timer())
+    """The time stamped on a write: precise with a ttl (expiry is exact), else coarse."""
+    if c.timer is not None:
+        return float(c.timer())
+    if c.has_ttl:
+        return admf_clock(CLOCK_MONOTONIC)
+    return admf_clock(ADMF_CLOCK_COARSE)
 
 
 cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
@@ -509,9 +511,12 @@ cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
     cdef double t
     if (<_Node>p).owner == NULL or c.precise:
         return False
-    t = admf_clock(ADMF_CLOCK_COARSE)   # >= created_at: the coarse clock never goes back
-    if c.has_ttl and t + COARSE_RES >= (<_Node>p).expires_at:
-        return False
+    t = admf_clock(ADMF_CLOCK_COARSE)
+    if c.has_ttl:
+        if t + COARSE_RES >= (<_Node>p).expires_at:
+            return False                # near expiry: decide with the precise clock
+        if t < (<_Node>p).created_at:   # a precise write stamp is ahead of the coarse clock
+            t = (<_Node>p).created_at
     (<_Node>p).last_access = t
     (<_Node>p).access_count = (<_Node>p).access_count + 1
     c.hits += 1

@@ -139,7 +139,7 @@ class CacheCore:
         self._max_size = -1 if (max_size is None or policy == UNBOUNDED) else int(max_size)
         self._policy = policy
         self._ttl = ttl
-        self._timer = time.monotonic if timer is None else timer
+        self._timer = time.monotonic if timer is None else (lambda: float(timer()))
         self._data: dict[Any, _Entry] = {}
         self._order = _LFUOrder() if policy == LFU else _ListOrder(policy in (LRU, TLRU))
         self._times: OrderedDict[_Entry, None] | None = OrderedDict() if ttl else None

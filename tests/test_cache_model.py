@@ -1,0 +1,549 @@
+"""Stateful tests of ``Cache`` against small, obviously correct reference models.
+
+One model class serves every policy (docs/caching.md, "Store"): it keeps a plain
+dict of records and picks the victim by an O(n) scan over a per-policy sort key:
+
+- LRU / TLRU: least recently used (a hit, an overwrite or the insertion is a use);
+- FIFO / UNBOUNDED: oldest write (an overwrite is a new insertion, hits do not move);
+- LFU: lowest frequency (new entry 1, a hit or an overwrite adds 1), ties by
+  least recent use (an entry enters a frequency bucket at its last use).
+
+With ``ttl`` the model runs on a fake clock that the rules advance; it expires
+exactly as documented: ``now >= last write + ttl``; lookups remove an expired
+entry lazily (one expiration, plus one miss for get / ``cache[k]``), writes,
+``len``, iteration and snapshots purge all expired entries first, ``in`` and
+``entry()`` see them as absent without touching anything.
+
+After every step: ``_check()``, membership and ``entry()`` metadata of every
+key (side-effect free), then the exact statistics.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+import time
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+POLICIES = ["lru", "lfu", "fifo", "tlru", "unbounded"]
+TTL = 10.0
+
+# Small ints (-1 and -2 share a hash in CPython) and a few strings.
+KEY_UNIVERSE = [0, 1, 2, 3, 4, 5, 11, -1, -2, "a", "b", "ab", "ba", "x1"]
+# Half the draws from a hot set, so that hits, overwrites and ties are common.
+KEYS = st.one_of(st.sampled_from([0, 1, 2, 3, "a"]), st.sampled_from(KEY_UNIVERSE))
+VALUES = st.one_of(st.none(), st.integers(-3, 300), st.text(max_size=2))
+# Clock steps in halves of a second (exact in binary floating point), with the
+# ttl itself and values around it so that `now == expires_at` happens.
+DT = st.sampled_from([0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 2.5, 5.0, 9.5, 10.0, 10.5, 25.0])
+GLOBS = st.sampled_from(["a*", "*1", "?", "[ab]*", "*", "-*", "x?", "nomatch", "[!a]*"])
+REGEXES = st.sampled_from([r"^a", r"1$", r"-", r"\d", r"b", r"zz"])
+
+MISSING = object()
+
+SETTINGS = settings(
+    max_examples=100,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+class FakeClock:
+    """A timer for ``Cache(timer=...)``: returns ``now`` until advanced."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rec:
+    __slots__ = ("key", "value", "created", "last_access", "hits", "use_seq",
+                 "write_seq", "freq", "args", "kwargs")
+
+
+class Model:
+    """The reference store: a dict of records, O(n) victim selection."""
+
+    def __init__(self, policy: str, max_size, ttl, clock: FakeClock):
+        self.policy = policy
+        self.unbounded = max_size is None or policy == "unbounded"
+        self.max_size = None if self.unbounded else max_size
+        self.ttl = ttl
+        self.clock = clock
+        self.data: dict = {}
+        self.seq = 0
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+    # -- helpers -----------------------------------------------------------
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def order_key(self, r: Rec):
+        if self.policy in ("lru", "tlru"):
+            return r.use_seq
+        if self.policy == "lfu":
+            return (r.freq, r.use_seq)
+        return r.write_seq  # fifo, unbounded
+
+    def ordered(self) -> list[Rec]:
+        return sorted(self.data.values(), key=self.order_key)
+
+    def expired(self, r: Rec) -> bool:
+        return self.ttl is not None and self.clock.now >= r.created + self.ttl
+
+    def purge(self) -> int:
+        if self.ttl is None:
+            return 0
+        gone = [k for k, r in self.data.items() if self.expired(r)]
+        for k in gone:
+            del self.data[k]
+        self.expirations += len(gone)
+        return len(gone)
+
+    def find(self, key):
+        """A lookup: the live record, or None; an expired one is removed and counted."""
+        r = self.data.get(key)
+        if r is None:
+            return None
+        if self.expired(r):
+            del self.data[key]
+            self.expirations += 1
+            return None
+        return r
+
+    def peek(self, key):
+        r = self.data.get(key)
+        if r is None or self.expired(r):
+            return None
+        return r
+
+    def _use(self, r: Rec) -> None:
+        r.use_seq = self._next()
+        r.freq += 1
+
+    # -- operations ----------------------------------------------------------
+    def get(self, key):
+        r = self.find(key)
+        if r is None:
+            self.misses += 1
+            return MISSING
+        self.hits += 1
+        r.hits += 1
+        r.last_access = self.clock.now
+        self._use(r)
+        return r.value
+
+    def set(self, key, value, args=None, kwargs=None) -> None:
+        if self.max_size == 0:
+            return
+        self.purge()
+        now = self.clock.now
+        r = self.find(key)
+        if r is not None:  # overwrite: a use, and a new write
+            r.value = value
+            r.created = r.last_access = now
+            r.hits = 0
+            r.args, r.kwargs = args, kwargs
+            r.write_seq = self._next()
+            self._use(r)
+            return
+        if self.max_size is not None:
+            while len(self.data) >= self.max_size:
+                victim = min(self.data.values(), key=self.order_key)
+                del self.data[victim.key]
+                self.evictions += 1
+        r = Rec()
+        r.key, r.value = key, value
+        r.created = r.last_access = now
+        r.hits = 0
+        r.use_seq = r.write_seq = self._next()
+        r.freq = 1
+        r.args, r.kwargs = args, kwargs
+        self.data[key] = r
+
+    def delete(self, key) -> bool:
+        r = self.find(key)
+        if r is None:
+            return False
+        del self.data[key]
+        return True
+
+    def pop(self, key):
+        r = self.find(key)
+        if r is None:
+            return MISSING
+        del self.data[key]
+        return r.value
+
+    def snapshot(self) -> list[Rec]:
+        self.purge()
+        return self.ordered()
+
+    def invalidate_matching(self, predicate) -> int:
+        removed = 0
+        for r in self.snapshot():
+            if predicate(r.key):
+                del self.data[r.key]
+                removed += 1
+        return removed
+
+    def clear(self) -> None:
+        self.data.clear()
+
+    def reset_stats(self) -> None:
+        self.hits = self.misses = self.evictions = self.expirations = 0
+
+
+class CacheMachine(RuleBasedStateMachine):
+    def __init__(self, ap, policy: str, ttl):
+        super().__init__()
+        self.ap = ap
+        self.policy = policy
+        self.ttl = ttl
+        self.cache = None
+
+    @initialize(max_size=st.one_of(st.none(), st.integers(0, 5)),
+                spelling=st.sampled_from(["enum", "lower", "upper"]))
+    def make(self, max_size, spelling):
+        self.clock = FakeClock()
+        if spelling == "enum":
+            strategy = getattr(self.ap.CacheStrategy, self.policy.upper())
+        elif spelling == "lower":
+            strategy = self.policy
+        else:
+            strategy = self.policy.upper()
+        self.cache = self.ap.Cache(max_size=max_size, strategy=strategy, ttl=self.ttl,
+                                   name=None, timer=self.clock)
+        self.model = Model(self.policy, max_size, self.ttl, self.clock)
+
+    def tick(self, dt: float) -> None:
+        self.clock.now += dt
+
+    # Hypothesis picks rules uniformly: writes and lookups get several rules
+    # (aliases below) so that stores fill up, hit and evict.
+
+    # -- lookups -------------------------------------------------------------
+    @rule(key=KEYS, dt=DT, default=st.booleans())
+    def get(self, key, dt, default):
+        self.tick(dt)
+        expected = self.model.get(key)
+        if default:
+            got = self.cache.get(key, MISSING)
+            assert got is expected
+        else:
+            got = self.cache.get(key)
+            assert got is (None if expected is MISSING else expected)
+
+    @rule(key=KEYS, dt=DT)
+    def get_more(self, key, dt):
+        self.get(key, dt, True)
+
+    @rule(key=KEYS, dt=DT)
+    def getitem(self, key, dt):
+        self.tick(dt)
+        expected = self.model.get(key)
+        if expected is MISSING:
+            with pytest.raises(KeyError):
+                self.cache[key]
+        else:
+            assert self.cache[key] is expected
+
+    @rule(key=KEYS, dt=DT)
+    def contains(self, key, dt):
+        self.tick(dt)
+        assert (key in self.cache) == (self.model.peek(key) is not None)
+
+    # -- writes ----------------------------------------------------------------
+    def _set(self, key, value, dt, how):
+        self.tick(dt)
+        if how == "set":
+            self.cache.set(key, value)
+            self.model.set(key, value)
+        elif how == "item":
+            self.cache[key] = value
+            self.model.set(key, value)
+        else:
+            args, kwargs = (key, value), {"k": key}
+            self.cache.set(key, value, args=args, kwargs=kwargs)
+            self.model.set(key, value, args, kwargs)
+
+    @rule(key=KEYS, value=VALUES, dt=DT, how=st.sampled_from(["set", "item", "args"]))
+    def set(self, key, value, dt, how):
+        self._set(key, value, dt, how)
+
+    @rule(key=KEYS, value=VALUES, dt=DT, how=st.sampled_from(["set", "item", "args"]))
+    def set_more(self, key, value, dt, how):
+        self._set(key, value, dt, how)
+
+    @rule(key=KEYS, value=VALUES, dt=DT, how=st.sampled_from(["set", "item", "args"]))
+    def set_even_more(self, key, value, dt, how):
+        self._set(key, value, dt, how)
+
+    # -- removals --------------------------------------------------------------
+    @rule(key=KEYS, dt=DT, how=st.sampled_from(["del", "pop", "pop_default", "invalidate"]))
+    def remove(self, key, dt, how):
+        self.tick(dt)
+        if how == "del":
+            if self.model.delete(key):
+                del self.cache[key]
+            else:
+                with pytest.raises(KeyError):
+                    del self.cache[key]
+        elif how == "pop_default":
+            assert self.cache.pop(key, MISSING) is self.model.pop(key)
+        elif how == "pop":
+            expected = self.model.pop(key)
+            if expected is MISSING:
+                with pytest.raises(KeyError):
+                    self.cache.pop(key)
+            else:
+                assert self.cache.pop(key) is expected
+        else:
+            expected = 1 if self.model.delete(key) else 0
+            assert self.cache.invalidate(key=key) == expected
+
+    @rule(glob=GLOBS, regex=REGEXES, dt=DT, how=st.sampled_from(["glob", "regex", "bad"]))
+    def invalidate_pattern(self, glob, regex, dt, how):
+        self.tick(dt)
+        if how == "glob":
+            expected = self.model.invalidate_matching(
+                lambda k: fnmatch.fnmatchcase(str(k), glob))
+            assert self.cache.invalidate(pattern=glob) == expected
+        elif how == "regex":
+            compiled = re.compile(regex)
+            expected = self.model.invalidate_matching(
+                lambda k: compiled.search(str(k)) is not None)
+            assert self.cache.invalidate(pattern=compiled) == expected
+        else:
+            # Errors change nothing (the invariants check the statistics).
+            with pytest.raises(ValueError):
+                self.cache.invalidate()
+            with pytest.raises(ValueError):
+                self.cache.invalidate(key=1, pattern="*")
+            with pytest.raises(TypeError):
+                self.cache.invalidate(pattern=42)
+
+    @rule(dt=DT, how=st.sampled_from(["advance", "advance", "expire", "reset_stats", "clear"]))
+    def maintenance(self, dt, how):
+        self.tick(dt)
+        if how == "expire":
+            expected = self.model.purge()
+            assert self.cache.expire() == expected
+        elif how == "reset_stats":
+            self.cache.reset_stats()
+            self.model.reset_stats()
+        elif how == "clear":
+            self.cache.clear()
+            self.model.clear()
+
+    # -- snapshots (purge first) -------------------------------------------------
+    @rule(dt=DT, what=st.sampled_from(["items", "keys", "values", "iter", "len"]))
+    def snapshot(self, dt, what):
+        self.tick(dt)
+        recs = self.model.snapshot()
+        if what == "items":
+            got = self.cache.items()
+            assert isinstance(got, list)
+            assert got == [(r.key, r.value) for r in recs]
+            assert all(g[1] is r.value for g, r in zip(got, recs))
+            assert dict(got) == {r.key: r.value for r in recs}
+        elif what == "keys":
+            got = self.cache.keys()
+            assert isinstance(got, list)
+            assert got == [r.key for r in recs]
+        elif what == "values":
+            got = self.cache.values()
+            assert isinstance(got, list)
+            assert all(g is r.value for g, r in zip(got, recs)) and len(got) == len(recs)
+        elif what == "iter":
+            assert list(iter(self.cache)) == [r.key for r in recs]
+        else:
+            assert len(self.cache) == len(recs)
+
+    @rule(dt=DT, stride=st.integers(1, 3))
+    def mutate_while_iterating(self, dt, stride):
+        """Iteration is over a snapshot: deleting while iterating is allowed."""
+        self.tick(dt)
+        recs = self.model.snapshot()
+        seen = []
+        for i, key in enumerate(self.cache):
+            seen.append(key)
+            if i % stride == 0:
+                assert self.model.delete(key)
+                del self.cache[key]
+        assert seen == [r.key for r in recs]
+
+    # -- invariants ------------------------------------------------------------------
+    @invariant()
+    def internal_invariants(self):
+        self.cache._check()
+
+    @invariant()
+    def membership_and_metadata(self):
+        """Side-effect free views of every key: `in` and entry()."""
+        for key in KEY_UNIVERSE:
+            r = self.model.peek(key)
+            assert (key in self.cache) == (r is not None), key
+            e = self.cache.entry(key)
+            if r is None:
+                assert e is None, key
+                continue
+            assert e is not None, key
+            assert e.value is r.value
+            assert e.created_at == r.created
+            assert e.last_access == r.last_access
+            assert e.access_count == r.hits
+            assert e.expires_at == (None if self.ttl is None else r.created + self.ttl)
+            assert e.args == r.args
+            assert e.kwargs == r.kwargs
+
+    @invariant()
+    def statistics(self):
+        s = self.cache.stats()
+        m = self.model
+        # `size` is the live entry count: stats() purges like len() does.
+        m.purge()
+        assert (s.hits, s.misses, s.evictions, s.expirations) == (
+            m.hits, m.misses, m.evictions, m.expirations)
+        assert s.size == len(m.data)
+        assert s.max_size == m.max_size
+        lookups = m.hits + m.misses
+        assert s.hit_rate == (m.hits / lookups if lookups else 0.0)
+        assert isinstance(s.hit_rate, float)
+
+
+@pytest.mark.parametrize("ttl", [None, TTL], ids=["no-ttl", "ttl"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_store_matches_model(ap, policy, ttl):
+    run_state_machine_as_test(lambda: CacheMachine(ap, policy, ttl), settings=SETTINGS)
+
+
+# -- a few fixed scenarios, so that the model itself is checked by hand ------------
+
+def _filled(ap, strategy, max_size=3, **kw):
+    c = ap.Cache(max_size=max_size, strategy=strategy, **kw)
+    for k in ("a", "b", "c"):
+        c[k] = k.upper()
+    return c
+
+
+def test_lru_victim_by_hand(ap):
+    c = _filled(ap, "lru")
+    c.get("a")
+    c["d"] = "D"  # evicts b: a was used after b
+    assert c.keys() == ["c", "a", "d"]
+    assert c.stats().evictions == 1
+
+
+def test_fifo_victim_by_hand(ap):
+    c = _filled(ap, "fifo")
+    c.get("a")  # hits do not reorder
+    c["b"] = "B2"  # an overwrite is a new insertion
+    c["d"] = "D"  # evicts a
+    assert c.keys() == ["c", "b", "d"]
+
+
+def test_lfu_victim_by_hand(ap):
+    c = _filled(ap, "lfu")
+    c.get("a")
+    c.get("a")  # a: 3
+    c.get("b")  # b: 2, c: 1
+    c["d"] = "D"  # evicts c (lowest frequency)
+    assert c.keys() == ["d", "b", "a"]
+    c["b"] = "B2"  # overwrite: b 3, after a in bucket 3
+    c.get("d")  # d: 2
+    c["e"] = "E"  # evicts d (2) rather than a or b (3)
+    assert c.keys() == ["e", "a", "b"]
+    c.get("e")
+    c.get("e")  # e: 3, most recent in bucket 3
+    c["f"] = "F"  # ties at 3: a is the least recently used
+    assert c.keys() == ["f", "b", "e"]
+
+
+def test_ttl_expiry_by_hand(ap):
+    clock = FakeClock(50.0)
+    c = ap.Cache(max_size=2, strategy="lru", ttl=5, timer=clock)
+    c["a"] = 1
+    clock.now = 54.5
+    c["b"] = 2
+    assert c.get("a") == 1  # reads never extend the ttl
+    assert c.entry("a").expires_at == 55.0
+    clock.now = 55.0  # now == expires_at of a: expired
+    assert "a" not in c and c.entry("a") is None
+    c["c"] = 3  # purge removes a (expired) instead of evicting b
+    s = c.stats()
+    assert (s.expirations, s.evictions) == (1, 0)
+    assert c.keys() == ["b", "c"]
+    clock.now = 59.5
+    assert "b" not in c and c.entry("b") is None  # they leave b in place ...
+    assert c.expire() == 1  # ... for expire() to remove
+    clock.now = 60.0
+    assert c.get("c") is None  # lazy removal: one miss, one expiration
+    s = c.stats()
+    assert (s.hits, s.misses, s.expirations, s.size) == (1, 1, 3, 0)
+
+
+# -- the default clock (docs: "Clock", "Entry metadata") -----------------------------
+
+@pytest.mark.parametrize("ttl", [None, 60.0], ids=["no-ttl", "ttl"])
+def test_default_clock_stamps_writes_with_monotonic(ap, ttl):
+    """Write stamps follow time.monotonic() as docs/caching.md says.
+
+    (Not a timing assertion: each bound holds for every store that reads the
+    clocks the docs name.) With ttl a write reads the precise clock, so
+    t0 <= created_at <= t1 exactly; without ttl it may read the coarse clock,
+    which is never ahead and lags by less than its resolution. Hits may read
+    the coarse clock, but never give a last_access before created_at.
+    """
+    # CLOCK_MONOTONIC_COARSE is 6 on Linux (the time module does not name it).
+    tick = time.clock_getres(6) if sys.platform.startswith("linux") else 0.0
+    slack = 0.0 if ttl is not None else tick
+    c = ap.Cache(max_size=None, ttl=ttl)
+    for i in range(300):
+        t0 = time.monotonic()
+        c[i] = i
+        t1 = time.monotonic()
+        e = c.entry(i)
+        assert t0 - slack <= e.created_at <= t1, (t0, e.created_at, t1)
+        assert e.last_access == e.created_at and e.access_count == 0
+        assert e.expires_at == (None if ttl is None else e.created_at + ttl)
+        assert c.get(i) == i
+        h1 = time.monotonic()
+        e = c.entry(i)
+        assert e.access_count == 1
+        assert e.created_at <= e.last_access <= h1
+
+
+def test_default_clock_never_expires_early(ap):
+    """An entry is live until ttl has passed since its write (now >= expires_at).
+
+    The write happens after t0, and a lookup that misses reads its clock before
+    `after`: a miss with `after - t0 < ttl` is an early expiry.
+    """
+    ttl = 0.02
+    c = ap.Cache(max_size=None, ttl=ttl)
+    for i in range(5):
+        t0 = time.monotonic()
+        c[i] = i
+        while True:
+            live = i in c
+            got = c.get(i, MISSING)
+            after = time.monotonic()
+            if not live or got is MISSING:
+                assert after - t0 >= ttl, (i, after - t0)
+                break
+            assert got == i
