@@ -7,20 +7,21 @@ Twin (specification): ``_cache_py.py``. Semantics: docs/caching.md.
 One intrusive-list core serves every policy. A ``_Node`` embeds two links:
 ``order`` (its place in the order list: LRU/FIFO/UNBOUNDED share one list on
 the store, LFU keeps one list per frequency ``Bucket``) and ``time`` (its
-place in the write-order list that TTL purges from). The store's dict maps
-key -> node and owns the nodes; the lists hold borrowed pointers, and a node
-that dies while linked unlinks itself, so a list never points at freed memory
-whatever Python code (a key's ``__eq__``, a value's ``__del__``) does.
+place in the write-order list that TTL purges from). The store's own hash
+table (open addressing, see ``Slot``) maps key -> node, owns the nodes and
+knows each node's slot, so an eviction is O(1) with no key comparison; a
+node is in the table exactly when it is linked into the lists.
 
-The GIL is held throughout; Python code can only run inside dict operations
-(key ``__hash__``/``__eq__``), a ``timer`` call or a reference drop, and each
-operation is arranged so the store is consistent at those points.
+The GIL is held throughout. Python code can run only in a key's
+``__hash__``/``__eq__`` (a lookup that sees the store change meanwhile starts
+over), a ``timer`` call, a garbage-collection pass or a reference drop, and
+each operation holds what it works on and is consistent at those points.
 """
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 import threading
 
@@ -29,16 +30,16 @@ from admf_perf._ext._types import CacheInfo, KWD_MARK
 cdef extern from "Python.h":
     ctypedef PyObject* (*vectorcallfunc)(PyObject*, PyObject* const*, size_t, PyObject*)
     ctypedef PyObject* (*ternaryfunc)(PyObject*, PyObject*, PyObject*)
-    # Borrowed reference; NULL when absent (no exception) or on error (exception set).
-    PyObject* _PyDict_GetItem_KnownHash(PyObject* mp, object key, Py_hash_t hash)
-    PyObject* _PyDict_GetItem_KnownHash_ptr "_PyDict_GetItem_KnownHash"(
-        PyObject* mp, PyObject* key, Py_hash_t hash)
     Py_hash_t PyObject_Hash_ptr "PyObject_Hash"(PyObject* o)
     void PyObject_GC_UnTrack(PyObject* o)
-    int _PyDict_SetItem_KnownHash(object mp, object key, object item, Py_hash_t hash) except -1
-    int _PyDict_DelItem_KnownHash(object mp, object key, Py_hash_t hash) except -1
-    int _PyDict_DelItem_KnownHash_raw "_PyDict_DelItem_KnownHash"(
-        PyObject* mp, object key, Py_hash_t hash)
+    int PyObject_RichCompareBool(PyObject* a, PyObject* b, int op)
+    int Py_EQ
+    void Py_INCREF_ptr "Py_INCREF"(PyObject* o)
+    void Py_DECREF_ptr "Py_DECREF"(PyObject* o)
+    bint PyLong_CheckExact_ptr "PyLong_CheckExact"(PyObject* o)
+    bint PyUnicode_CheckExact_ptr "PyUnicode_CheckExact"(PyObject* o)
+    ctypedef int (*admf_visitproc "visitproc")(PyObject*, void*) noexcept
+    ctypedef int (*admf_traverseproc "traverseproc")(PyObject*, admf_visitproc, void*) noexcept
     Py_hash_t PyObject_Hash_raw "PyObject_Hash"(object o)
     Py_hash_t PyObject_Hash(object o) except -1
     PyObject* PyErr_Occurred()
@@ -55,7 +56,6 @@ cdef extern from "Python.h":
     bint PyLong_CheckExact(object o)
     bint PyUnicode_CheckExact(object o)
     void PyType_Modified(PyTypeObject* t)
-    void PyDict_Clear(object d)
     unsigned long Py_TPFLAGS_HAVE_VECTORCALL
     size_t PY_VECTORCALL_ARGUMENTS_OFFSET
 
@@ -80,6 +80,8 @@ cdef extern from *:
         if (clock_getres(id, &ts) != 0) return 0.004;
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     }
+    #define ADMF_GET_TRAVERSE(t) ((t)->tp_traverse)
+    #define ADMF_SET_TRAVERSE(t, f) ((t)->tp_traverse = (f))
     #define ADMF_TUPLE_ITEMS(t) (((PyTupleObject *)(t))->ob_item)
     #define ADMF_TUPLE_ITEMS_PTR(t) (((PyTupleObject *)(t))->ob_item)
     /* Reusing one tuple to look keys up needs tuples that do not cache their hash. */
@@ -98,6 +100,8 @@ cdef extern from *:
     double admf_clock_res(clockid_t) nogil
     vectorcallfunc ADMF_AS_VECTORCALL(void*)
     PyObject** ADMF_TUPLE_ITEMS(object)
+    admf_traverseproc ADMF_GET_TRAVERSE(PyTypeObject*)
+    void ADMF_SET_TRAVERSE(PyTypeObject*, admf_traverseproc)
     PyObject** ADMF_TUPLE_ITEMS_PTR(PyObject*)
     bint ADMF_PROBE_TUPLES
     int admf_error_set() except -1
@@ -161,6 +165,22 @@ cdef inline void link_move_to_tail(Link* head, Link* l) noexcept nogil:
         link_append(head, l)
 
 
+# The hash table: open addressing, linear probing, Fibonacci hashing of the
+# Python hash. A slot holds a node (an owned reference), or is EMPTY (NULL) or
+# a TOMBSTONE. It holds exactly the linked nodes: a node enters and leaves the
+# table and the lists together, with no Python code in between. A lookup runs
+# Python code only in a key's __eq__; if the store changed meanwhile it starts
+# over (as CPython's dict does), so two equal keys are never both stored.
+cdef struct Slot:
+    Py_hash_t hash
+    PyObject* node
+
+cdef char _TOMBSTONE_TARGET
+cdef PyObject* TOMBSTONE = <PyObject*>&_TOMBSTONE_TARGET
+cdef enum:
+    MIN_CAPACITY = 8
+
+
 # Offsets of a node's links inside its object, to get from a link to its node.
 cdef Py_ssize_t ORDER_OFFSET = 0
 cdef Py_ssize_t TIME_OFFSET = 0
@@ -194,10 +214,7 @@ cdef class _Node:
     cdef Link time
     cdef object args
     cdef object kwargs
-
-    def __dealloc__(self):
-        if self.owner != NULL:
-            _detach(<CacheCore>self.owner, <PyObject*>self)
+    cdef Py_ssize_t slot        # its index in the store's table while linked
 
 
 cdef object _MISS = object()   # "no live entry" from lookups that count statistics
@@ -210,7 +227,10 @@ cdef object _MISS = object()   # "no live entry" from lookups that count statist
 @cython.no_gc_clear
 cdef class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics (see ``Cache``)."""
-    cdef dict table
+    cdef Slot* slots            # the hash table (capacity = mask + 1, a power of 2)
+    cdef Py_ssize_t mask
+    cdef int shift              # 64 - log2(capacity)
+    cdef Py_ssize_t filled      # slots not EMPTY (entries and tombstones)
     cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list
     cdef Link buckets           # LFU: buckets by increasing frequency
     cdef Link times             # with ttl: entries by write time
@@ -234,10 +254,11 @@ cdef class CacheCore:
     cdef object miss_key
     cdef Py_hash_t miss_hash
     cdef unsigned long long miss_at
+    cdef Py_ssize_t miss_pos            # where that key would be inserted
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
-        self.table = {}
+        _table_alloc(self, MIN_CAPACITY)
         link_init(&self.order)
         link_init(&self.buckets)
         link_init(&self.times)
@@ -264,6 +285,8 @@ cdef class CacheCore:
 
     def __dealloc__(self):
         _unlink_all(self)
+        _table_release(self, self.slots, self.mask + 1)
+        self.slots = NULL
         _free_buckets(self)
 
     # -- hot API ---------------------------------------------------------------
@@ -277,7 +300,7 @@ cdef class CacheCore:
     def set(self, key, value, args=None, kwargs=None):
         """Store ``value`` under ``key`` (an overwrite is a use)."""
         cdef Py_hash_t h = PyObject_Hash(key)
-        _store(self, key, h, value, args, kwargs, True, _absent_at(self, key, h))
+        _store(self, key, h, value, args, kwargs, True, _absent_at(self, key, h), self.miss_pos)
 
     def __getitem__(self, key):
         value = _get(self, key, PyObject_Hash(key))
@@ -287,7 +310,7 @@ cdef class CacheCore:
 
     def __setitem__(self, key, value):
         cdef Py_hash_t h = PyObject_Hash(key)
-        _store(self, key, h, value, None, None, True, _absent_at(self, key, h))
+        _store(self, key, h, value, None, None, True, _absent_at(self, key, h), self.miss_pos)
 
     def __delitem__(self, key):
         cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
@@ -352,13 +375,14 @@ cdef class CacheCore:
 
     def clear(self):
         """Remove every entry (statistics stay)."""
+        cdef Slot* old = self.slots
+        cdef Py_ssize_t capacity = self.mask + 1
         _unlink_all(self)
+        _table_alloc(self, MIN_CAPACITY)
         self.miss_key = None
-        # In place: the dict object outlives any lookup in progress (a key's
-        # __eq__ may call clear), and PyDict_Clear empties it before it drops
-        # the entries, so values' __del__ see an empty, consistent store.
-        PyDict_Clear(self.table)
-        self.mutations += 1
+        # The entries are dropped after the store is empty and consistent:
+        # values' __del__ may use it.
+        _table_release(self, old, capacity)
 
     def reset_stats(self):
         self.hits = self.misses = self.evictions = self.expirations = 0
@@ -405,10 +429,18 @@ cdef class CacheCore:
         assert len(set(map(id, nodes))) == len(nodes), "a node is linked twice"
         for node in nodes:
             assert node.owner == <PyObject*>self
-        if strict:
-            assert len(self.table) == self.size, (len(self.table), self.size)
-            for node in nodes:
-                assert _PyDict_GetItem_KnownHash(<PyObject*>self.table, node.key, node.hash) == <PyObject*>node
+        # The table holds exactly the linked nodes, each in its slot (always:
+        # this store never keeps two equal keys; strict is for the twin's sake).
+        cdef Py_ssize_t i, in_table = 0
+        for i in range(self.mask + 1):
+            if self.slots[i].node != NULL and self.slots[i].node != TOMBSTONE:
+                in_table += 1
+                assert (<_Node>self.slots[i].node).owner == <PyObject*>self
+                assert (<_Node>self.slots[i].node).slot == i
+        assert in_table == self.size, (in_table, self.size)
+        assert self.filled >= in_table and self.filled * 2 <= self.mask + 1 + 2
+        for node in nodes:
+            assert self.slots[node.slot].node == <PyObject*>node
         if self.maxsize >= 0:
             assert self.size <= self.maxsize, (self.size, self.maxsize)
         if self.lfu:
@@ -469,14 +501,15 @@ cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
     """The value of a live entry, counting a hit, or _MISS counting a miss."""
-    cdef PyObject* p = _lookup(c, key, h)
+    cdef Py_ssize_t pos
+    cdef PyObject* p = _table_find(c, <PyObject*>key, h, &pos)
     if p != NULL:
         if _hit_fast(c, p):
             return (<_Node>p).value
         return _get_slow(c, <_Node>p)
-    admf_error_set()
     c.misses += 1
     c.miss_hash = h
+    c.miss_pos = pos
     c.miss_at = c.mutations
     c.miss_key = key         # drops the previous one: the store is consistent here
     return _MISS
@@ -492,18 +525,130 @@ cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) 
     return UNKNOWN
 
 
-cdef inline PyObject* _lookup(CacheCore c, object key, Py_hash_t h):
-    """The node of key (borrowed) or NULL (with an exception set on error).
+# -- the table -------------------------------------------------------------------
 
-    ``c.table`` is never replaced (``clear`` empties it in place), so a key's
-    ``__eq__`` that clears the store cannot free the dict being probed.
+cdef inline Py_ssize_t _home(CacheCore c, Py_hash_t h) noexcept nogil:
+    """The first slot of hash h (Fibonacci hashing: spreads sequential ints)."""
+    return <Py_ssize_t>((<unsigned long long>h * 0x9E3779B97F4A7C15ULL) >> c.shift)
+
+
+cdef int _table_alloc(CacheCore c, Py_ssize_t capacity) except -1:
+    """Give c an empty table of `capacity` slots (a power of 2 >= MIN_CAPACITY)."""
+    cdef Slot* slots = <Slot*>calloc(capacity, sizeof(Slot))
+    cdef int bits = 0
+    if slots == NULL:
+        raise MemoryError()
+    while (<Py_ssize_t>1 << bits) < capacity:
+        bits += 1
+    c.slots = slots
+    c.mask = capacity - 1
+    c.shift = 64 - bits
+    c.filled = 0
+    c.mutations += 1
+    return 0
+
+
+cdef void _table_release(CacheCore c, Slot* slots, Py_ssize_t capacity) noexcept:
+    """Drop the references of a table no longer in use, then free it."""
+    cdef Py_ssize_t i
+    if slots == NULL:
+        return
+    for i in range(capacity):
+        if slots[i].node != NULL and slots[i].node != TOMBSTONE:
+            Py_DECREF_ptr(slots[i].node)     # may run a value's __del__: slots is private now
+    free(slots)
+
+
+cdef PyObject* _table_find(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t* pos) except? NULL:
+    """The node of key (borrowed), or NULL and in pos the slot to insert it at.
+
+    Python code runs only in a key's __eq__; when it changed the store, the
+    lookup starts over on the table as it is then.
     """
-    return _PyDict_GetItem_KnownHash(<PyObject*>c.table, key, h)
+    cdef Slot* slots
+    cdef Py_ssize_t i, free_slot
+    cdef PyObject* node
+    cdef PyObject* other
+    cdef unsigned long long before
+    cdef int equal
+    while True:
+        slots = c.slots
+        i = _home(c, h)
+        free_slot = -1
+        while True:
+            node = slots[i].node
+            if node == NULL:
+                pos[0] = free_slot if free_slot >= 0 else i
+                return NULL
+            if node == TOMBSTONE:
+                if free_slot < 0:
+                    free_slot = i
+            elif slots[i].hash == h:
+                other = <PyObject*>(<_Node>node).key
+                if other == key:
+                    return node
+                if (PyLong_CheckExact_ptr(other) and PyLong_CheckExact_ptr(key)) or (
+                        PyUnicode_CheckExact_ptr(other) and PyUnicode_CheckExact_ptr(key)):
+                    if PyObject_RichCompareBool(other, key, Py_EQ):   # no Python code
+                        return node
+                else:
+                    before = c.mutations
+                    Py_INCREF_ptr(node)          # holds the stored key too
+                    equal = PyObject_RichCompareBool(other, key, Py_EQ)   # Python: __eq__
+                    Py_DECREF_ptr(node)          # only frees it if it left the store meanwhile
+                    if equal < 0:
+                        return NULL
+                    if c.mutations != before:
+                        break                    # changed meanwhile: start over
+                    if equal:
+                        return node
+            i = (i + 1) & c.mask
 
 
-cdef inline PyObject* _lookup_ptr(CacheCore c, PyObject* key, Py_hash_t h):
-    """_lookup with a borrowed key (the probe tuple)."""
-    return _PyDict_GetItem_KnownHash_ptr(<PyObject*>c.table, key, h)
+cdef Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept:
+    """The first EMPTY or TOMBSTONE slot of h's probe sequence (h known absent)."""
+    cdef Py_ssize_t i = _home(c, h)
+    while c.slots[i].node != NULL and c.slots[i].node != TOMBSTONE:
+        i = (i + 1) & c.mask
+    return i
+
+
+cdef int _table_resize(CacheCore c, Py_ssize_t needed) except -1:
+    """Rehash the entries into a table with room for `needed` (from stored hashes)."""
+    cdef Slot* old = c.slots
+    cdef Py_ssize_t old_capacity = c.mask + 1
+    cdef Py_ssize_t capacity = MIN_CAPACITY
+    cdef Py_ssize_t i, j
+    cdef unsigned long long mutations = c.mutations
+    while capacity < 4 * needed:
+        capacity *= 2
+    _table_alloc(c, capacity)
+    for i in range(old_capacity):
+        if old[i].node != NULL and old[i].node != TOMBSTONE:
+            j = _table_free_slot(c, old[i].hash)
+            c.slots[j] = old[i]
+            (<_Node>old[i].node).slot = j
+            c.filled += 1
+    c.mutations = mutations + 1
+    free(old)
+    return 0
+
+
+cdef int _table_insert(CacheCore c, PyObject* node, Py_hash_t h, Py_ssize_t pos) except -1:
+    """Put a new node (key known absent) at pos, a free slot of h's sequence."""
+    if c.slots[pos].node == NULL:
+        if (c.filled + 1) * 2 > c.mask + 1:
+            _table_resize(c, c.size + 1)
+            pos = _table_free_slot(c, h)
+            if c.slots[pos].node == NULL:
+                c.filled += 1
+        else:
+            c.filled += 1
+    c.slots[pos].hash = h
+    c.slots[pos].node = node
+    Py_INCREF_ptr(node)
+    (<_Node>node).slot = pos
+    return 0
 
 
 cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
@@ -551,14 +696,12 @@ cdef object _get_slow(CacheCore c, _Node borrowed):
 
 cdef _Node _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired):
     """The live entry of key or None, without statistics except expirations."""
-    cdef PyObject* p = _lookup(c, key, h)
+    cdef Py_ssize_t pos
+    cdef PyObject* p = _table_find(c, <PyObject*>key, h, &pos)
     cdef _Node node
     if p == NULL:
-        admf_error_set()
         return None
     node = <_Node>p
-    if node.owner == NULL:
-        return None
     if c.has_ttl and _now(c) >= node.expires_at:
         if drop_expired and _remove(c, node):
             c.expirations += 1
@@ -591,37 +734,17 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
 
 
 cdef int _remove(CacheCore c, _Node node) except -1:
-    """Remove a live node from the store (lists, then dict); 0 if it was gone already.
+    """Remove a live node from the store (lists and table); 0 if it was gone already.
 
-    The caller holds node (a reference), so it cannot die in here.
+    No Python code runs: the caller holds node (a reference), so dropping the
+    table's cannot free it.
     """
     if node.owner == NULL:
         return 0
+    c.slots[node.slot].node = TOMBSTONE
     _detach(c, <PyObject*>node)
-    if _PyDict_DelItem_KnownHash_raw(<PyObject*>c.table, node.key, node.hash) < 0:
-        if not PyErr_ExceptionMatches(KeyError):
-            admf_fail()
-        PyErr_Clear()       # already gone from the dict (see _reconcile)
+    Py_DECREF_ptr(<PyObject*>node)
     return 1
-
-
-cdef int _reconcile(CacheCore c) except -1:
-    """Unlink nodes the dict no longer maps to (after reentrant code replaced one).
-
-    Only after Python code run inside a dict insertion changed this store: an
-    insertion of an equal key from that code can replace a node in the dict.
-    """
-    cdef _Node node
-    cdef PyObject* p
-    for node in _snapshot_raw(c):
-        if node.owner == NULL:
-            continue
-        p = _lookup(c, node.key, node.hash)
-        if p == NULL:
-            admf_error_set()
-        if p != <PyObject*>node and node.owner != NULL:
-            _detach(c, <PyObject*>node)
-    return 0
 
 
 cdef PyObject* _victim(CacheCore c) noexcept:
@@ -668,71 +791,79 @@ cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
 
 
 cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
-                object kwargs, bint overwrite, unsigned long long absent_at) except -1:
+                object kwargs, bint overwrite, unsigned long long absent_at,
+                Py_ssize_t pos) except -1:
     """Insert or overwrite key. Python code may run at the marked points only.
 
-    ``absent_at``: the store's ``mutations`` count when key was found absent
-    (UNKNOWN if not known); while nothing has changed since, no lookup is needed.
+    ``absent_at``/``pos``: the store's ``mutations`` count when key was found
+    absent and the slot it would take (UNKNOWN if not known); while nothing has
+    changed since, no lookup is needed.
     """
     cdef double now
-    cdef PyObject* p
+    cdef PyObject* p = NULL
     cdef _Node node = None
     cdef _Node victim = None
     cdef object old_key, old_value, old_args, old_kwargs   # dropped at return
-    cdef unsigned long long before
+    cdef unsigned long long expected
     if c.maxsize == 0:
         return 0
     now = _write_time(c)                            # Python: timer
     if c.has_ttl:
-        _purge(c, now)                              # Python: __eq__, __del__
-    if absent_at == c.mutations:
-        p = NULL
-    else:
-        p = _lookup(c, key, h)                      # Python: __eq__
-        if p == NULL:
-            admf_error_set()
-    if p != NULL and (<_Node>p).owner != NULL:
-        node = <_Node>p
-        if c.has_ttl and now >= node.expires_at:
-            if _remove(c, node):                    # Python: __eq__
-                c.expirations += 1
-            node = None
-        elif not overwrite:
-            return 0
-        elif node.owner != NULL:
-            old_value = node.value
-            old_args = node.args
-            old_kwargs = node.kwargs
-            node.value = value
-            node.args = args
-            node.kwargs = kwargs
-            node.created_at = node.last_access = now
-            node.access_count = 0
-            node.expires_at = now + c.ttl_seconds
-            if c.lfu:
-                _lfu_promote(c, <PyObject*>node)
+        _purge(c, now)                              # Python: values' __del__
+    while True:
+        if absent_at != c.mutations:
+            p = _table_find(c, <PyObject*>key, h, &pos)   # Python: __eq__
+        if p != NULL:
+            node = <_Node>p
+            if c.has_ttl and now >= node.expires_at:
+                pos = node.slot                     # its slot is key's to take
+                if _remove(c, node):
+                    c.expirations += 1
+                node = None
+            elif not overwrite:
+                return 0
             else:
-                link_move_to_tail(&c.order, &node.order)
-            if c.has_ttl:
-                link_move_to_tail(&c.times, &node.time)
-            return 0
-        node = None
-    # A new entry: evict first, so it is never its own victim.
-    while c.maxsize > 0 and c.size >= c.maxsize:
-        victim = <_Node>_victim(c)
-        if _remove(c, victim):                      # Python: __eq__
-            c.evictions += 1
-    if victim is not None and Py_REFCNT(victim) == 1:
-        node = victim                               # reuse the evicted node
-        old_key = node.key
-        old_value = node.value
-        if node.args is not None or node.kwargs is not None:
-            old_args = node.args
-            old_kwargs = node.kwargs
-    else:
-        node = _Node.__new__(_Node)
-        link_init(&node.order)
-        link_init(&node.time)
+                old_value = node.value
+                old_args = node.args
+                old_kwargs = node.kwargs
+                node.value = value
+                node.args = args
+                node.kwargs = kwargs
+                node.created_at = node.last_access = now
+                node.access_count = 0
+                node.expires_at = now + c.ttl_seconds
+                if c.lfu:
+                    _lfu_promote(c, <PyObject*>node)
+                else:
+                    link_move_to_tail(&c.order, &node.order)
+                if c.has_ttl:
+                    link_move_to_tail(&c.times, &node.time)
+                return 0
+        # A new entry: evict first, so it is never its own victim. Removals run
+        # no Python code, but dropping a previous victim can (its value's
+        # __del__): then the lookup is redone.
+        expected = c.mutations
+        while c.maxsize > 0 and c.size >= c.maxsize:
+            victim = <_Node>_victim(c)
+            if _remove(c, victim):
+                c.evictions += 1
+            expected += 1
+        if c.mutations == expected and node is None:
+            if victim is not None and Py_REFCNT(victim) == 1:
+                node = victim                       # reuse the evicted node
+                old_key = node.key
+                old_value = node.value
+                if node.args is not None or node.kwargs is not None:
+                    old_args = node.args
+                    old_kwargs = node.kwargs
+            else:
+                node = _Node.__new__(_Node)         # Python: a GC pass it may start
+                link_init(&node.order)
+                link_init(&node.time)
+        if c.mutations == expected:
+            break
+        absent_at = UNKNOWN
+        p = NULL
     node.key = key
     node.hash = h
     node.value = value
@@ -743,24 +874,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     node.created_at = node.last_access = now
     node.expires_at = now + c.ttl_seconds
     node.access_count = 0
-    before = c.mutations
-    _PyDict_SetItem_KnownHash(c.table, key, node, h)   # Python: __eq__
-    if c.mutations != before:
-        # Code run by __eq__ changed the store: it may have stored an equal key
-        # (which our insertion then replaced) or removed ours again.
-        if node.owner != NULL:
-            return 0
-        _reconcile(c)
-        p = _lookup(c, key, h)
-        if p != <PyObject*>node or node.owner != NULL:
-            if p == NULL:
-                admf_error_set()
-            return 0
+    _table_insert(c, <PyObject*>node, h, pos)
     _attach(c, node)
-    while c.maxsize > 0 and c.size > c.maxsize:     # others inserted meanwhile
-        victim = <_Node>_victim(c)
-        if _remove(c, victim):
-            c.evictions += 1
     return 0
 
 
@@ -1189,6 +1304,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     cdef bint explicit = False
     cdef bint looked_up = False
     cdef unsigned long long miss_at
+    cdef Py_ssize_t pos = 0
     if not _enabled:
         return _call_func(f, args, nargs, kwnames, nargsf, instance)
     if c.maxsize == 0:
@@ -1209,13 +1325,15 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             items = ADMF_TUPLE_ITEMS_PTR(probe)
             for i in range(nargs):
                 items[i] = <PyObject*>args[i]
-            h = PyObject_Hash_ptr(probe)                            # Python: __hash__
-            if h != -1:
-                p = _lookup_ptr(c, probe, h)                # Python: __eq__
-                looked_up = True
-            for i in range(nargs):
-                items[i] = NULL
-            f.probes[nargs] = probe
+            try:
+                h = PyObject_Hash_ptr(probe)                        # Python: __hash__
+                if h != -1:
+                    p = _table_find(c, probe, h, &pos)              # Python: __eq__
+                    looked_up = True
+            finally:
+                for i in range(nargs):
+                    items[i] = NULL
+                f.probes[nargs] = probe
             if p != NULL and _hit_fast(c, p):
                 return (<_Node>p).value
             key = _args_tuple(args, nargs)
@@ -1230,7 +1348,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             explicit = True
             h = PyObject_Hash(key)
     if not looked_up:
-        p = _lookup(c, key, h)                      # Python: __eq__
+        p = _table_find(c, <PyObject*>key, h, &pos)      # Python: __eq__
         if p != NULL and _hit_fast(c, p):
             return (<_Node>p).value
     if p != NULL:
@@ -1238,7 +1356,6 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
         if value is not _MISS:
             return value
     else:
-        admf_error_set()
         c.misses += 1
     if f.single_flight:
         return _flight_call(f, key, h, explicit, args, nargs, kwnames, nargsf, instance)
@@ -1246,9 +1363,9 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     result = _call_func(f, args, nargs, kwnames, nargsf, instance)
     if explicit:
         _store(c, key, h, result, _args_tuple(args, nargs), _kwargs_dict(args, nargs, kwnames),
-               False, miss_at)
+               False, miss_at, pos)
     else:
-        _store(c, key, h, result, None, None, False, miss_at)
+        _store(c, key, h, result, None, None, False, miss_at, pos)
     return result
 
 
@@ -1312,9 +1429,9 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
         flight.result = result
         if explicit:
             _store(f.core, key, h, result, _args_tuple(args, nargs),
-                   _kwargs_dict(args, nargs, kwnames), False, UNKNOWN)
+                   _kwargs_dict(args, nargs, kwnames), False, UNKNOWN, 0)
         else:
-            _store(f.core, key, h, result, None, None, False, UNKNOWN)
+            _store(f.core, key, h, result, None, None, False, UNKNOWN, 0)
         return result
     except BaseException as exc:
         flight.error = exc
@@ -1367,8 +1484,30 @@ cdef object _bound_vectorcall(object self, PyObject* const* args, size_t nargsf,
 # Module set-up: link offsets and vectorcall slots
 # ---------------------------------------------------------------------------
 
+cdef admf_traverseproc _core_base_traverse = NULL
+
+
+cdef int _core_traverse(PyObject* o, admf_visitproc visit, void* arg) noexcept:
+    """CacheCore's tp_traverse: Cython's, plus the nodes its table owns."""
+    cdef int r = _core_base_traverse(o, visit, arg) if _core_base_traverse != NULL else 0
+    cdef Slot* slots = (<CacheCore>o).slots
+    cdef Py_ssize_t i
+    if r or slots == NULL:
+        return r
+    for i in range((<CacheCore>o).mask + 1):
+        if slots[i].node != NULL and slots[i].node != TOMBSTONE:
+            r = visit(slots[i].node, arg)
+            if r:
+                return r
+    return 0
+
+
 cdef _setup():
-    global ORDER_OFFSET, TIME_OFFSET
+    global ORDER_OFFSET, TIME_OFFSET, _core_base_traverse
+    # The table's references to nodes are invisible to Cython's tp_traverse:
+    # visit them too, so the collector can break cycles through cached values.
+    _core_base_traverse = ADMF_GET_TRAVERSE(<PyTypeObject*>CacheCore)
+    ADMF_SET_TRAVERSE(<PyTypeObject*>CacheCore, _core_traverse)
     cdef _Node probe = _Node.__new__(_Node)
     ORDER_OFFSET = <char*>&probe.order - <char*><PyObject*>probe
     TIME_OFFSET = <char*>&probe.time - <char*><PyObject*>probe

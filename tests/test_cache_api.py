@@ -1,0 +1,275 @@
+"""Public API details of DESIGN.md's caching section: validation, manager,
+entry metadata of cached calls, garbage collection. Both implementations."""
+import gc
+import pickle
+import re
+import weakref
+
+import numpy as np
+import pytest
+
+
+# -- validation: errors name the parameter ---------------------------------------
+
+@pytest.mark.parametrize("kwargs, exc, name", [
+    ({"max_size": -1}, ValueError, "max_size"),
+    ({"max_size": 2.5}, TypeError, "max_size"),
+    ({"max_size": "10"}, TypeError, "max_size"),
+    ({"max_size": True}, TypeError, "max_size"),
+    ({"strategy": "mru"}, ValueError, "strategy"),
+    ({"strategy": 3}, TypeError, "strategy"),
+    ({"ttl": 0}, ValueError, "ttl"),
+    ({"ttl": -1.0}, ValueError, "ttl"),
+    ({"ttl": float("nan")}, ValueError, "ttl"),
+    ({"ttl": "1"}, TypeError, "ttl"),
+    ({"name": 5}, TypeError, "name"),
+    ({"timer": 5}, TypeError, "timer"),
+])
+def test_cache_rejects_bad_input(ap, kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        ap.Cache(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, exc, name", [
+    ({"max_size": 1.5}, TypeError, "max_size"),
+    ({"strategy": "nope"}, ValueError, "strategy"),
+    ({"ttl": 0}, ValueError, "ttl"),
+    ({"key_maker": 42}, TypeError, "key_maker"),
+])
+def test_cached_rejects_bad_input(ap, kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        ap.cached(**kwargs)
+
+
+def test_strategy_accepts_names_any_case(ap):
+    for text, member in [("lfu", ap.CacheStrategy.LFU), ("FIFO", ap.CacheStrategy.FIFO),
+                         ("Unbounded", ap.CacheStrategy.UNBOUNDED)]:
+        assert ap.Cache(4, text).strategy is member
+    assert ap.CacheStrategy("tlru") is ap.CacheStrategy.TLRU
+
+
+def test_invalidate_needs_exactly_one_of_key_and_pattern(ap):
+    c = ap.Cache()
+    with pytest.raises(ValueError):
+        c.invalidate()
+    with pytest.raises(ValueError):
+        c.invalidate("a", pattern="*")
+    with pytest.raises(TypeError):
+        c.invalidate(pattern=42)
+
+
+def test_invalidate_glob_and_regex(ap):
+    c = ap.Cache(None)
+    for k in ["AAPL:sma", "AAPL:ema", "MSFT:sma", ("AAPL", 1)]:
+        c[k] = 1
+    assert c.invalidate(pattern="AAPL:*") == 2
+    assert c.invalidate(pattern=re.compile(r"'AAPL'")) == 1   # str(("AAPL", 1))
+    assert c.keys() == ["MSFT:sma"]
+    assert c.invalidate(key="MSFT:sma") == 1 and c.invalidate(key="MSFT:sma") == 0
+
+
+# -- statistics ---------------------------------------------------------------------
+
+def test_stats_and_hit_rate(ap):
+    c = ap.Cache(2)
+    assert c.stats().hit_rate == 0.0
+    c["a"] = 1
+    c.get("a"), c.get("b"), c.get("a")
+    c["b"], c["c"] = 2, 3                      # evicts "a"
+    s = c.stats()
+    assert (s.hits, s.misses, s.evictions, s.expirations, s.size, s.max_size) == (2, 1, 1, 0, 2, 2)
+    assert s.hit_rate == pytest.approx(2 / 3)
+    c.clear()
+    assert c.stats().hits == 2                  # clear keeps statistics
+    c.reset_stats()
+    assert c.stats().hits == 0
+    assert ap.Cache(None).stats().max_size is None
+    assert ap.Cache(5, "unbounded").stats().max_size is None
+
+
+def test_mapping_protocol(ap):
+    from collections.abc import MutableMapping
+
+    c = ap.Cache(3)
+    assert isinstance(c, MutableMapping)
+    c["x"] = 1
+    assert c["x"] == 1 and "x" in c and len(c) == 1 and list(c) == ["x"]
+    del c["x"]
+    with pytest.raises(KeyError):
+        c["x"]
+    with pytest.raises(KeyError):
+        del c["x"]
+    assert c.pop("x", None) is None
+    with pytest.raises(KeyError):
+        c.pop("x")
+    with pytest.raises(TypeError):
+        c[[1, 2]] = 3                           # an unhashable key is the caller's error
+
+
+def test_max_size_zero_stores_nothing(ap):
+    c = ap.Cache(0)
+    c["a"] = 1
+    assert c.get("a") is None and len(c) == 0 and c.stats().misses == 1
+
+
+# -- entries of cached calls keep their arguments -------------------------------------
+
+def test_entry_of_cached_call_keeps_args(ap):
+    @ap.cached
+    def f(a, b=0, *, c=1):
+        return a + b + c
+
+    f(1, 2, c=3)
+    f(5)
+    e = f.cache.entry(5)
+    assert (e.value, e.args, e.kwargs) == (6, (5,), {})
+    (key,) = [k for k in f.cache.keys() if k != 5]
+    e = f.cache.entry(key)
+    assert (e.value, e.args, e.kwargs) == (6, (1, 2), {"c": 3})
+
+
+def test_entry_of_fallback_key_keeps_args(ap):
+    @ap.cached
+    def total(xs, scale=1):
+        return sum(xs) * scale
+
+    assert total([1, 2, 3], scale=2) == 12
+    assert total([1, 2, 3], scale=2) == 12
+    assert total.cache_info().hits == 1
+    (key,) = total.cache.keys()
+    e = total.cache.entry(key)
+    assert e.args == ([1, 2, 3],) and e.kwargs == {"scale": 2}
+
+
+def test_arrays_are_keyed_by_content(ap):
+    calls = []
+
+    @ap.cached(max_size=8)
+    def mean(a):
+        calls.append(1)
+        return float(a.mean())
+
+    x = np.arange(10.0)
+    assert mean(x) == mean(x.copy()) == 4.5
+    assert len(calls) == 1
+    mean(x.astype(np.float32))                 # another dtype, another key
+    assert len(calls) == 2
+
+
+def test_key_maker_replaces_the_key(ap):
+    @ap.cached(key_maker=lambda args, kwargs: args[0] % 10)
+    def f(x):
+        return x
+
+    assert f(3) == 3 and f(13) == 3            # same key: the first result
+    assert f.cache_info().hits == 1
+
+
+def test_cached_bare_and_called(ap):
+    @ap.cached
+    def a(x):
+        return x
+
+    b = ap.cached(lambda x: x)
+    c = ap.cached(None)(lambda x: x)
+    assert a.cache_parameters() == {"maxsize": 128, "typed": False}
+    assert b(1) == 1 and c.cache_parameters()["maxsize"] is None
+
+
+@pytest.fixture
+def module_level_cached(ap):
+    """A cached function reachable as a module global, as pickle needs."""
+
+    @ap.cached
+    def module_level(x):
+        return x
+
+    module_level.__qualname__ = module_level.__name__ = "module_level"
+    globals()["module_level"] = module_level
+    yield module_level
+    del globals()["module_level"]
+
+
+def test_cached_function_pickles_by_reference(module_level_cached):
+    f = module_level_cached
+    assert pickle.loads(pickle.dumps(f)) is f
+
+
+# -- the manager ----------------------------------------------------------------------
+
+def test_manager_registers_weakly_and_reports(ap):
+    manager = ap.CacheManager.get_instance()
+    assert manager is ap.CacheManager.get_instance()
+    c = ap.Cache(4, name="test-manager-cache")
+    c["k:1"] = 1
+    c.get("k:1")
+    assert manager.get("test-manager-cache") is c
+    assert manager.get_stats()["test-manager-cache"].hits == 1
+    assert manager.invalidate_by_pattern("k:*") >= 1
+    assert "k:1" not in c
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+    assert manager.get("test-manager-cache") is None
+
+
+def test_manager_disable_calls_straight_through(ap):
+    calls = []
+
+    @ap.cached
+    def f(x):
+        calls.append(x)
+        return x
+
+    manager = ap.CacheManager.get_instance()
+    f(1)
+    manager.disable()
+    try:
+        assert not manager.enabled
+        f(1), f(1)
+        assert len(calls) == 3 and f.cache_info().hits == 0
+    finally:
+        manager.enable()
+    f(1)
+    assert f.cache_info().hits == 1 and manager.enabled
+
+
+def test_manager_clear_all(ap):
+    c = ap.Cache(4, name="clear-all")
+    c["a"] = 1
+    ap.CacheManager.get_instance().clear_all()
+    assert len(c) == 0
+
+
+# -- garbage collection ------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["lru", "lfu", "fifo"])
+def test_cycles_through_cached_values_are_collected(ap, strategy):
+    class Holder:
+        pass
+
+    c = ap.Cache(8, strategy)
+    h = Holder()
+    h.cache = c                                 # value -> cache -> entry -> value
+    c["h"] = h
+    ref = weakref.ref(c)
+    del c, h
+    gc.collect()
+    assert ref() is None
+
+
+def test_cached_method_does_not_keep_instance_alive(ap):
+    class Strategy:
+        @ap.cached(max_size=16)
+        def signal(self, x):
+            return x * 2
+
+    s = Strategy()
+    assert s.signal(2) == 4 and s.signal(2) == 4
+    assert Strategy.signal.cache_info().hits == 1
+    ref = weakref.ref(s)
+    del s
+    gc.collect()
+    assert ref() is None
+    assert Strategy.signal.cache_info().currsize == 0
