@@ -18,14 +18,17 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from enum import Enum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _ext
 from ._ext import _types
 from .manager import CacheManager
 
-_cache = _ext.load("_cache")
-_keys = _ext.load("_keys")
+if TYPE_CHECKING:  # the stubs describe both implementations
+    from ._ext import _cache, _keys
+else:
+    _cache = _ext.load("_cache")
+    _keys = _ext.load("_keys")
 
 __all__ = ["CacheStrategy", "Cache", "CacheEntry", "CacheKey", "CacheStats", "cached"]
 
@@ -312,6 +315,8 @@ class AsyncCachedFunction:
     Concurrent awaits of one missing key (in one event loop) share one run.
     Exceptions are not cached.
     """
+
+    __qualname__: str   # set by functools.update_wrapper
 
     def __init__(self, func: Callable, cache: Cache, typed: bool,
                  key_maker: Callable | None, single_flight: bool) -> None:

@@ -13,11 +13,16 @@ import threading
 import weakref
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from . import _ext
 
 __all__ = ["CacheManager"]
 
-_cache = _ext.load("_cache")
+if TYPE_CHECKING:
+    from ._ext import _cache
+else:
+    _cache = _ext.load("_cache")
 
 
 class CacheManager:
