@@ -75,11 +75,6 @@ cdef extern from *:
     /* Propagate the exception that is already set (Cython: except -1). */
     static inline int admf_error_set(void) { return PyErr_Occurred() ? -1 : 0; }
     static inline int admf_fail(void) { return -1; }
-    static inline double admf_clock_res(clockid_t id) {
-        struct timespec ts;
-        if (clock_getres(id, &ts) != 0) return 0.004;
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    }
     #define ADMF_GET_TRAVERSE(t) ((t)->tp_traverse)
     #define ADMF_SET_TRAVERSE(t, f) ((t)->tp_traverse = (f))
     #define ADMF_TUPLE_ITEMS(t) (((PyTupleObject *)(t))->ob_item)
@@ -97,7 +92,6 @@ cdef extern from *:
     clockid_t CLOCK_MONOTONIC
     clockid_t ADMF_CLOCK_COARSE
     double admf_clock(clockid_t) nogil
-    double admf_clock_res(clockid_t) nogil
     vectorcallfunc ADMF_AS_VECTORCALL(void*)
     PyObject** ADMF_TUPLE_ITEMS(object)
     admf_traverseproc ADMF_GET_TRAVERSE(PyTypeObject*)
@@ -465,16 +459,11 @@ cdef class CacheCore:
 
 # -- store internals (module functions: direct C calls, no vtable) -------------
 
-# Clocks (docs/caching.md). Without a user ``timer``: writes to a store with a
-# ttl read the precise monotonic clock (time.monotonic()'s), so expiry is exact;
-# other writes and all hits read the kernel's coarse monotonic clock (same time
-# base, a few ns instead of ~33, resolution COARSE_RES, never ahead of the
-# precise one). A hit within COARSE_RES of expiry, and every expiry decision
-# off the hot path (len, iteration, ``in``, entry, expire()), read the precise
-# clock, so an expired entry is never returned. A ``timer`` is used for all.
-cdef double COARSE_RES = admf_clock_res(ADMF_CLOCK_COARSE)
-
-
+# Clocks (docs/caching.md). Without a user ``timer``: a store with a ttl
+# reads the precise monotonic clock (time.monotonic()'s) on every write and
+# lookup, so expiry is exact; a store without one only stamps metadata, from
+# the kernel's coarse monotonic clock (same time base, a few ns instead of ~33,
+# a few ms behind). A ``timer`` is used for all of it.
 cdef inline double _now(CacheCore c) except? -1.0:
     """The precise time."""
     if c.timer is None:
@@ -656,12 +645,12 @@ cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
     cdef double t
     if (<_Node>p).owner == NULL or c.precise:
         return False
-    t = admf_clock(ADMF_CLOCK_COARSE)
     if c.has_ttl:
-        if t + COARSE_RES >= (<_Node>p).expires_at:
-            return False                # near expiry: decide with the precise clock
-        if t < (<_Node>p).created_at:   # a precise write stamp is ahead of the coarse clock
-            t = (<_Node>p).created_at
+        t = admf_clock(CLOCK_MONOTONIC)     # expiry is decided on the precise clock
+        if t >= (<_Node>p).expires_at:
+            return False
+    else:
+        t = admf_clock(ADMF_CLOCK_COARSE)   # only a time stamp: the cheap clock
     (<_Node>p).last_access = t
     (<_Node>p).access_count = (<_Node>p).access_count + 1
     c.hits += 1
