@@ -574,6 +574,20 @@ def _wait_for(predicate, timeout=30.0):
     return predicate()
 
 
+def _run_all_missing(f, worker, release):
+    """Start N_THREADS threads on worker(i); once all have missed, release them."""
+    threads = [threading.Thread(target=worker(i), daemon=True) for i in range(N_THREADS)]
+    for t in threads:
+        t.start()
+    try:
+        assert _wait_for(lambda: f.cache_info().misses == N_THREADS)
+    finally:
+        release.set()
+        for t in threads:
+            t.join(JOIN_TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+
+
 @pytest.mark.parametrize("single_flight", [True, False])
 def test_single_flight_runs_once(ap, single_flight):
     release = threading.Event()
@@ -592,17 +606,8 @@ def test_single_flight_runs_once(ap, single_flight):
             results[i] = f(7)
         return body
 
-    threads = [threading.Thread(target=worker(i), daemon=True) for i in range(N_THREADS)]
-    for t in threads:
-        t.start()
-    try:
-        # every thread has looked the key up and missed before the first run ends
-        assert _wait_for(lambda: f.cache_info().misses == N_THREADS)
-    finally:
-        release.set()
-        for t in threads:
-            t.join(JOIN_TIMEOUT)
-    assert not any(t.is_alive() for t in threads)
+    # every thread has looked the key up and missed before the first run ends
+    _run_all_missing(f, worker, release)
     assert all(r == ["result", 7] for r in results)
     info = f.cache_info()
     assert (info.hits, info.misses, info.currsize) == (0, N_THREADS, 1)
@@ -638,16 +643,7 @@ def test_single_flight_shares_the_exception(ap):
                 outcomes[i] = exc
         return body
 
-    threads = [threading.Thread(target=worker(i), daemon=True) for i in range(N_THREADS)]
-    for t in threads:
-        t.start()
-    try:
-        assert _wait_for(lambda: f.cache_info().misses == N_THREADS)
-    finally:
-        release.set()
-        for t in threads:
-            t.join(JOIN_TIMEOUT)
-    assert not any(t.is_alive() for t in threads)
+    _run_all_missing(f, worker, release)
     assert runs == [3]
     assert all(o is error for o in outcomes)
     assert f.cache_info().currsize == 0  # exceptions are not cached

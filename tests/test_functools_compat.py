@@ -86,20 +86,6 @@ def _install_module_level(ap):
 
 # -- TestCache -------------------------------------------------------------------
 
-def test_cache(ap):
-    # functools.cache is lru_cache(maxsize=None)
-    @ap.cached(max_size=None)
-    def fib(n):
-        if n < 2:
-            return n
-        return fib(n - 1) + fib(n - 2)
-
-    assert [fib(n) for n in range(16)] == [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610]
-    assert fib.cache_info() == (28, 16, None, 16)
-    fib.cache_clear()
-    assert fib.cache_info() == (0, 0, None, 0)
-
-
 # -- TestLRU ---------------------------------------------------------------------
 
 def test_lru(ap):
@@ -374,6 +360,7 @@ def test_hash_exception_other_than_type_error_propagates(ap):
 
 
 def test_lru_with_maxsize_none(ap):
+    # Also CPython's TestCache.test_cache: functools.cache is lru_cache(maxsize=None).
     @ap.cached(max_size=None)
     def fib(n):
         if n < 2:

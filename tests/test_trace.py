@@ -38,12 +38,14 @@ def load_trace(shared_data) -> list[int]:
 
 # -- independent references -------------------------------------------------------
 
-def ref_lru(stream, size: int) -> int:
+def ref_lru(stream, size: int, move_on_hit: bool = True) -> int:
+    """Hits of an LRU (or, without move_on_hit, a FIFO) of size entries."""
     od: OrderedDict = OrderedDict()
     hits = 0
     for k in stream:
         if k in od:
-            od.move_to_end(k)
+            if move_on_hit:
+                od.move_to_end(k)
             hits += 1
         else:
             if len(od) >= size:
@@ -53,16 +55,7 @@ def ref_lru(stream, size: int) -> int:
 
 
 def ref_fifo(stream, size: int) -> int:
-    od: OrderedDict = OrderedDict()
-    hits = 0
-    for k in stream:
-        if k in od:
-            hits += 1
-        else:
-            if len(od) >= size:
-                od.popitem(last=False)
-            od[k] = None
-    return hits
+    return ref_lru(stream, size, move_on_hit=False)
 
 
 def ref_lfu(stream, size: int) -> int:
