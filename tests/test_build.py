@@ -43,3 +43,34 @@ def test_stubs_match_the_compiled_modules():
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_build_warns_once_and_falls_back():
+    """A compiled module that cannot be imported: the twin, and one warning."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import importlib.abc, sys, warnings
+
+        class NoCompiled(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name in ("admf_perf._ext._cache", "admf_perf._ext._keys"):
+                    raise ImportError(f"simulated missing build of {name}")
+                return None
+
+        sys.meta_path.insert(0, NoCompiled())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import admf_perf
+        runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(runtime) == 1, [str(w.message) for w in runtime]
+        assert "pure-Python" in str(runtime[0].message)
+        assert admf_perf.COMPILED == {"_cache": False, "_keys": False}, admf_perf.COMPILED
+        assert admf_perf.cached(lambda x: x * 2)(21) == 42
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "ADMF_PERF_NO_EXTENSIONS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
