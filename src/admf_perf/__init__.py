@@ -7,20 +7,17 @@ pure-Python twins).
 """
 from __future__ import annotations
 
+from . import caching, manager, portfolio, risk
 from ._ext import COMPILED
 from .caching import Cache, CacheEntry, CacheKey, CacheStats, CacheStrategy, cached
 from .manager import CacheManager
+from .portfolio import IncrementalPositionTracker, Position
+from .risk import CachingRiskCalculator
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "COMPILED",
-    "Cache",
-    "CacheEntry",
-    "CacheKey",
-    "CacheManager",
-    "CacheStats",
-    "CacheStrategy",
-    "cached",
-    "__version__",
+    "COMPILED", "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats",
+    "CacheStrategy", "CachingRiskCalculator", "IncrementalPositionTracker", "Position",
+    "cached", "caching", "manager", "portfolio", "risk", "__version__",
 ]

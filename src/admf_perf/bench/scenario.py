@@ -42,6 +42,7 @@ __all__ = [
 SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.floors",
     "admf_perf.bench.caching",
+    "admf_perf.bench.risk",
 )
 
 #: Group of the context-only scenarios (no "ours", no gate), always measured.

@@ -1,0 +1,99 @@
+"""``CachingRiskCalculator``: Sharpe, Sortino, volatility and drawdowns of an
+equity curve, updated in O(1) per bar and equal to empyrical's definitions.
+
+Definitions (empyrical 0.7, ``risk_free`` per period, ``ppy`` =
+``periods_per_year``; ``x`` are the excess returns ``r - risk_free``):
+
+- ``sharpe_ratio``: ``mean(x) / std(x, ddof=1) * sqrt(ppy)``; a zero deviation
+  (all ``x`` equal) gives ``+inf``/``-inf``/NaN by the sign of the mean, as
+  empyrical's ``_zero_dispersion_std``.
+- ``sortino_ratio``: ``mean(x) * ppy / (sqrt(mean(min(x, 0) ** 2)) * sqrt(ppy))``
+  -- the downside deviation is the root mean square over *all* returns (not
+  only the negative ones, no ddof); no negative excess return gives ``+inf``
+  (NaN when the mean excess return is also exactly 0, as empyrical's 0/0).
+- ``volatility``: ``std(r, ddof=1) * sqrt(ppy)`` (annual_volatility, alpha 2)
+  of the raw returns: with ``risk_free != 0`` a second running M2 of ``r``
+  is kept, as ``r - risk_free`` can absorb a tiny spread.
+- ``max_drawdown`` / ``current_drawdown``: ``equity / running_peak - 1``
+  (negative fractions, 0 at a peak); the starting equity counts as a peak.
+  ``max_drawdown`` is NaN with no return yet (empyrical on an empty series);
+  ``current_drawdown`` is NaN before the first update, 0.0 at the start.
+- Fewer than 2 returns: NaN for Sharpe, Sortino and volatility.
+
+Updates: ``update(equity)`` (the first call sets the starting equity and
+produces no return; later ones add ``equity / previous - 1``) or
+``update_return(r)`` (the implied equity starts at 1.0 and is multiplied by
+``1 + r``, as empyrical's ``cum_returns``).  The two may be mixed: each
+continues from the last equity, actual or implied.
+
+Cost model.  Every update is eager and O(1): the compiled core
+(``_ext/_risk.pyx``, ``RiskCore``; pure-Python twin ``_ext/_risk_py.py``)
+checks the value in C and updates the running statistics at once -- the
+Welford mean and M2 of the excess returns (and of the raw returns when
+``risk_free != 0``), the sum of the squared negative excess returns, the
+running peak and the maximum drawdown.  Nothing is deferred to a read, so
+every query is O(1) too; the ratios are cached until the next update.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import _ext
+from .manager import CacheManager
+
+if TYPE_CHECKING:  # the stub describes both implementations
+    from ._ext import _risk
+else:
+    _risk = _ext.load("_risk")
+
+__all__ = ["CachingRiskCalculator"]
+
+_INF = float("inf")
+
+
+def _finite(value: Any, name: str) -> float:
+    """``value`` as a float; ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number, got bool")
+    if not isinstance(value, (int, float)):
+        try:
+            value = value.__float__()  # numpy scalars, Decimal, Fraction
+        except AttributeError:
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    value = float(value)
+    if not -_INF < value < _INF:
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+class CachingRiskCalculator(_risk.RiskCore):
+    """Streaming Sharpe/Sortino/volatility/drawdowns (see the module docs).
+
+    ``update``, ``update_return`` and the results are the compiled core's
+    methods (``RiskCore``), called directly; this class validates the
+    constructor's arguments, names the calculator and registers it with the
+    ``CacheManager`` (whose ``clear_all`` calls :meth:`reset`).
+
+    >>> rc = CachingRiskCalculator(periods_per_year=252)
+    >>> for equity in (100.0, 101.0, 99.0, 102.0):
+    ...     rc.update(equity)
+    >>> round(rc.max_drawdown(), 6)
+    -0.019802
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, periods_per_year: float = 252, risk_free: float = 0.0, name: str | None = None) -> None:
+        ppy = _finite(periods_per_year, "periods_per_year")
+        if not ppy > 0.0:
+            raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        rf = _finite(risk_free, "risk_free")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        super().__init__(ppy, rf)
+        self.name = name if name is not None else f"CachingRiskCalculator@{id(self):x}"
+        CacheManager.get_instance().register(self)
+
+    def __repr__(self) -> str:
+        return (f"<CachingRiskCalculator {self.name!r}: {self.count} returns, "
+                f"periods_per_year={self.periods_per_year}, risk_free={self.risk_free}>")
