@@ -5,7 +5,7 @@ import pytest
 
 from conftest import get_package
 
-EXPECTED = {"_cache", "_keys", "_risk"}
+EXPECTED = {"_cache", "_keys", "_indicators", "_risk"}
 
 
 @pytest.mark.skipif(

@@ -7,9 +7,35 @@ pure-Python twins).
 """
 from __future__ import annotations
 
-from . import caching, manager, portfolio, risk
+from . import caching, incremental, indicators, manager, portfolio, risk
 from ._ext import COMPILED
 from .caching import Cache, CacheEntry, CacheKey, CacheStats, CacheStrategy, cached
+from .incremental import IncrementalCalculator, MovingAverageCalculator
+from .indicators import (
+    ADX,
+    ATR,
+    DEMA,
+    EMA,
+    KAMA,
+    MACD,
+    OBV,
+    ROC,
+    RSI,
+    SMA,
+    TEMA,
+    VWAP,
+    WMA,
+    BollingerBands,
+    CachedIndicator,
+    CachedMovingAverage,
+    Momentum,
+    RollingMax,
+    RollingMin,
+    StdDev,
+    Stochastic,
+    cached_indicator,
+    cached_signal,
+)
 from .manager import CacheManager
 from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
@@ -17,7 +43,11 @@ from .risk import CachingRiskCalculator
 __version__ = "0.1.0"
 
 __all__ = [
-    "COMPILED", "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats",
-    "CacheStrategy", "CachingRiskCalculator", "IncrementalPositionTracker", "Position",
-    "cached", "caching", "manager", "portfolio", "risk", "__version__",
+    "ADX", "ATR", "COMPILED", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA",
+    "TEMA", "VWAP", "WMA", "BollingerBands", "Cache", "CacheEntry", "CacheKey",
+    "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator", "CachedMovingAverage",
+    "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
+    "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
+    "Stochastic", "cached", "cached_indicator", "cached_signal", "caching", "incremental",
+    "indicators", "manager", "portfolio", "risk", "__version__",
 ]

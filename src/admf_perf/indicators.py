@@ -1,0 +1,102 @@
+"""Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
+
+Nineteen classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
+
+============================================  ==========================  ======================
+class                                         ``update`` inputs           output
+============================================  ==========================  ======================
+``SMA``, ``EMA``, ``WMA``, ``DEMA``,          ``x``                       float
+``TEMA``, ``KAMA`` ``(period=30)``
+``RSI(period=14)``                            ``x``                       float
+``MACD(fast=12, slow=26, signal=9)``          ``x``                       (macd, signal, hist)
+``BollingerBands(20, 2.0, 2.0)``              ``x``                       (upper, middle, lower)
+``StdDev(period=5, nbdev=1.0)``               ``x``                       float
+``RollingMin``, ``RollingMax`` ``(30)``       ``x``                       float
+``ROC``, ``Momentum`` ``(period=10)``         ``x``                       float
+``ATR``, ``ADX`` ``(period=14)``              ``high, low, close``        float
+``Stochastic(fastk=5, slowk=3, slowd=3)``     ``high, low, close``        (slowk, slowd)
+``OBV()``                                     ``close, volume``           float
+``VWAP()`` (``reset()`` starts a session)     ``price, volume``           float
+============================================  ==========================  ======================
+
+Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
+TA-Lib's output is NaN), ``peek(*inputs)`` (the value if this bar closed now;
+no state changes), ``value``, ``ready``, ``count``, ``reset()``, ``copy()``,
+pickling mid-stream, and ``batch(*arrays)``, which equals ``update`` on each
+element bit for bit and leaves the same state (warm up on history in batch,
+then stream).  NaN or infinite input raises ``ValueError``.
+
+Composition: a single-input indicator takes ``source=`` another
+single-output indicator and is then fed the source's inputs::
+
+    ema_of_rsi = EMA(10, source=RSI(14))
+    ema_of_rsi.update(close)         # RSI's input; RSI's warm-up NaNs are skipped
+
+The classes are compiled (``_ext/_indicators.pyx``); with
+``ADMF_PERF_NO_EXTENSIONS=1`` (or without a build) the pure-Python twin
+``_ext/_indicators_py.py`` is used, with the same names and behaviour.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import _ext
+
+if TYPE_CHECKING:  # the stub describes both implementations
+    from ._ext import _indicators as _ind
+else:
+    _ind = _ext.load("_indicators")
+
+__all__ = [
+    "ADX",
+    "ATR",
+    "DEMA",
+    "EMA",
+    "KAMA",
+    "MACD",
+    "OBV",
+    "ROC",
+    "RSI",
+    "SMA",
+    "TEMA",
+    "VWAP",
+    "WMA",
+    "BollingerBands",
+    "CachedIndicator",
+    "CachedMovingAverage",
+    "Momentum",
+    "RollingMax",
+    "RollingMin",
+    "StdDev",
+    "Stochastic",
+    "cached_indicator",
+    "cached_signal",
+]
+
+SMA = _ind.SMA
+EMA = _ind.EMA
+WMA = _ind.WMA
+DEMA = _ind.DEMA
+TEMA = _ind.TEMA
+KAMA = _ind.KAMA
+RSI = _ind.RSI
+MACD = _ind.MACD
+BollingerBands = _ind.BollingerBands
+StdDev = _ind.StdDev
+RollingMin = _ind.RollingMin
+RollingMax = _ind.RollingMax
+ROC = _ind.ROC
+Momentum = _ind.Momentum
+ATR = _ind.ATR
+ADX = _ind.ADX
+Stochastic = _ind.Stochastic
+OBV = _ind.OBV
+VWAP = _ind.VWAP
+
+from ._indicator_cache import (  # noqa: E402  (after the classes it may use)
+    CachedIndicator,
+    CachedMovingAverage,
+    cached_indicator,
+    cached_signal,
+)
