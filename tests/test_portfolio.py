@@ -6,11 +6,8 @@ and sums over symbols for the totals; the tracker keeps running totals.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import random
-import sys
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -24,34 +21,9 @@ NAN = math.nan
 @pytest.fixture
 def pf(ap):
     """The portfolio module of the package under test."""
-    return module_of(ap, "portfolio")
+    return ap.portfolio
 
 
-def module_of(ap, name):
-    """``admf_perf.<name>`` of the package ``ap`` under test: the twin
-    package (a copy that conftest removed from ``sys.modules``) gets its own
-    import of the module, bound to its own ``_ext`` (the pure-Python twins)."""
-    mod = getattr(ap, name, None)
-    if mod is not None:
-        return mod
-    if sys.modules.get("admf_perf") is ap:
-        return importlib.import_module(f"admf_perf.{name}")
-    owned = lambda n: n == "admf_perf" or n.startswith("admf_perf.")  # noqa: E731
-    saved = {n: m for n, m in sys.modules.items() if owned(n)}
-    for n in saved:
-        del sys.modules[n]
-    todo = [ap]
-    while todo:  # the copy's modules, reachable from the package
-        m = todo.pop()
-        sys.modules[m.__name__] = m
-        todo.extend(v for v in vars(m).values() if isinstance(v, types.ModuleType)
-                    and owned(v.__name__) and v.__name__ not in sys.modules)
-    try:
-        return importlib.import_module(f"admf_perf.{name}")
-    finally:
-        for n in [n for n in sys.modules if owned(n)]:
-            del sys.modules[n]
-        sys.modules.update(saved)
 
 
 # -- reference ----------------------------------------------------------------------------
@@ -262,7 +234,7 @@ def test_exact_against_fractions(pf):
     max_size=60,
 ))
 def test_hypothesis_streams(ap, events):
-    mod = module_of(ap, "portfolio")
+    mod = ap.portfolio
     t = mod.IncrementalPositionTracker(50.0)
     for i, ev in enumerate(events):
         apply(t, ev)

@@ -1,11 +1,8 @@
 """CachingRiskCalculator against empyrical's functions on the same returns."""
 from __future__ import annotations
 
-import importlib
 import math
 import random
-import sys
-import types
 
 import empyrical
 import numpy as np
@@ -20,34 +17,9 @@ NAN, INF = math.nan, math.inf
 @pytest.fixture
 def rk(ap):
     """The risk module of the package under test."""
-    return module_of(ap, "risk")
+    return ap.risk
 
 
-def module_of(ap, name):
-    """``admf_perf.<name>`` of the package ``ap`` under test: the twin
-    package (a copy that conftest removed from ``sys.modules``) gets its own
-    import of the module, bound to its own ``_ext`` (the pure-Python twins)."""
-    mod = getattr(ap, name, None)
-    if mod is not None:
-        return mod
-    if sys.modules.get("admf_perf") is ap:
-        return importlib.import_module(f"admf_perf.{name}")
-    owned = lambda n: n == "admf_perf" or n.startswith("admf_perf.")  # noqa: E731
-    saved = {n: m for n, m in sys.modules.items() if owned(n)}
-    for n in saved:
-        del sys.modules[n]
-    todo = [ap]
-    while todo:  # the copy's modules, reachable from the package
-        m = todo.pop()
-        sys.modules[m.__name__] = m
-        todo.extend(v for v in vars(m).values() if isinstance(v, types.ModuleType)
-                    and owned(v.__name__) and v.__name__ not in sys.modules)
-    try:
-        return importlib.import_module(f"admf_perf.{name}")
-    finally:
-        for n in [n for n in sys.modules if owned(n)]:
-            del sys.modules[n]
-        sys.modules.update(saved)
 
 
 def orcl_close(shared_data) -> np.ndarray:
@@ -193,7 +165,7 @@ def conditioned_tolerances(returns, rf):
        st.sampled_from([0.0, 0.001]),
        st.sampled_from([None, 1, 5, 64]))
 def test_hypothesis_returns(ap, returns, rf, query_every):
-    rk = module_of(ap, "risk")
+    rk = ap.risk
     calc = rk.CachingRiskCalculator(risk_free=rf)
     for i, r in enumerate(returns):
         calc.update_return(r)

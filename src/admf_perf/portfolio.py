@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable
 
 from . import _ext
+from ._validate import finite_real
 
 if TYPE_CHECKING:  # the stub describes both implementations
     from ._ext import _risk
@@ -50,7 +51,6 @@ else:
 
 __all__ = ["FLAT_TOLERANCE", "IncrementalPositionTracker", "Position"]
 
-_INF = math.inf
 _NAN = math.nan
 
 #: ``|remaining| <= FLAT_TOLERANCE * max(|Q|, |q|)`` after a fill is flat.
@@ -75,19 +75,6 @@ class Position:
         return self.quantity == 0.0
 
 
-def _real(value: Any, name: str) -> float:
-    """``value`` as a finite float; ``TypeError``/``ValueError`` naming ``name``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number, got bool")
-    if not isinstance(value, (int, float)):
-        try:
-            value = value.__float__()  # numpy scalars, Decimal, Fraction
-        except AttributeError:
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
-    value = float(value)
-    if not -_INF < value < _INF:
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
 
 
 def _hashable(symbol: Any) -> Hashable:
@@ -109,20 +96,20 @@ class IncrementalPositionTracker(_risk.PositionCore):
     __slots__ = ()
 
     def __init__(self, initial_cash: float = 0.0) -> None:
-        super().__init__(_real(initial_cash, "initial_cash"))
+        super().__init__(finite_real(initial_cash, "initial_cash"))
         self.flat_tolerance = FLAT_TOLERANCE
 
     # -- events ------------------------------------------------------------------------
     def on_fill(self, symbol: Hashable, quantity: float, price: float, commission: float = 0.0) -> None:
         """Apply a fill: ``quantity`` signed (+ buys, - sells), ``price`` > 0."""
         _hashable(symbol)
-        q = _real(quantity, "quantity")
+        q = finite_real(quantity, "quantity")
         if q == 0.0:
             raise ValueError("quantity must be non-zero")
-        p = _real(price, "price")
+        p = finite_real(price, "price")
         if not p > 0.0:
             raise ValueError(f"price must be > 0, got {price!r}")
-        self._fill(symbol, q, p, _real(commission, "commission"))
+        self._fill(symbol, q, p, finite_real(commission, "commission"))
 
     # -- reads ---------------------------------------------------------------------------
     def position(self, symbol: Hashable) -> Position:

@@ -36,10 +36,11 @@ every query is O(1) too; the ratios are cached until the next update.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _ext
 from .manager import CacheManager
+from ._validate import finite_real
 
 if TYPE_CHECKING:  # the stub describes both implementations
     from ._ext import _risk
@@ -48,22 +49,8 @@ else:
 
 __all__ = ["CachingRiskCalculator"]
 
-_INF = float("inf")
 
 
-def _finite(value: Any, name: str) -> float:
-    """``value`` as a float; ``TypeError``/``ValueError`` naming ``name``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number, got bool")
-    if not isinstance(value, (int, float)):
-        try:
-            value = value.__float__()  # numpy scalars, Decimal, Fraction
-        except AttributeError:
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
-    value = float(value)
-    if not -_INF < value < _INF:
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
 
 
 class CachingRiskCalculator(_risk.RiskCore):
@@ -84,10 +71,10 @@ class CachingRiskCalculator(_risk.RiskCore):
     __slots__ = ("name",)
 
     def __init__(self, periods_per_year: float = 252, risk_free: float = 0.0, name: str | None = None) -> None:
-        ppy = _finite(periods_per_year, "periods_per_year")
+        ppy = finite_real(periods_per_year, "periods_per_year")
         if not ppy > 0.0:
             raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-        rf = _finite(risk_free, "risk_free")
+        rf = finite_real(risk_free, "risk_free")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         super().__init__(ppy, rf)
