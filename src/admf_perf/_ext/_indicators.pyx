@@ -20,16 +20,21 @@ non-finite path and reported as the TypeError of docs/indicators.md.
 
 Numerics (docs/indicators.md): rolling sums are Neumaier-compensated pairs.
 SMA sums its per-bar differences plainly in blocks of ``SMA_FOLD`` bars and
-folds each block into the pair.  StdDev/BollingerBands keep exact window
-sums of x and of x*x (squares split with Veltkamp/Dekker, no fma needed) and
-form the variance in double-double, so a level of 1e4 with a deviation of
-1e-4 loses nothing.  Wilder smoothing and EMAs are written with one
-multiply-add on the loop-carried chain (equal to TA-Lib within an ulp or so);
-ATR's batch loop uses the FMA instruction when the CPU has it (bit-identical
-to libm's ``fma``, which ``update`` uses).  Batch loops keep the state in
-locals (registers) and write it back at the end; StdDev/BollingerBands run
-in blocks of two passes; RollingMax's batch uses van Herk/Gil-Werman block
-maxima once the window lies inside the array and then rebuilds its deque.
+folds each block into the pair.  StdDev/BollingerBands sum d = x - r and d*d
+around a reference r (a value of the data), and re-centre (r = the newest
+value, the window's sums recomputed from its ring) when the sum of squared
+deviations is within 2**-33 of the rounding the running sums may hold
+(``VAR_TRIG``): amortized O(1), exact zeros on flat windows, no drift.
+Wilder smoothing and EMAs are written with one multiply-add on the
+loop-carried chain (equal to TA-Lib within an ulp or so); ATR keeps Wilder's
+recurrence as a scaled sum (one addition on the chain, see ``atr_push``).
+Batch loops keep the state in locals (registers) and write it back at the
+end; StdDev/BollingerBands run in blocks of two passes (the sums, then
+packed square roots); RollingMax's batch uses van Herk/Gil-Werman block
+maxima once the window lies inside the array (two halves of the array side
+by side) and then rebuilds its deque.  Every batch computes what ``update``
+computes, bit for bit (the same inline step functions, or the same
+operations in the same order).
 """
 
 cimport cython
@@ -1026,64 +1031,45 @@ cdef class RSI(_Single):
 # ATR
 # ---------------------------------------------------------------------------
 
-cdef struct ATRSt:
-    i64 k
-    double pc, sum, atr
-
-
 cdef extern from *:
     """
-    /* Wilder smoothing of the true range over bars [i0, n): the loop of
-       ATR.batch once seeded.  fma() is correctly rounded everywhere, so the
-       FMA-instruction build below gives the very bits of the portable one
-       (and of ATR.update, which calls libm's fma). */
-    #define ADMF_ATR_LOOP(NAME, ATTR)                                              \
-    ATTR static int NAME(const double* h, const double* l, const double* c,      \
-                         double* o, Py_ssize_t i0, Py_ssize_t n, double* pc,      \
-                         double* atr, double a1, double inv) {                    \
-        double p = *pc, a = *atr; int bad = 0;                                    \
-        for (Py_ssize_t i = i0; i < n; i++) {                                     \
-            double hi = h[i], lo = l[i], cl = c[i];                               \
-            bad |= !(fabs(hi) <= DBL_MAX) | !(fabs(lo) <= DBL_MAX)                \
-                   | !(fabs(cl) <= DBL_MAX);                                      \
-            double r = hi - lo, t = fabs(hi - p);                                 \
-            r = t > r ? t : r;                                                    \
-            t = fabs(lo - p);                                                     \
-            r = t > r ? t : r;                                                    \
-            p = cl;                                                               \
-            a = fma(a, a1, r * inv);                                              \
-            o[i] = a;                                                             \
-        }                                                                         \
-        *pc = p; *atr = a;                                                        \
-        return bad;                                                               \
+    #include <stdint.h>
+    #include <string.h>
+    /* 1 when every a[i] is finite: (bits & exponent) + 2**52 carries into
+       the sign bit exactly for an all-ones exponent (integer ops: vectorized) */
+    static int admf_all_finite(const double* a, Py_ssize_t n) {
+        uint64_t acc = 0, b;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            memcpy(&b, &a[i], 8);
+            acc |= (b & 0x7ff0000000000000ULL) + 0x0010000000000000ULL;
+        }
+        return (acc >> 63) == 0;
     }
-    #include <float.h>
-    #include <math.h>
-    ADMF_ATR_LOOP(admf_atr_loop_portable, )
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    ADMF_ATR_LOOP(admf_atr_loop_fma, __attribute__((target("fma"))))
-    static int admf_atr_loop(const double* h, const double* l, const double* c,
-                             double* o, Py_ssize_t i0, Py_ssize_t n, double* pc,
-                             double* atr, double a1, double inv) {
-        static int has_fma = -1;
-        if (has_fma < 0) { __builtin_cpu_init(); has_fma = __builtin_cpu_supports("fma") ? 1 : 0; }
-        if (has_fma)
-            return admf_atr_loop_fma(h, l, c, o, i0, n, pc, atr, a1, inv);
-        return admf_atr_loop_portable(h, l, c, o, i0, n, pc, atr, a1, inv);
-    }
-    #else
-    #define admf_atr_loop admf_atr_loop_portable
-    #endif
     """
-    int admf_atr_loop(const double* h, const double* l, const double* c, double* o,
-                      Py_ssize_t i0, Py_ssize_t n, double* pc, double* atr, double a1,
-                      double inv) noexcept nogil
+    int admf_all_finite(const double* a, Py_ssize_t n) noexcept nogil
 
 
-cdef inline double atr_push(ATRSt* st, i64 period, double h, double l, double c, double a1,
-                           double inv) noexcept nogil:
-    cdef double tr
-    cdef double n = period
+cdef struct ATRSt:
+    i64 k
+    i64 j          # bar of the current block of ATR_K bars (Wilder phase)
+    double pc, sum, atr
+    double A       # the block's scaled sum: atr = A * alpha**(j+1) (see atr_push)
+
+
+cdef enum:
+    ATR_K = 32     # bars per block of the scaled Wilder recurrence
+
+
+cdef inline double atr_push(ATRSt* st, i64 period, double h, double l, double c,
+                            const double* tab) noexcept nogil:
+    """One bar.  After the seed, Wilder's atr' = alpha * atr + tr / n
+    (alpha = (n-1)/n) is kept as atr_t = alpha**(j+1) * A with
+    A += tr * w[j], w[j] = (1/n) / alpha**(j+1) (tab[0:K]) and
+    tab[K + j] = alpha**(j+1): one addition on the loop-carried chain; every
+    ATR_K bars A restarts from the current value (all the terms are >= 0:
+    no cancellation, ~K ulps).  Period 1: atr = tr."""
+    cdef double tr, out
+    cdef i64 j
     st.k += 1
     if st.k == 1:
         st.pc = c
@@ -1095,10 +1081,23 @@ cdef inline double atr_push(ATRSt* st, i64 period, double h, double l, double c,
         return NAN
     if st.k == period + 1:
         st.sum += tr
-        st.atr = st.sum / n
+        st.atr = st.sum / <double>period
+        st.A = st.atr
+        st.j = 0
         return st.atr
-    st.atr = fma(st.atr, a1, tr * inv)      # (prev * (n-1) + tr) / n, one rounding
-    return st.atr
+    if period == 1:
+        st.atr = tr
+        return tr
+    j = st.j
+    st.A += tr * tab[j]
+    out = st.A * tab[ATR_K + j]
+    j += 1
+    if j == ATR_K:
+        st.A = out
+        j = 0
+    st.j = j
+    st.atr = out
+    return out
 
 
 @cython.final
@@ -1107,20 +1106,26 @@ cdef class ATR(_HLC):
 
     cdef ATRSt st
     cdef int _period
-    cdef double _a1, _inv
+    cdef double _tab[2 * ATR_K]
 
     def __init__(self, period=14):
         pass   # arguments are taken by __cinit__
 
     def __cinit__(self, period=14):
+        cdef int i
+        cdef double alpha, pw = 1.0, inv
         self._period = _check_int("ATR", "period", period, 1)
         self._args = (self._period,)
         self._nout = 1
         self._nin = 3
         self._innames = ("high", "low", "close")
         self._setup(&self.st, sizeof(ATRSt), 0)
-        self._a1 = (self._period - 1.0) / self._period
-        self._inv = 1.0 / self._period
+        inv = 1.0 / self._period
+        alpha = (self._period - 1.0) / self._period
+        for i in range(ATR_K):
+            pw = pw * alpha
+            self._tab[ATR_K + i] = pw
+            self._tab[i] = inv / pw if pw > 0.0 else 0.0
         self._init()
 
     @property
@@ -1128,7 +1133,7 @@ cdef class ATR(_HLC):
         return self._period
 
     cdef inline double _push(self, double h, double l, double c) noexcept nogil:
-        return atr_push(&self.st, self._period, h, l, c, self._a1, self._inv)
+        return atr_push(&self.st, self._period, h, l, c, self._tab)
 
     cdef void _step(self, double* inp) noexcept nogil:
         self._out[0] = self._push(inp[0], inp[1], inp[2])
@@ -1148,26 +1153,69 @@ cdef class ATR(_HLC):
         cdef const double[::1] h = arrs[0]
         cdef const double[::1] l = arrs[1]
         cdef const double[::1] c = arrs[2]
-        cdef Py_ssize_t n = h.shape[0], i
+        cdef Py_ssize_t n = h.shape[0], i, e
         out = np.empty(n, dtype=np.float64)
         cdef double[::1] o = out
         cdef int bad = 0
         cdef ATRSt st = self.st
-        cdef i64 p = self._period
-        cdef double a1 = self._a1, inv = self._inv
+        cdef i64 p = self._period, j
+        cdef const double* tab = self._tab
+        cdef double hi, lo, cl, pc, A, r, t, v = 0.0, chk = 0.0
+        cdef double q[ATR_K]
+        cdef Py_ssize_t t0
         if n == 0:
             return out
         cdef Py_ssize_t m
         with nogil:
-            # warm-up and seed bar by bar, then the Wilder loop (FMA when the CPU has it)
+            # warm-up, seed (and period 1) bar by bar, and at least one bar,
+            # so that the previous close is c[i - 1] from then on
             m = 0
-            while m < n and st.k <= p:
+            while m < n and (st.k <= p or p == 1 or m == 0):
                 bad |= not (isfinite(h[m]) and isfinite(l[m]) and isfinite(c[m]))
-                o[m] = atr_push(&st, p, h[m], l[m], c[m], a1, inv)
+                o[m] = atr_push(&st, p, h[m], l[m], c[m], tab)
                 m += 1
+            # then atr_push's Wilder branch in runs up to the end of a block,
+            # in two passes: tr * w[j] (independent bars: packed), then the
+            # chain A += q; atr = A * alpha**(j+1).  A non-finite high or low
+            # makes its true range, so A (a sum of terms >= 0, never reset
+            # but to its own multiple), non-finite; a non-finite close the
+            # plain sum chk: checked once, at the end
             if m < n:
-                bad |= admf_atr_loop(&h[0], &l[0], &c[0], &o[0], m, n, &st.pc, &st.atr, a1, inv)
+                A = st.A
+                j = st.j
+                i = m
+                while i < n:
+                    e = i + (ATR_K - j)
+                    if e > n:
+                        e = n
+                    for t0 in range(e - i):
+                        hi = h[i + t0]
+                        lo = l[i + t0]
+                        pc = c[i + t0 - 1]
+                        r = hi - lo
+                        t = fabs(hi - pc)
+                        r = t if t > r else r
+                        t = fabs(lo - pc)
+                        r = t if t > r else r
+                        q[t0] = r * tab[j + t0]
+                    for t0 in range(e - i):
+                        chk += c[i + t0]
+                        A += q[t0]
+                        v = A * tab[ATR_K + j + t0]
+                        o[i + t0] = v
+                    j += e - i
+                    if j == ATR_K:
+                        A = v
+                        j = 0
+                    i = e
+                st.pc = c[n - 1]
+                st.A = A
+                st.j = j
+                st.atr = v
                 st.k += n - m
+                if not (fabs(chk) <= DBL_MAX and fabs(A) <= DBL_MAX):   # or an overflow
+                    bad |= not (admf_all_finite(&h[0], n) and admf_all_finite(&l[0], n)
+                                and admf_all_finite(&c[0], n))
             if not bad:
                 self.st = st
                 self._out[0] = o[n - 1]
@@ -1178,14 +1226,25 @@ cdef class ATR(_HLC):
 
 
 # ---------------------------------------------------------------------------
-# StdDev and BollingerBands: compensated sums of x and x*x
+# StdDev and BollingerBands: shifted sums around a reference value
 # ---------------------------------------------------------------------------
 
 cdef struct VarSt:
-    i64 k
-    i64 pos
-    double shift       # 0.0 (reserved: sums are of y = x - shift)
-    double s1, c1, s2, c2
+    i64 k          # values in the window (at most n)
+    i64 pos        # ring position of the oldest value (the next one to leave)
+    double r       # the reference: a value of the data, set at each re-centring
+    double s1, s2  # window sums of d = x - r and of d*d
+    double e       # error scale: the sum of s2 over the bars since the last re-centring
+    double zn      # n * (1e-14 * r)^2: m2 at or below it is rounding noise (TA-Lib)
+
+
+#: re-centre when the sum of squared deviations from the mean (m2) is within
+#: 2**-33 of the rounding the running sums may hold (~8 ulps of e): the
+#: variance is then either rounding noise or no longer accurate enough.
+cdef double VAR_TRIG = 8.0 * 2.0 ** -53 * 2.0 ** 33
+#: e just after a re-centring: below 0, so a window that stays exactly flat
+#: (s2 == m2 == 0) is not re-centred again; any s2 > 0 makes e positive.
+cdef double VAR_E0 = -1e-300
 
 
 cdef inline void renorm(double* s, double* c) noexcept nogil:
@@ -1196,86 +1255,204 @@ cdef inline void renorm(double* s, double* c) noexcept nogil:
     s[0] = t
 
 
-cdef inline double two_sq_err(double a, double p) noexcept nogil:
-    """The rounding error of p = a*a (Dekker, Veltkamp split; no fma)."""
-    cdef double c = 134217729.0 * a
-    cdef double hi = c - (c - a)
-    cdef double lo = a - hi
-    return ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
+cdef inline void var_resum(VarSt* st, const double* w1, i64 n1, const double* w2, i64 n2,
+                           double r) noexcept nogil:
+    """r = the newest value; s1, s2 recomputed from the window (w1[:n1] then
+    w2[:n2], oldest first); e = 0.  A flat window gives exact zeros from
+    then on."""
+    cdef i64 j
+    cdef double s1 = 0.0, s2 = 0.0, d
+    for j in range(n1):
+        d = w1[j] - r
+        s1 += d
+        s2 += d * d
+    for j in range(n2):
+        d = w2[j] - r
+        s1 += d
+        s2 += d * d
+    st.r = r
+    st.zn = <double>(n1 + n2) * ((TA_EPS * r) * (TA_EPS * r))
+    st.s1 = s1
+    st.s2 = s2
+    st.e = VAR_E0
+
+
+cdef inline void var_roll(VarSt* st, double x, double xo) noexcept nogil:
+    """x enters the full window, xo leaves it."""
+    cdef double d = x - st.r
+    cdef double do_ = xo - st.r
+    st.s1 += d - do_
+    st.s2 += d * d - do_ * do_
+    st.e += st.s2
 
 
 cdef inline bint var_push(VarSt* st, double* ring, i64 n, double x) noexcept nogil:
-    """x enters the window (ring: y = x - shift in [0, n), the rounding
-    error of y*y in [n, 2n)), the oldest value leaves (0.0 before the
-    window is full); True once it is full.  (s1, c1) and (s2, c2) are the
-    window's exact sums of y and of y*y."""
-    cdef double y = x, yo, p, po, e
-    p = y * y
-    e = two_sq_err(y, p)
-    yo = ring[st.pos]
-    po = yo * yo
-    st.c2 -= ring[n + st.pos]
-    ring[st.pos] = y
-    ring[n + st.pos] = e
-    roll_add(&st.s1, &st.c1, y, yo)
-    roll_add(&st.s2, &st.c2, p, po)
-    st.c2 += e
-    st.pos += 1
-    if st.pos == n:
-        st.pos = 0
-        # once per window: fold the compensations into the sums (exact), so
-        # they stay small and their own rounding stays negligible
-        renorm(&st.s1, &st.c1)
-        renorm(&st.s2, &st.c2)
+    """x enters the window (ring of n values), the oldest value leaves once
+    the window is full; True when it is full."""
+    cdef i64 pos = st.pos
+    cdef double xo = ring[pos], d
+    ring[pos] = x
+    pos += 1
+    if pos == n:
+        pos = 0
+    st.pos = pos
+    if st.k == n:
+        var_roll(st, x, xo)
+        return True
+    if st.k == 0:
+        st.r = x
+        st.zn = <double>n * ((TA_EPS * x) * (TA_EPS * x))
+    d = x - st.r
+    st.s1 += d
+    st.s2 += d * d
+    st.e += st.s2
     st.k += 1
-    return st.k >= n
+    return st.k == n
 
 
-cdef inline double var_get4(double s1, double c1, double s2, double c2, i64 n, double inv,
-                            double* mean) noexcept nogil:
-    """Population variance of the window, (n*S2 - S1^2) / n^2 formed in
-    double-double (no cancellation); mean[0] = the window's mean of y."""
-    cdef double h1 = s1 + c1
-    cdef double l1 = c1 - (h1 - s1)
-    cdef double h2 = s2 + c2
-    cdef double l2 = c2 - (h2 - s2)
-    cdef double dn = <double>n
-    cdef double P = h1 * h1
-    cdef double Q = dn * h2
-    cdef double Pe, Qe, c, hh, v
-    mean[0] = h1 * inv
-    if P <= 0.5 * Q:
-        # no cancellation: the rounding of P and Q costs at most ~2 ulps
-        v = ((Q - P) + (dn * l2 - 2.0 * h1 * l1)) * (inv * inv)
-    else:
-        Pe = two_sq_err(h1, P) + 2.0 * h1 * l1
-        c = 134217729.0 * h2
-        hh = c - (c - h2)
-        Qe = ((dn * hh - Q) + dn * (h2 - hh)) + dn * l2   # n < 2**26: exact products
-        v = ((Q - P) + (Qe - Pe)) * (inv * inv)
-    return v if v > 0.0 else 0.0
+cdef inline bint var_stale(VarSt* st, double m2) noexcept nogil:
+    """True when m2 is within 2**-33 of the rounding the running sums may
+    hold (e > 0: they changed since the last re-centring): re-centre
+    (amortized O(1): see VAR_TRIG)."""
+    return m2 <= st.e * VAR_TRIG
 
 
-cdef inline double var_get(VarSt* st, i64 n, double inv, double* mean) noexcept nogil:
-    return var_get4(st.s1, st.c1, st.s2, st.c2, n, inv, mean)
+cdef inline double var_m2(VarSt* st, double* ring, i64 n, double inv) noexcept nogil:
+    """The window's sum of squared deviations from its mean (the mean is
+    st.r + st.s1 * inv), re-centring first when needed (ring: pos is the oldest)."""
+    cdef double m2 = st.s2 - st.s1 * (st.s1 * inv)
+    cdef i64 pos
+    if var_stale(st, m2):
+        pos = st.pos
+        var_resum(st, ring + pos, n - pos, ring, pos, ring[n - 1 if pos == 0 else pos - 1])
+        m2 = st.s2 - st.s1 * (st.s1 * inv)
+    return m2
 
 
-cdef inline double var_clip(double v, double mean) noexcept nogil:
-    """TA-Lib: a deviation below 1e-14 of the level is rounding noise (0)."""
-    cdef double z = TA_EPS * mean
-    return 0.0 if v <= z * z else v
+cdef inline double var_m2_arr(VarSt* st, const double* w, i64 n, double inv) noexcept nogil:
+    """var_m2 with the window in w[0:n] (oldest first): the same arithmetic."""
+    cdef double m2 = st.s2 - st.s1 * (st.s1 * inv)
+    if var_stale(st, m2):
+        var_resum(st, w, n, w, 0, w[n - 1])
+        m2 = st.s2 - st.s1 * (st.s1 * inv)
+    return m2
 
 
-cdef inline double stddev_out(VarSt* st, i64 n, double inv, double nbdev) noexcept nogil:
-    cdef double m
-    cdef double v = var_get(st, n, inv, &m)
-    return sqrt(var_clip(v, st.shift + m)) * nbdev
+
+
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* sqrt of a value known to be >= 0: the instruction, without libm's
+       errno branch (correctly rounded either way: the same bits) */
+    static inline double admf_sqrt(double v) {
+    #if defined(__SSE2__)
+        return _mm_cvtsd_f64(_mm_sqrt_sd(_mm_setzero_pd(), _mm_set_sd(v)));
+    #else
+        return sqrt(v);
+    #endif
+    }
+    /* out[j] = sqrt(v[j]) * nb for v[j] >= 0: packed square roots (AVX when
+       the CPU has it, else SSE2), each correctly rounded like sqrtsd: the
+       same bits as admf_sqrt(v) * nb */
+    #define ADMF_SQRT_BLOCK_TAIL(j) \
+        for (; j < n; j++) out[j] = admf_sqrt(v[j]) * nb;
+    static void admf_sqrt_block_sse2(const double* v, double* out, Py_ssize_t n, double nb) {
+        Py_ssize_t j = 0;
+    #if defined(__SSE2__)
+        __m128d vnb = _mm_set1_pd(nb);
+        for (; j + 2 <= n; j += 2)
+            _mm_storeu_pd(out + j, _mm_mul_pd(_mm_sqrt_pd(_mm_loadu_pd(v + j)), vnb));
+    #endif
+        ADMF_SQRT_BLOCK_TAIL(j)
+    }
+    /* Bollinger bands from the variances v[j] >= 0 and means md[j]: the
+       same operations as bb_push, packed */
+    #define ADMF_BB_BLOCK_TAIL(j) \
+        for (; j < n; j++) { double sd_ = admf_sqrt(v[j]), m_ = md[j]; \
+            up[j] = m_ + sd_ * u; mid[j] = m_; lo[j] = m_ - sd_ * d; }
+    static void admf_bb_block_sse2(const double* v, const double* md, double* up, double* mid,
+                                   double* lo, Py_ssize_t n, double u, double d) {
+        Py_ssize_t j = 0;
+    #if defined(__SSE2__)
+        __m128d vu = _mm_set1_pd(u), vd = _mm_set1_pd(d);
+        for (; j + 2 <= n; j += 2) {
+            __m128d sd = _mm_sqrt_pd(_mm_loadu_pd(v + j)), m = _mm_loadu_pd(md + j);
+            _mm_storeu_pd(up + j, _mm_add_pd(m, _mm_mul_pd(sd, vu)));
+            _mm_storeu_pd(mid + j, m);
+            _mm_storeu_pd(lo + j, _mm_sub_pd(m, _mm_mul_pd(sd, vd)));
+        }
+    #endif
+        ADMF_BB_BLOCK_TAIL(j)
+    }
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #include <immintrin.h>
+    __attribute__((target("avx")))
+    static void admf_bb_block_avx(const double* v, const double* md, double* up, double* mid,
+                                  double* lo, Py_ssize_t n, double u, double d) {
+        Py_ssize_t j = 0;
+        __m256d vu = _mm256_set1_pd(u), vd = _mm256_set1_pd(d);
+        for (; j + 4 <= n; j += 4) {
+            __m256d sd = _mm256_sqrt_pd(_mm256_loadu_pd(v + j)), m = _mm256_loadu_pd(md + j);
+            _mm256_storeu_pd(up + j, _mm256_add_pd(m, _mm256_mul_pd(sd, vu)));
+            _mm256_storeu_pd(mid + j, m);
+            _mm256_storeu_pd(lo + j, _mm256_sub_pd(m, _mm256_mul_pd(sd, vd)));
+        }
+        ADMF_BB_BLOCK_TAIL(j)
+    }
+    __attribute__((target("avx")))
+    static void admf_sqrt_block_avx(const double* v, double* out, Py_ssize_t n, double nb) {
+        Py_ssize_t j = 0;
+        __m256d vnb = _mm256_set1_pd(nb);
+        for (; j + 4 <= n; j += 4)
+            _mm256_storeu_pd(out + j, _mm256_mul_pd(_mm256_sqrt_pd(_mm256_loadu_pd(v + j)), vnb));
+        ADMF_SQRT_BLOCK_TAIL(j)
+    }
+    static int admf_has_avx(void) {
+        static int has_avx = -1;
+        if (has_avx < 0) { __builtin_cpu_init(); has_avx = __builtin_cpu_supports("avx") ? 1 : 0; }
+        return has_avx;
+    }
+    static void admf_sqrt_block(const double* v, double* out, Py_ssize_t n, double nb) {
+        if (admf_has_avx()) admf_sqrt_block_avx(v, out, n, nb);
+        else admf_sqrt_block_sse2(v, out, n, nb);
+    }
+    static void admf_bb_block(const double* v, const double* md, double* up, double* mid,
+                              double* lo, Py_ssize_t n, double u, double d) {
+        if (admf_has_avx()) admf_bb_block_avx(v, md, up, mid, lo, n, u, d);
+        else admf_bb_block_sse2(v, md, up, mid, lo, n, u, d);
+    }
+    #else
+    #define admf_sqrt_block admf_sqrt_block_sse2
+    #define admf_bb_block admf_bb_block_sse2
+    #endif
+    """
+    void admf_sqrt_block(const double* v, double* out, Py_ssize_t n, double nb) noexcept nogil
+    void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
+                       Py_ssize_t n, double u, double d) noexcept nogil
+    double admf_sqrt(double v) noexcept nogil
+
+
+cdef inline double var_v(VarSt* st, double m2, double inv) noexcept nogil:
+    """Population variance from m2; a variance below (1e-14 * level)^2 is
+    rounding noise (TA-Lib): 0 (the level: the reference r, a value of the
+    recent data)."""
+    return 0.0 if m2 <= st.zn else m2 * inv
+
+
+cdef inline double var_sd(VarSt* st, double m2, double inv) noexcept nogil:
+    """Population deviation from m2 (var_v's square root)."""
+    return admf_sqrt(var_v(st, m2, inv))
 
 
 cdef inline double stddev_push(VarSt* st, double* ring, i64 n, double x, double inv,
                                double nbdev) noexcept nogil:
+    cdef double m2
     if var_push(st, ring, n, x):
-        return stddev_out(st, n, inv, nbdev)
+        m2 = var_m2(st, ring, n, inv)
+        return var_sd(st, m2, inv) * nbdev
     return NAN
 
 
@@ -1297,7 +1474,7 @@ cdef class StdDev(_Single):
         self._args = (self._period, self._nbdev)
         self._nout = 1
         self._init_source(source)
-        self._setup(&self.st, sizeof(VarSt), 2 * self._period)
+        self._setup(&self.st, sizeof(VarSt), self._period)
         self._inv = 1.0 / self._period
         self._init()
 
@@ -1340,38 +1517,40 @@ cdef class StdDev(_Single):
         cdef VarSt st = self.st
         cdef double* ring = self._buf
         cdef i64 p = self._period
-        cdef double inv = self._inv, nb = self._nbdev
+        cdef double inv = self._inv, nb = self._nbdev, m2
+        cdef i64 pos0 = self.st.pos
+        cdef Py_ssize_t m, i0, b
+        cdef double blk[BLOCK]
         if n == 0:
             return out
-        cdef double blk[4 * BLOCK]
-        cdef double m, v, K
-        cdef Py_ssize_t j, b, i0
+        with nogil:
+            # the whole array is checked first (vectorized), so the loops need not
+            bad = not admf_all_finite(&a[0], n)
+        if bad:
+            self._bad_batch(arrs)
         with nogil:
             self._push_state()
-            # blocks of two passes: the sums (a short loop-carried chain),
-            # then the outputs from them (independent, long chains overlap)
-            i0 = 0
+            # the first p bars through the ring, then the window is a[i-p+1 .. i]
+            m = n if n < p else p
+            for i in range(m):
+                x = a[i]
+                bad |= not (fabs(x) <= DBL_MAX)
+                o[i] = stddev_push(&st, ring, p, x, inv, nb)
+            # blocks of two passes: the sums and the variances, then the
+            # square roots (packed) times nb
+            i0 = m
             while i0 < n:
                 b = n - i0 if n - i0 < BLOCK else BLOCK
-                for j in range(b):
-                    x = a[i0 + j]
-                    bad |= not isfinite(x)
-                    if var_push(&st, ring, p, x):
-                        blk[4 * j] = st.s1
-                        blk[4 * j + 1] = st.c1
-                        blk[4 * j + 2] = st.s2
-                        blk[4 * j + 3] = st.c2
-                    else:
-                        blk[4 * j] = NAN
-                K = st.shift
-                for j in range(b):
-                    if isnan(blk[4 * j]):
-                        o[i0 + j] = NAN
-                    else:
-                        v = var_get4(blk[4 * j], blk[4 * j + 1], blk[4 * j + 2],
-                                     blk[4 * j + 3], p, inv, &m)
-                        o[i0 + j] = sqrt(var_clip(v, K + m)) * nb
+                for i in range(i0, i0 + b):
+                    var_roll(&st, a[i], a[i - p])
+                    m2 = var_m2_arr(&st, &a[i - p + 1], p, inv)
+                    blk[i - i0] = var_v(&st, m2, inv)
+                admf_sqrt_block(blk, &o[i0], b, nb)
                 i0 += b
+            if n > m:
+                for i in range(n - p, n):
+                    ring[(pos0 + i) % p] = a[i]
+                st.pos = (pos0 + n) % p
             if bad:
                 self._pop_state()
             else:
@@ -1383,21 +1562,18 @@ cdef class StdDev(_Single):
         return out
 
 
-cdef inline void bb_out(VarSt* st, i64 n, double inv, double up, double down,
-                        double* out) noexcept nogil:
-    cdef double m, mid, sd
-    sd = var_get(st, n, inv, &m)
-    mid = st.shift + m
-    sd = sqrt(var_clip(sd, mid))
-    out[0] = mid + sd * up
-    out[1] = mid
-    out[2] = mid - sd * down
-
-
-cdef inline void bb_push(VarSt* st, double* ring, i64 n, double x, double inv, double up,
+cdef inline bint bb_push(VarSt* st, double* ring, i64 n, double x, double inv, double up,
                          double down, double* out) noexcept nogil:
+    cdef double m2, mid, sd
     if var_push(st, ring, n, x):
-        bb_out(st, n, inv, up, down, out)
+        m2 = var_m2(st, ring, n, inv)
+        mid = st.r + st.s1 * inv
+        sd = var_sd(st, m2, inv)
+        out[0] = mid + sd * up
+        out[1] = mid
+        out[2] = mid - sd * down
+        return True
+    return False
 
 
 @cython.final
@@ -1420,7 +1596,7 @@ cdef class BollingerBands(_In1):
         self._args = (self._period, self._up, self._down)
         self._nout = 3
         self._init_source(source)
-        self._setup(&self.st, sizeof(VarSt), 2 * self._period)
+        self._setup(&self.st, sizeof(VarSt), self._period)
         self._inv = 1.0 / self._period
         self._init()
 
@@ -1472,50 +1648,48 @@ cdef class BollingerBands(_In1):
         cdef VarSt st = self.st
         cdef double* ring = self._buf
         cdef i64 p = self._period
-        cdef double inv = self._inv, u = self._up, d = self._down
+        cdef double inv = self._inv, u = self._up, d = self._down, m2
+        cdef i64 pos0 = self.st.pos
+        cdef Py_ssize_t m, i0, b
+        cdef double blk[2 * BLOCK]
         if n == 0:
             return (up, mid, lo)
         res[0] = self._out[0]
         res[1] = self._out[1]
         res[2] = self._out[2]
-        cdef double blk[4 * BLOCK]
-        cdef double m, sd, md, K
-        cdef Py_ssize_t j, b, i0, last = -1
+        with nogil:
+            bad = not admf_all_finite(&a[0], n)
+        if bad:
+            self._bad_batch(arrs)
         with nogil:
             self._push_state()
-            i0 = 0
+            m = n if n < p else p
+            for i in range(m):
+                x = a[i]
+                bad |= not (fabs(x) <= DBL_MAX)
+                bb_push(&st, ring, p, x, inv, u, d, res)
+                o0[i] = res[0]
+                o1[i] = res[1]
+                o2[i] = res[2]
+            # blocks of two passes: the sums, variances and means, then the
+            # bands (packed square roots)
+            i0 = m
             while i0 < n:
                 b = n - i0 if n - i0 < BLOCK else BLOCK
-                for j in range(b):
-                    x = a[i0 + j]
-                    bad |= not isfinite(x)
-                    if var_push(&st, ring, p, x):
-                        blk[4 * j] = st.s1
-                        blk[4 * j + 1] = st.c1
-                        blk[4 * j + 2] = st.s2
-                        blk[4 * j + 3] = st.c2
-                    else:
-                        blk[4 * j] = NAN
-                K = st.shift
-                for j in range(b):
-                    if isnan(blk[4 * j]):
-                        o0[i0 + j] = res[0]
-                        o1[i0 + j] = res[1]
-                        o2[i0 + j] = res[2]
-                    else:
-                        sd = var_get4(blk[4 * j], blk[4 * j + 1], blk[4 * j + 2],
-                                      blk[4 * j + 3], p, inv, &m)
-                        md = K + m
-                        sd = sqrt(var_clip(sd, md))
-                        o0[i0 + j] = md + sd * u
-                        o1[i0 + j] = md
-                        o2[i0 + j] = md - sd * d
-                        last = i0 + j
+                for i in range(i0, i0 + b):
+                    var_roll(&st, a[i], a[i - p])
+                    m2 = var_m2_arr(&st, &a[i - p + 1], p, inv)
+                    blk[i - i0] = var_v(&st, m2, inv)
+                    blk[BLOCK + i - i0] = st.r + st.s1 * inv
+                admf_bb_block(blk, blk + BLOCK, &o0[i0], &o1[i0], &o2[i0], b, u, d)
                 i0 += b
-            if last >= 0:
-                res[0] = o0[last]
-                res[1] = o1[last]
-                res[2] = o2[last]
+            if n > m:
+                res[0] = o0[n - 1]
+                res[1] = o1[n - 1]
+                res[2] = o2[n - 1]
+                for i in range(n - p, n):
+                    ring[(pos0 + i) % p] = a[i]
+                st.pos = (pos0 + n) % p
             if bad:
                 self._pop_state()
             else:
@@ -1654,6 +1828,118 @@ cdef inline double deque_push(DequeSt* st, double* vals, i64* idx, i64 n, double
     return NAN
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #include <math.h>
+    /* 1 << 63 set in the result when some a[i] is not finite: (bits & exp) + 2**52
+       carries into the sign bit exactly for an all-ones exponent (integer ops) */
+    #define ADMF_NF(acc, ptr) do { uint64_t b_; memcpy(&b_, (ptr), 8); \\
+        (acc) |= (b_ & 0x7ff0000000000000ULL) + 0x0010000000000000ULL; } while (0)
+    #define ADMF_MAX(v, g) ((v) > (g) ? (v) : (g))
+    /* ADMF_NF over a[0:L] (integer ops: vectorized) */
+    static inline uint64_t admf_nf_run(const double* a, Py_ssize_t L) {
+        uint64_t acc = 0;
+        for (Py_ssize_t t = 0; t < L; t++) ADMF_NF(acc, &a[t]);
+        return acc;
+    }
+
+    /* One block [bs, bs+L): prefix maxima with the previous block's suffix
+       maxima sp (sp[L..] = -inf) give the outputs; its own suffix maxima go to sc. */
+    static inline void admf_vh_block(const double* a, double* o, Py_ssize_t bs, Py_ssize_t L,
+                                     const double* sp, double* sc, uint64_t* nf) {
+        double g = -INFINITY, h = -INFINITY, v, w;
+        uint64_t acc = 0;
+        for (Py_ssize_t t = 0; t < L; t++) {
+            v = a[bs + t];
+            g = ADMF_MAX(v, g);
+            w = sp[t + 1];
+            o[bs + t] = ADMF_MAX(w, g);
+            v = a[bs + L - 1 - t];
+            h = ADMF_MAX(v, h);
+            sc[L - 1 - t] = h;
+        }
+        *nf |= acc | admf_nf_run(a + bs, L);
+    }
+
+    /* Windows of p ending at i in [p-1, n) (n >= p), maxima by van Herk /
+       Gil-Werman on blocks of p aligned at 0: two halves of the array side
+       by side (four independent chains).  buf: 4 * (p + 1) doubles.
+       Returns 1 when some a[i] is not finite. */
+    static int admf_vhgw(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) {
+        double *sa = buf, *ca = buf + (p + 1), *sb = buf + 2 * (p + 1), *cb = buf + 3 * (p + 1), *tmp;
+        Py_ssize_t kf = n / p, h, ka, kb, t;
+        uint64_t nf = 0;
+        double ga, gb, ha, hb, v, w;
+        sa[p] = ca[p] = sb[p] = cb[p] = -INFINITY;
+        /* block 0: suffix maxima only */
+        ha = -INFINITY;
+        for (t = p - 1; t >= 0; t--) {
+            v = a[t];
+            ha = ADMF_MAX(v, ha);
+            sa[t] = ha;
+        }
+        o[p - 1] = sa[0];
+        nf |= admf_nf_run(a, p);
+        /* region A: blocks 1 .. h-1, region B: blocks h .. kf-1 */
+        h = 1 + (kf - 1) / 2;
+        if (h < kf) {
+            hb = -INFINITY;
+            for (t = p - 1; t >= 0; t--) {   /* the suffix maxima of block h-1 */
+                v = a[(h - 1) * p + t];
+                hb = ADMF_MAX(v, hb);
+                sb[t] = hb;
+            }
+        }
+        ka = 1;
+        kb = h;
+        while (ka < h && kb < kf) {
+            Py_ssize_t ba = ka * p, bb = kb * p;
+            uint64_t acc = 0;
+            ga = gb = ha = hb = -INFINITY;
+            for (t = 0; t < p; t++) {
+                v = a[ba + t];
+                ga = ADMF_MAX(v, ga);
+                w = sa[t + 1];
+                o[ba + t] = ADMF_MAX(w, ga);
+                v = a[bb + t];
+                gb = ADMF_MAX(v, gb);
+                w = sb[t + 1];
+                o[bb + t] = ADMF_MAX(w, gb);
+                v = a[ba + p - 1 - t];
+                ha = ADMF_MAX(v, ha);
+                ca[p - 1 - t] = ha;
+                v = a[bb + p - 1 - t];
+                hb = ADMF_MAX(v, hb);
+                cb[p - 1 - t] = hb;
+            }
+            nf |= acc | admf_nf_run(a + ba, p) | admf_nf_run(a + bb, p);
+            tmp = sa; sa = ca; ca = tmp;
+            tmp = sb; sb = cb; cb = tmp;
+            ka++;
+            kb++;
+        }
+        while (ka < h) {   /* not reached: region B has at least as many blocks */
+            admf_vh_block(a, o, ka * p, p, sa, ca, &nf);
+            tmp = sa; sa = ca; ca = tmp;
+            ka++;
+        }
+        while (kb < kf) {
+            admf_vh_block(a, o, kb * p, p, sb, cb, &nf);
+            tmp = sb; sb = cb; cb = tmp;
+            kb++;
+        }
+        if (kf * p < n) {   /* the partial last block, after block kf-1 */
+            double* sp = (kf - 1 >= h) ? sb : sa;
+            admf_vh_block(a, o, kf * p, n - kf * p, sp, (sp == sb) ? cb : ca, &nf);
+        }
+        return (nf >> 63) != 0;
+    }
+    """
+    int admf_vhgw(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+
+
 cdef class _Rolling(_Single):
     cdef DequeSt st
     cdef int _period
@@ -1709,7 +1995,7 @@ cdef class RollingMax(_Rolling):
             return _In1.batch(self, *arrays)
         cdef list arrs = self._arrays(arrays)
         cdef const double[::1] a = arrs[0]
-        cdef Py_ssize_t n = a.shape[0], i, j, m, hi_idx, trailing
+        cdef Py_ssize_t n = a.shape[0], i, j, m, hi_idx, trailing, L, t
         out = np.empty(n, dtype=np.float64)
         cdef double[::1] o = out
         cdef double x, v, g, hi = 0.0
@@ -1724,7 +2010,7 @@ cdef class RollingMax(_Rolling):
         cdef i64 p = self._period, k0 = self.st.k
         if n == 0:
             return out
-        hprev = <double*>malloc((p + 1) * sizeof(double))
+        hprev = <double*>malloc(4 * (p + 1) * sizeof(double))
         hcur = <double*>malloc((p + 1) * sizeof(double))
         if hprev == NULL or hcur == NULL:
             free(hprev)
@@ -1739,37 +2025,11 @@ cdef class RollingMax(_Rolling):
                 x = a[i]
                 bad |= not isfinite(x)
                 o[i] = deque_push(&st, ring, idx, p, x, True)
-            # van Herk / Gil-Werman on blocks of p elements aligned at 0:
-            # max(a[j..i]) = max(suffix max of j's block from j, prefix max
-            # of i's block up to i); branch-free maxima, equal values
+            # van Herk / Gil-Werman on blocks of p elements aligned at 0
+            # (admf_vhgw: branch-free maxima, the same values; it checks
+            # the finiteness of every element)
             if n >= p:
-                bs = 0
-                while bs < n:
-                    be = bs + p if bs + p < n else n
-                    # suffix maxima of this block: hcur[k] = max(a[bs+k .. be-1])
-                    hi = a[be - 1]
-                    bad |= not (fabs(hi) <= DBL_MAX)
-                    hcur[be - 1 - bs] = hi
-                    for j in range(be - 2, bs - 1, -1):
-                        v = a[j]
-                        bad |= not (fabs(v) <= DBL_MAX)
-                        hi = v if v > hi else hi
-                        hcur[j - bs] = hi
-                    if bs == 0:
-                        o[p - 1] = hcur[0]
-                    else:
-                        # windows ending at i in [bs, be): start j = i-p+1 in the previous block
-                        g = a[bs]
-                        for j in range(bs, be):
-                            v = a[j]
-                            g = v if v > g else g
-                            v = hprev[j - bs + 1]
-                            o[j] = v if v > g else g
-                    tmp = hprev
-                    hprev = hcur
-                    hcur = tmp
-                    hprev[p] = -INFINITY
-                    bs = be
+                bad |= admf_vhgw(&a[0], &o[0], n, p, hprev)
             if n > m:
                 # the deque of the last window, as streaming would hold it
                 st.head = 0
