@@ -160,13 +160,13 @@ def conditioned_tolerances(returns, rf):
     )
 
 
-@settings(max_examples=150, deadline=None)
 # Returns below 1e-12 in magnitude are 0 here: their squares underflow to
 # subnormals (a return of 5e-159 once cost the running M2 its precision), and
 # no price series moves that little.
 _RETURN = st.floats(-0.5, 0.5, allow_nan=False).map(lambda r: 0.0 if abs(r) < 1e-12 else r)
 
 
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_RETURN, min_size=0, max_size=120),
        st.sampled_from([0.0, 0.001]),
        st.sampled_from([None, 1, 5, 64]))
