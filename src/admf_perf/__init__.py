@@ -7,7 +7,7 @@ pure-Python twins).
 """
 from __future__ import annotations
 
-from . import caching, incremental, indicators, manager, portfolio, risk
+from . import caching, incremental, indicators, manager, memory, portfolio, risk
 from ._ext import COMPILED
 from .caching import Cache, CacheEntry, CacheKey, CacheStats, CacheStrategy, cached
 from .incremental import IncrementalCalculator, MovingAverageCalculator
@@ -37,6 +37,7 @@ from .indicators import (
     cached_signal,
 )
 from .manager import CacheManager
+from .memory import MemoryManager
 from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
@@ -47,7 +48,7 @@ __all__ = [
     "TEMA", "VWAP", "WMA", "BollingerBands", "Cache", "CacheEntry", "CacheKey",
     "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator", "CachedMovingAverage",
     "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
-    "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
+    "MemoryManager", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
     "Stochastic", "cached", "cached_indicator", "cached_signal", "caching", "incremental",
-    "indicators", "manager", "portfolio", "risk", "__version__",
+    "indicators", "manager", "memory", "portfolio", "risk", "__version__",
 ]
