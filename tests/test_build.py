@@ -5,7 +5,7 @@ import pytest
 
 from conftest import get_package
 
-EXPECTED = {"_cache", "_keys", "_indicators", "_risk"}
+EXPECTED = {"_cache", "_keys", "_indicators", "_pool", "_risk", "_timeseries"}
 
 
 @pytest.mark.skipif(

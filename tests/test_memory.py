@@ -81,3 +81,13 @@ def test_release_clears_caches_pools_and_calls_back(ap, mm):
 
 def test_get_instance_is_shared(ap):
     assert ap.memory.MemoryManager.get_instance() is ap.memory.MemoryManager.get_instance()
+
+
+def test_object_pools_register_and_are_cleared_under_pressure(ap):
+    pool = ap.memory.ObjectPool(list, max_size=4)
+    items = [pool.acquire() for _ in range(3)]
+    for item in items:
+        pool.release(item)
+    assert pool.stats()["idle"] == 3
+    ap.memory.MemoryManager.get_instance().release_memory_pressure()
+    assert pool.stats()["idle"] == 0

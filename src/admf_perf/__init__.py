@@ -7,7 +7,7 @@ pure-Python twins).
 """
 from __future__ import annotations
 
-from . import caching, incremental, indicators, manager, memory, portfolio, risk
+from . import caching, incremental, indicators, manager, memory, pool, portfolio, risk
 from ._ext import COMPILED
 from .caching import Cache, CacheEntry, CacheKey, CacheStats, CacheStrategy, cached
 from .incremental import IncrementalCalculator, MovingAverageCalculator
@@ -37,7 +37,8 @@ from .indicators import (
     cached_signal,
 )
 from .manager import CacheManager
-from .memory import MemoryManager
+from .memory import MemoryManager, TimeSeriesArray
+from .pool import ObjectPool
 from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
@@ -48,7 +49,7 @@ __all__ = [
     "TEMA", "VWAP", "WMA", "BollingerBands", "Cache", "CacheEntry", "CacheKey",
     "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator", "CachedMovingAverage",
     "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
-    "MemoryManager", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
-    "Stochastic", "cached", "cached_indicator", "cached_signal", "caching", "incremental",
-    "indicators", "manager", "memory", "portfolio", "risk", "__version__",
+    "MemoryManager", "Momentum", "MovingAverageCalculator", "ObjectPool", "Position", "RollingMax", "RollingMin", "StdDev",
+    "Stochastic", "TimeSeriesArray", "cached", "cached_indicator", "cached_signal", "caching", "incremental",
+    "indicators", "manager", "memory", "pool", "portfolio", "risk", "__version__",
 ]

@@ -1,4 +1,5 @@
-"""Memory management: process and system usage, tracked allocations, pressure.
+"""Memory management: process and system usage, tracked allocations, pressure;
+``ObjectPool`` (from ``pool.py``), whose pools register here; ``TimeSeriesArray``.
 
 ``MemoryManager.get_instance()`` reads memory through psutil, tracks objects
 weakly (a freed object leaves the tracking), and under pressure releases what
@@ -14,13 +15,25 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from . import _ext
+from . import pool as _pool_module
 from .manager import CacheManager
+from .pool import ObjectPool
 
-__all__ = ["MemoryManager"]
+if TYPE_CHECKING:  # the stub describes both implementations
+    from ._ext import _timeseries
+else:
+    _timeseries = _ext.load("_timeseries")
+
+#: int64-nanosecond timestamps and values in two contiguous buffers (compiled;
+#: semantics in ``_ext/_timeseries_py.py``, the twin).
+TimeSeriesArray = _timeseries.TimeSeriesArray
+
+__all__ = ["MemoryManager", "ObjectPool", "TimeSeriesArray"]
 
 
 def sizeof(obj: Any) -> int:
@@ -155,3 +168,7 @@ class MemoryManager:
         for callback in list(self._callbacks):
             callback(report)
         return freed
+
+
+# Every ObjectPool registers with the manager, which clears idle objects under pressure.
+_pool_module.ON_CREATE.append(lambda pool: MemoryManager.get_instance().register_pool(pool))

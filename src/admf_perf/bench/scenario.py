@@ -44,6 +44,8 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.caching",
     "admf_perf.bench.risk",
     "admf_perf.bench.indicators",
+    "admf_perf.bench.pool",
+    "admf_perf.bench.memory",
 )
 
 #: Group of the context-only scenarios (no "ours", no gate), always measured.

@@ -1,0 +1,112 @@
+"""Memory-structure scenarios (issue 4, section 4): ``TimeSeriesArray``.
+
+* ``TimeSeriesArray.append``: ``c.append(t, v)`` on an unbounded array beside
+  ``list.append(v)`` of the same float, in the same loop; gate <= 1.50x.  The
+  timestamps of the loop are all equal (allowed: equal timestamps are kept in
+  arrival order), so the loop can be re-run on the same array; the array
+  grows across runs as a real feed's does (amortized growth included).
+* ``TimeSeriesArray.append, ring buffer (context)``: the same with
+  ``capacity=4096`` (no growth), ungated.
+* ``TimeSeriesArray.extend 10M``: a new array extended with 10M numpy points
+  (1M with ``--quick``) beside ``np.concatenate`` copying the same two arrays;
+  gate <= 2.00x.
+
+The memory gate (<= 16.5 bytes per point for 10M points, tracemalloc) is not a
+timed loop; ``tests/test_timeseries.py::test_memory_per_point`` checks it at
+1M points (an ``extend`` allocates exactly; growth by ``append`` wastes at
+most 1/16 past 4M points).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from admf_perf.bench.scenario import Gate, Impl, Scenario, register
+
+__all__ = ["append_points", "extend_arrays"]
+
+GROUP = "timeseries"
+
+T0 = 1_700_000_000_000_000_000
+POINTS = 1_000
+EXTEND_POINTS = 10_000_000
+EXTEND_POINTS_QUICK = 1_000_000
+
+
+@functools.cache
+def append_points(quick: bool = False) -> list[tuple[int, float]]:
+    """``POINTS`` (timestamp, price) pairs: one int timestamp (ns), distinct floats."""
+    return [(T0, 100.0 + i * 0.25) for i in range(POINTS)]
+
+
+@functools.cache
+def extend_arrays(quick: bool = False) -> list[tuple[Any, Any]]:
+    """One (timestamps, values) pair of numpy arrays (one operation)."""
+    import numpy as np
+
+    n = EXTEND_POINTS_QUICK if quick else EXTEND_POINTS
+    ts = T0 + np.arange(n, dtype=np.int64) * 1_000_000
+    vs = np.random.default_rng(4).normal(100.0, 1.0, n)
+    return [(ts, vs)]
+
+
+def _cls() -> Any:
+    from admf_perf._ext import load
+
+    return load("_timeseries").TimeSeriesArray
+
+
+def _array() -> Mapping[str, Any]:
+    return {"c": _cls()()}
+
+
+def _ring() -> Mapping[str, Any]:
+    return {"c": _cls()(capacity=4096)}
+
+
+def _list() -> Mapping[str, Any]:
+    return {"c": []}
+
+
+def _new() -> Mapping[str, Any]:
+    return {"c": _cls()}
+
+
+def _concatenate() -> Mapping[str, Any]:
+    import numpy as np
+
+    return {"c": np.concatenate}
+
+
+_LIST = "list.append(v)"
+_CONCAT = "np.concatenate"
+
+register(
+    Scenario(
+        "TimeSeriesArray.append", GROUP,
+        "c.append(t, v): an int ns timestamp and a float into an unbounded array",
+        "c.append(t, v)", append_points,
+        Impl("admf_perf TimeSeriesArray", _array),
+        (Impl(_LIST, _list, stmt="c.append(v)"),),
+        gate=Gate(1.50, (_LIST,), "list.append of a float"),
+        var="t, v",
+    ),
+    Scenario(
+        "TimeSeriesArray.append, ring buffer (context)", GROUP,
+        "c.append(t, v) into TimeSeriesArray(capacity=4096) (no growth)",
+        "c.append(t, v)", append_points,
+        Impl("admf_perf TimeSeriesArray", _ring),
+        (Impl(_LIST, _list, stmt="c.append(v)"),),
+        var="t, v",
+    ),
+    Scenario(
+        "TimeSeriesArray.extend 10M", GROUP,
+        "c().extend(t, v): a new array extended with 10M numpy points (1M quick)",
+        "c().extend(t, v)", extend_arrays,
+        Impl("admf_perf TimeSeriesArray", _new),
+        (Impl(_CONCAT, _concatenate, stmt="c((t,))\nc((v,))"),),
+        gate=Gate(2.00, (_CONCAT,), "np.concatenate of the same arrays"),
+        var="t, v",
+    ),
+)
