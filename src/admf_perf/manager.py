@@ -16,6 +16,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from . import _ext
+from ._singleton import Singleton
 
 __all__ = ["CacheManager"]
 
@@ -25,25 +26,13 @@ else:
     _cache = _ext.load("_cache")
 
 
-class CacheManager:
+class CacheManager(Singleton):
     """Process-wide registry: statistics, clearing, invalidation, enable/disable."""
-
-    _instance: CacheManager | None = None
-    _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._objects: dict[int, weakref.ref] = {}
         self._order = itertools.count()
-
-    @classmethod
-    def get_instance(cls) -> CacheManager:
-        """The process-wide manager."""
-        if cls._instance is None:
-            with cls._instance_lock:
-                if cls._instance is None:
-                    cls._instance = cls()
-        return cls._instance
 
     # -- registry ------------------------------------------------------------
     def register(self, obj: Any) -> None:

@@ -21,6 +21,7 @@ import psutil
 
 from . import _ext
 from . import pool as _pool_module
+from ._singleton import Singleton
 from .manager import CacheManager
 from .pool import ObjectPool
 
@@ -49,7 +50,7 @@ def sizeof(obj: Any) -> int:
     return sys.getsizeof(obj)
 
 
-class MemoryManager:
+class MemoryManager(Singleton):
     """Process-wide memory accounting and pressure relief.
 
     The pressure threshold is either a percent of system memory in use
@@ -57,9 +58,6 @@ class MemoryManager:
     (``threshold_rss``); memory is under pressure when either set threshold
     is reached.
     """
-
-    _instance: MemoryManager | None = None
-    _instance_lock = threading.Lock()
 
     def __init__(self, threshold_percent: float | None = 85.0,
                  threshold_rss: int | None = None) -> None:
@@ -72,15 +70,6 @@ class MemoryManager:
         self.threshold_percent: float | None = None
         self.threshold_rss: int | None = None
         self.set_threshold(percent=threshold_percent, rss=threshold_rss)
-
-    @classmethod
-    def get_instance(cls) -> MemoryManager:
-        """The process-wide manager."""
-        if cls._instance is None:
-            with cls._instance_lock:
-                if cls._instance is None:
-                    cls._instance = cls()
-        return cls._instance
 
     # -- readings ------------------------------------------------------------------
     def memory_usage(self) -> dict[str, float]:
