@@ -39,8 +39,6 @@ def _non_negative(kind: Callable[[str], float | int]) -> Callable[[str], float |
 def _bench_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="save every figure (machine, versions, ns/op, ratios, gates) as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a ratio is over its gate (or ours cannot run)")
-    p.add_argument("--strict", action="store_true",
-                   help="with --check, open gates (goals not met yet, shown OPEN) fail too")
     p.add_argument("--quick", action="store_true", help="fewer, shorter samples and a shorter Zipf trace (CI)")
     p.add_argument("--margin", type=_non_negative(float), default=0.0, metavar="F",
                    help="noise allowance: a ratio passes when <= gate * (1 + F) (default 0: the exact goals)")
@@ -76,7 +74,7 @@ def _bench_run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, to_json(results, settings, args.margin, args.retries))
         log(f"saved {args.json}")
-    failed = [r.scenario.name for r in results if r.verdict(args.margin, args.strict) == FAIL]
+    failed = [r.scenario.name for r in results if r.verdict(args.margin) == FAIL]
     if failed and args.check:
         log(f"admf-perf bench --check: over the gate: {', '.join(failed)}")
         return 1

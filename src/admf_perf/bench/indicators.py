@@ -188,8 +188,7 @@ def _stream_scenario(ours: str, talib_name: str, args: tuple[Any, ...] = (),
 
 
 def _batch_scenario(ours: str, talib_name: str, args: tuple[Any, ...] = (),
-                    hlc: bool = False, talib_params: dict[str, Any] | None = None,
-                    open_goal: str | None = None) -> Scenario:
+                    hlc: bool = False, talib_params: dict[str, Any] | None = None) -> Scenario:
     talib_anchor = f"talib.{talib_name}"
     return Scenario(
         f"{ours}.batch", GROUP,
@@ -198,7 +197,7 @@ def _batch_scenario(ours: str, talib_name: str, args: tuple[Any, ...] = (),
         "f(h, l, cl)" if hlc else "f(a)", batch_hlc if hlc else batch_closes,
         Impl(f"admf_perf.{ours}.batch", _ours_batch(ours, *args)),
         (Impl(talib_anchor, _talib_batch(talib_name, **(talib_params or {}))),),
-        gate=Gate(1.00, (talib_anchor,), "TA-Lib", open=open_goal),
+        gate=Gate(1.00, (talib_anchor,), "TA-Lib"),
         var="h, l, cl" if hlc else "a",
     )
 

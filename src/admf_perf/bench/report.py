@@ -17,11 +17,11 @@ from admf_perf.bench.scenario import Impl, Scenario
 from admf_perf.bench.timing import Measurement, Settings
 
 __all__ = [
-    "FAIL", "NONE", "OPEN", "PASS", "ImplResult", "ScenarioResult",
+    "FAIL", "NONE", "PASS", "ImplResult", "ScenarioResult",
     "format_list", "format_table", "machine_info", "package_info", "title", "to_json", "write_json",
 ]
 
-PASS, FAIL, NONE, OPEN = "PASS", "FAIL", "--", "OPEN"
+PASS, FAIL, NONE = "PASS", "FAIL", "--"
 
 #: Distributions whose versions are recorded.
 DISTRIBUTIONS = ("admf-perf", "numpy", "pandas", "cachetools", "cachebox", "lru-dict", "pytest-benchmark")
@@ -83,10 +83,9 @@ class ScenarioResult:
         """The ratio is within the gate itself (no margin)."""
         return self.verdict(0.0) == PASS
 
-    def verdict(self, margin: float = 0.0, strict: bool = False) -> str:
+    def verdict(self, margin: float = 0.0) -> str:
         """PASS/FAIL against the gate (+ margin); ``--`` without a gate or
-        reference anchor; OPEN for an open gate that is over (FAIL if
-        ``strict``).  Ours not running is a FAIL."""
+        reference anchor.  Ours not running is a FAIL."""
         gate = self.scenario.gate
         if gate is None:
             return NONE
@@ -95,9 +94,7 @@ class ScenarioResult:
         ratio, limit = self.ratio, self.limit(margin)
         if ratio is None or limit is None:
             return NONE
-        if ratio <= limit:
-            return PASS
-        return OPEN if gate.open and not strict else FAIL
+        return PASS if ratio <= limit else FAIL
 
 
 def _fmt_ns(ns: float | None) -> str:
@@ -155,8 +152,7 @@ def format_table(results: Sequence[ScenarioResult], margin: float = 0.0, title: 
                  "ours/impl: ours ns/op / that implementation's."),
         "* gate reference (fastest measured anchor of the gate); PASS when ours/reference <= gate"
         + (f" x {1 + margin:.2f} (margin {margin:g}; '(margin)': over the gate itself)" if margin else "") + ".",
-        f"gates: {gated.count(PASS)} PASS, {gated.count(FAIL)} FAIL, {gated.count(OPEN)} OPEN "
-        "(open goals, not yet met), " + f"{gated.count(NONE)} --",
+        f"gates: {gated.count(PASS)} PASS, {gated.count(FAIL)} FAIL, {gated.count(NONE)} --",
     ]
     return "\n".join(out)
 
@@ -290,7 +286,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
         "scenarios": scenarios,
         "summary": {
             verdict: [r.scenario.name for r in results if r.scenario.gate and r.verdict(margin) == verdict]
-            for verdict in (PASS, FAIL, OPEN, NONE)
+            for verdict in (PASS, FAIL, NONE)
         },
     }
 

@@ -89,20 +89,14 @@ class Impl:
 @dataclass(frozen=True)
 class Gate:
     """``ours / reference <= max_ratio``; the reference is the fastest of
-    ``anchors`` (implementation names) that ran; ``label`` names it in tables.
-
-    ``open``: a goal this toolkit does not meet yet (the reason, for the
-    table): measured and reported as OPEN when over, but ``--check`` does not
-    fail on it unless ``--strict``. A gate stays open only while the issue
-    that set it is."""
+    ``anchors`` (implementation names) that ran; ``label`` names it in tables."""
 
     max_ratio: float
     anchors: tuple[str, ...]
     label: str
-    open: str | None = None
 
     def describe(self) -> str:
-        return f"<= {self.max_ratio:.2f}x {self.label}" + (" (open)" if self.open else "")
+        return f"<= {self.max_ratio:.2f}x {self.label}"
 
 
 @dataclass(frozen=True)
