@@ -44,6 +44,18 @@ def run_scenario(benchmark: Any, request: pytest.FixtureRequest) -> Callable[[Sc
     quick = bool(request.config.getoption("--bench-quick"))
 
     def run(scenario: Scenario, impl: Impl) -> None:
+        if scenario.is_measured:  # a figure (MB, ...): one sample, timed once for the record
+            figures: list[float] = []
+            benchmark.group = scenario.name
+            try:
+                benchmark.pedantic(lambda: figures.append(scenario.measure_figure(impl, quick)),
+                                   rounds=1, iterations=1)
+            except Unavailable as exc:
+                pytest.skip(f"{impl.name}: {exc}")
+            benchmark.extra_info.update(implementation=impl.name, figure=figures[0], unit=scenario.unit)
+            result = _RESULTS.setdefault(scenario.name, ScenarioResult(scenario))
+            result.impls[impl.name] = ImplResult(impl, Measurement(1, 1, figures))
+            return
         try:
             timed = scenario.build(impl, quick)
         except Unavailable as exc:

@@ -1,8 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
 """Compiled ``TimeSeriesArray``: int64 ns timestamps and values in two
-contiguous C buffers (``PyMem_RawMalloc``/``PyMem_RawRealloc``, so tracemalloc
-sees them).
+contiguous C buffers: ``PyMem_RawMalloc``/``PyMem_RawRealloc`` below 4 MiB;
+from 4 MiB on (Linux) mapped pages grown by ``mremap``, which moves page
+tables instead of copying (growth steps of 1/64 then cost O(1) amortized),
+reported to tracemalloc with ``PyTraceMalloc_Track`` as numpy does.
 
 Twin (specification, with the full semantics in its docstring):
 ``_timeseries_py.py``.  Buffers are owned by small ``_Buffer`` objects; a view
@@ -19,7 +21,7 @@ cimport numpy as cnp
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
-from cpython.ref cimport Py_REFCNT
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memmove
 
@@ -33,28 +35,102 @@ cnp.import_array()
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLong(object o) except? -1
+    # On a borrowed pointer: ``Py_REFCNT(obj)`` on an object makes Cython
+    # take a temporary reference first, so the count is never 1.
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
 
 __all__ = ["TimeSeriesArray"]
 
 cdef extern from *:
     """
-    #if defined(__linux__)
-    #include <sys/mman.h>
-    #endif
     #include <stdint.h>
-    /* As numpy does for its data: ask for transparent huge pages on a large
-       buffer (a fresh 80 MB buffer otherwise costs ~40k page faults). */
+    #include <string.h>
+    #if defined(__linux__)
+    #ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+    #endif
+    #include <sys/mman.h>
+    #define TSA_MMAP 1
+    #else
+    #define TSA_MMAP 0
+    #endif
+    /* Buffers of 4 MiB and more are mapped pages (Linux): growth is mremap,
+       which moves page tables instead of copying, so growing by small steps
+       (little slack) stays O(1) amortized.  tracemalloc is told about them
+       (PyTraceMalloc_Track, as numpy does for its data).  Smaller buffers
+       come from PyMem_RawMalloc (seen by tracemalloc directly). */
+    #define TSA_DOMAIN 0x41444D46u
+    #define TSA_MAP_MIN ((Py_ssize_t)1 << 22)
     static void __pyx_tsa_hugepages(char* p, Py_ssize_t nbytes) {
-    #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        if (p != NULL && nbytes >= (1 << 22)) {
-            uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-            uintptr_t end = ((uintptr_t)p + (uintptr_t)nbytes) & ~(uintptr_t)4095;
-            if (end > start) madvise((void*)start, end - start, MADV_HUGEPAGE);
-        }
+    #if TSA_MMAP && defined(MADV_HUGEPAGE)
+        /* As numpy does for its data: ask for transparent huge pages on a large
+           buffer (a fresh 80 MB buffer otherwise costs ~40k page faults).  p is
+           a mapping's start; the advice covers every page of it, so the mapping
+           stays one VMA (mremap refuses a range spanning two: EFAULT). */
+        if (p != NULL && nbytes >= TSA_MAP_MIN)
+            madvise((void*)p, ((size_t)nbytes + 4095) & ~(size_t)4095, MADV_HUGEPAGE);
     #endif
     }
+    static char* __pyx_tsa_alloc(Py_ssize_t nbytes, int* mapped) {
+        char* p;
+        if (nbytes < 1) nbytes = 1;
+    #if TSA_MMAP
+        if (nbytes >= TSA_MAP_MIN) {
+            void* m = mmap(NULL, (size_t)nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) return NULL;
+            p = (char*)m;
+            __pyx_tsa_hugepages(p, nbytes);
+            PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)p, (size_t)nbytes);
+            *mapped = 1;
+            return p;
+        }
+    #endif
+        *mapped = 0;
+        return (char*)PyMem_RawMalloc((size_t)nbytes);
+    }
+    static void __pyx_tsa_free(char* p, Py_ssize_t nbytes, int mapped) {
+        if (p == NULL) return;
+    #if TSA_MMAP
+        if (mapped) {
+            PyTraceMalloc_Untrack(TSA_DOMAIN, (uintptr_t)p);
+            munmap(p, (size_t)(nbytes < 1 ? 1 : nbytes));
+            return;
+        }
+    #endif
+        PyMem_RawFree(p);
+    }
+    /* Resize to new_n bytes keeping the first min(old_n, new_n); NULL on
+       failure (the old buffer is then untouched). */
+    static char* __pyx_tsa_realloc(char* p, Py_ssize_t old_n, Py_ssize_t new_n, int* mapped) {
+        char* q;
+        int m2;
+        if (new_n < 1) new_n = 1;
+    #if TSA_MMAP
+        if (*mapped) {
+            void* r = mremap(p, (size_t)(old_n < 1 ? 1 : old_n), (size_t)new_n, MREMAP_MAYMOVE);
+            if (r == MAP_FAILED) return NULL;
+            PyTraceMalloc_Untrack(TSA_DOMAIN, (uintptr_t)p);
+            q = (char*)r;
+            __pyx_tsa_hugepages(q, new_n);
+            PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)q, (size_t)new_n);
+            return q;
+        }
+        if (new_n >= TSA_MAP_MIN) {
+            q = __pyx_tsa_alloc(new_n, &m2);
+            if (q == NULL) return NULL;
+            memcpy(q, p, (size_t)(old_n < new_n ? old_n : new_n));
+            PyMem_RawFree(p);
+            *mapped = m2;
+            return q;
+        }
+    #endif
+        (void)m2;
+        return (char*)PyMem_RawRealloc(p, (size_t)new_n);
+    }
     """
-    void _hugepages "__pyx_tsa_hugepages"(char* p, Py_ssize_t nbytes) noexcept nogil
+    char* _buf_alloc "__pyx_tsa_alloc"(Py_ssize_t nbytes, int* mapped) noexcept nogil
+    void _buf_free "__pyx_tsa_free"(char* p, Py_ssize_t nbytes, int mapped) noexcept nogil
+    char* _buf_realloc "__pyx_tsa_realloc"(char* p, Py_ssize_t old_n, Py_ssize_t new_n, int* mapped) noexcept nogil
 
 cdef Py_ssize_t _BIG = 1 << 22
 cdef Py_ssize_t _MIN_CAP = 16
@@ -65,19 +141,27 @@ cdef class _Buffer:
     """Owner of one raw buffer (freed when the last view and the array let go)."""
     cdef char* ptr
     cdef Py_ssize_t nbytes
+    cdef int mapped
 
     def __dealloc__(self):
         if self.ptr != NULL:
-            PyMem_RawFree(self.ptr)
+            _buf_free(self.ptr, self.nbytes, self.mapped)
             self.ptr = NULL
+
+    cdef int resize(self, Py_ssize_t nbytes) except -1:
+        cdef char* p = _buf_realloc(self.ptr, self.nbytes, nbytes, &self.mapped)
+        if p == NULL:
+            raise MemoryError()
+        self.ptr = p
+        self.nbytes = nbytes
+        return 0
 
 
 cdef _Buffer _new_buffer(Py_ssize_t nbytes):
     cdef _Buffer b = _Buffer.__new__(_Buffer)
-    b.ptr = <char*>PyMem_RawMalloc(nbytes if nbytes > 0 else 1)
+    b.ptr = _buf_alloc(nbytes, &b.mapped)
     if b.ptr == NULL:
         raise MemoryError()
-    _hugepages(b.ptr, nbytes)
     b.nbytes = nbytes
     return b
 
@@ -140,29 +224,21 @@ cdef class TimeSeriesArray:
             if n == 0:
                 new_cap = k
             else:
-                new_cap = self._cap * 2 if self._cap < _BIG else self._cap + self._cap // 16
+                new_cap = self._cap * 2 if self._cap < _BIG else self._cap + self._cap // 64
                 if new_cap < n + k:
                     new_cap = n + k
             if new_cap < _MIN_CAP:
                 new_cap = _MIN_CAP
         first = self._end - keep
-        if Py_REFCNT(self._tsbuf) == 1 and Py_REFCNT(self._valbuf) == 1:
+        if _refcnt(<PyObject*>self._tsbuf) == 1 and _refcnt(<PyObject*>self._valbuf) == 1:
             # no view: move/realloc in place
             if first:
                 memmove(self._tsbuf.ptr, self._tsbuf.ptr + first * 8, keep * 8)
                 memmove(self._valbuf.ptr, self._valbuf.ptr + first * self._isz,
                         keep * self._isz)
             if new_cap != self._cap:
-                p = <char*>PyMem_RawRealloc(self._tsbuf.ptr, new_cap * 8)
-                if p == NULL:
-                    raise MemoryError()
-                self._tsbuf.ptr = p
-                _hugepages(p, new_cap * 8)
-                p = <char*>PyMem_RawRealloc(self._valbuf.ptr, new_cap * self._isz)
-                if p == NULL:
-                    raise MemoryError()
-                self._valbuf.ptr = p
-                _hugepages(p, new_cap * self._isz)
+                self._tsbuf.resize(new_cap * 8)
+                self._valbuf.resize(new_cap * self._isz)
         else:
             tb = _new_buffer(new_cap * 8)
             vb = _new_buffer(new_cap * self._isz)

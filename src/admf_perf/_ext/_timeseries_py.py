@@ -13,8 +13,9 @@ Semantics shared by both implementations:
   timestamps are allowed (kept in arrival order).
 * Values: a float dtype takes any real number; an integer dtype takes only
   integers (``operator.index``), never a silently truncated float.
-* Growth: amortized O(1) by geometric growth (doubling, then 1/16 steps past
-  4M points, so a large array wastes at most ~6%); ``extend`` into an array
+* Growth: amortized O(1) by geometric growth (doubling, then 1/64 steps past
+  4M points, so a large array wastes at most ~1.6%: past that size realloc
+  moves pages (mremap) instead of copying); ``extend`` into an array
   without room allocates exactly what it needs.
 * Views: ``timestamps``/``values`` are zero-copy, read-only numpy views.  A
   view is a snapshot: the buffer it points at is never freed, moved or
@@ -46,7 +47,7 @@ _MIN_CAP = 16
 
 
 def _grow(cap: int, needed: int) -> int:
-    new = cap * 2 if cap < _BIG else cap + cap // 16
+    new = cap * 2 if cap < _BIG else cap + cap // 64
     return max(new, needed, _MIN_CAP)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from admf_perf.bench.scenario import Impl, Scenario
+from admf_perf.bench.scenario import NS_PER_OP, Impl, Scenario
 from admf_perf.bench.timing import Measurement, Settings
 
 __all__ = [
@@ -97,8 +97,11 @@ class ScenarioResult:
         return PASS if ratio <= limit else FAIL
 
 
-def _fmt_ns(ns: float | None) -> str:
-    return "-" if ns is None else f"{ns:,.1f}"
+def _fmt_value(value: float | None, unit: str) -> str:
+    """A timed figure as ns/op; a measured one with its unit."""
+    if value is None:
+        return "-"
+    return f"{value:,.1f}" if unit == NS_PER_OP else f"{value:,.1f} {unit}"
 
 
 def _fmt_ratio(ratio: float | None) -> str:
@@ -126,7 +129,7 @@ def _rows(result: ScenarioResult, margin: float) -> list[list[str]]:
             ratio = result.ratio_to(impl.name) if s.ours else None
         if r.error:
             gate = r.error if not gate else f"{gate}; {r.error}"
-        rows.append(["" if rows else s.name, name, _fmt_ns(r.ns), _fmt_ratio(ratio), gate, verdict])
+        rows.append(["" if rows else s.name, name, _fmt_value(r.ns, s.unit), _fmt_ratio(ratio), gate, verdict])
     return rows
 
 
@@ -149,7 +152,8 @@ def format_table(results: Sequence[ScenarioResult], margin: float = 0.0, title: 
     out += [
         "",
         note or ("ns/op: minimum per-op time over interleaved samples, gc off, identical loop for all; "
-                 "ours/impl: ours ns/op / that implementation's."),
+                 "a figure with a unit (MB, ...) is the minimum over its samples; "
+                 "ours/impl: ours / that implementation's."),
         "* gate reference (fastest measured anchor of the gate); PASS when ours/reference <= gate"
         + (f" x {1 + margin:.2f} (margin {margin:g}; '(margin)': over the gate itself)" if margin else "") + ".",
         f"gates: {gated.count(PASS)} PASS, {gated.count(FAIL)} FAIL, {gated.count(NONE)} --",
@@ -255,6 +259,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
             "name": s.name,
             "group": s.group,
             "op": s.op,
+            "unit": s.unit,
             "gate": None if s.gate is None else {
                 "max_ratio": s.gate.max_ratio,
                 "anchors": list(s.gate.anchors),

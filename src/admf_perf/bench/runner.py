@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from admf_perf.bench.report import FAIL, ImplResult, ScenarioResult
 from admf_perf.bench.scenario import Scenario, Timed, Unavailable
-from admf_perf.bench.timing import Settings, measure
+from admf_perf.bench.timing import Measurement, Settings, measure
 
 __all__ = ["run", "run_scenario"]
 
@@ -33,6 +33,37 @@ def _build(scenario: Scenario, quick: bool, result: ScenarioResult, log: Log) ->
     return timed
 
 
+def _measure_figures(scenario: Scenario, quick: bool, result: ScenarioResult, log: Log) -> dict[str, Measurement]:
+    """A measured scenario's samples: implementations in turns, ``samples``
+    rounds (half in quick mode); an implementation that fails stops sampling."""
+    rounds = max(1, scenario.samples // 2) if quick else scenario.samples
+    out: dict[str, Measurement] = {}
+    live = list(scenario.implementations)
+    for _ in range(rounds):
+        for impl in list(live):
+            entry = result.impls.setdefault(impl.name, ImplResult(impl))
+            try:
+                value = scenario.measure_figure(impl, quick)
+            except Unavailable as exc:
+                entry.error = f"skipped: {exc}"
+            except Exception as exc:
+                entry.error = f"error: {type(exc).__name__}: {exc}"
+            else:
+                out.setdefault(impl.name, Measurement(ops=1, number=1)).samples.append(value)
+                continue
+            live.remove(impl)
+            out.pop(impl.name, None)
+            if result.attempts == 1:
+                log(f"  {scenario.name} / {impl.name}: {entry.error}")
+    return out
+
+
+def _sample_all(scenario: Scenario, settings: Settings, result: ScenarioResult, log: Log) -> dict[str, Measurement]:
+    if scenario.is_measured:
+        return _measure_figures(scenario, settings.quick, result, log)
+    return measure(_build(scenario, settings.quick, result, log), settings)
+
+
 def run_scenario(scenario: Scenario, settings: Settings, margin: float = 0.0, retries: int = 0,
                  log: Log = _quiet) -> ScenarioResult:
     """Measure one scenario.  An implementation that cannot be built is
@@ -43,13 +74,13 @@ def run_scenario(scenario: Scenario, settings: Settings, margin: float = 0.0, re
     besides machine noise); a retry adds its samples to the earlier ones, so
     each implementation keeps its minimum over all of them."""
     result = ScenarioResult(scenario)
-    for name, m in measure(_build(scenario, settings.quick, result, log), settings).items():
+    for name, m in _sample_all(scenario, settings, result, log).items():
         result.impls[name].measurement = m
     while result.verdict(margin) == FAIL and result.ratio is not None and result.attempts <= retries:
         log(f"  {scenario.name}: {result.ratio:.3f}x > {result.limit(margin):.3f}x, "
             f"re-measuring ({result.attempts}/{retries})")
         result.attempts += 1
-        for name, m in measure(_build(scenario, settings.quick, result, log), settings).items():
+        for name, m in _sample_all(scenario, settings, result, log).items():
             measurement = result.impls[name].measurement
             if measurement is None:
                 result.impls[name].measurement = m

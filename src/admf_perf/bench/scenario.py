@@ -13,6 +13,11 @@ objects the statement names (``f``, ``c``, ...).  One call of ``_run`` performs
 ``len(_seq)`` operations.  The CLI (``admf-perf bench``) and the
 pytest-benchmark suites in ``benches/`` both time these definitions.
 
+Some gates are not times (peak RSS, bytes of a frame): a *measured* scenario
+(:meth:`Scenario.measured`) has no loop; each implementation's ``measure(quick)``
+returns one sample of the figure in the scenario's ``unit``, and the figure is
+the minimum over ``samples`` calls, taken in turns as the timed samples are.
+
 Scenario modules register their scenarios on import; :data:`SCENARIO_MODULES`
 lists them, so a later module of scenarios is one line there.
 """
@@ -27,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "FLOOR_GROUP",
+    "NS_PER_OP",
     "SCENARIO_MODULES",
     "Gate",
     "Impl",
@@ -47,6 +53,9 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.pool",
     "admf_perf.bench.memory",
 )
+
+#: Unit of timed scenarios (per-op nanoseconds).
+NS_PER_OP = "ns/op"
 
 #: Group of the context-only scenarios (no "ours", no gate), always measured.
 FLOOR_GROUP = "floor"
@@ -79,11 +88,16 @@ class Impl:
     anchor that is not installed raises ``ImportError`` there.  ``stmt``
     replaces the scenario's statement only where the anchor's API differs
     (e.g. cachebox's ``insert``).
+
+    In a measured scenario ``measure(quick)`` returns one sample of the figure
+    instead (``factory`` is then unused); it raises ``ImportError`` when it
+    cannot run here.
     """
 
     name: str
-    factory: Callable[[], Mapping[str, Any]]
+    factory: Callable[[], Mapping[str, Any]] | None = None
     stmt: str | None = None
+    measure: Callable[[bool], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,17 +132,36 @@ class Scenario:
     anchors: tuple[Impl, ...] = ()
     gate: Gate | None = None
     var: str = "k"
+    unit: str = NS_PER_OP
+    samples: int = 3
 
     def __post_init__(self) -> None:
         names = [impl.name for impl in self.implementations]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: duplicate implementation names {names}")
+        for impl in self.implementations:
+            if self.is_measured != (impl.measure is not None) or (not self.is_measured and impl.factory is None):
+                raise ValueError(f"{self.name} / {impl.name}: a measured scenario's implementations have "
+                                 "a measure and a timed one's a factory")
         if self.gate is not None:
             if self.ours is None:
                 raise ValueError(f"{self.name}: a gate needs an 'ours' implementation")
             unknown = set(self.gate.anchors) - {a.name for a in self.anchors}
             if unknown or not self.gate.anchors:
                 raise ValueError(f"{self.name}: gate anchors {sorted(unknown)} are not anchors")
+
+    @classmethod
+    def measured(cls, name: str, group: str, op: str, unit: str, ours: Impl,
+                 anchors: tuple[Impl, ...] = (), gate: Gate | None = None, samples: int = 3) -> Scenario:
+        """A scenario whose figures are ``min`` over ``samples`` calls of each
+        implementation's ``measure(quick)``, in ``unit``."""
+        if unit == NS_PER_OP:
+            raise ValueError(f"{name}: a measured scenario needs a unit other than {NS_PER_OP!r}")
+        return cls(name, group, op, "", _one, ours, anchors, gate, unit=unit, samples=samples)
+
+    @property
+    def is_measured(self) -> bool:
+        return self.unit != NS_PER_OP
 
     @property
     def implementations(self) -> tuple[Impl, ...]:
@@ -147,6 +180,8 @@ class Scenario:
         Raises :class:`Unavailable` when the factory cannot import or find what
         it needs; anything the warm-up raises propagates.
         """
+        if self.is_measured or impl.factory is None:
+            raise TypeError(f"{self.name} is measured, not timed: call measure_figure()")
         seq = self.seq(quick)
         try:
             names = dict(impl.factory())
@@ -156,6 +191,23 @@ class Scenario:
                           filename=f"<bench {self.name} / {impl.name}>")
         fn()
         return Timed(fn, len(seq))
+
+
+    def measure_figure(self, impl: Impl, quick: bool = False) -> float:
+        """One sample of a measured scenario's figure for ``impl``.
+
+        Raises :class:`Unavailable` when it cannot run here (``ImportError``).
+        """
+        if impl.measure is None:
+            raise TypeError(f"{self.name} / {impl.name} has no measure")
+        try:
+            return float(impl.measure(quick))
+        except ImportError as exc:
+            raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _one(quick: bool) -> Sequence[Any]:
+    return (None,)
 
 
 def compile_loop(stmt: str, var: str, seq: Sequence[Any], names: Mapping[str, Any],
