@@ -81,8 +81,34 @@ def _bench_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report ---------------------------------------------------------------------------
+
+def _report_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interval", type=_non_negative(float), default=0.5, metavar="S",
+                   help="seconds over which CPU use is measured (default 0.5)")
+    p.add_argument("--json", metavar="PATH", help="also save the snapshot as JSON ('-' prints JSON instead)")
+
+
+def _report_run(args: argparse.Namespace) -> int:
+    import json
+
+    from admf_perf.bench.report import write_json
+    from admf_perf.monitoring import format_snapshot, snapshot
+
+    snap = snapshot(args.interval)
+    if args.json == "-":
+        print(json.dumps(snap, indent=2))
+        return 0
+    print(format_snapshot(snap))
+    if args.json:
+        write_json(args.json, snap)
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("bench", "benchmark this toolkit beside its anchors; gate the ratios", _bench_configure, _bench_run),
+    Command("report", "print a resource snapshot: CPU, memory, this process, open files, caches",
+            _report_configure, _report_run),
 )
 
 
