@@ -37,7 +37,12 @@ def import_fresh_package(no_extensions: bool):
     old_env = os.environ.get("ADMF_PERF_NO_EXTENSIONS")
     os.environ["ADMF_PERF_NO_EXTENSIONS"] = "1" if no_extensions else "0"
     try:
-        return importlib.import_module(_PACKAGE)
+        pkg = importlib.import_module(_PACKAGE)
+        # Modules the package loads on first use (PEP 562) are loaded now,
+        # while the copy's modules are the ones in sys.modules.
+        for name in getattr(pkg, "_LAZY", ()):
+            getattr(pkg, name)
+        return pkg
     finally:
         if old_env is None:
             del os.environ["ADMF_PERF_NO_EXTENSIONS"]

@@ -1,5 +1,7 @@
 """Memory management: process and system usage, tracked allocations, pressure;
-``ObjectPool`` (from ``pool.py``), whose pools register here; ``TimeSeriesArray``.
+``ObjectPool`` (from ``pool.py``), whose pools register here; ``TimeSeriesArray``;
+``MemoryOptimizedArray``, ``OptimizedDataFrame``, ``load_csv`` and ``iter_csv``
+(from ``frames.py``).
 
 ``MemoryManager.get_instance()`` reads memory through psutil, tracks objects
 weakly (a freed object leaves the tracking), and under pressure releases what
@@ -34,7 +36,8 @@ else:
 #: semantics in ``_ext/_timeseries_py.py``, the twin).
 TimeSeriesArray = _timeseries.TimeSeriesArray
 
-__all__ = ["MemoryManager", "ObjectPool", "TimeSeriesArray"]
+__all__ = ["MemoryManager", "MemoryOptimizedArray", "ObjectPool", "OptimizedDataFrame", "TimeSeriesArray",
+           "iter_csv", "load_csv"]
 
 
 def sizeof(obj: Any) -> int:
@@ -161,3 +164,19 @@ class MemoryManager(Singleton):
 
 # Every ObjectPool registers with the manager, which clears idle objects under pressure.
 _pool_module.ON_CREATE.append(lambda pool: MemoryManager.get_instance().register_pool(pool))
+
+# The data-frame half (``frames.py``) needs pandas: loaded on first use (PEP 562).
+_FRAMES = ("MemoryOptimizedArray", "OptimizedDataFrame", "iter_csv", "load_csv")
+
+if TYPE_CHECKING:
+    from .frames import MemoryOptimizedArray, OptimizedDataFrame, iter_csv, load_csv
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FRAMES:
+        from . import frames
+
+        value = getattr(frames, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
