@@ -1,0 +1,148 @@
+"""Crossover backtest scenarios (issue 5, section 5): one SMA-crossover backtest
+of ORCL daily bars (1995-2014, 5,036 bars), fast=10, slow=30, cash 10,000,
+commission 0.2%, beside backtesting.py running its ``SmaCross`` example on the
+same DataFrame in the same run.
+
+* ``crossover backtest ORCL 10/30``: gate <= 0.05x backtesting.py.  One
+  operation of ours is ``crossover_backtest(df, 10, 30, ...)`` on the
+  DataFrame: a fresh :func:`~admf_perf.backtest.prepare` (validation, array
+  copies), BOTH SMA series computed (no cache is warm), the simulation, the
+  equity curve and the metrics -- everything a first run on a new data set
+  does.  backtesting.py's operation is ``Backtest(df, SmaCross, ...).run()``
+  (constructor included, as ours includes ``prepare``); its warnings are
+  silenced and its progress bar (tqdm, when installed) disabled.
+* ``crossover backtest ORCL 10/30, warm (context)``: ours on a prepared
+  :class:`~admf_perf.backtest.BarData` whose SMA(10) and SMA(30) are cached,
+  the grid-search case (every parameter set after the first that shares a
+  period); ungated, backtesting.py shown for the ratio.
+
+The bars come from ``../shared/data/ohlcv/orcl-1995-2014-daily.csv``
+relative to the repository root (found from this file's path, else from the
+working directory); without it, a synthetic random walk of the same length
+is used (both implementations get the same DataFrame).  Either way the
+DataFrame has backtesting.py's column names (``Open``...), which ours reads
+case-insensitively.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from admf_perf.bench.scenario import Gate, Impl, Scenario, register
+
+__all__ = ["FAST", "SLOW", "CASH", "COMMISSION", "orcl_bars", "orcl_path"]
+
+GROUP = "backtest"
+FAST, SLOW = 10, 30
+CASH = 10_000.0
+COMMISSION = 0.002
+ORCL_FILE = Path("shared") / "data" / "ohlcv" / "orcl-1995-2014-daily.csv"
+ORCL_BARS = 5_036
+
+Names = Mapping[str, Any]
+
+
+def orcl_path() -> Path | None:
+    """The shared ORCL daily CSV: ``<repo root>/../shared/data/ohlcv/`` (the
+    repo root found from this file, then from the working directory)."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[3].parent / ORCL_FILE,  # src/admf_perf/bench/ -> repo root
+                  Path.cwd().parent / ORCL_FILE, Path.cwd() / ".." / ".." / ORCL_FILE]
+    for path in candidates:
+        if path.is_file():
+            return path
+    return None
+
+
+@functools.cache
+def orcl_bars(quick: bool = False) -> list[Any]:
+    """One DataFrame (one operation): the ORCL bars with backtesting.py's
+    column names, or a synthetic walk of the same length when the file is absent."""
+    from admf_perf.backtest import load_bars, synthetic_bars
+
+    path = orcl_path()
+    bars = load_bars(path) if path is not None else synthetic_bars(ORCL_BARS, seed=5036, start="1995-01-03")
+    return [bars.rename(columns=str.capitalize)]
+
+
+def _ours_cold() -> Names:
+    from admf_perf.backtest import crossover_backtest
+
+    return {"run": functools.partial(crossover_backtest, fast=FAST, slow=SLOW, cash=CASH,
+                                     commission=COMMISSION)}
+
+
+def _ours_warm() -> Names:
+    from admf_perf.backtest import crossover_backtest, prepare
+
+    data = prepare(orcl_bars(False)[0])
+    data.precompute((FAST, SLOW))
+
+    def run(df: Any) -> Any:  # the prepared data, not df: the cache is warm
+        return crossover_backtest(data, FAST, SLOW, cash=CASH, commission=COMMISSION)
+
+    return {"run": run}
+
+
+def _backtesting() -> Names:
+    import pandas as pd
+    import backtesting.backtesting as bt_module  # ImportError: the anchor is skipped
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    bt_module._tqdm = lambda seq, **_: seq  # no progress bar (and no tqdm cost) in the timings
+
+    def sma(values: Any, n: int) -> Any:
+        return pd.Series(values).rolling(n).mean()
+
+    class SmaCross(Strategy):  # type: ignore[misc]  # backtesting.py's example, verbatim rules
+        fast = FAST
+        slow = SLOW
+
+        def init(self) -> None:
+            self.sma1 = self.I(sma, self.data.Close, self.fast)
+            self.sma2 = self.I(sma, self.data.Close, self.slow)
+
+        def next(self) -> None:
+            if crossover(self.sma1, self.sma2):
+                self.position.close()
+                self.buy()
+            elif crossover(self.sma2, self.sma1):
+                self.position.close()
+                self.sell()
+
+    def run(df: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Backtest(df, SmaCross, cash=CASH, commission=COMMISSION).run()
+
+    return {"run": run}
+
+
+_BT = "backtesting.py"
+_OP = (f"one SMA-crossover backtest (fast={FAST}, slow={SLOW}, cash {CASH:,.0f}, commission "
+       f"{COMMISSION:.1%}) over ORCL daily, {ORCL_BARS:,} bars")
+
+register(
+    Scenario(
+        f"crossover backtest ORCL {FAST}/{SLOW}", GROUP,
+        _OP + ": ours from the DataFrame (prepare + both SMAs + simulation + metrics) vs "
+        "Backtest(df, SmaCross, ...).run()",
+        "run(df)", orcl_bars,
+        Impl("admf_perf crossover_backtest", _ours_cold),
+        (Impl(_BT, _backtesting),),
+        gate=Gate(0.05, (_BT,), "backtesting.py Backtest.run (SmaCross)"),
+        var="df",
+    ),
+    Scenario(
+        f"crossover backtest ORCL {FAST}/{SLOW}, warm (context)", GROUP,
+        _OP + ": ours on a prepared BarData with both SMAs cached (a grid search's later runs)",
+        "run(df)", orcl_bars,
+        Impl("admf_perf crossover_backtest (warm)", _ours_warm),
+        (Impl(_BT, _backtesting),),
+        var="df",
+    ),
+)
