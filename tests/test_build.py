@@ -75,3 +75,29 @@ def test_missing_build_warns_once_and_falls_back():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_import_does_not_load_pandas_until_needed():
+    """``import admf_perf`` stays light; the pandas-backed names load on first use."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import admf_perf
+        assert "pandas" not in sys.modules, "import admf_perf imported pandas"
+        assert "load_csv" in dir(admf_perf) and "backtest" in dir(admf_perf)
+        from admf_perf import load_csv
+        assert "pandas" in sys.modules
+        assert admf_perf.memory.load_csv is load_csv is admf_perf.frames.load_csv
+        assert all(hasattr(admf_perf, name) for name in admf_perf.__all__)
+        try:
+            admf_perf.no_such_name
+        except AttributeError as exc:
+            assert "no_such_name" in str(exc)
+        else:
+            raise AssertionError("no AttributeError")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

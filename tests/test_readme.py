@@ -25,5 +25,5 @@ def test_readme_quickstart_commands():
     quick = text.split("## Quickstart", 1)[1].split("##", 1)[0]
     commands = re.findall(r"^pip install .*$", quick, re.M)
     assert len(commands) == 2
-    assert any("admf-perf bench" in c for c in commands)
+    assert any("admf-perf optimize" in c for c in commands)
     assert any("pytest" in c for c in commands)

@@ -105,10 +105,102 @@ def _report_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- optimize -------------------------------------------------------------------------
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
+    return value
+
+
+def _optimize_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH",
+                   help="OHLCV bars, CSV or Parquet (default: a built-in seeded random walk of daily bars)")
+    p.add_argument("--fast", default="5:50:5", metavar="RANGE",
+                   help="fast SMA periods: START:STOP[:STEP] (STOP included) or a comma list (default 5:50:5)")
+    p.add_argument("--slow", default="20:200:10", metavar="RANGE",
+                   help="slow SMA periods, as --fast (default 20:200:10); pairs with fast >= slow are skipped")
+    p.add_argument("--metric", choices=("sharpe", "return", "drawdown"), default="sharpe",
+                   help="rank by Sharpe ratio, total return or max drawdown (default sharpe)")
+    p.add_argument("--top", type=_positive_int, default=10, metavar="N", help="keep the N best (default 10)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="parallel worker processes (default 1: run here)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster (tcp://host:8786, or 'local' to start a LocalCluster); "
+                        "needs admf-perf[dask]")
+    p.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    p.add_argument("--commission", type=float, default=0.0, help="commission, a fraction of each fill (default 0)")
+    p.add_argument("--periods-per-year", type=float, default=None, metavar="N",
+                   help="annualization of Sharpe/volatility (default 252; 252*390 for one-minute bars "
+                        "when the data is intraday)")
+    p.add_argument("--gc", action="store_true", help="collect garbage after every backtest")
+    p.add_argument("--json", metavar="PATH", help="write the results (top N, timing, cache, resources) as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _optimize_run(args: argparse.Namespace) -> int:
+    from admf_perf.bench.report import write_json
+    from admf_perf.cpu import CPUManager
+    from admf_perf.optimize import (
+        OptimizationSettings, ProgressBar, format_report, load_data, parse_periods, run_grid_search,
+    )
+
+    def fail(message: str) -> int:
+        print(f"admf-perf optimize: error: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        fast = parse_periods(args.fast, "--fast")
+        slow = parse_periods(args.slow, "--slow")
+        bars, source = load_data(args.data)
+        ppy = args.periods_per_year
+        if ppy is None:
+            ppy = 252.0
+            if len(bars.index) > 1 and (bars.index[1:] - bars.index[:-1]).min() < pd_timedelta_day():
+                ppy = 252.0 * 390  # intraday bars: one-minute sessions of 6.5 h
+        settings = OptimizationSettings(top_n=args.top, metric=args.metric, gc_after_run=args.gc,
+                                        cash=args.cash, commission=args.commission, periods_per_year=ppy)
+    except (OSError, ValueError, TypeError, ImportError) as exc:
+        return fail(str(exc))
+    cpu = None
+    if args.dask:
+        cpu = CPUManager()
+        try:
+            cpu.use_backend("dask", address=None if args.dask == "local" else args.dask)
+        except (ImportError, OSError, ValueError) as exc:
+            cpu.shutdown()
+            return fail(f"--dask {args.dask}: {exc}")
+    elif args.workers > 1:
+        cpu = CPUManager()
+    progress = ProgressBar(enabled=False if args.no_progress else None)
+    try:
+        report = run_grid_search(bars, fast, slow, settings, workers=max(args.workers, 2 if args.dask else 1),
+                                 cpu=cpu, progress=progress, source=source)
+    except ValueError as exc:
+        return fail(str(exc))
+    finally:
+        if cpu is not None:
+            cpu.shutdown()
+    print(format_report(report), flush=True)
+    if args.json:
+        write_json(args.json, report.to_dict())
+        print(f"saved {args.json}", file=sys.stderr)
+    return 0
+
+
+def pd_timedelta_day():  # noqa: ANN201 - pandas is imported only when optimize runs
+    import pandas as pd
+
+    return pd.Timedelta(days=1)
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("bench", "benchmark this toolkit beside its anchors; gate the ratios", _bench_configure, _bench_run),
     Command("report", "print a resource snapshot: CPU, memory, this process, open files, caches",
             _report_configure, _report_run),
+    Command("optimize", "grid-search an SMA crossover strategy over bar data; print the top results",
+            _optimize_configure, _optimize_run),
 )
 
 

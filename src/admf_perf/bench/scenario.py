@@ -52,6 +52,10 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.indicators",
     "admf_perf.bench.pool",
     "admf_perf.bench.memory",
+    "admf_perf.bench.frames",
+    "admf_perf.bench.fileio",
+    "admf_perf.bench.backtest",
+    "admf_perf.bench.optimize",
 )
 
 #: Unit of timed scenarios (per-op nanoseconds).

@@ -1,0 +1,392 @@
+"""Parameter optimization: the grid search behind ``admf-perf optimize``, and
+the optimization-process settings (a bounded top-N heap, gc after each run).
+
+A grid of moving-average crossover parameter sets ``(fast, slow)`` runs over
+one data set (:func:`admf_perf.backtest.crossover_backtest`).  Every SMA series
+the grid needs is computed once, before any run (``BarData.precompute``), and
+shared by every parameter set that uses it; the prepared data is handed to
+the workers once (``CPUManager.share``: once per worker process, or scattered
+once to a Dask cluster), not once per run.  Runs are batched into chunks
+(about eight per worker, so the workers stay busy to the end); a chunk returns
+only its own best ``top_n`` rows, and :class:`TopN` merges them, so memory
+stays bounded whatever the grid's size.
+
+``workers=1`` runs the chunks in this process (no pool); more workers use the
+CPUManager's process pool (or its Dask backend, ``dask=...``).
+"""
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+import psutil
+
+from .backtest import BarData, crossover_backtest, load_bars, prepare, synthetic_bars
+from .cpu import CPUManager
+
+__all__ = [
+    "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",
+    "format_report", "grid_pairs", "parse_periods", "run_grid_search",
+]
+
+#: ``--metric`` name -> the backtest metric it ranks by (higher is better for
+#: all three: ``max_drawdown`` is a negative fraction, closer to 0 is better).
+METRICS: dict[str, str] = {"sharpe": "sharpe", "return": "total_return", "drawdown": "max_drawdown"}
+
+
+class TopN:
+    """The ``n`` best items seen, by ``key`` (higher is better), in O(log n)
+    per push and O(n) memory.
+
+    A NaN key ranks below every number; ties keep the item pushed first (a
+    stable order: the grid's order).  ``items()`` returns the best first.
+    """
+
+    def __init__(self, n: int, key: Callable[[Any], float]) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1; got {n!r}")
+        if not callable(key):
+            raise TypeError(f"key must be callable; got {type(key).__name__}")
+        self.n = n
+        self.key = key
+        self._heap: list[tuple[float, int, Any]] = []  # min-heap of (score, -order, item)
+        self._order = itertools.count()
+        self.seen = 0
+
+    @staticmethod
+    def _score(value: Any) -> float:
+        v = float(value)
+        return -math.inf if math.isnan(v) else v
+
+    def push(self, item: Any) -> None:
+        self.seen += 1
+        entry = (self._score(self.key(item)), -next(self._order), item)
+        if len(self._heap) < self.n:
+            heapq.heappush(self._heap, entry)
+        elif entry[:2] > self._heap[0][:2]:
+            heapq.heapreplace(self._heap, entry)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self.push(item)
+
+    def items(self) -> list[Any]:
+        """Best first (ties: the first pushed first)."""
+        return [item for _, _, item in sorted(self._heap, key=lambda e: e[:2], reverse=True)]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+@dataclass(frozen=True)
+class OptimizationSettings:
+    """How a grid search runs and what it keeps.
+
+    ``top_n`` results kept by ``metric`` (``sharpe``, ``return``,
+    ``drawdown``); ``gc_after_run`` collects garbage after every backtest
+    (slower; bounds memory when runs create cycles); ``cash``,
+    ``commission`` and ``periods_per_year`` go to every backtest.
+    """
+
+    top_n: int = 10
+    metric: str = "sharpe"
+    gc_after_run: bool = False
+    cash: float = 10_000.0
+    commission: float = 0.0
+    periods_per_year: float = 252.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
+            raise ValueError(f"top_n must be an int >= 1; got {self.top_n!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {sorted(METRICS)}; got {self.metric!r}")
+
+    @property
+    def metric_key(self) -> str:
+        return METRICS[self.metric]
+
+
+def parse_periods(text: str, name: str = "periods") -> list[int]:
+    """``"5:50:5"`` (start:stop:step, stop included), ``"10:30"`` (step 1) or
+    ``"5,10,20"``: sorted distinct periods >= 1."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop, step = (*parts, 1) if len(parts) == 2 else parts
+            if step < 1:
+                raise ValueError
+            values = list(range(start, stop + 1, step))
+        else:
+            values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be START:STOP[:STEP] or a comma list of ints; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{name} must give periods >= 1; got {text!r}")
+    return sorted(set(values))
+
+
+def grid_pairs(fast: Sequence[int], slow: Sequence[int]) -> list[tuple[int, int]]:
+    """Every ``(f, s)`` with ``f`` in ``fast``, ``s`` in ``slow`` and ``f < s``."""
+    pairs = [(f, s) for f in fast for s in slow if f < s]
+    if not pairs:
+        raise ValueError("the grid is empty: no fast period is below a slow period")
+    return pairs
+
+
+def _row(fast: int, slow: int, metrics: dict[str, float]) -> dict[str, Any]:
+    return {"fast": fast, "slow": slow, **metrics}
+
+
+def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: OptimizationSettings
+               ) -> tuple[list[dict[str, Any]], int, int, float]:
+    """Backtest ``pairs``; return (the chunk's top rows, runs, SMA series
+    computed here, seconds)."""
+    t0 = time.perf_counter()
+    before = len(data.cached_periods)
+    top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
+    gc_after = settings.gc_after_run
+    for fast, slow in pairs:
+        result = crossover_backtest(data, fast, slow, cash=settings.cash, commission=settings.commission,
+                                    periods_per_year=settings.periods_per_year)
+        top.push(_row(fast, slow, result.metrics))
+        del result
+        if gc_after:
+            gc.collect()
+    return top.items(), len(pairs), len(data.cached_periods) - before, time.perf_counter() - t0
+
+
+def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, int]]], bars: BarData,
+                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int, float]]:
+    """Run the chunks on ``cpu``'s process pool (``workers`` processes) or its
+    Dask backend, the bars sent once; yield results as chunks finish."""
+    if cpu.backend == "local":
+        cpu.init_process_pool(workers)
+    with cpu.share(bars) as handle:
+        futures = [cpu.submit_task(_run_chunk, chunk, handle, settings, task_name="optimize.chunk",
+                                   use_process=True) for chunk in chunks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+@dataclass
+class OptimizationReport:
+    """What a grid search found and what it cost."""
+
+    settings: OptimizationSettings
+    data: dict[str, Any]
+    grid: dict[str, Any]
+    top: list[dict[str, Any]]
+    runs: int
+    seconds: float
+    workers: int
+    backend: str
+    cache: dict[str, Any]
+    resources: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs_per_second(self) -> float:
+        return self.runs / self.seconds if self.seconds > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["runs_per_second"] = self.runs_per_second
+        out["top"] = [{k: _jsonable(v) for k, v in row.items()} for row in self.top]
+        return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def describe_data(bars: pd.DataFrame | BarData, source: str) -> dict[str, Any]:
+    index = bars.index
+    return {"source": source, "bars": len(index), "start": str(index[0]), "end": str(index[-1])}
+
+
+def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Sequence[int],
+                    settings: OptimizationSettings | None = None, *, workers: int = 1,
+                    cpu: CPUManager | None = None, progress: Callable[[int, int], Any] | None = None,
+                    source: str = "bars", chunks_per_worker: int = 8) -> OptimizationReport:
+    """Backtest every ``(f, s)`` of :func:`grid_pairs` on ``data``; keep the
+    ``settings.top_n`` best by ``settings.metric``.
+
+    ``workers``: 1 runs here; more use ``cpu``'s process pool of that size (or
+    its Dask backend when one is in use).  ``progress(done, total)`` is called
+    as chunks finish.
+    """
+    settings = settings or OptimizationSettings()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+    pairs = grid_pairs(fast, slow)
+    bars = prepare(data)
+    longest = max(s for _, s in pairs)
+    if longest >= len(bars):
+        raise ValueError(f"slow period {longest} needs more than the {len(bars)} bars of the data")
+    periods = sorted({p for pair in pairs for p in pair})
+    t0 = time.perf_counter()
+    proc = psutil.Process()
+    cpu_before, workers_before = proc.cpu_times(), _children_cpu(proc)
+    computed = len(periods) - len(set(periods) & set(bars.cached_periods))
+    bars.precompute(periods)                      # every SMA once, shared by the grid
+    top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
+    done = 0
+    size = max(1, math.ceil(len(pairs) / (workers * max(1, chunks_per_worker))))
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+    if workers == 1 and (cpu is None or cpu.backend == "local"):
+        backend = "local"
+        results: Iterable[tuple[list[dict[str, Any]], int, int, float]] = (
+            _run_chunk(chunk, bars, settings) for chunk in chunks)
+    else:
+        cpu = cpu or CPUManager.get_instance()
+        backend = cpu.backend
+        results = _pool_results(cpu, workers, chunks, bars, settings)
+    for rows, n, extra, _ in results:
+        top.extend(rows)
+        done += n
+        computed += extra
+        if progress:
+            progress(done, len(pairs))
+    seconds = time.perf_counter() - t0
+    cpu_after, workers_after = proc.cpu_times(), _children_cpu(proc)
+    own_cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    children_cpu = sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items())
+    # Sorting the merged chunk winners keeps the grid's order among ties.
+    order = {pair: i for i, pair in enumerate(pairs)}
+    best = sorted(top.items(), key=lambda row: (-TopN._score(row[settings.metric_key]),
+                                                order[(row["fast"], row["slow"])]))
+    requests = 2 * len(pairs)
+    info = proc.memory_info()
+    return OptimizationReport(
+        settings=settings,
+        data=describe_data(bars, source),
+        grid={"fast": list(fast), "slow": list(slow), "pairs": len(pairs), "chunks": len(chunks),
+              "chunk_size": size},
+        top=best[: settings.top_n],
+        runs=done,
+        seconds=seconds,
+        workers=workers,
+        backend=backend,
+        cache={"sma_requests": requests, "sma_computed": computed,
+               "sma_hit_rate": (requests - computed) / requests if requests else 0.0},
+        resources={"rss": info.rss, "cpu_seconds_main": own_cpu, "cpu_seconds_workers": children_cpu,
+                   "cpu_count": os.cpu_count(), "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+    )
+
+
+def _children_cpu(proc: psutil.Process) -> dict[int, float]:
+    """CPU seconds of each live child process (the pool's workers)."""
+    out = {}
+    for child in proc.children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:
+            continue
+        out[child.pid] = t.user + t.system
+    return out
+
+
+def load_data(path: str | None, synthetic_size: int = 2520, seed: int = 42) -> tuple[pd.DataFrame, str]:
+    """Bars from ``path`` (CSV or Parquet), or the built-in seeded data set."""
+    if path is None:
+        return synthetic_bars(synthetic_size, seed), f"built-in: {synthetic_size} synthetic daily bars (seed {seed})"
+    return load_bars(path), str(path)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (``stream``), redrawn at most
+    10 times a second; silent when the stream is not a terminal."""
+
+    def __init__(self, stream: Any = None, width: int = 30, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        elapsed = now - self.t0
+        filled = int(self.width * done / total) if total else self.width
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} runs, "
+                          f"{rate:,.0f}/s, eta {eta:.1f}s ")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _fmt(v: Any, kind: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "nan"
+    if kind == "pct":
+        return f"{v * 100:.2f}%"
+    if kind == "money":
+        return f"{v:,.2f}"
+    if kind == "int":
+        return f"{int(v)}"
+    return f"{v:.3f}"
+
+
+_COLUMNS = (("fast", "fast", "int"), ("slow", "slow", "int"), ("sharpe", "sharpe", "num"),
+            ("sortino", "sortino", "num"), ("return", "total_return", "pct"),
+            ("max dd", "max_drawdown", "pct"), ("trades", "trades", "int"), ("win rate", "win_rate", "pct"),
+            ("final equity", "final_equity", "money"))
+
+
+def format_report(report: OptimizationReport) -> str:
+    """The text ``admf-perf optimize`` prints."""
+    s = report.settings
+    head = ["#", *(c[0] for c in _COLUMNS)]
+    rows = [[str(i + 1), *(_fmt(row[key], kind) for _, key, kind in _COLUMNS)] for i, row in enumerate(report.top)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    d, g, c, r = report.data, report.grid, report.cache, report.resources
+    out = [
+        f"admf-perf optimize: SMA crossover, {g['pairs']} parameter sets (fast {_span(g['fast'])}, "
+        f"slow {_span(g['slow'])}) on {d['bars']} bars of {d['source']} ({d['start']} .. {d['end']})",
+        f"top {len(report.top)} by {s.metric} (cash {s.cash:,.0f}, commission {s.commission:g}"
+        f"{', gc after each run' if s.gc_after_run else ''})",
+        "",
+        line(head),
+        line(["-" * w for w in widths]),
+        *(line(row) for row in rows),
+        "",
+        f"timing:    {report.runs} backtests in {report.seconds:.3f} s = {report.runs_per_second:,.0f} "
+        f"backtests/s ({report.workers} worker{'s' if report.workers > 1 else ''}, {report.backend} backend, "
+        f"{g['chunks']} chunks of <= {g['chunk_size']})",
+        f"cache:     SMA series: {c['sma_requests']} requests, {c['sma_computed']} computed, "
+        f"hit rate {c['sma_hit_rate']:.1%}",
+        f"resources: RSS {r['rss'] / 2**20:,.1f} MB; CPU {r['cpu_seconds_main']:.2f} s here + "
+        f"{r['cpu_seconds_workers']:.2f} s in workers; {r['cpu_count']} CPUs"
+        + (f", load {', '.join(f'{x:.2f}' for x in r['load_avg'])}" if r.get("load_avg") else ""),
+    ]
+    return "\n".join(out)
+
+
+def _span(values: Sequence[int]) -> str:
+    return f"{min(values)}..{max(values)}" if len(values) > 1 else str(values[0])
