@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
 """Compiled ``TimeSeriesArray``: int64 ns timestamps and values in two
-contiguous C buffers: ``PyMem_RawMalloc``/``PyMem_RawRealloc`` below 4 MiB;
-from 4 MiB on (Linux) mapped pages grown by ``mremap``, which moves page
+contiguous C buffers from ``PyMem_RawMalloc``; a buffer that grows past 4 MiB
+moves (Linux) to mapped pages of its own, grown by ``mremap``, which moves page
 tables instead of copying (growth steps of 1/64 then cost O(1) amortized),
 reported to tracemalloc with ``PyTraceMalloc_Track`` as numpy does.
 
@@ -61,32 +61,42 @@ cdef extern from *:
        come from PyMem_RawMalloc (seen by tracemalloc directly). */
     #define TSA_DOMAIN 0x41444D46u
     #define TSA_MAP_MIN ((Py_ssize_t)1 << 22)
-    static void __pyx_tsa_hugepages(char* p, Py_ssize_t nbytes) {
+    static void __pyx_tsa_hugepages(char* p, Py_ssize_t nbytes, int mapped) {
     #if TSA_MMAP && defined(MADV_HUGEPAGE)
         /* As numpy does for its data: ask for transparent huge pages on a large
-           buffer (a fresh 80 MB buffer otherwise costs ~40k page faults).  p is
-           a mapping's start; the advice covers every page of it, so the mapping
-           stays one VMA (mremap refuses a range spanning two: EFAULT). */
-        if (p != NULL && nbytes >= TSA_MAP_MIN)
-            madvise((void*)p, ((size_t)nbytes + 4095) & ~(size_t)4095, MADV_HUGEPAGE);
+           buffer (a fresh 80 MB buffer otherwise costs ~40k page faults).  A
+           mapping of ours is advised whole, so it stays one VMA (mremap refuses
+           a range spanning two: EFAULT); a malloc'd block only on the pages
+           wholly inside it. */
+        if (p != NULL && nbytes >= TSA_MAP_MIN) {
+            uintptr_t start = mapped ? (uintptr_t)p : (((uintptr_t)p + 4095) & ~(uintptr_t)4095);
+            uintptr_t end = mapped ? (((uintptr_t)p + (uintptr_t)nbytes + 4095) & ~(uintptr_t)4095)
+                                   : (((uintptr_t)p + (uintptr_t)nbytes) & ~(uintptr_t)4095);
+            if (end > start) madvise((void*)start, end - start, MADV_HUGEPAGE);
+        }
+    #endif
+    }
+    /* A new buffer is malloc'd (freed blocks are reused: a fresh mapping per
+       buffer would pay its page faults every time); only growth past
+       TSA_MAP_MIN moves a buffer to a mapping of its own. */
+    static char* __pyx_tsa_map(Py_ssize_t nbytes) {
+    #if TSA_MMAP
+        void* m = mmap(NULL, (size_t)nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        __pyx_tsa_hugepages((char*)m, nbytes, 1);
+        PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)m, (size_t)nbytes);
+        return (char*)m;
+    #else
+        return NULL;
     #endif
     }
     static char* __pyx_tsa_alloc(Py_ssize_t nbytes, int* mapped) {
         char* p;
         if (nbytes < 1) nbytes = 1;
-    #if TSA_MMAP
-        if (nbytes >= TSA_MAP_MIN) {
-            void* m = mmap(NULL, (size_t)nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (m == MAP_FAILED) return NULL;
-            p = (char*)m;
-            __pyx_tsa_hugepages(p, nbytes);
-            PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)p, (size_t)nbytes);
-            *mapped = 1;
-            return p;
-        }
-    #endif
         *mapped = 0;
-        return (char*)PyMem_RawMalloc((size_t)nbytes);
+        p = (char*)PyMem_RawMalloc((size_t)nbytes);
+        __pyx_tsa_hugepages(p, nbytes, 0);
+        return p;
     }
     static void __pyx_tsa_free(char* p, Py_ssize_t nbytes, int mapped) {
         if (p == NULL) return;
@@ -103,7 +113,6 @@ cdef extern from *:
        failure (the old buffer is then untouched). */
     static char* __pyx_tsa_realloc(char* p, Py_ssize_t old_n, Py_ssize_t new_n, int* mapped) {
         char* q;
-        int m2;
         if (new_n < 1) new_n = 1;
     #if TSA_MMAP
         if (*mapped) {
@@ -111,20 +120,19 @@ cdef extern from *:
             if (r == MAP_FAILED) return NULL;
             PyTraceMalloc_Untrack(TSA_DOMAIN, (uintptr_t)p);
             q = (char*)r;
-            __pyx_tsa_hugepages(q, new_n);
+            __pyx_tsa_hugepages(q, new_n, 1);
             PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)q, (size_t)new_n);
             return q;
         }
         if (new_n >= TSA_MAP_MIN) {
-            q = __pyx_tsa_alloc(new_n, &m2);
+            q = __pyx_tsa_map(new_n);
             if (q == NULL) return NULL;
             memcpy(q, p, (size_t)(old_n < new_n ? old_n : new_n));
             PyMem_RawFree(p);
-            *mapped = m2;
+            *mapped = 1;
             return q;
         }
     #endif
-        (void)m2;
         return (char*)PyMem_RawRealloc(p, (size_t)new_n);
     }
     """
@@ -230,8 +238,9 @@ cdef class TimeSeriesArray:
             if new_cap < _MIN_CAP:
                 new_cap = _MIN_CAP
         first = self._end - keep
-        if _refcnt(<PyObject*>self._tsbuf) == 1 and _refcnt(<PyObject*>self._valbuf) == 1:
-            # no view: move/realloc in place
+        if keep and _refcnt(<PyObject*>self._tsbuf) == 1 and _refcnt(<PyObject*>self._valbuf) == 1:
+            # points to keep and no view: move/realloc in place (an empty
+            # array takes fresh buffers instead: nothing to copy)
             if first:
                 memmove(self._tsbuf.ptr, self._tsbuf.ptr + first * 8, keep * 8)
                 memmove(self._valbuf.ptr, self._valbuf.ptr + first * self._isz,
