@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import _owned
 
 ORCL = Path("ohlcv") / "orcl-1995-2014-daily.csv"
 FUTURE = Path("ohlcv") / "index-future-2006-1min.csv"
@@ -29,43 +28,9 @@ RTOL = 1e-9
 # ---------------------------------------------------------------------------------------
 # the module under test, for either package copy
 # ---------------------------------------------------------------------------------------
-_modules: dict[int, ModuleType] = {}
-
-
 def _module_of(ap: ModuleType) -> ModuleType:
-    """``ap.backtest``; while the package does not import it, import it against
-    this copy of the package (its submodules registered in ``sys.modules`` for
-    the duration, so its relative imports bind the copy's modules)."""
-    mod = getattr(ap, "backtest", None)
-    if mod is not None:
-        return mod
-    if id(ap) in _modules:
-        return _modules[id(ap)]
-    if sys.modules.get(ap.__name__) is ap:  # the installed package: an ordinary import
-        _modules[id(ap)] = importlib.import_module("admf_perf.backtest")
-        return _modules[id(ap)]
-    found: dict[str, ModuleType] = {}
-
-    def collect(m: ModuleType) -> None:
-        for value in vars(m).values():
-            if isinstance(value, ModuleType) and _owned(value.__name__) and value.__name__ not in found:
-                found[value.__name__] = value
-                collect(value)
-
-    found[ap.__name__] = ap
-    collect(ap)
-    saved = {n: m for n, m in sys.modules.items() if _owned(n)}
-    for n in saved:
-        del sys.modules[n]
-    sys.modules.update(found)
-    try:
-        mod = importlib.import_module("admf_perf.backtest")
-    finally:
-        for n in [n for n in sys.modules if _owned(n)]:
-            del sys.modules[n]
-        sys.modules.update(saved)
-    _modules[id(ap)] = mod
-    return mod
+    """``ap.backtest``: the module of this copy of the package."""
+    return ap.backtest
 
 
 @pytest.fixture

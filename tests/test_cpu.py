@@ -92,8 +92,7 @@ def die_at_start(tracker):
 @pytest.fixture
 def cpu(ap):
     """The ``cpu`` module of the package under test."""
-    mod = getattr(ap, "cpu", None)
-    return mod if mod is not None else importlib.import_module("admf_perf.cpu")
+    return ap.cpu
 
 
 @pytest.fixture

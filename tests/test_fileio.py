@@ -31,9 +31,8 @@ TEMP_SUFFIX = ".admf-tmp"
 
 @pytest.fixture
 def fio(ap):
-    """``ap.fileio`` (or, until the package imports it, the module itself)."""
-    mod = getattr(ap, "fileio", None)
-    return mod if mod is not None else importlib.import_module("admf_perf.fileio")
+    """``ap.fileio``: the module of the package under test."""
+    return ap.fileio
 
 
 @pytest.fixture

@@ -34,10 +34,7 @@ FUTURE_NAMES = ["Date", "Time", "Open", "High", "Low", "Close", "Volume", "OpenI
 @pytest.fixture
 def fr(ap):
     """The frames module of the package under test (compiled build or twins)."""
-    module = getattr(ap, "frames", None)
-    if module is None:         # until memory.py imports frames, the package does not
-        module = importlib.import_module("admf_perf.frames")
-    return module
+    return ap.frames
 
 
 # -- references ------------------------------------------------------------------------------

@@ -328,3 +328,23 @@ def test_memory_per_point_grown_by_append(tsa):
 
     assert MEMORY_POINTS == 10_000_000
     assert 16.0 <= bytes_per_point_appended() <= 16.5
+
+
+@pytest.mark.parametrize("capacity", [None, 3])
+def test_append_int_timestamps_across_digit_boundaries(tsa, capacity):
+    """Every int64 timestamp round-trips through append (the compiled fast path
+    reads up to three 30-bit digits; the rest take the general path)."""
+    stamps = [-2**63, -2**62 - 5, -2**60, -2**30 - 1, -2**30, -1, 0, 1, 2**30 - 1, 2**30,
+              2**60 - 1, 2**60, 2**62 + 7, 2**63 - 1]
+    a = tsa(capacity=capacity)
+    for i, t in enumerate(stamps):
+        a.append(t, float(i))
+    keep = len(stamps) if capacity is None else capacity
+    assert a.timestamps.tolist() == stamps[-keep:]
+    assert a.values.tolist() == [float(i) for i in range(len(stamps))][-keep:]
+    for bad in (2**63, -2**63 - 1, 2**64 + 3):
+        with pytest.raises((OverflowError, ValueError)):
+            tsa().append(bad, 1.0)
+    with pytest.raises(ValueError, match="older"):
+        a.append(2**63 - 2, 1.0)
+    assert len(a) == keep

@@ -430,8 +430,52 @@ cdef class TimeSeriesArray:
         self.extend(state[0], state[1])
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* An exact int's value as int64, read from its 30-bit digits as CPython
+       3.11 lays them out (ns timestamps since 2006 have three), when it fits
+       in 63 bits; 0 otherwise (the caller then takes the general path). */
+    static inline int __pyx_tsa_small_long(PyObject* o, int64_t* out) {
+    #if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30 && !defined(Py_LIMITED_API)
+        Py_ssize_t size = Py_SIZE(o);
+        const digit* d = ((PyLongObject*)o)->ob_digit;
+        switch (size) {
+            case 0: *out = 0; return 1;
+            case 1: *out = (int64_t)d[0]; return 1;
+            case -1: *out = -(int64_t)d[0]; return 1;
+            case 2: *out = ((int64_t)d[1] << 30) | (int64_t)d[0]; return 1;
+            case -2: *out = -(((int64_t)d[1] << 30) | (int64_t)d[0]); return 1;
+            case 3:
+                if (d[2] >= 8) return 0;
+                *out = ((int64_t)d[2] << 60) | ((int64_t)d[1] << 30) | (int64_t)d[0];
+                return 1;
+            default: return 0;
+        }
+    #else
+        (void)o; (void)out;
+        return 0;
+    #endif
+    }
+    """
+    bint _small_long "__pyx_tsa_small_long"(object o, int64_t* out) noexcept
+
+
 cdef object _append_fast(object self, object ts, object value):
-    (<TimeSeriesArray>self)._append(ts, value)
+    # The common case inline (an exact int timestamp in order, a float into
+    # a float64 array with room); anything else takes _append's full path.
+    cdef TimeSeriesArray a = <TimeSeriesArray>self
+    cdef int64_t t
+    cdef Py_ssize_t end = a._end
+    if (a._kind == 0 and end < a._cap and PyFloat_CheckExact(value) and PyLong_CheckExact(ts)
+            and _small_long(ts, &t) and (end == a._start or t >= a._ts[end - 1])):
+        (<double*>a._vals)[end] = PyFloat_AS_DOUBLE(value)
+        a._ts[end] = t
+        a._end = end + 1
+        if a._capacity and end + 1 - a._start > a._capacity:
+            a._start += 1
+        return None
+    a._append(ts, value)
     return None
 
 

@@ -52,7 +52,6 @@ def minute_bars() -> Any:
 
 
 def _grid(workers: int) -> Mapping[str, Any]:
-    from admf_perf.cpu import CPUManager
     from admf_perf.optimize import OptimizationSettings, run_grid_search
 
     bars = minute_bars()
