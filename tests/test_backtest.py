@@ -486,25 +486,11 @@ def test_ruin_metrics_equal_empyrical(B):
 # ---------------------------------------------------------------------------------------
 def _backtesting_run(df, fast, slow, cash=10_000, commission=0.0, finalize=False):
     pytest.importorskip("backtesting")
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
+    from backtesting import Backtest
 
-    def sma(values, n):
-        return pd.Series(values).rolling(n).mean()
+    from admf_perf.bench.backtest import sma_cross_strategy
 
-    class SmaCross(Strategy):
-        def init(self):
-            self.sma1 = self.I(sma, self.data.Close, fast)
-            self.sma2 = self.I(sma, self.data.Close, slow)
-
-        def next(self):
-            if crossover(self.sma1, self.sma2):
-                self.position.close()
-                self.buy()
-            elif crossover(self.sma2, self.sma1):
-                self.position.close()
-                self.sell()
-
+    SmaCross = sma_cross_strategy(fast, slow)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Backtest(df.rename(columns=str.capitalize), SmaCross, cash=cash, commission=commission,

@@ -33,7 +33,7 @@ from typing import Any
 
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register
 
-__all__ = ["FAST", "SLOW", "CASH", "COMMISSION", "orcl_bars", "orcl_path"]
+__all__ = ["CASH", "COMMISSION", "FAST", "SLOW", "orcl_bars", "orcl_path", "sma_cross_strategy"]
 
 GROUP = "backtest"
 FAST, SLOW = 10, 30
@@ -87,24 +87,21 @@ def _ours_warm() -> Names:
     return {"run": run}
 
 
-def _backtesting() -> Names:
+def sma_cross_strategy(fast: int = FAST, slow: int = SLOW) -> Any:
+    """backtesting.py's ``SmaCross`` example (its rules verbatim) with these
+    periods: the reference of the bench and of ``tests/test_backtest.py``.
+    Raises ``ImportError`` without backtesting.py."""
     import pandas as pd
-    import backtesting.backtesting as bt_module  # ImportError: the anchor is skipped
-    from backtesting import Backtest, Strategy
+    from backtesting import Strategy
     from backtesting.lib import crossover
-
-    bt_module._tqdm = lambda seq, **_: seq  # no progress bar (and no tqdm cost) in the timings
 
     def sma(values: Any, n: int) -> Any:
         return pd.Series(values).rolling(n).mean()
 
-    class SmaCross(Strategy):  # type: ignore[misc]  # backtesting.py's example, verbatim rules
-        fast = FAST
-        slow = SLOW
-
+    class SmaCross(Strategy):  # type: ignore[misc]
         def init(self) -> None:
-            self.sma1 = self.I(sma, self.data.Close, self.fast)
-            self.sma2 = self.I(sma, self.data.Close, self.slow)
+            self.sma1 = self.I(sma, self.data.Close, fast)
+            self.sma2 = self.I(sma, self.data.Close, slow)
 
         def next(self) -> None:
             if crossover(self.sma1, self.sma2):
@@ -113,6 +110,16 @@ def _backtesting() -> Names:
             elif crossover(self.sma2, self.sma1):
                 self.position.close()
                 self.sell()
+
+    return SmaCross
+
+
+def _backtesting() -> Names:
+    import backtesting.backtesting as bt_module  # ImportError: the anchor is skipped
+    from backtesting import Backtest
+
+    bt_module._tqdm = lambda seq, **_: seq  # no progress bar (and no tqdm cost) in the timings
+    SmaCross = sma_cross_strategy()
 
     def run(df: Any) -> Any:
         with warnings.catch_warnings():
