@@ -156,3 +156,14 @@ def test_optimize_command_missing_column(tmp_path, capsys):
     assert cli.main(["optimize", "--data", str(bad), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "close" in err.lower() and str(bad) in err
+
+
+def test_default_periods_per_year(shared_data):
+    import pandas as pd
+
+    from admf_perf.backtest import load_bars
+    from admf_perf.optimize import default_periods_per_year
+
+    assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "orcl-1995-2014-daily.csv").index) == 252.0
+    assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "index-future-2006-1min.csv").index) == 252.0 * 390
+    assert default_periods_per_year(pd.RangeIndex(10)) == 252.0

@@ -143,7 +143,8 @@ def _optimize_run(args: argparse.Namespace) -> int:
     from admf_perf.bench.report import write_json
     from admf_perf.cpu import CPUManager
     from admf_perf.optimize import (
-        OptimizationSettings, ProgressBar, format_report, load_data, parse_periods, run_grid_search,
+        OptimizationSettings, ProgressBar, default_periods_per_year, format_report, load_data, parse_periods,
+        run_grid_search,
     )
 
     def fail(message: str) -> int:
@@ -154,11 +155,7 @@ def _optimize_run(args: argparse.Namespace) -> int:
         fast = parse_periods(args.fast, "--fast")
         slow = parse_periods(args.slow, "--slow")
         bars, source = load_data(args.data)
-        ppy = args.periods_per_year
-        if ppy is None:
-            ppy = 252.0
-            if len(bars.index) > 1 and (bars.index[1:] - bars.index[:-1]).min() < pd_timedelta_day():
-                ppy = 252.0 * 390  # intraday bars: one-minute sessions of 6.5 h
+        ppy = args.periods_per_year if args.periods_per_year is not None else default_periods_per_year(bars.index)
         settings = OptimizationSettings(top_n=args.top, metric=args.metric, gc_after_run=args.gc,
                                         cash=args.cash, commission=args.commission, periods_per_year=ppy)
     except (OSError, ValueError, TypeError, ImportError) as exc:
@@ -187,12 +184,6 @@ def _optimize_run(args: argparse.Namespace) -> int:
         write_json(args.json, report.to_dict())
         print(f"saved {args.json}", file=sys.stderr)
     return 0
-
-
-def pd_timedelta_day():  # noqa: ANN201 - pandas is imported only when optimize runs
-    import pandas as pd
-
-    return pd.Timedelta(days=1)
 
 
 COMMANDS: tuple[Command, ...] = (

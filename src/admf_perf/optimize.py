@@ -36,7 +36,7 @@ from .cpu import CPUManager
 
 __all__ = [
     "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",
-    "format_report", "grid_pairs", "parse_periods", "run_grid_search",
+    "default_periods_per_year", "format_report", "grid_pairs", "parse_periods", "run_grid_search",
 ]
 
 #: ``--metric`` name -> the backtest metric it ranks by (higher is better for
@@ -302,6 +302,16 @@ def _children_cpu(proc: psutil.Process) -> dict[int, float]:
             continue
         out[child.pid] = t.user + t.system
     return out
+
+
+def default_periods_per_year(index: pd.Index) -> float:
+    """Bars per year for annualizing: 252 for daily (or coarser) bars; 252 x
+    390 (one-minute bars of a 6.5-hour session) when bars are intraday."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        step = (index[1:] - index[:-1]).min()
+        if step < pd.Timedelta(days=1):
+            return 252.0 * 390
+    return 252.0
 
 
 def load_data(path: str | None, synthetic_size: int = 2520, seed: int = 42) -> tuple[pd.DataFrame, str]:
