@@ -487,3 +487,37 @@ def test_tick_file_memory(tick_file):
     assert ours["rows"] == theirs["rows"] == bench_frames.TICK_ROWS
     assert ours["frame_bytes"] <= 0.50 * theirs["frame_bytes"]
     assert ours["peak_rss"] <= 0.60 * theirs["peak_rss"]
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, 5, 100])
+def test_load_csv_integer_index_col(fr, tmp_path, chunksize):
+    """An integer index (pandas 3 reads evenly spaced ones as a RangeIndex) keeps
+    its values and name whatever the chunks."""
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"px": np.arange(11) * 1.5}).to_csv(plain)
+    named = tmp_path / "named.csv"
+    pd.DataFrame({"px": np.arange(10) * 1.5}, index=pd.RangeIndex(1, 11, name="bar")).to_csv(named)
+    for path in (plain, named):
+        got = fr.load_csv(path, index_col=0, chunksize=chunksize)
+        pd.testing.assert_index_equal(got.index, pd.read_csv(path, index_col=0).index, exact="equiv")
+    assert isinstance(fr.load_csv(named, chunksize=chunksize).index, pd.RangeIndex)
+
+
+@pytest.mark.parametrize("chunksize", [1, 2, 3, 10])
+def test_load_csv_int64_and_uint64_chunks(fr, tmp_path, chunksize):
+    """Chunks read as int64 and uint64 merge as uint64 (as one read does), not float."""
+    path = tmp_path / "ids.csv"
+    path.write_text("a\n5\n6\n9223372036854775809\n18446744073709551615\n")
+    expected = pd.read_csv(path)
+    assert expected["a"].dtype == np.uint64
+    pd.testing.assert_frame_equal(fr.load_csv(path, chunksize=chunksize, optimize=False), expected)
+    got = fr.load_csv(path, chunksize=chunksize)
+    assert got["a"].dtype == np.uint64 and got["a"].tolist() == expected["a"].tolist()
+
+
+def test_sparse_column_stays_sparse(fr):
+    frame = pd.DataFrame({"s": pd.arrays.SparseArray(np.zeros(100_000, np.int64))})
+    opt = fr.OptimizedDataFrame(frame)
+    assert isinstance(opt.frame["s"].dtype, pd.SparseDtype)
+    assert opt.bytes_after <= opt.bytes_before
+    pd.testing.assert_frame_equal(opt.restore(), frame)

@@ -27,6 +27,19 @@ def test_topn_equals_a_stable_full_sort(values, n):
     assert len(top) == min(n, len(values)) and top.seen == len(values)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-3, 3).map(float), st.just(math.nan)), max_size=30), st.integers(1, 6),
+       st.randoms(use_true_random=False))
+def test_topn_tiebreak_makes_the_merge_order_free(values, n, rnd):
+    """Pushed in any order (chunks finishing in any order), ties resolve by grid position."""
+    items = list(enumerate(values))
+    rnd.shuffle(items)
+    top = TopN(n, key=lambda item: item[1], tiebreak=lambda item: item[0])
+    top.extend(items)
+    ranked = sorted(enumerate(values), key=lambda iv: (-(-math.inf if math.isnan(iv[1]) else iv[1]), iv[0]))
+    assert [i for i, _ in top.items()] == [i for i, _ in ranked[:n]]
+
+
 def test_topn_validation():
     with pytest.raises(ValueError, match="n must"):
         TopN(0, key=abs)

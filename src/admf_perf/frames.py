@@ -80,6 +80,12 @@ def _float32_ok(values: np.ndarray, tolerance: float | None = None) -> bool:
     return bool(ok.all())
 
 
+#: pandas' masked integer dtypes (not sparse or Arrow ones, whose ``kind`` is
+#: also "i": converting those to a masked dtype would make them dense).
+_NULLABLE_INTS = (pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
+                  pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype)
+
+
 def optimal_dtype(array: Any, tolerance: float | None = None) -> np.dtype:
     """The dtype :meth:`MemoryOptimizedArray.optimize_dtype` picks for ``array``.
 
@@ -266,8 +272,7 @@ def _optimize_series(col: pd.Series, threshold: float, tolerance: float | None) 
             return None
         with np.errstate(over="ignore"):
             return values.astype(target)
-    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu" \
-            and not isinstance(dtype, pd.CategoricalDtype):          # nullable Int64 ...
+    if isinstance(dtype, _NULLABLE_INTS):                           # nullable Int64 ...
         present = col.dropna()
         kind = dtype.kind == "i"
         target = _smallest_int(int(present.min()), int(present.max()), kind) if len(present) \
@@ -454,6 +459,7 @@ class _Column:
         # numeric statistics
         self.lo: int | None = None
         self.hi: int | None = None
+        self.negative = False            # a negative int seen (int64 + uint64 -> uint64 only without)
         self.f32 = True
         # categories
         self.codes_of: dict[Any, int] = {}
@@ -524,7 +530,7 @@ class _Column:
                 self._add_strings(col)
                 return
         elif isinstance(dtype, np.dtype) and dtype.kind in "biufmM" and (
-                self.mode is None or (self.mode in ("num", "time") and self._compatible(dtype))):
+                self.mode is None or (self.mode in ("num", "time") and self._compatible(dtype, col))):
             self._add_numbers(col.to_numpy(copy=False))
             return
         if self.mode != "any":
@@ -533,10 +539,14 @@ class _Column:
             self.pieces.append(col.reset_index(drop=True))
         self.n += len(col)
 
-    def _compatible(self, dtype: np.dtype) -> bool:
+    def _compatible(self, dtype: np.dtype, col: pd.Series) -> bool:
         a, b = np.dtype(self.orig), dtype
         if a.kind in "mM" or b.kind in "mM":
             return a.kind == b.kind
+        if a.kind in "iu" and b.kind in "iu" and np.result_type(a, b).kind == "f":
+            # int64 + uint64 chunks: exact as uint64 when no value is negative
+            # (pandas reads the whole file so); otherwise pandas' own path
+            return not self.negative and not (b.kind == "i" and len(col) and col.min() < 0)
         return (a.kind == "b") == (b.kind == "b")     # pandas: bool + number -> object
 
     def _add_numbers(self, values: np.ndarray) -> None:
@@ -544,7 +554,12 @@ class _Column:
             self.mode = "time" if values.dtype.kind in "mM" else "num"
             self.orig = values.dtype
         else:
-            self.orig = np.result_type(self.orig, values.dtype)
+            merged = np.result_type(self.orig, values.dtype)
+            if merged.kind == "f" and np.dtype(self.orig).kind in "iu" and values.dtype.kind in "iu":
+                merged = np.dtype(np.uint64)        # non-negative int64 + uint64 (see _compatible)
+            self.orig = merged
+        if values.dtype.kind == "i" and len(values) and not self.negative:
+            self.negative = bool(values.min() < 0)
         if self.optimize and len(values):
             if values.dtype.kind in "iu":
                 lo, hi = int(values.min()), int(values.max())
@@ -797,12 +812,10 @@ def _scan(path: Any, chunksize: Any, max_rows: int | None, optimize: bool, useco
         bound = capacity if bound is None else min(bound, max_rows)
     names: list[Any] = []
     columns: list[_Column] = []
-    index: list[pd.Index] | None = None      # None: a default RangeIndex
+    index: list[pd.Index] = []               # the chunks' indexes (RangeIndex pieces merge back)
     reader = _reader(path, chunksize, max_rows, usecols, dtype, parse_dates, sep, index_col)
     for chunk in _chunks(path, reader):
-        if index is None and not isinstance(chunk.index, pd.RangeIndex):
-            index = []
-        if index is not None and store:
+        if store:
             index.append(chunk.index)
         if not columns:
             names = list(chunk.columns)
@@ -866,8 +879,7 @@ def load_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
     for name, column in zip(names, columns):
         data[name] = column.finish()         # one column at a time: trims free as they go
     frame = pd.DataFrame(data, copy=False)
-    if index:
-        frame.index = index[0].append(index[1:]) if len(index) > 1 else index[0]
+    frame.index = index[0].append(index[1:]) if len(index) > 1 else index[0]
     return frame
 
 

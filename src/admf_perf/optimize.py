@@ -48,17 +48,21 @@ class TopN:
     """The ``n`` best items seen, by ``key`` (higher is better), in O(log n)
     per push and O(n) memory.
 
-    A NaN key ranks below every number; ties keep the item pushed first (a
-    stable order: the grid's order).  ``items()`` returns the best first.
+    A NaN key ranks below every number; ties keep the item pushed first, or
+    the one with the lower ``tiebreak(item)`` when given (a grid position:
+    merged chunk winners then do not depend on which chunk finished first).
+    ``items()`` returns the best first.
     """
 
-    def __init__(self, n: int, key: Callable[[Any], float]) -> None:
+    def __init__(self, n: int, key: Callable[[Any], float],
+                 tiebreak: Callable[[Any], int] | None = None) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1; got {n!r}")
         if not callable(key):
             raise TypeError(f"key must be callable; got {type(key).__name__}")
         self.n = n
         self.key = key
+        self.tiebreak = tiebreak
         self._heap: list[tuple[float, int, Any]] = []  # min-heap of (score, -order, item)
         self._order = itertools.count()
         self.seen = 0
@@ -70,7 +74,8 @@ class TopN:
 
     def push(self, item: Any) -> None:
         self.seen += 1
-        entry = (self._score(self.key(item)), -next(self._order), item)
+        rank = next(self._order) if self.tiebreak is None else self.tiebreak(item)
+        entry = (self._score(self.key(item)), -rank, item)
         if len(self._heap) < self.n:
             heapq.heappush(self._heap, entry)
         elif entry[:2] > self._heap[0][:2]:
@@ -247,7 +252,9 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     cpu_before, workers_before = proc.cpu_times(), _children_cpu(proc)
     computed = len(periods) - len(set(periods) & set(bars.cached_periods))
     bars.precompute(periods)                      # every SMA once, shared by the grid
-    top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
+    order = {pair: i for i, pair in enumerate(pairs)}
+    top = TopN(settings.top_n, key=lambda row: row[settings.metric_key],
+               tiebreak=lambda row: order[(row["fast"], row["slow"])])
     done = 0
     size = max(1, math.ceil(len(pairs) / (workers * max(1, chunks_per_worker))))
     chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
@@ -269,10 +276,7 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     cpu_after, workers_after = proc.cpu_times(), _children_cpu(proc)
     own_cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     children_cpu = sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items())
-    # Sorting the merged chunk winners keeps the grid's order among ties.
-    order = {pair: i for i, pair in enumerate(pairs)}
-    best = sorted(top.items(), key=lambda row: (-TopN._score(row[settings.metric_key]),
-                                                order[(row["fast"], row["slow"])]))
+    best = top.items()                          # ties in the grid's order
     requests = 2 * len(pairs)
     info = proc.memory_info()
     return OptimizationReport(
