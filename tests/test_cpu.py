@@ -253,6 +253,39 @@ def test_worker_death_fails_only_its_task(mgr, cpu, how, exitcode, chunksize):
     assert mgr.map_tasks(square, range(10), use_process=True) == [x * x for x in range(10)]
 
 
+def test_idle_worker_killed_between_tasks(mgr):
+    """A worker killed while no task runs (the OOM killer, an operator): the next
+    tasks run on a rebuilt pool instead of failing with BrokenProcessPool."""
+    assert mgr.map_tasks(whoami, range(4), use_process=True)
+    workers = list(mgr._gen.executor._processes)
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + T
+    while time.monotonic() < deadline and mgr._gen.executor._processes.get(workers[0]) is not None \
+            and mgr._gen.executor._processes[workers[0]].is_alive():
+        time.sleep(0.01)
+    assert mgr.submit_task(square, 7, use_process=True).result(T) == 49
+    assert mgr.map_tasks(square, range(6), use_process=True, chunksize=2) == [x * x for x in range(6)]
+
+
+def test_crash_before_the_first_item_requeues_the_whole_chunk(cpu):
+    """A worker that dies after recording its pid, before its first item, never
+    ran any: the chunk runs again once, no item twice."""
+    m = cpu.CPUManager()
+    try:
+        m.init_process_pool(1)
+        gen = m._current_generation()
+        items = [cpu._Item((x,), {}, cf.Future()) for x in range(3)]
+        job = cpu._Job(square, "square", items, 0)
+        job.slot, job.fut = 0, None
+        gen.inflight[id(job)] = job
+        gen.tracker[0], gen.tracker[1] = 12345, 0         # pid recorded, position 0
+        m._recover(gen)
+        assert [[item.args[0] for item in j.items] for j in m._pending] == [[0, 1, 2]]
+    finally:
+        m._pending.clear()
+        m.shutdown()
+
+
 def test_crash_message_and_pickling(cpu):
     err = cpu.WorkerCrashedError("job", -9, 2)
     assert "job" in str(err) and "SIGKILL" in str(err) and "2 attempts" in str(err)

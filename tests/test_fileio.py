@@ -738,3 +738,20 @@ def test_bench_scenario_reads_the_files(monkeypatch):
             assert timed.ops == 1
     finally:
         bench.bench_files.cache_clear()
+
+
+def test_open_mmap_rejects_zero_length(io, tmp_path):
+    """``shape=0`` would map the whole file (mmap's 0 means "everything")."""
+    path = tmp_path / "ten.bin"
+    path.write_bytes(b"0123456789")
+    with pytest.raises(ValueError, match="shape"):
+        io.open_mmap(path, shape=0)
+    with io.open_mmap(path, shape=4) as m:
+        assert bytes(m) == b"0123"
+
+
+def test_release_of_odd_sized_buffer_leaves_no_size_class(io):
+    buf = io.get_buffer(100)
+    buf.extend(b"x")                       # the owner changed its length: not a size class
+    io.release_buffer(buf)
+    assert len(buf) not in io._idle

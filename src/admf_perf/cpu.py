@@ -758,6 +758,8 @@ class CPUManager(Singleton):
                     value, ok = err, False
                 if not ok and tb is not None and isinstance(value, BaseException):
                     value.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+            if item.future.done():                # settled already (a crash re-ran it)
+                continue
             self._record(job.name, ok, seconds)
             if ok:
                 item.future.set_result(value)
@@ -867,11 +869,23 @@ class CPUManager(Singleton):
             gen.inflight[id(job)] = job
         try:
             fut = gen.executor.submit(_RUN_CHUNK, job.fn, calls, slot, "process", shared)
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 gen.inflight.pop(id(job), None)
                 gen.free.append(slot)
-            raise
+                # A pool that broke while idle (a worker killed with nothing in
+                # flight) or that another thread just retired: the chunk never
+                # started, so it waits for the next pool.
+                requeue = isinstance(exc, cf.process.BrokenProcessPool) or (
+                    isinstance(exc, RuntimeError) and gen.retired)
+            if not requeue:
+                raise
+            if isinstance(exc, cf.process.BrokenProcessPool):
+                self._recover(gen)
+            with self._lock:
+                self._pending.appendleft(job)
+                self._forget_if_done(gen)
+            return
         job.fut = fut
         if gen.manager_thread is None:
             gen.manager_thread = getattr(gen.executor, "_executor_manager_thread", None)
@@ -947,8 +961,9 @@ class CPUManager(Singleton):
             if fut is not None and fut.done() and fut.exception() is None:
                 delivered.append(job)             # its outcome arrived before the break
                 continue
-            if pos == -1 or pid == 0:
-                # finished (outcome lost in the break) or never started
+            if pos <= 0 or pid == 0:
+                # finished (outcome lost in the break) or never started (pos 0:
+                # the worker recorded its pid, not yet the first item)
                 requeue.append(_Job(job.fn, job.name, job.items, job.retries))
                 continue
             attributed = True

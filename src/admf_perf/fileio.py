@@ -163,9 +163,12 @@ def _read_bytes(state: _State, key: str, path: str | bytes, opened: Opened = Non
     else:
         fd, size = opened
     try:
-        # A regular file: one read of size + 1 bytes, short means end of file.
+        # A regular file: one read of size + 1 bytes.  Exactly size bytes is
+        # the whole file; anything else (unknown size, a file that grew, or a
+        # short read: Linux returns at most 0x7ffff000 bytes per read) reads on
+        # to EOF.
         data = os.read(fd, size + 1) if size else b""
-        if not size or len(data) > size:      # unknown size, or the file grew: read to EOF
+        if not size or len(data) != size:
             chunks = [data]
             while True:
                 chunk = os.read(fd, 1 << 20)
@@ -267,8 +270,8 @@ def _write_atomic(state: _State, key: str, path: str | bytes, data: bytes) -> in
                 hook("chunk")
         if state.fsync:
             os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        fd, closing = -1, fd
+        os.close(closing)                     # an error here must not close it twice
         if hook is not None:
             hook("written")
         os.replace(temp, target)
@@ -646,8 +649,8 @@ class IOManager(Singleton):
         key = _key(p)
         state = self._state
         if dtype is None:
-            if shape is not None and (isinstance(shape, bool) or not isinstance(shape, int) or shape < 0):
-                raise ValueError(f"shape must be None or an int >= 0 (bytes) without dtype; got {shape!r}")
+            if shape is not None and (isinstance(shape, bool) or not isinstance(shape, int) or shape < 1):
+                raise ValueError(f"shape must be None or an int >= 1 (bytes) without dtype; got {shape!r}")
             if offset % mmap.ALLOCATIONGRANULARITY:
                 raise ValueError(f"offset must be a multiple of mmap.ALLOCATIONGRANULARITY "
                                  f"({mmap.ALLOCATIONGRANULARITY}) without dtype; got {offset}")
@@ -729,8 +732,8 @@ class IOManager(Singleton):
             del self._out[id(buf)]
             self._buffer_counts["released"] += 1
             n = len(buf)
-            idle = self._idle.setdefault(n, [])
-            if n >= MIN_BUFFER_SIZE and n & (n - 1) == 0 and len(idle) < self._pool_per_class:
+            idle = self._idle.setdefault(n, []) if n >= MIN_BUFFER_SIZE and n & (n - 1) == 0 else None
+            if idle is not None and len(idle) < self._pool_per_class:
                 idle.append(buf)
             else:
                 self._buffer_counts["dropped"] += 1
