@@ -23,3 +23,10 @@ def finite_real(value: Any, name: str) -> float:
     if not -_INF < value < _INF:
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` if it is an int >= 1 (not bool); else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    return value

@@ -38,6 +38,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._validate import positive_int
 from .cpu import CPUManager
 from .memory import MemoryManager
 from .monitoring import ResourceMonitor
@@ -86,12 +87,6 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]])
     return out
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    return value
-
-
 class ResourceAwareExecutor:
     """Run callables through the CPUManager, adapting parallelism to CPU and
     memory pressure (see the module docs).
@@ -110,8 +105,8 @@ class ResourceAwareExecutor:
                  cpu_threshold: float = 95.0, task_name: str | None = None) -> None:
         if max_workers is None:
             max_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.max_workers = _positive_int("max_workers", max_workers)
-        self.min_workers = _positive_int("min_workers", min_workers)
+        self.max_workers = positive_int(max_workers, "max_workers")
+        self.min_workers = positive_int(min_workers, "min_workers")
         if self.min_workers > self.max_workers:
             raise ValueError(f"min_workers ({min_workers}) must be <= max_workers ({max_workers})")
         if isinstance(cpu_threshold, bool) or not isinstance(cpu_threshold, (int, float)) or not (

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import psutil
 
+from ._validate import positive_int
 from .backtest import BarData, crossover_backtest, load_bars, prepare, synthetic_bars
 from .cpu import CPUManager
 
@@ -56,8 +57,7 @@ class TopN:
 
     def __init__(self, n: int, key: Callable[[Any], float],
                  tiebreak: Callable[[Any], int] | None = None) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an int >= 1; got {n!r}")
+        positive_int(n, "n")
         if not callable(key):
             raise TypeError(f"key must be callable; got {type(key).__name__}")
         self.n = n
@@ -111,8 +111,7 @@ class OptimizationSettings:
     periods_per_year: float = 252.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
-            raise ValueError(f"top_n must be an int >= 1; got {self.top_n!r}")
+        positive_int(self.top_n, "top_n")
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {sorted(METRICS)}; got {self.metric!r}")
 
@@ -239,8 +238,7 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     as chunks finish.
     """
     settings = settings or OptimizationSettings()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+    positive_int(workers, "workers")
     pairs = grid_pairs(fast, slow)
     bars = prepare(data)
     longest = max(s for _, s in pairs)
