@@ -155,10 +155,9 @@ def _row(fast: int, slow: int, metrics: dict[str, float]) -> dict[str, Any]:
 
 
 def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: OptimizationSettings
-               ) -> tuple[list[dict[str, Any]], int, int, float]:
+               ) -> tuple[list[dict[str, Any]], int, int]:
     """Backtest ``pairs``; return (the chunk's top rows, runs, SMA series
-    computed here, seconds)."""
-    t0 = time.perf_counter()
+    computed here)."""
     before = len(data.cached_periods)
     top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
     gc_after = settings.gc_after_run
@@ -169,11 +168,11 @@ def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: Optimi
         del result
         if gc_after:
             gc.collect()
-    return top.items(), len(pairs), len(data.cached_periods) - before, time.perf_counter() - t0
+    return top.items(), len(pairs), len(data.cached_periods) - before
 
 
 def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, int]]], bars: BarData,
-                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int, float]]:
+                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int]]:
     """Run the chunks on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, the bars sent once; yield results as chunks finish."""
     if cpu.backend == "local":
@@ -258,13 +257,13 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
     if workers == 1 and (cpu is None or cpu.backend == "local"):
         backend = "local"
-        results: Iterable[tuple[list[dict[str, Any]], int, int, float]] = (
+        results: Iterable[tuple[list[dict[str, Any]], int, int]] = (
             _run_chunk(chunk, bars, settings) for chunk in chunks)
     else:
         cpu = cpu or CPUManager.get_instance()
         backend = cpu.backend
         results = _pool_results(cpu, workers, chunks, bars, settings)
-    for rows, n, extra, _ in results:
+    for rows, n, extra in results:
         top.extend(rows)
         done += n
         computed += extra

@@ -17,8 +17,8 @@ same DataFrame in the same run.
   period); ungated, backtesting.py shown for the ratio.
 
 The bars come from ``../shared/data/ohlcv/orcl-1995-2014-daily.csv``
-relative to the repository root (found from this file's path, else from the
-working directory); without it, a synthetic random walk of the same length
+relative to the repository root (found from the working directory, else from
+this file's path); without it, a synthetic random walk of the same length
 is used (both implementations get the same DataFrame).  Either way the
 DataFrame has backtesting.py's column names (``Open``...), which ours reads
 case-insensitively.
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from admf_perf.bench.scenario import Gate, Impl, Scenario, register
+from admf_perf.bench.scenario import Gate, Impl, Scenario, register, shared_data_file
 
 __all__ = ["CASH", "COMMISSION", "FAST", "SLOW", "orcl_bars", "orcl_path", "sma_cross_strategy"]
 
@@ -39,22 +39,15 @@ GROUP = "backtest"
 FAST, SLOW = 10, 30
 CASH = 10_000.0
 COMMISSION = 0.002
-ORCL_FILE = Path("shared") / "data" / "ohlcv" / "orcl-1995-2014-daily.csv"
+ORCL_FILE = "orcl-1995-2014-daily.csv"
 ORCL_BARS = 5_036
 
 Names = Mapping[str, Any]
 
 
 def orcl_path() -> Path | None:
-    """The shared ORCL daily CSV: ``<repo root>/../shared/data/ohlcv/`` (the
-    repo root found from this file, then from the working directory)."""
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3].parent / ORCL_FILE,  # src/admf_perf/bench/ -> repo root
-                  Path.cwd().parent / ORCL_FILE, Path.cwd() / ".." / ".." / ORCL_FILE]
-    for path in candidates:
-        if path.is_file():
-            return path
-    return None
+    """The shared ORCL daily CSV (``../shared/data/ohlcv/`` beside the repo), or None."""
+    return shared_data_file("ohlcv", ORCL_FILE)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from admf_perf.bench.scenario import Gate, Impl, Scenario, register
+from admf_perf.bench.scenario import Gate, Impl, Scenario, one_op, register, shared_data_file
 
 __all__ = ["FAST", "SLOW", "minute_bars"]
 
@@ -32,14 +32,11 @@ DATA = "index-future-2006-1min.csv"
 
 
 def _data_file() -> Path:
-    """The shared one-minute bars: ``../shared/data/ohlcv`` beside the repo
-    (found from the working directory or from the package's source tree)."""
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *Path.cwd().parents, *here.parents):
-        candidate = base.parent / "shared" / "data" / "ohlcv" / DATA
-        if candidate.is_file():
-            return candidate
-    raise ImportError(f"shared data {DATA} not found beside the repository")
+    """The shared one-minute bars; ``ImportError`` (scenario skipped) without them."""
+    path = shared_data_file("ohlcv", DATA)
+    if path is None:
+        raise ImportError(f"shared data {DATA} not found beside the repository")
+    return path
 
 
 @functools.cache
@@ -79,17 +76,13 @@ def _pool(workers: int) -> Any:
     return cpu
 
 
-def _one(quick: bool) -> list[None]:
-    return [None]
-
-
 _SERIAL = "workers=1 (this process)"
 
 register(
     Scenario(
         "optimize 500-point grid, 2 workers", GROUP,
         "run_grid_search: 500 SMA crossover backtests on 30,889 one-minute bars (one op = the whole grid)",
-        "c()", _one,
+        "c()", one_op,
         Impl("admf_perf optimize --workers 2", functools.partial(_grid, 2)),
         (Impl(_SERIAL, functools.partial(_grid, 1)),),
         gate=Gate(0.625, (_SERIAL,), "workers=1 (parallel efficiency >= 0.8)"),

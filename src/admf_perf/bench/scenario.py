@@ -28,6 +28,7 @@ import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "Timed",
     "Unavailable",
     "compile_loop",
+    "one_op",
+    "shared_data_file",
     "register",
     "scenarios",
 ]
@@ -161,7 +164,7 @@ class Scenario:
         implementation's ``measure(quick)``, in ``unit``."""
         if unit == NS_PER_OP:
             raise ValueError(f"{name}: a measured scenario needs a unit other than {NS_PER_OP!r}")
-        return cls(name, group, op, "", _one, ours, anchors, gate, unit=unit, samples=samples)
+        return cls(name, group, op, "", one_op, ours, anchors, gate, unit=unit, samples=samples)
 
     @property
     def is_measured(self) -> bool:
@@ -210,8 +213,19 @@ class Scenario:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _one(quick: bool) -> Sequence[Any]:
+def one_op(quick: bool) -> Sequence[Any]:
+    """The inputs of a scenario whose one op is the whole statement."""
     return (None,)
+
+
+def shared_data_file(*parts: str) -> Path | None:
+    """``../shared/data/<parts>`` beside the repository (found from the working
+    directory and its parents, then from this file's), or None."""
+    for base in (Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents):
+        candidate = base.parent.joinpath("shared", "data", *parts)
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def compile_loop(stmt: str, var: str, seq: Sequence[Any], names: Mapping[str, Any],
