@@ -87,7 +87,7 @@ def test_measured_scenario_keeps_the_minimum_and_gates_the_ratio():
     calls = []
     scenario = _measured(lambda quick: next(values), lambda quick: calls.append(quick) or 40.0)
     [result] = run([scenario], QUICK.__class__(**{**QUICK.__dict__, "quick": False}))
-    assert result.impls["ours"].ns == 10.0 and result.impls["theirs"].ns == 40.0
+    assert result.impls["ours"].figure == 10.0 and result.impls["theirs"].figure == 40.0
     assert calls == [False, False, False]                  # ``samples`` rounds
     assert result.ratio == pytest.approx(0.25) and result.verdict() == PASS
     assert "10.0 MB" in format_table([result])

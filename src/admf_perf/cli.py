@@ -34,25 +34,69 @@ def _non_negative(kind: Callable[[str], float | int]) -> Callable[[str], float |
     return parse
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
+    return value
+
+
 # -- bench ----------------------------------------------------------------------------
 
 def _bench_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", metavar="PATH", help="save every figure (machine, versions, ns/op, ratios, gates) as JSON")
+    p.add_argument("--instructions", action="store_true",
+                   help="deterministic mode: estimated cycles per op from valgrind's callgrind (cache "
+                        "simulation on) instead of wall-clock time; needs valgrind")
+    p.add_argument("--json", "--save", dest="json", metavar="PATH",
+                   help="save every figure (machine, versions, figures, ratios, gates) as JSON; "
+                        "a baseline for --compare")
+    p.add_argument("--compare", metavar="PATH",
+                   help="compare ours' per-op cost with a saved run (same mode); exit 1 on a regression")
+    p.add_argument("--max-regression", type=_non_negative(float), default=3.0, metavar="PCT",
+                   help="with --compare: the growth in percent that fails (default 3)")
     p.add_argument("--check", action="store_true", help="exit 1 when a ratio is over its gate (or ours cannot run)")
-    p.add_argument("--quick", action="store_true", help="fewer, shorter samples and a shorter Zipf trace (CI)")
+    p.add_argument("--strict", action="store_true",
+                   help="with --check: an open goal (a gate marked for a later issue) that is missed fails too")
+    p.add_argument("--quick", action="store_true", help="fewer, shorter samples and smaller inputs (CI)")
     p.add_argument("--margin", type=_non_negative(float), default=0.0, metavar="F",
                    help="noise allowance: a ratio passes when <= gate * (1 + F) (default 0: the exact goals)")
     p.add_argument("--retries", type=_non_negative(int), default=0, metavar="N",
-                   help="re-measure a scenario over its gate up to N times before failing (default 0)")
+                   help="re-measure a scenario over its gate up to N times before failing (default 0; "
+                        "wall-clock mode)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="--instructions: valgrind workers at once, one per scenario group (default: "
+                        "the usable CPUs, at most 2)")
+    p.add_argument("--markdown", metavar="PATH", help="also write the results as a Markdown table")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also draw the ratios against their gates (PNG; needs admf-perf[plot])")
     p.add_argument("-k", dest="select", action="append", default=[], metavar="SUBSTR",
                    help="only scenarios whose name or group contains SUBSTR (case-insensitive; repeatable)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
 
+def _default_jobs() -> int:
+    import os
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, usable))
+
+
 def _bench_run(args: argparse.Namespace) -> int:
     from admf_perf.bench import FLOOR_GROUP, scenarios
-    from admf_perf.bench.report import FAIL, format_list, format_table, title, to_json, write_json
-    from admf_perf.bench.runner import run
+    from admf_perf.bench.callgrind import CallgrindError
+    from admf_perf.bench.compare import BaselineError, compare, format_comparison, load_record
+    from admf_perf.bench.report import (
+        FAIL,
+        INSTRUCTIONS,
+        WALL_CLOCK,
+        format_list,
+        format_markdown,
+        format_table,
+        title,
+        to_json,
+        write_json,
+    )
+    from admf_perf.bench.runner import run, run_instructions
     from admf_perf.bench.timing import FULL, QUICK
 
     def log(message: str) -> None:
@@ -65,20 +109,64 @@ def _bench_run(args: argparse.Namespace) -> int:
     if not chosen:
         log(f"admf-perf bench: no scenario matches {args.select}; see --list")
         return 2
+    baseline = None
+    if args.compare:
+        try:
+            baseline = load_record(args.compare)
+        except BaselineError as exc:
+            log(f"admf-perf bench: error: {exc}")
+            return 2
     settings = QUICK if args.quick else FULL
-    heading, warnings = title(args.quick)
+    mode = INSTRUCTIONS if args.instructions else WALL_CLOCK
+    heading, warnings = title(args.quick, mode)
     for warning in warnings:
         log(warning)
-    results = run([*scenarios(group=FLOOR_GROUP), *chosen], settings, args.margin, args.retries, log)
-    print(format_table(results, args.margin, title=heading), flush=True)
+    todo = [*scenarios(group=FLOOR_GROUP), *chosen]
+    if args.instructions:
+        try:
+            results = run_instructions(todo, settings, args.margin, args.jobs or _default_jobs(), log)
+        except CallgrindError as exc:
+            log(f"admf-perf bench: error: {exc}")
+            return 2
+    else:
+        results = run(todo, settings, args.margin, args.retries, log)
+    print(format_table(results, args.margin, title=heading, strict=args.strict), flush=True)
+    record = to_json(results, settings, args.margin, args.retries, mode, args.strict)
+    status = 0
+    if baseline is not None:
+        try:
+            comparison = compare(record, baseline, args.max_regression / 100.0)
+        except BaselineError as exc:
+            log(f"admf-perf bench: error: --compare {args.compare}: {exc}")
+            return 2
+        print()
+        print(format_comparison(comparison, args.compare), flush=True)
+        record["comparison"] = {"baseline": args.compare, **comparison.to_dict()}
+        if comparison.regressions:
+            status = 1
     if args.json:
-        write_json(args.json, to_json(results, settings, args.margin, args.retries))
+        write_json(args.json, record)
         log(f"saved {args.json}")
-    failed = [r.scenario.name for r in results if r.verdict(args.margin) == FAIL]
+    if args.markdown:
+        from pathlib import Path
+
+        Path(args.markdown).write_text(format_markdown(results, args.margin, heading, args.strict),
+                                       encoding="utf-8")
+        log(f"saved {args.markdown}")
+    if args.plot:
+        from admf_perf.bench.plot import write_plot
+
+        try:
+            write_plot(results, args.plot, args.margin, args.strict, heading)
+        except ImportError as exc:
+            log(f"admf-perf bench: error: {exc}")
+            return 2
+        log(f"saved {args.plot}")
+    failed = [r.scenario.name for r in results if r.verdict(args.margin, args.strict) == FAIL]
     if failed and args.check:
         log(f"admf-perf bench --check: over the gate: {', '.join(failed)}")
-        return 1
-    return 0
+        status = 1
+    return status
 
 
 # -- report ---------------------------------------------------------------------------
@@ -106,13 +194,6 @@ def _report_run(args: argparse.Namespace) -> int:
 
 
 # -- optimize -------------------------------------------------------------------------
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
-    return value
-
 
 def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH",
@@ -143,7 +224,12 @@ def _optimize_run(args: argparse.Namespace) -> int:
     from admf_perf.bench.report import write_json
     from admf_perf.cpu import CPUManager
     from admf_perf.optimize import (
-        OptimizationSettings, ProgressBar, default_periods_per_year, format_report, load_data, parse_periods,
+        OptimizationSettings,
+        ProgressBar,
+        default_periods_per_year,
+        format_report,
+        load_data,
+        parse_periods,
         run_grid_search,
     )
 

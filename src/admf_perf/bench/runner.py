@@ -1,14 +1,19 @@
 """Measure scenarios: build every implementation, time them interleaved,
-re-measure a scenario that falls short of its gate."""
+re-measure a scenario that falls short of its gate (:func:`run`); or count
+them under callgrind (:func:`run_instructions`, the deterministic mode)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from admf_perf.bench import callgrind
 from admf_perf.bench.report import FAIL, ImplResult, ScenarioResult
 from admf_perf.bench.scenario import Scenario, Timed, Unavailable
 from admf_perf.bench.timing import Measurement, Settings, measure
 
-__all__ = ["run", "run_scenario"]
+__all__ = ["WALL_CLOCK_ONLY", "run", "run_instructions", "run_scenario"]
+
+#: Why a scenario has no figure in the deterministic mode.
+WALL_CLOCK_ONLY = "wall-clock only (not measurable by callgrind)"
 
 Log = Callable[[str], None]
 
@@ -95,4 +100,40 @@ def run(scenarios: Iterable[Scenario], settings: Settings, margin: float = 0.0, 
     for scenario in scenarios:
         log(f"measuring {scenario.name} ...")
         results.append(run_scenario(scenario, settings, margin, retries, log))
+    return results
+
+
+def run_instructions(scenarios: Iterable[Scenario], settings: Settings, margin: float = 0.0, jobs: int = 2,
+                     log: Log = _quiet) -> list[ScenarioResult]:
+    """The deterministic mode: timed scenarios counted under callgrind (one
+    worker process per group, ``jobs`` at a time, see
+    :mod:`~admf_perf.bench.callgrind`); measured scenarios (bytes, peak RSS)
+    measured natively, as in :func:`run`; wall-clock-only scenarios skipped.
+    Raises :class:`~admf_perf.bench.callgrind.CallgrindError` when callgrind
+    cannot run here."""
+    chosen = list(scenarios)
+    counted = [s for s in chosen if not s.is_measured and s.deterministic]
+    figures = callgrind.measure_groups(callgrind.group_scenarios((s.worker_name, s.name) for s in counted),
+                                       settings.quick, jobs, log) if counted else {}
+    results = []
+    for scenario in chosen:
+        if scenario.is_measured:
+            log(f"measuring {scenario.name} (natively: not a time) ...")
+            results.append(run_scenario(scenario, settings, margin, 0, log))
+            continue
+        result = ScenarioResult(scenario, unit=callgrind.CYCLES_PER_OP)
+        if not scenario.deterministic:
+            result.skipped = WALL_CLOCK_ONLY
+        else:
+            for impl in scenario.implementations:
+                entry = result.impls.setdefault(impl.name, ImplResult(impl))
+                got = figures.get((scenario.name, impl.name), figures.get((scenario.name, "*"), "error: not measured"))
+                if isinstance(got, str):
+                    entry.error = got
+                    if got != callgrind.CONTEXT_SKIPPED:
+                        log(f"  {scenario.name} / {impl.name}: {got}")
+                else:
+                    entry.measurement = Measurement(ops=got.ops, number=1, samples=[got.cycles_per_op])
+                    entry.events = got.per_op
+        results.append(result)
     return results

@@ -23,6 +23,7 @@ lists them, so a later module of scenarios is one line there.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 import textwrap
@@ -60,6 +61,11 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.backtest",
     "admf_perf.bench.optimize",
 )
+
+#: Groups measured by one callgrind worker in the deterministic mode (their
+#: scenarios are few and quick, so one start-up serves them all); any other
+#: group has a worker of its own, and ``Scenario.worker`` splits a large one.
+SHARED_WORKERS: dict[str, str] = {"floor": "core", "risk": "core", "pool": "core", "timeseries": "core"}
 
 #: Unit of timed scenarios (per-op nanoseconds).
 NS_PER_OP = "ns/op"
@@ -99,22 +105,35 @@ class Impl:
     In a measured scenario ``measure(quick)`` returns one sample of the figure
     instead (``factory`` is then unused); it raises ``ImportError`` when it
     cannot run here.
+
+    ``context``: an implementation shown for scale only (a slower library, a
+    pure-Python one), never a gate's anchor; the deterministic mode, where
+    every operation is simulated, leaves it out.
     """
 
     name: str
     factory: Callable[[], Mapping[str, Any]] | None = None
     stmt: str | None = None
     measure: Callable[[bool], float] | None = None
+    context: bool = False
 
 
 @dataclass(frozen=True)
 class Gate:
     """``ours / reference <= max_ratio``; the reference is the fastest of
-    ``anchors`` (implementation names) that ran; ``label`` names it in tables."""
+    ``anchors`` (implementation names) that ran; ``label`` names it in tables.
+
+    ``open``: the goal is not met yet and the named issue meets it (e.g.
+    ``"issue 11"``).  A miss of an open gate is reported as ``OPEN`` and does
+    not fail ``--check`` (``--strict`` makes it fail); the regression check
+    against the parent build still covers the scenario.  The marker is removed
+    by the change that meets the goal.
+    """
 
     max_ratio: float
     anchors: tuple[str, ...]
     label: str
+    open: str | None = None
 
     def describe(self) -> str:
         return f"<= {self.max_ratio:.2f}x {self.label}"
@@ -128,6 +147,15 @@ class Scenario:
     same object for every implementation); ``var`` is the loop target that
     binds each element (``"k"``, ``"a, b"``).  ``ours`` is ``None`` for
     context-only scenarios (the floors).
+
+    ``covers`` names the public hot paths the scenario measures (``"SMA.update"``,
+    ``"Cache.get@10k/random"``); ``tests/test_bench.py`` fails when a public
+    indicator class or cache operation is covered by none.  ``deterministic``
+    is False for a scenario callgrind cannot measure (several processes or
+    threads at once, or time spent in the kernel): it is wall-clock only.
+    ``worker``: the callgrind worker process that measures it in the
+    deterministic mode (default: one per group); scenarios sharing a worker
+    share its start-up.
     """
 
     name: str
@@ -141,6 +169,9 @@ class Scenario:
     var: str = "k"
     unit: str = NS_PER_OP
     samples: int = 3
+    covers: tuple[str, ...] = ()
+    deterministic: bool = True
+    worker: str | None = None
 
     def __post_init__(self) -> None:
         names = [impl.name for impl in self.implementations]
@@ -153,18 +184,19 @@ class Scenario:
         if self.gate is not None:
             if self.ours is None:
                 raise ValueError(f"{self.name}: a gate needs an 'ours' implementation")
-            unknown = set(self.gate.anchors) - {a.name for a in self.anchors}
+            unknown = set(self.gate.anchors) - {a.name for a in self.anchors if not a.context}
             if unknown or not self.gate.anchors:
-                raise ValueError(f"{self.name}: gate anchors {sorted(unknown)} are not anchors")
+                raise ValueError(f"{self.name}: gate anchors {sorted(unknown)} are not (non-context) anchors")
 
     @classmethod
     def measured(cls, name: str, group: str, op: str, unit: str, ours: Impl,
-                 anchors: tuple[Impl, ...] = (), gate: Gate | None = None, samples: int = 3) -> Scenario:
+                 anchors: tuple[Impl, ...] = (), gate: Gate | None = None, samples: int = 3,
+                 covers: tuple[str, ...] = ()) -> Scenario:
         """A scenario whose figures are ``min`` over ``samples`` calls of each
         implementation's ``measure(quick)``, in ``unit``."""
         if unit == NS_PER_OP:
             raise ValueError(f"{name}: a measured scenario needs a unit other than {NS_PER_OP!r}")
-        return cls(name, group, op, "", one_op, ours, anchors, gate, unit=unit, samples=samples)
+        return cls(name, group, op, "", one_op, ours, anchors, gate, unit=unit, samples=samples, covers=covers)
 
     @property
     def is_measured(self) -> bool:
@@ -176,13 +208,23 @@ class Scenario:
         return ((self.ours,) if self.ours is not None else ()) + self.anchors
 
     @property
+    def worker_name(self) -> str:
+        """The deterministic mode's worker process of this scenario."""
+        return self.worker or SHARED_WORKERS.get(self.group, self.group)
+
+    @property
     def slug(self) -> str:
         """The name as an identifier-like id (pytest ids, file names)."""
         return re.sub(r"[^0-9a-z]+", "_", self.name.lower()).strip("_")
 
-    def build(self, impl: Impl, quick: bool = False) -> Timed:
+    def build(self, impl: Impl, quick: bool = False, warmup: int | None = None) -> Timed:
         """Compile ``impl``'s loop and run it once (warm-up: fills caches and
         lets the interpreter specialize the loop).
+
+        ``warmup``: warm up on the last ``warmup`` inputs only (the
+        deterministic mode, where every operation is simulated).  The tail is
+        what a full pass leaves in the caches; a pass longer than the caches
+        hold starts cold either way.
 
         Raises :class:`Unavailable` when the factory cannot import or find what
         it needs; anything the warm-up raises propagates.
@@ -194,11 +236,21 @@ class Scenario:
             names = dict(impl.factory())
         except (ImportError, AttributeError) as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
-        fn = compile_loop(impl.stmt or self.stmt, self.var, seq, names,
-                          filename=f"<bench {self.name} / {impl.name}>")
-        fn()
+        stmt, where = impl.stmt or self.stmt, f"<bench {self.name} / {impl.name}>"
+        fn = compile_loop(stmt, self.var, seq, names, filename=where)
+        if warmup is None or warmup >= len(seq):
+            fn()
+        else:
+            compile_loop(stmt, self.var, seq[len(seq) - warmup:], names, filename=where)()
         return Timed(fn, len(seq))
 
+    def fingerprint(self) -> str:
+        """A digest of what the scenario measures (its op, loop and
+        implementations): a baseline's figure is compared only with a run
+        whose scenario has the same fingerprint."""
+        parts = [self.op, self.stmt, self.var, self.unit,
+                 *(f"{impl.name}|{impl.stmt or ''}" for impl in self.implementations)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     def measure_figure(self, impl: Impl, quick: bool = False) -> float:
         """One sample of a measured scenario's figure for ``impl``.

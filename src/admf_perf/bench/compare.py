@@ -1,0 +1,182 @@
+"""Regressions against a baseline record (``admf-perf bench --compare FILE``).
+
+The baseline is the JSON record of another run (``--save FILE``), usually of
+the parent commit built into a second environment and measured in the same
+job (``scripts/bench_regression.sh``), so no figure from another machine is
+trusted.  For every scenario in both records whose definition is the same
+(same fingerprint: op, loop, implementations) and whose figure has the same
+unit, ours' per-op cost now is compared with the baseline's; a growth of more
+than ``max_regression`` (a fraction, 0.03 by default) is a regression.
+
+Only records of the same mode and the same input sizes are compared (a
+deterministic run with a deterministic one, quick with quick).  The anchors'
+own changes are reported beside: they run the same code in both
+environments, so a moving anchor says the environments differ.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULT_MAX_REGRESSION", "Change", "Comparison", "compare", "format_comparison", "load_record"]
+
+#: A per-op cost that grows by more than this fraction is a regression.
+DEFAULT_MAX_REGRESSION = 0.03
+
+
+#: Names listed per kind in the text report (the JSON has them all).
+_LISTED = 12
+
+
+class BaselineError(ValueError):
+    """The baseline cannot be compared with this run (mode, sizes, format)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """Ours' figure in one scenario, before and now."""
+
+    scenario: str
+    unit: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        """Relative change of the cost: +0.05 is 5% more expensive."""
+        return self.after / self.before - 1.0
+
+
+@dataclass
+class Comparison:
+    max_regression: float
+    changes: list[Change] = field(default_factory=list)
+    #: Scenarios of this run that the baseline lacks, or defines differently.
+    new: list[str] = field(default_factory=list)
+    changed_definition: list[str] = field(default_factory=list)
+    #: Scenarios of the baseline this run lacks.
+    gone: list[str] = field(default_factory=list)
+    #: Scenarios in both without a figure of ours on one side.
+    unmeasured: list[str] = field(default_factory=list)
+    #: Relative changes of the anchors' figures (same code, two environments).
+    anchor_changes: list[float] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.change > self.max_regression]
+
+    @property
+    def improvements(self) -> list[Change]:
+        return [c for c in self.changes if c.change < -self.max_regression]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_regression": self.max_regression,
+            "compared": len(self.changes),
+            "regressions": [c.scenario for c in self.regressions],
+            "improvements": [c.scenario for c in self.improvements],
+            "changes": {c.scenario: {"unit": c.unit, "before": c.before, "after": c.after, "change": c.change}
+                        for c in self.changes},
+            "new": self.new,
+            "changed_definition": self.changed_definition,
+            "gone": self.gone,
+            "unmeasured": self.unmeasured,
+            "anchor_median_change": statistics.median(self.anchor_changes) if self.anchor_changes else None,
+        }
+
+
+def load_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A record written by ``admf-perf bench --save/--json``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            record: dict[str, Any] = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BaselineError(f"--compare {os.fspath(path)}: cannot read a bench record: {exc}") from exc
+    if record.get("tool") != "admf-perf bench" or not isinstance(record.get("scenarios"), list):
+        raise BaselineError(f"--compare {os.fspath(path)}: not an admf-perf bench record")
+    return record
+
+
+def _mode(record: Mapping[str, Any]) -> str:
+    return str(record.get("mode", "wall-clock"))
+
+
+def _figures(scenario: Mapping[str, Any]) -> tuple[float | None, dict[str, float]]:
+    """(ours' figure, {anchor name: figure})."""
+    ours, anchors = None, {}
+    for impl in scenario.get("implementations", []):
+        figure = impl.get("figure", impl.get("ns_per_op"))
+        if figure is None:
+            continue
+        if impl.get("role") == "ours":
+            ours = float(figure)
+        else:
+            anchors[impl["name"]] = float(figure)
+    return ours, anchors
+
+
+def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
+            max_regression: float = DEFAULT_MAX_REGRESSION) -> Comparison:
+    """Compare two records (``to_json`` dicts); see the module docs."""
+    if _mode(current) != _mode(baseline):
+        raise BaselineError(f"the baseline is a {_mode(baseline)} run and this one a {_mode(current)} run: "
+                            "compare runs of the same mode")
+    quick = [bool(r.get("settings", {}).get("quick")) for r in (current, baseline)]
+    if quick[0] != quick[1]:
+        raise BaselineError("one run is --quick and the other is not: their inputs differ")
+    before = {s["name"]: s for s in baseline["scenarios"]}
+    result = Comparison(max_regression)
+    for scenario in current["scenarios"]:
+        name = scenario["name"]
+        base = before.pop(name, None)
+        if base is None:
+            result.new.append(name)
+            continue
+        if base.get("fingerprint") != scenario.get("fingerprint") or base.get("unit") != scenario.get("unit"):
+            result.changed_definition.append(name)
+            continue
+        (ours_now, anchors_now), (ours_then, anchors_then) = _figures(scenario), _figures(base)
+        for anchor, value in anchors_now.items():
+            if anchors_then.get(anchor):
+                result.anchor_changes.append(value / anchors_then[anchor] - 1.0)
+        if not any(i.get("role") == "ours" for i in scenario.get("implementations", [])):
+            continue  # the floors: context only
+        if ours_now is None or not ours_then:
+            result.unmeasured.append(name)
+            continue
+        result.changes.append(Change(name, str(scenario.get("unit")), ours_then, ours_now))
+    result.gone = sorted(before)
+    return result
+
+
+def format_comparison(comparison: Comparison, label: str = "the baseline") -> str:
+    """The regressions and improvements beyond the threshold, then a summary."""
+    c = comparison
+    pct = f"{c.max_regression:.1%}"
+    lines = [f"regression check against {label}: {len(c.changes)} scenarios compared, "
+             f"threshold +{pct} per-op cost of ours"]
+    for title_, rows in (("REGRESSION", c.regressions), ("improved", c.improvements)):
+        for change in sorted(rows, key=lambda ch: -abs(ch.change)):
+            lines.append(f"  {title_:<10}  {change.scenario}: {change.before:,.1f} -> {change.after:,.1f} "
+                         f"{change.unit} ({change.change:+.2%})")
+    if c.changes:
+        worst = max(c.changes, key=lambda ch: ch.change)
+        lines.append(f"  largest growth: {worst.scenario} {worst.change:+.2%}")
+    for what, names in (("new (no baseline)", c.new), ("changed definition (not compared)", c.changed_definition),
+                        ("not in this run", c.gone), ("not measured on one side", c.unmeasured)):
+        if names:
+            more = f", ... ({len(names) - _LISTED} more)" if len(names) > _LISTED else ""
+            shown = ", ".join(names[:_LISTED]) + more
+            lines.append(f"  {what} ({len(names)}): {shown}")
+    if c.anchor_changes:
+        drift = statistics.median(c.anchor_changes)
+        lines.append(f"  anchors (same code on both sides): median change {drift:+.2%}"
+                     + ("  <- the two environments differ" if abs(drift) > c.max_regression / 3 else ""))
+    verdict = (f"FAIL: {len(c.regressions)} regression(s) over +{pct}: "
+               + ", ".join(ch.scenario for ch in c.regressions)) if c.regressions else "PASS: no regression"
+    lines.append(verdict)
+    return "\n".join(lines)
