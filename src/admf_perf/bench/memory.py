@@ -132,7 +132,10 @@ register(
         "c.append(t, v)", append_points,
         Impl("admf_perf TimeSeriesArray", _array),
         (Impl(_LIST, _list, stmt="c.append(v)"),),
-        gate=Gate(1.50, (_LIST,), "list.append of a float"),
+        # Open: 1.8x in the deterministic mode, where list.append is one
+        # specialized bytecode and ours a C method call; issue 13 reworks the
+        # version-guarded int fast path of this call.
+        gate=Gate(1.50, (_LIST,), "list.append of a float", open="issue 13"),
         var="t, v",
     ),
     Scenario(
