@@ -352,6 +352,14 @@ def test_compare_skips_changed_definitions_and_refuses_other_modes():
         compare(_record({"a": (1.0, 1.0)}), _record({"a": (1.0, 1.0)}, quick=False))
 
 
+def test_compare_leaves_out_figures_that_are_not_reproducible():
+    base, head = _record({"rss": (100.0, 400.0)}), _record({"rss": (130.0, 400.0)})
+    head["scenarios"][0]["deterministic"] = False
+    result = compare(head, base)
+    assert result.not_reproducible == ["rss"] and not result.regressions and not result.changes
+    assert "not reproducible (not compared) (1): rss" in format_comparison(result)
+
+
 def test_compare_reports_anchor_drift():
     base = _record({"a": (100.0, 200.0)})
     head = _record({"a": (100.0, 260.0)})

@@ -6,7 +6,9 @@ job (``scripts/bench_regression.sh``), so no figure from another machine is
 trusted.  For every scenario in both records whose definition is the same
 (same fingerprint: op, loop, implementations) and whose figure has the same
 unit, ours' per-op cost now is compared with the baseline's; a growth of more
-than ``max_regression`` (a fraction, 0.03 by default) is a regression.
+than ``max_regression`` (a fraction, 0.03 by default) is a regression.  A
+scenario whose figure is not reproducible (``deterministic=False``: peak RSS)
+is not compared.
 
 Only records of the same mode and the same input sizes are compared (a
 deterministic run with a deterministic one, quick with quick).  The anchors'
@@ -62,6 +64,8 @@ class Comparison:
     gone: list[str] = field(default_factory=list)
     #: Scenarios in both without a figure of ours on one side.
     unmeasured: list[str] = field(default_factory=list)
+    #: Scenarios whose figure varies from run to run (peak RSS): not compared.
+    not_reproducible: list[str] = field(default_factory=list)
     #: Relative changes of the anchors' figures (same code, two environments).
     anchor_changes: list[float] = field(default_factory=list)
 
@@ -85,6 +89,7 @@ class Comparison:
             "changed_definition": self.changed_definition,
             "gone": self.gone,
             "unmeasured": self.unmeasured,
+            "not_reproducible": self.not_reproducible,
             "anchor_median_change": statistics.median(self.anchor_changes) if self.anchor_changes else None,
         }
 
@@ -139,6 +144,9 @@ def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
         if base.get("fingerprint") != scenario.get("fingerprint") or base.get("unit") != scenario.get("unit"):
             result.changed_definition.append(name)
             continue
+        if not scenario.get("deterministic", True):
+            result.not_reproducible.append(name)
+            continue
         (ours_now, anchors_now), (ours_then, anchors_then) = _figures(scenario), _figures(base)
         for anchor, value in anchors_now.items():
             if anchors_then.get(anchor):
@@ -167,7 +175,8 @@ def format_comparison(comparison: Comparison, label: str = "the baseline") -> st
         worst = max(c.changes, key=lambda ch: ch.change)
         lines.append(f"  largest growth: {worst.scenario} {worst.change:+.2%}")
     for what, names in (("new (no baseline)", c.new), ("changed definition (not compared)", c.changed_definition),
-                        ("not in this run", c.gone), ("not measured on one side", c.unmeasured)):
+                        ("not in this run", c.gone), ("not measured on one side", c.unmeasured),
+                        ("not reproducible (not compared)", c.not_reproducible)):
         if names:
             more = f", ... ({len(names) - _LISTED} more)" if len(names) > _LISTED else ""
             shown = ", ".join(names[:_LISTED]) + more

@@ -351,6 +351,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
             "op": s.op,
             "unit": result.unit,
             "fingerprint": s.fingerprint(),
+            "deterministic": s.deterministic,
             "covers": list(s.covers),
             "skipped": result.skipped,
             "gate": None if s.gate is None else {

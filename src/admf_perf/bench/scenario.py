@@ -151,8 +151,10 @@ class Scenario:
     ``covers`` names the public hot paths the scenario measures (``"SMA.update"``,
     ``"Cache.get@10k/random"``); ``tests/test_bench.py`` fails when a public
     indicator class or cache operation is covered by none.  ``deterministic``
-    is False for a scenario callgrind cannot measure (several processes or
-    threads at once, or time spent in the kernel): it is wall-clock only.
+    is False for a timed scenario callgrind cannot measure (several processes
+    or threads at once, or time spent in the kernel): it is wall-clock only;
+    for a measured one, for a figure that varies from run to run (peak RSS):
+    it is measured and gated, but never compared with a baseline.
     ``worker``: the callgrind worker process that measures it in the
     deterministic mode (default: one per group); scenarios sharing a worker
     share its start-up.
@@ -191,12 +193,14 @@ class Scenario:
     @classmethod
     def measured(cls, name: str, group: str, op: str, unit: str, ours: Impl,
                  anchors: tuple[Impl, ...] = (), gate: Gate | None = None, samples: int = 3,
-                 covers: tuple[str, ...] = ()) -> Scenario:
+                 covers: tuple[str, ...] = (), deterministic: bool = True) -> Scenario:
         """A scenario whose figures are ``min`` over ``samples`` calls of each
-        implementation's ``measure(quick)``, in ``unit``."""
+        implementation's ``measure(quick)``, in ``unit``; ``deterministic``:
+        the figure is the same in every run (bytes counted, not sampled)."""
         if unit == NS_PER_OP:
             raise ValueError(f"{name}: a measured scenario needs a unit other than {NS_PER_OP!r}")
-        return cls(name, group, op, "", one_op, ours, anchors, gate, unit=unit, samples=samples, covers=covers)
+        return cls(name, group, op, "", one_op, ours, anchors, gate, unit=unit, samples=samples, covers=covers,
+                   deterministic=deterministic)
 
     @property
     def is_measured(self) -> bool:
