@@ -95,7 +95,7 @@ def test_import_does_not_load_pandas_until_needed():
         assert "load_csv" in dir(admf_perf) and "backtest" in dir(admf_perf)
         from admf_perf import load_csv
         assert "pandas" in sys.modules
-        assert admf_perf.memory.load_csv is load_csv is admf_perf.frames.load_csv
+        assert admf_perf.resources.load_csv is load_csv is admf_perf.frames.load_csv
         assert all(hasattr(admf_perf, name) for name in admf_perf.__all__)
         try:
             admf_perf.no_such_name

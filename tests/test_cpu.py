@@ -343,11 +343,11 @@ def test_second_copy_of_the_module(prices):
     """A copy of cpu.py that is not in sys.modules (the test suite's twin
     package is one) still pickles its worker entry points by name."""
     import importlib.util
-    path = Path(importlib.import_module("admf_perf.cpu").__file__)
-    spec = importlib.util.spec_from_file_location("admf_perf.cpu", path)
+    path = Path(importlib.import_module("admf_perf.resources.cpu").__file__)
+    spec = importlib.util.spec_from_file_location("admf_perf.resources.cpu", path)
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
-    assert copy is not sys.modules["admf_perf.cpu"]
+    assert copy is not sys.modules["admf_perf.resources.cpu"]
     with copy.CPUManager() as m:
         m.init_process_pool(2)
         out = m.map_tasks(functools.partial(crash_on, bad=3, how="SIGKILL"), range(8),
@@ -523,7 +523,7 @@ def test_shutdown_cancel_pending(cpu):
 @pytest.fixture(scope="module")
 def dask_mgr():
     pytest.importorskip("distributed")
-    cpu = importlib.import_module("admf_perf.cpu")
+    cpu = importlib.import_module("admf_perf.resources.cpu")
     m = cpu.CPUManager()
     m.use_backend("dask", processes=False, n_workers=1, threads_per_worker=2,
                   dashboard_address=":0")
@@ -557,7 +557,7 @@ def test_dask_shared_is_scattered_once(dask_mgr, prices):
 
 
 def test_dask_connect_by_address_leaves_cluster_running(dask_mgr):
-    cpu = importlib.import_module("admf_perf.cpu")
+    cpu = importlib.import_module("admf_perf.resources.cpu")
     address = dask_mgr.dask_client.scheduler.address
     other = cpu.CPUManager()
     other.use_backend("dask", address=address)
@@ -576,7 +576,7 @@ def test_dask_worker_death_and_owned_cluster_closed():
     cluster the manager started."""
     pytest.importorskip("distributed")
     import dask
-    cpu = importlib.import_module("admf_perf.cpu")
+    cpu = importlib.import_module("admf_perf.resources.cpu")
     m = cpu.CPUManager()
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         m.use_backend("dask", processes=True, n_workers=1, threads_per_worker=1,

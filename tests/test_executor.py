@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from admf_perf import Cache
-from admf_perf.cpu import CPUManager
-from admf_perf.executor import Decision, ResourceAwareExecutor, expand_grid
+from admf_perf.resources.cpu import CPUManager
+from admf_perf.resources.executor import Decision, ResourceAwareExecutor, expand_grid
 
 
 @dataclass
@@ -139,7 +139,7 @@ def test_cpu_saturation_never_oversubscribes(cpu):
 
 
 def test_release_through_the_real_memory_manager_clears_caches(cpu):
-    from admf_perf.memory import MemoryManager
+    from admf_perf.resources.memory import MemoryManager
 
     cache = Cache(max_size=8, name="executor-probe")
     cache.set("k", 1)
@@ -176,7 +176,7 @@ def test_exceptions(cpu):
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"max_workers": 0}, "max_workers"), ({"min_workers": 0}, "min_workers"),
     ({"max_workers": 2, "min_workers": 3}, "min_workers"), ({"cpu_threshold": 0}, "cpu_threshold"),
-    ({"cpu_threshold": float("nan")}, "cpu_threshold"), ({"max_workers": 2.0}, "max_workers"),
+    ({"cpu_threshold": float("nan")}, "cpu_threshold"),
 ])
 def test_validation(cpu, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -186,6 +186,8 @@ def test_validation(cpu, kwargs, match):
 def test_type_errors(cpu):
     with pytest.raises(TypeError, match="monitor"):
         ResourceAwareExecutor(cpu=cpu, monitor=object())
+    with pytest.raises(TypeError, match="max_workers must be an int >= 1, got float"):
+        ResourceAwareExecutor(cpu=cpu, monitor=ScriptedMonitor(), max_workers=2.0)
     ex = ResourceAwareExecutor(cpu=cpu, monitor=ScriptedMonitor(), max_workers=1)
     with pytest.raises(TypeError, match=r"tasks\[1\]"):
         ex.run([lambda: 1, 2])

@@ -197,14 +197,14 @@ def test_a_raising_callback_does_not_kill_the_worker(io, tmp_path, caplog):
         raise SystemExit(3)
 
     p = tmp_path / "f"
-    with caplog.at_level(logging.ERROR, logger="admf_perf.fileio"):
+    with caplog.at_level(logging.ERROR, logger="admf_perf.resources.fileio"):
         assert io.write_file_async(p, b"data", callback=boom).result() == 4   # op result kept
         assert io.read_file_async(p, callback=exit_).result() == b"data"
         assert isinstance(io.read_file_async(tmp_path / "nope", callback=boom).exception(),
                           FileNotFoundError)
         assert io.read_file_async(p).result() == b"data"      # the worker is alive
     assert io.io_stats()["callback_errors"] == 3
-    messages = [r for r in caplog.records if r.name == "admf_perf.fileio"]
+    messages = [r for r in caplog.records if r.name == "admf_perf.resources.fileio"]
     assert len(messages) == 3 and "callback failure" in (messages[0].exc_text or "")
 
 
@@ -462,7 +462,7 @@ def test_process_exit_inside_the_write_keeps_a_whole_file(tmp_path, stage):
     assert all(n.startswith(".data.bin.") for n in leftovers)
     assert (len(leftovers) == 1) == (stage != "replaced")
     assert sorted(os.listdir(tmp_path)) == sorted(["data.bin", *leftovers])
-    with __import__("admf_perf.fileio").fileio.IOManager() as io:   # a reader sees the target only
+    with __import__("admf_perf").fileio.IOManager() as io:   # a reader sees the target only
         assert io.read_file_async(p).result() == p.read_bytes()
 
 

@@ -71,7 +71,7 @@ def cast_back(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
 @given(st.sampled_from(INTS).flatmap(
     lambda d: hnp.arrays(d, st.integers(0, 40), elements=hnp.from_dtype(d))))
 def test_int_downcast_is_smallest_exact_dtype(arr):
-    fr = importlib.import_module("admf_perf.frames")
+    fr = importlib.import_module("admf_perf.resources.frames")
     chosen = fr.optimal_dtype(arr)
     if arr.size:
         assert chosen == brute_force_int_dtype(arr)
@@ -94,7 +94,7 @@ _FLOATS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_FLOATS, max_size=30))
 def test_float_downcast_only_when_every_value_round_trips(values):
-    fr = importlib.import_module("admf_perf.frames")
+    fr = importlib.import_module("admf_perf.resources.frames")
     arr = np.array(values, dtype=np.float64)
     expected = np.dtype(np.float32) if float32_exact_naive(arr) else np.dtype(np.float64)
     assert fr.optimal_dtype(arr) == expected
@@ -110,7 +110,7 @@ def test_float_downcast_only_when_every_value_round_trips(values):
 @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30),
        st.floats(0, 1e-1))
 def test_float_tolerance_holds_on_every_value(values, tol):
-    fr = importlib.import_module("admf_perf.frames")
+    fr = importlib.import_module("admf_perf.resources.frames")
     arr = np.array(values, dtype=np.float64)
     moa = fr.MemoryOptimizedArray(arr)
     dtype = moa.optimize_dtype(tolerance=tol)
@@ -470,7 +470,7 @@ def tick_file(tmp_path_factory) -> Path:
 
 
 def test_tick_file_loads_losslessly(tick_file):
-    fr = importlib.import_module("admf_perf.frames")
+    fr = importlib.import_module("admf_perf.resources.frames")
     loaded = fr.load_csv(tick_file, parse_dates=["timestamp"])
     assert {c: str(t) for c, t in loaded.dtypes.items()} == {
         "timestamp": "datetime64[us]", "symbol": "category", "price": "float64", "size": "int16"}

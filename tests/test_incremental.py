@@ -103,7 +103,7 @@ def _bars(n, seed=0):
 
 
 def test_cached_indicator_serves_same_bars_and_params(ap):
-    ind = ap.indicators
+    ind = ap.incremental
     rsi = ind.CachedIndicator(ind.RSI, period=14)
     bars = _bars(300)
     a = rsi(bars)
@@ -122,17 +122,17 @@ def test_cached_indicator_serves_same_bars_and_params(ap):
 
 def test_cached_moving_average(ap):
     bars = _bars(100)
-    sma = ap.indicators.CachedMovingAverage(10)
+    sma = ap.incremental.CachedMovingAverage(10)
     np.testing.assert_allclose(sma(bars), naive_sma(bars.to_numpy(), 10), rtol=1e-12,
                                equal_nan=True)
     with pytest.raises(ValueError, match="kind"):
-        ap.indicators.CachedMovingAverage(10, kind="hma")
+        ap.incremental.CachedMovingAverage(10, kind="hma")
 
 
 def test_cached_indicator_function(ap):
     calls = []
 
-    @ap.indicators.cached_indicator
+    @ap.incremental.cached_indicator
     def spread(bars, lag=1):
         calls.append(lag)
         return (bars - bars.shift(lag)).to_numpy()
@@ -157,7 +157,7 @@ def test_cached_signal_keys_on_parameters_and_last_bar(ap):
         def __init__(self, fast, slow):
             self.fast, self.slow = fast, slow
 
-        @ap.indicators.cached_signal
+        @ap.incremental.cached_signal
         def signal(self, bars):
             calls.append((self.fast, self.slow, len(bars)))
             c = bars.to_numpy()

@@ -84,7 +84,7 @@ def test_get_instance_is_shared(ap):
 
 
 def test_object_pools_register_and_are_cleared_under_pressure(ap):
-    pool = ap.memory.ObjectPool(list, max_size=4)
+    pool = ap.pool.ObjectPool(list, max_size=4)
     items = [pool.acquire() for _ in range(3)]
     for item in items:
         pool.release(item)

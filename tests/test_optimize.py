@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from admf_perf import cli, optimize
-from admf_perf.backtest import crossover_backtest, prepare, synthetic_bars
-from admf_perf.cpu import CPUManager
-from admf_perf.optimize import OptimizationSettings, TopN, grid_pairs, parse_periods, run_grid_search
+from admf_perf.research.backtest import crossover_backtest, prepare, synthetic_bars
+from admf_perf.resources.cpu import CPUManager
+from admf_perf.research.optimize import OptimizationSettings, TopN, grid_pairs, parse_periods, run_grid_search
 
 
 @settings(max_examples=200, deadline=None)
@@ -139,7 +139,7 @@ def test_optimize_command_on_real_data(shared_data, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "6 parameter sets" in text and "5036 bars" in text and "backtests/s" in text
     saved = json.loads(out.read_text())
-    from admf_perf.backtest import load_bars
+    from admf_perf.research.backtest import load_bars
 
     expected = brute_force(load_bars(data), [5, 10], [20, 30, 40], "total_return", 3)
     assert [(r["fast"], r["slow"]) for r in saved["top"]] == [(r["fast"], r["slow"]) for r in expected]
@@ -174,8 +174,8 @@ def test_optimize_command_missing_column(tmp_path, capsys):
 def test_default_periods_per_year(shared_data):
     import pandas as pd
 
-    from admf_perf.backtest import load_bars
-    from admf_perf.optimize import default_periods_per_year
+    from admf_perf.research.backtest import load_bars
+    from admf_perf.research.optimize import default_periods_per_year
 
     assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "orcl-1995-2014-daily.csv").index) == 252.0
     assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "index-future-2006-1min.csv").index) == 252.0 * 390

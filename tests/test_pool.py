@@ -27,7 +27,7 @@ def _pool_module(ap):
         old = os.environ.get("ADMF_PERF_NO_EXTENSIONS")
         os.environ["ADMF_PERF_NO_EXTENSIONS"] = "1" if twins else "0"
         try:
-            _fresh[twins] = importlib.import_module("admf_perf.pool")
+            _fresh[twins] = importlib.import_module("admf_perf.resources.pool")
         finally:
             if old is None:
                 del os.environ["ADMF_PERF_NO_EXTENSIONS"]

@@ -16,14 +16,14 @@ T0 = 1_700_000_000 * NS
 
 @pytest.fixture
 def tsa(ap):
-    """The class under test (``ap.memory.TimeSeriesArray``'s implementation).
+    """The class under test (``ap.TimeSeriesArray``'s implementation).
 
     Loaded through ``ap._ext.load`` so its module is the one registered in
     ``sys.modules``: pickling finds classes by module name, and the twin
     package is a copy that conftest keeps out of ``sys.modules``.
     """
     cls = ap._ext.load("_timeseries").TimeSeriesArray
-    assert cls.__qualname__ == ap.memory.TimeSeriesArray.__qualname__
+    assert cls.__qualname__ == ap.TimeSeriesArray.__qualname__
     return cls
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import caching, cpu, executor, fileio, incremental, indicators, manager, memory, monitoring, pool, portfolio, risk
+# The pillars (subpackages) and, under their former flat names, the modules
+# that users reach as ``admf_perf.<module>``.
+from . import caching, incremental, resources
 from ._ext import COMPILED
-from .caching import Cache, CacheEntry, CacheKey, CacheStats, CacheStrategy, cached
-from .incremental import IncrementalCalculator, MovingAverageCalculator
-from .indicators import (
+from .caching import Cache, CacheEntry, CacheKey, CacheManager, CacheStats, CacheStrategy, cached
+from .caching import registry as manager
+from .incremental import (
     ADX,
     ATR,
     DEMA,
@@ -31,34 +33,52 @@ from .indicators import (
     BollingerBands,
     CachedIndicator,
     CachedMovingAverage,
+    CachingRiskCalculator,
+    IncrementalCalculator,
+    IncrementalPositionTracker,
     Momentum,
+    MovingAverageCalculator,
+    Position,
     RollingMax,
     RollingMin,
     StdDev,
     Stochastic,
     cached_indicator,
     cached_signal,
+    indicators,
+    portfolio,
+    risk,
 )
-from .cpu import CPUManager, WorkerCrashedError
-from .executor import ResourceAwareExecutor
-from .fileio import IOManager
-from .manager import CacheManager
-from .memory import MemoryManager, TimeSeriesArray
-from .pool import ObjectPool
-from .portfolio import IncrementalPositionTracker, Position
-from .risk import CachingRiskCalculator
+from .resources import (
+    CPUManager,
+    IOManager,
+    MemoryManager,
+    ObjectPool,
+    ResourceAwareExecutor,
+    TimeSeriesArray,
+    WorkerCrashedError,
+    cpu,
+    executor,
+    fileio,
+    memory,
+    monitoring,
+    pool,
+)
 
 if TYPE_CHECKING:
-    from . import backtest, frames, optimize
-    from .frames import MemoryOptimizedArray, OptimizedDataFrame, iter_csv, load_csv
+    from . import research
+    from .research import backtest, optimize
+    from .resources import frames
+    from .resources.frames import MemoryOptimizedArray, OptimizedDataFrame, iter_csv, load_csv
 
 __version__ = "0.1.0"
 
-#: Loaded on first use (PEP 562): these modules need pandas, whose import
-#: (~0.2 s) a user of the caches and indicators alone should not pay.
+#: Loaded on first use (PEP 562): these need pandas, whose import (~0.2 s) a
+#: user of the caches and indicators alone should not pay.  Name -> module.
 _LAZY: dict[str, str] = {
-    "backtest": "backtest", "frames": "frames", "optimize": "optimize",
-    "MemoryOptimizedArray": "frames", "OptimizedDataFrame": "frames", "iter_csv": "frames", "load_csv": "frames",
+    "research": "research", "backtest": "research.backtest", "optimize": "research.optimize",
+    "frames": "resources.frames", "MemoryOptimizedArray": "resources.frames",
+    "OptimizedDataFrame": "resources.frames", "iter_csv": "resources.frames", "load_csv": "resources.frames",
 }
 
 
@@ -67,7 +87,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     mod = importlib.import_module(f"{__name__}.{module}")
-    value = mod if name == module else getattr(mod, name)
+    value = mod if module.rsplit(".", 1)[-1] == name else getattr(mod, name)
     globals()[name] = value
     return value
 
@@ -84,5 +104,5 @@ __all__ = [
     "OptimizedDataFrame", "Position", "ResourceAwareExecutor", "RollingMax", "RollingMin", "StdDev",
     "Stochastic", "TimeSeriesArray", "WorkerCrashedError", "backtest", "cached", "cached_indicator", "cached_signal", "caching",
     "cpu", "executor", "fileio", "frames", "incremental", "indicators", "iter_csv", "load_csv", "manager",
-    "memory", "monitoring", "optimize", "pool", "portfolio", "risk", "__version__",
+    "memory", "monitoring", "optimize", "pool", "portfolio", "research", "resources", "risk", "__version__",
 ]

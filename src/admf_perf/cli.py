@@ -181,7 +181,7 @@ def _report_run(args: argparse.Namespace) -> int:
     import json
 
     from admf_perf.bench.report import write_json
-    from admf_perf.monitoring import format_snapshot, snapshot
+    from admf_perf.resources.monitoring import format_snapshot, snapshot
 
     snap = snapshot(args.interval)
     if args.json == "-":
@@ -222,8 +222,8 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
 
 def _optimize_run(args: argparse.Namespace) -> int:
     from admf_perf.bench.report import write_json
-    from admf_perf.cpu import CPUManager
-    from admf_perf.optimize import (
+    from admf_perf.resources.cpu import CPUManager
+    from admf_perf.research.optimize import (
         OptimizationSettings,
         ProgressBar,
         default_periods_per_year,

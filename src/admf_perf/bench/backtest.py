@@ -54,7 +54,7 @@ def orcl_path() -> Path | None:
 def orcl_bars(quick: bool = False) -> list[Any]:
     """One DataFrame (one operation): the ORCL bars with backtesting.py's
     column names, or a synthetic walk of the same length when the file is absent."""
-    from admf_perf.backtest import load_bars, synthetic_bars
+    from admf_perf.research.backtest import load_bars, synthetic_bars
 
     path = orcl_path()
     bars = load_bars(path) if path is not None else synthetic_bars(ORCL_BARS, seed=5036, start="1995-01-03")
@@ -62,14 +62,14 @@ def orcl_bars(quick: bool = False) -> list[Any]:
 
 
 def _ours_cold() -> Names:
-    from admf_perf.backtest import crossover_backtest
+    from admf_perf.research.backtest import crossover_backtest
 
     return {"run": functools.partial(crossover_backtest, fast=FAST, slow=SLOW, cash=CASH,
                                      commission=COMMISSION)}
 
 
 def _ours_warm() -> Names:
-    from admf_perf.backtest import crossover_backtest, prepare
+    from admf_perf.research.backtest import crossover_backtest, prepare
 
     data = prepare(orcl_bars(False)[0])
     data.precompute((FAST, SLOW))

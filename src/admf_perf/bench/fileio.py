@@ -62,7 +62,7 @@ def read_all_sync(paths: Sequence[str]) -> None:
 
 
 def _ours() -> Mapping[str, Any]:
-    from admf_perf.fileio import IOManager
+    from admf_perf.resources.fileio import IOManager
 
     submit = IOManager(fsync=False).read_file_async
 

@@ -140,7 +140,7 @@ _CHILD = """\
 import json, sys
 import numpy as np, pandas as pd
 import admf_perf
-from admf_perf.frames import load_csv
+from admf_perf.resources.frames import load_csv
 path, loader = sys.argv[1], sys.argv[2]
 if loader == "load_csv":
     frame = load_csv(path, parse_dates=["timestamp"])

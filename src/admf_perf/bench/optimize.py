@@ -41,7 +41,7 @@ def _data_file() -> Path:
 
 @functools.cache
 def minute_bars() -> Any:
-    from admf_perf.backtest import load_bars, prepare
+    from admf_perf.research.backtest import load_bars, prepare
 
     bars = prepare(load_bars(_data_file()))
     bars.precompute(FAST + SLOW)
@@ -49,7 +49,7 @@ def minute_bars() -> Any:
 
 
 def _grid(workers: int) -> Mapping[str, Any]:
-    from admf_perf.optimize import OptimizationSettings, run_grid_search
+    from admf_perf.research.optimize import OptimizationSettings, run_grid_search
 
     bars = minute_bars()
     settings = OptimizationSettings(top_n=10, periods_per_year=252.0 * 390)
@@ -68,7 +68,7 @@ def _grid(workers: int) -> Mapping[str, Any]:
 def _pool(workers: int) -> Any:
     import atexit
 
-    from admf_perf.cpu import CPUManager
+    from admf_perf.resources.cpu import CPUManager
 
     cpu = CPUManager()
     cpu.init_process_pool(workers)

@@ -52,7 +52,7 @@ def _seq(quick: bool = False) -> list[int]:
 
 
 def _ours() -> Mapping[str, Any]:
-    from admf_perf.pool import ObjectPool
+    from admf_perf.resources.pool import ObjectPool
 
     p = ObjectPool(Small, max_size=16, name="bench")
     p.release(p.acquire())

@@ -70,7 +70,7 @@ def equity_walk(quick: bool = False) -> list[float]:
 
 
 def _tracker() -> Mapping[str, Any]:
-    from admf_perf.portfolio import IncrementalPositionTracker
+    from admf_perf.incremental.portfolio import IncrementalPositionTracker
 
     t = IncrementalPositionTracker(1e6)
     for i in range(SYMBOLS):  # open positions, long and short
@@ -79,7 +79,7 @@ def _tracker() -> Mapping[str, Any]:
 
 
 def _calculator() -> Mapping[str, Any]:
-    from admf_perf.risk import CachingRiskCalculator
+    from admf_perf.incremental.risk import CachingRiskCalculator
 
     c = CachingRiskCalculator(252, name="bench")
     c.update(1e6)

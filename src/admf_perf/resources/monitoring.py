@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from .manager import CacheManager
+from ..caching.registry import CacheManager
 from .memory import MemoryManager
 
 __all__ = ["ResourceMonitor", "ResourceSample", "format_snapshot", "snapshot"]

@@ -50,12 +50,12 @@ from typing import Any, Union, cast
 
 import numpy as np
 
-from ._singleton import Singleton
+from .._singleton import Singleton
 
 __all__ = ["DEFAULT_POOL_PER_CLASS", "MIN_BUFFER_SIZE", "TEMP_SUFFIX", "IOManager", "MappedArray",
            "MappedBytes"]
 
-logger = logging.getLogger("admf_perf.fileio")
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, bytes, os.PathLike]
 Callback = Callable[[Any, Union[BaseException, None]], object]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .indicators import SMA
-from .manager import CacheManager
+from ..caching.registry import CacheManager
 
 __all__ = ["IncrementalCalculator", "MovingAverageCalculator"]
 

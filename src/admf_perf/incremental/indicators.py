@@ -41,10 +41,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _ext
+from .. import _ext
 
 if TYPE_CHECKING:  # the stub describes both implementations
-    from ._ext import _indicators as _ind
+    from .._ext import _indicators as _ind
 else:
     _ind = _ext.load("_indicators")
 
@@ -63,15 +63,11 @@ __all__ = [
     "VWAP",
     "WMA",
     "BollingerBands",
-    "CachedIndicator",
-    "CachedMovingAverage",
     "Momentum",
     "RollingMax",
     "RollingMin",
     "StdDev",
     "Stochastic",
-    "cached_indicator",
-    "cached_signal",
 ]
 
 SMA = _ind.SMA
@@ -93,10 +89,3 @@ ADX = _ind.ADX
 Stochastic = _ind.Stochastic
 OBV = _ind.OBV
 VWAP = _ind.VWAP
-
-from ._indicator_cache import (  # noqa: E402  (after the classes it may use)
-    CachedIndicator,
-    CachedMovingAverage,
-    cached_indicator,
-    cached_signal,
-)

@@ -41,11 +41,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable
 
-from . import _ext
-from ._validate import finite_real
+from .. import _ext
+from .._validate import finite_real
 
 if TYPE_CHECKING:  # the stub describes both implementations
-    from ._ext import _risk
+    from .._ext import _risk
 else:
     _risk = _ext.load("_risk")
 

@@ -1,7 +1,4 @@
-"""Memory management: process and system usage, tracked allocations, pressure;
-``ObjectPool`` (from ``pool.py``), whose pools register here; ``TimeSeriesArray``;
-``MemoryOptimizedArray``, ``OptimizedDataFrame``, ``load_csv`` and ``iter_csv``
-(from ``frames.py``).
+"""Memory management: process and system usage, tracked allocations, pressure.
 
 ``MemoryManager.get_instance()`` reads memory through psutil, tracks objects
 weakly (a freed object leaves the tracking), and under pressure releases what
@@ -17,27 +14,14 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
-from . import _ext
-from . import pool as _pool_module
-from ._singleton import Singleton
-from .manager import CacheManager
-from .pool import ObjectPool
+from .._singleton import Singleton
+from ..caching.registry import CacheManager
 
-if TYPE_CHECKING:  # the stub describes both implementations
-    from ._ext import _timeseries
-else:
-    _timeseries = _ext.load("_timeseries")
-
-#: int64-nanosecond timestamps and values in two contiguous buffers (compiled;
-#: semantics in ``_ext/_timeseries_py.py``, the twin).
-TimeSeriesArray = _timeseries.TimeSeriesArray
-
-__all__ = ["MemoryManager", "MemoryOptimizedArray", "ObjectPool", "OptimizedDataFrame", "TimeSeriesArray",
-           "iter_csv", "load_csv"]
+__all__ = ["MemoryManager", "sizeof"]
 
 
 def sizeof(obj: Any) -> int:
@@ -160,23 +144,3 @@ class MemoryManager(Singleton):
         for callback in list(self._callbacks):
             callback(report)
         return freed
-
-
-# Every ObjectPool registers with the manager, which clears idle objects under pressure.
-_pool_module.ON_CREATE.append(lambda pool: MemoryManager.get_instance().register_pool(pool))
-
-# The data-frame half (``frames.py``) needs pandas: loaded on first use (PEP 562).
-_FRAMES = ("MemoryOptimizedArray", "OptimizedDataFrame", "iter_csv", "load_csv")
-
-if TYPE_CHECKING:
-    from .frames import MemoryOptimizedArray, OptimizedDataFrame, iter_csv, load_csv
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FRAMES:
-        from . import frames
-
-        value = getattr(frames, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -61,7 +61,7 @@ from typing import Any
 
 import psutil
 
-from ._singleton import Singleton
+from .._singleton import Singleton
 
 __all__ = ["CPUManager", "RemoteTraceback", "SharedObject", "WorkerCrashedError"]
 

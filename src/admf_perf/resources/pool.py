@@ -49,10 +49,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from . import _ext
+from .. import _ext
+from .memory import MemoryManager
 
 if TYPE_CHECKING:  # the stub describes both implementations
-    from ._ext import _pool
+    from .._ext import _pool
 else:
     _pool = _ext.load("_pool")
 
@@ -60,11 +61,6 @@ __all__ = ["DEFAULT_MAX_SIZE", "ObjectPool"]
 
 #: Idle objects kept by default.
 DEFAULT_MAX_SIZE = 64
-
-
-#: Called with every new pool; ``memory`` adds the MemoryManager's registration
-#: (a hook rather than an import: ``memory`` imports this module).
-ON_CREATE: list[Callable[[Any], object]] = []
 
 
 class ObjectPool(_pool.PoolCore):
@@ -98,8 +94,7 @@ class ObjectPool(_pool.PoolCore):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}")
         super().__init__(factory, max_size, reset)
         self.name = name if name is not None else f"ObjectPool@{id(self):x}"
-        for register in ON_CREATE:
-            register(self)
+        MemoryManager.get_instance().register_pool(self)  # idle objects are cleared under pressure
 
     @contextmanager
     def borrow(self) -> Iterator[Any]:

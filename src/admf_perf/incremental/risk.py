@@ -38,12 +38,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _ext
-from .manager import CacheManager
-from ._validate import finite_real
+from .. import _ext
+from ..caching.registry import CacheManager
+from .._validate import finite_real
 
 if TYPE_CHECKING:  # the stub describes both implementations
-    from ._ext import _risk
+    from .._ext import _risk
 else:
     _risk = _ext.load("_risk")
 

@@ -38,7 +38,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._validate import positive_int
+from .._validate import positive_int
 from .cpu import CPUManager
 from .memory import MemoryManager
 from .monitoring import ResourceMonitor

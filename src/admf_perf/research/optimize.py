@@ -31,9 +31,9 @@ from typing import Any
 import pandas as pd
 import psutil
 
-from ._validate import positive_int
+from .._validate import positive_int
 from .backtest import BarData, crossover_backtest, load_bars, prepare, synthetic_bars
-from .cpu import CPUManager
+from ..resources.cpu import CPUManager
 
 __all__ = [
     "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",

@@ -1,4 +1,4 @@
-"""Cached indicator series and strategy signals (re-exported by ``admf_perf.indicators``).
+"""Cached indicator series and strategy signals (exported by ``admf_perf.incremental``).
 
 A strategy that asks for the same indicator series on the same bars and
 parameters gets the cached array. Keys are cheap and never stale:
@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .caching import Cache, CacheKey, CacheStrategy, cached
+from ..caching import Cache, CacheKey, CacheStrategy, cached
+from .indicators import EMA, SMA, WMA
 
 __all__ = ["CachedIndicator", "CachedMovingAverage", "bar_key", "cached_indicator",
            "cached_signal", "strategy_parameters"]
@@ -144,9 +145,7 @@ class CachedMovingAverage(CachedIndicator):
 
     def __init__(self, period: int = 30, kind: str = "sma", *, max_size: int | None = 128,
                  name: str | None = None) -> None:
-        from . import indicators
-
-        classes = {"sma": indicators.SMA, "ema": indicators.EMA, "wma": indicators.WMA}
+        classes = {"sma": SMA, "ema": EMA, "wma": WMA}
         if kind not in classes:
             raise ValueError(f"kind must be one of {sorted(classes)}; got {kind!r}")
         super().__init__(classes[kind], max_size=max_size, name=name, period=period)

@@ -68,9 +68,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .indicators import SMA
-from .portfolio import IncrementalPositionTracker
-from .risk import CachingRiskCalculator
+from ..incremental.indicators import SMA
+from ..incremental.portfolio import IncrementalPositionTracker
+from ..incremental.risk import CachingRiskCalculator
 
 __all__ = [
     "OHLCV",

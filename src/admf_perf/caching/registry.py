@@ -15,13 +15,13 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from . import _ext
-from ._singleton import Singleton
+from .. import _ext
+from .._singleton import Singleton
 
 __all__ = ["CacheManager"]
 
 if TYPE_CHECKING:
-    from ._ext import _cache
+    from .._ext import _cache
 else:
     _cache = _ext.load("_cache")
 

@@ -1,0 +1,46 @@
+"""Incremental calculation: O(1) per bar.
+
+- :mod:`.indicators`: the compiled indicators, equal to TA-Lib's;
+- :mod:`.calculator`: ``IncrementalCalculator`` (the hooks a calculator
+  implements) and ``MovingAverageCalculator``;
+- :mod:`.cached_indicators`: indicator series and strategy signals cached by
+  bar and parameters;
+- :mod:`.portfolio`: ``IncrementalPositionTracker`` and ``Position``;
+- :mod:`.risk`: ``CachingRiskCalculator``.
+
+Semantics: docs/indicators.md (and docs/api.md).
+"""
+from __future__ import annotations
+
+from .cached_indicators import CachedIndicator, CachedMovingAverage, cached_indicator, cached_signal
+from .calculator import IncrementalCalculator, MovingAverageCalculator
+from .indicators import (
+    ADX,
+    ATR,
+    DEMA,
+    EMA,
+    KAMA,
+    MACD,
+    OBV,
+    ROC,
+    RSI,
+    SMA,
+    TEMA,
+    VWAP,
+    WMA,
+    BollingerBands,
+    Momentum,
+    RollingMax,
+    RollingMin,
+    StdDev,
+    Stochastic,
+)
+from .portfolio import IncrementalPositionTracker, Position
+from .risk import CachingRiskCalculator
+
+__all__ = [
+    "ADX", "ATR", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA",
+    "BollingerBands", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator",
+    "IncrementalCalculator", "IncrementalPositionTracker", "Momentum", "MovingAverageCalculator", "Position",
+    "RollingMax", "RollingMin", "StdDev", "Stochastic", "cached_indicator", "cached_signal",
+]

@@ -1,0 +1,18 @@
+"""Research: backtests and the optimizer over bar data.  Everything in this
+folder needs pandas (``import admf_perf`` loads it on first use).
+
+- :mod:`.backtest`: the SMA crossover engine (equal to backtesting.py's
+  ``SmaCross``), ``BarData``, ``prepare``;
+- :mod:`.optimize`: the grid search of ``admf-perf optimize``.
+
+Semantics: docs/backtest.md, docs/optimize.md.
+"""
+from __future__ import annotations
+
+from .backtest import BacktestResult, BarData, crossover_backtest, load_bars, prepare, synthetic_bars
+from .optimize import OptimizationReport, OptimizationSettings, TopN, run_grid_search
+
+__all__ = [
+    "BacktestResult", "BarData", "OptimizationReport", "OptimizationSettings", "TopN", "crossover_backtest",
+    "load_bars", "prepare", "run_grid_search", "synthetic_bars",
+]
