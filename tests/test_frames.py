@@ -136,8 +136,8 @@ def test_array_keeps_input_and_reports_bytes(fr):
     assert fr.MemoryOptimizedArray(np.array([1.5], np.float32)).optimize_dtype() == np.float32
 
 
-def test_array_is_tracked_weakly_with_its_current_size(fr):
-    mm = fr.MemoryManager.get_instance()
+def test_array_is_tracked_weakly_with_its_current_size(ap, fr):
+    mm = ap.MemoryManager.get_instance()
     gc.collect()
     start = mm.tracked()
     moa = fr.MemoryOptimizedArray(np.arange(1000, dtype=np.int64))
@@ -282,8 +282,8 @@ def test_frame_bad_parameters(fr, kwargs, exc, message):
         fr.OptimizedDataFrame({"a": [1]})
 
 
-def test_frame_is_tracked(fr):
-    mm = fr.MemoryManager.get_instance()
+def test_frame_is_tracked(ap, fr):
+    mm = ap.MemoryManager.get_instance()
     gc.collect()
     start = mm.tracked()
     odf = fr.OptimizedDataFrame(pd.DataFrame({"a": np.arange(100)}))

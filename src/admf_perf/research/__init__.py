@@ -1,6 +1,8 @@
 """Research: backtests and the optimizer over bar data.  Everything in this
 folder needs pandas (``import admf_perf`` loads it on first use).
 
+- :mod:`.bars`: the one reader of bar files (CSV through ``load_csv``, or
+  Parquet), and synthetic bars;
 - :mod:`.backtest`: the SMA crossover engine (equal to backtesting.py's
   ``SmaCross``), ``BarData``, ``prepare``;
 - :mod:`.optimize`: the grid search of ``admf-perf optimize``.
@@ -9,10 +11,11 @@ Semantics: docs/backtest.md, docs/optimize.md.
 """
 from __future__ import annotations
 
-from .backtest import BacktestResult, BarData, crossover_backtest, load_bars, prepare, synthetic_bars
+from .backtest import BacktestResult, BarData, crossover_backtest, prepare
+from .bars import OHLCV, bar_arrays, load_bars, synthetic_bars
 from .optimize import OptimizationReport, OptimizationSettings, TopN, run_grid_search
 
 __all__ = [
-    "BacktestResult", "BarData", "OptimizationReport", "OptimizationSettings", "TopN", "crossover_backtest",
-    "load_bars", "prepare", "run_grid_search", "synthetic_bars",
+    "OHLCV", "BacktestResult", "BarData", "OptimizationReport", "OptimizationSettings", "TopN", "bar_arrays",
+    "crossover_backtest", "load_bars", "prepare", "run_grid_search", "synthetic_bars",
 ]

@@ -48,29 +48,26 @@ The rules are exactly those of backtesting.py 0.6's ``SmaCross`` example
   last close.  ``finalize_trades=True`` closes it as backtesting.py does, at
   the open of the last bar.
 
-Loading bars: :func:`load_bars` reads CSV or Parquet (Parquet needs the
-optional ``pyarrow``) with case-insensitive column names; :func:`synthetic_bars`
-makes a deterministic random walk so the command runs without data files.
+Loading bars (:func:`~admf_perf.research.bars.load_bars`, re-exported here)
+and synthetic bars live in :mod:`admf_perf.research.bars`.
 """
 from __future__ import annotations
 
-import csv
 import math
-import operator
 import sys
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from .._validate import check_int, check_real
 from ..incremental.indicators import SMA
 from ..incremental.portfolio import IncrementalPositionTracker
 from ..incremental.risk import CachingRiskCalculator
+from .bars import OHLCV, bar_arrays, load_bars, synthetic_bars
 
 __all__ = [
     "OHLCV",
@@ -85,15 +82,11 @@ __all__ = [
     "synthetic_bars",
 ]
 
-#: The columns of a bars DataFrame, in order.
-OHLCV: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _PRICES = OHLCV[:4]
 
 #: backtesting.py's default order size: the whole equity, as a fraction < 1.
 _FULL = 1.0 - sys.float_info.epsilon
 _SYMBOL = "asset"
-_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-_DATETIME_NAMES = ("datetime", "timestamp", "date_time", "time_stamp")
 
 #: Relative gap under which the fast and slow SMA are equal (no crossing).
 #: The compensated rolling sums are exact to a few ulps (~1e-15 relative);
@@ -106,231 +99,12 @@ METRICS: tuple[str, ...] = ("total_return", "sharpe", "sortino", "volatility", "
 
 
 # ---------------------------------------------------------------------------------------
-# loading bars
-# ---------------------------------------------------------------------------------------
-def _lower_map(columns: Iterable[Any], where: str) -> dict[str, Any]:
-    """``lowercased stripped name -> column`` (two columns equal but for case: error)."""
-    out: dict[str, Any] = {}
-    for col in columns:
-        key = str(col).strip().lower()
-        if key in out:
-            raise ValueError(f"{where}: columns {out[key]!r} and {col!r} differ only by case")
-        out[key] = col
-    return out
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV; a data row with one more field than the header after a
-    ``Date`` column is the Date, Time, ... layout whose header omits ``Time``."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            header_line = fh.readline()
-            first_line = fh.readline()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a readable CSV file (not UTF-8 text: {exc})") from None
-    header = next(csv.reader([header_line]), [])
-    row = next(csv.reader([first_line]), []) if first_line.strip() else []
-    names = [h.strip() for h in header]
-    lowered = [h.lower() for h in names]
-    kwargs: dict[str, Any] = {}
-    if (row and len(row) == len(names) + 1 and lowered and lowered[0] == "date"
-            and "time" not in lowered):
-        kwargs = {"header": 0, "names": [names[0], "Time", *names[1:]]}
-    try:
-        return pd.read_csv(path, index_col=False, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from None
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        import pyarrow  # noqa: F401  (optional dependency)
-    except ImportError:
-        raise ImportError(f"reading Parquet ({path}) needs the optional package 'pyarrow': "
-                          "pip install pyarrow (or read a CSV file)") from None
-    try:
-        return pd.read_parquet(path, engine="pyarrow")
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, (FileNotFoundError, PermissionError)):
-            raise
-        raise ValueError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-
-
-def _datetime_index(df: pd.DataFrame, cols: dict[str, Any], where: str) -> pd.DatetimeIndex:
-    with warnings.catch_warnings():  # pandas' "could not infer format": the result is checked
-        warnings.simplefilter("ignore", UserWarning)
-        return _parse_datetime(df, cols, where)
-
-
-def _parse_datetime(df: pd.DataFrame, cols: dict[str, Any], where: str) -> pd.DatetimeIndex:
-    try:
-        for name in _DATETIME_NAMES:
-            if name in cols:
-                return pd.DatetimeIndex(pd.to_datetime(df[cols[name]]))
-        if "date" in cols and "time" in cols:
-            text = df[cols["date"]].astype(str) + " " + df[cols["time"]].astype(str)
-            return pd.DatetimeIndex(pd.to_datetime(text))
-        for name in ("date", "time"):
-            if name in cols:
-                return pd.DatetimeIndex(pd.to_datetime(df[cols[name]]))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(f"{where}: cannot parse the date/time column(s) ({exc})") from None
-    if isinstance(df.index, pd.DatetimeIndex):  # Parquet written from an indexed frame
-        return df.index
-    raise ValueError(f"{where}: no date/time column (expected 'Datetime', 'Timestamp', 'Date', "
-                     f"or 'Date' and 'Time'; case-insensitive); columns are {list(df.columns)}")
-
-
-def _column(df: pd.DataFrame, cols: dict[str, Any], name: str, where: str,
-            required: bool = True) -> np.ndarray | None:
-    if name not in cols:
-        if not required:
-            return None
-        raise ValueError(f"{where}: missing column {name!r} (columns are matched case-insensitively; "
-                         f"found {list(df.columns)})")
-    try:
-        values = pd.to_numeric(df[cols[name]], errors="raise")
-        return np.array(values, dtype=np.float64)  # a private copy
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: column {cols[name]!r} is not numeric ({exc})") from None
-
-
-def _check_bars(index: pd.Index, arrays: dict[str, np.ndarray | None], where: str,
-                strict: bool) -> None:
-    """Positive finite prices, finite non-negative volume, increasing index."""
-    n = len(index)
-    if n < 2:
-        raise ValueError(f"{where}: needs at least 2 bars, got {n}")
-    for name, a in arrays.items():
-        if a is None:
-            continue
-        bad = ~np.isfinite(a) | ((a <= 0.0) if name != "volume" else (a < 0.0))
-        if bad.any():
-            k = int(np.argmax(bad))
-            what = "finite and > 0" if name != "volume" else "finite and >= 0"
-            raise ValueError(f"{where}: column {name!r} must be {what}; row {k} "
-                             f"({index[k]}) has {a[k]!r}")
-    if isinstance(index, pd.DatetimeIndex) and index.hasnans:
-        raise ValueError(f"{where}: the index has missing timestamps (NaT)")
-    if not index.is_monotonic_increasing:
-        k = int(np.argmax(np.asarray(index[1:] < index[:-1])))
-        raise ValueError(f"{where}: the index must be sorted ascending; row {k + 1} "
-                         f"({index[k + 1]}) comes before row {k} ({index[k]})")
-    if strict and not index.is_unique:
-        k = int(np.argmax(index.duplicated()))
-        raise ValueError(f"{where}: duplicate timestamp {index[k]} (row {k})")
-
-
-def load_bars(path: str | Path) -> pd.DataFrame:
-    """Read OHLCV bars from a CSV or Parquet file.
-
-    Returns a DataFrame with float64 columns ``open, high, low, close, volume``
-    and a :class:`~pandas.DatetimeIndex` named ``"datetime"``.  Column names
-    are matched case-insensitively; other columns (``Adj Close``,
-    ``OpenInterest``...) are dropped.  The timestamp is a ``Datetime``
-    (``Timestamp``) column, a ``Date`` column, or ``Date`` and ``Time``
-    combined -- including files whose header omits ``Time`` while every row has
-    it (``Date,Open,...`` over ``2006-01-02,09:01:00,3602.0,...``).
-
-    ``.parquet``/``.pq``/``.parq`` files need the optional ``pyarrow``
-    (``ImportError`` naming it otherwise); anything else is read as CSV.
-
-    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` (naming the
-    file) for an unreadable one, a missing or non-numeric OHLCV column, a NaN,
-    infinite or non-positive price (negative or NaN volume), and an index that
-    is not strictly increasing.
-    """
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"bars file not found: {p}")
-    if p.is_dir():
-        raise ValueError(f"{p}: is a directory, not a CSV or Parquet file")
-    raw = _read_parquet(p) if p.suffix.lower() in _PARQUET_SUFFIXES else _read_csv(p)
-    where = str(p)
-    cols = _lower_map(raw.columns, where)
-    arrays = {name: _column(raw, cols, name, where) for name in OHLCV}
-    index = _datetime_index(raw, cols, where)
-    index.name = "datetime"
-    _check_bars(index, arrays, where, strict=True)
-    return pd.DataFrame(arrays, index=index, columns=list(OHLCV))
-
-
-def synthetic_bars(n: int = 2520, seed: int = 42, start: str | pd.Timestamp = "2015-01-02", *,
-                   initial_price: float = 100.0, drift: float = 0.0003,
-                   volatility: float = 0.015) -> pd.DataFrame:
-    """Deterministic daily OHLCV bars: a seeded geometric random walk.
-
-    ``n`` business days from ``start``; daily log returns are normal with mean
-    ``drift - volatility**2 / 2`` and deviation ``volatility``.  Each open is
-    the previous close moved by a small gap, ``high >= max(open, close)`` and
-    ``low <= min(open, close)`` (a random intraday range), volume a whole
-    number of shares.  Same arguments, same bars (numpy's PCG64 generator).
-    The columns and index are those of :func:`load_bars`.
-    """
-    n = _int(n, "n")
-    if n < 2:
-        raise ValueError(f"n must be >= 2 bars, got {n}")
-    seed = _int(seed, "seed")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    p0 = _positive(initial_price, "initial_price")
-    mu = _finite(drift, "drift")
-    sigma = _finite(volatility, "volatility")
-    if not 0.0 <= sigma <= 0.5:
-        raise ValueError(f"volatility must be in [0, 0.5] (daily), got {volatility!r}")
-    try:
-        index = pd.bdate_range(start=start, periods=n, name="datetime")
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"start must be a date, got {start!r} ({exc})") from None
-    rng = np.random.default_rng(seed)
-    log_ret = rng.normal(mu - 0.5 * sigma * sigma, sigma, n)
-    close = p0 * np.exp(np.cumsum(log_ret))
-    gap = rng.normal(0.0, 0.25 * sigma, n)
-    prev = np.concatenate(([p0], close[:-1]))
-    open_ = prev * np.exp(gap)
-    wick_up, wick_down = np.abs(rng.normal(0.0, 0.5 * sigma, (2, n)))
-    high = np.maximum(open_, close) * np.exp(wick_up)
-    low = np.minimum(open_, close) * np.exp(-wick_down)
-    volume = np.floor(rng.lognormal(13.0, 0.4, n))
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume},
-                        index=index, columns=list(OHLCV))
-
-
-# ---------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-
-
-def _finite(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return x
-
-
-def _positive(value: Any, name: str) -> float:
-    x = _finite(value, name)
-    if not x > 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return x
-
-
 def _period(value: Any, name: str) -> int:
-    p = _int(value, name)
-    if p < 1:
-        raise ValueError(f"{name} must be a positive int (a number of bars), got {p}")
-    return p
+    """A period in bars: an int >= 1."""
+    period: int = check_int(value, name, minimum=1)
+    return period
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,10 +221,7 @@ def prepare(bars: pd.DataFrame) -> BarData:
         return bars
     if not isinstance(bars, pd.DataFrame):
         raise TypeError(f"bars must be a pandas DataFrame of OHLC bars, got {type(bars).__name__}")
-    where = "bars"
-    cols = _lower_map(bars.columns, where)
-    arrays = {name: _column(bars, cols, name, where, required=name != "volume") for name in OHLCV}
-    _check_bars(bars.index, arrays, where, strict=False)
+    arrays = bar_arrays(bars, "bars", strict=False)
     return BarData(bars.index, arrays["open"], arrays["high"], arrays["low"],  # type: ignore[arg-type]
                    arrays["close"], arrays["volume"])  # type: ignore[arg-type]
 
@@ -644,11 +415,11 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
     slow = _period(slow, "slow")
     if fast >= slow:
         raise ValueError(f"fast must be < slow, got fast={fast}, slow={slow}")
-    cash = _positive(cash, "cash")
-    rel = _finite(commission, "commission")
+    cash = check_real(cash, "cash", minimum=0.0, open_minimum=True)
+    rel = check_real(commission, "commission")
     if not 0.0 <= rel < 1.0:
         raise ValueError(f"commission must be a fraction of the fill value in [0, 1), got {commission!r}")
-    ppy = _positive(periods_per_year, "periods_per_year")
+    ppy = check_real(periods_per_year, "periods_per_year", minimum=0.0, open_minimum=True)
     if not isinstance(finalize_trades, bool):
         raise TypeError(f"finalize_trades must be a bool, got {type(finalize_trades).__name__}")
     bars = prepare(data) if not isinstance(data, BarData) else data

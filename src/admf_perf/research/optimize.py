@@ -32,8 +32,9 @@ import pandas as pd
 import psutil
 
 from .._validate import positive_int
-from .backtest import BarData, crossover_backtest, load_bars, prepare, synthetic_bars
 from ..resources.cpu import CPUManager
+from .backtest import BarData, crossover_backtest, prepare
+from .bars import load_bars, synthetic_bars
 
 __all__ = [
     "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
@@ -341,13 +342,31 @@ def _check_int(value: Any, name: str, low: int, allow_none: bool = False) -> int
     return int(value)
 
 
-def _header(path: str, sep: str) -> list[Any]:
-    try:
-        return list(pd.read_csv(path, sep=sep, nrows=0, engine="c").columns)
-    except pd.errors.EmptyDataError as exc:
-        raise ValueError(f"CSV file {path!r} is empty: no header row to read columns from") from exc
-    except pd.errors.ParserError as exc:
-        raise _parser_error(path, exc) from exc
+@dataclass(frozen=True)
+class _Read:
+    """What is passed to ``pd.read_csv`` for every pass over a file."""
+
+    sep: str
+    usecols: Any
+    dtype: Any
+    parse_dates: Any
+    index_col: Any
+    names: Any
+
+    def reader(self, path: str, chunksize: int | None, nrows: int | None) -> Any:
+        return pd.read_csv(path, sep=self.sep, chunksize=chunksize, nrows=nrows, usecols=self.usecols,
+                           dtype=self.dtype, parse_dates=self.parse_dates, index_col=self.index_col,
+                           names=self.names, header=0 if self.names is not None else "infer", engine="c")
+
+    def header(self, path: str) -> list[Any]:
+        """The column names: ``names``, or the file's header row."""
+        try:
+            found = list(pd.read_csv(path, sep=self.sep, nrows=0, engine="c").columns)
+        except pd.errors.EmptyDataError as exc:
+            raise ValueError(f"CSV file {path!r} is empty: no header row to read columns from") from exc
+        except pd.errors.ParserError as exc:
+            raise _parser_error(path, exc) from exc
+        return found if self.names is None else list(self.names)
 
 
 def _parser_error(path: str, exc: Exception) -> ValueError:
@@ -390,12 +409,6 @@ def _validate_columns(path: str, header: list[Any], usecols: Any, dtype: Any, pa
             check(label, "index_col")
 
 
-def _reader(path: str, chunksize: int | None, max_rows: int | None, usecols: Any, dtype: Any,
-            parse_dates: Any, sep: str, index_col: Any) -> Any:
-    return pd.read_csv(path, sep=sep, chunksize=chunksize, nrows=max_rows, usecols=usecols,
-                       dtype=dtype, parse_dates=parse_dates, index_col=index_col, engine="c")
-
-
 def _chunks(path: str, reader: Any) -> Iterator[pd.DataFrame]:
     with reader:
         while True:
@@ -417,21 +430,22 @@ def _fixed(dtype: Any, label: Any) -> bool:
     return True
 
 
-def _scan(path: Any, chunksize: Any, max_rows: int | None, optimize: bool, usecols: Any,
-          dtype: Any, parse_dates: Any, sep: str, category_threshold: Any, price_tolerance: Any,
-          price_columns: Any, index_col: Any, store: bool,
+def _scan(path: Any, chunksize: Any, max_rows: int | None, optimize: bool, read: _Read,
+          category_threshold: Any, price_tolerance: Any, price_columns: Any, store: bool,
           ) -> tuple[list[Any], list[_Column], list[pd.Index] | None]:
     path = _check_path(path)
     chunksize = _check_int(chunksize, "chunksize", 1)                       # type: ignore[assignment]
     max_rows = _check_int(max_rows, "max_rows", 0, allow_none=True)
     if not isinstance(optimize, bool):
         raise TypeError(f"optimize must be a bool; got {type(optimize).__name__}")
-    if not isinstance(sep, str) or not sep:
-        raise TypeError(f"sep must be a non-empty str; got {sep!r}")
+    if not isinstance(read.sep, str) or not read.sep:
+        raise TypeError(f"sep must be a non-empty str; got {read.sep!r}")
+    if read.names is not None and (isinstance(read.names, (str, bytes)) or not isinstance(read.names, Sequence)):
+        raise TypeError(f"names must be a list of column names or None; got {type(read.names).__name__}")
     threshold = _check_threshold(category_threshold)
     tolerance = _check_tolerance(price_tolerance)
-    header = _header(path, sep)
-    _validate_columns(path, header, usecols, dtype, parse_dates, index_col)
+    header = read.header(path)
+    _validate_columns(path, header, read.usecols, read.dtype, read.parse_dates, read.index_col)
     if price_columns is not None:
         unknown = [c for c in price_columns if c not in header]
         if unknown or isinstance(price_columns, str):
@@ -445,13 +459,12 @@ def _scan(path: Any, chunksize: Any, max_rows: int | None, optimize: bool, useco
     names: list[Any] = []
     columns: list[_Column] = []
     index: list[pd.Index] = []               # the chunks' indexes (RangeIndex pieces merge back)
-    reader = _reader(path, chunksize, max_rows, usecols, dtype, parse_dates, sep, index_col)
-    for chunk in _chunks(path, reader):
+    for chunk in _chunks(path, read.reader(path, chunksize, max_rows)):
         if store:
             index.append(chunk.index)
         if not columns:
             names = list(chunk.columns)
-            columns = [_Column(capacity, store, optimize, _fixed(dtype, name), threshold,
+            columns = [_Column(capacity, store, optimize, _fixed(read.dtype, name), threshold,
                                tolerance if (price_columns is None or name in price_columns) else None,
                                bound) for name in names]
         for i, column in enumerate(columns):
@@ -467,7 +480,7 @@ def load_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
              dtype: Any = None, parse_dates: Any = None, *, sep: str = ",",
              category_threshold: float = DEFAULT_CATEGORY_THRESHOLD,
              price_tolerance: float | None = None, price_columns: Sequence[Hashable] | None = None,
-             index_col: Any = None, iterator: bool = False) -> Any:
+             index_col: Any = None, names: Sequence[Hashable] | None = None, iterator: bool = False) -> Any:
     """Read a CSV file in chunks into one memory-optimized DataFrame.
 
     ``path``: an existing file (compressed files by suffix as pandas infers).
@@ -475,7 +488,8 @@ def load_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
     ``max_rows`` stops after that many data rows; ``usecols``, ``dtype``,
     ``parse_dates``, ``sep`` and ``index_col`` mean what they mean to
     ``pd.read_csv`` (an index, given or implicit, is kept as pandas parses it,
-    not optimized).
+    not optimized); ``names`` replaces the file's header row (pandas'
+    ``names=...`` with ``header=0``).
 
     With ``optimize`` (default) each column gets the smallest dtype that holds
     the whole column exactly: integers the smallest integer type holding the
@@ -501,14 +515,14 @@ def load_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
     if iterator:
         return iter_csv(path, chunksize, max_rows, optimize, usecols, dtype, parse_dates, sep=sep,
                         category_threshold=category_threshold, price_tolerance=price_tolerance,
-                        price_columns=price_columns, index_col=index_col)
-    names, columns, index = _scan(path, chunksize, max_rows, optimize, usecols, dtype, parse_dates,
-                                  sep, category_threshold, price_tolerance, price_columns,
-                                  index_col, store=True)
+                        price_columns=price_columns, index_col=index_col, names=names)
+    read = _Read(sep, usecols, dtype, parse_dates, index_col, names)
+    labels, columns, index = _scan(path, chunksize, max_rows, optimize, read, category_threshold,
+                                   price_tolerance, price_columns, store=True)
     if not columns:                          # a header without rows: pandas' own empty frame
-        return _reader(os.fspath(path), None, 0, usecols, dtype, parse_dates, sep, index_col)
+        return read.reader(os.fspath(path), None, 0)
     data: dict[Any, Any] = {}
-    for name, column in zip(names, columns):
+    for name, column in zip(labels, columns):
         data[name] = column.finish()         # one column at a time: trims free as they go
     frame = pd.DataFrame(data, copy=False)
     frame.index = index[0].append(index[1:]) if len(index) > 1 else index[0]
@@ -520,7 +534,7 @@ def iter_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
              dtype: Any = None, parse_dates: Any = None, *, sep: str = ",",
              category_threshold: float = DEFAULT_CATEGORY_THRESHOLD,
              price_tolerance: float | None = None, price_columns: Sequence[Hashable] | None = None,
-             index_col: Any = None) -> Iterator[pd.DataFrame]:
+             index_col: Any = None, names: Sequence[Hashable] | None = None) -> Iterator[pd.DataFrame]:
     """Yield the file as optimized chunks of ``chunksize`` rows, every chunk in
     the same dtypes (those :func:`load_csv` gives the whole file: a category
     column has all the file's categories in every chunk).
@@ -531,17 +545,16 @@ def iter_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
     :func:`load_csv` (parameters and columns are checked at the call, before
     the first chunk).  The chunks' index continues across chunks, as pandas'.
     """
-    names, columns, _ = _scan(path, chunksize, max_rows, optimize, usecols, dtype, parse_dates,
-                              sep, category_threshold, price_tolerance, price_columns, index_col,
-                              store=False)
+    read = _Read(sep, usecols, dtype, parse_dates, index_col, names)
+    _, columns, _ = _scan(path, chunksize, max_rows, optimize, read, category_threshold, price_tolerance,
+                          price_columns, store=False)
     path = os.fspath(path)
     for column in columns:
         column.settle()
     targets = [column.final_dtype() if column.mode != "any" else None for column in columns]
 
     def generate() -> Iterator[pd.DataFrame]:
-        reader = _reader(path, chunksize, max_rows, usecols, dtype, parse_dates, sep, index_col)
-        for chunk in _chunks(path, reader):
+        for chunk in _chunks(path, read.reader(path, chunksize, max_rows)):
             out = chunk.copy(deep=False)
             for i, target in enumerate(targets):
                 if target is not None and out.dtypes.iloc[i] != target:
