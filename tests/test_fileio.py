@@ -145,9 +145,11 @@ def test_bad_input(fio, io, tmp_path):
             io.write_file_async(tmp_path / "x", bad)
     with pytest.raises(ValueError, match="data"):
         io.write_file_async(tmp_path / "x", "lone surrogate \ud800")
-    for bad in ("wb", "rt", "b", "", None):
+    for bad in ("wb", "rt", "b", ""):
         with pytest.raises(ValueError, match="mode"):
             io.read_file_async(tmp_path / "x", mode=bad)
+    with pytest.raises(TypeError, match="mode"):              # a type, not a value: TypeError
+        io.read_file_async(tmp_path / "x", mode=None)
     with pytest.raises(TypeError, match="callback"):
         io.read_file_async(tmp_path / "x", callback="print")
     with pytest.raises(TypeError, match="callback"):
@@ -424,12 +426,12 @@ def test_failed_write_keeps_the_old_file(fio, io, tmp_path, monkeypatch):
             if s == stage:
                 raise OSError(28, "simulated: no space left")
 
-        monkeypatch.setattr(fio, "_write_hook", hook)
+        monkeypatch.setattr(fio.operations, "_write_hook", hook)
         fut = io.write_file_async(p, b"replacement" * 100)
         assert isinstance(fut.exception(), OSError), stage
         assert p.read_bytes() == b"precious"
         assert not _temps(tmp_path)                           # the temporary file is removed
-    monkeypatch.setattr(fio, "_write_hook", None)
+    monkeypatch.setattr(fio.operations, "_write_hook", None)
     d = tmp_path / "adir"
     d.mkdir()
     (d / "inside").write_bytes(b"i")
@@ -447,11 +449,12 @@ def test_process_exit_inside_the_write_keeps_a_whole_file(tmp_path, stage):
     code = f"""
         import os
         from admf_perf import fileio
-        fileio._CHUNK = 4096
+        from admf_perf.resources.fileio import operations
+        operations._CHUNK = 4096
         def hook(s):
             if s == {stage!r}:
                 os._exit(17)
-        fileio._write_hook = hook
+        operations._write_hook = hook
         fileio.IOManager().write_file_async({str(p)!r}, bytes(range(256)) * 256).result()
         os._exit(0)
     """
@@ -475,7 +478,8 @@ def test_sigkill_during_large_writes_keeps_a_whole_file(tmp_path, delay):
     # it); the time then goes to the writes themselves, where a kill is likeliest.
     code = f"""
         from admf_perf import fileio
-        fileio._CHUNK = 1 << 20
+        from admf_perf.resources.fileio import operations
+        operations._CHUNK = 1 << 20
         io = fileio.IOManager(fsync=False)
         io.write_file_async({str(p)!r}, b"\\x01" * {size}).result()
         print("written", flush=True)
@@ -647,7 +651,8 @@ def test_buffer_pool_is_bounded(fio):
     for b in again:
         io.release_buffer(b)
     assert io.io_stats()["buffers"]["idle"] == 3
-    assert all(len(b) == 4096 for b in io._idle[4096])
+    kept = [io.get_buffer(4096) for _ in range(3)]                # the idle ones, all whole
+    assert io.io_stats()["buffers"]["reused"] == 6 and all(len(b) == 4096 for b in kept)
     assert fio.IOManager(pool_per_class=0).io_stats()["buffers"]["idle"] == 0
 
 
@@ -754,4 +759,6 @@ def test_release_of_odd_sized_buffer_leaves_no_size_class(io):
     buf = io.get_buffer(100)
     buf.extend(b"x")                       # the owner changed its length: not a size class
     io.release_buffer(buf)
-    assert len(buf) not in io._idle
+    stats = io.io_stats()["buffers"]
+    assert (stats["released"], stats["dropped"], stats["idle"]) == (1, 1, 0)
+    assert len(io.get_buffer(100)) == 128  # a new buffer of the class, not the odd one
