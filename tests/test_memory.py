@@ -38,6 +38,8 @@ def test_tracking_is_weak_and_sized(ap, mm):
         mm.track_allocation(5)
     with pytest.raises(ValueError, match="size"):
         mm.track_allocation(frame, size=-1)
+    with pytest.raises(TypeError, match="size"):
+        mm.track_allocation(frame, size=1.5)
 
 
 def test_thresholds(mm):
@@ -51,8 +53,11 @@ def test_thresholds(mm):
     assert mm.is_memory_pressure_high(usage) and mm.threshold_percent is None
     mm.set_threshold(rss=1001)
     assert not mm.is_memory_pressure_high(usage)
-    for bad in [{"percent": 0}, {"percent": 101}, {"rss": 0}, {"rss": 1.5}, {}]:
+    for bad in [{"percent": 0}, {"percent": 101}, {"percent": float("nan")}, {"rss": 0}, {}]:
         with pytest.raises(ValueError):
+            mm.set_threshold(**bad)
+    for bad in [{"rss": 1.5}, {"percent": "50"}, {"percent": True}]:  # types: TypeError
+        with pytest.raises(TypeError, match="percent|rss"):
             mm.set_threshold(**bad)
 
 
@@ -77,6 +82,19 @@ def test_release_clears_caches_pools_and_calls_back(ap, mm):
     assert reports and reports[0]["pooled_objects_dropped"] == 2
     with pytest.raises(TypeError, match="callback"):
         mm.on_pressure(42)
+
+
+def test_pressure_clears_caches_but_keeps_calculator_state(ap, mm):
+    """Under pressure only what can be computed again is dropped: a risk
+    calculator's returns (the user's data) survive; clear_all still resets."""
+    risk = ap.CachingRiskCalculator()
+    for equity in (100.0, 101.0, 99.5, 102.0):
+        risk.update(equity)
+    sharpe = risk.sharpe_ratio()
+    mm.release_memory_pressure()
+    assert risk.sharpe_ratio() == sharpe and risk.count == 3
+    ap.CacheManager.get_instance().clear_all()
+    assert risk.count == 0
 
 
 def test_get_instance_is_shared(ap):

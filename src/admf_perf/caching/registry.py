@@ -86,6 +86,15 @@ class CacheManager(Singleton):
             stats[key] = method()
         return stats
 
+    def clear_caches(self) -> None:
+        """Empty every registered cache (statistics stay); calculators keep
+        their state.  What the MemoryManager does under pressure: a cache
+        entry can be computed again, a calculator's history cannot."""
+        for obj in self._live():
+            method = getattr(obj, "clear", None)
+            if method is not None:
+                method()
+
     def clear_all(self) -> None:
         """Empty every registered cache and reset every calculator (statistics stay)."""
         for obj in self._live():

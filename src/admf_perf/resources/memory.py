@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from .._singleton import Singleton
+from .._validate import check_int, check_real
 from ..caching.registry import CacheManager
 
 __all__ = ["MemoryManager", "sizeof"]
@@ -73,10 +74,7 @@ class MemoryManager(Singleton):
         Returns the size recorded. Objects that cannot be weakly referenced
         raise ``TypeError``.
         """
-        if size is None:
-            size = sizeof(obj)
-        elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"size must be an int >= 0 or None; got {size!r}")
+        size = sizeof(obj) if size is None else check_int(size, "size", minimum=0)
         ident = next(self._ids)
 
         def gone(_ref: weakref.ref, ident: int = ident,
@@ -104,15 +102,12 @@ class MemoryManager(Singleton):
     # -- pressure ----------------------------------------------------------------------
     def set_threshold(self, percent: float | None = None, rss: int | None = None) -> None:
         """Pressure when system memory in use reaches ``percent`` or RSS reaches ``rss`` bytes."""
-        if percent is not None and not (isinstance(percent, (int, float))
-                                        and not isinstance(percent, bool)
-                                        and 0 < percent <= 100 and math.isfinite(percent)):
-            raise ValueError(f"percent must be in (0, 100] or None; got {percent!r}")
-        if rss is not None and (isinstance(rss, bool) or not isinstance(rss, int) or rss <= 0):
-            raise ValueError(f"rss must be an int of bytes > 0 or None; got {rss!r}")
+        percent = check_real(percent, "percent", minimum=0.0, open_minimum=True, maximum=100.0, allow_none=True,
+                             what="a percent of system memory")
+        rss = check_int(rss, "rss", minimum=1, allow_none=True)
         if percent is None and rss is None:
             raise ValueError("set_threshold needs percent or rss")
-        self.threshold_percent = None if percent is None else float(percent)
+        self.threshold_percent = percent
         self.threshold_rss = rss
 
     def is_memory_pressure_high(self, usage: dict[str, float] | None = None) -> bool:
@@ -133,9 +128,12 @@ class MemoryManager(Singleton):
         self._callbacks.append(callback)
 
     def release_memory_pressure(self) -> int:
-        """Clear caches and pools, collect garbage; return the RSS bytes freed (>= 0)."""
+        """Clear caches and pools, collect garbage; return the RSS bytes freed (>= 0).
+
+        Caches only: calculators registered with the CacheManager keep their
+        state (``CacheManager.clear_caches``)."""
         before = self.memory_usage()["rss"]
-        CacheManager.get_instance().clear_all()
+        CacheManager.get_instance().clear_caches()
         pooled = sum(int(pool.clear() or 0) for pool in list(self._pools))
         collected = gc.collect()
         freed = max(0, int(before - self.memory_usage()["rss"]))
