@@ -257,11 +257,11 @@ def test_idle_worker_killed_between_tasks(mgr):
     """A worker killed while no task runs (the OOM killer, an operator): the next
     tasks run on a rebuilt pool instead of failing with BrokenProcessPool."""
     assert mgr.map_tasks(whoami, range(4), use_process=True)
-    workers = list(mgr._gen.executor._processes)
+    workers = list(mgr._supervisor._gen.executor._processes)
     os.kill(workers[0], signal.SIGKILL)
     deadline = time.monotonic() + T
-    while time.monotonic() < deadline and mgr._gen.executor._processes.get(workers[0]) is not None \
-            and mgr._gen.executor._processes[workers[0]].is_alive():
+    while time.monotonic() < deadline and mgr._supervisor._gen.executor._processes.get(workers[0]) is not None \
+            and mgr._supervisor._gen.executor._processes[workers[0]].is_alive():
         time.sleep(0.01)
     assert mgr.submit_task(square, 7, use_process=True).result(T) == 49
     assert mgr.map_tasks(square, range(6), use_process=True, chunksize=2) == [x * x for x in range(6)]
@@ -273,16 +273,16 @@ def test_crash_before_the_first_item_requeues_the_whole_chunk(cpu):
     m = cpu.CPUManager()
     try:
         m.init_process_pool(1)
-        gen = m._current_generation()
-        items = [cpu._Item((x,), {}, cf.Future()) for x in range(3)]
-        job = cpu._Job(square, "square", items, 0)
+        gen = m._supervisor._current_generation()
+        items = [cpu.jobs._Item((x,), {}, cf.Future()) for x in range(3)]
+        job = cpu.jobs._Job(square, "square", items, 0)
         job.slot, job.fut = 0, None
         gen.inflight[id(job)] = job
         gen.tracker[0], gen.tracker[1] = 12345, 0         # pid recorded, position 0
-        m._recover(gen)
-        assert [[item.args[0] for item in j.items] for j in m._pending] == [[0, 1, 2]]
+        m._supervisor._recover(gen)
+        assert [[item.args[0] for item in j.items] for j in m._supervisor._pending] == [[0, 1, 2]]
     finally:
-        m._pending.clear()
+        m._supervisor._pending.clear()
         m.shutdown()
 
 
@@ -328,9 +328,9 @@ def test_always_crashing_task_exhausts_retries(mgr, cpu):
 
 def test_pool_breaking_at_start_up_fails_tasks_instead_of_looping(mgr, cpu, monkeypatch):
     # the pool's worker initializer, sent by name, replaced by one that dies
-    init = cpu._Ref(die_at_start)
+    init = cpu.tasks._Ref(die_at_start)
     init._name = f"{die_at_start.__module__}:{die_at_start.__name__}"
-    monkeypatch.setattr(cpu, "_INIT_WORKER", init)
+    monkeypatch.setattr(cpu.supervisor, "_INIT_WORKER", init)
     fut = mgr.submit_task(square, 3, use_process=True)
     exc = fut.exception(T)
     assert isinstance(exc, cpu.WorkerCrashedError) and exc.exitcode == 7
@@ -340,14 +340,26 @@ def test_pool_breaking_at_start_up_fails_tasks_instead_of_looping(mgr, cpu, monk
 
 
 def test_second_copy_of_the_module(prices):
-    """A copy of cpu.py that is not in sys.modules (the test suite's twin
-    package is one) still pickles its worker entry points by name."""
+    """A copy of the cpu package that is not in sys.modules (the test suite's
+    twin package is one) still pickles its worker entry points by name."""
     import importlib.util
-    path = Path(importlib.import_module("admf_perf.resources.cpu").__file__)
-    spec = importlib.util.spec_from_file_location("admf_perf.resources.cpu", path)
+    name = "admf_perf.resources.cpu"
+    path = Path(importlib.import_module(name).__file__)        # the package's __init__.py
+    spec = importlib.util.spec_from_file_location(name, path)
     copy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(copy)
+    # its modules are copies too: imported while the copy stands in for the package
+    saved = {n: m for n, m in sys.modules.items() if n == name or n.startswith(name + ".")}
+    for n in saved:
+        del sys.modules[n]
+    sys.modules[name] = copy
+    try:
+        spec.loader.exec_module(copy)
+    finally:
+        for n in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+            del sys.modules[n]
+        sys.modules.update(saved)
     assert copy is not sys.modules["admf_perf.resources.cpu"]
+    assert copy.tasks is not sys.modules["admf_perf.resources.cpu.tasks"]
     with copy.CPUManager() as m:
         m.init_process_pool(2)
         out = m.map_tasks(functools.partial(crash_on, bad=3, how="SIGKILL"), range(8),
@@ -581,7 +593,7 @@ def test_dask_worker_death_and_owned_cluster_closed():
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         m.use_backend("dask", processes=True, n_workers=1, threads_per_worker=1,
                       dashboard_address=":0")
-    cluster = m._dask["cluster"]
+    cluster = m._dask.cluster
     try:
         fut = m.submit_task(crash_on, 13, 13, "exit")
         exc = fut.exception(T)
