@@ -49,9 +49,10 @@ def test_snapshot_lists_registered_caches():
     assert "monitoring-probe: 1 entries, 1 hits, 1 misses" in monitoring.format_snapshot(snap)
 
 
-@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "1", True])
-def test_snapshot_rejects_bad_interval(bad):
-    with pytest.raises(ValueError, match="interval"):
+@pytest.mark.parametrize(("bad", "exc"), [(-1, ValueError), (float("nan"), ValueError),
+                                          (float("inf"), ValueError), ("1", TypeError), (True, TypeError)])
+def test_snapshot_rejects_bad_interval(bad, exc):
+    with pytest.raises(exc, match="interval"):
         monitoring.snapshot(interval=bad)
 
 

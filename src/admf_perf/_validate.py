@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "check_bool",
     "check_callable",
     "check_choice",
     "check_int",
@@ -87,7 +88,8 @@ def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: 
     x = float(value)
     if not math.isfinite(x) or (minimum is not None and (x <= minimum if open_minimum else x < minimum)) or (
             maximum is not None and x > maximum):
-        raise _value_error(name, "finite and " + accepts if not math.isfinite(x) else accepts, value)
+        finite = math.isfinite(x) or "finite" in accepts
+        raise _value_error(name, accepts if finite else "finite and " + accepts, value)
     return x
 
 
@@ -105,6 +107,13 @@ def finite_real(value: Any, name: str) -> float:
     if not math.isfinite(x):
         raise _value_error(name, "a finite real number", x)
     return x
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is ``True`` or ``False`` (not an int, not a numpy bool)."""
+    if not isinstance(value, bool):
+        raise _type_error(name, "a bool", value)
+    return value
 
 
 def check_str(value: Any, name: str, *, allow_none: bool = False, nonempty: bool = False) -> Any:

@@ -8,8 +8,6 @@ written down in docs/caching.md.
 from __future__ import annotations
 
 import itertools
-import math
-import numbers
 import re
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _ext
 from .._ext import _types
+from .._validate import check_callable, check_int, check_real, check_str
 from .registry import CacheManager
 
 if TYPE_CHECKING:  # the stubs describe both implementations
@@ -102,27 +101,20 @@ class CacheStats:
 
 
 def _check_max_size(max_size: object, *, for_cached: bool = False) -> int | None:
-    if max_size is None:
-        return None
-    if isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral):
-        raise TypeError(f"max_size must be an int >= 0 or None; got {type(max_size).__name__}")
-    max_size = int(max_size)
-    if max_size < 0:
-        if for_cached:  # functools: a negative maxsize means 0
-            return 0
-        raise ValueError(f"max_size must be an int >= 0 or None; got {max_size}")
-    return max_size
+    """``max_size``: an int >= 0 or None; for ``cached``, any int, a negative
+    one meaning 0 (as functools' ``maxsize``)."""
+    if for_cached:
+        size: int | None = check_int(max_size, "max_size", allow_none=True)
+        return None if size is None else max(size, 0)
+    size = check_int(max_size, "max_size", minimum=0, allow_none=True)
+    return size
 
 
 def _check_ttl(ttl: object) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
-        raise TypeError(f"ttl must be a number of seconds > 0 or None; got {type(ttl).__name__}")
-    ttl = float(ttl)
-    if not (ttl > 0 and math.isfinite(ttl)):
-        raise ValueError(f"ttl must be a finite number of seconds > 0 or None; got {ttl!r}")
-    return ttl
+    """``ttl``: a finite number of seconds > 0, or None."""
+    seconds: float | None = check_real(ttl, "ttl", minimum=0, open_minimum=True, allow_none=True,
+                                       what="a number of seconds")
+    return seconds
 
 
 _names = itertools.count(1)
@@ -159,11 +151,8 @@ class Cache(_cache.CacheCore):
         max_size = _check_max_size(max_size)
         strategy = CacheStrategy.coerce(strategy)
         ttl = _check_ttl(ttl)
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None; got {type(name).__name__}")
-        if timer is not None and not callable(timer):
-            raise TypeError(f"timer must be a callable returning seconds or None; "
-                            f"got {type(timer).__name__}")
+        check_str(name, "name", allow_none=True)
+        check_callable(timer, "timer", allow_none=True, what="a callable returning seconds")
         super().__init__(max_size, _POLICY[strategy], ttl, timer)
         self._strategy = strategy
         self._key_layout: str | None = None  # set by ``cached``: how to read args from keys

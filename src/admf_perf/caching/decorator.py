@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _ext
 from .._ext import _types
+from .._validate import check_callable, check_str
 from .cache import Cache, CacheStrategy, _check_max_size, _check_ttl
 from .keys import _keys
 
@@ -60,15 +61,11 @@ def cached(
     size = _check_max_size(max_size, for_cached=True)
     strategy = CacheStrategy.coerce(strategy)
     ttl = _check_ttl(ttl)
-    if key_maker is not None and not callable(key_maker):
-        raise TypeError(f"key_maker must be a callable (args, kwargs) -> key or None; "
-                        f"got {type(key_maker).__name__}")
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"name must be a str or None; got {type(name).__name__}")
+    check_callable(key_maker, "key_maker", allow_none=True, what="a callable (args, kwargs) -> key")
+    check_str(name, "name", allow_none=True)
 
     def decorate(func: Callable) -> Any:
-        if not callable(func):
-            raise TypeError(f"cached() needs a callable; got {type(func).__name__}")
+        check_callable(func, "func", what="a callable (the function to cache)")
         cache = Cache(size, strategy, ttl, name=name or _qualified_name(func))
         if key_maker is None:
             cache._key_layout = "typed" if typed else "functools"

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_choice
 from ..caching import Cache, CacheKey, CacheStrategy, cached
 from .indicators import EMA, SMA, WMA
 
@@ -146,8 +147,7 @@ class CachedMovingAverage(CachedIndicator):
     def __init__(self, period: int = 30, kind: str = "sma", *, max_size: int | None = 128,
                  name: str | None = None) -> None:
         classes = {"sma": SMA, "ema": EMA, "wma": WMA}
-        if kind not in classes:
-            raise ValueError(f"kind must be one of {sorted(classes)}; got {kind!r}")
+        check_choice(kind, "kind", sorted(classes))
         super().__init__(classes[kind], max_size=max_size, name=name, period=period)
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .indicators import SMA
+from .._validate import check_str, positive_int
 from ..caching.registry import CacheManager
+from .indicators import SMA
 
 __all__ = ["IncrementalCalculator", "MovingAverageCalculator"]
 
@@ -31,6 +32,7 @@ class IncrementalCalculator:
     """
 
     def __init__(self, name: str | None = None) -> None:
+        check_str(name, "name", allow_none=True)
         self.name = name if name is not None else f"{type(self).__name__.lower()}-{next(_names)}"
         self._result: Any = None
         self._has_result = False
@@ -89,8 +91,8 @@ class MovingAverageCalculator(IncrementalCalculator):
     """
 
     def __init__(self, window: int, name: str | None = None) -> None:
-        self._sma = SMA(window)          # validates window
-        self.window = window
+        self.window = positive_int(window, "window")
+        self._sma = SMA(self.window)
         self._buffer = np.empty(0)
         self._seen = 0                   # bars consumed
         self._last = np.nan              # the last bar consumed

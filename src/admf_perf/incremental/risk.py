@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from .. import _ext
 from ..caching.registry import CacheManager
-from .._validate import finite_real
+from .._validate import check_str, finite_real
 
 if TYPE_CHECKING:  # the stub describes both implementations
     from .._ext import _risk
@@ -75,8 +75,7 @@ class CachingRiskCalculator(_risk.RiskCore):
         if not ppy > 0.0:
             raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
         rf = finite_real(risk_free, "risk_free")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        check_str(name, "name", allow_none=True)
         super().__init__(ppy, rf)
         self.name = name if name is not None else f"CachingRiskCalculator@{id(self):x}"
         CacheManager.get_instance().register(self)

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import psutil
 
-from .._validate import positive_int
+from .._validate import check_callable, check_choice, check_real, positive_int
 from ..resources.cpu import CPUManager
 from .backtest import BarData, crossover_backtest, prepare
 from .bars import load_bars, synthetic_bars
@@ -58,12 +58,9 @@ class TopN:
 
     def __init__(self, n: int, key: Callable[[Any], float],
                  tiebreak: Callable[[Any], int] | None = None) -> None:
-        positive_int(n, "n")
-        if not callable(key):
-            raise TypeError(f"key must be callable; got {type(key).__name__}")
-        self.n = n
-        self.key = key
-        self.tiebreak = tiebreak
+        self.n = positive_int(n, "n")
+        self.key = check_callable(key, "key")
+        self.tiebreak = check_callable(tiebreak, "tiebreak", allow_none=True)
         self._heap: list[tuple[float, int, Any]] = []  # min-heap of (score, -order, item)
         self._order = itertools.count()
         self.seen = 0
@@ -100,8 +97,10 @@ class OptimizationSettings:
 
     ``top_n`` results kept by ``metric`` (``sharpe``, ``return``,
     ``drawdown``); ``gc_after_run`` collects garbage after every backtest
-    (slower; bounds memory when runs create cycles); ``cash``,
-    ``commission`` and ``periods_per_year`` go to every backtest.
+    (slower; bounds memory when runs create cycles); ``cash`` (> 0),
+    ``commission`` (a fraction of each fill's value in [0, 1)) and
+    ``periods_per_year`` (> 0) go to every backtest, checked here as
+    :func:`~admf_perf.backtest.crossover_backtest` checks them.
     """
 
     top_n: int = 10
@@ -112,9 +111,20 @@ class OptimizationSettings:
     periods_per_year: float = 252.0
 
     def __post_init__(self) -> None:
-        positive_int(self.top_n, "top_n")
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {sorted(METRICS)}; got {self.metric!r}")
+        # frozen: the checked (normalized) values are stored with object.__setattr__
+        checked = {
+            "top_n": positive_int(self.top_n, "top_n"),
+            "metric": check_choice(self.metric, "metric", sorted(METRICS)),
+            "cash": check_real(self.cash, "cash", minimum=0.0, open_minimum=True),
+            "commission": check_real(self.commission, "commission"),
+            "periods_per_year": check_real(self.periods_per_year, "periods_per_year", minimum=0.0,
+                                           open_minimum=True),
+        }
+        if not 0.0 <= checked["commission"] < 1.0:
+            raise ValueError(f"commission must be a fraction of the fill value in [0, 1), "
+                             f"got {self.commission!r}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def metric_key(self) -> str:
@@ -238,7 +248,8 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     as chunks finish.
     """
     settings = settings or OptimizationSettings()
-    positive_int(workers, "workers")
+    workers = positive_int(workers, "workers")
+    check_callable(progress, "progress", allow_none=True, what="a callable(done, total)")
     pairs = grid_pairs(fast, slow)
     bars = prepare(data)
     longest = max(s for _, s in pairs)

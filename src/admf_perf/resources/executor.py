@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,7 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validate import positive_int
+from .._validate import check_callable, check_real, check_str, positive_int
 from .cpu import CPUManager
 from .memory import MemoryManager
 from .monitoring import ResourceMonitor
@@ -109,19 +108,16 @@ class ResourceAwareExecutor:
         self.min_workers = positive_int(min_workers, "min_workers")
         if self.min_workers > self.max_workers:
             raise ValueError(f"min_workers ({min_workers}) must be <= max_workers ({max_workers})")
-        if isinstance(cpu_threshold, bool) or not isinstance(cpu_threshold, (int, float)) or not (
-                math.isfinite(cpu_threshold) and 0 < cpu_threshold <= 100):
-            raise ValueError(f"cpu_threshold must be a percent in (0, 100]; got {cpu_threshold!r}")
+        self.cpu_threshold = check_real(cpu_threshold, "cpu_threshold", minimum=0, maximum=100,
+                                        open_minimum=True, what="a percent")
         if monitor is not None and not callable(getattr(monitor, "sample", None)):
-            raise TypeError("monitor must have a sample() method returning cpu_percent and memory_pressure")
-        if task_name is not None and not isinstance(task_name, str):
-            raise TypeError(f"task_name must be a str or None; got {type(task_name).__name__}")
+            raise TypeError(f"monitor must have a sample() method returning cpu_percent and memory_pressure, "
+                            f"or be None, got {type(monitor).__name__}")
+        self.task_name = check_str(task_name, "task_name", allow_none=True)
         self.use_process = bool(use_process)
         self.cpu = cpu if cpu is not None else CPUManager.get_instance()
         self.memory = memory if memory is not None else MemoryManager.get_instance()
         self.monitor = monitor if monitor is not None else ResourceMonitor(self.memory)
-        self.cpu_threshold = float(cpu_threshold)
-        self.task_name = task_name
         self.parallelism = self.max_workers
         self.history: list[Decision] = []
         self._callbacks: list[Callable[[Decision], Any]] = []
@@ -131,31 +127,26 @@ class ResourceAwareExecutor:
     def on_pressure(self, callback: Callable[[Decision], Any]) -> None:
         """Call ``callback(decision)`` whenever the executor reacts to pressure
         or its end (every :class:`Decision` but ``"start"``)."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable; got {type(callback).__name__}")
-        self._callbacks.append(callback)
+        self._callbacks.append(check_callable(callback, "callback"))
 
     # -- running ----------------------------------------------------------------------
     def run(self, tasks: Iterable[Callable[[], Any]], *, return_exceptions: bool = False) -> list[Any]:
         """Call every zero-argument callable of ``tasks``; results in order."""
         calls = list(tasks)
         for i, task in enumerate(calls):
-            if not callable(task):
-                raise TypeError(f"tasks[{i}] must be callable; got {type(task).__name__}")
+            check_callable(task, f"tasks[{i}]", what="a zero-argument callable")
         return self._run(calls, return_exceptions)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, return_exceptions: bool = False) -> list[Any]:
         """``[fn(item) for item in items]``, run as :meth:`run` runs tasks."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable; got {type(fn).__name__}")
+        check_callable(fn, "fn")
         return self._run([functools.partial(fn, item) for item in items], return_exceptions)
 
     def run_grid(self, fn: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]], *,
                  return_exceptions: bool = False) -> list[Any]:
         """``fn(**params)`` for every parameter set of :func:`expand_grid`'s
         ``grid``; results in the grid's order."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable; got {type(fn).__name__}")
+        check_callable(fn, "fn")
         return self._run([functools.partial(fn, **params) for params in expand_grid(grid)], return_exceptions)
 
     def _decide(self, running: int, completed: int, start: bool = False) -> None:

@@ -16,7 +16,6 @@ a process then reports 0.0, as psutil documents).
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import platform
 import sys
@@ -26,19 +25,11 @@ from typing import Any
 
 import psutil
 
+from .._validate import check_real
 from ..caching.registry import CacheManager
 from .memory import MemoryManager
 
 __all__ = ["ResourceMonitor", "ResourceSample", "format_snapshot", "snapshot"]
-
-
-def _check_interval(interval: float | None) -> float | None:
-    if interval is None:
-        return None
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
-            math.isfinite(interval) and interval >= 0):
-        raise ValueError(f"interval must be a number of seconds >= 0 or None; got {interval!r}")
-    return float(interval)
 
 
 def _safe(fn: Any, default: Any = None) -> Any:
@@ -58,7 +49,7 @@ def snapshot(interval: float | None = 0.1) -> dict[str, Any]:
     percent, threads, open files and their paths, file descriptors),
     ``toolkit`` (registered caches with hits/misses/size, tracked allocations).
     """
-    interval = _check_interval(interval)
+    interval = check_real(interval, "interval", minimum=0, allow_none=True, what="a number of seconds")
     proc = psutil.Process()
     _safe(lambda: proc.cpu_percent(None))          # prime the process counter
     system_percent = psutil.cpu_percent(interval)  # blocks ``interval`` seconds

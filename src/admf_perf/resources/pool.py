@@ -50,6 +50,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .. import _ext
+from .._validate import check_callable, check_int, check_str
 from .memory import MemoryManager
 
 if TYPE_CHECKING:  # the stub describes both implementations
@@ -80,18 +81,10 @@ class ObjectPool(_pool.PoolCore):
 
     def __init__(self, factory: Callable[[], Any], max_size: int = DEFAULT_MAX_SIZE,
                  reset: Callable[[Any], object] | None = None, name: str | None = None) -> None:
-        if not callable(factory):
-            raise TypeError(f"factory must be a callable returning a new object, "
-                            f"got {type(factory).__name__}")
-        if isinstance(max_size, bool) or not isinstance(max_size, int):
-            raise TypeError(f"max_size must be an int >= 0, got {type(max_size).__name__}")
-        if max_size < 0:
-            raise ValueError(f"max_size must be an int >= 0, got {max_size!r}")
-        if reset is not None and not callable(reset):
-            raise TypeError(f"reset must be a callable taking the object, or None, "
-                            f"got {type(reset).__name__}")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        check_callable(factory, "factory", what="a callable returning a new object")
+        max_size = check_int(max_size, "max_size", minimum=0)
+        check_callable(reset, "reset", allow_none=True, what="a callable taking the object")
+        check_str(name, "name", allow_none=True)
         super().__init__(factory, max_size, reset)
         self.name = name if name is not None else f"ObjectPool@{id(self):x}"
         MemoryManager.get_instance().register_pool(self)  # idle objects are cleared under pressure

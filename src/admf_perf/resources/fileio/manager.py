@@ -16,7 +16,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from ..._singleton import Singleton
-from ..._validate import check_callable, check_choice, check_int, check_path
+from ..._validate import check_bool, check_callable, check_choice, check_int, check_path
 from ..pool import ObjectPool
 from .maps import MappedArray, MappedBytes, open_map
 from .operations import (
@@ -105,8 +105,7 @@ class IOManager(Singleton):
     """
 
     def __init__(self, fsync: bool = True, pool_per_class: int = DEFAULT_POOL_PER_CLASS) -> None:
-        if not isinstance(fsync, bool):
-            raise TypeError(f"fsync must be True or False, got {type(fsync).__name__}")
+        check_bool(fsync, "fsync")
         pool_per_class = check_int(pool_per_class, "pool_per_class", minimum=0)
         self._state = _State(fsync)
         self._queue: SimpleQueue = SimpleQueue()

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..._validate import check_path
+from ..._validate import check_choice, check_int, check_path
 from .operations import (
     _CLOSE,
     _ERR,
@@ -97,16 +97,14 @@ def open_map(state: _State, path: PathLike, mode: str = "r", dtype: Any = None,
     ``io_stats``.
     """
     p = check_path(path, allow_bytes=True)
-    if mode not in _MMAP_MODES:
-        raise ValueError(f"mode must be one of 'r' (read-only), 'r+' (read-write), 'c' "
-                         f"(copy-on-write); got {mode!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be an int >= 0; got {offset!r}")
+    check_choice(mode, "mode", _MMAP_MODES)
+    offset = check_int(offset, "offset", minimum=0)
     p = os.path.abspath(p)
     key = _key(p)
     if dtype is None:
-        if shape is not None and (isinstance(shape, bool) or not isinstance(shape, int) or shape < 1):
-            raise ValueError(f"shape must be None or an int >= 1 (bytes) without dtype; got {shape!r}")
+        if isinstance(shape, tuple):       # an array's shape: a value that needs a dtype
+            raise ValueError(f"shape must be None or an int >= 1 (bytes) without dtype, got {shape!r}")
+        size: int | None = check_int(shape, "shape", minimum=1, allow_none=True)
         if offset % mmap.ALLOCATIONGRANULARITY:
             raise ValueError(f"offset must be a multiple of mmap.ALLOCATIONGRANULARITY "
                              f"({mmap.ALLOCATIONGRANULARITY}) without dtype; got {offset}")
@@ -117,7 +115,7 @@ def open_map(state: _State, path: PathLike, mode: str = "r", dtype: Any = None,
             state.add(key, _ERR, 1)
             raise
         try:
-            length = 0 if shape is None else shape
+            length = 0 if size is None else size
             mapped = MappedBytes(fd, length, access=_MMAP_MODES[mode], offset=offset)
         except BaseException:
             state.add(key, _OPEN, 1, _CLOSE, 1, _ERR, 1)

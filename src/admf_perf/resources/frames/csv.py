@@ -12,17 +12,17 @@ import errno
 import os
 import re
 from dataclasses import dataclass
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..._validate import check_bool, check_int, check_path, check_real, check_str
 from .downcast import (
     _FLOAT32,
     DEFAULT_CATEGORY_THRESHOLD,
     _check_threshold,
-    _check_tolerance,
     _float32_ok,
     _is_stringlike,
     _smallest_int,
@@ -317,31 +317,6 @@ class _Column:
         return values
 
 
-def _check_path(path: Any) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError("path must be a str path, not bytes")
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "CSV file not found", path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "path is a directory, not a CSV file", path)
-    return path
-
-
-def _check_int(value: Any, name: str, low: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        accepted = f"an int >= {low}" + (" or None" if allow_none else "")
-        raise TypeError(f"{name} must be {accepted}; got {type(value).__name__}")
-    if value < low:
-        accepted = f"an int >= {low}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {accepted}; got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class _Read:
     """What is passed to ``pd.read_csv`` for every pass over a file."""
@@ -433,23 +408,29 @@ def _fixed(dtype: Any, label: Any) -> bool:
 def _scan(path: Any, chunksize: Any, max_rows: int | None, optimize: bool, read: _Read,
           category_threshold: Any, price_tolerance: Any, price_columns: Any, store: bool,
           ) -> tuple[list[Any], list[_Column], list[pd.Index] | None]:
-    path = _check_path(path)
-    chunksize = _check_int(chunksize, "chunksize", 1)                       # type: ignore[assignment]
-    max_rows = _check_int(max_rows, "max_rows", 0, allow_none=True)
-    if not isinstance(optimize, bool):
-        raise TypeError(f"optimize must be a bool; got {type(optimize).__name__}")
-    if not isinstance(read.sep, str) or not read.sep:
-        raise TypeError(f"sep must be a non-empty str; got {read.sep!r}")
+    path = check_path(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "CSV file not found", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "path is a directory, not a CSV file", path)
+    chunksize = check_int(chunksize, "chunksize", minimum=1)
+    max_rows = check_int(max_rows, "max_rows", minimum=0, allow_none=True)
+    check_bool(optimize, "optimize")
+    check_str(read.sep, "sep", nonempty=True)
     if read.names is not None and (isinstance(read.names, (str, bytes)) or not isinstance(read.names, Sequence)):
         raise TypeError(f"names must be a list of column names or None; got {type(read.names).__name__}")
     threshold = _check_threshold(category_threshold)
-    tolerance = _check_tolerance(price_tolerance)
+    tolerance = check_real(price_tolerance, "price_tolerance", minimum=0, allow_none=True, what="a finite number")
+    if price_columns is not None and (isinstance(price_columns, (str, bytes))
+                                      or not isinstance(price_columns, Iterable)):
+        raise TypeError(f"price_columns must be a sequence of column labels or None, "
+                        f"got {type(price_columns).__name__}")
     header = read.header(path)
     _validate_columns(path, header, read.usecols, read.dtype, read.parse_dates, read.index_col)
     if price_columns is not None:
         unknown = [c for c in price_columns if c not in header]
-        if unknown or isinstance(price_columns, str):
-            raise ValueError(f"price_columns: columns {unknown or [price_columns]} are not in CSV "
+        if unknown:
+            raise ValueError(f"price_columns: columns {unknown} are not in CSV "
                              f"file {path!r}; columns: {header}")
     bound = _count_rows(path)
     capacity = bound if bound is not None else 0

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..._validate import check_real
 from ..memory import MemoryManager
 
 __all__ = [
@@ -93,24 +94,12 @@ def optimal_dtype(array: Any, tolerance: float | None = None) -> np.dtype:
     return arr.dtype
 
 
-def _check_tolerance(value: Any, name: str = "price_tolerance") -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number >= 0 or None; got {type(value).__name__}")
-    value = float(value)
-    if not (value >= 0 and np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0 or None; got {value!r}")
-    return value
-
-
 def _check_threshold(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"category_threshold must be a number in [0, 1]; got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"category_threshold must be in [0, 1] (0 turns categories off); got {value!r}")
-    return value
+    """``category_threshold``: a share in [0, 1] (0 turns categories off)."""
+    share: float = check_real(value, "category_threshold", what="a number in [0, 1]")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"category_threshold must be in [0, 1] (0 turns categories off), got {share!r}")
+    return share
 
 
 class _Allocation:
@@ -165,7 +154,7 @@ class MemoryOptimizedArray:
         Lossless unless ``tolerance`` (floats only: float32 when every value
         moves by at most ``tolerance``) is given. Idempotent.
         """
-        tolerance = _check_tolerance(tolerance, "tolerance")
+        tolerance = check_real(tolerance, "tolerance", minimum=0, allow_none=True, what="a finite number")
         target = optimal_dtype(self._array, tolerance)
         if target != self._array.dtype:
             with np.errstate(over="ignore"):
@@ -305,7 +294,8 @@ class OptimizedDataFrame:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
         threshold = _check_threshold(category_threshold)
-        tolerance = _check_tolerance(price_tolerance)
+        tolerance = check_real(price_tolerance, "price_tolerance", minimum=0, allow_none=True,
+                               what="a finite number")
         if price_columns is not None:
             if isinstance(price_columns, (str, bytes)) or not isinstance(price_columns, Sequence):
                 raise TypeError("price_columns must be a sequence of column labels or None; "
