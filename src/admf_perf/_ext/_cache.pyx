@@ -792,7 +792,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     cdef PyObject* p = NULL
     cdef _Node node = None
     cdef _Node victim = None
-    cdef object old_key, old_value, old_args, old_kwargs   # dropped at return
+    cdef object _old_key, old_value, old_args, old_kwargs  # dropped at return
     cdef unsigned long long expected
     if c.maxsize == 0:
         return 0
@@ -840,7 +840,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         if c.mutations == expected and node is None:
             if victim is not None and Py_REFCNT(victim) == 1:
                 node = victim                       # reuse the evicted node
-                old_key = node.key
+                _old_key = node.key                 # held: its __del__ runs after the store is whole
                 old_value = node.value
                 if node.args is not None or node.kwargs is not None:
                     old_args = node.args

@@ -43,7 +43,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.float cimport DBL_MAX
-from libc.math cimport INFINITY, NAN, fabs, fma, isfinite, isnan, sqrt
+from libc.math cimport INFINITY, NAN, fabs, fma, isfinite, isnan
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
@@ -463,7 +463,7 @@ cdef class _Indicator:
                                      f"got shape {arr.shape}")
             out.append(arr)
         n = len(out[0])
-        for name, arr in zip(self._innames, out):
+        for arr in out:
             if len(arr) != n:
                 raise ValueError(f"{type(self).__name__}.batch: arrays of different lengths "
                                  f"({', '.join(str(len(x)) for x in out)})")
@@ -490,11 +490,11 @@ cdef class _Indicator:
         current value)."""
         cdef list arrs = self._arrays(arrays)
         cdef Py_ssize_t n = len(arrs[0]), i
-        cdef int j, nin = self._nin, nout = self._nout
+        cdef int nin = self._nin, nout = self._nout
         cdef const double[::1] a0 = arrs[0]
         cdef const double[::1] a1 = arrs[1] if nin > 1 else arrs[0]
         cdef const double[::1] a2 = arrs[2] if nin > 2 else arrs[0]
-        outs = [np.empty(n, dtype=np.float64) for j in range(nout)]
+        outs = [np.empty(n, dtype=np.float64) for _ in range(nout)]
         cdef double[::1] o0 = outs[0]
         cdef double[::1] o1 = outs[1] if nout > 1 else outs[0]
         cdef double[::1] o2 = outs[2] if nout > 2 else outs[0]
@@ -891,7 +891,6 @@ cdef class EMA(_Single):
         cdef double x
         cdef int bad = 0
         cdef EMASt st = self.st
-        cdef double* ring = self._buf
         cdef i64 p = self._period
         if n == 0:
             return out
@@ -922,7 +921,7 @@ cdef struct RSISt:
 
 
 cdef inline double rsi_push(RSISt* st, i64 period, double x, double a1,
-                           double inv) noexcept nogil:
+                            double inv) noexcept nogil:
     cdef double d, t, up, dn
     cdef double n = period
     st.k += 1
@@ -1160,7 +1159,7 @@ cdef class ATR(_HLC):
         cdef ATRSt st = self.st
         cdef i64 p = self._period, j
         cdef const double* tab = self._tab
-        cdef double hi, lo, cl, pc, A, r, t, v = 0.0, chk = 0.0
+        cdef double hi, lo, pc, A, r, t, v = 0.0, chk = 0.0
         cdef double q[ATR_K]
         cdef Py_ssize_t t0
         if n == 0:
@@ -1336,8 +1335,6 @@ cdef inline double var_m2_arr(VarSt* st, const double* w, i64 n, double inv) noe
         var_resum(st, w, n, w, 0, w[n - 1])
         m2 = st.s2 - st.s1 * (st.s1 * inv)
     return m2
-
-
 
 
 cdef extern from *:
@@ -1995,16 +1992,14 @@ cdef class RollingMax(_Rolling):
             return _In1.batch(self, *arrays)
         cdef list arrs = self._arrays(arrays)
         cdef const double[::1] a = arrs[0]
-        cdef Py_ssize_t n = a.shape[0], i, j, m, hi_idx, trailing, L, t
+        cdef Py_ssize_t n = a.shape[0], i, m
         out = np.empty(n, dtype=np.float64)
         cdef double[::1] o = out
-        cdef double x, v, g, hi = 0.0
+        cdef double x
         cdef int bad = 0
         cdef DequeSt st = self.st
-        cdef Py_ssize_t bs, be
         cdef double* hprev
         cdef double* hcur
-        cdef double* tmp
         cdef double* ring = self._buf
         cdef i64* idx = <i64*>(self._buf + self._period)
         cdef i64 p = self._period, k0 = self.st.k

@@ -20,7 +20,6 @@ cimport cython
 cimport numpy as cnp
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
-from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memmove
@@ -223,7 +222,6 @@ cdef class TimeSeriesArray:
         """Ensure ``end + k <= cap`` (``k <= capacity`` for a ring)."""
         cdef Py_ssize_t n = self._end - self._start, keep, new_cap, first
         cdef _Buffer tb, vb
-        cdef char* p
         if self._capacity:
             keep = n if n < self._capacity else self._capacity
             new_cap = 2 * self._capacity
