@@ -87,7 +87,7 @@ def main() -> None:
             want_t = want if isinstance(want, tuple) else (want,)
             scale = float(np.nanmax(np.abs(d["close"])))
             results = [compare(o, w, scale if name != "OBV" else float(np.nanmax(np.abs(w))))
-                       for o, w in zip(ours_t, want_t)]
+                       for o, w in zip(ours_t, want_t, strict=True)]
             err = max(r[0] for r in results)
             nan_ok = all(r[1] for r in results)
             cells.append(f"{err:10.1e}{'' if nan_ok else ' NaN!':>6s}")

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-
 ORCL = Path("ohlcv") / "orcl-1995-2014-daily.csv"
 FUTURE = Path("ohlcv") / "index-future-2006-1min.csv"
 EPS = sys.float_info.epsilon
@@ -208,7 +207,8 @@ def test_load_case_insensitive_and_extra_columns(B, tmp_path):
     ("Date,Open,High,Low,Close,Volume\n", "2020-01-02,1,2,0.5,-1.5,1\n2020-01-03,1,2,0.5,1.5,1\n", ["close"]),
     ("Date,Open,High,Low,Close,Volume\n", "2020-01-03,1,2,0.5,1.5,1\n2020-01-02,1,2,0.5,1.5,1\n", ["sorted"]),
     ("Date,Open,High,Low,Close,Volume\n", "2020-01-02,1,2,0.5,1.5,1\n2020-01-02,1,2,0.5,1.5,1\n", ["duplicate"]),
-    ("Date,Open,High,Low,Close,Volume\n", "2020-01-02,1,2,0.5,abc,1\n2020-01-03,1,2,0.5,1.5,1\n", ["'Close'", "numeric"]),
+    ("Date,Open,High,Low,Close,Volume\n", "2020-01-02,1,2,0.5,abc,1\n2020-01-03,1,2,0.5,1.5,1\n",
+     ["'Close'", "numeric"]),
     ("Open,High,Low,Close,Volume\n", "1,2,0.5,1.5,1\n1,2,0.5,1.5,1\n", ["date"]),
     ("Date,Open,High,Low,Close,Volume\n", "not a date,1,2,0.5,1.5,1\n2020-01-03,1,2,0.5,1.5,1\n", ["date"]),
 ])
@@ -466,7 +466,7 @@ def test_metrics_equal_empyrical(B, orcl_df):
         t = res.trades
         assert m["trades"] == len(t) and m["win_rate"] == pytest.approx((t["pnl"] > 0).mean())
         held = np.zeros(len(orcl_df), bool)
-        for a, b in zip(t["entry_bar"], t["exit_bar"]):
+        for a, b in zip(t["entry_bar"], t["exit_bar"], strict=True):
             held[a:b + 1] = True
         assert m["exposure"] == pytest.approx(held.mean())
     assert set(m) == set(B.METRICS)
@@ -592,7 +592,8 @@ def test_numpy_int_periods_and_result_pickles(B, picklable, synth_df):
     back = pickle.loads(pickle.dumps(res))                  # results come back from worker processes
     np.testing.assert_array_equal(back.equity, res.equity)
     assert back.metrics == res.metrics or all(
-        (a == b) or (math.isnan(a) and math.isnan(b)) for a, b in zip(back.metrics.values(), res.metrics.values()))
+        (a == b) or (math.isnan(a) and math.isnan(b))
+        for a, b in zip(back.metrics.values(), res.metrics.values(), strict=True))
     pd.testing.assert_frame_equal(back.trades, res.trades)
 
 

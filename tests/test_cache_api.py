@@ -8,7 +8,6 @@ import weakref
 import numpy as np
 import pytest
 
-
 # -- validation: errors name the parameter ---------------------------------------
 
 @pytest.mark.parametrize("kwargs, exc, name", [

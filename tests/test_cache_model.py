@@ -358,7 +358,7 @@ class CacheMachine(RuleBasedStateMachine):
             got = self.cache.items()
             assert isinstance(got, list)
             assert got == [(r.key, r.value) for r in recs]
-            assert all(g[1] is r.value for g, r in zip(got, recs))
+            assert all(g[1] is r.value for g, r in zip(got, recs, strict=True))
             assert dict(got) == {r.key: r.value for r in recs}
         elif what == "keys":
             got = self.cache.keys()
@@ -367,7 +367,7 @@ class CacheMachine(RuleBasedStateMachine):
         elif what == "values":
             got = self.cache.values()
             assert isinstance(got, list)
-            assert all(g is r.value for g, r in zip(got, recs)) and len(got) == len(recs)
+            assert all(g is r.value for g, r in zip(got, recs, strict=True)) and len(got) == len(recs)
         elif what == "iter":
             assert list(iter(self.cache)) == [r.key for r in recs]
         else:

@@ -239,7 +239,7 @@ def test_worker_death_fails_only_its_task(mgr, cpu, how, exitcode, chunksize):
         out = mgr.map_tasks(functools.partial(crash_on, bad=13, how=how), items,
                             use_process=True, chunksize=chunksize, return_exceptions=True,
                             timeout=T)
-    for x, value in zip(items, out):
+    for x, value in zip(items, out, strict=True):
         if x == 13:
             assert isinstance(value, cpu.WorkerCrashedError)
             assert isinstance(value, RuntimeError)

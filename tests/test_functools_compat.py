@@ -507,7 +507,7 @@ def test_cache_info_is_a_named_tuple(ap):
 
 
 def test_lru_cache_decoration(ap):
-    def f(zomg: 'zomg_annotation'):
+    def f(zomg: zomg_annotation):
         """f doc string"""
         return 42
 

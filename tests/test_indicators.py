@@ -249,7 +249,7 @@ def test_talib_parity(ind, data, name, args, kind, ref, scale_kind):
     scale = _scale(scale_kind, h, l, c, v)
     if isinstance(want, tuple):
         assert isinstance(got, tuple) and len(got) == len(want)
-        for i, (g, w) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
             assert_close(g, w, scale, f"{name}{args} output {i} on {dname}")
     else:
         assert isinstance(got, np.ndarray) and got.dtype == np.float64
@@ -282,7 +282,7 @@ def test_stochastic_range_of_one_ulp(ind):
     for args in ((1, 1, 1), (3, 2, 2), (5, 3, 3)):
         want = talib.STOCH(high, low, close, args[0], args[1], 0, args[2], 0)
         got = ind.Stochastic(*args).batch(high, low, close)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert_close(g, w, 100.0, f"Stochastic{args}")
 
 
@@ -353,7 +353,7 @@ def _stream_data(name, n=240, seed=11):
     """Inputs for ``name``: columns (arrays) and rows (tuples of floats), on a tick grid (ties)."""
     h, l, c, v = _walk(n, seed, level=50.0, step=0.5, tick=0.25)
     cols = _inputs(SPECS[name][1], h, l, c, v)
-    rows = list(zip(*(col.tolist() for col in cols)))
+    rows = list(zip(*(col.tolist() for col in cols), strict=True))
     return cols, rows
 
 
@@ -386,7 +386,7 @@ def test_stream_equals_batch(ind, name):
         assert np.array_equal(streamed, batched, equal_nan=True)
     else:
         assert isinstance(batched, tuple) and len(batched) == n_out
-        for s, b in zip(streamed, batched):
+        for s, b in zip(streamed, batched, strict=True):
             assert b.dtype == np.float64 and np.array_equal(s, b, equal_nan=True)
     # batch accepts any array-like (lists)
     again = _make(ind, name).batch(*(col.tolist() for col in cols))
@@ -431,7 +431,7 @@ def test_batch_leaves_the_streaming_state(ind, name, split):
     out_a = _as_arrays(_stream(a, rows[split:]), N_OUTPUTS.get(name, 1))
     out_b = b.batch(*(col[split:] for col in cols))
     if isinstance(out_b, tuple):
-        assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(out_a, out_b))
+        assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(out_a, out_b, strict=True))
     else:
         assert np.array_equal(out_a, out_b, equal_nan=True)
     assert a.count == b.count == len(rows)
@@ -442,7 +442,7 @@ def test_peek_does_not_change_state(ind, name):
     cols, rows = _stream_data(name)
     _, other = _stream_data(name, seed=99)
     peeking, plain = _make(ind, name), _make(ind, name)
-    for row, stranger in zip(rows, other):
+    for row, stranger in zip(rows, other, strict=True):
         before = (peeking.value, peeking.count, peeking.ready)
         p = peeking.peek(*row)
         assert _same(peeking.peek(*stranger), plain.peek(*stranger))  # any value, repeatable
@@ -470,10 +470,10 @@ def test_copy_is_independent(ind, name, how):
     out_clone = _stream(clone, rows[k:])
     reference = _make(ind, name)
     out_ref = _stream(reference, rows)[k:]
-    assert all(_same(a, b) for a, b in zip(out_clone, out_ref))
+    assert all(_same(a, b) for a, b in zip(out_clone, out_ref, strict=True))
     fresh = _make(ind, name)
     _stream(fresh, rows[:k])
-    assert all(_same(a, b) for a, b in zip(out_original, _stream(fresh, other[k:])))
+    assert all(_same(a, b) for a, b in zip(out_original, _stream(fresh, other[k:]), strict=True))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -498,7 +498,7 @@ def test_reset(ind, name):
     obj.reset()
     fresh = _make(ind, name)
     assert _same(obj.value, fresh.value) and obj.count == 0 and not obj.ready
-    assert all(_same(a, b) for a, b in zip(_stream(obj, rows), first))
+    assert all(_same(a, b) for a, b in zip(_stream(obj, rows), first, strict=True))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -555,7 +555,7 @@ def test_bands_of_an_ema(ind):
     h, l, c, v = _dataset("walk")
     got = ind.BollingerBands(10, 1.5, 2.5, source=ind.EMA(5)).batch(c)
     inner = talib.EMA(c, 5)[4:]
-    for g, w in zip(got, talib.BBANDS(inner, 10, 1.5, 2.5, 0)):
+    for g, w in zip(got, talib.BBANDS(inner, 10, 1.5, 2.5, 0), strict=True):
         full = np.full(len(c), np.nan)
         full[4:] = w
         assert_close(g, full, 1e3, "BollingerBands(source=EMA)")
@@ -589,7 +589,7 @@ def test_composition_stream_batch_peek_copy_pickle(ind, composed, picklable):
     assert clone.source is not a.source
     ref = _stream(b, rows[50:])
     for other in (a, clone, restored):
-        assert all(_same(x, y) for x, y in zip(_stream(other, rows[50:]), ref))
+        assert all(_same(x, y) for x, y in zip(_stream(other, rows[50:]), ref, strict=True))
     # reset resets the source too
     a.reset()
     assert a.count == 0 and a.source.count == 0 and not a.source.ready
@@ -814,13 +814,13 @@ def test_property_batch_equals_stream_and_talib(ind, name, data, bars):
     cols = _inputs(kind, h, l, c, v)
     got = getattr(ind, name)(*args).batch(*cols)
     obj = getattr(ind, name)(*args)
-    streamed = [obj.update(*row) for row in zip(*(col.tolist() for col in cols))]
+    streamed = [obj.update(*row) for row in zip(*(col.tolist() for col in cols), strict=True)]
     n_out = len(got) if isinstance(got, tuple) else 1
     streamed = _as_arrays(streamed, n_out)
     if n_out == 1:
         assert np.array_equal(streamed, got, equal_nan=True)
     else:
-        assert all(np.array_equal(s, g, equal_nan=True) for s, g in zip(streamed, got))
+        assert all(np.array_equal(s, g, equal_nan=True) for s, g in zip(streamed, got, strict=True))
     if len(c) == 0:
         return
     want = ref(p, h, l, c, v)
@@ -828,5 +828,5 @@ def test_property_batch_equals_stream_and_talib(ind, name, data, bars):
     if n_out == 1:
         assert_close(got, want, scale, f"{name}{args}")
     else:
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert_close(g, w, scale, f"{name}{args}")

@@ -12,7 +12,6 @@ import collections
 import copy
 import importlib
 import math
-import os
 import pickle
 import subprocess
 import sys

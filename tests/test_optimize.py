@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from admf_perf import cli, optimize
 from admf_perf.research.backtest import crossover_backtest, prepare, synthetic_bars
-from admf_perf.resources.cpu import CPUManager
 from admf_perf.research.optimize import OptimizationSettings, TopN, grid_pairs, parse_periods, run_grid_search
+from admf_perf.resources.cpu import CPUManager
 
 
 @settings(max_examples=200, deadline=None)
@@ -178,5 +178,6 @@ def test_default_periods_per_year(shared_data):
     from admf_perf.research.optimize import default_periods_per_year
 
     assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "orcl-1995-2014-daily.csv").index) == 252.0
-    assert default_periods_per_year(load_bars(shared_data / "ohlcv" / "index-future-2006-1min.csv").index) == 252.0 * 390
+    minute_bars = load_bars(shared_data / "ohlcv" / "index-future-2006-1min.csv")
+    assert default_periods_per_year(minute_bars.index) == 252.0 * 390
     assert default_periods_per_year(pd.RangeIndex(10)) == 252.0

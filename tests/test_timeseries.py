@@ -58,7 +58,7 @@ def test_extend_equals_pandas_series(tsa, bars, shared_data):
 
 def test_append_each_type_equals_pandas_series(tsa, bars, shared_data):
     a = tsa()
-    for i, (t, v) in enumerate(zip(bars.index, bars.to_numpy())):
+    for i, (t, v) in enumerate(zip(bars.index, bars.to_numpy(), strict=True)):
         kind = i % 4
         ts = (t._value if kind == 0 else t if kind == 1 else t.to_datetime64()
               if kind == 2 else t.to_pydatetime())
@@ -93,7 +93,7 @@ def test_asof_matches_pandas(tsa, bars, shared_data):
     probes = [idx[0] - pd.Timedelta("1min"), idx[0], idx[-1], idx[-1] + pd.Timedelta("1D")]
     rng = np.random.default_rng(5)
     probes += [idx[int(i)] + pd.Timedelta(seconds=int(s))
-               for i, s in zip(rng.integers(0, len(idx), 200), rng.integers(-120, 120, 200))]
+               for i, s in zip(rng.integers(0, len(idx), 200), rng.integers(-120, 120, 200), strict=True)]
     for p in probes:
         got, ref = a.asof(p), bars.asof(p)
         assert (math.isnan(got) and math.isnan(ref)) or got == ref, p
@@ -214,7 +214,7 @@ def test_ring_buffer_matches_deque(tsa):
             ts = t + np.cumsum(rng.integers(0, 3, k))
             vs = rng.normal(size=k)
             a.extend(ts, vs)
-            ref.extend(zip(ts.tolist(), vs.tolist()))
+            ref.extend(zip(ts.tolist(), vs.tolist(), strict=True))
             t = int(ts[-1]) if k else t
         assert len(a) == len(ref)
         np.testing.assert_array_equal(a.timestamps, [p[0] for p in ref])

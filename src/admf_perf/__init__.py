@@ -96,13 +96,13 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
-    "ADX", "ATR", "COMPILED", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA",
-    "TEMA", "VWAP", "WMA", "BollingerBands", "CPUManager", "Cache", "CacheEntry", "CacheKey",
-    "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator", "CachedMovingAverage",
-    "CachingRiskCalculator", "IOManager", "IncrementalCalculator", "IncrementalPositionTracker",
-    "MemoryManager", "MemoryOptimizedArray", "Momentum", "MovingAverageCalculator", "ObjectPool",
-    "OptimizedDataFrame", "Position", "ResourceAwareExecutor", "RollingMax", "RollingMin", "StdDev",
-    "Stochastic", "TimeSeriesArray", "WorkerCrashedError", "backtest", "cached", "cached_indicator", "cached_signal", "caching",
-    "cpu", "executor", "fileio", "frames", "incremental", "indicators", "iter_csv", "load_csv", "manager",
-    "memory", "monitoring", "optimize", "pool", "portfolio", "research", "resources", "risk", "__version__",
+    "ADX", "ATR", "COMPILED", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA",
+    "BollingerBands", "CPUManager", "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats",
+    "CacheStrategy", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator", "IOManager",
+    "IncrementalCalculator", "IncrementalPositionTracker", "MemoryManager", "MemoryOptimizedArray", "Momentum",
+    "MovingAverageCalculator", "ObjectPool", "OptimizedDataFrame", "Position", "ResourceAwareExecutor",
+    "RollingMax", "RollingMin", "StdDev", "Stochastic", "TimeSeriesArray", "WorkerCrashedError", "backtest",
+    "cached", "cached_indicator", "cached_signal", "caching", "cpu", "executor", "fileio", "frames",
+    "incremental", "indicators", "iter_csv", "load_csv", "manager", "memory", "monitoring", "optimize", "pool",
+    "portfolio", "research", "resources", "risk", "__version__",
 ]

@@ -222,7 +222,6 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
 
 def _optimize_run(args: argparse.Namespace) -> int:
     from admf_perf.bench.report import write_json
-    from admf_perf.resources.cpu import CPUManager
     from admf_perf.research.optimize import (
         OptimizationSettings,
         ProgressBar,
@@ -232,6 +231,7 @@ def _optimize_run(args: argparse.Namespace) -> int:
         parse_periods,
         run_grid_search,
     )
+    from admf_perf.resources.cpu import CPUManager
 
     def fail(message: str) -> int:
         print(f"admf-perf optimize: error: {message}", file=sys.stderr)

@@ -14,9 +14,10 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ._types import FIFO, KWD_MARK, LFU, LRU, TLRU, UNBOUNDED, CacheInfo
+from ._types import KWD_MARK, LFU, LRU, TLRU, UNBOUNDED, CacheInfo
 
 _MISSING: Any = object()
 
@@ -243,7 +244,7 @@ class CacheCore:
                     self.evictions += 1
 
     def _rewrite(self, e, value, now, expires_at, args, kwargs):
-        old = e.value  # dropped on return, when the entry is consistent: its __del__ may use the store
+        _old = e.value  # dropped on return, when the entry is consistent: its __del__ may use the store
         e.value = value
         e.created_at = e.last_access = now
         e.access_count = 0

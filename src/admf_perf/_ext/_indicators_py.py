@@ -150,7 +150,7 @@ class _Indicator:
         if len(inputs) != len(names):
             raise self._arity_error(method, len(inputs))
         values = []
-        for name, x in zip(names, inputs):
+        for name, x in zip(names, inputs, strict=True):
             if isinstance(x, (str, bytes)):
                 raise TypeError(f"{type(self).__name__}.{method}: input {name!r} must be a "
                                 f"real number, got {type(x).__name__}")
@@ -195,7 +195,7 @@ class _Indicator:
         if len(arrays) != len(names):
             raise self._arity_error("batch", len(arrays))
         columns = []
-        for input_name, a in zip(names, arrays):
+        for input_name, a in zip(names, arrays, strict=True):
             try:
                 arr = np.asarray(a, dtype=np.float64)
             except (TypeError, ValueError) as exc:
@@ -206,10 +206,10 @@ class _Indicator:
                                  f"got shape {arr.shape}")
             columns.append(arr)
         n = len(columns[0])
-        for input_name, arr in zip(names, columns):
+        for input_name, arr in zip(names, columns, strict=True):
             if len(arr) != n:
                 raise ValueError(f"{name}.batch: inputs must have equal lengths, got "
-                                 f"{', '.join(f'{k}={len(c)}' for k, c in zip(names, columns))}")
+                                 f"{', '.join(f'{k}={len(c)}' for k, c in zip(names, columns, strict=True))}")
             bad = ~np.isfinite(arr)
             if bad.any():
                 i = int(np.argmax(bad))
@@ -217,7 +217,7 @@ class _Indicator:
                                  f"{float(arr[i])!r} at index {i}")
         # all checked: from here on nothing can fail half-way
         feed = self._feed
-        rows = zip(*(c.tolist() for c in columns))
+        rows = zip(*(c.tolist() for c in columns), strict=True)
         if self._N_OUT == 1:
             out = np.empty(n, dtype=np.float64)
             for i, row in enumerate(rows):
@@ -225,7 +225,7 @@ class _Indicator:
             return out
         outs = [np.empty(n, dtype=np.float64) for _ in range(self._N_OUT)]
         for i, row in enumerate(rows):
-            for arr, v in zip(outs, feed(row, True)):
+            for arr, v in zip(outs, feed(row, True), strict=True):
                 arr[i] = v
         return tuple(outs)
 

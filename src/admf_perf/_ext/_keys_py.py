@@ -255,7 +255,7 @@ def _convert_seq(tag: _Tag, seq: Any) -> tuple:
     out = [tag]
     i = 0
     try:
-        for i, item in enumerate(items):
+        for i, item in enumerate(items):  # noqa: B007 -- i names the item in the error
             out.append(_convert(item))
     except _Unkeyable as exc:
         exc.path.append(f"[{i}]")

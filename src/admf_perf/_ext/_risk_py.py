@@ -8,7 +8,8 @@ updated eagerly, O(1) per call.
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 __all__ = ["PositionCore", "RiskCore"]
 

@@ -228,9 +228,9 @@ def _call_from_key(key: Any, typed: bool) -> tuple[tuple, dict]:
             return items[:n], {}
         m = (len(items) - 2 * n - 1) // 3
         flat = items[n + 1:n + 1 + 2 * m]
-        return items[:n], dict(zip(flat[::2], flat[1::2]))
+        return items[:n], dict(zip(flat[::2], flat[1::2], strict=True))
     for n, item in enumerate(items):
         if item is _types.KWD_MARK:
             flat = items[n + 1:]
-            return items[:n], dict(zip(flat[::2], flat[1::2]))
+            return items[:n], dict(zip(flat[::2], flat[1::2], strict=True))
     return items, {}

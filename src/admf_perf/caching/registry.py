@@ -11,9 +11,7 @@ import itertools
 import re
 import threading
 import weakref
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _ext
 from .._singleton import Singleton
@@ -39,7 +37,8 @@ class CacheManager(Singleton):
         """Track ``obj`` (weakly) until it is garbage or ``unregister``-ed."""
         ident = next(self._order)
 
-        def drop(_ref: weakref.ref, ident: int = ident, registry: weakref.ref = weakref.ref(self)) -> None:
+        def drop(_ref: weakref.ref, ident: int = ident,
+                 registry: weakref.ref = weakref.ref(self)) -> None:  # noqa: B008 -- bound now, on purpose
             manager = registry()
             if manager is not None:
                 with manager._lock:

@@ -38,8 +38,9 @@ total that cancels.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 from .. import _ext
 from .._validate import finite_real

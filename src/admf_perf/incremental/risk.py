@@ -39,8 +39,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import _ext
-from ..caching.registry import CacheManager
 from .._validate import check_str, finite_real
+from ..caching.registry import CacheManager
 
 if TYPE_CHECKING:  # the stub describes both implementations
     from .._ext import _risk

@@ -327,7 +327,7 @@ class _Ledger:
         on_fill = tracker._fill
         prices = open_[bars].tolist() if bars else []
         seg_bar, seg_cash, seg_pos = self.seg_bar, self.seg_cash, self.seg_pos
-        for j, d, p in zip(bars, dirs, prices):
+        for j, d, p in zip(bars, dirs, prices, strict=True):
             if self.pos:
                 self._close(j, p)
             if d:
@@ -458,7 +458,7 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
 
     # closed trades
     if ledger.trades:
-        size, eb, xb, ep, xp, ec, xc = (np.array(col) for col in zip(*ledger.trades))
+        size, eb, xb, ep, xp, ec, xc = (np.array(col) for col in zip(*ledger.trades, strict=True))
         size = size.astype(np.int64)
         comm = xc + ec
         pnl = size * (xp - ep) - comm

@@ -301,7 +301,8 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
         cache={"sma_requests": requests, "sma_computed": computed,
                "sma_hit_rate": (requests - computed) / requests if requests else 0.0},
         resources={"rss": info.rss, "cpu_seconds_main": own_cpu, "cpu_seconds_workers": children_cpu,
-                   "cpu_count": os.cpu_count(), "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+                   "cpu_count": os.cpu_count(),
+                   "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
     )
 
 

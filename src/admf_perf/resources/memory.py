@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import math
 import sys
 import threading
 import weakref
@@ -78,7 +77,7 @@ class MemoryManager(Singleton):
         ident = next(self._ids)
 
         def gone(_ref: weakref.ref, ident: int = ident,
-                 manager: weakref.ref = weakref.ref(self)) -> None:
+                 manager: weakref.ref = weakref.ref(self)) -> None:  # noqa: B008 -- bound now, on purpose
             m = manager()
             if m is not None:
                 with m._lock:

@@ -148,7 +148,7 @@ def deliver(stats: _TaskStats, job: _Job, fut: cf.Future, mode: str) -> None:
         for item in job.items:
             fail(stats, item, job.name, exc)
         return
-    for item, (ok, value, seconds, tb) in zip(job.items, fut.result()):
+    for item, (ok, value, seconds, tb) in zip(job.items, fut.result(), strict=True):
         if mode == "process":
             try:
                 value = pickle.loads(value)

@@ -14,14 +14,14 @@ import stat
 import threading
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["TEMP_SUFFIX"]
 
 logger = logging.getLogger("admf_perf.resources.fileio")
 
-PathLike = Union[str, bytes, os.PathLike]
-Callback = Callable[[Any, Union[BaseException, None]], object]
+PathLike = str | bytes | os.PathLike
+Callback = Callable[[Any, BaseException | None], object]
 
 #: Suffix of the temporary files of atomic writes (``.<name>.<random>`` + suffix):
 #: a leftover of a crash is never mistaken for the target.
@@ -50,7 +50,7 @@ def _new_counters() -> list[int]:
 
 
 def _as_dict(counters: list[int]) -> dict[str, int]:
-    return dict(zip(_STAT_FIELDS, counters))
+    return dict(zip(_STAT_FIELDS, counters, strict=True))
 
 
 class _State:
@@ -96,7 +96,7 @@ def _open_read(state: _State, key: str, path: str | bytes) -> tuple[int, int]:
 
 #: What the worker passes as ``opened`` to a read it opened ahead: ``(fd, size)``
 #: or the exception the open raised.
-Opened = Union[tuple[int, int], BaseException, None]
+Opened = tuple[int, int] | BaseException | None
 
 
 def _read_bytes(state: _State, key: str, path: str | bytes, opened: Opened = None) -> bytes:
@@ -242,7 +242,7 @@ _STOP = object()
 
 
 _READS = (_read_bytes, _read_text)
-Pending = Union[tuple[Any, Opened], None]
+Pending = tuple[Any, Opened] | None
 
 
 def _run(state: _State, item: tuple[Any, ...], opened: Opened, queue: SimpleQueue) -> Pending:

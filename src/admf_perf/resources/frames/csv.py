@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from dataclasses import dataclass
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -503,7 +503,7 @@ def load_csv(path: str | os.PathLike[str], chunksize: int = DEFAULT_CHUNKSIZE,
     if not columns:                          # a header without rows: pandas' own empty frame
         return read.reader(os.fspath(path), None, 0)
     data: dict[Any, Any] = {}
-    for name, column in zip(labels, columns):
+    for name, column in zip(labels, columns, strict=True):
         data[name] = column.finish()         # one column at a time: trims free as they go
     frame = pd.DataFrame(data, copy=False)
     frame.index = index[0].append(index[1:]) if len(index) > 1 else index[0]

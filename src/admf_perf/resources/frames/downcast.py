@@ -213,7 +213,7 @@ class MemoryOptimizedArray:
 # -- frames --------------------------------------------------------------------------------
 
 def _is_stringlike(dtype: Any) -> bool:
-    return dtype == object or isinstance(dtype, pd.StringDtype)
+    return dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype)
 
 
 def _categorizable(col: pd.Series, threshold: float) -> bool:
