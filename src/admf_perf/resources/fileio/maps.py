@@ -80,22 +80,11 @@ class MappedArray(np.memmap):
         self.close()
 
 
-
 def open_map(state: _State, path: PathLike, mode: str = "r", dtype: Any = None,
              shape: int | tuple[int, ...] | None = None,
              offset: int = 0) -> MappedBytes | MappedArray:
-    """Map the file at ``path`` into memory (read-only by default).
-
-    Without ``dtype``: a :class:`MappedBytes` (``mmap.mmap``) of ``shape``
-    bytes (``None``: to the end of the file) from ``offset``, which must
-    be a multiple of ``mmap.ALLOCATIONGRANULARITY``.  With ``dtype``: a
-    :class:`MappedArray` (``numpy.memmap``) of that dtype and ``shape``
-    (``None``: as many items as fit) at any byte ``offset``.
-    ``mode``: ``"r"`` read-only, ``"r+"`` writes go to the file (not
-    atomically: bypasses the queue), ``"c"`` copy-on-write (writes stay in
-    memory).  Both are context managers; ``open``/``close`` are counted in
-    ``io_stats``.
-    """
+    """``IOManager.open_mmap`` (whose docstring has the semantics), counting
+    the open and the close in ``state``."""
     p = check_path(path, allow_bytes=True)
     check_choice(mode, "mode", _MMAP_MODES)
     offset = check_int(offset, "offset", minimum=0)
