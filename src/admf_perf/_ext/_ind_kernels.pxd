@@ -1,0 +1,1419 @@
+# cython: language_level=3
+"""Each indicator's own part, written once: its state (a struct of numbers,
+parameters included), its initialisation, its step (one bar: inputs in,
+outputs out) and, where a whole array is worth a loop of its own, its run.
+
+``_indicators.pyx`` builds the classes from these (``_indicators_classes.pxi.in``
+expands one class per indicator at build time); ``IndicatorBank`` and user
+code ``cimport`` them (``from admf_perf._ext._ind_kernels cimport ...``).
+
+Conventions, for every indicator ``X``:
+
+- ``XSt``: the state.  Parameters are fields too (set by ``X_init``), so a
+  kernel needs nothing but its state and its ring.
+- ``X_init(XSt* s, ...)``: the freshly constructed state (the ring zeroed by
+  the caller).  ``X_NRING(...)``: the ring's length in doubles.
+- ``X_step(XSt* s, double* ring, const double* x, double* out)``: one bar;
+  ``x`` holds the inputs in TA-Lib's order, ``out`` receives the outputs
+  (NaN during the warm-up).  No checks: the caller passes finite inputs.
+- ``X_run(XSt* s, double* ring, const double** a, double** o, n)`` where a
+  whole-array loop beats stepping (reading lagged values from the array
+  instead of the ring, blocks, vectorized passes): the same arithmetic as
+  ``n`` steps, bit for bit; returns 1 when it met a non-finite input (the
+  caller then restores the state it saved).  The classes without one run
+  ``X_step`` in a loop the template writes.
+
+The arithmetic follows TA-Lib's C source where that is exact and cheap (the
+same seeding and warm-up everywhere; equal within 1e-9 relative elsewhere):
+see docs/indicators.md.  Rolling sums are re-summed exactly from their window
+every ``RESUM`` bars, so no rounding residue outlives a change of scale.
+Floating-point contraction is off: the same bits on every compiler and CPU.
+"""
+from libc.math cimport NAN, fabs, isnan
+from libc.stdlib cimport free, malloc
+
+ctypedef long long i64
+
+cdef extern from "admf_ind.h":
+    bint admf_all_finite(const double* a, Py_ssize_t n) noexcept nogil
+    unsigned long long admf_nf_run(const double* a, Py_ssize_t n) noexcept nogil
+    unsigned long long admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n,
+                                    Py_ssize_t p) noexcept nogil
+    unsigned long long admf_lag_roc(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n,
+                                    Py_ssize_t p) noexcept nogil
+    int admf_vhgw_max(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    int admf_vhgw_min(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    void admf_sqrt_block(const double* v, double* out, Py_ssize_t n, double nb) noexcept nogil
+    void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
+                       Py_ssize_t n, double u, double d) noexcept nogil
+    double admf_sqrt(double v) noexcept nogil
+
+
+cdef extern from "admf_ind.h":
+    #: TA-Lib's TA_EPSILON: its scale-aware zero tests are |v| <= TA_EPS * scale.
+    const double TA_EPS "ADMF_TA_EPS"
+    #: KAMA's smoothing bounds: 2 / (30 + 1), and 2 / (2 + 1) less that
+    const double KAMA_MAX "ADMF_KAMA_MAX"
+    const double KAMA_DIFF "ADMF_KAMA_DIFF"
+    #: StdDev/BollingerBands: re-centre when m2 is within 2**-33 of the rounding
+    #: the running sums may hold (~8 ulps of e); e just after a re-centring
+    const double VAR_TRIG "ADMF_VAR_TRIG"
+    const double VAR_E0 "ADMF_VAR_E0"
+
+cdef enum:
+    RESUM = 64      # bars between the exact re-sums of a rolling sum
+    BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
+
+
+cdef inline bint finite(double x) noexcept nogil:
+    return fabs(x) <= 1.7976931348623157e308
+
+
+cdef inline double poison(double x) noexcept nogil:
+    """0.0 for a finite x, NaN otherwise: added to a sum, it keeps a
+    non-finite value seen in the window from being re-summed away."""
+    return x - x
+
+
+# ---------------------------------------------------------------------------
+# The lag ring: the last L inputs, ``pos`` the oldest (the next to leave)
+# ---------------------------------------------------------------------------
+
+cdef inline double ring_push(double* ring, i64* pos, i64 L, double x) noexcept nogil:
+    """Store x, return the value it replaces (L inputs back)."""
+    cdef double old = ring[pos[0]]
+    ring[pos[0]] = x
+    pos[0] += 1
+    if pos[0] == L:
+        pos[0] = 0
+    return old
+
+
+cdef inline double ring_sum(const double* ring, i64 pos, i64 L) noexcept nogil:
+    """The ring's values summed oldest first (the order an array's are)."""
+    cdef double s = 0.0
+    cdef i64 j
+    for j in range(pos, L):
+        s += ring[j]
+    for j in range(pos):
+        s += ring[j]
+    return s
+
+
+cdef inline double arr_sum(const double* a, i64 L) noexcept nogil:
+    cdef double s = 0.0
+    cdef i64 j
+    for j in range(L):
+        s += a[j]
+    return s
+
+
+cdef inline void ring_refill(double* ring, i64* pos, i64 L, const double* a, Py_ssize_t n) noexcept nogil:
+    """After a run over a[0:n] whose lagged values came from the array: the
+    ring as n pushes would leave it (n >= L: the last L, oldest first)."""
+    cdef Py_ssize_t j
+    if n >= L:
+        for j in range(L):
+            ring[j] = a[n - L + j]
+        pos[0] = 0
+    else:
+        for j in range(n):
+            ring_push(ring, pos, L, a[j])
+
+
+# ---------------------------------------------------------------------------
+# Exponential moving average (TA-Lib EMA: the SMA of the first n values, then
+# prev * (1 - k) + x * k, k = 2 / (n + 1); TA-Lib writes (x - prev) * k + prev:
+# equal within an ulp or so, with one operation less on the dependency chain)
+# ---------------------------------------------------------------------------
+
+cdef struct Ema:
+    i64 n          # values seen
+    i64 period
+    double k, k1   # k and 1 - k
+    double sum     # seeding sum
+    double v       # the EMA
+
+
+cdef inline void ema_init(Ema* e, i64 period) noexcept nogil:
+    e.n = 0
+    e.period = period
+    e.k = 2.0 / (period + 1.0)
+    e.k1 = 1.0 - e.k
+    e.sum = 0.0
+    e.v = NAN
+
+
+cdef inline double ema_push(Ema* e, double x) noexcept nogil:
+    e.n += 1
+    if e.n < e.period:
+        e.sum += x
+        return NAN
+    if e.n == e.period:
+        e.sum += x
+        e.v = e.sum / <double>e.period
+        return e.v
+    e.v = e.v * e.k1 + x * e.k
+    return e.v
+
+
+ctypedef Ema EMASt
+
+cdef inline void EMA_init(EMASt* s, i64 period) noexcept nogil:
+    ema_init(s, period)
+
+cdef inline void EMA_step(EMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    out[0] = ema_push(s, x[0])
+
+cdef inline int EMA_run(EMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double v, k, k1
+    while i < n and s.n < s.period:     # the warm-up and the seed, bar by bar
+        y[i] = ema_push(s, x[i])
+        i += 1
+    if i < n:                           # ema_push's last branch, the state in registers
+        v, k, k1 = s.v, s.k, s.k1
+        for j in range(i, n):
+            v = v * k1 + x[j] * k
+            y[j] = v
+        s.v = v
+        s.n += n - i
+    # a non-finite input stays in the seeding sum or in the EMA for good
+    return not finite(s.sum) or (s.n >= s.period and not finite(s.v))
+
+
+# ---------------------------------------------------------------------------
+# SMA (TA-Lib: total += x; out = total / n; total -= x[t-n+1]), lag ring of n-1
+# ---------------------------------------------------------------------------
+
+cdef struct SMASt:
+    i64 n, pos, since, period
+    double sum      # the last min(n, period - 1) values
+    double dp       # the period, as a double
+
+
+cdef inline i64 SMA_NRING(i64 period) noexcept nogil:
+    return period - 1 if period > 1 else 1
+
+
+cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.sum = 0.0
+    s.dp = <double>period
+
+
+cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 L = s.period - 1
+    cdef double t = s.sum + x[0], old
+    s.n += 1
+    if s.n <= L:                        # the first n-1 values
+        ring[s.n - 1] = x[0]
+        s.sum = t
+        out[0] = NAN
+        return
+    out[0] = t / s.dp
+    old = ring_push(ring, &s.pos, L, x[0]) if L > 0 else x[0]
+    t = t - old
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        t = ring_sum(ring, s.pos, L) + poison(t)
+    s.sum = t
+
+
+cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 L = s.period - 1
+    cdef Py_ssize_t i = 0, e, j
+    cdef double t, dp = s.dp
+    while i < n and i < L:              # lagged values still in the ring
+        SMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    t = s.sum
+    s.n += n - i
+    while i < n:                        # SMA_step's last branch, lagged values from the array
+        e = i + (RESUM - s.since)
+        if e > n:
+            e = n
+        for j in range(i, e):
+            t = t + x[j]
+            y[j] = t / dp
+            t = t - x[j - L]
+        s.since += e - i
+        if s.since == RESUM:
+            s.since = 0
+            t = arr_sum(&x[e - L], L) + poison(t)
+        i = e
+    s.sum = t
+    if n > L:
+        ring_refill(ring, &s.pos, L, x, n)
+    return not finite(s.sum)            # a non-finite input stays in the sum (poison())
+
+
+# ---------------------------------------------------------------------------
+# WMA (TA-Lib: sub += x - x[t-n]; sum += n * x; out = sum / (n(n+1)/2);
+# sum -= sub), lag ring of n; period 1 is the identity, as in TA-Lib
+# ---------------------------------------------------------------------------
+
+cdef struct WMASt:
+    i64 n, pos, since, period
+    double sub      # the last n values
+    double sum      # the last n values weighted 0 (oldest) .. n-1
+    double div, dp
+
+
+cdef inline i64 WMA_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void WMA_init(WMASt* s, i64 period) noexcept nogil:
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.sub = s.sum = 0.0
+    s.div = <double>((period * (period + 1)) // 2)
+    s.dp = <double>period
+
+
+cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
+    """sub and sum recomputed from the window w1[:n1] then w2[:n2] (oldest first)."""
+    cdef double sub = 0.0, sm = 0.0
+    cdef i64 j
+    for j in range(n1):
+        sub += w1[j]
+        sm += w1[j] * <double>j
+    for j in range(n2):
+        sub += w2[j]
+        sm += w2[j] * <double>(n1 + j)
+    s.sub = sub + poison(s.sub)
+    s.sum = sm + poison(s.sum)
+
+
+cdef inline double wma_core(WMASt* s, double xx, double old) noexcept nogil:
+    cdef double out
+    s.sub += xx
+    s.sub -= old
+    s.sum += xx * s.dp
+    out = s.sum / s.div
+    s.sum -= s.sub
+    return out
+
+
+cdef inline void WMA_step(WMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double xx = x[0], old
+    s.n += 1
+    if s.period == 1:
+        out[0] = xx
+        return
+    old = ring_push(ring, &s.pos, s.period, xx)     # 0.0 until the ring is full
+    if s.n < s.period:
+        s.sub += xx
+        s.sum += xx * <double>s.n
+        out[0] = NAN
+        return
+    out[0] = wma_core(s, xx, old)
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        wma_resum(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+
+
+cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0, e, j
+    cdef double sub, sm, div, dp, xx
+    if p == 1:
+        for j in range(n):
+            y[j] = x[j]
+        s.n += n
+        return not admf_all_finite(x, n)
+    while i < n and i < p:
+        WMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    s.n += n - i
+    while i < n:
+        e = i + (RESUM - s.since)
+        if e > n:
+            e = n
+        sub, sm, div, dp = s.sub, s.sum, s.div, s.dp
+        for j in range(i, e):           # wma_core, the state in registers
+            xx = x[j]
+            sub += xx
+            sub -= x[j - p]
+            sm += xx * dp
+            y[j] = sm / div
+            sm -= sub
+        s.sub, s.sum = sub, sm
+        s.since += e - i
+        if s.since == RESUM:
+            s.since = 0
+            wma_resum(s, &x[e - p], p, x, 0)
+        i = e
+    if n > p:
+        ring_refill(ring, &s.pos, p, x, n)
+    return not (finite(s.sub) and finite(s.sum))
+
+
+# ---------------------------------------------------------------------------
+# DEMA (2 * e1 - e2) and TEMA (e3 + (3 * e1 - 3 * e2)): EMAs of EMAs, every
+# level seeded by the SMA of its first n values (TA-Lib)
+# ---------------------------------------------------------------------------
+
+cdef struct DEMASt:
+    Ema e1, e2
+
+
+cdef inline void DEMA_init(DEMASt* s, i64 period) noexcept nogil:
+    ema_init(&s.e1, period)
+    ema_init(&s.e2, period)
+
+
+cdef inline void DEMA_step(DEMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double e1 = ema_push(&s.e1, x[0]), e2
+    out[0] = NAN
+    if isnan(e1):
+        return
+    e2 = ema_push(&s.e2, e1)
+    if not isnan(e2):
+        out[0] = 2.0 * e1 - e2
+
+
+cdef inline int DEMA_run(DEMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double v1, v2, k, k1
+    while i < n and s.e2.n < s.e2.period:
+        DEMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    if i < n:
+        v1, v2, k, k1 = s.e1.v, s.e2.v, s.e1.k, s.e1.k1
+        for j in range(i, n):
+            v1 = v1 * k1 + x[j] * k
+            v2 = v2 * k1 + v1 * k
+            y[j] = 2.0 * v1 - v2
+        s.e1.v, s.e2.v = v1, v2
+        s.e1.n += n - i
+        s.e2.n += n - i
+    return not (finite(s.e1.sum) and finite(s.e2.sum) and (s.e1.n < s.e1.period or finite(s.e1.v))
+                and (s.e2.n < s.e2.period or finite(s.e2.v)))
+
+
+cdef struct TEMASt:
+    Ema e1, e2, e3
+
+
+cdef inline void TEMA_init(TEMASt* s, i64 period) noexcept nogil:
+    ema_init(&s.e1, period)
+    ema_init(&s.e2, period)
+    ema_init(&s.e3, period)
+
+
+cdef inline void TEMA_step(TEMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double e1 = ema_push(&s.e1, x[0]), e2, e3
+    out[0] = NAN
+    if isnan(e1):
+        return
+    e2 = ema_push(&s.e2, e1)
+    if isnan(e2):
+        return
+    e3 = ema_push(&s.e3, e2)
+    if not isnan(e3):
+        out[0] = e3 + ((3.0 * e1) - (3.0 * e2))
+
+
+cdef inline int TEMA_run(TEMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double v1, v2, v3, k, k1
+    while i < n and s.e3.n < s.e3.period:
+        TEMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    if i < n:
+        v1, v2, v3, k, k1 = s.e1.v, s.e2.v, s.e3.v, s.e1.k, s.e1.k1
+        for j in range(i, n):
+            v1 = v1 * k1 + x[j] * k
+            v2 = v2 * k1 + v1 * k
+            v3 = v3 * k1 + v2 * k
+            y[j] = v3 + ((3.0 * v1) - (3.0 * v2))
+        s.e1.v, s.e2.v, s.e3.v = v1, v2, v3
+        s.e1.n += n - i
+        s.e2.n += n - i
+        s.e3.n += n - i
+    return not (finite(s.e1.sum) and finite(s.e2.sum) and finite(s.e3.sum)
+                and (s.e1.n < s.e1.period or finite(s.e1.v)) and (s.e2.n < s.e2.period or finite(s.e2.v))
+                and (s.e3.n < s.e3.period or finite(s.e3.v)))
+
+
+# ---------------------------------------------------------------------------
+# MACD (TA-Lib: both EMAs start at bar slow-1, the fast one seeded with the
+# SMA of the fast values ending there; the signal is an EMA of the MACD;
+# every output from bar slow+signal-2; fast and slow swapped when fast > slow)
+# ---------------------------------------------------------------------------
+
+cdef struct MACDSt:
+    i64 n, lag     # bars seen; lag = slow - fast
+    Ema fast, slow, sig
+
+
+cdef inline void MACD_init(MACDSt* s, i64 fast, i64 slow, i64 signal) noexcept nogil:
+    if slow < fast:
+        fast, slow = slow, fast
+    s.n = 0
+    s.lag = slow - fast
+    ema_init(&s.fast, fast)
+    ema_init(&s.slow, slow)
+    ema_init(&s.sig, signal)
+
+
+cdef inline void MACD_step(MACDSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double f, sl, m, g
+    s.n += 1
+    out[0] = out[1] = out[2] = NAN
+    sl = ema_push(&s.slow, x[0])
+    if s.n <= s.lag:
+        return
+    f = ema_push(&s.fast, x[0])
+    if isnan(sl):
+        return
+    m = f - sl
+    g = ema_push(&s.sig, m)
+    if isnan(g):
+        return
+    out[0] = m
+    out[1] = g
+    out[2] = m - g
+
+
+cdef inline int MACD_run(MACDSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y0 = o[0]
+    cdef double* y1 = o[1]
+    cdef double* y2 = o[2]
+    cdef double out[3]
+    cdef Py_ssize_t i = 0, j
+    cdef double f, sl, g, m, kf, kf1, ks, ks1, kg, kg1, xx
+    while i < n and s.sig.n < s.sig.period:
+        MACD_step(s, ring, &x[i], out)
+        y0[i], y1[i], y2[i] = out[0], out[1], out[2]
+        i += 1
+    if i < n:
+        f, sl, g = s.fast.v, s.slow.v, s.sig.v
+        kf, kf1, ks, ks1, kg, kg1 = s.fast.k, s.fast.k1, s.slow.k, s.slow.k1, s.sig.k, s.sig.k1
+        for j in range(i, n):
+            xx = x[j]
+            sl = sl * ks1 + xx * ks
+            f = f * kf1 + xx * kf
+            m = f - sl
+            g = g * kg1 + m * kg
+            y0[j] = m
+            y1[j] = g
+            y2[j] = m - g
+        s.fast.v, s.slow.v, s.sig.v = f, sl, g
+        s.n += n - i
+        s.fast.n += n - i
+        s.slow.n += n - i
+        s.sig.n += n - i
+    return not (finite(s.slow.sum) and (s.slow.n < s.slow.period or finite(s.slow.v))
+                and (s.fast.n < s.fast.period or finite(s.fast.v)))
+
+
+# ---------------------------------------------------------------------------
+# KAMA (TA-Lib ta_KAMA.c: efficiency ratio over n bars, fast 2, slow 30,
+# seeded with x[n-1], first output at bar n; period 1 is the identity),
+# lag ring of n; the sum of absolute changes is re-summed every RESUM bars
+# ---------------------------------------------------------------------------
+
+cdef struct KAMASt:
+    i64 n, pos, since, period
+    double last       # the previous value
+    double trailing   # x[t-n-1] once t > n: its change leaves the sum next
+    double sumroc, kama
+
+
+cdef inline i64 KAMA_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void KAMA_init(KAMASt* s, i64 period) noexcept nogil:
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.last = s.trailing = s.sumroc = 0.0
+    s.kama = NAN
+
+
+cdef inline double kama_core(KAMASt* s, double x, double old) noexcept nogil:
+    """A bar past the seed: x enters, old = x[t-n]; trailing = x[t-n-1]."""
+    cdef double roc = x - old, er
+    s.sumroc -= fabs(s.trailing - old)
+    s.sumroc += fabs(x - s.last)
+    s.trailing = old
+    if s.sumroc <= roc or fabs(s.sumroc) <= TA_EPS * (fabs(x) + fabs(old)):
+        er = 1.0
+    else:
+        er = fabs(roc / s.sumroc)
+    er = er * KAMA_DIFF + KAMA_MAX
+    er = er * er
+    s.kama = (x - s.kama) * er + s.kama
+    s.last = x
+    return s.kama
+
+
+cdef inline double kama_resum(double trailing, const double* w1, i64 n1, const double* w2, i64 n2,
+                              double old_sum) noexcept nogil:
+    """The sum of |changes| over the window (w1[:n1] then w2[:n2], oldest
+    first, preceded by trailing), as a fresh sum."""
+    cdef double s = 0.0, prev = trailing
+    cdef i64 j
+    for j in range(n1):
+        s += fabs(w1[j] - prev)
+        prev = w1[j]
+    for j in range(n2):
+        s += fabs(w2[j] - prev)
+        prev = w2[j]
+    return s + poison(old_sum)
+
+
+cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double xx = x[0], old, roc, er
+    cdef i64 t = s.n, p = s.period
+    s.n += 1
+    if p == 1:
+        out[0] = xx
+        return
+    old = ring_push(ring, &s.pos, p, xx)              # x[t-n] once t >= n
+    out[0] = NAN
+    if t == 0:
+        s.last = xx
+        return
+    if t < p:
+        s.sumroc += fabs(s.last - xx)
+        s.last = xx
+        return
+    if t == p:                                         # the seed, then the first KAMA
+        s.sumroc += fabs(s.last - xx)
+        s.kama = s.last
+        roc = xx - old
+        s.trailing = old
+        if s.sumroc <= roc or fabs(s.sumroc) <= TA_EPS * (fabs(xx) + fabs(old)):
+            er = 1.0
+        else:
+            er = fabs(roc / s.sumroc)
+        er = er * KAMA_DIFF + KAMA_MAX
+        er = er * er
+        s.kama = (xx - s.kama) * er + s.kama
+        s.last = xx
+        out[0] = s.kama
+        return
+    out[0] = kama_core(s, xx, old)
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        s.sumroc = kama_resum(s.trailing, ring + s.pos, p - s.pos, ring, s.pos, s.sumroc)
+
+
+cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0, e, j
+    cdef KAMASt st
+    if p == 1:
+        for j in range(n):
+            y[j] = x[j]
+        s.n += n
+        return not admf_all_finite(x, n)
+    while i < n and (i < p or s.n <= p):
+        KAMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    s.n += n - i
+    while i < n:
+        e = i + (RESUM - s.since)
+        if e > n:
+            e = n
+        st = s[0]                       # a local copy: its fields stay in registers
+        for j in range(i, e):
+            y[j] = kama_core(&st, x[j], x[j - p])
+        s[0] = st
+        s.since += e - i
+        if s.since == RESUM:
+            s.since = 0
+            s.sumroc = kama_resum(s.trailing, &x[e - p], p, x, 0, s.sumroc)
+        i = e
+    if n > p:
+        ring_refill(ring, &s.pos, p, x, n)
+    return not (finite(s.sumroc) and finite(s.last) and (s.n <= p or finite(s.kama)))
+
+
+# ---------------------------------------------------------------------------
+# RSI (TA-Lib: the means of the first n gains and losses, then Wilder's
+# (avg * (n-1) + v) / n, written avg * a1 + v * inv; 100 * gain / (gain + loss),
+# 0 when that sum is 0; first output at bar n)
+# ---------------------------------------------------------------------------
+
+cdef struct RSISt:
+    i64 n, period
+    double prev, gain, loss, a1, inv, dp
+
+
+cdef inline void RSI_init(RSISt* s, i64 period) noexcept nogil:
+    s.n = 0
+    s.period = period
+    s.prev = s.gain = s.loss = 0.0
+    s.dp = <double>period
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double d, t, up, dn
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.prev = x[0]
+        return
+    d = x[0] - s.prev
+    s.prev = x[0]
+    up = d if d > 0.0 else 0.0
+    dn = -d if d < 0.0 else 0.0
+    if s.n <= s.period:
+        s.gain += up
+        s.loss += dn
+        return
+    if s.n == s.period + 1:
+        s.gain += up
+        s.loss += dn
+        s.loss /= s.dp
+        s.gain /= s.dp
+    else:
+        s.loss = s.loss * s.a1 + dn * s.inv
+        s.gain = s.gain * s.a1 + up * s.inv
+    t = s.gain + s.loss
+    out[0] = 100.0 * (s.gain / t) if t != 0.0 else 0.0
+
+
+cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double prev, gain, loss, a1, inv, d, up, dn, t
+    if not admf_all_finite(x, n):
+        return 1
+    while i < n and s.n <= s.period:
+        RSI_step(s, ring, &x[i], &y[i])
+        i += 1
+    if i < n:
+        prev, gain, loss, a1, inv = s.prev, s.gain, s.loss, s.a1, s.inv
+        for j in range(i, n):
+            d = x[j] - prev
+            prev = x[j]
+            up = d if d > 0.0 else 0.0
+            dn = -d if d < 0.0 else 0.0
+            loss = loss * a1 + dn * inv
+            gain = gain * a1 + up * inv
+            t = gain + loss
+            y[j] = 100.0 * (gain / t) if t != 0.0 else 0.0
+        s.prev, s.gain, s.loss = prev, gain, loss
+        s.n += n - i
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# StdDev and BollingerBands: sums of d = x - r and d*d around a reference r (a
+# value of the data), so a high level does not cancel the variance; r is
+# re-centred on the newest value, the window re-summed exactly, when the sum
+# of squared deviations nears the rounding the running sums may hold
+# (amortized O(1); exact zeros on a flat window).  Population deviation.
+# ---------------------------------------------------------------------------
+
+cdef struct VarSt:
+    i64 k, pos, period   # values in the window (at most period); ring slot of the oldest
+    double r             # the reference
+    double s1, s2        # window sums of d and d*d
+    double e             # error scale: the sum of s2 over the bars since the last re-centring
+    double zn            # n * (1e-14 * r)^2: m2 at or below it is rounding noise (TA-Lib)
+    double inv, nb, up, down
+
+
+cdef inline void var_init(VarSt* s, i64 period) noexcept nogil:
+    s.k = s.pos = 0
+    s.period = period
+    s.r = s.s1 = s.s2 = s.e = s.zn = 0.0
+    s.inv = 1.0 / period
+    s.nb = s.up = s.down = 1.0
+
+
+cdef inline void var_resum(VarSt* s, const double* w1, i64 n1, const double* w2, i64 n2,
+                           double r) noexcept nogil:
+    cdef i64 j
+    cdef double s1 = 0.0, s2 = 0.0, d
+    for j in range(n1):
+        d = w1[j] - r
+        s1 += d
+        s2 += d * d
+    for j in range(n2):
+        d = w2[j] - r
+        s1 += d
+        s2 += d * d
+    s.r = r
+    s.zn = <double>(n1 + n2) * ((TA_EPS * r) * (TA_EPS * r))
+    s.s1 = s1
+    s.s2 = s2
+    s.e = VAR_E0
+
+
+cdef inline void var_roll(VarSt* s, double x, double xo) noexcept nogil:
+    """x enters the full window, xo leaves it."""
+    cdef double d = x - s.r
+    cdef double do_ = xo - s.r
+    s.s1 += d - do_
+    s.s2 += d * d - do_ * do_
+    s.e += s.s2
+
+
+cdef inline bint var_push(VarSt* s, double* ring, double x) noexcept nogil:
+    """x enters the window (the ring of period values); True once it is full."""
+    cdef i64 n = s.period
+    cdef double xo = ring_push(ring, &s.pos, n, x), d
+    if s.k == n:
+        var_roll(s, x, xo)
+        return True
+    if s.k == 0:
+        s.r = x
+        s.zn = <double>n * ((TA_EPS * x) * (TA_EPS * x))
+    d = x - s.r
+    s.s1 += d
+    s.s2 += d * d
+    s.e += s.s2
+    s.k += 1
+    return s.k == n
+
+
+cdef inline double var_m2(VarSt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
+    """The window's sum of squared deviations from its mean, re-centring
+    first when it nears the rounding (the window: w1[:n1] then w2[:n2])."""
+    cdef double m2 = s.s2 - s.s1 * (s.s1 * s.inv)
+    if m2 <= s.e * VAR_TRIG:
+        var_resum(s, w1, n1, w2, n2, w2[n2 - 1] if n2 > 0 else w1[n1 - 1])
+        m2 = s.s2 - s.s1 * (s.s1 * s.inv)
+    return m2
+
+
+cdef inline double var_v(VarSt* s, double m2) noexcept nogil:
+    """Population variance; below (1e-14 * level)^2 it is rounding noise: 0."""
+    return 0.0 if m2 <= s.zn else m2 * s.inv
+
+
+ctypedef VarSt StdDevSt
+ctypedef VarSt BollingerBandsSt
+
+
+cdef inline i64 StdDev_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void StdDev_init(StdDevSt* s, i64 period, double nbdev) noexcept nogil:
+    var_init(s, period)
+    s.nb = nbdev
+
+
+cdef inline void StdDev_step(StdDevSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double m2
+    out[0] = NAN
+    if var_push(s, ring, x[0]):
+        m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+        out[0] = admf_sqrt(var_v(s, m2)) * s.nb
+
+
+cdef inline int StdDev_run(StdDevSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0, i0, b, j
+    cdef double blk[BLOCK]
+    cdef StdDevSt st
+    cdef i64 pos
+    if not admf_all_finite(x, n):
+        return 1
+    while i < n and i < p:
+        StdDev_step(s, ring, &x[i], &y[i])
+        i += 1
+    i0 = i
+    st = s[0]               # a local copy: its fields stay in registers
+    while i0 < n:           # blocks: the sums and variances, then the square roots (packed)
+        b = n - i0 if n - i0 < BLOCK else BLOCK
+        for j in range(i0, i0 + b):
+            var_roll(&st, x[j], x[j - p])
+            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0))
+        admf_sqrt_block(blk, &y[i0], b, st.nb)
+        i0 += b
+    pos = s.pos
+    s[0] = st
+    s.pos = pos
+    if n > p:
+        ring_refill(ring, &s.pos, p, x, n)
+    return 0
+
+
+cdef inline i64 BollingerBands_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void BollingerBands_init(BollingerBandsSt* s, i64 period, double up, double down) noexcept nogil:
+    var_init(s, period)
+    s.up = up
+    s.down = down
+
+
+cdef inline void BollingerBands_step(BollingerBandsSt* s, double* ring, const double* x,
+                                     double* out) noexcept nogil:
+    cdef double m2, mid, sd
+    out[0] = out[1] = out[2] = NAN
+    if var_push(s, ring, x[0]):
+        m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+        mid = s.r + s.s1 * s.inv
+        sd = admf_sqrt(var_v(s, m2))
+        out[0] = mid + sd * s.up
+        out[1] = mid
+        out[2] = mid - sd * s.down
+
+
+cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const double** a, double** o,
+                                   Py_ssize_t n) noexcept nogil:
+    cdef const double* x = a[0]
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0, i0, b, j
+    cdef double blk[2 * BLOCK]
+    cdef double out[3]
+    cdef BollingerBandsSt st
+    cdef i64 pos
+    if not admf_all_finite(x, n):
+        return 1
+    while i < n and i < p:
+        BollingerBands_step(s, ring, &x[i], out)
+        o[0][i], o[1][i], o[2][i] = out[0], out[1], out[2]
+        i += 1
+    i0 = i
+    st = s[0]               # a local copy: its fields stay in registers
+    while i0 < n:           # blocks: sums, variances and means, then the bands (packed)
+        b = n - i0 if n - i0 < BLOCK else BLOCK
+        for j in range(i0, i0 + b):
+            var_roll(&st, x[j], x[j - p])
+            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0))
+            blk[BLOCK + j - i0] = st.r + st.s1 * st.inv
+        admf_bb_block(blk, blk + BLOCK, &o[0][i0], &o[1][i0], &o[2][i0], b, st.up, st.down)
+        i0 += b
+    pos = s.pos
+    s[0] = st
+    s.pos = pos
+    if n > p:
+        ring_refill(ring, &s.pos, p, x, n)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
+# (values in ring[0:n], their bar indices in ring[n:2n]); the run uses van
+# Herk / Gil-Werman block extremes once the window lies in the array, then
+# rebuilds the deque from the last window
+# ---------------------------------------------------------------------------
+
+cdef struct DequeSt:
+    i64 k, head, size, period   # index of the next value; ring slot of the front; length
+
+
+cdef inline void deque_init(DequeSt* s, i64 period) noexcept nogil:
+    s.k = s.head = s.size = 0
+    s.period = period
+
+
+cdef inline double deque_push(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """The extreme of the last ``period`` values with x added."""
+    cdef i64 n = s.period, back
+    cdef double* vals = ring
+    cdef double* idx = ring + n         # bar indices, as doubles (exact below 2**53)
+    while s.size > 0:                   # drop the back while it cannot be the extreme again
+        back = s.head + s.size - 1
+        if back >= n:
+            back -= n
+        if (vals[back] <= x) if is_max else (vals[back] >= x):
+            s.size -= 1
+        else:
+            break
+    if s.size > 0 and idx[s.head] <= <double>(s.k - n):     # the front left the window
+        s.head += 1
+        if s.head == n:
+            s.head = 0
+        s.size -= 1
+    back = s.head + s.size
+    if back >= n:
+        back -= n
+    vals[back] = x
+    idx[back] = <double>s.k
+    s.size += 1
+    s.k += 1
+    return vals[s.head] if s.k >= n else NAN
+
+
+cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
+                          bint is_max) noexcept nogil:
+    cdef i64 p = s.period, k0 = s.k
+    cdef Py_ssize_t i = 0, m = n if n < p - 1 else p - 1
+    cdef double* buf
+    cdef int bad
+    for i in range(m):                  # windows that reach into the previous bars
+        y[i] = deque_push(s, ring, x[i], is_max)
+    if n < p:
+        return not admf_all_finite(x, n)
+    buf = <double*>malloc(2 * (p + 1) * sizeof(double))
+    if buf == NULL:
+        for i in range(m, n):           # no memory for the blocks: step
+            y[i] = deque_push(s, ring, x[i], is_max)
+        return not admf_all_finite(x, n)
+    bad = admf_vhgw_max(x, y, n, p, buf) if is_max else admf_vhgw_min(x, y, n, p, buf)
+    free(buf)
+    s.head = s.size = 0                 # the deque of the last window, as streaming leaves it
+    s.k = k0 + n - p
+    for i in range(n - p, n):
+        deque_push(s, ring, x[i], is_max)
+    return bad
+
+
+ctypedef DequeSt RollingMaxSt
+ctypedef DequeSt RollingMinSt
+
+
+cdef inline i64 RollingMax_NRING(i64 period) noexcept nogil:
+    return 2 * period
+
+
+cdef inline void RollingMax_init(RollingMaxSt* s, i64 period) noexcept nogil:
+    deque_init(s, period)
+
+
+cdef inline void RollingMax_step(RollingMaxSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    out[0] = deque_push(s, ring, x[0], True)
+
+
+cdef inline int RollingMax_run(RollingMaxSt* s, double* ring, const double** a, double** o,
+                               Py_ssize_t n) noexcept nogil:
+    return deque_run(s, ring, a[0], o[0], n, True)
+
+
+cdef inline i64 RollingMin_NRING(i64 period) noexcept nogil:
+    return 2 * period
+
+
+cdef inline void RollingMin_init(RollingMinSt* s, i64 period) noexcept nogil:
+    deque_init(s, period)
+
+
+cdef inline void RollingMin_step(RollingMinSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    out[0] = deque_push(s, ring, x[0], False)
+
+
+cdef inline int RollingMin_run(RollingMinSt* s, double* ring, const double** a, double** o,
+                               Py_ssize_t n) noexcept nogil:
+    return deque_run(s, ring, a[0], o[0], n, False)
+
+
+# ---------------------------------------------------------------------------
+# ROC ((x / x[t-n] - 1) * 100, 0 when x[t-n] is 0) and Momentum (x - x[t-n]):
+# lag ring of n; the run's differences are element-wise (vectorized)
+# ---------------------------------------------------------------------------
+
+cdef struct LagSt:
+    i64 n, pos, period
+
+
+ctypedef LagSt ROCSt
+ctypedef LagSt MomentumSt
+
+
+cdef inline void lag_init(LagSt* s, i64 period) noexcept nogil:
+    s.n = s.pos = 0
+    s.period = period
+
+
+cdef inline double roc_of(double x, double old) noexcept nogil:
+    cdef double r = ((x / old) - 1.0) * 100.0
+    return r if old != 0.0 else 0.0
+
+
+cdef inline i64 ROC_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void ROC_init(ROCSt* s, i64 period) noexcept nogil:
+    lag_init(s, period)
+
+
+cdef inline void ROC_step(ROCSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double old = ring_push(ring, &s.pos, s.period, x[0])
+    s.n += 1
+    out[0] = roc_of(x[0], old) if s.n > s.period else NAN
+
+
+cdef inline i64 Momentum_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void Momentum_init(MomentumSt* s, i64 period) noexcept nogil:
+    lag_init(s, period)
+
+
+cdef inline void Momentum_step(MomentumSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double old = ring_push(ring, &s.pos, s.period, x[0])
+    s.n += 1
+    out[0] = x[0] - old if s.n > s.period else NAN
+
+
+cdef inline int lag_run(LagSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
+                        bint roc) noexcept nogil:
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0
+    cdef double out[1]
+    cdef unsigned long long nf = admf_nf_run(x, n if n < p else p)
+    while i < n and i < p:
+        if roc:
+            ROC_step(s, ring, &x[i], out)
+        else:
+            Momentum_step(s, ring, &x[i], out)
+        y[i] = out[0]
+        i += 1
+    if i < n:
+        nf |= admf_lag_roc(x, y, i, n, p) if roc else admf_lag_sub(x, y, i, n, p)
+        s.n += n - i
+        ring_refill(ring, &s.pos, p, x, n)
+    return (nf >> 63) != 0
+
+
+cdef inline int ROC_run(ROCSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return lag_run(s, ring, a[0], o[0], n, True)
+
+
+cdef inline int Momentum_run(MomentumSt* s, double* ring, const double** a, double** o,
+                             Py_ssize_t n) noexcept nogil:
+    return lag_run(s, ring, a[0], o[0], n, False)
+
+
+# ---------------------------------------------------------------------------
+# ATR (TA-Lib: true range from bar 1, the mean of the first n seeds the ATR at
+# bar n, then Wilder's (atr * (n-1) + tr) / n, written atr * a1 + tr * inv;
+# period 1: the true range)
+# ---------------------------------------------------------------------------
+
+cdef inline double true_range(double h, double l, double pc) noexcept nogil:
+    """TA-Lib's TRANGE, in its order of comparisons (a non-finite high or low
+    makes it non-finite)."""
+    cdef double r = h - l
+    cdef double t = fabs(h - pc)
+    r = t if t > r else r
+    t = fabs(l - pc)
+    return t if t > r else r
+
+
+cdef struct ATRSt:
+    i64 n, period
+    double pc, sum, atr, a1, inv, dp
+
+
+cdef inline void ATR_init(ATRSt* s, i64 period) noexcept nogil:
+    s.n = 0
+    s.period = period
+    s.pc = s.sum = 0.0
+    s.atr = NAN
+    s.dp = <double>period
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+cdef inline void ATR_step(ATRSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double tr
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.pc = x[2]
+        return
+    tr = true_range(x[0], x[1], s.pc)
+    s.pc = x[2]
+    if s.period == 1:
+        s.atr = tr
+    elif s.n <= s.period:
+        s.sum += tr
+        return
+    elif s.n == s.period + 1:
+        s.sum += tr
+        s.atr = s.sum / s.dp
+    else:
+        s.atr = s.atr * s.a1 + tr * s.inv
+    out[0] = s.atr
+
+
+cdef inline bint rows_finite(const double** a, int nin, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Every a[k][lo:hi] finite."""
+    cdef int k
+    for k in range(nin):
+        if not admf_all_finite(a[k] + lo, hi - lo):
+            return False
+    return True
+
+
+cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* h = a[0]
+    cdef const double* l = a[1]
+    cdef const double* c = a[2]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double atr, a1, inv, chk = 0.0
+    cdef double row[3]
+    while i < n and (i == 0 or s.n <= s.period or s.period == 1):
+        row[0], row[1], row[2] = h[i], l[i], c[i]
+        ATR_step(s, ring, row, &y[i])
+        i += 1
+    if not rows_finite(a, 3, 0, i):
+        return 1
+    if i < n:                           # Wilder's branch, the previous close from the array
+        atr, a1, inv = s.atr, s.a1, s.inv
+        for j in range(i, n):
+            chk += c[j]
+            atr = atr * a1 + true_range(h[j], l[j], c[j - 1]) * inv
+            y[j] = atr
+        s.atr = atr
+        s.pc = c[n - 1]
+        s.n += n - i
+        # a non-finite high or low stays in the ATR, a close in the sum chk
+        # (which may also have overflowed: the exact test decides)
+        if not (finite(chk) and finite(atr)):
+            return not rows_finite(a, 3, i, n)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# ADX (TA-Lib ta_ADX.c: +DM/-DM and TR summed over bars 1..n-1, then Wilder's
+# s - s/n + today; DX = 100 |+DI - -DI| / (+DI + -DI); the first ADX (bar
+# 2n-1) is the mean of the first n DX, then (adx * (n-1) + dx) / n, kept when
+# TR or +DI + -DI is 0)
+# ---------------------------------------------------------------------------
+
+cdef struct ADXSt:
+    i64 n, period
+    double ph, pl, pc, pdm, mdm, tr, sumdx, adx, dp
+
+
+cdef inline void ADX_init(ADXSt* s, i64 period) noexcept nogil:
+    s.n = 0
+    s.period = period
+    s.ph = s.pl = s.pc = s.pdm = s.mdm = s.tr = s.sumdx = 0.0
+    s.adx = NAN
+    s.dp = <double>period
+
+
+cdef inline void ADX_step(ADXSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double h = x[0], l = x[1], c = x[2], n = s.dp
+    cdef i64 t = s.n
+    cdef double dp, dm, tr, mdi, pdi, sm, dx
+    s.n += 1
+    out[0] = NAN
+    if t == 0:
+        s.ph, s.pl, s.pc = h, l, c
+        return
+    dp = h - s.ph
+    dm = s.pl - l
+    s.ph, s.pl = h, l
+    if t >= s.period:
+        s.mdm -= s.mdm / n
+        s.pdm -= s.pdm / n
+    if dm > 0 and dp < dm:
+        s.mdm += dm
+    elif dp > 0 and dp > dm:
+        s.pdm += dp
+    tr = true_range(h, l, s.pc)
+    s.pc = c
+    if t < s.period:
+        s.tr += tr
+        return
+    s.tr = s.tr - s.tr / n + tr
+    dx = NAN
+    if s.tr != 0.0:
+        mdi = 100.0 * (s.mdm / s.tr)
+        pdi = 100.0 * (s.pdm / s.tr)
+        sm = mdi + pdi
+        if sm != 0.0:
+            dx = 100.0 * (fabs(mdi - pdi) / sm)
+    if t < 2 * s.period - 1:
+        if not isnan(dx):
+            s.sumdx += dx
+        return
+    if t == 2 * s.period - 1:
+        if not isnan(dx):
+            s.sumdx += dx
+        s.adx = s.sumdx / n
+    elif not isnan(dx):
+        s.adx = (s.adx * (n - 1) + dx) / n
+    out[0] = s.adx
+
+
+# ---------------------------------------------------------------------------
+# Stochastic (TA-Lib STOCH with SMA slowing: fastK = (close - lowest low) /
+# ((highest high - lowest low) / 100) over fastk bars, 0 when the range is ~0
+# relative to the prices; slowk = SMA of fastK, slowd = SMA of slowk, TA-Lib's
+# plain running totals).  The ring: the two deques (4 * fastk), then the two
+# SMA windows (slowk + slowd).
+# ---------------------------------------------------------------------------
+
+cdef struct SmaPlain:
+    i64 k, pos, period
+    double total
+
+
+cdef inline double sma_plain(SmaPlain* s, double* ring, double x) noexcept nogil:
+    """TA-Lib's internal SMA (TA_INT_SMA): a plain running total."""
+    cdef double t
+    ring[s.pos] = x
+    s.pos += 1
+    if s.pos == s.period:
+        s.pos = 0
+    s.k += 1
+    s.total += x
+    if s.k < s.period:
+        return NAN
+    t = s.total
+    s.total -= ring[s.pos]          # the oldest of the window, next to be replaced
+    return t / <double>s.period
+
+
+cdef struct StochasticSt:
+    DequeSt hi, lo
+    SmaPlain sk, sd
+
+
+cdef inline i64 Stochastic_NRING(i64 fastk, i64 slowk, i64 slowd) noexcept nogil:
+    return 4 * fastk + slowk + slowd
+
+
+cdef inline void Stochastic_init(StochasticSt* s, i64 fastk, i64 slowk, i64 slowd) noexcept nogil:
+    deque_init(&s.hi, fastk)
+    deque_init(&s.lo, fastk)
+    s.sk.k = s.sk.pos = 0
+    s.sk.period = slowk
+    s.sk.total = 0.0
+    s.sd.k = s.sd.pos = 0
+    s.sd.period = slowd
+    s.sd.total = 0.0
+
+
+cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 n = s.hi.period
+    cdef double hh = deque_push(&s.hi, ring, x[0], True)
+    cdef double ll = deque_push(&s.lo, ring + 2 * n, x[1], False)
+    cdef double diff, k, sk, sd
+    out[0] = out[1] = NAN
+    if isnan(hh):
+        return
+    diff = (hh - ll) / 100.0
+    if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # TA-Lib's scale-aware zero test
+        k = 0.0
+    else:
+        k = (x[2] - ll) / diff
+    sk = sma_plain(&s.sk, ring + 4 * n, k)
+    if isnan(sk):
+        return
+    sd = sma_plain(&s.sd, ring + 4 * n + s.sk.period, sk)
+    if isnan(sd):
+        return
+    out[0] = sk
+    out[1] = sd
+
+
+# ---------------------------------------------------------------------------
+# OBV (TA-Lib: starts at the first bar's volume, then +/- the volume when the
+# close rises / falls) and VWAP (cumulative sum(price * volume) / sum(volume)
+# since construction or reset(), NaN while the volume sum is 0: plain sums,
+# as numpy's cumsum)
+# ---------------------------------------------------------------------------
+
+cdef struct OBVSt:
+    i64 n
+    double prev, obv
+
+
+cdef inline void OBV_init(OBVSt* s) noexcept nogil:
+    s.n = 0
+    s.prev = s.obv = 0.0
+
+
+cdef inline void OBV_step(OBVSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double c = x[0], v = x[1]
+    s.n += 1
+    if s.n == 1:
+        s.obv = v
+    elif c > s.prev:
+        s.obv += v
+    elif c < s.prev:
+        s.obv -= v
+    s.prev = c
+    out[0] = s.obv
+
+
+cdef inline int OBV_run(OBVSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* c = a[0]
+    cdef const double* v = a[1]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double obv, prev, cj, d
+    cdef double row[2]
+    if not rows_finite(a, 2, 0, n):
+        return 1
+    if n and s.n == 0:              # the first bar: the volume itself
+        row[0], row[1] = c[0], v[0]
+        OBV_step(s, ring, row, y)
+        i = 1
+    if i < n:
+        obv, prev = s.obv, s.prev
+        for j in range(i, n):
+            cj = c[j]
+            d = v[j] if cj > prev else (-v[j] if cj < prev else 0.0)
+            obv += d
+            prev = cj
+            y[j] = obv
+        s.obv, s.prev = obv, prev
+        s.n += n - i
+    return 0
+
+
+cdef struct VWAPSt:
+    double pv, v
+
+
+cdef inline void VWAP_init(VWAPSt* s) noexcept nogil:
+    s.pv = s.v = 0.0
+
+
+cdef inline void VWAP_step(VWAPSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    s.pv += x[0] * x[1]
+    s.v += x[1]
+    out[0] = s.pv / s.v if s.v != 0.0 else NAN
+
+
+cdef inline int VWAP_run(VWAPSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* p = a[0]
+    cdef const double* v = a[1]
+    cdef double* y = o[0]
+    cdef Py_ssize_t j
+    cdef double pv = s.pv, vol = s.v
+    for j in range(n):
+        pv += p[j] * v[j]
+        vol += v[j]
+        y[j] = pv / vol if vol != 0.0 else NAN
+    s.pv, s.v = pv, vol
+    # a non-finite price or volume stays in a sum (or a sum overflowed)
+    if finite(pv) and finite(vol):
+        return 0
+    return not rows_finite(a, 2, 0, n)
