@@ -44,7 +44,7 @@ def compile_args(name: str) -> list[str]:
         return ["/O2", "/fp:precise"]
     args = ["-O3", "-ffp-contract=off"]
     if name == "_indicators":
-        args += ["-funroll-loops", "-fno-math-errno"]
+        args += ["-funroll-loops", "-fno-math-errno", "-fno-trapping-math"]
     return args
 
 

@@ -476,6 +476,13 @@ def test_copy_is_independent(ind, name, how):
     assert all(_same(a, b) for a, b in zip(out_original, _stream(fresh, other[k:]), strict=True))
 
 
+def _implementation_in_use():
+    """The indicators module that unpickling builds objects of (``_indicator_state.rebuild``)."""
+    from admf_perf._ext import load
+
+    return load("_indicators")
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_pickle_mid_stream(ind, name, picklable):
     cols, rows = _stream_data(name)
@@ -485,7 +492,9 @@ def test_pickle_mid_stream(ind, name, picklable):
         picklable(original)
         for proto in range(pickle.HIGHEST_PROTOCOL + 1):
             restored = pickle.loads(pickle.dumps(original, proto))
-            assert type(restored) is type(original)
+            # a pickle loads into the implementation this process uses
+            # (_indicator_state.rebuild): the twin's into the compiled classes when they are built
+            assert type(restored) is getattr(_implementation_in_use(), name)
             probe = original.copy()
             _assert_state_equal(probe, restored, rows[k:])
 
@@ -593,6 +602,56 @@ def test_composition_stream_batch_peek_copy_pickle(ind, composed, picklable):
     # reset resets the source too
     a.reset()
     assert a.count == 0 and a.source.count == 0 and not a.source.ready
+
+
+def test_composed_batch_counts_every_bar(ind):
+    x = np.arange(1.0, 11.0)
+    a, b = ind.EMA(2, source=ind.SMA(3)), ind.EMA(2, source=ind.SMA(3))
+    a.batch(x)
+    for v in x:
+        b.update(v)
+    assert a.count == b.count == 10 and a.source.count == 10
+
+
+def test_composed_batch_passes_an_infinite_source_value_on_as_update_does(ind):
+    # ROC of 0 then 5 is +inf (the old value is 0: TA-Lib gives 0; x / 0 * 100 is never taken)
+    x = np.array([1.0, 1e-300, 1e300, 2.0, 3.0, 4.0, 5.0, 6.0])
+    a, b = ind.SMA(2, source=ind.ROC(1)), ind.SMA(2, source=ind.ROC(1))
+    got = a.batch(x)
+    ref = np.array([b.update(v) for v in x])
+    assert not np.isfinite(ref[1:]).all()            # the case is met
+    assert np.array_equal(got, ref, equal_nan=True)
+    assert a.count == b.count and _same(a.value, b.value)
+
+
+def test_setstate_is_all_or_nothing(ind):
+    obj = ind.SMA(3)
+    for v in (1.0, 2.0, 4.0):
+        obj.update(v)
+    good = obj.__getstate__()
+    version, count, out, st, ring, source = good
+    broken = (version, 99, out, st, ring[:-1] + ["not a number"], source)
+    with pytest.raises((TypeError, ValueError)):
+        obj.__setstate__(broken)
+    assert repr(obj.__getstate__()) == repr(good) and obj.update(8.0) == pytest.approx(14.0 / 3)
+
+
+def test_divisions_never_raise_inside_a_kernel(ind):
+    # ROC with a zero old value gives 0 (TA-Lib), without a ZeroDivisionError anywhere
+    seen = []
+    hook, sys.unraisablehook = sys.unraisablehook, seen.append
+    try:
+        r = ind.ROC(1)
+        r.update(0.0)
+        assert r.update(5.0) == 0.0 and ind.ROC(1).batch(np.array([0.0, 5.0]))[1] == 0.0
+        # a range so small that / 100 rounds it to 0: stepping and batching agree
+        s, t = ind.Stochastic(1, 1, 1), ind.Stochastic(1, 1, 1)
+        one = s.update(1e-322, 0.0, 0.5e-322)
+        both = t.batch(np.array([1e-322]), np.array([0.0]), np.array([0.5e-322]))
+        assert _same(one, (both[0][0], both[1][0]))
+    finally:
+        sys.unraisablehook = hook
+    assert seen == []
 
 
 def test_composition_arity_is_the_sources(ind):
@@ -830,3 +889,138 @@ def test_property_batch_equals_stream_and_talib(ind, name, data, bars):
     else:
         for g, w in zip(got, want, strict=True):
             assert_close(g, w, scale, f"{name}{args}")
+
+
+# --------------------------------------------------------------------------
+# the twin mirrors the compiled module (state, arithmetic, pickles)
+# --------------------------------------------------------------------------
+
+def _compiled_and_twin():
+    """The indicators of the compiled package and of the twin's; skip without the build."""
+    from conftest import get_package
+
+    compiled, python = get_package("compiled"), get_package("python")
+    if not compiled.COMPILED.get("_indicators"):
+        pytest.skip("the compiled indicators are not built (or ADMF_PERF_NO_EXTENSIONS is set)")
+    return compiled.indicators, python.indicators
+
+
+def _same_numbers(a, b) -> bool:
+    """Plain-number structures (dicts, lists, tuples of ints and floats) equal
+    in shape, keys, types and bits (NaN equal to NaN; 0.0 not equal to -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_numbers(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return (a != a and b != b) or (a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
+    return a == b
+
+
+def _same_bits(a, b) -> bool:
+    """Outputs (arrays or tuples of arrays) equal bit for bit, NaN equal to NaN."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not np.array_equal(a, b, equal_nan=True):
+        return False
+    real = ~np.isnan(a)
+    return np.array_equal(np.signbit(a[real]), np.signbit(b[real]))
+
+
+def _kernel_state(obj):
+    """Everything the pickled state holds but the source: version, count,
+    outputs, the kernel's struct as a dict, the ring."""
+    state = obj.__getstate__()
+    assert _same_numbers(state[3], obj._state_dict())
+    return state[:5]
+
+
+#: every class with its defaults, then the edge parameters (identities, swaps, shortest windows)
+_MIRROR_CASES = [(name, ()) for name in SPECS] + [
+    ("SMA", (1,)), ("SMA", (2,)), ("EMA", (1,)), ("WMA", (1,)), ("WMA", (5,)), ("DEMA", (3,)),
+    ("TEMA", (2,)), ("KAMA", (1,)), ("KAMA", (5,)), ("RSI", (2,)), ("MACD", (26, 12, 9)),
+    ("MACD", (2, 2, 1)), ("BollingerBands", (5, 1.5, 3.0)), ("StdDev", (2, 2.5)), ("RollingMin", (2,)),
+    ("RollingMax", (9,)), ("ROC", (1,)), ("Momentum", (25,)), ("ATR", (1,)), ("ADX", (2,)),
+    ("Stochastic", (1, 1, 1)), ("Stochastic", (14, 3, 5)),
+]
+
+_MIRROR_DATA = {
+    "walk": lambda: _walk(500, 41),
+    "ticks": lambda: _walk(500, 42, level=1.2, step=2e-4, tick=1e-4),  # ties, flat windows
+    "flat": lambda: _flat_bars(500, 43),  # zero ranges, zero gains and losses, re-centrings
+}
+
+
+@pytest.mark.parametrize("dname", sorted(_MIRROR_DATA))
+def test_twin_mirrors_the_compiled_module(dname):
+    """Stepping the twin gives the compiled ``update``'s outputs bit for bit and
+    leaves the same kernel state and ring; the class trees are the same."""
+    cind, tind = _compiled_and_twin()
+    h, l, c, v = _MIRROR_DATA[dname]()
+    for name, args in _MIRROR_CASES:
+        what = f"{name}{args} on {dname}"
+        comp, twin = getattr(cind, name)(*args), getattr(tind, name)(*args)
+        assert type(twin).__module__.endswith("_indicators_py") and type(comp).__module__.endswith("_indicators")
+        assert [k.__name__ for k in type(comp).__mro__] == [k.__name__ for k in type(twin).__mro__], what
+        assert [k.__name__ for k in type(twin).__mro__] == [name, "_Indicator", "object"], what
+        assert _same_numbers(_kernel_state(comp), _kernel_state(twin)), f"{what}: initial state"
+        assert len(twin.__getstate__()[4]) == twin._nring
+        cols = _inputs(SPECS[name][1], h, l, c, v)
+        rows = list(zip(*(col.tolist() for col in cols), strict=True))
+        n_out = N_OUTPUTS.get(name, 1)
+        half = len(rows) // 2
+        out_c, out_t = _stream(comp, rows[:half]), _stream(twin, rows[:half])
+        assert _same_numbers(_kernel_state(comp), _kernel_state(twin)), f"{what}: state mid-stream"
+        assert _same_numbers(comp.peek(*rows[half]), twin.peek(*rows[half])), f"{what}: peek"
+        out_c += _stream(comp, rows[half:])
+        out_t += _stream(twin, rows[half:])
+        got_c, got_t = _as_arrays(out_c, n_out), _as_arrays(out_t, n_out)
+        assert _same_bits(got_c, got_t), f"{what}: outputs"
+        assert _same_numbers(_kernel_state(comp), _kernel_state(twin)), f"{what}: state after the stream"
+        assert _same_numbers(comp.value, twin.value) and comp.ready == twin.ready
+        # the batches: the compiled runs and the twin's steps
+        batch_c, batch_t = getattr(cind, name)(*args).batch(*cols), getattr(tind, name)(*args).batch(*cols)
+        assert _same(batch_c, got_c) and _same(batch_t, got_t), f"{what}: batch"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pickles_cross_implementations(name):
+    """A state taken mid-stream from one implementation loads into the other
+    (``__setstate__``), and both continue bit for bit; pickles go through
+    ``_indicator_state.rebuild`` and load into the implementation in use."""
+    from admf_perf._ext import _indicator_state
+
+    cind, tind = _compiled_and_twin()
+    args, _ = SPECS[name]
+    cols, rows = _stream_data(name)
+    n_out = N_OUTPUTS.get(name, 1)
+    for k in (0, 3, 100):
+        for src_ind, dst_ind in ((cind, tind), (tind, cind)):
+            src = getattr(src_ind, name)(*args)
+            _stream(src, rows[:k])
+            cls = getattr(dst_ind, name)
+            if dst_ind is tind:
+                dst = cls.__new__(cls)
+                dst.__init__(*args)
+            else:  # the compiled constructor runs in __cinit__ (__new__)
+                dst = cls(*args)
+            dst.__setstate__(src.__getstate__())
+            what = f"{name}{args} after {k} bars, {type(src).__module__} -> {type(dst).__module__}"
+            assert _same_numbers(_kernel_state(src), _kernel_state(dst)), what
+            assert _same(src.value, dst.value) and src.count == dst.count and src.ready == dst.ready
+            out_src, out_dst = _stream(src, rows[k:]), _stream(dst, rows[k:])
+            assert _same_bits(_as_arrays(out_src, n_out), _as_arrays(out_dst, n_out)), what
+            assert _same_numbers(_kernel_state(src), _kernel_state(dst)), what
+    # pickle round trips, both implementations, mid-stream
+    for ind in (cind, tind):
+        obj = getattr(ind, name)(*args)
+        _stream(obj, rows[:100])
+        reducer, (rname, rargs, rstate) = obj.__reduce__()
+        assert reducer is _indicator_state.rebuild
+        assert (rname, rargs) == (name, args) and _same_numbers(rstate[:5], _kernel_state(obj))
+        restored = pickle.loads(pickle.dumps(obj))
+        assert type(restored) is getattr(_implementation_in_use(), name)
+        assert _same_numbers(_kernel_state(restored), _kernel_state(obj))
+        out_obj, out_restored = _stream(obj, rows[100:]), _stream(restored, rows[100:])
+        assert _same_bits(_as_arrays(out_obj, n_out), _as_arrays(out_restored, n_out))

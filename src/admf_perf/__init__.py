@@ -92,6 +92,14 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def get_include() -> str:
+    """The directory of the C headers and ``.pxd`` files, for Cython code that
+    ``cimport``s the compiled indicators (add it to ``include_dirs``)."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "_ext", "include")
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
@@ -104,5 +112,5 @@ __all__ = [
     "RollingMax", "RollingMin", "StdDev", "Stochastic", "TimeSeriesArray", "WorkerCrashedError", "backtest",
     "cached", "cached_indicator", "cached_signal", "caching", "cpu", "executor", "fileio", "frames",
     "incremental", "indicators", "iter_csv", "load_csv", "manager", "memory", "monitoring", "optimize", "pool",
-    "portfolio", "research", "resources", "risk", "__version__",
+    "portfolio", "research", "resources", "risk", "get_include", "__version__",
 ]

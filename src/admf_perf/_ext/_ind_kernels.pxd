@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, cdivision=True
 """Each indicator's own part, written once: its state (a struct of numbers,
 parameters included), its initialisation, its step (one bar: inputs in,
 outputs out) and, where a whole array is worth a loop of its own, its run.
@@ -16,12 +16,11 @@ Conventions, for every indicator ``X``:
 - ``X_step(XSt* s, double* ring, const double* x, double* out)``: one bar;
   ``x`` holds the inputs in TA-Lib's order, ``out`` receives the outputs
   (NaN during the warm-up).  No checks: the caller passes finite inputs.
-- ``X_run(XSt* s, double* ring, const double** a, double** o, n)`` where a
-  whole-array loop beats stepping (reading lagged values from the array
-  instead of the ring, blocks, vectorized passes): the same arithmetic as
-  ``n`` steps, bit for bit; returns 1 when it met a non-finite input (the
-  caller then restores the state it saved).  The classes without one run
-  ``X_step`` in a loop the template writes.
+- ``X_run(XSt* s, double* ring, const double** a, double** o, n)``: ``n``
+  steps over whole arrays (lagged values read from the array instead of the
+  ring, blocks, vectorized passes), the same arithmetic bit for bit; returns
+  1 when it met a non-finite input (the caller then restores the state it
+  saved).
 
 The arithmetic follows TA-Lib's C source where that is exact and cheap (the
 same seeding and warm-up everywhere; equal within 1e-9 relative elsewhere):
@@ -181,7 +180,9 @@ cdef inline int EMA_run(EMASt* s, double* ring, const double** a, double** o, Py
         s.v = v
         s.n += n - i
     # a non-finite input stays in the seeding sum or in the EMA for good
-    return not finite(s.sum) or (s.n >= s.period and not finite(s.v))
+    if finite(s.sum) and (s.n < s.period or finite(s.v)):
+        return 0
+    return not admf_all_finite(x, n)        # or the state overflowed: the exact test decides
 
 
 # ---------------------------------------------------------------------------
@@ -251,7 +252,9 @@ cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py
     s.sum = t
     if n > L:
         ring_refill(ring, &s.pos, L, x, n)
-    return not finite(s.sum)            # a non-finite input stays in the sum (poison())
+    if finite(s.sum):                   # a non-finite input stays in the sum (poison())
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -356,7 +359,9 @@ cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py
         i = e
     if n > p:
         ring_refill(ring, &s.pos, p, x, n)
-    return not (finite(s.sub) and finite(s.sum))
+    if finite(s.sub) and finite(s.sum):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -400,8 +405,10 @@ cdef inline int DEMA_run(DEMASt* s, double* ring, const double** a, double** o, 
         s.e1.v, s.e2.v = v1, v2
         s.e1.n += n - i
         s.e2.n += n - i
-    return not (finite(s.e1.sum) and finite(s.e2.sum) and (s.e1.n < s.e1.period or finite(s.e1.v))
-                and (s.e2.n < s.e2.period or finite(s.e2.v)))
+    if (finite(s.e1.sum) and finite(s.e2.sum) and (s.e1.n < s.e1.period or finite(s.e1.v))
+            and (s.e2.n < s.e2.period or finite(s.e2.v))):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 cdef struct TEMASt:
@@ -446,9 +453,11 @@ cdef inline int TEMA_run(TEMASt* s, double* ring, const double** a, double** o, 
         s.e1.n += n - i
         s.e2.n += n - i
         s.e3.n += n - i
-    return not (finite(s.e1.sum) and finite(s.e2.sum) and finite(s.e3.sum)
-                and (s.e1.n < s.e1.period or finite(s.e1.v)) and (s.e2.n < s.e2.period or finite(s.e2.v))
-                and (s.e3.n < s.e3.period or finite(s.e3.v)))
+    if (finite(s.e1.sum) and finite(s.e2.sum) and finite(s.e3.sum)
+            and (s.e1.n < s.e1.period or finite(s.e1.v)) and (s.e2.n < s.e2.period or finite(s.e2.v))
+            and (s.e3.n < s.e3.period or finite(s.e3.v))):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -520,8 +529,10 @@ cdef inline int MACD_run(MACDSt* s, double* ring, const double** a, double** o, 
         s.fast.n += n - i
         s.slow.n += n - i
         s.sig.n += n - i
-    return not (finite(s.slow.sum) and (s.slow.n < s.slow.period or finite(s.slow.v))
-                and (s.fast.n < s.fast.period or finite(s.fast.v)))
+    if (finite(s.slow.sum) and (s.slow.n < s.slow.period or finite(s.slow.v))
+            and (s.fast.n < s.fast.period or finite(s.fast.v))):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -648,7 +659,9 @@ cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, 
         i = e
     if n > p:
         ring_refill(ring, &s.pos, p, x, n)
-    return not (finite(s.sumroc) and finite(s.last) and (s.n <= p or finite(s.kama)))
+    if finite(s.sumroc) and finite(s.last) and (s.n <= p or finite(s.kama)):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -680,8 +693,8 @@ cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) 
         return
     d = x[0] - s.prev
     s.prev = x[0]
-    up = d if d > 0.0 else 0.0
-    dn = -d if d < 0.0 else 0.0
+    up = 0.0 if d <= 0.0 else d         # (a NaN difference is kept: it poisons the sums)
+    dn = 0.0 if d >= 0.0 else -d
     if s.n <= s.period:
         s.gain += up
         s.loss += dn
@@ -703,8 +716,6 @@ cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py
     cdef double* y = o[0]
     cdef Py_ssize_t i = 0, j
     cdef double prev, gain, loss, a1, inv, d, up, dn, t
-    if not admf_all_finite(x, n):
-        return 1
     while i < n and s.n <= s.period:
         RSI_step(s, ring, &x[i], &y[i])
         i += 1
@@ -713,15 +724,19 @@ cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py
         for j in range(i, n):
             d = x[j] - prev
             prev = x[j]
-            up = d if d > 0.0 else 0.0
-            dn = -d if d < 0.0 else 0.0
+            up = 0.0 if d <= 0.0 else d
+            dn = 0.0 if d >= 0.0 else -d
             loss = loss * a1 + dn * inv
             gain = gain * a1 + up * inv
             t = gain + loss
             y[j] = 100.0 * (gain / t) if t != 0.0 else 0.0
         s.prev, s.gain, s.loss = prev, gain, loss
         s.n += n - i
-    return 0
+    # a non-finite input makes its difference, so the sums, non-finite for good
+    # (the first bar's is the previous value of the next difference)
+    if finite(s.gain) and finite(s.loss) and finite(s.prev):
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
@@ -1110,8 +1125,9 @@ cdef inline int Momentum_run(MomentumSt* s, double* ring, const double** a, doub
 # ---------------------------------------------------------------------------
 
 cdef inline double true_range(double h, double l, double pc) noexcept nogil:
-    """TA-Lib's TRANGE, in its order of comparisons (a non-finite high or low
-    makes it non-finite)."""
+    """TA-Lib's TRANGE: the largest of h - l, |h - pc|, |l - pc|, in its
+    order; the selects keep a NaN of h - l, so a non-finite high or low
+    makes the true range non-finite (a NaN previous close does not)."""
     cdef double r = h - l
     cdef double t = fabs(h - pc)
     r = t if t > r else r
@@ -1171,26 +1187,25 @@ cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py
     cdef const double* c = a[2]
     cdef double* y = o[0]
     cdef Py_ssize_t i = 0, j
-    cdef double atr, a1, inv, chk = 0.0
+    cdef double atr, a1, inv
     cdef double row[3]
     while i < n and (i == 0 or s.n <= s.period or s.period == 1):
         row[0], row[1], row[2] = h[i], l[i], c[i]
         ATR_step(s, ring, row, &y[i])
         i += 1
-    if not rows_finite(a, 3, 0, i):
+    if not (rows_finite(a, 3, 0, i) and admf_all_finite(c, n)):
         return 1
     if i < n:                           # Wilder's branch, the previous close from the array
         atr, a1, inv = s.atr, s.a1, s.inv
         for j in range(i, n):
-            chk += c[j]
             atr = atr * a1 + true_range(h[j], l[j], c[j - 1]) * inv
             y[j] = atr
         s.atr = atr
         s.pc = c[n - 1]
         s.n += n - i
-        # a non-finite high or low stays in the ATR, a close in the sum chk
-        # (which may also have overflowed: the exact test decides)
-        if not (finite(chk) and finite(atr)):
+        # every high and low went through a true range, which keeps a
+        # non-finite one in the ATR for good (the closes are checked)
+        if not finite(atr):
             return not rows_finite(a, 3, i, n)
     return 0
 
@@ -1258,6 +1273,52 @@ cdef inline void ADX_step(ADXSt* s, double* ring, const double* x, double* out) 
     elif not isnan(dx):
         s.adx = (s.adx * (n - 1) + dx) / n
     out[0] = s.adx
+
+
+cdef inline int ADX_run(ADXSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* h = a[0]
+    cdef const double* l = a[1]
+    cdef const double* c = a[2]
+    cdef double* y = o[0]
+    cdef double row[3]
+    cdef Py_ssize_t i = 0, j
+    cdef double ph, pl, pc, pdm, mdm, tr, adx, nn, n1, dp, dm, mdi, pdi, sm, dx, hj, lj
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    while i < n and s.n < 2 * s.period:          # up to and including the first ADX
+        row[0], row[1], row[2] = h[i], l[i], c[i]
+        ADX_step(s, ring, row, &y[i])
+        i += 1
+    if i < n:                                   # ADX_step's last branch, the state in registers
+        ph, pl, pc, pdm, mdm, tr, adx = s.ph, s.pl, s.pc, s.pdm, s.mdm, s.tr, s.adx
+        nn = s.dp
+        n1 = nn - 1
+        for j in range(i, n):
+            hj = h[j]
+            lj = l[j]
+            dp = hj - ph
+            dm = pl - lj
+            ph = hj
+            pl = lj
+            mdm -= mdm / nn
+            pdm -= pdm / nn
+            if dm > 0 and dp < dm:
+                mdm += dm
+            elif dp > 0 and dp > dm:
+                pdm += dp
+            tr = tr - tr / nn + true_range(hj, lj, pc)
+            pc = c[j]
+            if tr != 0.0:
+                mdi = 100.0 * (mdm / tr)
+                pdi = 100.0 * (pdm / tr)
+                sm = mdi + pdi
+                if sm != 0.0:
+                    dx = 100.0 * (fabs(mdi - pdi) / sm)
+                    adx = (adx * n1 + dx) / nn
+            y[j] = adx
+        s.ph, s.pl, s.pc, s.pdm, s.mdm, s.tr, s.adx = ph, pl, pc, pdm, mdm, tr, adx
+        s.n += n - i
+    return 0
 
 
 # ---------------------------------------------------------------------------
@@ -1332,6 +1393,50 @@ cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x,
     out[1] = sd
 
 
+cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
+                               Py_ssize_t n) noexcept nogil:
+    cdef i64 fk = s.hi.period
+    cdef const double* c = a[2]
+    cdef double* hh
+    cdef double* ll
+    cdef double diff, k, sk, sd
+    cdef double row[3]
+    cdef double res[2]
+    cdef Py_ssize_t i
+    cdef int bad
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    hh = <double*>malloc(2 * n * sizeof(double) + 1)
+    if hh == NULL:                      # no memory for the extremes: bar by bar
+        for i in range(n):
+            row[0], row[1], row[2] = a[0][i], a[1][i], c[i]
+            Stochastic_step(s, ring, row, res)
+            o[0][i], o[1][i] = res[0], res[1]
+        return 0
+    ll = hh + n
+    # the highest highs and lowest lows: the deque's own run (its steps, then blocks)
+    bad = deque_run(&s.hi, ring, a[0], hh, n, True) | deque_run(&s.lo, ring + 2 * fk, a[1], ll, n, False)
+    for i in range(n):                  # Stochastic_step's rest, bar by bar
+        o[0][i] = o[1][i] = NAN
+        if isnan(hh[i]):
+            continue
+        diff = (hh[i] - ll[i]) / 100.0
+        if fabs(hh[i] - ll[i]) <= TA_EPS * (fabs(hh[i]) + fabs(ll[i])):
+            k = 0.0
+        else:
+            k = (c[i] - ll[i]) / diff
+        sk = sma_plain(&s.sk, ring + 4 * fk, k)
+        if isnan(sk):
+            continue
+        sd = sma_plain(&s.sd, ring + 4 * fk + s.sk.period, sk)
+        if isnan(sd):
+            continue
+        o[0][i] = sk
+        o[1][i] = sd
+    free(hh)
+    return bad
+
+
 # ---------------------------------------------------------------------------
 # OBV (TA-Lib: starts at the first bar's volume, then +/- the volume when the
 # close rises / falls) and VWAP (cumulative sum(price * volume) / sum(volume)
@@ -1369,7 +1474,7 @@ cdef inline int OBV_run(OBVSt* s, double* ring, const double** a, double** o, Py
     cdef Py_ssize_t i = 0, j
     cdef double obv, prev, cj, d
     cdef double row[2]
-    if not rows_finite(a, 2, 0, n):
+    if not admf_all_finite(c, n):       # a non-finite volume stays in the OBV (v * 0.0 is NaN)
         return 1
     if n and s.n == 0:              # the first bar: the volume itself
         row[0], row[1] = c[0], v[0]
@@ -1379,13 +1484,15 @@ cdef inline int OBV_run(OBVSt* s, double* ring, const double** a, double** o, Py
         obv, prev = s.obv, s.prev
         for j in range(i, n):
             cj = c[j]
-            d = v[j] if cj > prev else (-v[j] if cj < prev else 0.0)
+            d = v[j] if cj > prev else (-v[j] if cj < prev else v[j] * 0.0)
             obv += d
             prev = cj
             y[j] = obv
         s.obv, s.prev = obv, prev
         s.n += n - i
-    return 0
+    if finite(s.obv):
+        return 0
+    return not admf_all_finite(v, n)
 
 
 cdef struct VWAPSt:

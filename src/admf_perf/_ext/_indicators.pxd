@@ -43,7 +43,7 @@ cdef class _Indicator:
     cdef int _init_source(self, object source) except -1
     cdef list _arrays(self, tuple arrays)
     cdef object _bad_batch(self, list arrs)
-    cdef object _batch_arrays(self, list arrs)
+    cdef object _batch_arrays(self, list arrs, bint stepwise=*)
     cdef object _batch_src(self, tuple arrays)
 
 

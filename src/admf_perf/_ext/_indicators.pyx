@@ -296,16 +296,24 @@ cdef class _Indicator:
 
     def __setstate__(self, state):
         cdef Py_ssize_t i
+        self._check_idle("__setstate__")
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
-        if source is not None:
-            self._init_source(source)
-        self._set_state_dict(st)
-        for i in range(self._nring):
-            self._ring[i] = ring[i]
-        self._count = count
-        self._out[0], self._out[1], self._out[2] = out
+        old_source = self._source
+        self._save_state()
+        try:                                    # all or nothing
+            if source is not None:
+                self._init_source(source)
+            self._set_state_dict(st)
+            for i in range(self._nring):
+                self._ring[i] = ring[i]
+            self._count = count
+            self._out[0], self._out[1], self._out[2] = out
+        except BaseException:
+            self._restore_state()
+            self._source = old_source
+            raise
 
     def _input_names(self):
         """Names of update's inputs (the source's when composed)."""
@@ -387,10 +395,12 @@ cdef class _Indicator:
                                  f"got {float(arr[i])!r} at index {i}")
         raise ValueError(f"{type(self).__name__}.batch: input is not finite")   # pragma: no cover
 
-    cdef object _batch_arrays(self, list arrs):
-        """Run the kernel over checked arrays (without the GIL); the outputs."""
-        cdef Py_ssize_t n = len(arrs[0]), k
-        cdef int bad
+    cdef object _batch_arrays(self, list arrs, bint stepwise=False):
+        """Run the kernel over checked arrays (without the GIL); the outputs.
+        ``stepwise``: bar by bar, as ``update`` (a composed indicator's
+        non-finite source values)."""
+        cdef Py_ssize_t n = len(arrs[0]), k, i
+        cdef int bad = 0
         cdef const double* a[4]
         cdef double* o[3]
         cdef const double[::1] view
@@ -408,7 +418,12 @@ cdef class _Indicator:
         try:
             with nogil:
                 self._save_state()
-                bad = self._run(a, o, n)
+                if stepwise:
+                    for i in range(n):
+                        self._step(&a[0][i])
+                        o[0][i] = self._out[0]
+                else:
+                    bad = self._run(a, o, n)
                 if bad:
                     self._restore_state()
                 else:
@@ -436,7 +451,10 @@ cdef class _Indicator:
         vals = self._source.batch(*arrays)
         keep = np.flatnonzero(~np.isnan(vals))
         before = self._result()
-        res = self._batch_arrays([np.ascontiguousarray(vals[keep])])
+        sub = np.ascontiguousarray(vals[keep])
+        # update feeds an infinite source value on; so does batch, bar by bar
+        res = self._batch_arrays([sub], stepwise=not np.isfinite(sub).all())
+        self._count += len(vals) - len(keep)      # every bar counts, as in update
         outs = res if self._nout > 1 else (res,)
         n = len(vals)
         first = before if self._nout > 1 else (before,)

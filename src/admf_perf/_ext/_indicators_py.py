@@ -1,38 +1,54 @@
-"""Pure-Python twin of ``_indicators.pyx``: the readable reference of the incremental indicators.
+"""Pure-Python twin of ``_indicators.pyx``: the readable specification of the incremental indicators.
 
-The contract is docs/indicators.md; values follow TA-Lib's C source (same
-warm-up, same seeding, the same arithmetic where that is cheap, so most
-outputs are bit-identical to ``talib``'s).
+Semantics: docs/indicators.md.  This module mirrors the compiled one piece by
+piece, so that both compute the same bits and pickle the same state:
 
-Structure:
+- **Structs** (``_ind_kernels.pxd``'s ``cdef struct``): each indicator's state
+  is a small slotted dataclass with exactly the C struct's fields, parameters
+  included (``SMASt``: ``n, pos, since, period, sum, dp``); nested structs are
+  nested dataclasses (``DEMASt``: ``e1, e2``, each an ``Ema``).  i64 fields
+  hold Python ints, double fields Python floats.
+- **Kernels** (``_ind_kernels.pxd``'s functions, same names, same order of
+  operations): ``<Name>_init(st, *params)`` and ``<Name>_step(st, ring, x,
+  out)`` -- one bar: the inputs ``x`` in TA-Lib's order, the outputs written
+  into the list ``out`` -- and the shared helpers (``ema_push``,
+  ``ring_push``, ``var_push``, ``deque_push``, ``sma_plain``,
+  ``true_range``...).  Python floats are IEEE doubles and every expression
+  is written in the C's order (the compiled code has floating-point
+  contraction off), so each output is bit-identical to the compiled
+  ``update``.  The whole-array ``<Name>_run`` loops of the compiled module
+  are defined to equal stepping; the twin steps.
+- **The ring**: a list of floats of the compiled ring's length
+  (``<Name>_NRING``): the lag windows, and the deques' values and bar
+  indices (as floats).  A C pointer into the ring (``ring + 2 * n``) is an
+  offset here (``base``); ``&s.pos`` is the struct itself (``ring_push``
+  advances ``s.pos``).
+- **Classes** (``_indicators_classes.pxi.in``, one row per class): the
+  constructor's checks, ``_init``/``_step`` calling the kernels, and
+  ``update``/``peek``/``update_raw`` with the inputs as parameters; the
+  base class ``_Indicator`` holds the rest, as the compiled base does
+  (``batch``, composition with ``source=``, ``value``/``ready``/``count``,
+  ``reset``, ``copy``, pickling, the error messages).
+- **Pickling**: ``__getstate__`` is ``(STATE_VERSION, count, (out0, out1,
+  out2), struct as a dict, ring as a list, source)`` in both implementations,
+  and ``__reduce__`` goes through ``_indicator_state.rebuild``: a state taken
+  from one implementation loads into the other and continues identically.
 
-- ``_Indicator`` holds what every class shares: input checking, ``update`` /
-  ``peek`` / ``batch``, composition with a ``source``, ``value`` / ``ready`` /
-  ``count``, ``reset``, ``copy`` and pickling.
-- Each class implements ``_reset_state()`` (the freshly constructed state)
-  and ``_step(*inputs, commit)``: the output for one bar, computed in local
-  variables and written back to ``self`` only when ``commit`` is true.  So
-  ``peek`` is ``_step(..., commit=False)``: no copy, O(1), and it returns
-  exactly what ``update`` will.
-- Composite indicators (DEMA, TEMA, MACD, BollingerBands, Stochastic) are
-  built from the simple ones, calling their ``_step`` directly.
-- ``batch`` checks every array first, then loops over the same ``_feed`` that
-  ``update`` uses: bit-for-bit equal to streaming by construction.
-
-Rolling sums (SMA, WMA, StdDev, BollingerBands, VWAP) are Neumaier-compensated
-``(sum, compensation)`` pairs; StdDev/BollingerBands also sum deviations from a
-reference value that follows the window, so the variance does not cancel
-catastrophically (``E[x^2] - E[x]^2``) on prices far from zero.  RollingMin /
-RollingMax use a monotonic deque.  Nothing recomputes its window.
+Division by zero is the one place where Python floats are not C doubles (it
+raises); every division the kernels guard is written with its guard first,
+and the one that can meet a zero divisor (Stochastic's, on subnormal ranges)
+goes through ``_div``.  Python's ``sum`` is never used on floats (3.12 made
+it compensated): sums are explicit loops, in the C's order.
 """
 from __future__ import annotations
 
-import copy as _copy
 import math
-from collections import deque
-from numbers import Integral, Real
+from dataclasses import MISSING as _NO_DEFAULT
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+
+from admf_perf._validate import check_int, check_real
 
 __all__ = [
     "ADX", "ATR", "BollingerBands", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "OBV",
@@ -40,1060 +56,1921 @@ __all__ = [
     "VWAP", "WMA",
 ]
 
-_NAN = math.nan
+#: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
+STATE_VERSION = 2
+
+NAN = math.nan
 _isfinite = math.isfinite
-_fabs = math.fabs
 
-#: TA-Lib's TA_EPSILON. The TA-Lib bundled with talib 0.8 tests "zero" either
-#: exactly (RSI's gain + loss, ADX's TR and +DI + -DI, STDDEV's variance) or
-#: relative to the operands (TA_IS_ZERO_SCALED(v, s): |v| <= _EPS * s: KAMA's
-#: sum of changes, STOCH's range), so every indicator is scale-invariant;
-#: measured against ``talib`` on prices scaled by 1e-20 .. 1e8.
-_EPS = 1e-14
-#: a few ulps: the rounding noise of ``sum(d*d) - sum(d)**2 / k``
-_NOISE = 16 * 2.0 ** -53
+# ---- constants (include/admf_ind.h) ------------------------------------------
+
+#: TA-Lib's TA_EPSILON: its scale-aware zero tests are |v| <= TA_EPS * scale.
+TA_EPS = 1e-14
+#: KAMA's smoothing bounds: 2 / (30 + 1), and 2 / (2 + 1) less that
+KAMA_MAX = 2.0 / (30.0 + 1.0)
+KAMA_DIFF = 2.0 / (2.0 + 1.0) - 2.0 / (30.0 + 1.0)
+#: StdDev/BollingerBands: re-centre when m2 is within 2**-33 of the rounding
+#: the running sums may hold (~8 ulps of e) ...
+VAR_TRIG = 8.0 * 2.0 ** -53 * 2.0 ** 33
+#: ... and e just after a re-centring (below 0: an exactly flat window is not re-centred again)
+VAR_E0 = -1e-300
+#: bars between the exact re-sums of a rolling sum
+RESUM = 64
 
 
-# --------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------
+# =============================================================================
+# Shared helpers (_ind_kernels.pxd)
+# =============================================================================
 
-def _nadd(s: float, c: float, x: float) -> tuple[float, float]:
-    """Neumaier's compensated addition: (s, c) + x. The sum's value is s + c."""
-    t = s + x
-    if _fabs(s) >= _fabs(x):
-        c += (s - t) + x
+def poison(x):
+    """0.0 for a finite x, NaN otherwise: added to a sum, it keeps a
+    non-finite value seen in the window from being re-summed away."""
+    return x - x
+
+
+def _div(a, b):
+    """``a / b`` as C computes it: +-inf or NaN for a zero ``b`` (Python raises)."""
+    if b != 0.0:
+        return a / b
+    if a != a or a == 0.0:
+        return NAN
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+# ---- the lag ring: the last L inputs, ``s.pos`` the oldest (the next to leave)
+
+def ring_push(ring, s, L, x):
+    """Store x at ``s.pos``, advance ``s.pos`` (C: ``&s.pos``); return the
+    value it replaces (L inputs back)."""
+    old = ring[s.pos]
+    ring[s.pos] = x
+    s.pos += 1
+    if s.pos == L:
+        s.pos = 0
+    return old
+
+
+def ring_sum(ring, pos, L):
+    """The ring's values summed oldest first (the order an array's are)."""
+    s = 0.0
+    for j in range(pos, L):
+        s += ring[j]
+    for j in range(pos):
+        s += ring[j]
+    return s
+
+
+def _window(ring, base, pos, L):
+    """The window ``ring[base:base + L]`` oldest first: slots pos..L-1, then
+    0..pos-1 (the C passes the two pieces, ``ring + pos`` and ``ring``)."""
+    return ring[base + pos:base + L] + ring[base:base + pos]
+
+
+# =============================================================================
+# EMA (TA-Lib EMA: the SMA of the first n values, then prev * (1 - k) + x * k,
+# k = 2 / (n + 1))
+# =============================================================================
+
+@dataclass(slots=True)
+class Ema:
+    n: int = 0          # values seen
+    period: int = 0
+    k: float = 0.0      # k and 1 - k
+    k1: float = 0.0
+    sum: float = 0.0    # seeding sum
+    v: float = 0.0      # the EMA
+
+
+def ema_init(e, period):
+    e.n = 0
+    e.period = period
+    e.k = 2.0 / (period + 1.0)
+    e.k1 = 1.0 - e.k
+    e.sum = 0.0
+    e.v = NAN
+
+
+def ema_push(e, x):
+    e.n += 1
+    if e.n < e.period:
+        e.sum += x
+        return NAN
+    if e.n == e.period:
+        e.sum += x
+        e.v = e.sum / float(e.period)
+        return e.v
+    e.v = e.v * e.k1 + x * e.k
+    return e.v
+
+
+EMASt = Ema
+
+
+def EMA_init(s, period):
+    ema_init(s, period)
+
+
+def EMA_step(s, ring, x, out):
+    out[0] = ema_push(s, x[0])
+
+
+# =============================================================================
+# SMA (TA-Lib: total += x; out = total / n; total -= x[t-n+1]), lag ring of
+# n-1, re-summed exactly every RESUM bars
+# =============================================================================
+
+@dataclass(slots=True)
+class SMASt:
+    n: int = 0
+    pos: int = 0
+    since: int = 0
+    period: int = 0
+    sum: float = 0.0    # the last min(n, period - 1) values
+    dp: float = 0.0     # the period, as a double
+
+
+def SMA_NRING(period):
+    return period - 1 if period > 1 else 1
+
+
+def SMA_init(s, period):
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.sum = 0.0
+    s.dp = float(period)
+
+
+def SMA_step(s, ring, x, out):
+    L = s.period - 1
+    t = s.sum + x[0]
+    s.n += 1
+    if s.n <= L:                        # the first n-1 values
+        ring[s.n - 1] = x[0]
+        s.sum = t
+        out[0] = NAN
+        return
+    out[0] = t / s.dp
+    old = ring_push(ring, s, L, x[0]) if L > 0 else x[0]
+    t = t - old
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        t = ring_sum(ring, s.pos, L) + poison(t)
+    s.sum = t
+
+
+# =============================================================================
+# WMA (TA-Lib: sub += x - x[t-n]; sum += n * x; out = sum / (n(n+1)/2);
+# sum -= sub), lag ring of n; period 1 is the identity, as in TA-Lib
+# =============================================================================
+
+@dataclass(slots=True)
+class WMASt:
+    n: int = 0
+    pos: int = 0
+    since: int = 0
+    period: int = 0
+    sub: float = 0.0    # the last n values
+    sum: float = 0.0    # the last n values weighted 0 (oldest) .. n-1
+    div: float = 0.0
+    dp: float = 0.0
+
+
+def WMA_NRING(period):
+    return period
+
+
+def WMA_init(s, period):
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.sub = s.sum = 0.0
+    s.div = float((period * (period + 1)) // 2)
+    s.dp = float(period)
+
+
+def wma_resum(s, window):
+    """sub and sum recomputed from the window (oldest first)."""
+    sub = sm = 0.0
+    for j, v in enumerate(window):
+        sub += v
+        sm += v * float(j)
+    s.sub = sub + poison(s.sub)
+    s.sum = sm + poison(s.sum)
+
+
+def wma_core(s, xx, old):
+    s.sub += xx
+    s.sub -= old
+    s.sum += xx * s.dp
+    out = s.sum / s.div
+    s.sum -= s.sub
+    return out
+
+
+def WMA_step(s, ring, x, out):
+    xx = x[0]
+    s.n += 1
+    if s.period == 1:
+        out[0] = xx
+        return
+    old = ring_push(ring, s, s.period, xx)          # 0.0 until the ring is full
+    if s.n < s.period:
+        s.sub += xx
+        s.sum += xx * float(s.n)
+        out[0] = NAN
+        return
+    out[0] = wma_core(s, xx, old)
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        wma_resum(s, _window(ring, 0, s.pos, s.period))
+
+
+# =============================================================================
+# DEMA (2 * e1 - e2) and TEMA (e3 + (3 * e1 - 3 * e2)): EMAs of EMAs, every
+# level seeded by the SMA of its first n values (TA-Lib)
+# =============================================================================
+
+@dataclass(slots=True)
+class DEMASt:
+    e1: Ema = field(default_factory=Ema)
+    e2: Ema = field(default_factory=Ema)
+
+
+def DEMA_init(s, period):
+    ema_init(s.e1, period)
+    ema_init(s.e2, period)
+
+
+def DEMA_step(s, ring, x, out):
+    e1 = ema_push(s.e1, x[0])
+    out[0] = NAN
+    if e1 != e1:
+        return
+    e2 = ema_push(s.e2, e1)
+    if e2 == e2:
+        out[0] = 2.0 * e1 - e2
+
+
+@dataclass(slots=True)
+class TEMASt:
+    e1: Ema = field(default_factory=Ema)
+    e2: Ema = field(default_factory=Ema)
+    e3: Ema = field(default_factory=Ema)
+
+
+def TEMA_init(s, period):
+    ema_init(s.e1, period)
+    ema_init(s.e2, period)
+    ema_init(s.e3, period)
+
+
+def TEMA_step(s, ring, x, out):
+    e1 = ema_push(s.e1, x[0])
+    out[0] = NAN
+    if e1 != e1:
+        return
+    e2 = ema_push(s.e2, e1)
+    if e2 != e2:
+        return
+    e3 = ema_push(s.e3, e2)
+    if e3 == e3:
+        out[0] = e3 + ((3.0 * e1) - (3.0 * e2))
+
+
+# =============================================================================
+# MACD (TA-Lib: both EMAs start at bar slow-1, the fast one seeded with the
+# SMA of the fast values ending there; the signal is an EMA of the MACD;
+# every output from bar slow+signal-2; fast and slow swapped when fast > slow)
+# =============================================================================
+
+@dataclass(slots=True)
+class MACDSt:
+    n: int = 0          # bars seen
+    lag: int = 0        # slow - fast
+    fast: Ema = field(default_factory=Ema)
+    slow: Ema = field(default_factory=Ema)
+    sig: Ema = field(default_factory=Ema)
+
+
+def MACD_init(s, fast, slow, signal):
+    if slow < fast:
+        fast, slow = slow, fast
+    s.n = 0
+    s.lag = slow - fast
+    ema_init(s.fast, fast)
+    ema_init(s.slow, slow)
+    ema_init(s.sig, signal)
+
+
+def MACD_step(s, ring, x, out):
+    s.n += 1
+    out[0] = out[1] = out[2] = NAN
+    sl = ema_push(s.slow, x[0])
+    if s.n <= s.lag:
+        return
+    f = ema_push(s.fast, x[0])
+    if sl != sl:
+        return
+    m = f - sl
+    g = ema_push(s.sig, m)
+    if g != g:
+        return
+    out[0] = m
+    out[1] = g
+    out[2] = m - g
+
+
+# =============================================================================
+# KAMA (TA-Lib ta_KAMA.c: efficiency ratio over n bars, fast 2, slow 30,
+# seeded with x[n-1], first output at bar n; period 1 is the identity),
+# lag ring of n; the sum of absolute changes is re-summed every RESUM bars
+# =============================================================================
+
+@dataclass(slots=True)
+class KAMASt:
+    n: int = 0
+    pos: int = 0
+    since: int = 0
+    period: int = 0
+    last: float = 0.0       # the previous value
+    trailing: float = 0.0   # x[t-n-1] once t > n: its change leaves the sum next
+    sumroc: float = 0.0
+    kama: float = 0.0
+
+
+def KAMA_NRING(period):
+    return period
+
+
+def KAMA_init(s, period):
+    s.n = s.pos = s.since = 0
+    s.period = period
+    s.last = s.trailing = s.sumroc = 0.0
+    s.kama = NAN
+
+
+def kama_core(s, x, old):
+    """A bar past the seed: x enters, old = x[t-n]; trailing = x[t-n-1]."""
+    roc = x - old
+    s.sumroc -= abs(s.trailing - old)
+    s.sumroc += abs(x - s.last)
+    s.trailing = old
+    if s.sumroc <= roc or abs(s.sumroc) <= TA_EPS * (abs(x) + abs(old)):
+        er = 1.0
     else:
-        c += (x - t) + s
-    return t, c
+        er = abs(roc / s.sumroc)        # sumroc != 0 here
+    er = er * KAMA_DIFF + KAMA_MAX
+    er = er * er
+    s.kama = (x - s.kama) * er + s.kama
+    s.last = x
+    return s.kama
 
 
-def _check_int(owner: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value}")
-    return value
+def kama_resum(trailing, window, old_sum):
+    """The sum of |changes| over the window (oldest first, preceded by
+    trailing), as a fresh sum."""
+    s = 0.0
+    prev = trailing
+    for v in window:
+        s += abs(v - prev)
+        prev = v
+    return s + poison(old_sum)
 
 
-def _check_real(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not _isfinite(value):
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    return value
+def KAMA_step(s, ring, x, out):
+    xx = x[0]
+    t = s.n
+    p = s.period
+    s.n += 1
+    if p == 1:
+        out[0] = xx
+        return
+    old = ring_push(ring, s, p, xx)                 # x[t-n] once t >= n
+    out[0] = NAN
+    if t == 0:
+        s.last = xx
+        return
+    if t < p:
+        s.sumroc += abs(s.last - xx)
+        s.last = xx
+        return
+    if t == p:                                      # the seed, then the first KAMA
+        s.sumroc += abs(s.last - xx)
+        s.kama = s.last
+        roc = xx - old
+        s.trailing = old
+        if s.sumroc <= roc or abs(s.sumroc) <= TA_EPS * (abs(xx) + abs(old)):
+            er = 1.0
+        else:
+            er = abs(roc / s.sumroc)
+        er = er * KAMA_DIFF + KAMA_MAX
+        er = er * er
+        s.kama = (xx - s.kama) * er + s.kama
+        s.last = xx
+        out[0] = s.kama
+        return
+    out[0] = kama_core(s, xx, old)
+    s.since += 1
+    if s.since == RESUM:
+        s.since = 0
+        s.sumroc = kama_resum(s.trailing, _window(ring, 0, s.pos, p), s.sumroc)
 
 
-def _restore(cls, state):
-    """Unpickling: a new instance of ``cls`` with ``state`` as its ``__dict__``."""
-    obj = cls.__new__(cls)
-    obj.__dict__.update(state)
+# =============================================================================
+# RSI (TA-Lib: the means of the first n gains and losses, then Wilder's
+# (avg * (n-1) + v) / n, written avg * a1 + v * inv; 100 * gain / (gain + loss),
+# 0 when that sum is 0; first output at bar n)
+# =============================================================================
+
+@dataclass(slots=True)
+class RSISt:
+    n: int = 0
+    period: int = 0
+    prev: float = 0.0
+    gain: float = 0.0
+    loss: float = 0.0
+    a1: float = 0.0
+    inv: float = 0.0
+    dp: float = 0.0
+
+
+def RSI_init(s, period):
+    s.n = 0
+    s.period = period
+    s.prev = s.gain = s.loss = 0.0
+    s.dp = float(period)
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+def RSI_step(s, ring, x, out):
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.prev = x[0]
+        return
+    d = x[0] - s.prev
+    s.prev = x[0]
+    up = 0.0 if d <= 0.0 else d         # (a NaN difference is kept: it poisons the sums)
+    dn = 0.0 if d >= 0.0 else -d
+    if s.n <= s.period:
+        s.gain += up
+        s.loss += dn
+        return
+    if s.n == s.period + 1:
+        s.gain += up
+        s.loss += dn
+        s.loss /= s.dp
+        s.gain /= s.dp
+    else:
+        s.loss = s.loss * s.a1 + dn * s.inv
+        s.gain = s.gain * s.a1 + up * s.inv
+    t = s.gain + s.loss
+    out[0] = 100.0 * (s.gain / t) if t != 0.0 else 0.0
+
+
+# =============================================================================
+# StdDev and BollingerBands: sums of d = x - r and d*d around a reference r (a
+# value of the data), so a high level does not cancel the variance; r is
+# re-centred on the newest value, the window re-summed exactly, when the sum
+# of squared deviations nears the rounding the running sums may hold
+# (amortized O(1); exact zeros on a flat window).  Population deviation.
+# =============================================================================
+
+@dataclass(slots=True)
+class VarSt:
+    k: int = 0          # values in the window (at most period)
+    pos: int = 0        # ring slot of the oldest
+    period: int = 0
+    r: float = 0.0      # the reference
+    s1: float = 0.0     # window sums of d and d*d
+    s2: float = 0.0
+    e: float = 0.0      # error scale: the sum of s2 over the bars since the last re-centring
+    zn: float = 0.0     # n * (1e-14 * r)^2: m2 at or below it is rounding noise (TA-Lib)
+    inv: float = 0.0
+    nb: float = 0.0
+    up: float = 0.0
+    down: float = 0.0
+
+
+def var_init(s, period):
+    s.k = s.pos = 0
+    s.period = period
+    s.r = s.s1 = s.s2 = s.e = s.zn = 0.0
+    s.inv = 1.0 / period
+    s.nb = s.up = s.down = 1.0
+
+
+def var_resum(s, window, r):
+    s1 = s2 = 0.0
+    for v in window:
+        d = v - r
+        s1 += d
+        s2 += d * d
+    s.r = r
+    s.zn = float(len(window)) * ((TA_EPS * r) * (TA_EPS * r))
+    s.s1 = s1
+    s.s2 = s2
+    s.e = VAR_E0
+
+
+def var_roll(s, x, xo):
+    """x enters the full window, xo leaves it."""
+    d = x - s.r
+    do_ = xo - s.r
+    s.s1 += d - do_
+    s.s2 += d * d - do_ * do_
+    s.e += s.s2
+
+
+def var_push(s, ring, x):
+    """x enters the window (the ring of period values); True once it is full."""
+    n = s.period
+    xo = ring_push(ring, s, n, x)
+    if s.k == n:
+        var_roll(s, x, xo)
+        return True
+    if s.k == 0:
+        s.r = x
+        s.zn = float(n) * ((TA_EPS * x) * (TA_EPS * x))
+    d = x - s.r
+    s.s1 += d
+    s.s2 += d * d
+    s.e += s.s2
+    s.k += 1
+    return s.k == n
+
+
+def var_m2(s, ring):
+    """The window's sum of squared deviations from its mean, re-centring
+    first (on the newest value) when it nears the rounding."""
+    m2 = s.s2 - s.s1 * (s.s1 * s.inv)
+    if m2 <= s.e * VAR_TRIG:
+        window = _window(ring, 0, s.pos, s.period)
+        var_resum(s, window, window[-1])
+        m2 = s.s2 - s.s1 * (s.s1 * s.inv)
+    return m2
+
+
+def var_v(s, m2):
+    """Population variance; below (1e-14 * level)^2 it is rounding noise: 0."""
+    return 0.0 if m2 <= s.zn else m2 * s.inv
+
+
+StdDevSt = VarSt
+BollingerBandsSt = VarSt
+
+
+def StdDev_NRING(period):
+    return period
+
+
+def StdDev_init(s, period, nbdev):
+    var_init(s, period)
+    s.nb = nbdev
+
+
+def StdDev_step(s, ring, x, out):
+    out[0] = NAN
+    if var_push(s, ring, x[0]):
+        m2 = var_m2(s, ring)
+        out[0] = math.sqrt(var_v(s, m2)) * s.nb     # var_v >= 0 (or NaN)
+
+
+def BollingerBands_NRING(period):
+    return period
+
+
+def BollingerBands_init(s, period, up, down):
+    var_init(s, period)
+    s.up = up
+    s.down = down
+
+
+def BollingerBands_step(s, ring, x, out):
+    out[0] = out[1] = out[2] = NAN
+    if var_push(s, ring, x[0]):
+        m2 = var_m2(s, ring)
+        mid = s.r + s.s1 * s.inv
+        sd = math.sqrt(var_v(s, m2))
+        out[0] = mid + sd * s.up
+        out[1] = mid
+        out[2] = mid - sd * s.down
+
+
+# =============================================================================
+# RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
+# (values in ring[base:base+n], their bar indices in ring[base+n:base+2n])
+# =============================================================================
+
+@dataclass(slots=True)
+class DequeSt:
+    k: int = 0          # index of the next value
+    head: int = 0       # ring slot of the front
+    size: int = 0       # length
+    period: int = 0
+
+
+def deque_init(s, period):
+    s.k = s.head = s.size = 0
+    s.period = period
+
+
+def deque_push(s, ring, base, x, is_max):
+    """The extreme of the last ``period`` values with x added (the deque at
+    ``ring + base``)."""
+    n = s.period
+    vals = base                         # ring[vals + j]: the values
+    idx = base + n                      # ring[idx + j]: their bar indices, as floats
+    while s.size > 0:                   # drop the back while it cannot be the extreme again
+        back = s.head + s.size - 1
+        if back >= n:
+            back -= n
+        if (ring[vals + back] <= x) if is_max else (ring[vals + back] >= x):
+            s.size -= 1
+        else:
+            break
+    if s.size > 0 and ring[idx + s.head] <= float(s.k - n):    # the front left the window
+        s.head += 1
+        if s.head == n:
+            s.head = 0
+        s.size -= 1
+    back = s.head + s.size
+    if back >= n:
+        back -= n
+    ring[vals + back] = x
+    ring[idx + back] = float(s.k)
+    s.size += 1
+    s.k += 1
+    return ring[vals + s.head] if s.k >= n else NAN
+
+
+RollingMaxSt = DequeSt
+RollingMinSt = DequeSt
+
+
+def RollingMax_NRING(period):
+    return 2 * period
+
+
+def RollingMax_init(s, period):
+    deque_init(s, period)
+
+
+def RollingMax_step(s, ring, x, out):
+    out[0] = deque_push(s, ring, 0, x[0], True)
+
+
+def RollingMin_NRING(period):
+    return 2 * period
+
+
+def RollingMin_init(s, period):
+    deque_init(s, period)
+
+
+def RollingMin_step(s, ring, x, out):
+    out[0] = deque_push(s, ring, 0, x[0], False)
+
+
+# =============================================================================
+# ROC ((x / x[t-n] - 1) * 100, 0 when x[t-n] is 0) and Momentum (x - x[t-n]):
+# lag ring of n
+# =============================================================================
+
+@dataclass(slots=True)
+class LagSt:
+    n: int = 0
+    pos: int = 0
+    period: int = 0
+
+
+ROCSt = LagSt
+MomentumSt = LagSt
+
+
+def lag_init(s, period):
+    s.n = s.pos = 0
+    s.period = period
+
+
+def roc_of(x, old):
+    # the C computes the ratio, then picks 0 for old == 0: the same result
+    return ((x / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+
+
+def ROC_NRING(period):
+    return period
+
+
+def ROC_init(s, period):
+    lag_init(s, period)
+
+
+def ROC_step(s, ring, x, out):
+    old = ring_push(ring, s, s.period, x[0])
+    s.n += 1
+    out[0] = roc_of(x[0], old) if s.n > s.period else NAN
+
+
+def Momentum_NRING(period):
+    return period
+
+
+def Momentum_init(s, period):
+    lag_init(s, period)
+
+
+def Momentum_step(s, ring, x, out):
+    old = ring_push(ring, s, s.period, x[0])
+    s.n += 1
+    out[0] = x[0] - old if s.n > s.period else NAN
+
+
+# =============================================================================
+# ATR (TA-Lib: true range from bar 1, the mean of the first n seeds the ATR at
+# bar n, then Wilder's (atr * (n-1) + tr) / n, written atr * a1 + tr * inv;
+# period 1: the true range)
+# =============================================================================
+
+def true_range(h, l, pc):
+    """TA-Lib's TRANGE: the largest of h - l, |h - pc|, |l - pc|, in its
+    order; the selects keep a NaN of h - l, so a non-finite high or low
+    makes the true range non-finite (a NaN previous close does not)."""
+    r = h - l
+    t = abs(h - pc)
+    r = t if t > r else r
+    t = abs(l - pc)
+    return t if t > r else r
+
+
+@dataclass(slots=True)
+class ATRSt:
+    n: int = 0
+    period: int = 0
+    pc: float = 0.0
+    sum: float = 0.0
+    atr: float = 0.0
+    a1: float = 0.0
+    inv: float = 0.0
+    dp: float = 0.0
+
+
+def ATR_init(s, period):
+    s.n = 0
+    s.period = period
+    s.pc = s.sum = 0.0
+    s.atr = NAN
+    s.dp = float(period)
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+def ATR_step(s, ring, x, out):
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.pc = x[2]
+        return
+    tr = true_range(x[0], x[1], s.pc)
+    s.pc = x[2]
+    if s.period == 1:
+        s.atr = tr
+    elif s.n <= s.period:
+        s.sum += tr
+        return
+    elif s.n == s.period + 1:
+        s.sum += tr
+        s.atr = s.sum / s.dp
+    else:
+        s.atr = s.atr * s.a1 + tr * s.inv
+    out[0] = s.atr
+
+
+# =============================================================================
+# ADX (TA-Lib ta_ADX.c: +DM/-DM and TR summed over bars 1..n-1, then Wilder's
+# s - s/n + today; DX = 100 |+DI - -DI| / (+DI + -DI); the first ADX (bar
+# 2n-1) is the mean of the first n DX, then (adx * (n-1) + dx) / n, kept when
+# TR or +DI + -DI is 0)
+# =============================================================================
+
+@dataclass(slots=True)
+class ADXSt:
+    n: int = 0
+    period: int = 0
+    ph: float = 0.0
+    pl: float = 0.0
+    pc: float = 0.0
+    pdm: float = 0.0
+    mdm: float = 0.0
+    tr: float = 0.0
+    sumdx: float = 0.0
+    adx: float = 0.0
+    dp: float = 0.0
+
+
+def ADX_init(s, period):
+    s.n = 0
+    s.period = period
+    s.ph = s.pl = s.pc = s.pdm = s.mdm = s.tr = s.sumdx = 0.0
+    s.adx = NAN
+    s.dp = float(period)
+
+
+def ADX_step(s, ring, x, out):
+    h, l, c, n = x[0], x[1], x[2], s.dp
+    t = s.n
+    s.n += 1
+    out[0] = NAN
+    if t == 0:
+        s.ph, s.pl, s.pc = h, l, c
+        return
+    dp = h - s.ph
+    dm = s.pl - l
+    s.ph, s.pl = h, l
+    if t >= s.period:
+        s.mdm -= s.mdm / n
+        s.pdm -= s.pdm / n
+    if dm > 0 and dp < dm:
+        s.mdm += dm
+    elif dp > 0 and dp > dm:
+        s.pdm += dp
+    tr = true_range(h, l, s.pc)
+    s.pc = c
+    if t < s.period:
+        s.tr += tr
+        return
+    s.tr = s.tr - s.tr / n + tr
+    dx = NAN
+    if s.tr != 0.0:
+        mdi = 100.0 * (s.mdm / s.tr)
+        pdi = 100.0 * (s.pdm / s.tr)
+        sm = mdi + pdi
+        if sm != 0.0:
+            dx = 100.0 * (abs(mdi - pdi) / sm)
+    if t < 2 * s.period - 1:
+        if dx == dx:
+            s.sumdx += dx
+        return
+    if t == 2 * s.period - 1:
+        if dx == dx:
+            s.sumdx += dx
+        s.adx = s.sumdx / n
+    elif dx == dx:
+        s.adx = (s.adx * (n - 1) + dx) / n
+    out[0] = s.adx
+
+
+# =============================================================================
+# Stochastic (TA-Lib STOCH with SMA slowing: fastK = (close - lowest low) /
+# ((highest high - lowest low) / 100) over fastk bars, 0 when the range is ~0
+# relative to the prices; slowk = SMA of fastK, slowd = SMA of slowk, TA-Lib's
+# plain running totals).  The ring: the two deques (4 * fastk), then the two
+# SMA windows (slowk + slowd).
+# =============================================================================
+
+@dataclass(slots=True)
+class SmaPlain:
+    k: int = 0
+    pos: int = 0
+    period: int = 0
+    total: float = 0.0
+
+
+def sma_plain(s, ring, base, x):
+    """TA-Lib's internal SMA (TA_INT_SMA): a plain running total (its window
+    at ``ring + base``)."""
+    ring[base + s.pos] = x
+    s.pos += 1
+    if s.pos == s.period:
+        s.pos = 0
+    s.k += 1
+    s.total += x
+    if s.k < s.period:
+        return NAN
+    t = s.total
+    s.total -= ring[base + s.pos]       # the oldest of the window, next to be replaced
+    return t / float(s.period)
+
+
+@dataclass(slots=True)
+class StochasticSt:
+    hi: DequeSt = field(default_factory=DequeSt)
+    lo: DequeSt = field(default_factory=DequeSt)
+    sk: SmaPlain = field(default_factory=SmaPlain)
+    sd: SmaPlain = field(default_factory=SmaPlain)
+
+
+def Stochastic_NRING(fastk, slowk, slowd):
+    return 4 * fastk + slowk + slowd
+
+
+def Stochastic_init(s, fastk, slowk, slowd):
+    deque_init(s.hi, fastk)
+    deque_init(s.lo, fastk)
+    s.sk.k = s.sk.pos = 0
+    s.sk.period = slowk
+    s.sk.total = 0.0
+    s.sd.k = s.sd.pos = 0
+    s.sd.period = slowd
+    s.sd.total = 0.0
+
+
+def Stochastic_step(s, ring, x, out):
+    n = s.hi.period
+    hh = deque_push(s.hi, ring, 0, x[0], True)
+    ll = deque_push(s.lo, ring, 2 * n, x[1], False)
+    out[0] = out[1] = NAN
+    if hh != hh:
+        return
+    diff = (hh - ll) / 100.0
+    if abs(hh - ll) <= TA_EPS * (abs(hh) + abs(ll)):    # TA-Lib's scale-aware zero test
+        k = 0.0
+    else:
+        k = _div(x[2] - ll, diff)       # diff is 0 only for a subnormal range
+    sk = sma_plain(s.sk, ring, 4 * n, k)
+    if sk != sk:
+        return
+    sd = sma_plain(s.sd, ring, 4 * n + s.sk.period, sk)
+    if sd != sd:
+        return
+    out[0] = sk
+    out[1] = sd
+
+
+# =============================================================================
+# OBV (TA-Lib: starts at the first bar's volume, then +/- the volume when the
+# close rises / falls) and VWAP (cumulative sum(price * volume) / sum(volume)
+# since construction or reset(), NaN while the volume sum is 0)
+# =============================================================================
+
+@dataclass(slots=True)
+class OBVSt:
+    n: int = 0
+    prev: float = 0.0
+    obv: float = 0.0
+
+
+def OBV_init(s):
+    s.n = 0
+    s.prev = s.obv = 0.0
+
+
+def OBV_step(s, ring, x, out):
+    c, v = x[0], x[1]
+    s.n += 1
+    if s.n == 1:
+        s.obv = v
+    elif c > s.prev:
+        s.obv += v
+    elif c < s.prev:
+        s.obv -= v
+    s.prev = c
+    out[0] = s.obv
+
+
+@dataclass(slots=True)
+class VWAPSt:
+    pv: float = 0.0
+    v: float = 0.0
+
+
+def VWAP_init(s):
+    s.pv = s.v = 0.0
+
+
+def VWAP_step(s, ring, x, out):
+    s.pv += x[0] * x[1]
+    s.v += x[1]
+    out[0] = s.pv / s.v if s.v != 0.0 else NAN
+
+
+# =============================================================================
+# Structs as plain numbers (pickling, _state_dict), as Cython converts them
+# =============================================================================
+
+def _i64(v):
+    """An i64 field from a Python object, as Cython converts it (``__int__``:
+    a float is truncated; not a number: TypeError; out of range: OverflowError)."""
+    if not isinstance(v, int):
+        conv = getattr(type(v), "__int__", None)
+        if conv is None:
+            raise TypeError("an integer is required")
+        v = conv(v)
+    v = int(v)
+    if not -(2 ** 63) <= v < 2 ** 63:
+        raise OverflowError("Python int too large to convert to C long")
+    return v
+
+
+def _f64(v):
+    """A double from a Python object, as Cython converts it (``__float__``,
+    else ``__index__``; anything else, str included: TypeError)."""
+    if type(v) is float:
+        return v
+    t = type(v)
+    if not (hasattr(t, "__float__") or hasattr(t, "__index__")):
+        raise TypeError(f"must be real number, not {t.__name__}")
+    return float(v)
+
+
+def _struct_from(cls, d):
+    """A new ``cls`` struct from a mapping of its fields (Cython's dict -> struct:
+    every field required, other keys ignored; nested structs from nested mappings)."""
+    values = {}
+    for f in fields(cls):
+        try:
+            v = d[f.name]
+        except KeyError:
+            raise ValueError(f"No value specified for struct attribute '{f.name}'") from None
+        if f.default_factory is not _NO_DEFAULT:       # a nested struct
+            values[f.name] = _struct_from(f.default_factory, v)
+        elif type(f.default) is int:
+            values[f.name] = _i64(v)
+        else:
+            values[f.name] = _f64(v)
+    return cls(**values)
+
+
+def _struct_copy(st):
+    """A copy of a struct, nested structs copied too (C's struct assignment)."""
+    values = {}
+    for f in fields(st):
+        v = getattr(st, f.name)
+        values[f.name] = _struct_copy(v) if f.default_factory is not _NO_DEFAULT else v
+    return type(st)(**values)
+
+
+# =============================================================================
+# Arguments
+# =============================================================================
+
+def _param_int(cls, name, value, minimum):
+    """A period: an int in [minimum, 100000] (TA-Lib's range)."""
+    return check_int(value, f"{cls}: {name}", minimum=minimum, maximum=100000)
+
+
+def _param_real(cls, name, value):
+    return check_real(value, f"{cls}: {name}")
+
+
+class _Missing:
+    """The default of every update/peek input: an argument not passed."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _given(values, more):
+    """The inputs actually passed: the leading non-missing values, then more."""
+    out = []
+    for v in values:
+        if v is _MISSING:
+            break
+        out.append(v)
+    return tuple(out) + tuple(more)
+
+
+def _rebuild(cls, args, state):
+    """Unpickle into ``cls`` (the compiled module has the same function; pickles
+    of both implementations load through ``_indicator_state.rebuild``)."""
+    obj = cls(*args)
+    obj.__setstate__(state)
     return obj
 
 
-# --------------------------------------------------------------------------
-# the common part
-# --------------------------------------------------------------------------
+# =============================================================================
+# The base class
+# =============================================================================
 
 class _Indicator:
-    """Base class: see the module docstring. Not part of the public API."""
+    """What every indicator shares (see the module docstring).
 
-    #: names of ``update``'s inputs (without a source)
-    _INPUTS: tuple[str, ...] = ("x",)
-    #: number of outputs (1: a float; more: a tuple of floats)
-    _N_OUT = 1
-    #: whether ``source=`` is accepted (single-input classes only)
-    _TAKES_SOURCE = False
+    Each class sets ``_innames`` (its inputs), ``_nout`` (1, 2 or 3 outputs),
+    ``_takes_source``, and writes ``__init__`` (the checked parameters, then
+    ``_setup``), ``_init`` (``<Name>_init``) and ``_step`` (``<Name>_step``).
+    """
 
-    _source: _Indicator | None = None
+    __slots__ = ("st", "_ring", "_nring", "_count", "_out", "_args", "_source")
 
-    def _init_common(self, source) -> None:
-        if source is not None:
-            name = type(self).__name__
-            if not self._TAKES_SOURCE:
-                raise TypeError(f"{name}: takes no source (only single-input indicators do)")
-            if not isinstance(source, _Indicator):
-                raise TypeError(f"{name}: source must be an indicator of this module, "
-                                f"got {type(source).__name__}")
-            if source._N_OUT != 1:
-                raise TypeError(f"{name}: source must be a single-output indicator, "
-                                f"{type(source).__name__} has {source._N_OUT} outputs")
-        self._source = source
-        self._reset_state()
-        self._value = self._nan_output()
+    _innames: tuple[str, ...] = ()
+    _nout = 1
+    _takes_source = False
+    #: a compiled batch runs without the GIL and meanwhile refuses every other
+    #: call; the twin never releases it, so this stays False
+    _busy = False
+
+    def _setup(self, args, nring):
+        """The checked parameters and the ring's length; the fresh state."""
+        self._args = args
+        self._nring = nring
+        self._source = None
+        self._init()
+
+    def _clear(self):
+        self._ring = [0.0] * self._nring
         self._count = 0
+        self._out = [NAN, NAN, NAN]
 
-    # ----- subclass hooks -------------------------------------------------
-    def _reset_state(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _init(self):  # pragma: no cover - every class writes its own
+        self._clear()
 
-    def _step(self, *args):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _step(self, x):  # pragma: no cover - every class writes its own
+        pass
 
-    # ----- helpers ----------------------------------------------------------
-    def _nan_output(self):
-        return _NAN if self._N_OUT == 1 else (_NAN,) * self._N_OUT
+    @property
+    def _nin(self):
+        return len(self._innames)
 
-    def _input_names(self) -> tuple[str, ...]:
-        src = self._source
-        return self._INPUTS if src is None else src._input_names()
+    def _result(self):
+        out = self._out
+        if self._nout == 1:
+            return out[0]
+        if self._nout == 2:
+            return (out[0], out[1])
+        return (out[0], out[1], out[2])
 
-    def _arity_error(self, method: str, got: int) -> TypeError:
-        names = self._input_names()
-        return TypeError(f"{type(self).__name__}.{method}() takes {len(names)} input"
-                         f"{'s' if len(names) != 1 else ''} ({', '.join(names)}), got {got}")
+    def _peek(self, x):
+        """The output of a step on x; the state saved before and restored after."""
+        saved = (_struct_copy(self.st), self._ring[:], self._count, self._out[:])
+        self._step(x)
+        r = self._result()
+        self.st, self._ring, self._count, self._out = saved
+        return r
 
-    def _checked(self, inputs: tuple, method: str) -> tuple[float, ...]:
-        names = self._input_names()
-        if len(inputs) != len(names):
-            raise self._arity_error(method, len(inputs))
-        values = []
-        for name, x in zip(names, inputs, strict=True):
-            if isinstance(x, (str, bytes)):
-                raise TypeError(f"{type(self).__name__}.{method}: input {name!r} must be a "
-                                f"real number, got {type(x).__name__}")
-            try:
-                v = float(x)
-            except (TypeError, ValueError):
-                raise TypeError(f"{type(self).__name__}.{method}: input {name!r} must be a "
-                                f"real number, got {type(x).__name__}") from None
-            if not _isfinite(v):
-                raise ValueError(f"{type(self).__name__}.{method}: input {name!r} must be "
-                                 f"finite, got {v!r}")
-            values.append(v)
-        return tuple(values)
+    # -- update, peek, update_raw (the classes' methods call these) -------------
 
-    def _feed(self, values: tuple[float, ...], commit: bool):
-        """One bar of checked inputs: through the source (if any), then this indicator."""
-        src = self._source
-        if src is None:
-            out = self._step(*values, commit)
-        else:
-            v = src._feed(values, commit)
-            # the source's warm-up NaNs are skipped: this indicator sees only real values
-            out = self._nan_output() if v != v else self._step(v, commit)
-        if commit:
-            self._value = out
-            self._count += 1
+    def _floats(self, method, values):
+        """The inputs passed, as floats (a TypeError for a non-number: Cython
+        converts its ``double`` arguments on the call, before anything else)."""
+        out = []
+        for name, v in zip(self._innames, values, strict=True):
+            if type(v) is not float and v is not _MISSING:
+                try:
+                    v = _f64(v)
+                except TypeError as exc:
+                    raise TypeError(f"{type(self).__name__}.{method}: input {name!r} {exc}") from None
+            out.append(v)
         return out
 
-    # ----- public API -------------------------------------------------------
-    def update(self, *inputs):
-        """Consume one bar; return the output (NaN during warm-up)."""
-        return self._feed(self._checked(inputs, "update"), True)
+    def _update(self, method, values, more):
+        """``update`` (method "update") or ``peek`` (method "peek") of the inputs
+        ``values`` (the declared ones, possibly missing) and ``more``."""
+        values = self._floats(method, values)
+        if self._takes_source and (self._source is not None or more):
+            return self._update_src(_given(values, more), method == "peek")
+        for v in values:
+            if v is _MISSING or more or not _isfinite(v):
+                self._refused(method, values, more)
+        if method == "peek":
+            return self._peek(values)
+        self._step(values)
+        self._count += 1
+        return self._result()
 
-    def peek(self, *inputs):
-        """The output ``update(*inputs)`` would return, without changing any state."""
-        return self._feed(self._checked(inputs, "peek"), False)
+    def _update_raw(self, values):
+        values = self._floats("update_raw", values)
+        for v in values:
+            if not _isfinite(v):
+                self._refused("update_raw", values, ())
+        self._step(values)
+        self._count += 1
+        return self._out[0]
 
-    def batch(self, *arrays):
-        """``update`` on each element: one float64 array per output, bit for bit."""
-        name = type(self).__name__
+    def _refused(self, method, values, more):
+        """Why update/peek cannot run: busy, the wrong number of inputs, a
+        non-finite input."""
+        self._check_idle(method)
+        for v in values:
+            if v is _MISSING or more:
+                self._arity_error(method, len(_given(values, more)))
+        for name, v in zip(self._innames, values, strict=True):
+            if not _isfinite(v):
+                raise ValueError(f"{type(self).__name__}.{method}: input {name!r} must be finite, got {v!r}")
+        raise AssertionError("unreachable")   # pragma: no cover
+
+    def _arity_error(self, method, got):
         names = self._input_names()
-        if len(arrays) != len(names):
-            raise self._arity_error("batch", len(arrays))
-        columns = []
-        for input_name, a in zip(names, arrays, strict=True):
-            try:
-                arr = np.asarray(a, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name}.batch: input {input_name!r} must be an array of "
-                                f"real numbers ({exc})") from None
-            if arr.ndim != 1:
-                raise ValueError(f"{name}.batch: input {input_name!r} must be 1-dimensional, "
-                                 f"got shape {arr.shape}")
-            columns.append(arr)
-        n = len(columns[0])
-        for input_name, arr in zip(names, columns, strict=True):
-            if len(arr) != n:
-                raise ValueError(f"{name}.batch: inputs must have equal lengths, got "
-                                 f"{', '.join(f'{k}={len(c)}' for k, c in zip(names, columns, strict=True))}")
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise ValueError(f"{name}.batch: input {input_name!r} must be finite, got "
-                                 f"{float(arr[i])!r} at index {i}")
-        # all checked: from here on nothing can fail half-way
-        feed = self._feed
-        rows = zip(*(c.tolist() for c in columns), strict=True)
-        if self._N_OUT == 1:
-            out = np.empty(n, dtype=np.float64)
-            for i, row in enumerate(rows):
-                out[i] = feed(row, True)
-            return out
-        outs = [np.empty(n, dtype=np.float64) for _ in range(self._N_OUT)]
-        for i, row in enumerate(rows):
-            for arr, v in zip(outs, feed(row, True), strict=True):
-                arr[i] = v
-        return tuple(outs)
+        raise TypeError(f"{type(self).__name__}.{method}() takes {len(names)} input"
+                        f"{'s' if len(names) != 1 else ''} ({', '.join(names)}), got {got}")
+
+    def _check_idle(self, method):
+        if self._busy:  # pragma: no cover - never in the twin
+            raise RuntimeError(f"{type(self).__name__}.{method}: a batch of this indicator is running "
+                               "in another thread; use one indicator per thread")
+
+    # -- public ------------------------------------------------------------------
 
     @property
     def value(self):
-        """The last output (NaN, or a tuple of NaNs, before any)."""
-        return self._value
+        """The last output (NaN, or a tuple of NaNs, before the first)."""
+        return self._result()
 
     @property
-    def ready(self) -> bool:
+    def ready(self):
         """True once the output is no longer NaN."""
-        v = self._value
-        if self._N_OUT != 1:
-            v = v[0]
-        return v == v
+        return self._out[0] == self._out[0]
 
     @property
-    def count(self) -> int:
-        """Bars consumed (calls of ``update``, elements of ``batch``)."""
+    def count(self):
+        """Bars consumed."""
         return self._count
 
     @property
     def source(self):
-        """The indicator whose outputs feed this one (None: fed directly)."""
+        """The indicator whose outputs feed this one, or None."""
         return self._source
 
-    def reset(self) -> None:
+    def reset(self):
         """Back to the freshly constructed state (the source too)."""
+        self._check_idle("reset")
+        self._init()
         if self._source is not None:
             self._source.reset()
-        self._reset_state()
-        self._value = self._nan_output()
-        self._count = 0
 
     def copy(self):
-        """An independent indicator with the same state (the source copied too)."""
-        return _restore(type(self), _copy.deepcopy(self.__dict__))
+        """An independent indicator with the same state (the source copied)."""
+        self._check_idle("copy")
+        other = type(self)(*self._args)
+        other.st = _struct_copy(self.st)
+        other._ring = self._ring[:]
+        other._count = self._count
+        other._out = self._out[:]
+        if self._source is not None:
+            other._source = self._source.copy()
+        return other
 
     def __copy__(self):
-        return self.copy()  # a shallow copy would share the windows
+        return self.copy()
 
     def __deepcopy__(self, memo):
-        return _restore(type(self), _copy.deepcopy(self.__dict__, memo))
+        return self.copy()
 
     def __reduce__(self):
-        return (_restore, (type(self), self.__dict__.copy()))
+        self._check_idle("pickle")
+        from admf_perf._ext._indicator_state import rebuild
 
-    def _params(self) -> str:
-        return ""
+        return (rebuild, (type(self).__name__, self._args, self.__getstate__()))
 
-    def __repr__(self) -> str:
-        src = "" if self._source is None else f", source={self._source!r}"
-        return f"{type(self).__name__}({self._params()}{src})"
+    def __getstate__(self):
+        """``(STATE_VERSION, count, outputs, kernel state dict, ring list,
+        source)``: plain numbers, the same in the compiled module."""
+        out = self._out
+        return (STATE_VERSION, self._count, (out[0], out[1], out[2]),
+                self._state_dict(), list(self._ring), self._source)
 
+    def __setstate__(self, state):
+        version, count, out, st, ring, source = state
+        if version != STATE_VERSION or len(ring) != self._nring:
+            raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
+        # everything converted first: a bad state changes nothing
+        new_st = _struct_from(type(self.st), st)
+        new_ring = [_f64(v) for v in ring]
+        new_count = _i64(count)
+        o0, o1, o2 = out
+        new_out = [_f64(o0), _f64(o1), _f64(o2)]
+        if source is not None:
+            self._init_source(source)
+        self.st, self._ring, self._count, self._out = new_st, new_ring, new_count, new_out
 
-class _Period(_Indicator):
-    """Single-period indicators: ``period`` attribute, optional ``source``."""
+    def _state_dict(self):
+        """The kernel's state as a dict of numbers (pickling)."""
+        return asdict(self.st)
 
-    _TAKES_SOURCE = True
-    _MIN_PERIOD = 1
+    def _set_state_dict(self, state):
+        self.st = _struct_from(type(self.st), state)
 
-    def __init__(self, period: int = 30, *, source=None):
-        self._period = _check_int(type(self).__name__, "period", period, self._MIN_PERIOD)
-        self._init_common(source)
+    def _input_names(self):
+        """Names of update's inputs (the source's when composed)."""
+        if self._source is not None:
+            return self._source._input_names()
+        return self._innames
 
-    @property
-    def period(self) -> int:
-        return self._period
+    def __repr__(self):
+        args = ", ".join(repr(a) for a in self._args)
+        src = f", source={self._source!r}" if self._source is not None else ""
+        return f"{type(self).__name__}({args}{src})"
 
-    def _params(self) -> str:
-        return str(self._period)
+    # -- composition ---------------------------------------------------------------
 
+    def _init_source(self, source):
+        if source is None:
+            self._source = None
+            return
+        if not isinstance(source, _Indicator):
+            raise TypeError(f"{type(self).__name__}: source must be an indicator of this "
+                            f"module, got {type(source).__name__}")
+        if source._nout != 1:
+            raise TypeError(f"{type(self).__name__}: source must be a single-output indicator, "
+                            f"{type(source).__name__} has {source._nout} outputs")
+        if source is self:
+            raise ValueError(f"{type(self).__name__}: an indicator cannot be its own source")
+        self._source = source
 
-# --------------------------------------------------------------------------
-# moving averages
-# --------------------------------------------------------------------------
+    def _update_src(self, inputs, peek):
+        method = "peek" if peek else "update"
+        self._check_idle(method)
+        if len(inputs) != len(self._input_names()):
+            self._arity_error(method, len(inputs))
+        if self._source is None:                 # no source, one input too many
+            self._arity_error(method, len(inputs))
+        v = self._source.peek(*inputs) if peek else self._source.update(*inputs)
+        if peek:
+            return self._result() if v != v else self._peek((v,))
+        if v == v:                               # the source's warm-up NaNs are skipped
+            self._step((v,))
+        self._count += 1
+        return self._result()
 
-class SMA(_Period):
-    """Simple moving average (TA-Lib SMA): mean of the last ``period`` values."""
+    # -- batch ---------------------------------------------------------------------
 
-    def _reset_state(self):
-        self._window = deque()
-        self._s = 0.0  # compensated window sum: _s + _c
-        self._c = 0.0
-
-    def _step(self, x, commit):
-        p = self._period
-        window = self._window
-        s, c = self._s, self._c
-        full = len(window) == p
-        if full:
-            s, c = _nadd(s, c, -window[0])
-        s, c = _nadd(s, c, x)
-        out = (s + c) / p if full or len(window) == p - 1 else _NAN
-        if commit:
-            window.append(x)
-            if full:
-                window.popleft()
-            self._s, self._c = s, c
+    def _arrays(self, arrays):
+        """float64 C-contiguous 1-D arrays of equal length, or TypeError/ValueError."""
+        if len(arrays) != self._nin:
+            self._arity_error("batch", len(arrays))
+        out = []
+        for name, a in zip(self._innames, arrays, strict=True):
+            try:
+                arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{type(self).__name__}.batch: input {name!r} must be an array of "
+                                f"real numbers ({exc})") from None
+            if arr.ndim != 1:
+                if arr.ndim == 0:
+                    arr = arr.reshape(1)
+                else:
+                    raise ValueError(f"{type(self).__name__}.batch: input {name!r} must be 1-D, "
+                                     f"got shape {arr.shape}")
+            out.append(arr)
+        n = len(out[0])
+        for arr in out:
+            if len(arr) != n:
+                raise ValueError(f"{type(self).__name__}.batch: arrays of different lengths "
+                                 f"({', '.join(str(len(x)) for x in out)})")
         return out
 
+    def _bad_batch(self, arrs):
+        for name, arr in zip(self._innames, arrs, strict=True):
+            bad = np.flatnonzero(~np.isfinite(arr))
+            if len(bad):
+                i = int(bad[0])
+                raise ValueError(f"{type(self).__name__}.batch: input {name!r} must be finite, "
+                                 f"got {float(arr[i])!r} at index {i}")
+        raise ValueError(f"{type(self).__name__}.batch: input is not finite")   # pragma: no cover
 
-class EMA(_Period):
-    """Exponential moving average (TA-Lib EMA).
+    def _batch_arrays(self, arrs, stepwise=False):
+        """Step over checked arrays (every one finite first: a refused batch
+        changes nothing); the outputs.  ``stepwise``: no check, as ``update``
+        (a composed indicator's non-finite source values)."""
+        n = len(arrs[0])
+        nout = self._nout
+        outs = [[NAN] * n for _ in range(nout)]
+        if n:
+            if not stepwise and not all(np.isfinite(arr).all() for arr in arrs):
+                self._bad_batch(arrs)
+            out = self._out                      # the kernels write into it in place
+            step = self._step
+            for i, row in enumerate(zip(*(arr.tolist() for arr in arrs), strict=True)):
+                step(row)
+                for k in range(nout):
+                    outs[k][i] = out[k]
+            self._count += n
+        res = [np.array(o, dtype=np.float64) for o in outs]
+        return res[0] if nout == 1 else tuple(res)
 
-    k = 2 / (period + 1); seeded at index period-1 with the plain mean of the
-    first ``period`` values (summed in order, as TA-Lib), then
-    ``ema = (x - ema) * k + ema``.
-    """
+    def batch(self, *arrays):
+        """``update`` on every row: an array (a tuple of arrays for several
+        outputs), bit for bit, leaving the same state."""
+        self._check_idle("batch")
+        if self._source is not None:
+            return self._batch_src(arrays)
+        return self._batch_arrays(self._arrays(arrays))
 
-    def _reset_state(self):
-        self._k = 2.0 / (self._period + 1)
-        self._n = 0        # values consumed
-        self._sum = 0.0    # warm-up sum
-        self._ema = _NAN
-
-    def _step(self, x, commit):
-        n = self._n
-        p = self._period
-        if n >= p:
-            ema = (x - self._ema) * self._k + self._ema
-        else:
-            total = self._sum + x
-            ema = total / p if n == p - 1 else _NAN
-            if commit:
-                self._sum = total
-        if commit:
-            self._n = n + 1
-            self._ema = ema
-        return ema
-
-
-class WMA(_Period):
-    """Weighted moving average (TA-Lib WMA): weights 1 (oldest) .. period (newest).
-
-    The weighted sum W and the plain sum S are compensated; sliding the window
-    by one is ``W += period * x_new - S_old`` and ``S += x_new - x_oldest``.
-    """
-
-    def _reset_state(self):
-        self._window = deque()
-        self._w = 0.0  # weighted sum: _w + _wc
-        self._wc = 0.0
-        self._s = 0.0  # plain sum: _s + _sc
-        self._sc = 0.0
-
-    def _step(self, x, commit):
-        p = self._period
-        window = self._window
-        w, wc, s, sc = self._w, self._wc, self._s, self._sc
-        full = len(window) == p
-        if full:
-            w, wc = _nadd(w, wc, -(s + sc))
-            w, wc = _nadd(w, wc, p * x)
-            s, sc = _nadd(s, sc, -window[0])
-            s, sc = _nadd(s, sc, x)
-        else:
-            w, wc = _nadd(w, wc, (len(window) + 1) * x)
-            s, sc = _nadd(s, sc, x)
-        ready = full or len(window) == p - 1
-        out = (w + wc) / (p * (p + 1) / 2.0) if ready else _NAN
-        if commit:
-            window.append(x)
-            if full:
-                window.popleft()
-            self._w, self._wc, self._s, self._sc = w, wc, s, sc
-        return out
+    def _batch_src(self, arrays):
+        """The source's batch, then this one's over the source's real values
+        (its warm-up NaNs are skipped: the output repeats the current value).
+        ``count`` counts every bar, as ``update`` does."""
+        vals = self._source.batch(*arrays)
+        keep = np.flatnonzero(~np.isnan(vals))
+        before = self._result()
+        sub = np.ascontiguousarray(vals[keep])
+        # update feeds an infinite source value on; so does batch, bar by bar
+        res = self._batch_arrays([sub], stepwise=not np.isfinite(sub).all())
+        n = len(vals)
+        self._count += n - len(keep)
+        outs = res if self._nout > 1 else (res,)
+        first = before if self._nout > 1 else (before,)
+        # every position takes the output of the last real value at or before it
+        pos = np.searchsorted(keep, np.arange(n), side="right") - 1
+        full = []
+        for k, r in enumerate(outs):
+            f = np.empty(n, dtype=np.float64)
+            f[:] = np.where(pos >= 0, r[np.maximum(pos, 0)] if len(r) else NAN, first[k])
+            full.append(f)
+        return full[0] if self._nout == 1 else tuple(full)
 
 
-class DEMA(_Period):
-    """Double EMA (TA-Lib DEMA): 2*EMA(x) - EMA(EMA(x)), each EMA seeded as EMA."""
+# =============================================================================
+# update / peek / update_raw, by inputs (the template writes them per class,
+# with the inputs as parameters; here one function per list of inputs)
+# =============================================================================
 
-    def _reset_state(self):
-        self._e1 = EMA(self._period)
-        self._e2 = EMA(self._period)
-
-    def _step(self, x, commit):
-        e1 = self._e1._step(x, commit)
-        if e1 != e1:
-            return _NAN
-        e2 = self._e2._step(e1, commit)
-        if e2 != e2:
-            return _NAN
-        return 2.0 * e1 - e2
+X = ("x",)
+HLC = ("high", "low", "close")
+CV = ("close", "volume")
+PV = ("price", "volume")
 
 
-class TEMA(_Period):
-    """Triple EMA (TA-Lib TEMA): 3*E1 - 3*E2 + E3, E2 = EMA(E1), E3 = EMA(E2)."""
-
-    def _reset_state(self):
-        self._e1 = EMA(self._period)
-        self._e2 = EMA(self._period)
-        self._e3 = EMA(self._period)
-
-    def _step(self, x, commit):
-        e1 = self._e1._step(x, commit)
-        if e1 != e1:
-            return _NAN
-        e2 = self._e2._step(e1, commit)
-        if e2 != e2:
-            return _NAN
-        e3 = self._e3._step(e2, commit)
-        if e3 != e3:
-            return _NAN
-        return e3 + (3.0 * e1 - 3.0 * e2)  # TA-Lib's order of operations
+def _update_x(self, x=_MISSING, *more):
+    """Consume one bar; return the output (NaN during the warm-up)."""
+    return self._update("update", (x,), more)
 
 
-class KAMA(_Period):
-    """Kaufman adaptive moving average (TA-Lib KAMA, ta_KAMA.c).
-
-    Efficiency ratio ER = |x[t] - x[t-period]| / sum of |x[i] - x[i-1]| over the
-    last ``period`` differences (1 when that sum is <= the change or ~0);
-    sc = (ER * (2/3 - 2/31) + 2/31)^2; ``kama = (x - kama) * sc + kama``,
-    starting from kama = x[period-1]; first output at index ``period``.
-    ``period == 1`` is the identity, as in TA-Lib.
-    """
-
-    _CONST_MAX = 2.0 / (30.0 + 1.0)
-    _CONST_DIFF = 2.0 / (2.0 + 1.0) - _CONST_MAX
-
-    def _reset_state(self):
-        self._window = deque()  # the last period+1 values
-        self._sum_roc1 = 0.0    # plain running sum, as TA-Lib
-        self._kama = _NAN
-
-    def _step(self, x, commit):
-        p = self._period
-        if p == 1:
-            return x
-        window = self._window
-        n = len(window)  # values before this one (capped at p+1)
-        sum_roc1 = self._sum_roc1
-        kama = self._kama
-        if n == p + 1:
-            # slide: drop |x[t-p-1] - x[t-p]|, add |x[t] - x[t-1]|
-            sum_roc1 -= _fabs(window[0] - window[1])
-        if n >= 1:
-            sum_roc1 += _fabs(x - window[-1])
-        if n >= p:
-            if n == p:
-                kama = window[-1]  # the seed: x[period-1]
-            trailing = window[-p]
-            period_roc = x - trailing
-            # TA-Lib's scale-aware zero test: |sum| <= 1e-14 * (|x| + |x[t-period]|)
-            if sum_roc1 <= period_roc or _fabs(sum_roc1) <= _EPS * (_fabs(x) + _fabs(trailing)):
-                er = 1.0
-            else:
-                er = _fabs(period_roc / sum_roc1)
-            sc = er * self._CONST_DIFF + self._CONST_MAX
-            sc *= sc
-            kama = (x - kama) * sc + kama
-            out = kama
-        else:
-            out = _NAN
-        if commit:
-            window.append(x)
-            if n == p + 1:
-                window.popleft()
-            self._sum_roc1 = sum_roc1
-            self._kama = kama
-        return out
+def _peek_x(self, x=_MISSING, *more):
+    """The output ``update`` would return; no state changes."""
+    return self._update("peek", (x,), more)
 
 
-# --------------------------------------------------------------------------
-# oscillators and deviations
-# --------------------------------------------------------------------------
-
-class RSI(_Period):
-    """Relative strength index (TA-Lib RSI, Wilder).
-
-    Seeded with the means of the first ``period`` gains and losses, then
-    ``avg = (avg * (period-1) + today) / period``; RSI = 100 * gain / (gain + loss),
-    0 when gain + loss is 0. First output at index ``period``.
-    """
-
-    _MIN_PERIOD = 2
-
-    def __init__(self, period: int = 14, *, source=None):
-        super().__init__(period, source=source)
-
-    def _reset_state(self):
-        self._n = 0
-        self._prev = _NAN
-        self._gain = 0.0
-        self._loss = 0.0
-
-    def _step(self, x, commit):
-        n = self._n
-        p = self._period
-        gain, loss = self._gain, self._loss
-        out = _NAN
-        if n > 0:
-            diff = x - self._prev
-            if n > p:  # Wilder smoothing
-                loss *= p - 1
-                gain *= p - 1
-            if diff < 0.0:
-                loss -= diff
-            else:
-                gain += diff
-            if n >= p:  # n == p: the seeding means; n > p: the smoothing
-                loss /= p
-                gain /= p
-                total = gain + loss
-                out = 100.0 * (gain / total) if total != 0.0 else 0.0
-        if commit:
-            self._n = n + 1
-            self._prev = x
-            self._gain, self._loss = gain, loss
-        return out
+def _update_raw_x(self, x):
+    """``update`` as compiled callers (``cimport``) have it: finite inputs in,
+    the first output back (the others in ``value``); no composition."""
+    return self._update_raw((x,))
 
 
-class _MeanVar:
-    """Rolling mean and population variance of the last ``period`` values.
-
-    ``E[x^2] - E[x]^2`` cancels catastrophically on prices far from zero, so the
-    sums are of deviations d = x - ref from a reference near the data, kept in
-    *epochs*: each epoch has its own ``ref`` and compensated sums of d and d*d
-    over the window values that entered while it was current.  A value leaves
-    from the epoch it entered (the very same d is subtracted).  When the window
-    is full and the older epoch has emptied, the current epoch becomes the old
-    one and a new epoch starts with ``ref`` = the window mean.  An epoch lives
-    at most 2 * period bars and its rounding residue is dropped with it, so
-    nothing drifts, however long the stream.  The two epochs are combined by
-    shifting the old one's sums onto the current ``ref`` (O(1)).
-    """
-
-    def __init__(self, period: int):
-        self.period = period
-        self.window: deque[float] = deque()
-        # epoch = [ref, count, s1, c1, s2, c2]: sum of d is s1 + c1, of d*d is s2 + c2
-        self.old = [0.0, 0, 0.0, 0.0, 0.0, 0.0]
-        self.cur = [0.0, 0, 0.0, 0.0, 0.0, 0.0]
-
-    def step(self, x, commit):
-        """(mean, variance) with x added (NaN, NaN during warm-up)."""
-        p = self.period
-        window = self.window
-        ref_o, k_o, s1_o, c1_o, s2_o, c2_o = self.old
-        ref_c, k_c, s1_c, c1_c, s2_c, c2_c = self.cur
-        full = len(window) == p
-        if full:  # the oldest value leaves from the epoch it entered
-            if k_o > 0:
-                d = window[0] - ref_o
-                s1_o, c1_o = _nadd(s1_o, c1_o, -d)
-                s2_o, c2_o = _nadd(s2_o, c2_o, -(d * d))
-                k_o -= 1
-                if k_o == 0:  # emptied: drop its rounding residue
-                    s1_o = c1_o = s2_o = c2_o = 0.0
-            else:
-                d = window[0] - ref_c
-                s1_c, c1_c = _nadd(s1_c, c1_c, -d)
-                s2_c, c2_c = _nadd(s2_c, c2_c, -(d * d))
-                k_c -= 1
-        elif not window:
-            ref_c = x  # the first epoch starts on the data
-        d = x - ref_c
-        s1_c, c1_c = _nadd(s1_c, c1_c, d)
-        s2_c, c2_c = _nadd(s2_c, c2_c, d * d)
-        k_c += 1
-        if full or len(window) == p - 1:
-            mean, m2 = _moments(ref_c, k_c, s1_c + c1_c, s2_c + c2_c)
-            if k_o > 0:  # combine the two epochs (Chan, Golub and LeVeque)
-                mean_o, m2_o = _moments(ref_o, k_o, s1_o + c1_o, s2_o + c2_o)
-                delta = mean - mean_o
-                mean = mean_o + delta * k_c / p
-                m2 = m2_o + m2 + delta * delta * (k_o * k_c / p)
-            var = m2 / p
-            if var <= (_EPS * mean) ** 2:
-                var = 0.0  # a deviation below 1e-14 of the level is rounding noise
-        else:
-            mean = var = _NAN
-        if commit:
-            window.append(x)
-            if full:
-                window.popleft()
-            if k_o == 0 and len(window) == p:
-                # new epoch: the current one becomes the old one
-                self.old = [ref_c, k_c, s1_c, c1_c, s2_c, c2_c]
-                self.cur = [mean, 0, 0.0, 0.0, 0.0, 0.0]
-            else:
-                self.old = [ref_o, k_o, s1_o, c1_o, s2_o, c2_o]
-                self.cur = [ref_c, k_c, s1_c, c1_c, s2_c, c2_c]
-        return mean, var
+def _update_hlc(self, high=_MISSING, low=_MISSING, close=_MISSING, *more):
+    """Consume one bar; return the output (NaN during the warm-up)."""
+    return self._update("update", (high, low, close), more)
 
 
-def _moments(ref: float, k: int, sum1: float, sum2: float) -> tuple[float, float]:
-    """(mean, sum of squared deviations from the mean) of k values, given the
-    sums of d = x - ref and d*d."""
-    mean_d = sum1 / k
-    m2 = sum2 - sum1 * mean_d
-    if m2 <= _NOISE * sum2:
-        m2 = 0.0  # within the rounding noise of the difference: a flat window
-    return ref + mean_d, m2
+def _peek_hlc(self, high=_MISSING, low=_MISSING, close=_MISSING, *more):
+    """The output ``update`` would return; no state changes."""
+    return self._update("peek", (high, low, close), more)
 
 
-def _stddev(var: float) -> float:
-    return math.sqrt(var) if var > 0.0 else 0.0
+def _update_raw_hlc(self, high, low, close):
+    """``update`` as compiled callers (``cimport``) have it: finite inputs in,
+    the first output back (the others in ``value``)."""
+    return self._update_raw((high, low, close))
 
 
-class StdDev(_Period):
-    """Rolling population standard deviation times ``nbdev`` (TA-Lib STDDEV)."""
-
-    _MIN_PERIOD = 2
-
-    def __init__(self, period: int = 5, nbdev: float = 1.0, *, source=None):
-        self._nbdev = _check_real("StdDev", "nbdev", nbdev)
-        super().__init__(period, source=source)
-
-    @property
-    def nbdev(self) -> float:
-        return self._nbdev
-
-    def _params(self):
-        return f"{self._period}, nbdev={self._nbdev!r}"
-
-    def _reset_state(self):
-        self._mv = _MeanVar(self._period)
-
-    def _step(self, x, commit):
-        mean, var = self._mv.step(x, commit)
-        if mean != mean:
-            return _NAN
-        std = _stddev(var)
-        return std * self._nbdev if self._nbdev != 1.0 else std
+def _update_cv(self, close=_MISSING, volume=_MISSING, *more):
+    """Consume one bar; return the output."""
+    return self._update("update", (close, volume), more)
 
 
-class BollingerBands(_Period):
-    """Bollinger bands (TA-Lib BBANDS, SMA middle): (upper, middle, lower).
+def _peek_cv(self, close=_MISSING, volume=_MISSING, *more):
+    """The output ``update`` would return; no state changes."""
+    return self._update("peek", (close, volume), more)
 
-    middle = SMA(period), std = population deviation of the same window;
-    upper = middle + nbdev_up * std, lower = middle - nbdev_down * std.
-    """
 
-    _MIN_PERIOD = 2
-    _N_OUT = 3
+def _update_raw_cv(self, close, volume):
+    """``update`` as compiled callers (``cimport``) have it: finite inputs in, the output back."""
+    return self._update_raw((close, volume))
 
-    def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0, *,
-                 source=None):
-        self._nbdev_up = _check_real("BollingerBands", "nbdev_up", nbdev_up)
-        self._nbdev_down = _check_real("BollingerBands", "nbdev_down", nbdev_down)
-        super().__init__(period, source=source)
 
-    @property
-    def nbdev_up(self) -> float:
-        return self._nbdev_up
+def _update_pv(self, price=_MISSING, volume=_MISSING, *more):
+    """Consume one bar; return the output (NaN while the volume sum is 0)."""
+    return self._update("update", (price, volume), more)
 
-    @property
-    def nbdev_down(self) -> float:
-        return self._nbdev_down
 
-    def _params(self):
-        return f"{self._period}, nbdev_up={self._nbdev_up!r}, nbdev_down={self._nbdev_down!r}"
+def _peek_pv(self, price=_MISSING, volume=_MISSING, *more):
+    """The output ``update`` would return; no state changes."""
+    return self._update("peek", (price, volume), more)
 
-    def _reset_state(self):
-        self._mv = _MeanVar(self._period)
 
-    def _step(self, x, commit):
-        middle, var = self._mv.step(x, commit)
-        if middle != middle:
-            return (_NAN, _NAN, _NAN)
-        std = _stddev(var)
-        return (middle + std * self._nbdev_up, middle, middle - std * self._nbdev_down)
+def _update_raw_pv(self, price, volume):
+    """``update`` as compiled callers (``cimport``) have it: finite inputs in, the output back."""
+    return self._update_raw((price, volume))
+
+
+def _param(i, name):
+    """The property of the i-th constructor argument."""
+    return property(lambda self: self._args[i], doc=f"The constructor's ``{name}``.")
+
+
+# =============================================================================
+# The classes (_indicators_classes.pxi.in: one row each)
+# =============================================================================
+
+class SMA(_Indicator):
+    """Simple moving average (TA-Lib SMA)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("SMA", "period", period, 1)
+        self._setup((p0,), SMA_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = SMASt()
+        SMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        SMA_step(self.st, self._ring, x, self._out)
+
+
+class EMA(_Indicator):
+    """Exponential moving average (TA-Lib EMA: SMA seed, k = 2 / (period + 1))."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("EMA", "period", period, 1)
+        self._setup((p0,), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = EMASt()
+        EMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        EMA_step(self.st, self._ring, x, self._out)
+
+
+class WMA(_Indicator):
+    """Linearly weighted moving average (TA-Lib WMA)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("WMA", "period", period, 1)
+        self._setup((p0,), WMA_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = WMASt()
+        WMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        WMA_step(self.st, self._ring, x, self._out)
+
+
+class DEMA(_Indicator):
+    """Double EMA, 2 * e1 - e2 (TA-Lib DEMA; every level seeded by an SMA)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("DEMA", "period", period, 1)
+        self._setup((p0,), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = DEMASt()
+        DEMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        DEMA_step(self.st, self._ring, x, self._out)
+
+
+class TEMA(_Indicator):
+    """Triple EMA, e3 + (3 * e1 - 3 * e2) (TA-Lib TEMA)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("TEMA", "period", period, 1)
+        self._setup((p0,), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = TEMASt()
+        TEMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        TEMA_step(self.st, self._ring, x, self._out)
+
+
+class KAMA(_Indicator):
+    """Kaufman adaptive moving average (TA-Lib KAMA, fast 2 / slow 30)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("KAMA", "period", period, 1)
+        self._setup((p0,), KAMA_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = KAMASt()
+        KAMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        KAMA_step(self.st, self._ring, x, self._out)
+
+
+class RSI(_Indicator):
+    """Relative strength index (TA-Lib RSI: mean seed, Wilder smoothing)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=14, *, source=None):
+        p0 = _param_int("RSI", "period", period, 2)
+        self._setup((p0,), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = RSISt()
+        RSI_init(self.st, *self._args)
+
+    def _step(self, x):
+        RSI_step(self.st, self._ring, x, self._out)
 
 
 class MACD(_Indicator):
-    """MACD (TA-Lib MACD): (macd, signal, hist).
+    """MACD (TA-Lib MACD): ``(macd, signal, hist)``."""
 
-    Both EMAs start at bar ``slow-1``: the slow one seeded with the mean of
-    the first ``slow`` values, the fast one with the mean of the ``fast``
-    values ending there (TA-Lib swaps fast and slow when fast > slow).
-    macd = fast - slow; signal = EMA(signal) of macd, seeded with the mean of
-    its first ``signal`` values; all three outputs start at ``slow+signal-2``.
-    """
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 3, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    fast, slow, signal = _param(0, "fast"), _param(1, "slow"), _param(2, "signal")
 
-    _TAKES_SOURCE = True
-    _N_OUT = 3
+    def __init__(self, fast=12, slow=26, signal=9, *, source=None):
+        p0 = _param_int("MACD", "fast", fast, 2)
+        p1 = _param_int("MACD", "slow", slow, 2)
+        p2 = _param_int("MACD", "signal", signal, 1)
+        self._setup((p0, p1, p2), 0)
+        self._init_source(source)
 
-    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9, *, source=None):
-        self._fast = _check_int("MACD", "fast", fast, 2)
-        self._slow = _check_int("MACD", "slow", slow, 2)
-        self._signal = _check_int("MACD", "signal", signal, 1)
-        self._init_common(source)
+    def _init(self):
+        self._clear()
+        self.st = MACDSt()
+        MACD_init(self.st, *self._args)
 
-    fast = property(lambda self: self._fast)
-    slow = property(lambda self: self._slow)
-    signal = property(lambda self: self._signal)
-
-    def _params(self):
-        return f"{self._fast}, {self._slow}, {self._signal}"
-
-    def _reset_state(self):
-        fast, slow = sorted((self._fast, self._slow))  # TA-Lib: fast is the shorter one
-        self._kfast = 2.0 / (fast + 1)
-        self._nfast = fast
-        self._nslow = slow
-        self._n = 0
-        self._recent = deque(maxlen=fast - 1)  # warm-up: the values that seed the fast EMA
-        self._slow_ema = EMA(slow)
-        self._fast_ema = _NAN
-        self._signal_ema = EMA(self._signal)
-
-    def _step(self, x, commit):
-        n = self._n
-        slow_ema = self._slow_ema._step(x, commit)
-        if n < self._nslow - 1:
-            if commit:
-                self._recent.append(x)
-                self._n = n + 1
-            return (_NAN, _NAN, _NAN)
-        if n == self._nslow - 1:
-            total = 0.0  # the seed: mean of the last ``fast`` values, summed in order
-            for v in self._recent:
-                total += v
-            fast_ema = (total + x) / self._nfast
-        else:
-            fast_ema = (x - self._fast_ema) * self._kfast + self._fast_ema
-        macd = fast_ema - slow_ema
-        signal = self._signal_ema._step(macd, commit)
-        if commit:
-            self._fast_ema = fast_ema
-            self._n = n + 1
-            if self._recent:
-                self._recent.clear()  # not needed any more
-        if signal != signal:
-            return (_NAN, _NAN, _NAN)
-        return (macd, signal, macd - signal)
+    def _step(self, x):
+        MACD_step(self.st, self._ring, x, self._out)
 
 
-# --------------------------------------------------------------------------
-# rolling extremes, changes
-# --------------------------------------------------------------------------
+class BollingerBands(_Indicator):
+    """Bollinger bands (TA-Lib BBANDS, SMA middle, population deviation): ``(upper, middle, lower)``."""
 
-class _RollingExtreme(_Period):
-    """Monotonic deque of (index, value): the front is the window's extreme."""
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 3, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+    nbdev_up, nbdev_down = _param(1, "nbdev_up"), _param(2, "nbdev_down")
 
-    _MIN_PERIOD = 2
-    _MAX = False  # True: maximum, False: minimum
+    def __init__(self, period=20, nbdev_up=2.0, nbdev_down=2.0, *, source=None):
+        p0 = _param_int("BollingerBands", "period", period, 2)
+        p1 = _param_real("BollingerBands", "nbdev_up", nbdev_up)
+        p2 = _param_real("BollingerBands", "nbdev_down", nbdev_down)
+        self._setup((p0, p1, p2), BollingerBands_NRING(p0))
+        self._init_source(source)
 
-    def _reset_state(self):
-        self._n = 0
-        self._deque = deque()
+    def _init(self):
+        self._clear()
+        self.st = BollingerBandsSt()
+        BollingerBands_init(self.st, *self._args)
 
-    def _better(self, a, b):
-        """a is at least as extreme as b."""
-        return a >= b if self._MAX else a <= b
-
-    def _step(self, x, commit):
-        n = self._n
-        p = self._period
-        dq = self._deque
-        # the window's extreme without the value that leaves it (index n - p)
-        rest = _NAN
-        if dq:
-            if dq[0][0] > n - p:
-                rest = dq[0][1]
-            elif len(dq) > 1:
-                rest = dq[1][1]
-        out = _NAN
-        if n >= p - 1:
-            out = x if rest != rest or self._better(x, rest) else rest
-        if commit:
-            if dq and dq[0][0] <= n - p:
-                dq.popleft()
-            while dq and self._better(x, dq[-1][1]):
-                dq.pop()
-            dq.append((n, x))
-            self._n = n + 1
-        return out
+    def _step(self, x):
+        BollingerBands_step(self.st, self._ring, x, self._out)
 
 
-class RollingMin(_RollingExtreme):
-    """Minimum of the last ``period`` values (TA-Lib MIN)."""
+class StdDev(_Indicator):
+    """Rolling population standard deviation times nbdev (TA-Lib STDDEV)."""
 
-    _MAX = False
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period, nbdev = _param(0, "period"), _param(1, "nbdev")
 
+    def __init__(self, period=5, nbdev=1.0, *, source=None):
+        p0 = _param_int("StdDev", "period", period, 2)
+        p1 = _param_real("StdDev", "nbdev", nbdev)
+        self._setup((p0, p1), StdDev_NRING(p0))
+        self._init_source(source)
 
-class RollingMax(_RollingExtreme):
-    """Maximum of the last ``period`` values (TA-Lib MAX)."""
+    def _init(self):
+        self._clear()
+        self.st = StdDevSt()
+        StdDev_init(self.st, *self._args)
 
-    _MAX = True
-
-
-class _Lagged(_Period):
-    """Keeps the last ``period`` values, to compare x with x[t-period]."""
-
-    def __init__(self, period: int = 10, *, source=None):
-        super().__init__(period, source=source)
-
-    def _reset_state(self):
-        self._window = deque()
-
-    def _change(self, x, old):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _step(self, x, commit):
-        window = self._window
-        full = len(window) == self._period
-        out = self._change(x, window[0]) if full else _NAN
-        if commit:
-            window.append(x)
-            if full:
-                window.popleft()
-        return out
+    def _step(self, x):
+        StdDev_step(self.st, self._ring, x, self._out)
 
 
-class ROC(_Lagged):
-    """Rate of change in percent (TA-Lib ROC): (x / x[t-period] - 1) * 100, 0 if x[t-period] == 0."""
+class RollingMin(_Indicator):
+    """Lowest value over the last ``period`` values (TA-Lib MIN)."""
 
-    def _change(self, x, old):
-        return ((x / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("RollingMin", "period", period, 2)
+        self._setup((p0,), RollingMin_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = RollingMinSt()
+        RollingMin_init(self.st, *self._args)
+
+    def _step(self, x):
+        RollingMin_step(self.st, self._ring, x, self._out)
 
 
-class Momentum(_Lagged):
-    """Momentum (TA-Lib MOM): x - x[t-period]."""
+class RollingMax(_Indicator):
+    """Highest value over the last ``period`` values (TA-Lib MAX)."""
 
-    def _change(self, x, old):
-        return x - old
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("RollingMax", "period", period, 2)
+        self._setup((p0,), RollingMax_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = RollingMaxSt()
+        RollingMax_init(self.st, *self._args)
+
+    def _step(self, x):
+        RollingMax_step(self.st, self._ring, x, self._out)
 
 
-# --------------------------------------------------------------------------
-# high / low / close
-# --------------------------------------------------------------------------
+class ROC(_Indicator):
+    """Rate of change in percent, ``(x / x[-period] - 1) * 100`` (TA-Lib ROC; 0 when the old value is 0)."""
 
-def _true_range(high, low, prev_close):
-    """TA-Lib's TRANGE for one bar."""
-    greatest = high - low
-    v = _fabs(prev_close - high)
-    if v > greatest:
-        greatest = v
-    v = _fabs(prev_close - low)
-    if v > greatest:
-        greatest = v
-    return greatest
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=10, *, source=None):
+        p0 = _param_int("ROC", "period", period, 1)
+        self._setup((p0,), ROC_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = ROCSt()
+        ROC_init(self.st, *self._args)
+
+    def _step(self, x):
+        ROC_step(self.st, self._ring, x, self._out)
+
+
+class Momentum(_Indicator):
+    """``x - x[-period]`` (TA-Lib MOM)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=10, *, source=None):
+        p0 = _param_int("Momentum", "period", period, 1)
+        self._setup((p0,), Momentum_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = MomentumSt()
+        Momentum_init(self.st, *self._args)
+
+    def _step(self, x):
+        Momentum_step(self.st, self._ring, x, self._out)
 
 
 class ATR(_Indicator):
-    """Average true range (TA-Lib ATR).
+    """Average true range (TA-Lib ATR: TR from bar 1, mean seed, Wilder)."""
 
-    True range from bar 1; seeded at bar ``period`` with the mean of TR[1..period],
-    then ``atr = (atr * (period-1) + tr) / period``. ``period == 1``: the true range.
-    """
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period = _param(0, "period")
 
-    _INPUTS = ("high", "low", "close")
+    def __init__(self, period=14):
+        p0 = _param_int("ATR", "period", period, 1)
+        self._setup((p0,), 0)
 
-    def __init__(self, period: int = 14):
-        self._period = _check_int("ATR", "period", period, 1)
-        self._init_common(None)
+    def _init(self):
+        self._clear()
+        self.st = ATRSt()
+        ATR_init(self.st, *self._args)
 
-    period = property(lambda self: self._period)
-    _params = _Period._params
-
-    def _reset_state(self):
-        self._n = 0
-        self._prev_close = _NAN
-        self._sum = 0.0  # warm-up sum of TR
-        self._atr = _NAN
-
-    def _step(self, high, low, close, commit):
-        n = self._n
-        p = self._period
-        atr = self._atr
-        total = self._sum
-        if n == 0:
-            out = _NAN
-        else:
-            tr = _true_range(high, low, self._prev_close)
-            if p == 1:
-                atr = tr
-            elif n < p:
-                total += tr
-            elif n == p:
-                total += tr
-                atr = total / p
-            else:
-                atr = ((atr * (p - 1)) + tr) / p
-            out = atr
-        if commit:
-            self._n = n + 1
-            self._prev_close = close
-            self._sum = total
-            self._atr = atr
-        return out
+    def _step(self, x):
+        ATR_step(self.st, self._ring, x, self._out)
 
 
 class ADX(_Indicator):
-    """Average directional index (TA-Lib ADX, ta_ADX.c).
+    """Average directional index (TA-Lib ADX, Wilder smoothing)."""
 
-    +DM/-DM and TR summed over bars 1..period-1, then Wilder-smoothed
-    (``s = s - s/period + today``); DX = 100 * |+DI - -DI| / (+DI + -DI); the first
-    ADX (bar 2*period-1) is the mean of the first ``period`` DX, then
-    ``adx = (adx * (period-1) + dx) / period`` (kept when TR or +DI + -DI is 0).
-    """
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period = _param(0, "period")
 
-    _INPUTS = ("high", "low", "close")
+    def __init__(self, period=14):
+        p0 = _param_int("ADX", "period", period, 2)
+        self._setup((p0,), 0)
 
-    def __init__(self, period: int = 14):
-        self._period = _check_int("ADX", "period", period, 2)
-        self._init_common(None)
+    def _init(self):
+        self._clear()
+        self.st = ADXSt()
+        ADX_init(self.st, *self._args)
 
-    period = property(lambda self: self._period)
-    _params = _Period._params
-
-    def _reset_state(self):
-        self._n = 0
-        self._prev_high = self._prev_low = self._prev_close = _NAN
-        self._plus_dm = self._minus_dm = self._tr = 0.0
-        self._sum_dx = 0.0
-        self._adx = _NAN
-
-    def _step(self, high, low, close, commit):
-        n = self._n
-        p = self._period
-        plus_dm, minus_dm, tr_s = self._plus_dm, self._minus_dm, self._tr
-        sum_dx, adx = self._sum_dx, self._adx
-        out = _NAN
-        if n > 0:
-            diff_p = high - self._prev_high
-            diff_m = self._prev_low - low
-            tr = _true_range(high, low, self._prev_close)
-            smoothing = n >= p
-            if smoothing:
-                minus_dm -= minus_dm / p
-                plus_dm -= plus_dm / p
-            if diff_m > 0 and diff_p < diff_m:
-                minus_dm += diff_m
-            elif diff_p > 0 and diff_p > diff_m:
-                plus_dm += diff_p
-            if smoothing:
-                tr_s = tr_s - tr_s / p + tr
-            else:
-                tr_s += tr
-            if smoothing:
-                dx = _NAN
-                if tr_s != 0.0:
-                    minus_di = 100.0 * (minus_dm / tr_s)
-                    plus_di = 100.0 * (plus_dm / tr_s)
-                    di_sum = minus_di + plus_di
-                    if di_sum != 0.0:
-                        dx = 100.0 * (_fabs(minus_di - plus_di) / di_sum)
-                if n < 2 * p - 1:
-                    if dx == dx:
-                        sum_dx += dx
-                elif n == 2 * p - 1:
-                    if dx == dx:
-                        sum_dx += dx
-                    adx = sum_dx / p
-                    out = adx
-                else:
-                    if dx == dx:
-                        adx = (adx * (p - 1) + dx) / p
-                    out = adx
-        if commit:
-            self._n = n + 1
-            self._prev_high, self._prev_low, self._prev_close = high, low, close
-            self._plus_dm, self._minus_dm, self._tr = plus_dm, minus_dm, tr_s
-            self._sum_dx, self._adx = sum_dx, adx
-        return out
+    def _step(self, x):
+        ADX_step(self.st, self._ring, x, self._out)
 
 
 class Stochastic(_Indicator):
-    """Slow stochastic (TA-Lib STOCH with SMA slowing): (slowk, slowd).
+    """Slow stochastic (TA-Lib STOCH with SMA slowing): ``(slowk, slowd)``."""
 
-    fastK = 100 * (close - lowest low) / (highest high - lowest low) over
-    ``fastk`` bars (0 when the range is ~0 relative to the prices); slowk = SMA(slowk) of fastK,
-    slowd = SMA(slowd) of slowk; both start at bar fastk+slowk+slowd-3.
-    """
+    __slots__ = ()
+    _innames, _nout = HLC, 2
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    fastk, slowk, slowd = _param(0, "fastk"), _param(1, "slowk"), _param(2, "slowd")
 
-    _INPUTS = ("high", "low", "close")
-    _N_OUT = 2
+    def __init__(self, fastk=5, slowk=3, slowd=3):
+        p0 = _param_int("Stochastic", "fastk", fastk, 1)
+        p1 = _param_int("Stochastic", "slowk", slowk, 1)
+        p2 = _param_int("Stochastic", "slowd", slowd, 1)
+        self._setup((p0, p1, p2), Stochastic_NRING(p0, p1, p2))
 
-    def __init__(self, fastk: int = 5, slowk: int = 3, slowd: int = 3):
-        self._fastk = _check_int("Stochastic", "fastk", fastk, 1)
-        self._slowk = _check_int("Stochastic", "slowk", slowk, 1)
-        self._slowd = _check_int("Stochastic", "slowd", slowd, 1)
-        self._init_common(None)
+    def _init(self):
+        self._clear()
+        self.st = StochasticSt()
+        Stochastic_init(self.st, *self._args)
 
-    fastk = property(lambda self: self._fastk)
-    slowk = property(lambda self: self._slowk)
-    slowd = property(lambda self: self._slowd)
+    def _step(self, x):
+        Stochastic_step(self.st, self._ring, x, self._out)
 
-    def _params(self):
-        return f"{self._fastk}, {self._slowk}, {self._slowd}"
-
-    def _reset_state(self):
-        if self._fastk == 1:
-            self._highest = self._lowest = None  # the bar's own high and low
-        else:
-            self._highest = RollingMax(self._fastk)
-            self._lowest = RollingMin(self._fastk)
-        self._k = SMA(self._slowk)
-        self._d = SMA(self._slowd)
-
-    def _step(self, high, low, close, commit):
-        if self._highest is None:
-            highest, lowest = high, low
-        else:
-            highest = self._highest._step(high, commit)
-            lowest = self._lowest._step(low, commit)
-            if highest != highest:
-                return (_NAN, _NAN)
-        span = highest - lowest
-        # TA-Lib's scale-aware zero test on the range; a flat window gives 0
-        if _fabs(span) <= _EPS * (_fabs(highest) + _fabs(lowest)):
-            fast_k = 0.0
-        else:
-            fast_k = ((close - lowest) / span) * 100.0
-        slow_k = self._k._step(fast_k, commit)
-        if slow_k != slow_k:
-            return (_NAN, _NAN)
-        slow_d = self._d._step(slow_k, commit)
-        if slow_d != slow_d:
-            return (_NAN, _NAN)
-        return (slow_k, slow_d)
-
-
-# --------------------------------------------------------------------------
-# volume
-# --------------------------------------------------------------------------
 
 class OBV(_Indicator):
-    """On-balance volume (TA-Lib OBV): starts at the first volume, then +/- volume
-    when the close rises / falls."""
+    """On-balance volume (TA-Lib OBV: starts at the first bar's volume)."""
 
-    _INPUTS = ("close", "volume")
+    __slots__ = ()
+    _innames, _nout = CV, 1
+    update, peek, update_raw = _update_cv, _peek_cv, _update_raw_cv
 
     def __init__(self):
-        self._init_common(None)
+        self._setup((), 0)
 
-    def _reset_state(self):
-        self._n = 0
-        self._prev_close = _NAN
-        self._obv = _NAN
+    def _init(self):
+        self._clear()
+        self.st = OBVSt()
+        OBV_init(self.st)
 
-    def _step(self, close, volume, commit):
-        if self._n == 0:
-            obv = volume
-        else:
-            obv = self._obv
-            if close > self._prev_close:
-                obv += volume
-            elif close < self._prev_close:
-                obv -= volume
-        if commit:
-            self._n += 1
-            self._prev_close = close
-            self._obv = obv
-        return obv
+    def _step(self, x):
+        OBV_step(self.st, self._ring, x, self._out)
 
 
 class VWAP(_Indicator):
-    """Volume-weighted average price since construction or ``reset()`` (a session):
-    sum(price * volume) / sum(volume), NaN while the volume sum is 0."""
+    """Cumulative volume-weighted average price since construction or ``reset()`` (NaN
+    while the volume sum is 0)."""
 
-    _INPUTS = ("price", "volume")
+    __slots__ = ()
+    _innames, _nout = PV, 1
+    update, peek, update_raw = _update_pv, _peek_pv, _update_raw_pv
 
     def __init__(self):
-        self._init_common(None)
+        self._setup((), 0)
 
-    def _reset_state(self):
-        self._pv = self._pvc = 0.0  # compensated sum of price*volume
-        self._v = self._vc = 0.0    # compensated sum of volume
+    def _init(self):
+        self._clear()
+        self.st = VWAPSt()
+        VWAP_init(self.st)
 
-    def _step(self, price, volume, commit):
-        pv, pvc = _nadd(self._pv, self._pvc, price * volume)
-        v, vc = _nadd(self._v, self._vc, volume)
-        total_v = v + vc
-        out = (pv + pvc) / total_v if total_v != 0.0 else _NAN
-        if commit:
-            self._pv, self._pvc, self._v, self._vc = pv, pvc, v, vc
-        return out
+    def _step(self, x):
+        VWAP_step(self.st, self._ring, x, self._out)
