@@ -6,8 +6,12 @@ one table of classes, written out once per use (see TEMPLATES).
 
 Compiler flags: ``-ffp-contract=off`` everywhere (no fused multiply-adds: the
 order of operations is part of the results, which are bit-identical on every
-compiler and CPU); the indicators' loops are also unrolled.
+compiler and CPU); the indicators' loops are also unrolled.  On x86-64 the
+indicators' runs are built a second time for AVX2 (``_ind_simd``, loaded only
+on a CPU that has it).
 """
+import platform
+import sysconfig
 from pathlib import Path
 
 import numpy
@@ -21,8 +25,9 @@ INCLUDE_DIR = EXT_DIR / "include"
 #: template -> {generated file: the template's variables}
 TEMPLATES = {
     "_indicators_classes.pxi.in": {
-        "_indicators_decl.pxi": {"decl": True},     # for _indicators.pxd (cimport)
-        "_indicators_impl.pxi": {"decl": False},    # for _indicators.pyx
+        "_indicators_decl.pxi": {"part": "decl"},   # for _indicators.pxd (cimport)
+        "_indicators_impl.pxi": {"part": "impl"},   # for _indicators.pyx
+        "_ind_simd_table.pxi": {"part": "simd"},    # for _ind_simd.pyx (the AVX2 runs)
     },
 }
 
@@ -37,15 +42,29 @@ def expand_templates() -> None:
                 path.write_text(text, encoding="utf-8")
 
 
-def compile_args(name: str) -> list[str]:
-    import sysconfig
+def msvc() -> bool:
+    cc = sysconfig.get_config_var("CC")
+    return bool(cc) and Path(str(cc).split()[0]).stem == "cl"
 
-    if sysconfig.get_config_var("CC") and "cl" == Path(str(sysconfig.get_config_var("CC")).split()[0]).stem:
+
+def x86_64() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def compile_args(name: str) -> list[str]:
+    if msvc():
         return ["/O2", "/fp:precise"]
     args = ["-O3", "-ffp-contract=off"]
-    if name == "_indicators":
+    if name in ("_indicators", "_ind_simd"):
         args += ["-funroll-loops", "-fno-math-errno", "-fno-trapping-math"]
+    if name == "_ind_simd":
+        args += ["-mavx2"]
     return args
+
+
+def built(pyx: Path) -> bool:
+    """_ind_simd (the AVX2 runs) only where gcc or clang target x86-64."""
+    return pyx.stem != "_ind_simd" or (x86_64() and not msvc())
 
 
 expand_templates()
@@ -59,6 +78,7 @@ extensions = [
         extra_compile_args=compile_args(pyx.stem),
     )
     for pyx in sorted(EXT_DIR.glob("*.pyx"))
+    if built(pyx)
 ]
 
 setup(

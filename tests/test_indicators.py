@@ -1024,3 +1024,36 @@ def test_pickles_cross_implementations(name):
         assert _same_numbers(_kernel_state(restored), _kernel_state(obj))
         out_obj, out_restored = _stream(obj, rows[100:]), _stream(restored, rows[100:])
         assert _same_bits(_as_arrays(out_obj, n_out), _as_arrays(out_restored, n_out))
+
+
+@pytest.mark.parametrize("dname", sorted(_MIRROR_DATA))
+def test_avx2_runs_give_the_baseline_bits(dname):
+    """The AVX2 build of the runs (``_ind_simd``, used where the CPU has AVX2)
+    and the module's own give the same outputs and leave the same state, bit
+    for bit, in one batch and in batches that continue one another."""
+    cind, _ = _compiled_and_twin()
+    from conftest import get_package
+
+    mod = get_package("compiled")._ext._indicators
+    if mod._use_simd(True) != "avx2":
+        pytest.skip("no AVX2 build or no AVX2 on this CPU")
+    h, l, c, v = _MIRROR_DATA[dname]()
+    results = {}
+    try:
+        for runs in (True, False):
+            assert mod._use_simd(runs) == ("avx2" if runs else "baseline")
+            for name, args in _MIRROR_CASES + [(name, ()) for name in ALL]:
+                cols = _inputs(SPECS[name][1], h, l, c, v)
+                whole, parts = getattr(cind, name)(*args), getattr(cind, name)(*args)
+                out = whole.batch(*cols)
+                pieces = [parts.batch(*(col[lo:hi] for col in cols)) for lo, hi in ((0, 7), (7, 300), (300, None))]
+                results[runs, name, args] = (out, pieces, _kernel_state(whole), _kernel_state(parts))
+    finally:
+        mod._use_simd(True)
+    for (runs, name, args), (out, pieces, st_whole, st_parts) in results.items():
+        if runs:
+            ref = results[False, name, args]
+            what = f"{name}{args} on {dname}"
+            assert _same_bits(out, ref[0]), f"{what}: one batch"
+            assert all(_same_bits(p, q) for p, q in zip(pieces, ref[1], strict=True)), f"{what}: batches"
+            assert _same_numbers(st_whole, ref[2]) and _same_numbers(st_parts, ref[3]), f"{what}: state"

@@ -33,6 +33,10 @@ from libc.stdlib cimport free, malloc
 
 ctypedef long long i64
 
+#: An ``X_run`` through a pointer (the state as void*): the table of the
+#: AVX2 build (``_ind_simd``) holds one per indicator.
+ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil
+
 cdef extern from "admf_ind.h":
     bint admf_all_finite(const double* a, Py_ssize_t n) noexcept nogil
     unsigned long long admf_nf_run(const double* a, Py_ssize_t n) noexcept nogil

@@ -15,6 +15,9 @@ __all__ = [
 ]
 
 STATE_VERSION: int
+RUNS: str
+
+def _use_simd(enable: bool = True) -> str: ...
 
 _Array = npt.NDArray[np.float64]
 

@@ -24,11 +24,14 @@ pure-Python twin and back (``_indicator_state.rebuild``).
 
 cimport cython
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.math cimport NAN, isfinite, isnan
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
+
+import os
 
 import numpy as np
 
@@ -49,6 +52,39 @@ cdef extern from "admf_ind.h":
     bint admf_is_missing(double x) noexcept nogil
 
 cdef double MISSING = admf_missing()
+
+
+# ---------------------------------------------------------------------------
+# The runs: this module's, or the AVX2 build's (_ind_simd: the same kernels,
+# the same bits) where the CPU has AVX2, unless ADMF_PERF_SIMD=0
+# ---------------------------------------------------------------------------
+
+cdef extern from "admf_ind.h":
+    int admf_cpu_avx2() noexcept nogil
+
+cdef run_fn* SIMD = NULL
+
+
+def _use_simd(enable=True):
+    """Run ``batch`` through the AVX2 build (``enable`` true, when the CPU has
+    AVX2 and the module was built) or this module's own runs; returns the
+    name of the runs now in use, ``"avx2"`` or ``"baseline"``.  The results
+    are the same bit for bit either way."""
+    global SIMD, RUNS
+    SIMD = NULL
+    if enable and admf_cpu_avx2():
+        try:
+            from admf_perf._ext import _ind_simd
+        except ImportError:
+            pass
+        else:
+            SIMD = <run_fn*>PyCapsule_GetPointer(_ind_simd.RUNS, _ind_simd.CAPSULE_NAME.encode())
+    RUNS = "avx2" if SIMD != NULL else "baseline"
+    return RUNS
+
+
+#: The runs ``batch`` uses: ``"avx2"`` or ``"baseline"`` (see ``_use_simd``).
+RUNS = _use_simd(os.environ.get("ADMF_PERF_SIMD", "1") != "0")
 
 cdef extern from *:
     """

@@ -59,6 +59,15 @@ __all__ = [
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
 STATE_VERSION = 2
 
+#: The runs ``batch`` uses: the compiled module has its own and an AVX2 build
+#: of them (the same bits); the twin steps.
+RUNS = "baseline"
+
+
+def _use_simd(enable=True):
+    """The compiled module's switch between its runs; the twin has one."""
+    return RUNS
+
 NAN = math.nan
 _isfinite = math.isfinite
 

@@ -34,6 +34,17 @@
 #define ADMF_CLONES
 #endif
 
+/* ---- the CPU: may the AVX2 build of the runs (_ind_simd) load? ---------- */
+
+static int admf_cpu_avx2(void) {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 /* ---- constants (the twin writes the same values) ------------------------ */
 
 #define ADMF_TA_EPS 1e-14                               /* TA-Lib's TA_EPSILON */
