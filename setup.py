@@ -7,8 +7,8 @@ one table of classes, written out once per use (see TEMPLATES).
 Compiler flags: ``-ffp-contract=off`` everywhere (no fused multiply-adds: the
 order of operations is part of the results, which are bit-identical on every
 compiler and CPU); the indicators' loops are also unrolled.  On x86-64 the
-indicators' runs are built a second time for AVX2 (``_ind_simd``, loaded only
-on a CPU that has it).
+indicators' runs are built a second time for AVX2 and FMA (``_ind_simd``,
+loaded only on a CPU that has both).
 """
 import platform
 import sysconfig
@@ -58,7 +58,7 @@ def compile_args(name: str) -> list[str]:
     if name in ("_indicators", "_ind_simd"):
         args += ["-funroll-loops", "-fno-math-errno", "-fno-trapping-math"]
     if name == "_ind_simd":
-        args += ["-mavx2"]
+        args += ["-mavx2", "-mfma"]     # explicit fma() calls only: contraction stays off
     return args
 
 

@@ -17,6 +17,7 @@ package under test (compiled, then the pure-Python twin).
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import pickle
 import sys
@@ -412,6 +413,28 @@ def test_batch_accepts_any_array_like(ind, name):
         assert _same(_make(ind, name).batch(*arrays), want)
     got32 = _make(ind, name).batch(*as_float32)
     assert _same(got32, _make(ind, name).batch(*(a.astype(np.float64) for a in as_float32)))
+
+
+@pytest.mark.parametrize("args", [None, "long"])
+@pytest.mark.parametrize("name", ALL)
+def test_batches_in_pieces_equal_the_stream(ind, name, args):
+    """Long inputs cut at awkward places (inside the warm-up, at the first
+    output, across the periodic re-sums and the vector groups of the runs):
+    the batches' outputs are the stream's, bit for bit."""
+    cols, rows = _stream_data(name, n=1500, seed=5)
+    params = SPECS[name][0]
+    if args == "long":       # windows past the short-window paths
+        params = {"Stochastic": (17, 3, 3), "KAMA": (40,), "SMA": (33,), "WMA": (50,),
+                  "ADX": (25,), "ATR": (21,)}.get(name, params)
+    n_out = N_OUTPUTS.get(name, 1)
+    want = _as_arrays(_stream(getattr(ind, name)(*params), rows), n_out)
+    obj = getattr(ind, name)(*params)
+    cuts = [0, 1, 2, 7, 15, 40, 41, 45, 300, 555, 556, 1001, 1500]
+    pieces = [obj.batch(*(col[a:b] for col in cols)) for a, b in itertools.pairwise(cuts)]
+    if n_out == 1:
+        assert _same_bits(np.concatenate(pieces), want)
+    else:
+        assert _same_bits(tuple(np.concatenate([p[k] for p in pieces]) for k in range(n_out)), want)
 
 
 @pytest.mark.parametrize("split", [0, 3, 120])
@@ -942,7 +965,8 @@ _MIRROR_CASES = [(name, ()) for name in SPECS] + [
     ("TEMA", (2,)), ("KAMA", (1,)), ("KAMA", (5,)), ("RSI", (2,)), ("MACD", (26, 12, 9)),
     ("MACD", (2, 2, 1)), ("BollingerBands", (5, 1.5, 3.0)), ("StdDev", (2, 2.5)), ("RollingMin", (2,)),
     ("RollingMax", (9,)), ("ROC", (1,)), ("Momentum", (25,)), ("ATR", (1,)), ("ADX", (2,)),
-    ("Stochastic", (1, 1, 1)), ("Stochastic", (14, 3, 5)),
+    ("Stochastic", (1, 1, 1)), ("Stochastic", (14, 3, 5)), ("Stochastic", (17, 2, 4)),
+    ("KAMA", (2,)), ("SMA", (31,)), ("WMA", (64,)), ("ADX", (30,)),
 ]
 
 _MIRROR_DATA = {
@@ -1057,3 +1081,32 @@ def test_avx2_runs_give_the_baseline_bits(dname):
             assert _same_bits(out, ref[0]), f"{what}: one batch"
             assert all(_same_bits(p, q) for p, q in zip(pieces, ref[1], strict=True)), f"{what}: batches"
             assert _same_numbers(st_whole, ref[2]) and _same_numbers(st_parts, ref[3]), f"{what}: state"
+
+
+def test_the_twins_fma_is_c99s():
+    """The twin's exact ``fma`` (Python < 3.13) rounds once, as C99's: against
+    libm's, on random, cancelling, huge, tiny and non-finite triples."""
+    import ctypes
+    import ctypes.util
+
+    from admf_perf._ext._indicators_py import _fma_exact
+
+    path = ctypes.util.find_library("m")
+    if path is None:
+        pytest.skip("no libm to compare with")
+    cfma = ctypes.CDLL(path).fma
+    cfma.restype = ctypes.c_double
+    cfma.argtypes = [ctypes.c_double] * 3
+    rng = np.random.default_rng(7)
+    triples = [tuple(t) for t in rng.normal(size=(3000, 3)) * np.exp(rng.uniform(-30, 30, size=(3000, 3)))]
+    for a, b in rng.normal(size=(500, 2)):
+        triples.append((a, b, -(a * b)))          # cancellation: the fused result is the product's error
+    big, tiny = 1.7e308, 5e-324
+    triples += [(big, 2.0, -big), (big, 1.5, 0.0), (tiny, 0.5, 0.0), (tiny, 0.5, tiny), (-0.0, 1.0, 0.0),
+                (-0.0, 1.0, -0.0), (0.0, -1.0, -0.0), (1.0, 1.0, -1.0), (-1.0, 1.0, 1.0),
+                (math.inf, 0.0, 1.0), (math.inf, 1.0, -math.inf), (big, big, -math.inf), (math.nan, 1.0, 1.0),
+                (1.0, 2.0, math.nan), (1.0 + 2**-52, 1.0 - 2**-53, -1.0)]
+    for a, b, c in triples:
+        want, got = cfma(a, b, c), _fma_exact(a, b, c)
+        assert (want != want and got != got) or (want == got and math.copysign(1, want) == math.copysign(1, got)), \
+            (a, b, c, want, got)

@@ -27,8 +27,13 @@ same seeding and warm-up everywhere; equal within 1e-9 relative elsewhere):
 see docs/indicators.md.  Rolling sums are re-summed exactly from their window
 every ``RESUM`` bars, so no rounding residue outlives a change of scale.
 Floating-point contraction is off: the same bits on every compiler and CPU.
+The recurrences of the smoothing family (EMA and what is built on it, RSI,
+ATR, ADX, KAMA) are written as explicit ``fma`` calls: C99 rounds them once,
+exactly, everywhere (an instruction on CPUs with FMA, libm's exact software
+otherwise; the twin computes the same value), and they leave one operation
+on each recurrence's dependency chain.
 """
-from libc.math cimport NAN, fabs, isnan
+from libc.math cimport NAN, fabs, fma, isnan
 from libc.stdlib cimport free, malloc
 
 ctypedef long long i64
@@ -50,6 +55,16 @@ cdef extern from "admf_ind.h":
     void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
                        Py_ssize_t n, double u, double d) noexcept nogil
     double admf_sqrt(double v) noexcept nogil
+    double true_range "admf_true_range"(double h, double l, double pc) noexcept nogil
+    double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
+    void adx_dm "admf_adx_dm"(double dp, double dm, double* pd, double* md) noexcept nogil
+    unsigned long long admf_atr_run(const double* h, const double* l, const double* c, double* y,
+                                    Py_ssize_t n, double pc, double* atr, double a1, double inv) noexcept nogil
+    double kama_er "admf_kama_er"(double x, double old, double sumroc) noexcept nogil
+    void admf_kama_run(const double* x, double* y, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t p,
+                       double* sumroc, double* kama) noexcept nogil
+    unsigned long long admf_obv_run(const double* c, const double* v, double* y, Py_ssize_t n,
+                                    double prev, double* obv) noexcept nogil
 
 
 cdef extern from "admf_ind.h":
@@ -64,8 +79,9 @@ cdef extern from "admf_ind.h":
     const double VAR_E0 "ADMF_VAR_E0"
 
 cdef enum:
-    RESUM = 64      # bars between the exact re-sums of a rolling sum
+    RESUM = 256     # bars between the exact re-sums of a rolling sum
     BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
+    SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
 
 
 cdef inline bint finite(double x) noexcept nogil:
@@ -126,8 +142,9 @@ cdef inline void ring_refill(double* ring, i64* pos, i64 L, const double* a, Py_
 
 # ---------------------------------------------------------------------------
 # Exponential moving average (TA-Lib EMA: the SMA of the first n values, then
-# prev * (1 - k) + x * k, k = 2 / (n + 1); TA-Lib writes (x - prev) * k + prev:
-# equal within an ulp or so, with one operation less on the dependency chain)
+# prev * (1 - k) + x * k, k = 2 / (n + 1), as fma(prev, 1 - k, x * k); TA-Lib
+# writes (x - prev) * k + prev: equal within an ulp or so, and the fused
+# multiply-add leaves one operation on the dependency chain)
 # ---------------------------------------------------------------------------
 
 cdef struct Ema:
@@ -156,7 +173,7 @@ cdef inline double ema_push(Ema* e, double x) noexcept nogil:
         e.sum += x
         e.v = e.sum / <double>e.period
         return e.v
-    e.v = e.v * e.k1 + x * e.k
+    e.v = fma(e.v, e.k1, x * e.k)
     return e.v
 
 
@@ -179,7 +196,7 @@ cdef inline int EMA_run(EMASt* s, double* ring, const double** a, double** o, Py
     if i < n:                           # ema_push's last branch, the state in registers
         v, k, k1 = s.v, s.k, s.k1
         for j in range(i, n):
-            v = v * k1 + x[j] * k
+            v = fma(v, k1, x[j] * k)
             y[j] = v
         s.v = v
         s.n += n - i
@@ -190,17 +207,19 @@ cdef inline int EMA_run(EMASt* s, double* ring, const double** a, double** o, Py
 
 
 # ---------------------------------------------------------------------------
-# SMA (TA-Lib: total += x; out = total / n; total -= x[t-n+1]), lag ring of n-1
+# SMA (TA-Lib's mean of the last n; a running sum of the last n values,
+# sum += x - x[t-n]: one addition on its chain; period 1 is the identity),
+# lag ring of n
 # ---------------------------------------------------------------------------
 
 cdef struct SMASt:
     i64 n, pos, since, period
-    double sum      # the last min(n, period - 1) values
+    double sum      # the last min(n, period) values
     double dp       # the period, as a double
 
 
 cdef inline i64 SMA_NRING(i64 period) noexcept nogil:
-    return period - 1 if period > 1 else 1
+    return period
 
 
 cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
@@ -211,31 +230,35 @@ cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
 
 
 cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef i64 L = s.period - 1
-    cdef double t = s.sum + x[0], old
+    cdef i64 p = s.period
     s.n += 1
-    if s.n <= L:                        # the first n-1 values
-        ring[s.n - 1] = x[0]
-        s.sum = t
+    if p == 1:
+        out[0] = x[0]
+        return
+    # the ring holds 0.0 until it is full: x - 0.0 is x
+    s.sum += x[0] - ring_push(ring, &s.pos, p, x[0])
+    if s.n < p:
         out[0] = NAN
         return
-    out[0] = t / s.dp
-    old = ring_push(ring, &s.pos, L, x[0]) if L > 0 else x[0]
-    t = t - old
+    out[0] = s.sum / s.dp
     s.since += 1
     if s.since == RESUM:
         s.since = 0
-        t = ring_sum(ring, s.pos, L) + poison(t)
-    s.sum = t
+        s.sum = ring_sum(ring, s.pos, p) + poison(s.sum)
 
 
 cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
     cdef const double* x = a[0]
     cdef double* y = o[0]
-    cdef i64 L = s.period - 1
+    cdef i64 p = s.period
     cdef Py_ssize_t i = 0, e, j
-    cdef double t, dp = s.dp
-    while i < n and i < L:              # lagged values still in the ring
+    cdef double t, dp = s.dp, fresh = 0.0
+    if p == 1:
+        for j in range(n):
+            y[j] = x[j]
+        s.n += n
+        return not admf_all_finite(x, n)
+    while i < n and (i < p or s.n < p):     # lagged values still in the ring, or warming up
         SMA_step(s, ring, &x[i], &y[i])
         i += 1
     t = s.sum
@@ -244,26 +267,28 @@ cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py
         e = i + (RESUM - s.since)
         if e > n:
             e = n
+        if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chain
+            fresh = arr_sum(&x[e - p], p)
         for j in range(i, e):
-            t = t + x[j]
+            t += x[j] - x[j - p]
             y[j] = t / dp
-            t = t - x[j - L]
         s.since += e - i
         if s.since == RESUM:
             s.since = 0
-            t = arr_sum(&x[e - L], L) + poison(t)
+            t = fresh + poison(t)
         i = e
     s.sum = t
-    if n > L:
-        ring_refill(ring, &s.pos, L, x, n)
+    if n > p:
+        ring_refill(ring, &s.pos, p, x, n)
     if finite(s.sum):                   # a non-finite input stays in the sum (poison())
         return 0
     return not admf_all_finite(x, n)
 
 
 # ---------------------------------------------------------------------------
-# WMA (TA-Lib: sub += x - x[t-n]; sum += n * x; out = sum / (n(n+1)/2);
-# sum -= sub), lag ring of n; period 1 is the identity, as in TA-Lib
+# WMA (TA-Lib's weights n .. 1; sub += x - x[t-n]; out = (sum + n * x) /
+# (n(n+1)/2); sum += n * x - sub: one addition on each chain), lag ring of n;
+# period 1 is the identity, as in TA-Lib
 # ---------------------------------------------------------------------------
 
 cdef struct WMASt:
@@ -285,8 +310,9 @@ cdef inline void WMA_init(WMASt* s, i64 period) noexcept nogil:
     s.dp = <double>period
 
 
-cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
-    """sub and sum recomputed from the window w1[:n1] then w2[:n2] (oldest first)."""
+cdef inline void wma_fresh(const double* w1, i64 n1, const double* w2, i64 n2, double* f) noexcept nogil:
+    """f[0], f[1]: sub and sum summed afresh over the window w1[:n1] then
+    w2[:n2] (oldest first)."""
     cdef double sub = 0.0, sm = 0.0
     cdef i64 j
     for j in range(n1):
@@ -295,17 +321,23 @@ cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2,
     for j in range(n2):
         sub += w2[j]
         sm += w2[j] * <double>(n1 + j)
-    s.sub = sub + poison(s.sub)
-    s.sum = sm + poison(s.sum)
+    f[0] = sub
+    f[1] = sm
+
+
+cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
+    """sub and sum recomputed from the window w1[:n1] then w2[:n2] (oldest first)."""
+    cdef double f[2]
+    wma_fresh(w1, n1, w2, n2, f)
+    s.sub = f[0] + poison(s.sub)
+    s.sum = f[1] + poison(s.sum)
 
 
 cdef inline double wma_core(WMASt* s, double xx, double old) noexcept nogil:
-    cdef double out
-    s.sub += xx
-    s.sub -= old
-    s.sum += xx * s.dp
-    out = s.sum / s.div
-    s.sum -= s.sub
+    cdef double w = xx * s.dp, out
+    s.sub += xx - old                   # each sum: one addition on its chain
+    out = (s.sum + w) / s.div
+    s.sum += w - s.sub
     return out
 
 
@@ -333,7 +365,8 @@ cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py
     cdef double* y = o[0]
     cdef i64 p = s.period
     cdef Py_ssize_t i = 0, e, j
-    cdef double sub, sm, div, dp, xx
+    cdef double sub, sm, div, dp, xx, w
+    cdef double fresh[2]
     if p == 1:
         for j in range(n):
             y[j] = x[j]
@@ -347,19 +380,21 @@ cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py
         e = i + (RESUM - s.since)
         if e > n:
             e = n
+        if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chains
+            wma_fresh(&x[e - p], p, x, 0, fresh)
         sub, sm, div, dp = s.sub, s.sum, s.div, s.dp
         for j in range(i, e):           # wma_core, the state in registers
             xx = x[j]
-            sub += xx
-            sub -= x[j - p]
-            sm += xx * dp
-            y[j] = sm / div
-            sm -= sub
+            w = xx * dp
+            sub += xx - x[j - p]
+            y[j] = (sm + w) / div
+            sm += w - sub
         s.sub, s.sum = sub, sm
         s.since += e - i
         if s.since == RESUM:
             s.since = 0
-            wma_resum(s, &x[e - p], p, x, 0)
+            s.sub = fresh[0] + poison(sub)
+            s.sum = fresh[1] + poison(sm)
         i = e
     if n > p:
         ring_refill(ring, &s.pos, p, x, n)
@@ -403,8 +438,8 @@ cdef inline int DEMA_run(DEMASt* s, double* ring, const double** a, double** o, 
     if i < n:
         v1, v2, k, k1 = s.e1.v, s.e2.v, s.e1.k, s.e1.k1
         for j in range(i, n):
-            v1 = v1 * k1 + x[j] * k
-            v2 = v2 * k1 + v1 * k
+            v1 = fma(v1, k1, x[j] * k)
+            v2 = fma(v2, k1, v1 * k)
             y[j] = 2.0 * v1 - v2
         s.e1.v, s.e2.v = v1, v2
         s.e1.n += n - i
@@ -449,9 +484,9 @@ cdef inline int TEMA_run(TEMASt* s, double* ring, const double** a, double** o, 
     if i < n:
         v1, v2, v3, k, k1 = s.e1.v, s.e2.v, s.e3.v, s.e1.k, s.e1.k1
         for j in range(i, n):
-            v1 = v1 * k1 + x[j] * k
-            v2 = v2 * k1 + v1 * k
-            v3 = v3 * k1 + v2 * k
+            v1 = fma(v1, k1, x[j] * k)
+            v2 = fma(v2, k1, v1 * k)
+            v3 = fma(v3, k1, v2 * k)
             y[j] = v3 + ((3.0 * v1) - (3.0 * v2))
         s.e1.v, s.e2.v, s.e3.v = v1, v2, v3
         s.e1.n += n - i
@@ -521,10 +556,10 @@ cdef inline int MACD_run(MACDSt* s, double* ring, const double** a, double** o, 
         kf, kf1, ks, ks1, kg, kg1 = s.fast.k, s.fast.k1, s.slow.k, s.slow.k1, s.sig.k, s.sig.k1
         for j in range(i, n):
             xx = x[j]
-            sl = sl * ks1 + xx * ks
-            f = f * kf1 + xx * kf
+            sl = fma(sl, ks1, xx * ks)
+            f = fma(f, kf1, xx * kf)
             m = f - sl
-            g = g * kg1 + m * kg
+            g = fma(g, kg1, m * kg)
             y0[j] = m
             y1[j] = g
             y2[j] = m - g
@@ -565,17 +600,9 @@ cdef inline void KAMA_init(KAMASt* s, i64 period) noexcept nogil:
 
 cdef inline double kama_core(KAMASt* s, double x, double old) noexcept nogil:
     """A bar past the seed: x enters, old = x[t-n]; trailing = x[t-n-1]."""
-    cdef double roc = x - old, er
-    s.sumroc -= fabs(s.trailing - old)
-    s.sumroc += fabs(x - s.last)
+    s.sumroc += fabs(x - s.last) - fabs(s.trailing - old)     # one addition on the sum's chain
     s.trailing = old
-    if s.sumroc <= roc or fabs(s.sumroc) <= TA_EPS * (fabs(x) + fabs(old)):
-        er = 1.0
-    else:
-        er = fabs(roc / s.sumroc)
-    er = er * KAMA_DIFF + KAMA_MAX
-    er = er * er
-    s.kama = (x - s.kama) * er + s.kama
+    s.kama = fma(x - s.kama, kama_er(x, old, s.sumroc), s.kama)
     s.last = x
     return s.kama
 
@@ -596,7 +623,7 @@ cdef inline double kama_resum(double trailing, const double* w1, i64 n1, const d
 
 
 cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double xx = x[0], old, roc, er
+    cdef double xx = x[0], old
     cdef i64 t = s.n, p = s.period
     s.n += 1
     if p == 1:
@@ -614,15 +641,8 @@ cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out
     if t == p:                                         # the seed, then the first KAMA
         s.sumroc += fabs(s.last - xx)
         s.kama = s.last
-        roc = xx - old
         s.trailing = old
-        if s.sumroc <= roc or fabs(s.sumroc) <= TA_EPS * (fabs(xx) + fabs(old)):
-            er = 1.0
-        else:
-            er = fabs(roc / s.sumroc)
-        er = er * KAMA_DIFF + KAMA_MAX
-        er = er * er
-        s.kama = (xx - s.kama) * er + s.kama
+        s.kama = fma(xx - s.kama, kama_er(xx, old, s.sumroc), s.kama)
         s.last = xx
         out[0] = s.kama
         return
@@ -638,7 +658,7 @@ cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, 
     cdef double* y = o[0]
     cdef i64 p = s.period
     cdef Py_ssize_t i = 0, e, j
-    cdef KAMASt st
+    cdef double fresh = 0.0
     if p == 1:
         for j in range(n):
             y[j] = x[j]
@@ -652,14 +672,20 @@ cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, 
         e = i + (RESUM - s.since)
         if e > n:
             e = n
-        st = s[0]                       # a local copy: its fields stay in registers
-        for j in range(i, e):
-            y[j] = kama_core(&st, x[j], x[j - p])
-        s[0] = st
+        if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chain
+            fresh = kama_resum(x[e - 1 - p], &x[e - p], p, x, 0, 0.0)
+        if i == p:                      # x[i - p - 1] is before this array: the state's
+            y[i] = kama_core(s, x[i], x[0])
+            i += 1
+            s.since += 1
+        admf_kama_run(x, y, i, e, p, &s.sumroc, &s.kama)
+        if e > i:
+            s.trailing = x[e - 1 - p]
+            s.last = x[e - 1]
         s.since += e - i
         if s.since == RESUM:
             s.since = 0
-            s.sumroc = kama_resum(s.trailing, &x[e - p], p, x, 0, s.sumroc)
+            s.sumroc = fresh + poison(s.sumroc)
         i = e
     if n > p:
         ring_refill(ring, &s.pos, p, x, n)
@@ -709,8 +735,8 @@ cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) 
         s.loss /= s.dp
         s.gain /= s.dp
     else:
-        s.loss = s.loss * s.a1 + dn * s.inv
-        s.gain = s.gain * s.a1 + up * s.inv
+        s.loss = fma(s.loss, s.a1, dn * s.inv)
+        s.gain = fma(s.gain, s.a1, up * s.inv)
     t = s.gain + s.loss
     out[0] = 100.0 * (s.gain / t) if t != 0.0 else 0.0
 
@@ -730,8 +756,8 @@ cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py
             prev = x[j]
             up = 0.0 if d <= 0.0 else d
             dn = 0.0 if d >= 0.0 else -d
-            loss = loss * a1 + dn * inv
-            gain = gain * a1 + up * inv
+            loss = fma(loss, a1, dn * inv)
+            gain = fma(gain, a1, up * inv)
             t = gain + loss
             y[j] = 100.0 * (gain / t) if t != 0.0 else 0.0
         s.prev, s.gain, s.loss = prev, gain, loss
@@ -1128,17 +1154,6 @@ cdef inline int Momentum_run(MomentumSt* s, double* ring, const double** a, doub
 # period 1: the true range)
 # ---------------------------------------------------------------------------
 
-cdef inline double true_range(double h, double l, double pc) noexcept nogil:
-    """TA-Lib's TRANGE: the largest of h - l, |h - pc|, |l - pc|, in its
-    order; the selects keep a NaN of h - l, so a non-finite high or low
-    makes the true range non-finite (a NaN previous close does not)."""
-    cdef double r = h - l
-    cdef double t = fabs(h - pc)
-    r = t if t > r else r
-    t = fabs(l - pc)
-    return t if t > r else r
-
-
 cdef struct ATRSt:
     i64 n, period
     double pc, sum, atr, a1, inv, dp
@@ -1172,7 +1187,7 @@ cdef inline void ATR_step(ATRSt* s, double* ring, const double* x, double* out) 
         s.sum += tr
         s.atr = s.sum / s.dp
     else:
-        s.atr = s.atr * s.a1 + tr * s.inv
+        s.atr = fma(s.atr, s.a1, tr * s.inv)
     out[0] = s.atr
 
 
@@ -1190,40 +1205,35 @@ cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py
     cdef const double* l = a[1]
     cdef const double* c = a[2]
     cdef double* y = o[0]
-    cdef Py_ssize_t i = 0, j
-    cdef double atr, a1, inv
+    cdef Py_ssize_t i = 0
     cdef double row[3]
-    while i < n and (i == 0 or s.n <= s.period or s.period == 1):
+    cdef unsigned long long nf
+    while i < n and (s.n <= s.period or s.period == 1):     # the warm-up and the seed
         row[0], row[1], row[2] = h[i], l[i], c[i]
         ATR_step(s, ring, row, &y[i])
         i += 1
-    if not (rows_finite(a, 3, 0, i) and admf_all_finite(c, n)):
+    if not rows_finite(a, 3, 0, i):
         return 1
-    if i < n:                           # Wilder's branch, the previous close from the array
-        atr, a1, inv = s.atr, s.a1, s.inv
-        for j in range(i, n):
-            atr = atr * a1 + true_range(h[j], l[j], c[j - 1]) * inv
-            y[j] = atr
-        s.atr = atr
+    if i < n:                           # Wilder's branch: true ranges, then the recurrence
+        nf = admf_atr_run(h + i, l + i, c + i, y + i, n - i, s.pc if i == 0 else c[i - 1],
+                          &s.atr, s.a1, s.inv)
         s.pc = c[n - 1]
         s.n += n - i
-        # every high and low went through a true range, which keeps a
-        # non-finite one in the ATR for good (the closes are checked)
-        if not finite(atr):
-            return not rows_finite(a, 3, i, n)
+        return (nf >> 63) != 0
     return 0
 
 
 # ---------------------------------------------------------------------------
 # ADX (TA-Lib ta_ADX.c: +DM/-DM and TR summed over bars 1..n-1, then Wilder's
-# s - s/n + today; DX = 100 |+DI - -DI| / (+DI + -DI); the first ADX (bar
-# 2n-1) is the mean of the first n DX, then (adx * (n-1) + dx) / n, kept when
-# TR or +DI + -DI is 0)
+# s - s/n + today, written fma(s, a1, today); DX = 100 |+DI - -DI| / (+DI +
+# -DI); the first ADX (bar 2n-1) is the mean of the first n DX, then
+# (adx * (n-1) + dx) / n, written adx * a1 + dx * inv, kept when TR or
+# +DI + -DI is 0)
 # ---------------------------------------------------------------------------
 
 cdef struct ADXSt:
     i64 n, period
-    double ph, pl, pc, pdm, mdm, tr, sumdx, adx, dp
+    double ph, pl, pc, pdm, mdm, tr, sumdx, adx, dp, a1, inv
 
 
 cdef inline void ADX_init(ADXSt* s, i64 period) noexcept nogil:
@@ -1232,40 +1242,43 @@ cdef inline void ADX_init(ADXSt* s, i64 period) noexcept nogil:
     s.ph = s.pl = s.pc = s.pdm = s.mdm = s.tr = s.sumdx = 0.0
     s.adx = NAN
     s.dp = <double>period
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+cdef inline double adx_dx(double pdm, double mdm, double tr) noexcept nogil:
+    """DX = 100 |+DI - -DI| / (+DI + -DI), NaN when TR or the sum is 0."""
+    cdef double r, mdi, pdi, sm
+    if tr == 0.0:
+        return NAN
+    r = 100.0 / tr
+    mdi = mdm * r
+    pdi = pdm * r
+    sm = mdi + pdi
+    return 100.0 * (fabs(mdi - pdi) / sm) if sm != 0.0 else NAN
 
 
 cdef inline void ADX_step(ADXSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double h = x[0], l = x[1], c = x[2], n = s.dp
+    cdef double h = x[0], l = x[1], c = x[2], pd, md, tr, dx
     cdef i64 t = s.n
-    cdef double dp, dm, tr, mdi, pdi, sm, dx
     s.n += 1
     out[0] = NAN
     if t == 0:
         s.ph, s.pl, s.pc = h, l, c
         return
-    dp = h - s.ph
-    dm = s.pl - l
+    adx_dm(h - s.ph, s.pl - l, &pd, &md)
     s.ph, s.pl = h, l
-    if t >= s.period:
-        s.mdm -= s.mdm / n
-        s.pdm -= s.pdm / n
-    if dm > 0 and dp < dm:
-        s.mdm += dm
-    elif dp > 0 and dp > dm:
-        s.pdm += dp
     tr = true_range(h, l, s.pc)
     s.pc = c
     if t < s.period:
+        s.pdm += pd
+        s.mdm += md
         s.tr += tr
         return
-    s.tr = s.tr - s.tr / n + tr
-    dx = NAN
-    if s.tr != 0.0:
-        mdi = 100.0 * (s.mdm / s.tr)
-        pdi = 100.0 * (s.pdm / s.tr)
-        sm = mdi + pdi
-        if sm != 0.0:
-            dx = 100.0 * (fabs(mdi - pdi) / sm)
+    s.pdm = fma(s.pdm, s.a1, pd)        # Wilder's s - s/n + today
+    s.mdm = fma(s.mdm, s.a1, md)
+    s.tr = fma(s.tr, s.a1, tr)
+    dx = adx_dx(s.pdm, s.mdm, s.tr)
     if t < 2 * s.period - 1:
         if not isnan(dx):
             s.sumdx += dx
@@ -1273,9 +1286,9 @@ cdef inline void ADX_step(ADXSt* s, double* ring, const double* x, double* out) 
     if t == 2 * s.period - 1:
         if not isnan(dx):
             s.sumdx += dx
-        s.adx = s.sumdx / n
+        s.adx = s.sumdx / s.dp
     elif not isnan(dx):
-        s.adx = (s.adx * (n - 1) + dx) / n
+        s.adx = fma(s.adx, s.a1, dx * s.inv)
     out[0] = s.adx
 
 
@@ -1286,7 +1299,7 @@ cdef inline int ADX_run(ADXSt* s, double* ring, const double** a, double** o, Py
     cdef double* y = o[0]
     cdef double row[3]
     cdef Py_ssize_t i = 0, j
-    cdef double ph, pl, pc, pdm, mdm, tr, adx, nn, n1, dp, dm, mdi, pdi, sm, dx, hj, lj
+    cdef double ph, pl, pc, pdm, mdm, tr, adx, a1, inv, pd, md, dx, hj, lj
     if not rows_finite(a, 3, 0, n):
         return 1
     while i < n and s.n < 2 * s.period:          # up to and including the first ADX
@@ -1295,30 +1308,20 @@ cdef inline int ADX_run(ADXSt* s, double* ring, const double** a, double** o, Py
         i += 1
     if i < n:                                   # ADX_step's last branch, the state in registers
         ph, pl, pc, pdm, mdm, tr, adx = s.ph, s.pl, s.pc, s.pdm, s.mdm, s.tr, s.adx
-        nn = s.dp
-        n1 = nn - 1
+        a1, inv = s.a1, s.inv
         for j in range(i, n):
             hj = h[j]
             lj = l[j]
-            dp = hj - ph
-            dm = pl - lj
+            adx_dm(hj - ph, pl - lj, &pd, &md)
             ph = hj
             pl = lj
-            mdm -= mdm / nn
-            pdm -= pdm / nn
-            if dm > 0 and dp < dm:
-                mdm += dm
-            elif dp > 0 and dp > dm:
-                pdm += dp
-            tr = tr - tr / nn + true_range(hj, lj, pc)
+            pdm = fma(pdm, a1, pd)
+            mdm = fma(mdm, a1, md)
+            tr = fma(tr, a1, true_range(hj, lj, pc))
             pc = c[j]
-            if tr != 0.0:
-                mdi = 100.0 * (mdm / tr)
-                pdi = 100.0 * (pdm / tr)
-                sm = mdi + pdi
-                if sm != 0.0:
-                    dx = 100.0 * (fabs(mdi - pdi) / sm)
-                    adx = (adx * n1 + dx) / nn
+            dx = adx_dx(pdm, mdm, tr)
+            if not isnan(dx):
+                adx = fma(adx, a1, dx * inv)
             y[j] = adx
         s.ph, s.pl, s.pc, s.pdm, s.mdm, s.tr, s.adx = ph, pl, pc, pdm, mdm, tr, adx
         s.n += n - i
@@ -1397,48 +1400,90 @@ cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x,
     out[1] = sd
 
 
+cdef inline Py_ssize_t extreme_at(const double* x, Py_ssize_t lo, Py_ssize_t hi, bint is_max) noexcept nogil:
+    """The index of the extreme of x[lo:hi], the newest of equal ones (as the
+    deque keeps it)."""
+    cdef Py_ssize_t j, k = lo
+    for j in range(lo + 1, hi):
+        if (x[j] >= x[k]) if is_max else (x[j] <= x[k]):
+            k = j
+    return k
+
+
 cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
                                Py_ssize_t n) noexcept nogil:
-    cdef i64 fk = s.hi.period
-    cdef const double* c = a[2]
-    cdef double* hh
-    cdef double* ll
-    cdef double diff, k, sk, sd
+    """Steps while the windows reach into earlier bars or the outputs warm
+    up; then one pass: the extremes tracked by index (a rescan of the window
+    when one leaves it, as TA-Lib), fastK and the two running totals."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef i64 p = s.hi.period, p1 = s.sk.period, p2 = s.sd.period
+    cdef double* r1 = ring + 4 * p
+    cdef double* r2 = r1 + p1
+    cdef i64 q1 = s.sk.pos, q2 = s.sd.pos
+    cdef Py_ssize_t i = 0, j, m, hi, lo
     cdef double row[3]
     cdef double res[2]
-    cdef Py_ssize_t i
-    cdef int bad
+    cdef double hh, ll, k, t1, t2, sk, sd
     if not rows_finite(a, 3, 0, n):
         return 1
-    hh = <double*>malloc(2 * n * sizeof(double) + 1)
-    if hh == NULL:                      # no memory for the extremes: bar by bar
-        for i in range(n):
-            row[0], row[1], row[2] = a[0][i], a[1][i], c[i]
-            Stochastic_step(s, ring, row, res)
-            o[0][i], o[1][i] = res[0], res[1]
+    while i < n and (i < p - 1 or s.sd.k < p2):
+        row[0], row[1], row[2] = H[i], L[i], C[i]
+        Stochastic_step(s, ring, row, res)
+        o[0][i], o[1][i] = res[0], res[1]
+        i += 1
+    if i == n:
         return 0
-    ll = hh + n
-    # the highest highs and lowest lows: the deque's own run (its steps, then blocks)
-    bad = deque_run(&s.hi, ring, a[0], hh, n, True) | deque_run(&s.lo, ring + 2 * fk, a[1], ll, n, False)
-    for i in range(n):                  # Stochastic_step's rest, bar by bar
-        o[0][i] = o[1][i] = NAN
-        if isnan(hh[i]):
-            continue
-        diff = (hh[i] - ll[i]) / 100.0
-        if fabs(hh[i] - ll[i]) <= TA_EPS * (fabs(hh[i]) + fabs(ll[i])):
+    q1, q2, t1, t2 = s.sk.pos, s.sd.pos, s.sk.total, s.sd.total
+    hi = extreme_at(H, i - p + 1, i, True) if p > 1 else i
+    lo = extreme_at(L, i - p + 1, i, False) if p > 1 else i
+    for j in range(i, n):
+        if p <= SMALL_WINDOW:                   # a few selects beat unpredictable branches
+            hh, ll = H[j], L[j]
+            for m in range(j - p + 1, j):
+                hh = H[m] if H[m] > hh else hh
+                ll = L[m] if L[m] < ll else ll
+        else:
+            if hi <= j - p:                     # the highest high left the window
+                hi = extreme_at(H, j - p + 1, j + 1, True)
+            elif H[j] >= H[hi]:
+                hi = j
+            if lo <= j - p:
+                lo = extreme_at(L, j - p + 1, j + 1, False)
+            elif L[j] <= L[lo]:
+                lo = j
+            hh, ll = H[hi], L[lo]
+        if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic_step's fastK
             k = 0.0
         else:
-            k = (c[i] - ll[i]) / diff
-        sk = sma_plain(&s.sk, ring + 4 * fk, k)
-        if isnan(sk):
-            continue
-        sd = sma_plain(&s.sd, ring + 4 * fk + s.sk.period, sk)
-        if isnan(sd):
-            continue
-        o[0][i] = sk
-        o[1][i] = sd
-    free(hh)
-    return bad
+            k = (C[j] - ll) / ((hh - ll) / 100.0)
+        r1[q1] = k                              # sma_plain twice, the totals in registers
+        q1 += 1
+        if q1 == p1:
+            q1 = 0
+        t1 += k
+        sk = t1 / <double>p1
+        t1 -= r1[q1]
+        r2[q2] = sk
+        q2 += 1
+        if q2 == p2:
+            q2 = 0
+        t2 += sk
+        sd = t2 / <double>p2
+        t2 -= r2[q2]
+        o[0][j] = sk
+        o[1][j] = sd
+    s.sk.pos, s.sd.pos, s.sk.total, s.sd.total = q1, q2, t1, t2
+    s.sk.k += n - i
+    s.sd.k += n - i
+    # the deques of the last window, as streaming leaves them
+    s.hi.head = s.hi.size = s.lo.head = s.lo.size = 0
+    s.hi.k = s.lo.k = s.hi.k + (n - i) - p
+    for j in range(n - p, n):
+        deque_push(&s.hi, ring, H[j], True)
+        deque_push(&s.lo, ring + 2 * p, L[j], False)
+    return 0
 
 
 # ---------------------------------------------------------------------------
@@ -1459,44 +1504,30 @@ cdef inline void OBV_init(OBVSt* s) noexcept nogil:
 
 
 cdef inline void OBV_step(OBVSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double c = x[0], v = x[1]
     s.n += 1
     if s.n == 1:
-        s.obv = v
-    elif c > s.prev:
-        s.obv += v
-    elif c < s.prev:
-        s.obv -= v
-    s.prev = c
+        s.obv = x[1]
+    else:
+        s.obv += obv_delta(x[0], s.prev, x[1])
+    s.prev = x[0]
     out[0] = s.obv
 
 
 cdef inline int OBV_run(OBVSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef const double* c = a[0]
-    cdef const double* v = a[1]
-    cdef double* y = o[0]
-    cdef Py_ssize_t i = 0, j
-    cdef double obv, prev, cj, d
+    cdef unsigned long long nf = 0
+    cdef Py_ssize_t i = 0
     cdef double row[2]
-    if not admf_all_finite(c, n):       # a non-finite volume stays in the OBV (v * 0.0 is NaN)
-        return 1
-    if n and s.n == 0:              # the first bar: the volume itself
-        row[0], row[1] = c[0], v[0]
-        OBV_step(s, ring, row, y)
+    if n and s.n == 0:                  # the first bar: the volume itself
+        row[0], row[1] = a[0][0], a[1][0]
+        OBV_step(s, ring, row, o[0])
         i = 1
-    if i < n:
-        obv, prev = s.obv, s.prev
-        for j in range(i, n):
-            cj = c[j]
-            d = v[j] if cj > prev else (-v[j] if cj < prev else v[j] * 0.0)
-            obv += d
-            prev = cj
-            y[j] = obv
-        s.obv, s.prev = obv, prev
+        if not rows_finite(a, 2, 0, 1):
+            return 1
+    if i < n:                           # the changes, then their running sum
+        nf = admf_obv_run(a[0] + i, a[1] + i, o[0] + i, n - i, s.prev, &s.obv)
+        s.prev = a[0][n - 1]
         s.n += n - i
-    if finite(s.obv):
-        return 0
-    return not admf_all_finite(v, n)
+    return (nf >> 63) != 0
 
 
 cdef struct VWAPSt:

@@ -1,12 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The indicators' whole-array runs, compiled for AVX2 (x86-64 only).
+"""The indicators' whole-array runs, compiled for AVX2 and FMA (x86-64 only).
 
 The same kernels as ``_indicators`` (``_ind_kernels.pxd``), built a second
-time with ``-mavx2``: three-operand instructions and 256-bit vectors where a
-loop vectorizes.  Floating-point contraction stays off and no loop is
-reordered, so every result is bit for bit the baseline build's (a test
-checks).  ``_indicators`` imports this module only when the CPU has AVX2
-(``admf_cpu_avx2``) and ``ADMF_PERF_SIMD`` is not ``0``, and then runs every
+time with ``-mavx2 -mfma``: three-operand instructions, 256-bit vectors where
+a loop vectorizes, the kernels' explicit ``fma`` calls as one instruction.
+Floating-point contraction stays off and no loop is reordered, so every
+result is bit for bit the baseline build's (a test checks).  ``_indicators``
+imports this module only when the CPU has AVX2 and FMA (``admf_cpu_avx2``)
+and ``ADMF_PERF_SIMD`` is not ``0``, and then runs every
 ``batch`` through ``RUNS``: a capsule of the table of ``run_fn`` pointers, in
 the template's order (``_indicators_classes.pxi.in``).
 

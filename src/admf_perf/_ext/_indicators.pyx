@@ -26,6 +26,8 @@ cimport cython
 from cpython.object cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport Py_XDECREF
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsLong
 from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.math cimport NAN, isfinite, isnan
 from libc.stdlib cimport calloc, free, malloc
@@ -34,6 +36,10 @@ from libc.string cimport memcpy, memset
 import os
 
 import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
 
 from admf_perf._ext._ind_kernels cimport *
 from admf_perf._validate import check_int, check_real
@@ -137,11 +143,24 @@ cdef extern from *:
 
 cdef i64 _param_int(str cls, str name, object value, int minimum) except? -1:
     """A period: an int in [minimum, 100000] (TA-Lib's range)."""
+    cdef long v
+    if type(value) is int:                    # the common case, without building the message
+        v = PyLong_AsLong(value)              # OverflowError: handled below
+        if minimum <= v <= 100000:
+            return v
     return check_int(value, f"{cls}: {name}", minimum=minimum, maximum=100000)
 
 
 cdef double _param_real(str cls, str name, object value) except? -1.0:
+    if type(value) is float and isfinite(PyFloat_AS_DOUBLE(value)):
+        return PyFloat_AS_DOUBLE(value)
     return check_real(value, f"{cls}: {name}")
+
+
+cdef inline bint _c_doubles(cnp.ndarray a):
+    """A 1-D array of native, aligned, C-contiguous float64."""
+    return (cnp.PyArray_TYPE(a) == cnp.NPY_DOUBLE and cnp.PyArray_NDIM(a) == 1
+            and cnp.PyArray_ISCARRAY_RO(a))
 
 
 cdef tuple _given(tuple values, tuple more):
@@ -403,6 +422,9 @@ cdef class _Indicator:
             self._arity_error("batch", PyTuple_GET_SIZE(arrays))
         out = []
         for name, a in zip(names, arrays):
+            if cnp.PyArray_CheckExact(a) and _c_doubles(<cnp.ndarray>a):
+                out.append(a)                   # already what the kernels read
+                continue
             try:
                 arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
             except (TypeError, ValueError) as exc:
@@ -439,17 +461,14 @@ cdef class _Indicator:
         cdef int bad = 0
         cdef const double* a[4]
         cdef double* o[3]
-        cdef const double[::1] view
-        cdef double[::1] oview
-        outs = [np.empty(n, dtype=np.float64) for _ in range(self._nout)]
+        cdef cnp.npy_intp dim = n
+        outs = [cnp.PyArray_EMPTY(1, &dim, cnp.NPY_DOUBLE, 0) for _ in range(self._nout)]
         if n == 0:
             return outs[0] if self._nout == 1 else tuple(outs)
         for k in range(self._nin):
-            view = arrs[k]
-            a[k] = &view[0]
+            a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>arrs[k])
         for k in range(self._nout):
-            oview = outs[k]
-            o[k] = &oview[0]
+            o[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>outs[k])
         self._busy = 1
         try:
             with nogil:

@@ -68,8 +68,35 @@ def _use_simd(enable=True):
     """The compiled module's switch between its runs; the twin has one."""
     return RUNS
 
+
 NAN = math.nan
 _isfinite = math.isfinite
+
+
+def _fma_exact(a, b, c):
+    """``a * b + c`` rounded once, as C99's ``fma``: the exact value from the
+    floats' integer ratios (their denominators are powers of two), then one
+    correctly rounded division."""
+    if not (_isfinite(a) and _isfinite(b) and _isfinite(c)):
+        if _isfinite(a) and _isfinite(b):
+            return c                    # a finite product plus an infinity or a NaN
+        return a * b + c                # the product is not finite: as unfused
+    an, ad = a.as_integer_ratio()
+    bn, bd = b.as_integer_ratio()
+    cn, cd = c.as_integer_ratio()
+    pd = ad * bd
+    d = pd if pd > cd else cd
+    num = an * bn * (d // pd) + cn * (d // cd)
+    if num == 0:                        # an exact zero: +0, unless both terms are zeros
+        return a * b + c if (a == 0.0 or b == 0.0) else 0.0
+    try:
+        return num / d
+    except OverflowError:
+        return math.inf if num > 0 else -math.inf
+
+
+#: C99's ``fma`` (the kernels' fused multiply-adds): ``math.fma`` from Python 3.13.
+fma = getattr(math, "fma", _fma_exact)
 
 # ---- constants (include/admf_ind.h) ------------------------------------------
 
@@ -84,7 +111,7 @@ VAR_TRIG = 8.0 * 2.0 ** -53 * 2.0 ** 33
 #: ... and e just after a re-centring (below 0: an exactly flat window is not re-centred again)
 VAR_E0 = -1e-300
 #: bars between the exact re-sums of a rolling sum
-RESUM = 64
+RESUM = 256
 
 
 # =============================================================================
@@ -168,7 +195,7 @@ def ema_push(e, x):
         e.sum += x
         e.v = e.sum / float(e.period)
         return e.v
-    e.v = e.v * e.k1 + x * e.k
+    e.v = fma(e.v, e.k1, x * e.k)
     return e.v
 
 
@@ -184,8 +211,9 @@ def EMA_step(s, ring, x, out):
 
 
 # =============================================================================
-# SMA (TA-Lib: total += x; out = total / n; total -= x[t-n+1]), lag ring of
-# n-1, re-summed exactly every RESUM bars
+# SMA (TA-Lib's mean of the last n; a running sum of the last n values,
+# sum += x - x[t-n]: one addition on its chain; period 1 is the identity),
+# lag ring of n, re-summed exactly every RESUM bars
 # =============================================================================
 
 @dataclass(slots=True)
@@ -194,12 +222,12 @@ class SMASt:
     pos: int = 0
     since: int = 0
     period: int = 0
-    sum: float = 0.0    # the last min(n, period - 1) values
+    sum: float = 0.0    # the last min(n, period) values
     dp: float = 0.0     # the period, as a double
 
 
 def SMA_NRING(period):
-    return period - 1 if period > 1 else 1
+    return period
 
 
 def SMA_init(s, period):
@@ -210,27 +238,27 @@ def SMA_init(s, period):
 
 
 def SMA_step(s, ring, x, out):
-    L = s.period - 1
-    t = s.sum + x[0]
+    p = s.period
     s.n += 1
-    if s.n <= L:                        # the first n-1 values
-        ring[s.n - 1] = x[0]
-        s.sum = t
+    if p == 1:
+        out[0] = x[0]
+        return
+    # the ring holds 0.0 until it is full: x - 0.0 is x
+    s.sum += x[0] - ring_push(ring, s, p, x[0])
+    if s.n < p:
         out[0] = NAN
         return
-    out[0] = t / s.dp
-    old = ring_push(ring, s, L, x[0]) if L > 0 else x[0]
-    t = t - old
+    out[0] = s.sum / s.dp
     s.since += 1
     if s.since == RESUM:
         s.since = 0
-        t = ring_sum(ring, s.pos, L) + poison(t)
-    s.sum = t
+        s.sum = ring_sum(ring, s.pos, p) + poison(s.sum)
 
 
 # =============================================================================
-# WMA (TA-Lib: sub += x - x[t-n]; sum += n * x; out = sum / (n(n+1)/2);
-# sum -= sub), lag ring of n; period 1 is the identity, as in TA-Lib
+# WMA (TA-Lib's weights n .. 1; sub += x - x[t-n]; out = (sum + n * x) /
+# (n(n+1)/2); sum += n * x - sub: one addition on each chain), lag ring of n;
+# period 1 is the identity, as in TA-Lib
 # =============================================================================
 
 @dataclass(slots=True)
@@ -268,11 +296,10 @@ def wma_resum(s, window):
 
 
 def wma_core(s, xx, old):
-    s.sub += xx
-    s.sub -= old
-    s.sum += xx * s.dp
-    out = s.sum / s.div
-    s.sum -= s.sub
+    w = xx * s.dp
+    s.sub += xx - old                   # each sum: one addition on its chain
+    out = (s.sum + w) / s.div
+    s.sum += w - s.sub
     return out
 
 
@@ -419,19 +446,23 @@ def KAMA_init(s, period):
     s.kama = NAN
 
 
-def kama_core(s, x, old):
-    """A bar past the seed: x enters, old = x[t-n]; trailing = x[t-n-1]."""
+def kama_er(x, old, sumroc):
+    """The smoothing constant: the efficiency ratio mapped between slow and
+    fast, squared (admf_kama_er in admf_ind.h)."""
     roc = x - old
-    s.sumroc -= abs(s.trailing - old)
-    s.sumroc += abs(x - s.last)
-    s.trailing = old
-    if s.sumroc <= roc or abs(s.sumroc) <= TA_EPS * (abs(x) + abs(old)):
+    if sumroc <= roc or abs(sumroc) <= TA_EPS * (abs(x) + abs(old)):
         er = 1.0
     else:
-        er = abs(roc / s.sumroc)        # sumroc != 0 here
+        er = abs(roc / sumroc)          # sumroc != 0 here
     er = er * KAMA_DIFF + KAMA_MAX
-    er = er * er
-    s.kama = (x - s.kama) * er + s.kama
+    return er * er
+
+
+def kama_core(s, x, old):
+    """A bar past the seed: x enters, old = x[t-n]; trailing = x[t-n-1]."""
+    s.sumroc += abs(x - s.last) - abs(s.trailing - old)     # one addition on the sum's chain
+    s.trailing = old
+    s.kama = fma(x - s.kama, kama_er(x, old, s.sumroc), s.kama)
     s.last = x
     return s.kama
 
@@ -467,15 +498,8 @@ def KAMA_step(s, ring, x, out):
     if t == p:                                      # the seed, then the first KAMA
         s.sumroc += abs(s.last - xx)
         s.kama = s.last
-        roc = xx - old
         s.trailing = old
-        if s.sumroc <= roc or abs(s.sumroc) <= TA_EPS * (abs(xx) + abs(old)):
-            er = 1.0
-        else:
-            er = abs(roc / s.sumroc)
-        er = er * KAMA_DIFF + KAMA_MAX
-        er = er * er
-        s.kama = (xx - s.kama) * er + s.kama
+        s.kama = fma(xx - s.kama, kama_er(xx, old, s.sumroc), s.kama)
         s.last = xx
         out[0] = s.kama
         return
@@ -533,8 +557,8 @@ def RSI_step(s, ring, x, out):
         s.loss /= s.dp
         s.gain /= s.dp
     else:
-        s.loss = s.loss * s.a1 + dn * s.inv
-        s.gain = s.gain * s.a1 + up * s.inv
+        s.loss = fma(s.loss, s.a1, dn * s.inv)
+        s.gain = fma(s.gain, s.a1, up * s.inv)
     t = s.gain + s.loss
     out[0] = 100.0 * (s.gain / t) if t != 0.0 else 0.0
 
@@ -853,15 +877,16 @@ def ATR_step(s, ring, x, out):
         s.sum += tr
         s.atr = s.sum / s.dp
     else:
-        s.atr = s.atr * s.a1 + tr * s.inv
+        s.atr = fma(s.atr, s.a1, tr * s.inv)
     out[0] = s.atr
 
 
 # =============================================================================
 # ADX (TA-Lib ta_ADX.c: +DM/-DM and TR summed over bars 1..n-1, then Wilder's
-# s - s/n + today; DX = 100 |+DI - -DI| / (+DI + -DI); the first ADX (bar
-# 2n-1) is the mean of the first n DX, then (adx * (n-1) + dx) / n, kept when
-# TR or +DI + -DI is 0)
+# s - s/n + today, written fma(s, a1, today); DX = 100 |+DI - -DI| / (+DI +
+# -DI); the first ADX (bar 2n-1) is the mean of the first n DX, then
+# (adx * (n-1) + dx) / n, written adx * a1 + dx * inv, kept when TR or
+# +DI + -DI is 0)
 # =============================================================================
 
 @dataclass(slots=True)
@@ -877,6 +902,8 @@ class ADXSt:
     sumdx: float = 0.0
     adx: float = 0.0
     dp: float = 0.0
+    a1: float = 0.0
+    inv: float = 0.0
 
 
 def ADX_init(s, period):
@@ -885,39 +912,51 @@ def ADX_init(s, period):
     s.ph = s.pl = s.pc = s.pdm = s.mdm = s.tr = s.sumdx = 0.0
     s.adx = NAN
     s.dp = float(period)
+    s.a1 = (period - 1.0) / period
+    s.inv = 1.0 / period
+
+
+def adx_dm(dp, dm):
+    """(+DM, -DM) of a bar from its high's rise dp and its low's fall dm."""
+    if dm > 0 and dp < dm:
+        return 0.0, dm
+    if dp > 0 and dp > dm:
+        return dp, 0.0
+    return 0.0, 0.0
+
+
+def adx_dx(pdm, mdm, tr):
+    """DX = 100 |+DI - -DI| / (+DI + -DI), NaN when TR or the sum is 0."""
+    if tr == 0.0:
+        return NAN
+    r = 100.0 / tr
+    mdi = mdm * r
+    pdi = pdm * r
+    sm = mdi + pdi
+    return 100.0 * (abs(mdi - pdi) / sm) if sm != 0.0 else NAN
 
 
 def ADX_step(s, ring, x, out):
-    h, l, c, n = x[0], x[1], x[2], s.dp
+    h, l, c = x[0], x[1], x[2]
     t = s.n
     s.n += 1
     out[0] = NAN
     if t == 0:
         s.ph, s.pl, s.pc = h, l, c
         return
-    dp = h - s.ph
-    dm = s.pl - l
+    pd, md = adx_dm(h - s.ph, s.pl - l)
     s.ph, s.pl = h, l
-    if t >= s.period:
-        s.mdm -= s.mdm / n
-        s.pdm -= s.pdm / n
-    if dm > 0 and dp < dm:
-        s.mdm += dm
-    elif dp > 0 and dp > dm:
-        s.pdm += dp
     tr = true_range(h, l, s.pc)
     s.pc = c
     if t < s.period:
+        s.pdm += pd
+        s.mdm += md
         s.tr += tr
         return
-    s.tr = s.tr - s.tr / n + tr
-    dx = NAN
-    if s.tr != 0.0:
-        mdi = 100.0 * (s.mdm / s.tr)
-        pdi = 100.0 * (s.pdm / s.tr)
-        sm = mdi + pdi
-        if sm != 0.0:
-            dx = 100.0 * (abs(mdi - pdi) / sm)
+    s.pdm = fma(s.pdm, s.a1, pd)        # Wilder's s - s/n + today
+    s.mdm = fma(s.mdm, s.a1, md)
+    s.tr = fma(s.tr, s.a1, tr)
+    dx = adx_dx(s.pdm, s.mdm, s.tr)
     if t < 2 * s.period - 1:
         if dx == dx:
             s.sumdx += dx
@@ -925,9 +964,9 @@ def ADX_step(s, ring, x, out):
     if t == 2 * s.period - 1:
         if dx == dx:
             s.sumdx += dx
-        s.adx = s.sumdx / n
+        s.adx = s.sumdx / s.dp
     elif dx == dx:
-        s.adx = (s.adx * (n - 1) + dx) / n
+        s.adx = fma(s.adx, s.a1, dx * s.inv)
     out[0] = s.adx
 
 
@@ -1026,16 +1065,19 @@ def OBV_init(s):
     s.prev = s.obv = 0.0
 
 
+def obv_delta(c, prev, v):
+    """OBV's change (include/admf_ind.h): + the volume when the close rises,
+    - when it falls, else 0."""
+    return v if c > prev else (-v if c < prev else 0.0)
+
+
 def OBV_step(s, ring, x, out):
-    c, v = x[0], x[1]
     s.n += 1
     if s.n == 1:
-        s.obv = v
-    elif c > s.prev:
-        s.obv += v
-    elif c < s.prev:
-        s.obv -= v
-    s.prev = c
+        s.obv = x[1]
+    else:
+        s.obv += obv_delta(x[0], s.prev, x[1])
+    s.prev = x[0]
     out[0] = s.obv
 
 

@@ -95,12 +95,14 @@ INDICATORS: tuple[IndicatorCase, ...] = (
 #: Goals not met yet (both bench modes measured), closed by the issue named:
 #: a scenario leaves this set when it meets its gate.
 OPEN_GOALS: dict[str, str] = {
+    # update: ~0.41-0.52x talib.stream in instruction counts (0.19-0.39x in
+    # wall-clock): the CPython call itself (the cpdef floor) is ~0.38x
     **{f"{name}.update": "issue 11" for name in (
-        "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "RollingMin", "RollingMax", "ROC", "Momentum", "ATR",
-        "ADX", "Stochastic", "OBV", "VWAP")},
-    **{f"{name}.batch": "issue 11" for name in (
-        "SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "MACD", "RollingMin", "RollingMax", "ROC", "Momentum",
+        "SMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "RollingMin", "RollingMax", "ROC", "Momentum",
         "ATR", "ADX", "Stochastic", "OBV", "VWAP")},
+    # batch: every one passes in instruction counts; in wall-clock ATR is at
+    # its recurrence's latency (as TA-Lib's) and BBANDS ties
+    **{f"{name}.batch": "issue 11" for name in ("ATR", "BollingerBands")},
 }
 
 
@@ -226,7 +228,7 @@ def _talib_batch(case: IndicatorCase) -> Callable[[], Names]:
 
 _FLOOR = "Cython cpdef update (floor)"
 _EMPTY = "empty Python method"
-_FLOOR_GATE = Gate(1.30, (_FLOOR,), "a Cython cpdef update")
+_FLOOR_GATE = Gate(1.10, (_FLOOR,), "a Cython cpdef update")
 
 
 def _args_text(case: IndicatorCase) -> str:

@@ -7,6 +7,9 @@
  * - admf_lag_sub / admf_lag_roc: MOM and ROC over an array, element-wise
  *   (vectorized: each output is one IEEE operation, the same bits at any
  *   vector width), with the finiteness of the inputs on the way;
+ * - admf_true_range, admf_obv_delta: the steps' shared parts, and the two-pass
+ *   runs built on them (admf_atr_run, admf_obv_run: a vectorized pass, then
+ *   the recurrence over it, a block at a time);
  * - admf_vhgw_max / admf_vhgw_min: van Herk / Gil-Werman rolling extremes;
  * - admf_sqrt_block / admf_bb_block: packed square roots (StdDev, BBANDS);
  * - the missing-argument NaN payload and the result-tuple reuse of update.
@@ -21,6 +24,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
 
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -34,12 +40,12 @@
 #define ADMF_CLONES
 #endif
 
-/* ---- the CPU: may the AVX2 build of the runs (_ind_simd) load? ---------- */
+/* ---- the CPU: may the AVX2 + FMA build of the runs (_ind_simd) load? ---- */
 
 static int admf_cpu_avx2(void) {
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
@@ -94,6 +100,178 @@ static uint64_t admf_lag_roc(const double* a, double* o, Py_ssize_t lo, Py_ssize
         r = ((a[i] / old) - 1.0) * 100.0;
         o[i] = old != 0.0 ? r : 0.0;
     }
+    return acc;
+}
+
+/* ---- true range (ATR, ADX) and OBV's step, and their runs ---------------- */
+
+/* TA-Lib's TRANGE in its order: the largest of h - l, |h - pc|, |l - pc|; the
+   selects keep a NaN of h - l (a non-finite high or low) */
+static inline double admf_true_range(double h, double l, double pc) {
+    double r = h - l, t = fabs(h - pc);
+    r = t > r ? t : r;
+    t = fabs(l - pc);
+    return t > r ? t : r;
+}
+
+/* OBV's change: + the volume when the close rises, - when it falls, else 0 */
+static inline double admf_obv_delta(double c, double prev, double v) {
+    return c > prev ? v : (c < prev ? -v : 0.0);
+}
+
+/* ADX's directional movements from the high's rise dp and the low's fall
+   dm: -DM = dm when dm > 0 and dp < dm, else +DM = dp when dp > 0 and
+   dp > dm, else both 0.  Selects (max, compare, and), not branches: on
+   prices the conditions are coin flips that a predictor misses half the
+   time. */
+static inline void admf_adx_dm(double dp, double dm, double* pd, double* md) {
+    /* dm > 0 and dp < dm  <=>  dm > max(dp, 0); likewise for dp (finite inputs) */
+#if defined(__SSE2__) || defined(_M_X64)
+    __m128d vp = _mm_set_sd(dp), vm = _mm_set_sd(dm), z = _mm_setzero_pd();
+    *md = _mm_cvtsd_f64(_mm_and_pd(_mm_cmpgt_sd(vm, _mm_max_sd(vp, z)), vm));
+    *pd = _mm_cvtsd_f64(_mm_and_pd(_mm_cmpgt_sd(vp, _mm_max_sd(vm, z)), vp));
+#else
+    double p0 = dp > 0.0 ? dp : 0.0, m0 = dm > 0.0 ? dm : 0.0;
+    *md = dm > p0 ? dm : 0.0;
+    *pd = dp > m0 ? dp : 0.0;
+#endif
+}
+
+#define ADMF_BLOCK 512     /* bars per block of the two-pass run (OBV): in L1 */
+
+/* ATR past its seed, in one pass: four true ranges at a time (vectorized,
+   with the inputs' finiteness), times 1/n, then Wilder's fma(atr, a1, .)
+   over them from registers, so that the independent part overlaps the
+   recurrence.  pc: the close before c[0]; *atr in and out.  The finiteness
+   bits.  The vector lanes compute exactly admf_true_range (the same
+   comparisons and selects), so the bits do not depend on the path. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef double admf_v4d __attribute__((vector_size(32), aligned(8), may_alias));
+typedef uint64_t admf_v4u __attribute__((vector_size(32), aligned(8), may_alias));
+typedef int64_t admf_v4i __attribute__((vector_size(32)));
+/* m ? a : b, lane by lane (m: all ones or all zeros) */
+#define ADMF_V4SEL(m, a, b) ((admf_v4d)(((admf_v4i)(a) & (m)) | ((admf_v4i)(b) & ~(m))))
+#define ADMF_V4NF(acc, p) ((acc) |= (*(const admf_v4u*)(p) & 0x7ff0000000000000ULL) + 0x0010000000000000ULL)
+#define ADMF_HAVE_V4 1
+#endif
+
+ADMF_CLONES
+static uint64_t admf_atr_run(const double* h, const double* l, const double* c, double* y,
+                             Py_ssize_t n, double pc, double* atr, double a1, double inv) {
+    uint64_t acc = 0;
+    double a = *atr;
+    Py_ssize_t j = 1;
+    if (n <= 0) return 0;
+    ADMF_NF(acc, &h[0]); ADMF_NF(acc, &l[0]); ADMF_NF(acc, &c[0]);
+    a = fma(a, a1, admf_true_range(h[0], l[0], pc) * inv);
+    y[0] = a;
+#ifdef ADMF_HAVE_V4
+    {
+        admf_v4u va = {0, 0, 0, 0};
+        const admf_v4i absm = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+        for (; j + 4 <= n; j += 4) {
+            admf_v4d hv = *(const admf_v4d*)(h + j), lv = *(const admf_v4d*)(l + j);
+            admf_v4d pv = *(const admf_v4d*)(c + j - 1), r, t;
+            ADMF_V4NF(va, h + j); ADMF_V4NF(va, l + j); ADMF_V4NF(va, c + j);
+            r = hv - lv;
+            t = (admf_v4d)((admf_v4i)(hv - pv) & absm);
+            r = ADMF_V4SEL(t > r, t, r);
+            t = (admf_v4d)((admf_v4i)(lv - pv) & absm);
+            r = ADMF_V4SEL(t > r, t, r) * inv;
+            a = fma(a, a1, r[0]); y[j] = a;
+            a = fma(a, a1, r[1]); y[j + 1] = a;
+            a = fma(a, a1, r[2]); y[j + 2] = a;
+            a = fma(a, a1, r[3]); y[j + 3] = a;
+        }
+        acc |= va[0] | va[1] | va[2] | va[3];
+    }
+#endif
+    for (; j < n; j++) {
+        ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]);
+        a = fma(a, a1, admf_true_range(h[j], l[j], c[j - 1]) * inv);
+        y[j] = a;
+    }
+    *atr = a;
+    return acc;
+}
+
+/* KAMA past its seed over bars [lo, hi) of x (lo > p: x[j - p - 1] exists):
+   the step of kama_core (_ind_kernels.pxd), four bars at a time.  The
+   changes and the efficiency ratios of four bars are vectorized (the sum of
+   changes still grows one addition at a time, in order); only the
+   fma(x - kama, er, kama) recurrence is left per bar, so far fewer
+   operations wait on it.  The same operations on every value as the step:
+   the same bits.  *sumroc and *kama in and out. */
+static inline double admf_kama_er(double x, double old, double sumroc) {
+    double roc = x - old, er;
+    if (sumroc <= roc || fabs(sumroc) <= ADMF_TA_EPS * (fabs(x) + fabs(old))) er = 1.0;
+    else er = fabs(roc / sumroc);
+    er = er * ADMF_KAMA_DIFF + ADMF_KAMA_MAX;
+    return er * er;
+}
+
+ADMF_CLONES
+static void admf_kama_run(const double* x, double* y, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t p,
+                          double* sumroc, double* kama) {
+    double sr = *sumroc, k = *kama;
+    Py_ssize_t j = lo;
+#ifdef ADMF_HAVE_V4
+    const admf_v4i absm = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    const admf_v4d one = {1.0, 1.0, 1.0, 1.0};
+    for (; j + 4 <= hi; j += 4) {
+        admf_v4d xv = *(const admf_v4d*)(x + j), xp = *(const admf_v4d*)(x + j - 1);
+        admf_v4d ov = *(const admf_v4d*)(x + j - p), op = *(const admf_v4d*)(x + j - p - 1);
+        admf_v4d d = (admf_v4d)((admf_v4i)(xv - xp) & absm) - (admf_v4d)((admf_v4i)(op - ov) & absm);
+        admf_v4d sv, roc = xv - ov, q, er;
+        admf_v4i m;
+        sv[0] = sr += d[0];
+        sv[1] = sr += d[1];
+        sv[2] = sr += d[2];
+        sv[3] = sr += d[3];
+        m = (sv <= roc) | ((admf_v4d)((admf_v4i)sv & absm) <=
+                           ADMF_TA_EPS * ((admf_v4d)((admf_v4i)xv & absm) + (admf_v4d)((admf_v4i)ov & absm)));
+        q = (admf_v4d)((admf_v4i)(roc / sv) & absm);
+        er = ADMF_V4SEL(m, one, q) * ADMF_KAMA_DIFF + ADMF_KAMA_MAX;
+        er = er * er;
+        k = fma(x[j] - k, er[0], k); y[j] = k;
+        k = fma(x[j + 1] - k, er[1], k); y[j + 1] = k;
+        k = fma(x[j + 2] - k, er[2], k); y[j + 2] = k;
+        k = fma(x[j + 3] - k, er[3], k); y[j + 3] = k;
+    }
+#endif
+    for (; j < hi; j++) {
+        sr += fabs(x[j] - x[j - 1]) - fabs(x[j - p - 1] - x[j - p]);
+        k = fma(x[j] - k, admf_kama_er(x[j], x[j - p], sr), k);
+        y[j] = k;
+    }
+    *sumroc = sr;
+    *kama = k;
+}
+
+/* OBV after its first bar: blocks of changes (vectorized, with the inputs'
+   finiteness), then their running sum in place.  prev: the close before
+   c[0]; *obv in and out.  The finiteness bits. */
+static uint64_t admf_obv_run(const double* c, const double* v, double* y, Py_ssize_t n,
+                             double prev, double* obv) {
+    uint64_t acc = 0;
+    double o = *obv;
+    for (Py_ssize_t b = 0; b < n; b += ADMF_BLOCK) {
+        Py_ssize_t e = b + ADMF_BLOCK < n ? b + ADMF_BLOCK : n, j = b;
+        if (b == 0 && n) {
+            ADMF_NF(acc, &c[0]); ADMF_NF(acc, &v[0]);
+            y[0] = admf_obv_delta(c[0], prev, v[0]);
+            j = 1;
+        }
+        for (; j < e; j++) {
+            ADMF_NF(acc, &c[j]); ADMF_NF(acc, &v[j]);
+            y[j] = admf_obv_delta(c[j], c[j - 1], v[j]);
+        }
+        for (j = b; j < e; j++) {
+            o += y[j];
+            y[j] = o;
+        }
+    }
+    *obv = o;
     return acc;
 }
 
