@@ -709,7 +709,7 @@ INPUT_NAMES = {"x": ("x",), "hlc": ("high", "low", "close"), "cv": ("close", "vo
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("name", ALL)
 def test_non_finite_input_raises(ind, name, bad):
-    cols, rows = _stream_data(name, n=60)
+    cols, rows = _stream_data(name, n=400)
     names = INPUT_NAMES[SPECS[name][1]]
     obj, ref = _make(ind, name), _make(ind, name)
     _stream(obj, rows[:20])
@@ -720,10 +720,12 @@ def test_non_finite_input_raises(ind, name, bad):
         for method in ("update", "peek"):
             with pytest.raises(ValueError, match=rf"(?s)(?=.*{name})(?=.*\b{input_name}\b)"):
                 getattr(obj, method)(*row)
-        arrays = [col[20:40].copy() for col in cols]
-        arrays[pos][7] = bad
-        with pytest.raises(ValueError, match=rf"(?s)(?=.*{name})(?=.*\b{input_name}\b)"):
-            obj.batch(*arrays)
+        # anywhere in a long batch: the warm-up, the vector groups of the runs, the tail
+        for at in (0, 7, 150, 298, 299):
+            arrays = [col[20:320].copy() for col in cols]
+            arrays[pos][at] = bad
+            with pytest.raises(ValueError, match=rf"(?s)(?=.*{name})(?=.*\b{input_name}\b)"):
+                obj.batch(*arrays)
     # nothing changed: obj continues as if the bad inputs were never seen
     _assert_state_equal(obj, ref, rows[20:])
 

@@ -33,7 +33,7 @@ exactly, everywhere (an instruction on CPUs with FMA, libm's exact software
 otherwise; the twin computes the same value), and they leave one operation
 on each recurrence's dependency chain.
 """
-from libc.math cimport NAN, fabs, fma, isnan
+from libc.math cimport NAN, fabs, isnan
 from libc.stdlib cimport free, malloc
 
 ctypedef long long i64
@@ -43,6 +43,8 @@ ctypedef long long i64
 ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil
 
 cdef extern from "admf_ind.h":
+    #: C99 fma (one rounding): the instruction where the CPU has it (admf_ind.h)
+    double fma "admf_fma"(double a, double b, double c) noexcept nogil
     bint admf_all_finite(const double* a, Py_ssize_t n) noexcept nogil
     unsigned long long admf_nf_run(const double* a, Py_ssize_t n) noexcept nogil
     unsigned long long admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n,
@@ -213,7 +215,7 @@ cdef inline int EMA_run(EMASt* s, double* ring, const double** a, double** o, Py
 # ---------------------------------------------------------------------------
 
 cdef struct SMASt:
-    i64 n, pos, since, period
+    i64 n, pos, period
     double sum      # the last min(n, period) values
     double dp       # the period, as a double
 
@@ -223,7 +225,7 @@ cdef inline i64 SMA_NRING(i64 period) noexcept nogil:
 
 
 cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
-    s.n = s.pos = s.since = 0
+    s.n = s.pos = 0
     s.period = period
     s.sum = 0.0
     s.dp = <double>period
@@ -241,18 +243,17 @@ cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) 
         out[0] = NAN
         return
     out[0] = s.sum / s.dp
-    s.since += 1
-    if s.since == RESUM:
-        s.since = 0
+    if (s.n & (RESUM - 1)) == 0:        # every RESUM bars (by the count: no counter of its own)
         s.sum = ring_sum(ring, s.pos, p) + poison(s.sum)
 
 
 cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
     cdef const double* x = a[0]
     cdef double* y = o[0]
-    cdef i64 p = s.period
+    cdef i64 p = s.period, cnt
     cdef Py_ssize_t i = 0, e, j
     cdef double t, dp = s.dp, fresh = 0.0
+    cdef bint resum
     if p == 1:
         for j in range(n):
             y[j] = x[j]
@@ -262,19 +263,20 @@ cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py
         SMA_step(s, ring, &x[i], &y[i])
         i += 1
     t = s.sum
+    cnt = s.n                           # bars consumed before bar i
     s.n += n - i
     while i < n:                        # SMA_step's last branch, lagged values from the array
-        e = i + (RESUM - s.since)
+        e = i + (RESUM - (cnt & (RESUM - 1)))
         if e > n:
             e = n
-        if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chain
+        resum = ((cnt + (e - i)) & (RESUM - 1)) == 0
+        if resum:                       # the re-sum first: it overlaps the loop's chain
             fresh = arr_sum(&x[e - p], p)
         for j in range(i, e):
             t += x[j] - x[j - p]
             y[j] = t / dp
-        s.since += e - i
-        if s.since == RESUM:
-            s.since = 0
+        cnt += e - i
+        if resum:
             t = fresh + poison(t)
         i = e
     s.sum = t

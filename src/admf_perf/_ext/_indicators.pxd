@@ -18,6 +18,7 @@ cdef class _Indicator:
     cdef i64 _count
     cdef int _nin, _nout
     cdef int _busy            # a batch runs without the GIL: everything else refuses
+    cdef int _slow            # _busy, or a source: update and peek take the general path
     cdef double _out[3]
     cdef double _par[4]       # the parameters, as the kernels' init takes them
     cdef double* _ring
@@ -41,6 +42,7 @@ cdef class _Indicator:
     cdef object _refused(self, str method, tuple values, tuple more)
     cdef object _update_src(self, tuple inputs, bint peek)
     cdef int _init_source(self, object source) except -1
+    cdef void _set_slow(self) noexcept
     cdef list _arrays(self, tuple arrays)
     cdef object _bad_batch(self, list arrs)
     cdef object _batch_arrays(self, list arrs, bint stepwise=*)

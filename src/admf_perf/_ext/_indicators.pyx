@@ -197,7 +197,7 @@ cdef class _Indicator:
         self._stp = NULL
         self._sts = 0
         self._count = 0
-        self._busy = 0
+        self._busy = self._slow = 0
         self._out[0] = self._out[1] = self._out[2] = NAN
 
     def __dealloc__(self):
@@ -328,6 +328,7 @@ cdef class _Indicator:
         memcpy(other._out, self._out, 3 * sizeof(double))
         if self._source is not None:
             other._source = self._source.copy()
+            other._set_slow()
         return other
 
     def __copy__(self):
@@ -368,6 +369,7 @@ cdef class _Indicator:
         except BaseException:
             self._restore_state()
             self._source = old_source
+            self._set_slow()
             raise
 
     def _input_names(self):
@@ -386,6 +388,7 @@ cdef class _Indicator:
     cdef int _init_source(self, object source) except -1:
         if source is None:
             self._source = None
+            self._set_slow()
             return 0
         if not isinstance(source, _Indicator):
             raise TypeError(f"{type(self).__name__}: source must be an indicator of this "
@@ -396,7 +399,11 @@ cdef class _Indicator:
         if source is self:
             raise ValueError(f"{type(self).__name__}: an indicator cannot be its own source")
         self._source = source
+        self._set_slow()
         return 0
+
+    cdef void _set_slow(self) noexcept:
+        self._slow = self._busy or self._source is not None
 
     cdef object _update_src(self, tuple inputs, bint peek):
         cdef double v
@@ -461,15 +468,20 @@ cdef class _Indicator:
         cdef int bad = 0
         cdef const double* a[4]
         cdef double* o[3]
-        cdef cnp.npy_intp dim = n
-        outs = [cnp.PyArray_EMPTY(1, &dim, cnp.NPY_DOUBLE, 0) for _ in range(self._nout)]
+        cdef cnp.npy_intp dims[2]
+        dims[0] = self._nout
+        dims[1] = n
+        if self._nout == 1:
+            outs = [cnp.PyArray_EMPTY(1, &dims[1], cnp.NPY_DOUBLE, 0)]
+        else:           # the rows of one block: one allocation (large ones: huge pages)
+            outs = list(cnp.PyArray_EMPTY(2, dims, cnp.NPY_DOUBLE, 0))
         if n == 0:
             return outs[0] if self._nout == 1 else tuple(outs)
         for k in range(self._nin):
             a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>arrs[k])
         for k in range(self._nout):
             o[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>outs[k])
-        self._busy = 1
+        self._busy = self._slow = 1
         try:
             with nogil:
                 self._save_state()
@@ -487,6 +499,7 @@ cdef class _Indicator:
                         self._out[k] = o[k][n - 1]
         finally:
             self._busy = 0
+            self._set_slow()
         if bad:
             self._bad_batch(arrs)
         return outs[0] if self._nout == 1 else tuple(outs)

@@ -5,7 +5,7 @@ piece, so that both compute the same bits and pickle the same state:
 
 - **Structs** (``_ind_kernels.pxd``'s ``cdef struct``): each indicator's state
   is a small slotted dataclass with exactly the C struct's fields, parameters
-  included (``SMASt``: ``n, pos, since, period, sum, dp``); nested structs are
+  included (``SMASt``: ``n, pos, period, sum, dp``); nested structs are
   nested dataclasses (``DEMASt``: ``e1, e2``, each an ``Ema``).  i64 fields
   hold Python ints, double fields Python floats.
 - **Kernels** (``_ind_kernels.pxd``'s functions, same names, same order of
@@ -220,7 +220,6 @@ def EMA_step(s, ring, x, out):
 class SMASt:
     n: int = 0
     pos: int = 0
-    since: int = 0
     period: int = 0
     sum: float = 0.0    # the last min(n, period) values
     dp: float = 0.0     # the period, as a double
@@ -231,7 +230,7 @@ def SMA_NRING(period):
 
 
 def SMA_init(s, period):
-    s.n = s.pos = s.since = 0
+    s.n = s.pos = 0
     s.period = period
     s.sum = 0.0
     s.dp = float(period)
@@ -249,9 +248,7 @@ def SMA_step(s, ring, x, out):
         out[0] = NAN
         return
     out[0] = s.sum / s.dp
-    s.since += 1
-    if s.since == RESUM:
-        s.since = 0
+    if s.n % RESUM == 0:                # every RESUM bars (by the count: no counter of its own)
         s.sum = ring_sum(ring, s.pos, p) + poison(s.sum)
 
 
@@ -1492,8 +1489,9 @@ class _Indicator:
                 for k in range(nout):
                     outs[k][i] = out[k]
             self._count += n
-        res = [np.array(o, dtype=np.float64) for o in outs]
-        return res[0] if nout == 1 else tuple(res)
+        if nout == 1:
+            return np.array(outs[0], dtype=np.float64)
+        return tuple(np.array(outs, dtype=np.float64).reshape(nout, n))   # the rows of one block, as compiled
 
     def batch(self, *arrays):
         """``update`` on every row: an array (a tuple of arrays for several

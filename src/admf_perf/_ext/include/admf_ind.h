@@ -51,6 +51,35 @@ static int admf_cpu_avx2(void) {
 #endif
 }
 
+/* ---- fused multiply-add: one rounding, one instruction where possible ---- */
+
+/* C99 fma(): a * b + c rounded once, the same bits on every CPU.  Where the
+   build targets FMA (the AVX2 build, -mfma) or the ISA always has it
+   (aarch64), the compiler emits the instruction for fma().  The baseline
+   x86-64 build cannot assume it: fma() there is a libm call, whose cost
+   (and the registers it clobbers) showed in every update.  admf_fma issues
+   the instruction itself when the CPU (and the OS, for the AVX state) has
+   it, checked once per module; otherwise it calls libm.  Same bits either
+   way. */
+#if defined(__FMA__) || defined(__aarch64__) || defined(_M_ARM64) || \
+    !((defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__))
+#define admf_fma fma
+#else
+static int admf_fma_hw = -1;            /* unknown, then 0 or 1 (a benign race: the same value) */
+static int admf_fma_detect(void) {
+    __builtin_cpu_init();
+    admf_fma_hw = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+    return admf_fma_hw;
+}
+static inline double admf_fma(double a, double b, double c) {
+    if (__builtin_expect(admf_fma_hw > 0, 1) || (admf_fma_hw < 0 && admf_fma_detect())) {
+        __asm__("vfmadd231sd %2, %1, %0" : "+x"(c) : "x"(a), "x"(b));   /* c = a * b + c */
+        return c;
+    }
+    return fma(a, b, c);
+}
+#endif
+
 /* ---- constants (the twin writes the same values) ------------------------ */
 
 #define ADMF_TA_EPS 1e-14                               /* TA-Lib's TA_EPSILON */
@@ -139,8 +168,8 @@ static inline void admf_adx_dm(double dp, double dm, double* pd, double* md) {
 
 #define ADMF_BLOCK 512     /* bars per block of the two-pass run (OBV): in L1 */
 
-/* ATR past its seed, in one pass: four true ranges at a time (vectorized,
-   with the inputs' finiteness), times 1/n, then Wilder's fma(atr, a1, .)
+/* ATR past its seed (period > 1), in one pass: four true ranges at a time
+   (vectorized, with the closes' finiteness), times 1/n, then Wilder's fma(atr, a1, .)
    over them from registers, so that the independent part overlaps the
    recurrence.  pc: the close before c[0]; *atr in and out.  The finiteness
    bits.  The vector lanes compute exactly admf_true_range (the same
@@ -163,7 +192,7 @@ static uint64_t admf_atr_run(const double* h, const double* l, const double* c, 
     Py_ssize_t j = 1;
     if (n <= 0) return 0;
     ADMF_NF(acc, &h[0]); ADMF_NF(acc, &l[0]); ADMF_NF(acc, &c[0]);
-    a = fma(a, a1, admf_true_range(h[0], l[0], pc) * inv);
+    a = admf_fma(a, a1, admf_true_range(h[0], l[0], pc) * inv);
     y[0] = a;
 #ifdef ADMF_HAVE_V4
     {
@@ -172,23 +201,28 @@ static uint64_t admf_atr_run(const double* h, const double* l, const double* c, 
         for (; j + 4 <= n; j += 4) {
             admf_v4d hv = *(const admf_v4d*)(h + j), lv = *(const admf_v4d*)(l + j);
             admf_v4d pv = *(const admf_v4d*)(c + j - 1), r, t;
-            ADMF_V4NF(va, h + j); ADMF_V4NF(va, l + j); ADMF_V4NF(va, c + j);
+            ADMF_V4NF(va, c + j);       /* a high or low that is not finite: see below */
             r = hv - lv;
             t = (admf_v4d)((admf_v4i)(hv - pv) & absm);
             r = ADMF_V4SEL(t > r, t, r);
             t = (admf_v4d)((admf_v4i)(lv - pv) & absm);
             r = ADMF_V4SEL(t > r, t, r) * inv;
-            a = fma(a, a1, r[0]); y[j] = a;
-            a = fma(a, a1, r[1]); y[j + 1] = a;
-            a = fma(a, a1, r[2]); y[j + 2] = a;
-            a = fma(a, a1, r[3]); y[j + 3] = a;
+            a = admf_fma(a, a1, r[0]); y[j] = a;
+            a = admf_fma(a, a1, r[1]); y[j + 1] = a;
+            a = admf_fma(a, a1, r[2]); y[j + 2] = a;
+            a = admf_fma(a, a1, r[3]); y[j + 3] = a;
         }
         acc |= va[0] | va[1] | va[2] | va[3];
+        /* a high or a low that is not finite makes its true range, and so the
+           ATR, not finite for good (a1 > 0, true ranges >= 0): only then are
+           they looked at (an ATR that overflowed on finite prices is not an
+           error either) */
+        if (!isfinite(a)) acc |= admf_nf_run(h, j) | admf_nf_run(l, j);
     }
 #endif
     for (; j < n; j++) {
         ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]);
-        a = fma(a, a1, admf_true_range(h[j], l[j], c[j - 1]) * inv);
+        a = admf_fma(a, a1, admf_true_range(h[j], l[j], c[j - 1]) * inv);
         y[j] = a;
     }
     *atr = a;
@@ -233,15 +267,15 @@ static void admf_kama_run(const double* x, double* y, Py_ssize_t lo, Py_ssize_t 
         q = (admf_v4d)((admf_v4i)(roc / sv) & absm);
         er = ADMF_V4SEL(m, one, q) * ADMF_KAMA_DIFF + ADMF_KAMA_MAX;
         er = er * er;
-        k = fma(x[j] - k, er[0], k); y[j] = k;
-        k = fma(x[j + 1] - k, er[1], k); y[j + 1] = k;
-        k = fma(x[j + 2] - k, er[2], k); y[j + 2] = k;
-        k = fma(x[j + 3] - k, er[3], k); y[j + 3] = k;
+        k = admf_fma(x[j] - k, er[0], k); y[j] = k;
+        k = admf_fma(x[j + 1] - k, er[1], k); y[j + 1] = k;
+        k = admf_fma(x[j + 2] - k, er[2], k); y[j + 2] = k;
+        k = admf_fma(x[j + 3] - k, er[3], k); y[j + 3] = k;
     }
 #endif
     for (; j < hi; j++) {
         sr += fabs(x[j] - x[j - 1]) - fabs(x[j - p - 1] - x[j - p]);
-        k = fma(x[j] - k, admf_kama_er(x[j], x[j - p], sr), k);
+        k = admf_fma(x[j] - k, admf_kama_er(x[j], x[j - p], sr), k);
         y[j] = k;
     }
     *sumroc = sr;
