@@ -42,7 +42,7 @@ from admf_perf.bench.timing import QUICK, Measurement
 #: to ``bench.caching.STORE_OPS``: the test below fails until it is.
 CACHE_COLD = {
     "__delitem__", "__iter__", "__len__", "clear", "entry", "expire", "invalidate", "items", "keys",
-    "max_size", "name", "policy", "pop", "reset_stats", "stats", "strategy", "ttl", "values",
+    "max_bytes", "max_size", "name", "nbytes", "policy", "pop", "reset_stats", "stats", "strategy", "ttl", "values",
 }
 _DUNDER_OPS = {"__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__", "__len__"}
 

@@ -23,6 +23,10 @@ import pytest
     ({"ttl": "1"}, TypeError, "ttl"),
     ({"name": 5}, TypeError, "name"),
     ({"timer": 5}, TypeError, "timer"),
+    ({"max_bytes": -1}, ValueError, "max_bytes"),
+    ({"max_bytes": 1.5}, TypeError, "max_bytes"),
+    ({"max_bytes": "100"}, TypeError, "max_bytes"),
+    ({"sizeof": 3}, TypeError, "sizeof"),
 ])
 def test_cache_rejects_bad_input(ap, kwargs, exc, name):
     with pytest.raises(exc, match=name):
@@ -34,6 +38,8 @@ def test_cache_rejects_bad_input(ap, kwargs, exc, name):
     ({"strategy": "nope"}, ValueError, "strategy"),
     ({"ttl": 0}, ValueError, "ttl"),
     ({"key_maker": 42}, TypeError, "key_maker"),
+    ({"max_bytes": -5}, ValueError, "max_bytes"),
+    ({"sizeof": "len"}, TypeError, "sizeof"),
 ])
 def test_cached_rejects_bad_input(ap, kwargs, exc, name):
     with pytest.raises(exc, match=name):
@@ -272,3 +278,151 @@ def test_cached_method_does_not_keep_instance_alive(ap):
     gc.collect()
     assert ref() is None
     assert Strategy.signal.cache_info().currsize == 0
+
+
+# -- byte budget ---------------------------------------------------------------------
+
+def test_byte_budget_measures_arrays_by_their_buffers(ap):
+    c = ap.Cache(max_size=None, max_bytes=50_000)
+    arrays = {i: np.full(1000, float(i)) for i in range(20)}     # 8,000 bytes each
+    for i, a in arrays.items():
+        c[i] = a
+    s = c.stats()
+    assert s.max_bytes == 50_000 and s.bytes <= 50_000
+    assert len(c) == 6                       # 6 x (8,000 + 28) fit, 7 do not
+    assert c.keys() == list(range(14, 20))   # LRU: the newest stayed
+    assert s.evictions == 14
+    assert all(c[i] is arrays[i] for i in range(14, 20))
+    assert s.bytes == sum(8000 + __import__("sys").getsizeof(i) for i in range(14, 20))
+
+
+def test_byte_budget_default_measure(ap):
+    import sys
+
+    import pandas as pd
+
+    from admf_perf.caching.sizeof import entry_size, object_size
+
+    df = pd.DataFrame({"a": np.arange(100.0), "b": ["x" * 10] * 100})
+    assert object_size(df) == int(df.memory_usage(deep=True).sum())
+    assert object_size(df["b"]) == int(df["b"].memory_usage(deep=True))
+    arr = np.zeros(10)
+    assert object_size(arr) == 80
+    t = (arr, "abc", [1, 2])
+    assert object_size(t) == sys.getsizeof(t) + 80 + sys.getsizeof("abc") + sys.getsizeof([1, 2]) + 2 * sys.getsizeof(1)
+    loop: list = [1]
+    loop.append(loop)                        # a list holding itself counts once
+    assert object_size(loop) == sys.getsizeof(loop) + sys.getsizeof(1)
+    assert entry_size("k", arr) == sys.getsizeof("k") + 80
+
+
+def test_value_over_the_budget_is_not_stored(ap):
+    c = ap.Cache(max_size=10, max_bytes=100, sizeof=lambda k, v: v)
+    c["a"] = 60
+    c["b"] = 30
+    c["big"] = 101                           # alone over the budget: not stored, counted
+    assert "big" not in c and c.keys() == ["a", "b"] and c.stats().evictions == 1
+    c["a"] = 500                             # an overwrite by one: the old value goes too
+    assert "a" not in c and c.keys() == ["b"] and c.stats().evictions == 2
+    c["c"] = 80                              # evicts b (30 + 80 > 100)
+    assert c.keys() == ["c"] and c.stats().bytes == 80
+    c["c"] = 100                             # an overwrite that grows, alone: fits exactly
+    assert c.stats().bytes == 100
+    c["d"] = 0
+    assert c.keys() == ["c", "d"]
+    c._check()
+
+
+def test_overwrite_that_grows_evicts_others_not_itself(ap):
+    for strategy in ("lru", "lfu", "fifo", "tlru"):
+        c = ap.Cache(max_size=None, strategy=strategy, max_bytes=10, sizeof=lambda k, v: v)
+        for k in "abcde":
+            c[k] = 2
+        c["a"] = 9                           # a is the policy's first victim for fifo/lfu/lru
+        assert "a" in c and c.stats().bytes <= 10, strategy
+        assert c.keys()[-1] == "a" or strategy == "lfu"
+        c._check()
+
+
+def test_sizeof_result_is_checked_and_its_errors_change_nothing(ap):
+    c = ap.Cache(max_bytes=100, sizeof=lambda k, v: v)
+    c["a"] = 5
+    with pytest.raises(ValueError, match="sizeof"):
+        c["b"] = -1
+    with pytest.raises(TypeError, match="sizeof"):
+        c["b"] = "text"
+    with pytest.raises(TypeError, match="sizeof"):
+        c["b"] = 2.5
+
+    def broken(k, v):
+        raise RuntimeError("boom")
+
+    d = ap.Cache(max_bytes=100, sizeof=broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        d["x"] = 1
+    assert len(d) == 0 and d.stats().bytes == 0
+    assert c.keys() == ["a"] and c.stats().bytes == 5
+    c._check()
+    d._check()
+
+
+def test_sizeof_may_use_the_store(ap):
+    """A sizeof that reads and writes the same cache leaves it whole."""
+    box = []
+
+    def sizeof(k, v):
+        c = box[0]
+        c.get("probe")
+        if k != "side" and len(c) < 3:
+            c["side"] = 1
+        return 3
+
+    c = ap.Cache(max_size=4, max_bytes=20, sizeof=sizeof)
+    box.append(c)
+    for i in range(10):
+        c[i] = i
+        c._check()
+    assert c.stats().bytes <= 20 and len(c) <= 4 and c.stats().bytes == 3 * len(c)
+
+
+def test_sizeof_without_budget_measures(ap):
+    c = ap.Cache(max_size=3, sizeof=lambda k, v: 7)
+    assert ap.Cache().stats().bytes is None and ap.Cache().stats().max_bytes is None
+    for k in range(5):
+        c[k] = k
+    s = c.stats()
+    assert s.bytes == 21 and s.max_bytes is None and s.size == 3
+
+
+def test_cached_with_a_byte_budget(ap):
+    @ap.cached(max_size=None, max_bytes=10 * 8_100)
+    def make(n):
+        return np.zeros(1000) + n             # 8,000 bytes
+
+    for n in range(30):
+        make(n)
+    info = make.cache_info()
+    assert info.currsize == 10 and info.misses == 30
+    assert make.cache.stats().bytes <= 10 * 8_100
+    make(29)
+    assert make.cache_info().hits == 1
+
+
+def test_byte_budget_bounds_traced_memory(ap):
+    """tracemalloc: a cache filled with arrays far past its budget holds the
+    budget plus a fixed overhead."""
+    import tracemalloc
+
+    budget = 4_000_000
+    c = ap.Cache(max_size=None, max_bytes=budget)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(400):                  # 400 x 80 KB = 32 MB offered
+            c[i] = np.full(10_000, float(i))
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert c.stats().bytes <= budget
+    assert held <= budget + 200_000, held
+    assert len(c) == budget // (80_000 + 28)

@@ -70,16 +70,22 @@ class FakeClock:
 
 class Rec:
     __slots__ = ("key", "value", "created", "last_access", "hits", "use_seq",
-                 "write_seq", "freq", "args", "kwargs")
+                 "write_seq", "freq", "args", "kwargs", "nbytes")
+
+
+def entry_bytes(key, value) -> int:
+    """The machine's ``sizeof``: small, varied, deterministic."""
+    return len(repr(key)) + len(repr(value))
 
 
 class Model:
     """The reference store: a dict of records, O(n) victim selection."""
 
-    def __init__(self, policy: str, max_size, ttl, clock: FakeClock):
+    def __init__(self, policy: str, max_size, ttl, clock: FakeClock, max_bytes=None):
         self.policy = policy
         self.unbounded = max_size is None or policy == "unbounded"
         self.max_size = None if self.unbounded else max_size
+        self.max_bytes = max_bytes  # with a budget, entries weigh entry_bytes(key, value)
         self.ttl = ttl
         self.clock = clock
         self.data: dict = {}
@@ -146,25 +152,48 @@ class Model:
         self._use(r)
         return r.value
 
+    def bytes(self) -> int:
+        return sum(r.nbytes for r in self.data.values())
+
+    def evict_bytes(self, keep, incoming=0) -> None:
+        """Evict in policy order, never ``keep``, until the bytes fit."""
+        while self.max_bytes is not None and self.bytes() + incoming > self.max_bytes:
+            others = [r for r in self.data.values() if r is not keep]
+            if not others:
+                return
+            victim = min(others, key=self.order_key)
+            del self.data[victim.key]
+            self.evictions += 1
+
     def set(self, key, value, args=None, kwargs=None) -> None:
         if self.max_size == 0:
             return
+        size = entry_bytes(key, value) if self.max_bytes is not None else 0
         self.purge()
         now = self.clock.now
         r = self.find(key)
+        if self.max_bytes is not None and size > self.max_bytes:
+            # over the whole budget: not stored, counted; an overwrite drops the old value
+            if r is not None:
+                del self.data[key]
+            self.evictions += 1
+            return
         if r is not None:  # overwrite: a use, and a new write
             r.value = value
             r.created = r.last_access = now
             r.hits = 0
             r.args, r.kwargs = args, kwargs
             r.write_seq = self._next()
+            r.nbytes = size
             self._use(r)
+            self.evict_bytes(r)
             return
         if self.max_size is not None:
             while len(self.data) >= self.max_size:
                 victim = min(self.data.values(), key=self.order_key)
                 del self.data[victim.key]
                 self.evictions += 1
+        self.evict_bytes(None, size)
         r = Rec()
         r.key, r.value = key, value
         r.created = r.last_access = now
@@ -172,6 +201,7 @@ class Model:
         r.use_seq = r.write_seq = self._next()
         r.freq = 1
         r.args, r.kwargs = args, kwargs
+        r.nbytes = size
         self.data[key] = r
 
     def delete(self, key) -> bool:
@@ -208,16 +238,18 @@ class Model:
 
 
 class CacheMachine(RuleBasedStateMachine):
-    def __init__(self, ap, policy: str, ttl):
+    def __init__(self, ap, policy: str, ttl, budget=False):
         super().__init__()
         self.ap = ap
         self.policy = policy
         self.ttl = ttl
+        self.budget = budget
         self.cache = None
 
     @initialize(max_size=st.one_of(st.none(), st.integers(0, 5)),
-                spelling=st.sampled_from(["enum", "lower", "upper"]))
-    def make(self, max_size, spelling):
+                spelling=st.sampled_from(["enum", "lower", "upper"]),
+                max_bytes=st.integers(0, 30))
+    def make(self, max_size, spelling, max_bytes):
         self.clock = FakeClock()
         if spelling == "enum":
             strategy = getattr(self.ap.CacheStrategy, self.policy.upper())
@@ -225,9 +257,12 @@ class CacheMachine(RuleBasedStateMachine):
             strategy = self.policy
         else:
             strategy = self.policy.upper()
+        if not self.budget:
+            max_bytes = None
         self.cache = self.ap.Cache(max_size=max_size, strategy=strategy, ttl=self.ttl,
-                                   name=None, timer=self.clock)
-        self.model = Model(self.policy, max_size, self.ttl, self.clock)
+                                   name=None, timer=self.clock, max_bytes=max_bytes,
+                                   sizeof=entry_bytes if self.budget else None)
+        self.model = Model(self.policy, max_size, self.ttl, self.clock, max_bytes)
 
     def tick(self, dt: float) -> None:
         self.clock.now += dt
@@ -420,6 +455,8 @@ class CacheMachine(RuleBasedStateMachine):
             m.hits, m.misses, m.evictions, m.expirations)
         assert s.size == len(m.data)
         assert s.max_size == m.max_size
+        assert s.max_bytes == m.max_bytes
+        assert s.bytes == (m.bytes() if self.budget else None)
         lookups = m.hits + m.misses
         assert s.hit_rate == (m.hits / lookups if lookups else 0.0)
         assert isinstance(s.hit_rate, float)
@@ -429,6 +466,14 @@ class CacheMachine(RuleBasedStateMachine):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_store_matches_model(ap, policy, ttl):
     run_state_machine_as_test(lambda: CacheMachine(ap, policy, ttl), settings=SETTINGS)
+
+
+@pytest.mark.parametrize("ttl", [None, TTL], ids=["no-ttl", "ttl"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_byte_budget_matches_model(ap, policy, ttl):
+    """max_bytes with a sizeof: eviction in policy order until the bytes fit,
+    a value over the whole budget not stored (one eviction), exact bytes."""
+    run_state_machine_as_test(lambda: CacheMachine(ap, policy, ttl, budget=True), settings=SETTINGS)
 
 
 # -- a few fixed scenarios, so that the model itself is checked by hand ------------

@@ -34,6 +34,7 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(PyObject* o)
     int PyObject_RichCompareBool(PyObject* a, PyObject* b, int op)
     int Py_EQ
+    Py_ssize_t PY_SSIZE_T_MAX
     void Py_INCREF_ptr "Py_INCREF"(PyObject* o)
     void Py_DECREF_ptr "Py_DECREF"(PyObject* o)
     bint PyLong_CheckExact_ptr "PyLong_CheckExact"(PyObject* o)
@@ -202,13 +203,13 @@ cdef class _Node:
     cdef Py_ssize_t access_count
     cdef double expires_at
     cdef Bucket* bucket
-    cdef object key
-    cdef Py_hash_t hash
+    cdef object key             # (its hash is in its table slot)
     cdef double created_at
     cdef Link time
     cdef object args
     cdef object kwargs
     cdef Py_ssize_t slot        # its index in the store's table while linked
+    cdef Py_ssize_t nbytes      # its measured size (0 when the store does not measure)
 
 
 cdef object _MISS = object()   # "no live entry" from lookups that count statistics
@@ -231,6 +232,9 @@ cdef class CacheCore:
     cdef Bucket* spare          # LFU: free buckets for reuse
     cdef Py_ssize_t size
     cdef Py_ssize_t maxsize     # -1: never evicts
+    cdef Py_ssize_t nbytes      # the linked nodes' measured bytes
+    cdef Py_ssize_t maxbytes    # PY_SSIZE_T_MAX: no byte budget (one comparison tests both)
+    cdef object measure         # measure(key, value) -> int >= 0, or None: not measured
     cdef int policy_code
     cdef bint lfu
     cdef bint move_on_hit
@@ -258,8 +262,10 @@ cdef class CacheCore:
         link_init(&self.times)
         self.spare = NULL
         self.maxsize = 128
+        self.maxbytes = PY_SSIZE_T_MAX
 
-    def __init__(self, max_size=128, int policy=P_LRU, ttl=None, timer=None):
+    def __init__(self, max_size=128, int policy=P_LRU, ttl=None, timer=None, max_bytes=None,
+                 measure=None):
         if self.size:
             raise RuntimeError("CacheCore.__init__ called on a store in use")
         if policy < P_LRU or policy > P_UNBOUNDED:
@@ -276,6 +282,13 @@ cdef class CacheCore:
             raise ValueError("ttl must be > 0 or None")
         self.timer = timer
         self.precise = timer is not None
+        # bytes: counted when there is a measure, bounded when there is a budget too
+        if max_bytes is not None and measure is None:
+            raise ValueError("max_bytes needs a measure (the wrapper passes the default one)")
+        self.maxbytes = PY_SSIZE_T_MAX if max_bytes is None else <Py_ssize_t>max_bytes
+        if self.maxbytes < 0 or self.maxbytes == PY_SSIZE_T_MAX and max_bytes is not None:
+            raise ValueError("max_bytes must be >= 0 and < 2**63 - 1, or None")
+        self.measure = measure
 
     def __dealloc__(self):
         _unlink_all(self)
@@ -398,6 +411,19 @@ cdef class CacheCore:
         return None if self.maxsize < 0 else self.maxsize
 
     @property
+    def max_bytes(self):
+        return None if self.maxbytes == PY_SSIZE_T_MAX else self.maxbytes
+
+    @property
+    def nbytes(self):
+        """The bytes of the live entries as measured when stored (None: not measured)."""
+        if self.measure is None:
+            return None
+        if self.has_ttl:
+            _purge(self, _now(self))
+        return self.nbytes
+
+    @property
     def ttl(self):
         return self.ttl_seconds if self.has_ttl else None
 
@@ -437,6 +463,8 @@ cdef class CacheCore:
             assert self.slots[node.slot].node == <PyObject*>node
         if self.maxsize >= 0:
             assert self.size <= self.maxsize, (self.size, self.maxsize)
+        assert self.nbytes == sum([node.nbytes for node in nodes]), self.nbytes
+        assert self.nbytes <= self.maxbytes, (self.nbytes, self.maxbytes)
         if self.lfu:
             l = self.buckets.next
             while l != &self.buckets:
@@ -719,6 +747,7 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
         link_remove(&(<_Node>p).time)
     (<_Node>p).owner = NULL
     c.size -= 1
+    c.nbytes -= (<_Node>p).nbytes
     c.mutations += 1
 
 
@@ -745,6 +774,43 @@ cdef PyObject* _victim(CacheCore c) noexcept:
     return node_of_order(c.order.next)
 
 
+cdef PyObject* _victim_except(CacheCore c, PyObject* keep) noexcept:
+    """The entry to evict next other than ``keep``, or NULL when there is none."""
+    cdef PyObject* v
+    cdef Link* l
+    cdef Bucket* b
+    if c.size == 0:
+        return NULL
+    v = _victim(c)
+    if v != keep:
+        return v
+    l = (<_Node>keep).order.next                # keep is first: the one after it
+    if c.lfu:
+        b = (<_Node>keep).bucket
+        if l != &b.items:
+            return node_of_order(l)
+        if b.chain.next == &c.buckets:
+            return NULL
+        return node_of_order((<Bucket*>b.chain.next).items.next)
+    return NULL if l == &c.order else node_of_order(l)
+
+
+cdef int _evict_bytes(CacheCore c, _Node keep, Py_ssize_t incoming) except -1:
+    """Evict in policy order, never ``keep``, until the bytes (plus
+    ``incoming``) fit the budget.  Dropping a victim may run Python code (its
+    value's __del__) between steps: the store is whole at each."""
+    cdef PyObject* p
+    cdef _Node victim
+    while c.nbytes + incoming > c.maxbytes:
+        p = _victim_except(c, <PyObject*>keep)
+        if p == NULL:
+            return 0
+        victim = <_Node>p
+        if _remove(c, victim):
+            c.evictions += 1
+    return 0
+
+
 cdef void _attach(CacheCore c, _Node node) noexcept:
     """Link a new node (already in the dict) into the lists."""
     cdef Bucket* b
@@ -761,6 +827,7 @@ cdef void _attach(CacheCore c, _Node node) noexcept:
     if c.has_ttl:
         link_append(&c.times, &node.time)
     c.size += 1
+    c.nbytes += node.nbytes
     c.mutations += 1
 
 
@@ -779,6 +846,23 @@ cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
     return n
 
 
+cdef Py_ssize_t _measure(CacheCore c, object key, object value) except -1:
+    """The entry's measured bytes (its own function: _store keeps no Python
+    temporaries for it)."""
+    return c.measure(key, value)
+
+
+cdef int _store_too_big(CacheCore c, object key, Py_hash_t h, bint overwrite) except -1:
+    """A value over the whole byte budget: not stored, one eviction; an
+    overwrite by it removes the key's old value."""
+    cdef _Node node = _find_live(c, key, h, True)  # Python: __eq__
+    if node is not None and overwrite:
+        _remove(c, node)                            # the old value must not outlive its overwrite
+    if node is None or overwrite:
+        c.evictions += 1
+    return 0
+
+
 cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
                 object kwargs, bint overwrite, unsigned long long absent_at,
                 Py_ssize_t pos) except -1:
@@ -794,11 +878,16 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     cdef _Node victim = None
     cdef object _old_key, old_value, old_args, old_kwargs  # dropped at return
     cdef unsigned long long expected
+    cdef Py_ssize_t size = 0
     if c.maxsize == 0:
         return 0
+    if c.measure is not None:
+        size = _measure(c, key, value)              # Python: the measure, before any change
     now = _write_time(c)                            # Python: timer
     if c.has_ttl:
         _purge(c, now)                              # Python: values' __del__
+    if size > c.maxbytes:                           # over the whole budget: not stored (counted)
+        return _store_too_big(c, key, h, overwrite)
     while True:
         if absent_at != c.mutations:
             p = _table_find(c, <PyObject*>key, h, &pos)   # Python: __eq__
@@ -827,12 +916,17 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
                     link_move_to_tail(&c.order, &node.order)
                 if c.has_ttl:
                     link_move_to_tail(&c.times, &node.time)
+                if c.measure is not None:
+                    c.nbytes += size - node.nbytes
+                    node.nbytes = size
+                    _evict_bytes(c, node, 0)        # Python: evicted values' __del__
                 return 0
         # A new entry: evict first, so it is never its own victim. Removals run
         # no Python code, but dropping a previous victim can (its value's
         # __del__): then the lookup is redone.
         expected = c.mutations
-        while c.maxsize > 0 and c.size >= c.maxsize:
+        while (c.maxsize > 0 and c.size >= c.maxsize) or (
+                c.nbytes + size > c.maxbytes and c.size > 0):
             victim = <_Node>_victim(c)
             if _remove(c, victim):
                 c.evictions += 1
@@ -854,7 +948,6 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         absent_at = UNKNOWN
         p = NULL
     node.key = key
-    node.hash = h
     node.value = value
     if args is not None or node.args is not None:
         node.args = args
@@ -863,6 +956,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     node.created_at = node.last_access = now
     node.expires_at = now + c.ttl_seconds
     node.access_count = 0
+    node.nbytes = size
     _table_insert(c, <PyObject*>node, h, pos)
     _attach(c, node)
     return 0
@@ -966,6 +1060,7 @@ cdef void _unlink_all(CacheCore c) noexcept:
         l = nxt
     link_init(&c.times)
     c.size = 0
+    c.nbytes = 0
     c.mutations += 1
 
 

@@ -43,7 +43,7 @@ def is_enabled() -> bool:
 
 class _Entry:
     __slots__ = ("key", "value", "created_at", "last_access", "access_count",
-                 "expires_at", "args", "kwargs", "freq", "live")
+                 "expires_at", "args", "kwargs", "freq", "live", "nbytes")
 
     def __init__(self, key, value, now, expires_at, args, kwargs):
         self.key = key
@@ -56,6 +56,7 @@ class _Entry:
         self.kwargs = kwargs
         self.freq = 1
         self.live = True
+        self.nbytes = 0
 
 
 class _ListOrder:
@@ -80,6 +81,10 @@ class _ListOrder:
 
     def victim(self):
         return next(iter(self.items))
+
+    def ordered(self):
+        """The entries in eviction order, lazily."""
+        return iter(self.items)
 
     def __len__(self):
         return _len(self.items)
@@ -124,6 +129,11 @@ class _LFUOrder:
     def victim(self):
         return next(iter(self.buckets[min(self.buckets)]))
 
+    def ordered(self):
+        """The entries in eviction order, lazily."""
+        for f in sorted(self.buckets):
+            yield from self.buckets[f]
+
     def __iter__(self):
         return iter([e for f in sorted(self.buckets) for e in self.buckets[f]])
 
@@ -136,8 +146,16 @@ class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics."""
 
     def __init__(self, max_size: int | None = 128, policy: int = LRU,
-                 ttl: float | None = None, timer: Callable[[], float] | None = None):
+                 ttl: float | None = None, timer: Callable[[], float] | None = None,
+                 max_bytes: int | None = None, measure: Callable[[Any, Any], int] | None = None):
         self._max_size = -1 if (max_size is None or policy == UNBOUNDED) else int(max_size)
+        # bytes: counted when there is a measure (measure(key, value) -> int >= 0),
+        # bounded when there is a budget too
+        if max_bytes is not None and measure is None:
+            raise ValueError("max_bytes needs a measure (the wrapper passes the default one)")
+        self._max_bytes = -1 if max_bytes is None else int(max_bytes)
+        self._measure = measure
+        self._bytes = 0
         self._policy = policy
         self._ttl = ttl
         self._timer = time.monotonic if timer is None else (lambda: float(timer()))
@@ -151,6 +169,7 @@ class CacheCore:
     def _detach(self, e: _Entry) -> None:
         """Take a live entry out of the order and time lists."""
         e.live = False
+        self._bytes -= e.nbytes
         self._order.remove(e)
         if self._times is not None:
             del self._times[e]
@@ -211,6 +230,10 @@ class CacheCore:
             return e.value
 
     def _store(self, key, value, args, kwargs, overwrite=True) -> None:
+        size = 0
+        if self._measure is not None and self._max_size != 0:
+            hash(key)
+            size = self._measure(key, value)     # user code: before any change, without the lock
         with self._lock:
             hash(key)
             if self._max_size == 0:
@@ -220,21 +243,36 @@ class CacheCore:
                 self._purge(now)
             expires_at = now + self._ttl if self._ttl is not None else None
             e = self._find(key, now)
+            if 0 <= self._max_bytes < size:     # over the whole budget: not stored (counted)
+                if e is not None and overwrite:
+                    self._remove(e)             # the old value must not outlive its overwrite
+                if e is None or overwrite:
+                    self.evictions += 1
+                return
             if e is not None:
                 if overwrite:
                     self._rewrite(e, value, now, expires_at, args, kwargs)
+                    self._bytes += size - e.nbytes
+                    e.nbytes = size
+                    self._evict_bytes(e)
                 return
             if 0 < self._max_size <= _len(self._order):
                 while _len(self._order) >= self._max_size:
                     if self._remove(self._order.victim()):
                         self.evictions += 1
+            self._evict_bytes(None, size)
             e = _Entry(key, value, now, expires_at, args, kwargs)
             found = self._data.setdefault(key, e)
             if found is not e:  # inserted meanwhile by code run from __eq__
                 if found.live:
                     self._rewrite(found, value, now, expires_at, args, kwargs)
+                    self._bytes += size - found.nbytes
+                    found.nbytes = size
+                    self._evict_bytes(found)
                     return
                 self._data[key] = e
+            e.nbytes = size
+            self._bytes += size
             self._order.add(e)
             if self._times is not None:
                 self._times[e] = None
@@ -242,6 +280,19 @@ class CacheCore:
             while 0 < self._max_size < _len(self._order):
                 if self._remove(self._order.victim()):
                     self.evictions += 1
+            self._evict_bytes(e)
+
+    def _evict_bytes(self, keep, incoming=0):
+        """Evict in policy order, never ``keep``, until the bytes (plus
+        ``incoming``) fit the budget."""
+        if self._max_bytes < 0:
+            return
+        while self._bytes + incoming > self._max_bytes:
+            victim = next((v for v in self._order.ordered() if v is not keep), None)
+            if victim is None:
+                return
+            if self._remove(victim):
+                self.evictions += 1
 
     def _rewrite(self, e, value, now, expires_at, args, kwargs):
         _old = e.value  # dropped on return, when the entry is consistent: its __del__ may use the store
@@ -346,6 +397,7 @@ class CacheCore:
             for e in entries.values():
                 e.live = False
             self._data = {}
+            self._bytes = 0
             self._order.clear()
             if self._times is not None:
                 self._times.clear()
@@ -372,6 +424,20 @@ class CacheCore:
         return None if self._max_size < 0 else self._max_size
 
     @property
+    def max_bytes(self) -> int | None:
+        return None if self._max_bytes < 0 else self._max_bytes
+
+    @property
+    def nbytes(self) -> int | None:
+        """The bytes of the live entries as measured when stored (None: not measured)."""
+        if self._measure is None:
+            return None
+        with self._lock:
+            if self._times is not None:
+                self._purge(self._timer())
+            return self._bytes
+
+    @property
     def ttl(self) -> float | None:
         return self._ttl
 
@@ -392,6 +458,9 @@ class CacheCore:
             assert _len(self._order) == _len(ordered)
             if self._max_size >= 0:
                 assert _len(ordered) <= self._max_size
+            assert self._bytes == sum(e.nbytes for e in ordered), (self._bytes, [e.nbytes for e in ordered])
+            if self._max_bytes >= 0:
+                assert self._bytes <= self._max_bytes
             if self._times is not None:
                 assert set(self._times) == set(ordered)
                 stamps = [e.expires_at for e in self._times]

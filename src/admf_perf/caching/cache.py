@@ -19,6 +19,7 @@ from .. import _ext
 from .._ext import _types
 from .._validate import check_callable, check_int, check_real, check_str
 from .registry import CacheManager
+from .sizeof import checked_sizeof, entry_size
 
 if TYPE_CHECKING:  # the stubs describe both implementations
     from .._ext import _cache
@@ -93,6 +94,8 @@ class CacheStats:
     expirations: int
     size: int
     max_size: int | None
+    bytes: int | None = None        # measured bytes of the live entries (None: not measured)
+    max_bytes: int | None = None    # the byte budget (None: none)
     hit_rate: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,19 +120,39 @@ def _check_ttl(ttl: object) -> float | None:
     return seconds
 
 
+def _check_budget(max_bytes: object, sizeof: object) -> tuple[int | None, Callable[[Any, Any], int] | None]:
+    """``max_bytes`` (an int >= 0 or None) and the measure the store calls
+    (the user's ``sizeof``, its results checked; the default with a budget;
+    None: entries are not measured)."""
+    budget: int | None = check_int(max_bytes, "max_bytes", minimum=0, allow_none=True)
+    check_callable(sizeof, "sizeof", allow_none=True, what="a callable sizeof(key, value) -> int")
+    if sizeof is not None:
+        return budget, checked_sizeof(sizeof)  # type: ignore[arg-type]
+    return budget, (entry_size if budget is not None else None)
+
+
 _names = itertools.count(1)
 
 
 class Cache(_cache.CacheCore):
     """A bounded key-value cache with a choice of eviction policy and optional TTL.
 
-    ``Cache(max_size=128, strategy=CacheStrategy.LRU, ttl=None, name=None, *, timer=None)``
+    ``Cache(max_size=128, strategy=CacheStrategy.LRU, ttl=None, name=None, *,
+    max_bytes=None, sizeof=None, timer=None)``
 
     - ``max_size``: entries kept (``0`` stores nothing; ``None`` never evicts);
     - ``strategy``: ``LRU``, ``LFU``, ``FIFO``, ``TLRU`` or ``UNBOUNDED`` (or its
       name as a string);
     - ``ttl``: seconds an entry lives after it was last written;
     - ``name``: the name it is registered under with the ``CacheManager``;
+    - ``max_bytes``: a byte budget (alone or with ``max_size``): entries are
+      evicted in policy order until the measured bytes fit; a value larger
+      than the whole budget is not stored (counted as an eviction, and an
+      overwrite by one removes the old value);
+    - ``sizeof``: ``sizeof(key, value) -> int`` measures an entry (default:
+      ``caching.sizeof.entry_size``: ``sys.getsizeof`` of key and value,
+      numpy arrays by ``nbytes``, pandas objects by
+      ``memory_usage(deep=True)``, tuples and lists summed);
     - ``timer``: the clock (seconds as float), ``time.monotonic`` by default.
 
     Supports ``get``/``set``, the mapping protocol (``cache[k]``, ``del``,
@@ -146,6 +169,8 @@ class Cache(_cache.CacheCore):
         ttl: float | None = None,
         name: str | None = None,
         *,
+        max_bytes: int | None = None,
+        sizeof: Callable[[Any, Any], int] | None = None,
         timer: Callable[[], float] | None = None,
     ) -> None:
         max_size = _check_max_size(max_size)
@@ -153,7 +178,8 @@ class Cache(_cache.CacheCore):
         ttl = _check_ttl(ttl)
         check_str(name, "name", allow_none=True)
         check_callable(timer, "timer", allow_none=True, what="a callable returning seconds")
-        super().__init__(max_size, _POLICY[strategy], ttl, timer)
+        max_bytes, measure = _check_budget(max_bytes, sizeof)
+        super().__init__(max_size, _POLICY[strategy], ttl, timer, max_bytes, measure)
         self._strategy = strategy
         self._key_layout: str | None = None  # set by ``cached``: how to read args from keys
         self.name = name if name is not None else f"cache-{next(_names)}"
@@ -164,10 +190,12 @@ class Cache(_cache.CacheCore):
         return self._strategy
 
     def stats(self) -> CacheStats:
-        """Hits, misses, evictions, expirations, size, max_size and hit rate."""
+        """Hits, misses, evictions, expirations, size, max_size, the bytes and
+        the byte budget (None when entries are not measured), and hit rate."""
         size = len(self)
         hits, misses, evictions, expirations = self._counters()
-        return CacheStats(hits, misses, evictions, expirations, size, self.max_size)
+        return CacheStats(hits, misses, evictions, expirations, size, self.max_size,
+                          self.nbytes, self.max_bytes)
 
     def entry(self, key: Any) -> CacheEntry | None:
         """The entry of ``key`` with its metadata, or None (not a use, no statistic)."""
@@ -197,8 +225,9 @@ class Cache(_cache.CacheCore):
         return iter(self.keys())
 
     def __repr__(self) -> str:
+        budget = f", max_bytes={self.max_bytes!r}" if self.max_bytes is not None else ""
         return (f"Cache(name={self.name!r}, strategy={self._strategy.value!r}, "
-                f"max_size={self.max_size!r}, ttl={self.ttl!r}, size={len(self)})")
+                f"max_size={self.max_size!r}{budget}, ttl={self.ttl!r}, size={len(self)})")
 
     __hash__ = object.__hash__
 

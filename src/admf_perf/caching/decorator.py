@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _ext
 from .._ext import _types
 from .._validate import check_callable, check_str
-from .cache import Cache, CacheStrategy, _check_max_size, _check_ttl
+from .cache import Cache, CacheStrategy, _check_budget, _check_max_size, _check_ttl
 from .keys import _keys
 
 if TYPE_CHECKING:  # the stub describes both implementations
@@ -44,6 +44,8 @@ def cached(
     typed: bool = False,
     name: str | None = None,
     single_flight: bool = False,
+    max_bytes: int | None = None,
+    sizeof: Callable[[Any, Any], int] | None = None,
 ) -> Any:
     """Memoize a function: a drop-in for ``functools.lru_cache`` (``max_size`` for ``maxsize``).
 
@@ -51,7 +53,8 @@ def cached(
     ``strategy`` and ``ttl``; unhashable arguments (lists, dicts, numpy arrays,
     DataFrames) are keyed with ``CacheKey.generate_key``; ``key_maker(args,
     kwargs)`` replaces the key; ``single_flight=True`` runs concurrent misses
-    of one key once; methods never keep their instance alive; coroutine
+    of one key once; ``max_bytes``/``sizeof`` bound the cached results' bytes
+    (as ``Cache``); methods never keep their instance alive; coroutine
     functions cache their awaited result. The wrapper has ``cache_info()``,
     ``cache_clear()``, ``cache_parameters()``, ``__wrapped__`` and ``.cache``.
     """
@@ -63,10 +66,12 @@ def cached(
     ttl = _check_ttl(ttl)
     check_callable(key_maker, "key_maker", allow_none=True, what="a callable (args, kwargs) -> key")
     check_str(name, "name", allow_none=True)
+    _check_budget(max_bytes, sizeof)          # checked now, not at decoration
 
     def decorate(func: Callable) -> Any:
         check_callable(func, "func", what="a callable (the function to cache)")
-        cache = Cache(size, strategy, ttl, name=name or _qualified_name(func))
+        cache = Cache(size, strategy, ttl, name=name or _qualified_name(func),
+                      max_bytes=max_bytes, sizeof=sizeof)
         if key_maker is None:
             cache._key_layout = "typed" if typed else "functools"
         if inspect.iscoroutinefunction(func):
