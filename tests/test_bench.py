@@ -367,6 +367,23 @@ def test_compare_reports_anchor_drift():
     assert "+30.00%" in text and "environments differ" in text
 
 
+def test_compare_excuses_growth_that_the_scenarios_anchors_share():
+    """A growth that the same scenario's anchors show too is the environment's
+    (the CI run of 1c8c9f6: TimeSeriesArray.append +5.7% beside list.append
+    +5.3%, unchanged code in between); one beyond the anchors' is not."""
+    base = _record({"shared": (429.7, 246.0), "ours": (100.0, 200.0), "both": (100.0, 200.0)})
+    head = _record({"shared": (454.0, 259.0), "ours": (106.0, 200.0), "both": (112.0, 205.0)})
+    result = compare(head, base, 0.03)
+    assert [c.scenario for c in result.regressions] == ["ours", "both"]
+    assert [c.scenario for c in result.excused] == ["shared"]
+    shared = result.changes[0]
+    assert shared.change == pytest.approx(454.0 / 429.7 - 1) and shared.anchor_change == pytest.approx(13 / 246)
+    assert shared.net_change == pytest.approx((454.0 / 429.7) / (259 / 246) - 1) and shared.net_change < 0.03
+    text = format_comparison(result)
+    assert "excused     shared" in text and "over +3.0%: ours, both" in text
+    assert result.to_dict()["excused"] == ["shared"]
+
+
 def test_load_record_refuses_other_files(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"tool": "something else"}))
