@@ -72,9 +72,6 @@ cdef extern from "admf_ind.h":
 cdef extern from "admf_ind.h":
     #: TA-Lib's TA_EPSILON: its scale-aware zero tests are |v| <= TA_EPS * scale.
     const double TA_EPS "ADMF_TA_EPS"
-    #: KAMA's smoothing bounds: 2 / (30 + 1), and 2 / (2 + 1) less that
-    const double KAMA_MAX "ADMF_KAMA_MAX"
-    const double KAMA_DIFF "ADMF_KAMA_DIFF"
     #: StdDev/BollingerBands: re-centre when m2 is within 2**-33 of the rounding
     #: the running sums may hold (~8 ulps of e); e just after a re-centring
     const double VAR_TRIG "ADMF_VAR_TRIG"

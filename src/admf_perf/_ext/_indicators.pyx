@@ -268,9 +268,7 @@ cdef class _Indicator:
         """Why update/peek cannot run: busy, the wrong number of inputs, a
         non-finite input."""
         cdef double v
-        if self._busy:
-            raise RuntimeError(f"{type(self).__name__}.{method}: a batch of this indicator is running "
-                               "in another thread; use one indicator per thread")
+        self._check_idle(method)
         for v in values:
             if admf_is_missing(v) or PyTuple_GET_SIZE(more):
                 self._arity_error(method, len(_given(values, more)))
