@@ -18,7 +18,7 @@ import pytest
 
 N_THREADS = 8
 JOIN_TIMEOUT = 60
-POLICIES = ["lru", "lfu", "fifo", "tlru", "unbounded"]
+POLICIES = ["lru", "lfu", "fifo", "tlru", "unbounded", "wtinylfu"]
 
 
 @pytest.fixture

@@ -252,7 +252,7 @@ def test_lru_hash_only_once(ap):
     assert f.cache_info() == (1, 3, 1, 1)
 
 
-@pytest.mark.parametrize("strategy", ["lru", "lfu", "fifo"])
+@pytest.mark.parametrize("strategy", ["lru", "lfu", "fifo", "wtinylfu"])
 def test_hash_only_once_other_strategies(ap, strategy):
     # Not in CPython: the same guarantee for every policy, and on invalidation.
     @ap.cached(max_size=1, strategy=strategy)

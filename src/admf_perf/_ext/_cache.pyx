@@ -22,6 +22,8 @@ cimport cython
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdlib cimport calloc, free, malloc
+from libc.math cimport fabs
+from libc.string cimport memset
 
 import threading
 
@@ -103,13 +105,31 @@ cdef extern from *:
     int admf_fail() except -1
     void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
 
-# Policy codes: the same as admf_perf._ext._types (LRU, LFU, FIFO, TLRU, UNBOUNDED).
+cdef extern from "admf_sketch.h":
+    int admf_sketch_frequency(const unsigned char* t, unsigned long long h, int bits,
+                              Py_ssize_t width) noexcept nogil
+    int admf_sketch_increment(unsigned char* t, unsigned long long h, int bits,
+                              Py_ssize_t width) noexcept nogil
+    void admf_sketch_halve(unsigned char* t, Py_ssize_t nbytes) noexcept nogil
+
+# Policy codes: the same as admf_perf._ext._types (LRU, LFU, FIFO, TLRU, UNBOUNDED, WTINYLFU).
 cdef enum:
     P_LRU = 0
     P_LFU = 1
     P_FIFO = 2
     P_TLRU = 3
     P_UNBOUNDED = 4
+    P_WTINYLFU = 5
+
+# W-TinyLFU's sketch: counters per row at first and at most (_cache_py.SKETCH_MIN/MAX),
+# and its hill climber (_cache_py.STEP_PERCENT and the rest).
+cdef enum:
+    SKETCH_MIN = 16
+    SKETCH_MAX = 1 << 24
+    TRANSFER_MAX = 1000
+cdef double STEP_PERCENT = 0.0625
+cdef double STEP_DECAY = 0.98
+cdef double RESTART_THRESHOLD = 0.05
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +212,8 @@ cdef inline PyObject* node_of_time(Link* l) noexcept nogil:
 @cython.final
 @cython.freelist(256)
 cdef class _Node:
-    """One entry. The store's dict owns it; lists point at it.
+    """One entry. The store's dict owns it; lists point at it. ``bucket``:
+    LFU: its frequency bucket; W-TinyLFU: the head of the list it is in.
 
     Fields read on a hit come first, so a hit touches as few cache lines as it can.
     """
@@ -226,7 +247,19 @@ cdef class CacheCore:
     cdef Py_ssize_t mask
     cdef int shift              # 64 - log2(capacity)
     cdef Py_ssize_t filled      # slots not EMPTY (entries and tombstones)
-    cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list
+    cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list; W-TinyLFU: the window
+    cdef Link probation         # W-TinyLFU: the main area's probation and protected lists
+    cdef Link protected
+    cdef Py_ssize_t wlen, plen, qlen    # W-TinyLFU: the lengths of window, probation, protected
+    cdef unsigned char* sketch  # W-TinyLFU: 4 rows x sk_width 4-bit counters
+    cdef Py_ssize_t sk_width
+    cdef Py_ssize_t sk_cap      # the width it may grow to
+    cdef Py_ssize_t sk_adds     # increments since the last aging
+    cdef int sk_bits            # log2(sk_width)
+    # W-TinyLFU's hill climber (with a max_size): the capacities it moves, its sample
+    cdef Py_ssize_t wmax, qmax
+    cdef Py_ssize_t sample_hits, sample_misses, adjustment
+    cdef double previous_rate, step
     cdef Link buckets           # LFU: buckets by increasing frequency
     cdef Link times             # with ttl: entries by write time
     cdef Bucket* spare          # LFU: free buckets for reuse
@@ -237,6 +270,7 @@ cdef class CacheCore:
     cdef object measure         # measure(key, value) -> int >= 0, or None: not measured
     cdef int policy_code
     cdef bint lfu
+    cdef bint wtlfu
     cdef bint move_on_hit
     cdef bint has_ttl
     cdef bint precise           # a user timer: every time stamp comes from it
@@ -260,6 +294,9 @@ cdef class CacheCore:
         link_init(&self.order)
         link_init(&self.buckets)
         link_init(&self.times)
+        link_init(&self.probation)
+        link_init(&self.protected)
+        self.sketch = NULL
         self.spare = NULL
         self.maxsize = 128
         self.maxbytes = PY_SSIZE_T_MAX
@@ -268,13 +305,19 @@ cdef class CacheCore:
                  measure=None):
         if self.size:
             raise RuntimeError("CacheCore.__init__ called on a store in use")
-        if policy < P_LRU or policy > P_UNBOUNDED:
+        if policy < P_LRU or policy > P_WTINYLFU:
             raise ValueError(f"policy must be a code from admf_perf._ext._types; got {policy}")
         self.policy_code = policy
         self.maxsize = -1 if (max_size is None or policy == P_UNBOUNDED) else <Py_ssize_t>max_size
         if self.maxsize < -1:
             raise ValueError("max_size must be >= 0 or None")
         self.lfu = policy == P_LFU
+        self.wtlfu = policy == P_WTINYLFU
+        if self.wtlfu:
+            self.sk_cap = _sketch_cap(self.maxsize)
+            if _sketch_alloc(self, min(<Py_ssize_t>SKETCH_MIN, self.sk_cap)) < 0:
+                raise MemoryError()
+            _climber_init(self)
         self.move_on_hit = policy == P_LRU or policy == P_TLRU
         self.has_ttl = ttl is not None
         self.ttl_seconds = float(ttl) if ttl is not None else 0.0
@@ -295,6 +338,8 @@ cdef class CacheCore:
         _table_release(self, self.slots, self.mask + 1)
         self.slots = NULL
         _free_buckets(self)
+        free(self.sketch)
+        self.sketch = NULL
 
     # -- hot API ---------------------------------------------------------------
     def get(self, key, default=None):
@@ -387,6 +432,11 @@ cdef class CacheCore:
         _unlink_all(self)
         _table_alloc(self, MIN_CAPACITY)
         self.miss_key = None
+        if self.wtlfu:                  # a fresh history: sketch and climber
+            if _sketch_alloc(self, min(<Py_ssize_t>SKETCH_MIN, self.sk_cap)) < 0:
+                memset(self.sketch, 0, self.sk_width * 2)   # no memory for a new one: this one, emptied
+                self.sk_adds = 0
+            _climber_init(self)
         # The entries are dropped after the store is empty and consistent:
         # values' __del__ may use it.
         _table_release(self, old, capacity)
@@ -472,6 +522,15 @@ cdef class CacheCore:
                 assert b.freq > last_freq and b.items.next != &b.items
                 last_freq = b.freq
                 l = l.next
+        cdef Py_ssize_t window, protected
+        if self.wtlfu:
+            assert _tagged_length(&self.order) == self.wlen, self.wlen
+            assert _tagged_length(&self.probation) == self.plen, self.plen
+            assert _tagged_length(&self.protected) == self.qlen, self.qlen
+            _caps(self, &window, &protected)
+            if self.maxsize > 0:
+                assert self.qlen <= protected, (self.qlen, protected)
+                assert window >= 1 and protected >= 0 and window + protected <= self.maxsize
         if self.has_ttl:
             count = 0
             last = -1e308
@@ -514,6 +573,8 @@ cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
         link_move_to_tail(&c.order, &(<_Node>node).order)
     elif c.lfu:
         _lfu_promote(c, node)
+    elif c.wtlfu:
+        _wtlfu_hit(c, node)
 
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
@@ -743,6 +804,9 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
         if b != NULL and b.items.next == &b.items:
             link_remove(&b.chain)
             _bucket_release(c, b)
+    elif c.wtlfu:
+        _wtlfu_count(c, _segment(p), -1)
+        (<_Node>p).bucket = NULL
     if c.has_ttl:
         link_remove(&(<_Node>p).time)
     (<_Node>p).owner = NULL
@@ -771,6 +835,8 @@ cdef PyObject* _victim(CacheCore c) noexcept:
     if c.lfu:
         b = <Bucket*>c.buckets.next
         return node_of_order(b.items.next)
+    if c.wtlfu:
+        return _wtlfu_victim(c)
     return node_of_order(c.order.next)
 
 
@@ -781,6 +847,8 @@ cdef PyObject* _victim_except(CacheCore c, PyObject* keep) noexcept:
     cdef Bucket* b
     if c.size == 0:
         return NULL
+    if c.wtlfu:
+        return _wtlfu_first_except(c, keep)
     v = _victim(c)
     if v != keep:
         return v
@@ -829,6 +897,8 @@ cdef void _attach(CacheCore c, _Node node) noexcept:
     c.size += 1
     c.nbytes += node.nbytes
     c.mutations += 1
+    if c.wtlfu:
+        _wtlfu_add(c, <PyObject*>node)
 
 
 cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
@@ -912,6 +982,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
                 node.expires_at = now + c.ttl_seconds
                 if c.lfu:
                     _lfu_promote(c, <PyObject*>node)
+                elif c.wtlfu:
+                    _wtlfu_hit(c, <PyObject*>node)
                 else:
                     link_move_to_tail(&c.order, &node.order)
                 if c.has_ttl:
@@ -1025,10 +1097,258 @@ cdef void _free_buckets(CacheCore c) noexcept:
         c.spare = <Bucket*>b.chain.next
         free(b)
 
+# -- W-TinyLFU (docs/caching.md; twin: _WTinyLFUOrder, _Sketch) -------------------
+# The window is the order list; probation and protected are the main area. A
+# node's ``bucket`` holds the head of its list (cast), its key's hash is in its
+# table slot.
+
+cdef Py_ssize_t _sketch_cap(Py_ssize_t maxsize) noexcept nogil:
+    """The width the sketch may grow to (_cache_py.sketch_width)."""
+    cdef Py_ssize_t width = SKETCH_MIN
+    if maxsize < 0:
+        return SKETCH_MAX
+    while width < maxsize and width < SKETCH_MAX:
+        width <<= 1
+    return width
+
+
+cdef int _sketch_alloc(CacheCore c, Py_ssize_t width) noexcept nogil:
+    """A fresh sketch of ``width`` counters per row; -1 (the old one kept) if
+    there is no memory for it."""
+    cdef unsigned char* t = <unsigned char*>calloc(width * 2, 1)
+    cdef int bits = 0
+    if t == NULL:
+        return -1
+    free(c.sketch)
+    c.sketch = t
+    c.sk_width = width
+    while (<Py_ssize_t>1 << bits) < width:
+        bits += 1
+    c.sk_bits = bits
+    c.sk_adds = 0
+    return 0
+
+
+cdef inline Py_hash_t _node_hash(CacheCore c, PyObject* p) noexcept nogil:
+    return c.slots[(<_Node>p).slot].hash
+
+
+cdef inline void _sketch_increment(CacheCore c, Py_hash_t h) noexcept nogil:
+    if admf_sketch_increment(c.sketch, <unsigned long long>h, c.sk_bits, c.sk_width):
+        c.sk_adds += 1
+        if c.sk_adds >= 10 * c.sk_width:    # aging: every counter halved
+            admf_sketch_halve(c.sketch, 2 * c.sk_width)
+            c.sk_adds //= 2
+
+
+cdef inline int _frequency(CacheCore c, PyObject* p) noexcept nogil:
+    return admf_sketch_frequency(c.sketch, <unsigned long long>_node_hash(c, p), c.sk_bits, c.sk_width)
+
+
+cdef inline void _start_caps(Py_ssize_t n, Py_ssize_t* window, Py_ssize_t* protected) noexcept nogil:
+    """The window's share (1%) and protected's (80% of the main area) of n
+    entries to start with; exact for any n."""
+    cdef Py_ssize_t main = 99 * (n // 100) + (99 * (n % 100)) // 100
+    window[0] = n - main
+    protected[0] = 80 * (main // 100) + (80 * (main % 100)) // 100
+
+
+cdef inline void _caps(CacheCore c, Py_ssize_t* window, Py_ssize_t* protected) noexcept nogil:
+    """The capacities of window and protected: the climber's with a max_size,
+    else the starting shares of the current size."""
+    if c.maxsize > 0:
+        window[0] = c.wmax
+        protected[0] = c.qmax
+    else:
+        _start_caps(c.size if c.size > 1 else 1, window, protected)
+
+
+cdef void _climber_init(CacheCore c) noexcept nogil:
+    _start_caps(c.maxsize if c.maxsize > 0 else 1, &c.wmax, &c.qmax)
+    c.sample_hits = c.sample_misses = c.adjustment = 0
+    c.previous_rate = 0.0
+    c.step = -STEP_PERCENT * <double>(c.maxsize if c.maxsize > 0 else 0)
+
+
+cdef void _demote(CacheCore c) noexcept nogil:
+    """Protected's overflow back to probation."""
+    cdef Py_ssize_t window, protected
+    _caps(c, &window, &protected)
+    while c.qlen > protected:
+        _wtlfu_move(c, node_of_order(c.protected.next), &c.probation)
+
+
+cdef void _climb(CacheCore c) noexcept nogil:
+    """After a new entry (a miss): adapt the window's share to the hit rate
+    (Caffeine's hill climber; the twin's _WTinyLFUOrder._climb)."""
+    cdef Py_ssize_t requests, quota, _i
+    cdef double rate, change, amount
+    c.sample_misses += 1
+    requests = c.sample_hits + c.sample_misses
+    if requests >= 10 * c.sk_width:
+        rate = <double>c.sample_hits / <double>requests
+        change = rate - c.previous_rate
+        amount = c.step if change >= 0 else -c.step
+        if fabs(change) >= RESTART_THRESHOLD:
+            c.step = STEP_PERCENT * <double>c.maxsize * (1.0 if amount >= 0 else -1.0)
+        else:
+            c.step = STEP_DECAY * amount
+        c.previous_rate = rate
+        c.adjustment = <Py_ssize_t>amount
+        c.sample_hits = c.sample_misses = 0
+    _demote(c)
+    if c.adjustment > 0:
+        quota = min(c.adjustment, c.qmax)
+        c.qmax -= quota
+        c.wmax += quota
+        _demote(c)
+        for _i in range(TRANSFER_MAX):
+            if quota < 1 or c.plen + c.qlen == 0:
+                break
+            quota -= 1
+            _wtlfu_move(c, node_of_order(c.probation.next if c.plen else c.protected.next), &c.order)
+        c.qmax += quota
+        c.wmax -= quota
+        c.adjustment = quota
+    elif c.adjustment < 0 and c.wmax > 1:
+        quota = min(-c.adjustment, c.wmax - 1)
+        c.qmax += quota
+        c.wmax -= quota
+        for _i in range(TRANSFER_MAX):
+            if quota < 1 or c.wlen == 0:
+                break
+            quota -= 1
+            _wtlfu_move(c, node_of_order(c.order.next), &c.probation)
+        c.qmax -= quota
+        c.wmax += quota
+        c.adjustment = -quota
+
+
+cdef inline Link* _segment(PyObject* p) noexcept nogil:
+    return <Link*>(<_Node>p).bucket
+
+
+cdef inline void _wtlfu_count(CacheCore c, Link* seg, Py_ssize_t delta) noexcept nogil:
+    if seg == &c.order:
+        c.wlen += delta
+    elif seg == &c.probation:
+        c.plen += delta
+    else:
+        c.qlen += delta
+
+
+cdef void _wtlfu_move(CacheCore c, PyObject* p, Link* seg) noexcept nogil:
+    """Move a node to the tail of another list."""
+    link_remove(&(<_Node>p).order)
+    _wtlfu_count(c, _segment(p), -1)
+    link_append(seg, &(<_Node>p).order)
+    (<_Node>p).bucket = <Bucket*>seg
+    _wtlfu_count(c, seg, 1)
+
+
+cdef void _wtlfu_add(CacheCore c, PyObject* p) noexcept nogil:
+    """A new node, just appended to the window: count it in the sketch (after
+    widening the sketch if the store outgrew it) and push the window's
+    overflow into probation."""
+    cdef Py_ssize_t window, protected, width
+    (<_Node>p).bucket = <Bucket*>&c.order
+    c.wlen += 1
+    if c.size > c.sk_width and c.sk_width < c.sk_cap:
+        width = c.sk_width
+        while width < c.size and width < c.sk_cap:
+            width <<= 1
+        _sketch_alloc(c, width)         # no memory: the narrower sketch goes on
+    _sketch_increment(c, _node_hash(c, p))
+    _caps(c, &window, &protected)
+    while c.wlen > window:
+        _wtlfu_move(c, node_of_order(c.order.next), &c.probation)
+    if c.maxsize > 0:
+        _climb(c)
+
+
+cdef void _wtlfu_hit(CacheCore c, PyObject* p) noexcept nogil:
+    """A use: counted in the sketch; a hit in probation promotes to protected
+    (whose overflow goes back to probation), elsewhere it moves to the tail."""
+    cdef Link* seg = _segment(p)
+    _sketch_increment(c, _node_hash(c, p))
+    c.sample_hits += 1
+    if seg != &c.probation:
+        link_move_to_tail(seg, &(<_Node>p).order)
+        return
+    _wtlfu_move(c, p, &c.protected)
+    _demote(c)
+
+
+cdef PyObject* _wtlfu_victim(CacheCore c) noexcept nogil:
+    """The entry to evict for a new one: the window's least recently used (the
+    candidate, when the window holds its share) against the main area's; the
+    candidate stays, moved to probation, only if its frequency is higher."""
+    cdef Py_ssize_t window, protected
+    cdef PyObject* victim = NULL
+    cdef PyObject* candidate
+    _caps(c, &window, &protected)
+    if c.plen:
+        victim = node_of_order(c.probation.next)
+    elif c.qlen:
+        victim = node_of_order(c.protected.next)
+    if c.wlen == 0 or (c.wlen < window and victim != NULL):
+        return victim
+    candidate = node_of_order(c.order.next)
+    if victim == NULL:
+        return candidate
+    if _frequency(c, candidate) > _frequency(c, victim):
+        _wtlfu_move(c, candidate, &c.probation)
+        return victim
+    return candidate
+
+
+cdef PyObject* _first_except(Link* head, PyObject* keep) noexcept nogil:
+    cdef Link* l = head.next
+    while l != head:
+        if node_of_order(l) != keep:
+            return node_of_order(l)
+        l = l.next
+    return NULL
+
+
+cdef PyObject* _wtlfu_first_except(CacheCore c, PyObject* keep) noexcept nogil:
+    """Eviction order without admission (the bytes of an overwrite): probation,
+    protected, window, least recently used first, never ``keep``."""
+    cdef PyObject* p = _first_except(&c.probation, keep)
+    if p == NULL:
+        p = _first_except(&c.protected, keep)
+    if p == NULL:
+        p = _first_except(&c.order, keep)
+    return p
+
+
+cdef Py_ssize_t _tagged_length(Link* head) noexcept:
+    """The length of a W-TinyLFU list, or -1 if a node in it is tagged with another."""
+    cdef Py_ssize_t n = 0
+    cdef Link* l = head.next
+    while l != head:
+        if <Link*>(<_Node>node_of_order(l)).bucket != head:
+            return -1
+        n += 1
+        l = l.next
+    return n
+
+
+cdef void _unlink_list(Link* head) noexcept:
+    """Detach the nodes of one order list (no Python code)."""
+    cdef Link* l = head.next
+    cdef Link* nxt
+    while l != head:
+        nxt = l.next
+        (<_Node>node_of_order(l)).owner = NULL
+        (<_Node>node_of_order(l)).bucket = NULL
+        link_init(l)
+        l = nxt
+    link_init(head)
+
 
 cdef void _unlink_all(CacheCore c) noexcept:
     """Detach every node (they stay in the dict, unlinked) and empty the lists."""
-    cdef Link* head
     cdef Link* l
     cdef Link* nxt
     cdef Bucket* b
@@ -1045,14 +1365,11 @@ cdef void _unlink_all(CacheCore c) noexcept:
             link_remove(&b.chain)
             _bucket_release(c, b)
     else:
-        head = &c.order
-        l = head.next
-        while l != head:
-            nxt = l.next
-            (<_Node>node_of_order(l)).owner = NULL
-            link_init(l)
-            l = nxt
-        link_init(head)
+        _unlink_list(&c.order)
+        if c.wtlfu:
+            _unlink_list(&c.probation)
+            _unlink_list(&c.protected)
+            c.wlen = c.plen = c.qlen = 0
     l = c.times.next
     while l != &c.times:
         nxt = l.next
@@ -1080,11 +1397,18 @@ cdef list _snapshot_raw(CacheCore c):
                 l = l.next
             bl = bl.next
     else:
-        l = c.order.next
-        while l != &c.order:
-            out.append(<object>node_of_order(l))
-            l = l.next
+        if c.wtlfu:
+            _append_list(out, &c.probation)
+            _append_list(out, &c.protected)
+        _append_list(out, &c.order)
     return out
+
+
+cdef void _append_list(list out, Link* head) except *:
+    cdef Link* l = head.next
+    while l != head:
+        out.append(<object>node_of_order(l))
+        l = l.next
 
 
 cdef list _snapshot(CacheCore c):

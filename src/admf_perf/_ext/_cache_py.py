@@ -4,8 +4,10 @@ Semantics are documented in docs/caching.md. Structure:
 
 - ``_data``: dict key -> ``_Entry`` (the only place user ``__hash__``/``__eq__`` run);
 - the *order list* (``_ListOrder`` for LRU/FIFO/TLRU/UNBOUNDED, ``_LFUOrder``
-  with frequency buckets for LFU) and, with ``ttl``, the *time list* (write
-  order), all keyed by entry identity, so reordering never runs user code;
+  with frequency buckets for LFU, ``_WTinyLFUOrder``: window, probation and
+  protected lists and a ``_Sketch`` for W-TinyLFU) and, with ``ttl``, the
+  *time list* (write order), all keyed by entry identity, so reordering never
+  runs user code;
 - an ``RLock`` held for each operation (never while a cached function runs).
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._types import KWD_MARK, LFU, LRU, TLRU, UNBOUNDED, CacheInfo
+from ._types import KWD_MARK, LFU, LRU, TLRU, UNBOUNDED, WTINYLFU, CacheInfo
 
 _MISSING: Any = object()
 
@@ -43,7 +45,7 @@ def is_enabled() -> bool:
 
 class _Entry:
     __slots__ = ("key", "value", "created_at", "last_access", "access_count",
-                 "expires_at", "args", "kwargs", "freq", "live", "nbytes")
+                 "expires_at", "args", "kwargs", "freq", "live", "nbytes", "hash", "seg")
 
     def __init__(self, key, value, now, expires_at, args, kwargs):
         self.key = key
@@ -57,6 +59,8 @@ class _Entry:
         self.freq = 1
         self.live = True
         self.nbytes = 0
+        self.hash = 0       # the key's hash (W-TinyLFU's sketch reads it)
+        self.seg = None     # W-TinyLFU: the list it is in
 
 
 class _ListOrder:
@@ -142,6 +146,239 @@ class _LFUOrder:
         self.size = 0
 
 
+# -- W-TinyLFU (docs/caching.md, "W-TinyLFU") ------------------------------------
+
+_M64 = (1 << 64) - 1
+_MIX = 0xD6E8FEB86659FD93
+_SEEDS = (0xC3A5C85C97CB3127, 0xB492B66FBE98F273, 0x9AE16A3B2F90404F, 0xCBF29CE484222325)
+SKETCH_MIN = 16          # counters per row to start with
+SKETCH_MAX = 1 << 24     # counters per row at most (32 MiB of counters)
+
+
+def sketch_width(max_size: int) -> int:
+    """The width a sketch may grow to: max_size rounded up to a power of 2,
+    within [SKETCH_MIN, SKETCH_MAX] (SKETCH_MAX without a max_size)."""
+    if max_size < 0:
+        return SKETCH_MAX
+    width = SKETCH_MIN
+    while width < max_size and width < SKETCH_MAX:
+        width <<= 1
+    return width
+
+
+def window_caps(max_size: int, size: int) -> tuple[int, int]:
+    """(window, protected) capacities to start with: 1% window, 80% of the
+    main area protected, of max_size (of the current size without one)."""
+    n = max_size if max_size > 0 else max(size, 1)
+    window = n - 99 * n // 100
+    return window, 80 * (n - window) // 100
+
+
+# The hill climber (Caffeine's): after each sample of 10 x width requests,
+# move capacity between window and protected by a step that keeps its sign
+# while the hit rate improves, decays by STEP_DECAY, and restarts at
+# STEP_PERCENT of max_size when the hit rate jumps by RESTART_THRESHOLD.
+STEP_PERCENT = 0.0625
+STEP_DECAY = 0.98
+RESTART_THRESHOLD = 0.05
+TRANSFER_MAX = 1000      # entries moved between lists per adjustment at most
+
+
+class _Sketch:
+    """Count-min sketch of 4 rows of 4-bit counters (two per byte), aged by
+    halving every counter after 10 x width increments."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self._alloc(min(SKETCH_MIN, cap))
+
+    def _alloc(self, width: int) -> None:
+        self.width = width
+        self.bits = width.bit_length() - 1
+        self.table = bytearray(width * 2)
+        self.additions = 0
+        self.sample = 10 * width
+
+    def ensure(self, n: int) -> None:
+        """Widen (and start over) when n entries outgrow the rows."""
+        if n > self.width and self.width < self.cap:
+            width = self.width
+            while width < n and width < self.cap:
+                width <<= 1
+            self._alloc(width)
+
+    def _counters(self, h: int) -> list[int]:
+        x = h & _M64
+        x ^= x >> 32
+        x = x * _MIX & _M64
+        x ^= x >> 32
+        x = x * _MIX & _M64
+        x ^= x >> 32
+        shift = 64 - self.bits
+        return [(row << self.bits) + ((x * seed & _M64) >> shift) for row, seed in enumerate(_SEEDS)]
+
+    def frequency(self, h: int) -> int:
+        t = self.table
+        return min((t[i >> 1] >> ((i & 1) << 2)) & 15 for i in self._counters(h))
+
+    def increment(self, h: int) -> None:
+        t = self.table
+        added = False
+        for i in self._counters(h):
+            shift = (i & 1) << 2
+            if (t[i >> 1] >> shift) & 15 < 15:
+                t[i >> 1] += 1 << shift
+                added = True
+        if added:
+            self.additions += 1
+            if self.additions >= self.sample:
+                self.table = bytearray((b >> 1) & 0x77 for b in t)
+                self.additions //= 2
+
+
+class _WTinyLFUOrder:
+    """A window LRU (1%), then a segmented LRU main area: probation and
+    protected (80% of it). New entries enter the window; the one it pushes
+    out moves to probation, and when the store is full it must beat
+    probation's least recently used entry on the sketch's frequency estimate
+    to stay. A hit in probation promotes to protected, whose overflow goes
+    back to probation."""
+
+    def __init__(self, max_size: int):
+        self.max_size = max_size
+        self.window: OrderedDict[_Entry, None] = OrderedDict()
+        self.probation: OrderedDict[_Entry, None] = OrderedDict()
+        self.protected: OrderedDict[_Entry, None] = OrderedDict()
+        self.clear()
+
+    def __len__(self):
+        return _len(self.window) + _len(self.probation) + _len(self.protected)
+
+    def caps(self) -> tuple[int, int]:
+        """(window, protected) capacities: the climber's with a max_size."""
+        if self.max_size > 0:
+            return self.window_max, self.protected_max
+        return window_caps(self.max_size, _len(self))
+
+    def _demote(self) -> None:
+        _, protected = self.caps()
+        while _len(self.protected) > protected:
+            self._move(next(iter(self.protected)), self.probation)
+
+    def _climb(self) -> None:
+        """After a new entry (a miss): adapt the window's share to the hit rate."""
+        self.sample_misses += 1
+        requests = self.sample_hits + self.sample_misses
+        if requests >= 10 * self.sketch.width:
+            rate = self.sample_hits / requests
+            change = rate - self.previous_rate
+            amount = self.step if change >= 0 else -self.step
+            if abs(change) >= RESTART_THRESHOLD:
+                self.step = STEP_PERCENT * self.max_size * (1 if amount >= 0 else -1)
+            else:
+                self.step = STEP_DECAY * amount
+            self.previous_rate = rate
+            self.adjustment = int(amount)
+            self.sample_hits = self.sample_misses = 0
+        self._demote()
+        if self.adjustment > 0:
+            quota = min(self.adjustment, self.protected_max)
+            self.protected_max -= quota
+            self.window_max += quota
+            self._demote()
+            for _ in range(TRANSFER_MAX):
+                source = self.probation or self.protected
+                if not source or quota < 1:
+                    break
+                quota -= 1
+                self._move(next(iter(source)), self.window)
+            self.protected_max += quota
+            self.window_max -= quota
+            self.adjustment = quota
+        elif self.adjustment < 0 and self.window_max > 1:
+            quota = min(-self.adjustment, self.window_max - 1)
+            self.protected_max += quota
+            self.window_max -= quota
+            for _ in range(TRANSFER_MAX):
+                if not self.window or quota < 1:
+                    break
+                quota -= 1
+                self._move(next(iter(self.window)), self.probation)
+            self.protected_max -= quota
+            self.window_max += quota
+            self.adjustment = -quota
+
+    def _move(self, e, seg):
+        del e.seg[e]
+        e.seg = seg
+        seg[e] = None
+
+    def add(self, e):
+        e.seg = self.window
+        self.window[e] = None
+        self.sketch.ensure(_len(self))
+        self.sketch.increment(e.hash)
+        window, _ = self.caps()
+        while _len(self.window) > window:
+            self._move(next(iter(self.window)), self.probation)
+        if self.max_size > 0:
+            self._climb()
+
+    def remove(self, e):
+        del e.seg[e]
+        e.seg = None
+
+    def hit(self, e):
+        self.sketch.increment(e.hash)
+        self.sample_hits += 1
+        if e.seg is not self.probation:
+            e.seg.move_to_end(e)
+            return
+        self._move(e, self.protected)
+        self._demote()
+
+    overwrite = hit
+
+    def victim(self):
+        """The entry to evict for a new one: the window's least recently used
+        entry (the candidate, when the window is at its share) against the
+        main area's; the candidate stays (moves to probation) only if its
+        estimated frequency is higher."""
+        window, _ = self.caps()
+        main = self.probation or self.protected
+        victim = next(iter(main)) if main else None
+        if not self.window or (_len(self.window) < window and victim is not None):
+            return victim
+        candidate = next(iter(self.window))
+        if victim is None:
+            return candidate
+        if self.sketch.frequency(candidate.hash) > self.sketch.frequency(victim.hash):
+            self._move(candidate, self.probation)
+            return victim
+        return candidate
+
+    def ordered(self):
+        """probation, protected, then window, least recently used first, lazily."""
+        yield from self.probation
+        yield from self.protected
+        yield from self.window
+
+    def __iter__(self):
+        return iter([*self.probation, *self.protected, *self.window])
+
+    def clear(self):
+        """Empty, with a fresh history (sketch and climber)."""
+        self.window.clear()
+        self.probation.clear()
+        self.protected.clear()
+        self.sketch = _Sketch(sketch_width(self.max_size))
+        self.window_max, self.protected_max = window_caps(self.max_size, 0)
+        self.sample_hits = self.sample_misses = 0
+        self.previous_rate = 0.0
+        self.step = -STEP_PERCENT * self.max_size
+        self.adjustment = 0
+
+
 class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics."""
 
@@ -160,7 +397,12 @@ class CacheCore:
         self._ttl = ttl
         self._timer = time.monotonic if timer is None else (lambda: float(timer()))
         self._data: dict[Any, _Entry] = {}
-        self._order = _LFUOrder() if policy == LFU else _ListOrder(policy in (LRU, TLRU))
+        if policy == LFU:
+            self._order = _LFUOrder()
+        elif policy == WTINYLFU:
+            self._order = _WTinyLFUOrder(self._max_size)
+        else:
+            self._order = _ListOrder(policy in (LRU, TLRU))
         self._times: OrderedDict[_Entry, None] | None = OrderedDict() if ttl else None
         self._lock = threading.RLock()
         self.hits = self.misses = self.evictions = self.expirations = 0
@@ -235,7 +477,7 @@ class CacheCore:
             hash(key)
             size = self._measure(key, value)     # user code: before any change, without the lock
         with self._lock:
-            hash(key)
+            h = hash(key)
             if self._max_size == 0:
                 return
             now = self._timer()
@@ -262,6 +504,7 @@ class CacheCore:
                         self.evictions += 1
             self._evict_bytes(None, size)
             e = _Entry(key, value, now, expires_at, args, kwargs)
+            e.hash = h
             found = self._data.setdefault(key, e)
             if found is not e:  # inserted meanwhile by code run from __eq__
                 if found.live:
@@ -288,7 +531,10 @@ class CacheCore:
         if self._max_bytes < 0:
             return
         while self._bytes + incoming > self._max_bytes:
-            victim = next((v for v in self._order.ordered() if v is not keep), None)
+            if keep is None:        # room for a new entry: as for max_size
+                victim = self._order.victim() if _len(self._order) else None
+            else:
+                victim = next((v for v in self._order.ordered() if v is not keep), None)
             if victim is None:
                 return
             if self._remove(victim):
@@ -465,6 +711,15 @@ class CacheCore:
                 assert set(self._times) == set(ordered)
                 stamps = [e.expires_at for e in self._times]
                 assert stamps == sorted(stamps)
+            if isinstance(self._order, _WTinyLFUOrder):
+                o = self._order
+                for seg in (o.window, o.probation, o.protected):
+                    assert all(e.seg is seg for e in seg)
+                window, protected = o.caps()
+                assert _len(o.protected) <= protected or o.max_size < 0
+                assert window >= 1 and protected >= 0
+                if o.max_size > 0:
+                    assert window + protected <= o.max_size
             if isinstance(self._order, _LFUOrder):
                 for f, bucket in self._order.buckets.items():
                     assert bucket and all(e.freq == f for e in bucket)

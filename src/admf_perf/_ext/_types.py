@@ -12,6 +12,7 @@ LFU = 1
 FIFO = 2
 TLRU = 3
 UNBOUNDED = 4
+WTINYLFU = 5
 
 
 class _KwdMark:

@@ -39,6 +39,7 @@ class CacheStrategy(Enum):
     TLRU = "tlru"
     FIFO = "fifo"
     UNBOUNDED = "unbounded"
+    WTINYLFU = "wtinylfu"
 
     @classmethod
     def _missing_(cls, value: object) -> CacheStrategy | None:
@@ -68,6 +69,7 @@ _POLICY = {
     CacheStrategy.TLRU: _types.TLRU,
     CacheStrategy.FIFO: _types.FIFO,
     CacheStrategy.UNBOUNDED: _types.UNBOUNDED,
+    CacheStrategy.WTINYLFU: _types.WTINYLFU,
 }
 
 
@@ -141,8 +143,9 @@ class Cache(_cache.CacheCore):
     max_bytes=None, sizeof=None, timer=None)``
 
     - ``max_size``: entries kept (``0`` stores nothing; ``None`` never evicts);
-    - ``strategy``: ``LRU``, ``LFU``, ``FIFO``, ``TLRU`` or ``UNBOUNDED`` (or its
-      name as a string);
+    - ``strategy``: ``LRU``, ``LFU``, ``FIFO``, ``TLRU``, ``UNBOUNDED`` or
+      ``WTINYLFU`` (a 1% window LRU, count-min admission, a segmented LRU main
+      area: resists scans, keeps what is used often), or its name as a string;
     - ``ttl``: seconds an entry lives after it was last written;
     - ``name``: the name it is registered under with the ``CacheManager``;
     - ``max_bytes``: a byte budget (alone or with ``max_size``): entries are
