@@ -248,18 +248,6 @@ cdef class CacheCore:
     cdef int shift              # 64 - log2(capacity)
     cdef Py_ssize_t filled      # slots not EMPTY (entries and tombstones)
     cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list; W-TinyLFU: the window
-    cdef Link probation         # W-TinyLFU: the main area's probation and protected lists
-    cdef Link protected
-    cdef Py_ssize_t wlen, plen, qlen    # W-TinyLFU: the lengths of window, probation, protected
-    cdef unsigned char* sketch  # W-TinyLFU: 4 rows x sk_width 4-bit counters
-    cdef Py_ssize_t sk_width
-    cdef Py_ssize_t sk_cap      # the width it may grow to
-    cdef Py_ssize_t sk_adds     # increments since the last aging
-    cdef int sk_bits            # log2(sk_width)
-    # W-TinyLFU's hill climber (with a max_size): the capacities it moves, its sample
-    cdef Py_ssize_t wmax, qmax
-    cdef Py_ssize_t sample_hits, sample_misses, adjustment
-    cdef double previous_rate, step
     cdef Link buckets           # LFU: buckets by increasing frequency
     cdef Link times             # with ttl: entries by write time
     cdef Bucket* spare          # LFU: free buckets for reuse
@@ -269,6 +257,7 @@ cdef class CacheCore:
     cdef Py_ssize_t maxbytes    # PY_SSIZE_T_MAX: no byte budget (one comparison tests both)
     cdef object measure         # measure(key, value) -> int >= 0, or None: not measured
     cdef int policy_code
+    cdef bint ranked            # LFU or W-TinyLFU: not one order list (one test on LRU's paths)
     cdef bint lfu
     cdef bint wtlfu
     cdef bint move_on_hit
@@ -287,6 +276,19 @@ cdef class CacheCore:
     cdef Py_hash_t miss_hash
     cdef unsigned long long miss_at
     cdef Py_ssize_t miss_pos            # where that key would be inserted
+    # W-TinyLFU (last: the other policies' fields stay together)
+    cdef Link probation         # the main area's probation and protected lists
+    cdef Link protected
+    cdef Py_ssize_t wlen, plen, qlen    # the lengths of window, probation, protected
+    cdef unsigned char* sketch  # 4 rows x sk_width 4-bit counters
+    cdef Py_ssize_t sk_width
+    cdef Py_ssize_t sk_cap      # the width it may grow to
+    cdef Py_ssize_t sk_adds     # increments since the last aging
+    cdef int sk_bits            # log2(sk_width)
+    # the hill climber (with a max_size): the capacities it moves, its sample
+    cdef Py_ssize_t wmax, qmax
+    cdef Py_ssize_t sample_hits, sample_misses, adjustment
+    cdef double previous_rate, step
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -313,6 +315,7 @@ cdef class CacheCore:
             raise ValueError("max_size must be >= 0 or None")
         self.lfu = policy == P_LFU
         self.wtlfu = policy == P_WTINYLFU
+        self.ranked = self.lfu or self.wtlfu
         if self.wtlfu:
             self.sk_cap = _sketch_cap(self.maxsize)
             if _sketch_alloc(self, min(<Py_ssize_t>SKETCH_MIN, self.sk_cap)) < 0:
@@ -798,13 +801,15 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
     """
     cdef Bucket* b
     link_remove(&(<_Node>p).order)
-    if c.lfu:
+    if not c.ranked:
+        pass
+    elif c.lfu:
         b = (<_Node>p).bucket
         (<_Node>p).bucket = NULL
         if b != NULL and b.items.next == &b.items:
             link_remove(&b.chain)
             _bucket_release(c, b)
-    elif c.wtlfu:
+    else:
         _wtlfu_count(c, _segment(p), -1)
         (<_Node>p).bucket = NULL
     if c.has_ttl:
@@ -832,12 +837,12 @@ cdef int _remove(CacheCore c, _Node node) except -1:
 cdef PyObject* _victim(CacheCore c) noexcept:
     """The entry to evict next (the store is not empty)."""
     cdef Bucket* b
+    if not c.ranked:
+        return node_of_order(c.order.next)
     if c.lfu:
         b = <Bucket*>c.buckets.next
         return node_of_order(b.items.next)
-    if c.wtlfu:
-        return _wtlfu_victim(c)
-    return node_of_order(c.order.next)
+    return _wtlfu_victim(c)
 
 
 cdef PyObject* _victim_except(CacheCore c, PyObject* keep) noexcept:
@@ -883,7 +888,14 @@ cdef void _attach(CacheCore c, _Node node) noexcept:
     """Link a new node (already in the dict) into the lists."""
     cdef Bucket* b
     node.owner = <PyObject*>c
-    if c.lfu:
+    if c.has_ttl:
+        link_append(&c.times, &node.time)
+    c.size += 1
+    c.nbytes += node.nbytes
+    c.mutations += 1
+    if not c.ranked:
+        link_append(&c.order, &node.order)
+    elif c.lfu:
         b = <Bucket*>c.buckets.next
         if c.buckets.next == &c.buckets or b.freq != 1:
             b = _bucket_new(c, 1)
@@ -892,12 +904,6 @@ cdef void _attach(CacheCore c, _Node node) noexcept:
         link_append(&b.items, &node.order)
     else:
         link_append(&c.order, &node.order)
-    if c.has_ttl:
-        link_append(&c.times, &node.time)
-    c.size += 1
-    c.nbytes += node.nbytes
-    c.mutations += 1
-    if c.wtlfu:
         _wtlfu_add(c, <PyObject*>node)
 
 
@@ -980,12 +986,12 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
                 node.created_at = node.last_access = now
                 node.access_count = 0
                 node.expires_at = now + c.ttl_seconds
-                if c.lfu:
-                    _lfu_promote(c, <PyObject*>node)
-                elif c.wtlfu:
-                    _wtlfu_hit(c, <PyObject*>node)
-                else:
+                if not c.ranked:
                     link_move_to_tail(&c.order, &node.order)
+                elif c.lfu:
+                    _lfu_promote(c, <PyObject*>node)
+                else:
+                    _wtlfu_hit(c, <PyObject*>node)
                 if c.has_ttl:
                     link_move_to_tail(&c.times, &node.time)
                 if c.measure is not None:

@@ -42,6 +42,12 @@ if v is None:
     c[k] = k
 """
 
+THEINE_GET_OR_SET = """\
+v, found = c.get(k)
+if not found:
+    c.set(k, k)
+"""
+
 KEY_ARGS: Mapping[str, Any] = {"args": (1, 2.0, "a"), "kwargs": {"x": 1, "y": "b"}}
 
 Names = Mapping[str, Any]
@@ -182,6 +188,7 @@ OPEN_GOALS: dict[str, str] = {
     **{f"{op} ({size}, {order})": "issue 12"
        for op in ("cached hit", "Cache.set+evict") for size in ("10k", "100k") for order in ("random", "sequential")},
     "Zipf LFU": "issue 12",
+    "Zipf W-TinyLFU": "issue 12",
 }
 
 _BEST = ("lru.LRU", "cachebox.LRUCache")
@@ -337,6 +344,16 @@ register(
             Impl("cachetools.LFUCache", _store("cachetools", "LFUCache", 1_024), context=True),
         ),
         gate=Gate(0.80, ("cachebox.LFUCache",), "cachebox", open=OPEN_GOALS.get("Zipf LFU")),
+    ),
+    Scenario(
+        "Zipf W-TinyLFU", GROUP, "get-or-set over Zipf(1.0) requests on 100k keys, W-TinyLFU of 1,024",
+        GET_OR_SET, zipf_trace,
+        Impl("admf_perf.Cache(wtinylfu)", _store("admf_perf", "Cache", 1_024, "wtinylfu")),
+        (
+            Impl("cachebox.LRUCache", _store("cachebox", "LRUCache", 1_024)),
+            Impl("theine.Cache", _store("theine", "Cache", 1_024), stmt=THEINE_GET_OR_SET),
+        ),
+        gate=Gate(1.00, ("cachebox.LRUCache",), "cachebox LRU", open=OPEN_GOALS.get("Zipf W-TinyLFU")),
     ),
     Scenario(
         "Zipf LRU+TTL", GROUP, "get-or-set over Zipf(1.0) requests on 100k keys, 1,024 entries, ttl 3600 s",
