@@ -424,3 +424,26 @@ def test_fingerprint_follows_the_definition():
                  Impl("ours", lambda: {"f": abs}), (Impl("anchor", lambda: {"f": abs}),))
     assert a.fingerprint() == _scenario(Gate(2.0, ("anchor",), "other")).fingerprint()
     assert a.fingerprint() != b.fingerprint()
+
+
+def test_scan_mix_trace_inserts_fresh_loops():
+    from admf_perf.bench.hitratio import SCAN_FIRST_KEY, scan_mix_trace
+
+    base = list(range(25))
+    t = scan_mix_trace(base, every=10, length=3)
+    assert len(t) == 25 + 3 * 3
+    assert t[:10] == base[:10] and t[13:23] == base[10:20] and t[26:31] == base[20:]
+    loops = t[10:13] + t[23:26] + t[31:]
+    assert loops == [SCAN_FIRST_KEY + i for i in range(9)]
+
+
+def test_hit_ratio_counts_like_functools():
+    import functools
+
+    from admf_perf.bench.hitratio import _ours, hit_ratio
+
+    trace = [i % 7 for i in range(100)] + list(range(50)) + [3, 1, 4, 1, 5]
+    f = functools.lru_cache(maxsize=5)(lambda k: k)
+    for k in trace:
+        f(k)
+    assert hit_ratio(_ours("lru", 5), trace) == 100 * f.cache_info().hits / len(trace)
