@@ -263,6 +263,7 @@ cdef class CacheCore:
     cdef bint move_on_hit
     cdef bint has_ttl
     cdef bint precise           # a user timer: every time stamp comes from it
+    cdef bint plain_writes      # no ttl, measure or timer: a write runs no Python code but __eq__
     cdef double ttl_seconds
     cdef object timer
     cdef unsigned long long hits
@@ -335,6 +336,7 @@ cdef class CacheCore:
         if self.maxbytes < 0 or self.maxbytes == PY_SSIZE_T_MAX and max_bytes is not None:
             raise ValueError("max_bytes must be >= 0 and < 2**63 - 1, or None")
         self.measure = measure
+        self.plain_writes = timer is None and not self.has_ttl and measure is None
 
     def __dealloc__(self):
         _unlink_all(self)
@@ -354,8 +356,7 @@ cdef class CacheCore:
 
     def set(self, key, value, args=None, kwargs=None):
         """Store ``value`` under ``key`` (an overwrite is a use)."""
-        cdef Py_hash_t h = PyObject_Hash(key)
-        _store(self, key, h, value, args, kwargs, True, _absent_at(self, key, h), self.miss_pos)
+        _write(self, key, value, args, kwargs)
 
     def __getitem__(self, key):
         value = _get(self, key, PyObject_Hash(key))
@@ -364,8 +365,7 @@ cdef class CacheCore:
         return value
 
     def __setitem__(self, key, value):
-        cdef Py_hash_t h = PyObject_Hash(key)
-        _store(self, key, h, value, None, None, True, _absent_at(self, key, h), self.miss_pos)
+        _write(self, key, value, None, None)
 
     def __delitem__(self, key):
         cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
@@ -939,6 +939,53 @@ cdef int _store_too_big(CacheCore c, object key, Py_hash_t h, bint overwrite) ex
     return 0
 
 
+cdef int _rewrite(CacheCore c, _Node node, object value, object args, object kwargs,
+                  double now, Py_ssize_t size) except -1:
+    """Overwrite a live entry in place: a new write, and a use (it moves per
+    policy). Its old value, args and kwargs are dropped on return, when the
+    store is consistent (their __del__ may use it)."""
+    cdef object _old_value = node.value
+    cdef object _old_args = node.args
+    cdef object _old_kwargs = node.kwargs
+    node.value = value
+    node.args = args
+    node.kwargs = kwargs
+    node.created_at = node.last_access = now
+    node.access_count = 0
+    node.expires_at = now + c.ttl_seconds
+    if not c.ranked:
+        link_move_to_tail(&c.order, &node.order)
+    elif c.lfu:
+        _lfu_promote(c, <PyObject*>node)
+    else:
+        _wtlfu_hit(c, <PyObject*>node)
+    if c.has_ttl:
+        link_move_to_tail(&c.times, &node.time)
+    if c.measure is not None:
+        c.nbytes += size - node.nbytes
+        node.nbytes = size
+    return 0
+
+
+cdef int _write(CacheCore c, object key, object value, object args, object kwargs) except -1:
+    """set / c[k] = v. On a store whose writes run no Python code but the
+    key's __eq__ (``plain_writes``: no ttl, measure or timer), a key not known
+    absent is looked up once and, when live, overwritten in place; otherwise,
+    and for a new key, _store (told where the key goes when the lookup found
+    it absent)."""
+    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef unsigned long long absent_at = _absent_at(c, key, h)
+    cdef Py_ssize_t pos = c.miss_pos
+    cdef PyObject* p
+    if absent_at == UNKNOWN and c.plain_writes:
+        p = _table_find(c, <PyObject*>key, h, &pos)     # Python: __eq__
+        if p != NULL:
+            _rewrite(c, <_Node>p, value, args, kwargs, admf_clock(ADMF_CLOCK_COARSE), 0)
+            return 0
+        absent_at = c.mutations
+    return _store(c, key, h, value, args, kwargs, True, absent_at, pos)
+
+
 cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
                 object kwargs, bint overwrite, unsigned long long absent_at,
                 Py_ssize_t pos) except -1:
@@ -952,7 +999,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     cdef PyObject* p = NULL
     cdef _Node node = None
     cdef _Node victim = None
-    cdef object _old_key, old_value, old_args, old_kwargs  # dropped at return
+    cdef object _old_key, _old_value, _old_args, _old_kwargs  # dropped at return
     cdef unsigned long long expected
     cdef Py_ssize_t size = 0
     if c.maxsize == 0:
@@ -977,26 +1024,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
             elif not overwrite:
                 return 0
             else:
-                old_value = node.value
-                old_args = node.args
-                old_kwargs = node.kwargs
-                node.value = value
-                node.args = args
-                node.kwargs = kwargs
-                node.created_at = node.last_access = now
-                node.access_count = 0
-                node.expires_at = now + c.ttl_seconds
-                if not c.ranked:
-                    link_move_to_tail(&c.order, &node.order)
-                elif c.lfu:
-                    _lfu_promote(c, <PyObject*>node)
-                else:
-                    _wtlfu_hit(c, <PyObject*>node)
-                if c.has_ttl:
-                    link_move_to_tail(&c.times, &node.time)
+                _rewrite(c, node, value, args, kwargs, now, size)   # Python: old value's __del__
                 if c.measure is not None:
-                    c.nbytes += size - node.nbytes
-                    node.nbytes = size
                     _evict_bytes(c, node, 0)        # Python: evicted values' __del__
                 return 0
         # A new entry: evict first, so it is never its own victim. Removals run
@@ -1013,10 +1042,10 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
             if victim is not None and Py_REFCNT(victim) == 1:
                 node = victim                       # reuse the evicted node
                 _old_key = node.key                 # held: its __del__ runs after the store is whole
-                old_value = node.value
+                _old_value = node.value
                 if node.args is not None or node.kwargs is not None:
-                    old_args = node.args
-                    old_kwargs = node.kwargs
+                    _old_args = node.args
+                    _old_kwargs = node.kwargs
             else:
                 node = _Node.__new__(_Node)         # Python: a GC pass it may start
                 link_init(&node.order)
