@@ -299,11 +299,15 @@ class Hostile:
         return f"Hostile({self.v})"
 
 
+@pytest.mark.parametrize("timer", [True, False], ids=["timer", "clock"])
 @pytest.mark.parametrize("ttl", [None, 3.0], ids=["no-ttl", "ttl"])
 @pytest.mark.parametrize("policy", POLICIES)
-def test_keys_mutating_the_cache(ap, policy, ttl):
+def test_keys_mutating_the_cache(ap, policy, ttl, timer):
+    """Without ttl or timer, writes take the compiled store's in-place
+    overwrite path; with either, the general one."""
     clock = Clock()
-    cache = ap.Cache(max_size=6, strategy=policy, ttl=ttl, timer=clock)
+    cache = ap.Cache(max_size=6, strategy=policy, ttl=ttl, timer=clock if timer else None)
+    exact = all(ap.COMPILED.values())    # the compiled table never holds two equal keys
     rnd = random.Random(7)
     Hostile.cache, Hostile.rnd = cache, random.Random(8)
     Hostile.active = True
@@ -311,10 +315,15 @@ def test_keys_mutating_the_cache(ap, policy, ttl):
         for step in range(3000):
             k = Hostile(rnd.randrange(12)) if rnd.random() < 0.7 else rnd.randrange(12)
             op = rnd.randrange(10)
-            if op == 0:
-                cache.set(k, ("v", step))
-            elif op == 1:
-                cache[k] = ("v", step)
+            if op in (0, 1):
+                if op == 0:
+                    cache.set(k, ("v", step))
+                else:
+                    cache[k] = ("v", step)
+                if exact and policy != "unbounded":
+                    Hostile.active = False
+                    assert cache.entry(k).value == ("v", step)   # the write is the last word
+                    Hostile.active = True
             elif op == 2:
                 cache.get(k)
             elif op == 3:

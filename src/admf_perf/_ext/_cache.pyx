@@ -884,12 +884,22 @@ cdef int _evict_bytes(CacheCore c, _Node keep, Py_ssize_t incoming) except -1:
     return 0
 
 
+cdef void _time_link(CacheCore c, _Node node) noexcept:
+    """Link a written node into the time list, in expiry order: at the tail,
+    unless writes made while its key was looked up (a key's __eq__ running
+    Python code) were stamped later than this one."""
+    cdef Link* pos = c.times.prev
+    while pos != &c.times and (<_Node>node_of_time(pos)).expires_at > node.expires_at:
+        pos = pos.prev
+    link_insert_after(pos, &node.time)
+
+
 cdef void _attach(CacheCore c, _Node node) noexcept:
     """Link a new node (already in the dict) into the lists."""
     cdef Bucket* b
     node.owner = <PyObject*>c
     if c.has_ttl:
-        link_append(&c.times, &node.time)
+        _time_link(c, node)
     c.size += 1
     c.nbytes += node.nbytes
     c.mutations += 1
@@ -960,7 +970,8 @@ cdef int _rewrite(CacheCore c, _Node node, object value, object args, object kwa
     else:
         _wtlfu_hit(c, <PyObject*>node)
     if c.has_ttl:
-        link_move_to_tail(&c.times, &node.time)
+        link_remove(&node.time)
+        _time_link(c, node)
     if c.measure is not None:
         c.nbytes += size - node.nbytes
         node.nbytes = size

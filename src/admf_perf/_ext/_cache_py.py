@@ -518,7 +518,7 @@ class CacheCore:
             self._bytes += size
             self._order.add(e)
             if self._times is not None:
-                self._times[e] = None
+                self._time_link(e)
             # Code run by a key's __eq__ during setdefault may have filled the store.
             while 0 < self._max_size < _len(self._order):
                 if self._remove(self._order.victim()):
@@ -550,7 +550,23 @@ class CacheCore:
         e.kwargs = kwargs
         self._order.overwrite(e)
         if self._times is not None:
-            self._times.move_to_end(e)
+            self._time_link(e)
+
+    def _time_link(self, e):
+        """Put a written entry last in the time list, then move back after it
+        any stamped later (writes made while its key was looked up, by a
+        key's __eq__): the list stays in expiry order."""
+        times = self._times
+        times[e] = None
+        times.move_to_end(e)
+        later = []
+        for x in reversed(times):
+            if x is not e:
+                if x.expires_at <= e.expires_at:
+                    break
+                later.append(x)
+        for x in reversed(later):
+            times.move_to_end(x)
 
     # -- hot API ------------------------------------------------------------
     def get(self, key, default=None):
