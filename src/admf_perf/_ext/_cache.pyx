@@ -319,9 +319,8 @@ cdef class CacheCore:
         self.ranked = self.lfu or self.wtlfu
         if self.wtlfu:
             self.sk_cap = _sketch_cap(self.maxsize)
-            if _sketch_alloc(self, min(<Py_ssize_t>SKETCH_MIN, self.sk_cap)) < 0:
+            if _wtlfu_reset(self) < 0:
                 raise MemoryError()
-            _climber_init(self)
         self.move_on_hit = policy == P_LRU or policy == P_TLRU
         self.has_ttl = ttl is not None
         self.ttl_seconds = float(ttl) if ttl is not None else 0.0
@@ -435,11 +434,8 @@ cdef class CacheCore:
         _unlink_all(self)
         _table_alloc(self, MIN_CAPACITY)
         self.miss_key = None
-        if self.wtlfu:                  # a fresh history: sketch and climber
-            if _sketch_alloc(self, min(<Py_ssize_t>SKETCH_MIN, self.sk_cap)) < 0:
-                memset(self.sketch, 0, self.sk_width * 2)   # no memory for a new one: this one, emptied
-                self.sk_adds = 0
-            _climber_init(self)
+        if self.wtlfu:
+            _wtlfu_reset(self)
         # The entries are dropped after the store is empty and consistent:
         # values' __del__ may use it.
         _table_release(self, old, capacity)
@@ -801,16 +797,14 @@ cdef void _detach(CacheCore c, PyObject* p) noexcept:
     """
     cdef Bucket* b
     link_remove(&(<_Node>p).order)
-    if not c.ranked:
-        pass
-    elif c.lfu:
-        b = (<_Node>p).bucket
-        (<_Node>p).bucket = NULL
-        if b != NULL and b.items.next == &b.items:
-            link_remove(&b.chain)
-            _bucket_release(c, b)
-    else:
-        _wtlfu_count(c, _segment(p), -1)
+    if c.ranked:
+        if c.lfu:
+            b = (<_Node>p).bucket
+            if b != NULL and b.items.next == &b.items:
+                link_remove(&b.chain)
+                _bucket_release(c, b)
+        else:
+            _wtlfu_count(c, _segment(p), -1)
         (<_Node>p).bucket = NULL
     if c.has_ttl:
         link_remove(&(<_Node>p).time)
@@ -1149,7 +1143,9 @@ cdef void _free_buckets(CacheCore c) noexcept:
 # table slot.
 
 cdef Py_ssize_t _sketch_cap(Py_ssize_t maxsize) noexcept nogil:
-    """The width the sketch may grow to (_cache_py.sketch_width)."""
+    """``maxsize`` rounded up to a power of 2 within [SKETCH_MIN, SKETCH_MAX]
+    (SKETCH_MAX when negative): the width the sketch may grow to
+    (_cache_py.sketch_width)."""
     cdef Py_ssize_t width = SKETCH_MIN
     if maxsize < 0:
         return SKETCH_MAX
@@ -1209,11 +1205,19 @@ cdef inline void _caps(CacheCore c, Py_ssize_t* window, Py_ssize_t* protected) n
         _start_caps(c.size if c.size > 1 else 1, window, protected)
 
 
-cdef void _climber_init(CacheCore c) noexcept nogil:
+cdef int _wtlfu_reset(CacheCore c) noexcept nogil:
+    """A fresh history: the narrowest sketch, the climber at its start. -1
+    when there is no memory for a sketch and none to empty instead."""
+    if _sketch_alloc(c, min(<Py_ssize_t>SKETCH_MIN, c.sk_cap)) < 0:
+        if c.sketch == NULL:
+            return -1
+        memset(c.sketch, 0, c.sk_width * 2)     # no memory for a new one: this one, emptied
+        c.sk_adds = 0
     _start_caps(c.maxsize if c.maxsize > 0 else 1, &c.wmax, &c.qmax)
     c.sample_hits = c.sample_misses = c.adjustment = 0
     c.previous_rate = 0.0
     c.step = -STEP_PERCENT * <double>(c.maxsize if c.maxsize > 0 else 0)
+    return 0
 
 
 cdef void _demote(CacheCore c) noexcept nogil:
@@ -1296,14 +1300,11 @@ cdef void _wtlfu_add(CacheCore c, PyObject* p) noexcept nogil:
     """A new node, just appended to the window: count it in the sketch (after
     widening the sketch if the store outgrew it) and push the window's
     overflow into probation."""
-    cdef Py_ssize_t window, protected, width
+    cdef Py_ssize_t window, protected
     (<_Node>p).bucket = <Bucket*>&c.order
     c.wlen += 1
     if c.size > c.sk_width and c.sk_width < c.sk_cap:
-        width = c.sk_width
-        while width < c.size and width < c.sk_cap:
-            width <<= 1
-        _sketch_alloc(c, width)         # no memory: the narrower sketch goes on
+        _sketch_alloc(c, min(_sketch_cap(c.size), c.sk_cap))   # no memory: the narrower one goes on
     _sketch_increment(c, _node_hash(c, p))
     _caps(c, &window, &protected)
     while c.wlen > window:

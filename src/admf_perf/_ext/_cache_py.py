@@ -197,15 +197,11 @@ class _Sketch:
         self.bits = width.bit_length() - 1
         self.table = bytearray(width * 2)
         self.additions = 0
-        self.sample = 10 * width
 
     def ensure(self, n: int) -> None:
         """Widen (and start over) when n entries outgrow the rows."""
         if n > self.width and self.width < self.cap:
-            width = self.width
-            while width < n and width < self.cap:
-                width <<= 1
-            self._alloc(width)
+            self._alloc(min(sketch_width(n), self.cap))
 
     def _counters(self, h: int) -> list[int]:
         x = h & _M64
@@ -231,7 +227,7 @@ class _Sketch:
                 added = True
         if added:
             self.additions += 1
-            if self.additions >= self.sample:
+            if self.additions >= 10 * self.width:
                 self.table = bytearray((b >> 1) & 0x77 for b in t)
                 self.additions //= 2
 
