@@ -3,6 +3,7 @@ entry metadata of cached calls, garbage collection. Both implementations."""
 import gc
 import pickle
 import re
+import sys
 import weakref
 
 import numpy as np
@@ -262,6 +263,33 @@ def test_cycles_through_cached_values_are_collected(ap, strategy):
     del c, h
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("strategy", ["lru", "lfu", "wtinylfu"])
+def test_compiled_store_is_dense_reuses_entries_and_releases_them(ap, strategy):
+    """The compiled store's own memory (``sys.getsizeof``: its arrays, not
+    what it holds) is a few ints and two short records per entry, does not
+    grow under churn (evicted entries are reused) and is given back by
+    ``clear``. The twin keeps entries in dicts: nothing to measure."""
+    if not all(ap.COMPILED.values()):
+        pytest.skip("the twin's memory is its dicts'")
+    c = ap.Cache(1_000, strategy)
+    empty = sys.getsizeof(c)
+    for k in range(1_000):
+        c[k] = None
+    for k in range(1_000, 2_000):        # a round of evictions (the table settles)
+        c[k] = None
+    full = sys.getsizeof(c)
+    assert 0 < full - empty <= 1_000 * 256, full - empty
+    for k in range(2_000, 50_000):       # 48 more
+        c[k] = None
+    assert sys.getsizeof(c) == full and len(c) == 1_000
+    c._check()
+    c.clear()
+    assert sys.getsizeof(c) <= empty + 4_096 and len(c) == 0
+    c[1] = 1
+    assert c[1] == 1
+    c._check()
 
 
 def test_cached_method_does_not_keep_instance_alive(ap):

@@ -4,26 +4,31 @@
 
 Twin (specification): ``_cache_py.py``. Semantics: docs/caching.md.
 
-One intrusive-list core serves every policy. A ``_Node`` embeds two links:
-``order`` (its place in the order list: LRU/FIFO/UNBOUNDED share one list on
-the store, LFU keeps one list per frequency ``Bucket``) and ``time`` (its
-place in the write-order list that TTL purges from). The store's own hash
-table (open addressing, see ``Slot``) maps key -> node, owns the nodes and
-knows each node's slot, so an eviction is O(1) with no key comparison; a
-node is in the table exactly when it is linked into the lists.
+One compact store serves every policy, laid out as CPython's dict: the
+entries live in one contiguous array (``Entry``, one 64-byte line each: what
+a hit touches; the rest in a parallel ``Cold`` array) and an index table of
+C ints maps a key's hash to its entry (open addressing). The order lists
+(LRU/FIFO/UNBOUNDED: one; LFU: one per frequency ``Bucket``; W-TinyLFU:
+window, probation, protected) and the time list that TTL purges from link
+entries by index, so no entry is a heap object of its own. An entry is in
+the table exactly when it is linked into the lists; evicting it finds its
+slot from its stored hash, comparing no key.
 
 The GIL is held throughout. Python code can run only in a key's
 ``__hash__``/``__eq__`` (a lookup that sees the store change meanwhile starts
 over), a ``timer`` call, a garbage-collection pass or a reference drop, and
-each operation holds what it works on and is consistent at those points.
+each operation is consistent at those points. An index found before Python
+code ran is trusted after it only while its entry still holds the very key
+object found there (``_holds``).
 """
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.list cimport PyList_New
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport fabs
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import threading
 
@@ -39,10 +44,12 @@ cdef extern from "Python.h":
     Py_ssize_t PY_SSIZE_T_MAX
     void Py_INCREF_ptr "Py_INCREF"(PyObject* o)
     void Py_DECREF_ptr "Py_DECREF"(PyObject* o)
-    bint PyLong_CheckExact_ptr "PyLong_CheckExact"(PyObject* o)
-    bint PyUnicode_CheckExact_ptr "PyUnicode_CheckExact"(PyObject* o)
+    void Py_XINCREF_ptr "Py_XINCREF"(PyObject* o)
+    void Py_XDECREF_ptr "Py_XDECREF"(PyObject* o)
+    void PyList_SET_ITEM_ptr "PyList_SET_ITEM"(object l, Py_ssize_t i, PyObject* o)
     ctypedef int (*admf_visitproc "visitproc")(PyObject*, void*) noexcept
     ctypedef int (*admf_traverseproc "traverseproc")(PyObject*, admf_visitproc, void*) noexcept
+    ctypedef int (*admf_inquiry "inquiry")(PyObject*) noexcept
     Py_hash_t PyObject_Hash_raw "PyObject_Hash"(object o)
     Py_hash_t PyObject_Hash(object o) except -1
     PyObject* PyErr_Occurred()
@@ -75,11 +82,25 @@ cdef extern from *:
         clock_gettime(id, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     }
+    /* Equality of two objects of one exact type, int or str, whose
+       comparison runs no Python code: straight to the type's slot (what
+       PyObject_RichCompareBool ends up calling). 1, 0, or -1 on error. */
+    static inline int admf_exact_eq(PyObject *a, PyObject *b) {
+        PyObject *r = Py_TYPE(a)->tp_richcompare(a, b, Py_EQ);
+        if (r == NULL) return -1;
+        int eq = (r == Py_True);
+        Py_DECREF(r);
+        return eq;
+    }
+    static inline int admf_same_exact_scalar(PyObject *a, PyObject *b) {
+        return Py_IS_TYPE(a, Py_TYPE(b)) && (PyLong_CheckExact(a) || PyUnicode_CheckExact(a));
+    }
     /* Propagate the exception that is already set (Cython: except -1). */
     static inline int admf_error_set(void) { return PyErr_Occurred() ? -1 : 0; }
     static inline int admf_fail(void) { return -1; }
     #define ADMF_GET_TRAVERSE(t) ((t)->tp_traverse)
     #define ADMF_SET_TRAVERSE(t, f) ((t)->tp_traverse = (f))
+    #define ADMF_SET_CLEAR(t, f) ((t)->tp_clear = (f))
     #define ADMF_TUPLE_ITEMS(t) (((PyTupleObject *)(t))->ob_item)
     #define ADMF_TUPLE_ITEMS_PTR(t) (((PyTupleObject *)(t))->ob_item)
     /* Reusing one tuple to look keys up needs tuples that do not cache their hash. */
@@ -99,9 +120,12 @@ cdef extern from *:
     PyObject** ADMF_TUPLE_ITEMS(object)
     admf_traverseproc ADMF_GET_TRAVERSE(PyTypeObject*)
     void ADMF_SET_TRAVERSE(PyTypeObject*, admf_traverseproc)
+    void ADMF_SET_CLEAR(PyTypeObject*, admf_inquiry)
     PyObject** ADMF_TUPLE_ITEMS_PTR(PyObject*)
     bint ADMF_PROBE_TUPLES
     int admf_error_set() except -1
+    int admf_exact_eq(PyObject*, PyObject*) noexcept
+    bint admf_same_exact_scalar(PyObject*, PyObject*) noexcept
     int admf_fail() except -1
     void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
 
@@ -133,104 +157,129 @@ cdef double RESTART_THRESHOLD = 0.05
 
 
 # ---------------------------------------------------------------------------
-# The intrusive list
+# Entries and their lists
 # ---------------------------------------------------------------------------
 
-cdef struct Link:
-    Link* prev
-    Link* next
+# An entry lives in the store's entries array and is named by its index.
+# What a hit reads and writes is one 64-byte line (``Entry``); what it never
+# touches (a cached call's arguments, the measured size, the time list) is in
+# the parallel ``Cold`` array. Lists are doubly linked through indices; NIL
+# ends them. A free entry has ``key == NULL`` and is chained by ``next``.
+cdef enum:
+    NIL = -1
+    EMPTY = -1         # an index-table slot never used
+    DUMMY = -2         # an index-table slot whose entry was removed
+    MIN_CAPACITY = 8   # index-table slots at least
+    MIN_ENTRIES = 8
+    MAX_ENTRIES = 0x7FFFFFF0   # indices are C ints
+    F_COLD_OBJECTS = 1          # the entry holds args or kwargs (in Cold)
+    W = 0              # W-TinyLFU's lists (``tag``): window (the order list), probation, protected
+    PROBATION = 1
+    PROTECTED = 2
 
-cdef struct Bucket:
-    Link chain      # first member: a Link* to it is a Bucket*
-    Link items      # the entries of this frequency, least recently used first
+cdef struct Entry:
+    PyObject* key               # owned; NULL: free
+    PyObject* value             # owned
+    Py_hash_t hash
+    int prev, next              # the order list (free: next free entry)
+    int tag                     # LFU: its bucket; W-TinyLFU: its list
+    int flags
+    double last_access
+    Py_ssize_t access_count
+    double created_at           # its write time (expires at created_at + ttl)
+
+cdef struct Cold:
+    PyObject* args              # owned, or NULL
+    PyObject* kwargs            # owned, or NULL
+    Py_ssize_t nbytes           # measured size (only kept when the store measures)
+    int tprev, tnext            # the time list (with a ttl)
+
+cdef struct List:
+    int first, last             # least recently used first
+    Py_ssize_t len
+
+cdef struct Bucket:             # LFU: the entries of one frequency
+    List items
+    int prev, next              # the chain of buckets by increasing frequency (free: next free)
     Py_ssize_t freq
 
 
-cdef inline void link_init(Link* head) noexcept nogil:
-    head.prev = head
-    head.next = head
+cdef inline void list_init(List* lst) noexcept nogil:
+    lst.first = lst.last = NIL
+    lst.len = 0
 
 
-cdef inline void link_remove(Link* l) noexcept nogil:
-    l.prev.next = l.next
-    l.next.prev = l.prev
-    l.prev = l
-    l.next = l
+cdef inline void list_remove(Entry* ent, List* lst, int i) noexcept nogil:
+    cdef int p = ent[i].prev
+    cdef int n = ent[i].next
+    if p != NIL:
+        ent[p].next = n
+    else:
+        lst.first = n
+    if n != NIL:
+        ent[n].prev = p
+    else:
+        lst.last = p
+    lst.len -= 1
 
 
-cdef inline void link_append(Link* head, Link* l) noexcept nogil:
-    """Insert l at the tail (just before head)."""
-    l.prev = head.prev
-    l.next = head
-    head.prev.next = l
-    head.prev = l
+cdef inline void list_append(Entry* ent, List* lst, int i) noexcept nogil:
+    ent[i].next = NIL
+    ent[i].prev = lst.last
+    if lst.last != NIL:
+        ent[lst.last].next = i
+    else:
+        lst.first = i
+    lst.last = i
+    lst.len += 1
 
 
-cdef inline void link_insert_after(Link* pos, Link* l) noexcept nogil:
-    l.prev = pos
-    l.next = pos.next
-    pos.next.prev = l
-    pos.next = l
+cdef inline void list_move_to_tail(Entry* ent, List* lst, int i) noexcept nogil:
+    cdef int p, n
+    if lst.last == i:
+        return
+    p = ent[i].prev
+    n = ent[i].next             # not NIL: i is not last
+    if p != NIL:
+        ent[p].next = n
+    else:
+        lst.first = n
+    ent[n].prev = p
+    ent[i].prev = lst.last
+    ent[i].next = NIL
+    ent[lst.last].next = i
+    lst.last = i
 
 
-cdef inline void link_move_to_tail(Link* head, Link* l) noexcept nogil:
-    if l.next != head:
-        l.prev.next = l.next
-        l.next.prev = l.prev
-        link_append(head, l)
+# The time list links through Cold (expiry order: earliest first).
+cdef inline void time_remove(Cold* cold, List* lst, int i) noexcept nogil:
+    cdef int p = cold[i].tprev
+    cdef int n = cold[i].tnext
+    if p != NIL:
+        cold[p].tnext = n
+    else:
+        lst.first = n
+    if n != NIL:
+        cold[n].tprev = p
+    else:
+        lst.last = p
+    lst.len -= 1
 
 
-# The hash table: open addressing, linear probing, Fibonacci hashing of the
-# Python hash. A slot holds a node (an owned reference), or is EMPTY (NULL) or
-# a TOMBSTONE. It holds exactly the linked nodes: a node enters and leaves the
-# table and the lists together, with no Python code in between. A lookup runs
-# Python code only in a key's __eq__; if the store changed meanwhile it starts
-# over (as CPython's dict does), so two equal keys are never both stored.
-cdef struct Slot:
-    Py_hash_t hash
-    PyObject* node
-
-cdef char _TOMBSTONE_TARGET
-cdef PyObject* TOMBSTONE = <PyObject*>&_TOMBSTONE_TARGET
-cdef enum:
-    MIN_CAPACITY = 8
-
-
-# Offsets of a node's links inside its object, to get from a link to its node.
-cdef Py_ssize_t ORDER_OFFSET = 0
-cdef Py_ssize_t TIME_OFFSET = 0
-
-
-cdef inline PyObject* node_of_order(Link* l) noexcept nogil:
-    return <PyObject*>(<char*>l - ORDER_OFFSET)
-
-
-cdef inline PyObject* node_of_time(Link* l) noexcept nogil:
-    return <PyObject*>(<char*>l - TIME_OFFSET)
-
-
-@cython.final
-@cython.freelist(256)
-cdef class _Node:
-    """One entry. The store's dict owns it; lists point at it. ``bucket``:
-    LFU: its frequency bucket; W-TinyLFU: the head of the list it is in.
-
-    Fields read on a hit come first, so a hit touches as few cache lines as it can.
-    """
-    cdef PyObject* owner        # the CacheCore it is linked into, or NULL
-    cdef Link order
-    cdef object value
-    cdef double last_access
-    cdef Py_ssize_t access_count
-    cdef double expires_at
-    cdef Bucket* bucket
-    cdef object key             # (its hash is in its table slot)
-    cdef double created_at
-    cdef Link time
-    cdef object args
-    cdef object kwargs
-    cdef Py_ssize_t slot        # its index in the store's table while linked
-    cdef Py_ssize_t nbytes      # its measured size (0 when the store does not measure)
+cdef inline void time_insert_after(Cold* cold, List* lst, int pos, int i) noexcept nogil:
+    """Link i after pos (NIL: first)."""
+    cdef int n = cold[pos].tnext if pos != NIL else lst.first
+    cold[i].tprev = pos
+    cold[i].tnext = n
+    if pos != NIL:
+        cold[pos].tnext = i
+    else:
+        lst.first = i
+    if n != NIL:
+        cold[n].tprev = i
+    else:
+        lst.last = i
+    lst.len += 1
 
 
 cdef object _MISS = object()   # "no live entry" from lookups that count statistics
@@ -243,19 +292,32 @@ cdef object _MISS = object()   # "no live entry" from lookups that count statist
 @cython.no_gc_clear
 cdef class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics (see ``Cache``)."""
-    cdef Slot* slots            # the hash table (capacity = mask + 1, a power of 2)
-    cdef Py_ssize_t mask
+    # the index table: open addressing, linear probing, Fibonacci hashing;
+    # a slot holds an entry's index, EMPTY or DUMMY
+    cdef int* index
+    cdef Py_ssize_t mask        # capacity - 1 (a power of 2)
     cdef int shift              # 64 - log2(capacity)
-    cdef Py_ssize_t filled      # slots not EMPTY (entries and tombstones)
-    cdef Link order             # LRU/FIFO/TLRU/UNBOUNDED: the order list; W-TinyLFU: the window
-    cdef Link buckets           # LFU: buckets by increasing frequency
-    cdef Link times             # with ttl: entries by write time
-    cdef Bucket* spare          # LFU: free buckets for reuse
+    cdef Py_ssize_t filled      # slots not EMPTY (entries and dummies)
+    # the entries (64-byte aligned: one per cache line) and their cold halves
+    cdef Entry* ent
+    cdef Cold* cold
+    cdef void* ent_block        # what ent points into (malloc'd)
+    cdef Py_ssize_t ent_cap
+    cdef Py_ssize_t ent_used    # entries ever handed out: [0, ent_used) are live or free
+    cdef int free_head          # the free entries, chained by next
+    # the order lists: LRU/FIFO/TLRU/UNBOUNDED use lists[0];
+    # W-TinyLFU: window, probation, protected
+    cdef List lists[3]
+    cdef List times             # with ttl: entries by expiry
+    cdef Bucket* bk             # LFU: the buckets (one more than entries can ever need)
+    cdef Py_ssize_t bk_cap
+    cdef int bk_first, bk_last, bk_free
     cdef Py_ssize_t size
     cdef Py_ssize_t maxsize     # -1: never evicts
-    cdef Py_ssize_t nbytes      # the linked nodes' measured bytes
+    cdef Py_ssize_t nbytes      # the live entries' measured bytes
     cdef Py_ssize_t maxbytes    # PY_SSIZE_T_MAX: no byte budget (one comparison tests both)
     cdef object measure         # measure(key, value) -> int >= 0, or None: not measured
+    cdef bint measured          # measure is not None (entries' nbytes kept)
     cdef int policy_code
     cdef bint ranked            # LFU or W-TinyLFU: not one order list (one test on LRU's paths)
     cdef bint lfu
@@ -277,10 +339,7 @@ cdef class CacheCore:
     cdef Py_hash_t miss_hash
     cdef unsigned long long miss_at
     cdef Py_ssize_t miss_pos            # where that key would be inserted
-    # W-TinyLFU (last: the other policies' fields stay together)
-    cdef Link probation         # the main area's probation and protected lists
-    cdef Link protected
-    cdef Py_ssize_t wlen, plen, qlen    # the lengths of window, probation, protected
+    # W-TinyLFU
     cdef unsigned char* sketch  # 4 rows x sk_width 4-bit counters
     cdef Py_ssize_t sk_width
     cdef Py_ssize_t sk_cap      # the width it may grow to
@@ -293,14 +352,21 @@ cdef class CacheCore:
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
-        _table_alloc(self, MIN_CAPACITY)
-        link_init(&self.order)
-        link_init(&self.buckets)
-        link_init(&self.times)
-        link_init(&self.probation)
-        link_init(&self.protected)
+        self.index = NULL
+        self.ent_block = NULL       # the entries arrays come with the first entry
+        self.ent = NULL
+        self.cold = NULL
+        self.ent_cap = self.ent_used = 0
+        self.free_head = NIL
+        list_init(&self.lists[0])
+        list_init(&self.lists[1])
+        list_init(&self.lists[2])
+        list_init(&self.times)
+        self.bk = NULL
+        self.bk_cap = 0
+        self.bk_first = self.bk_last = self.bk_free = NIL
         self.sketch = NULL
-        self.spare = NULL
+        _table_alloc(self, MIN_CAPACITY)
         self.maxsize = 128
         self.maxbytes = PY_SSIZE_T_MAX
 
@@ -335,15 +401,22 @@ cdef class CacheCore:
         if self.maxbytes < 0 or self.maxbytes == PY_SSIZE_T_MAX and max_bytes is not None:
             raise ValueError("max_bytes must be >= 0 and < 2**63 - 1, or None")
         self.measure = measure
+        self.measured = measure is not None
         self.plain_writes = timer is None and not self.has_ttl and measure is None
 
     def __dealloc__(self):
-        _unlink_all(self)
-        _table_release(self, self.slots, self.mask + 1)
-        self.slots = NULL
-        _free_buckets(self)
+        _release_entries(self.ent, self.cold, self.ent_used)
+        free(self.ent_block)
+        free(self.cold)
+        free(self.index)
+        free(self.bk)
         free(self.sketch)
+        self.ent_block = self.ent = NULL
+        self.cold = NULL
+        self.index = NULL
+        self.bk = NULL
         self.sketch = NULL
+        self.ent_used = self.size = 0
 
     # -- hot API ---------------------------------------------------------------
     def get(self, key, default=None):
@@ -367,13 +440,13 @@ cdef class CacheCore:
         _write(self, key, value, None, None)
 
     def __delitem__(self, key):
-        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
-        if node is None:
+        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        if i < 0:
             raise KeyError(key)
-        _remove(self, node)
+        _remove(self, i)
 
     def __contains__(self, key):
-        return _peek(self, key, PyObject_Hash(key)) is not None
+        return _find_live(self, key, PyObject_Hash(key), False) >= 0
 
     def __len__(self):
         if self.has_ttl:
@@ -382,42 +455,51 @@ cdef class CacheCore:
 
     def pop(self, key, default=_MISS):
         """Remove ``key`` and return its value (not a use); ``default`` or KeyError if absent."""
-        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
-        if node is None:
+        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        if i < 0:
             if default is _MISS:
                 raise KeyError(key)
             return default
-        _remove(self, node)
-        return node.value
+        value = <object>self.ent[i].value
+        _remove(self, i)
+        return value
 
     # -- cold API --------------------------------------------------------------
     def keys(self):
         """Snapshot of the live keys, in order-list order."""
-        return [(<_Node>n).key for n in _snapshot(self)]
+        return _snapshot(self, 0)
 
     def values(self):
         """Snapshot of the live values, in order-list order."""
-        return [(<_Node>n).value for n in _snapshot(self)]
+        return _snapshot(self, 1)
 
     def items(self):
         """Snapshot of the live (key, value) pairs, in order-list order."""
-        return [((<_Node>n).key, (<_Node>n).value) for n in _snapshot(self)]
+        cdef list keys, values
+        cdef unsigned long long before
+        while True:
+            keys = _snapshot(self, 0)
+            before = self.mutations
+            values = _snapshot_raw(self, 1)
+            if self.mutations == before and len(values) == len(keys):
+                return list(zip(keys, values))
 
     def _discard(self, key):
         """Remove ``key`` if live (not an eviction); True when something was removed."""
-        cdef _Node node = _find_live(self, key, PyObject_Hash(key), True)
-        if node is None:
+        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        if i < 0:
             return False
-        _remove(self, node)
+        _remove(self, i)
         return True
 
     def _discard_matching(self, predicate):
         """Remove the live entries whose key satisfies ``predicate``; return how many."""
-        cdef _Node node
         cdef Py_ssize_t removed = 0
-        for node in _snapshot(self):
-            if node.owner != NULL and predicate(node.key) and node.owner != NULL:
-                _remove(self, node)
+        cdef Py_ssize_t i
+        for key, i in _snapshot_indexed(self):
+            # still the same entry: the key stored at i is this very object
+            if _holds(self, i, key) and predicate(key) and _holds(self, i, key):
+                _remove(self, i)
                 removed += 1
         return removed
 
@@ -429,16 +511,7 @@ cdef class CacheCore:
 
     def clear(self):
         """Remove every entry (statistics stay)."""
-        cdef Slot* old = self.slots
-        cdef Py_ssize_t capacity = self.mask + 1
-        _unlink_all(self)
-        _table_alloc(self, MIN_CAPACITY)
-        self.miss_key = None
-        if self.wtlfu:
-            _wtlfu_reset(self)
-        # The entries are dropped after the store is empty and consistent:
-        # values' __del__ may use it.
-        _table_release(self, old, capacity)
+        _empty(self)
 
     def reset_stats(self):
         self.hits = self.misses = self.evictions = self.expirations = 0
@@ -449,11 +522,38 @@ cdef class CacheCore:
 
     def _entry(self, key):
         """(value, created_at, last_access, access_count, expires_at, args, kwargs) or None."""
-        cdef _Node node = _peek(self, key, PyObject_Hash(key))
-        if node is None:
+        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), False)
+        cdef Entry* e
+        cdef double created, last
+        cdef Py_ssize_t count
+        if i < 0:
             return None
-        return (node.value, node.created_at, node.last_access, node.access_count,
-                node.expires_at if self.has_ttl else None, node.args, node.kwargs)
+        e = &self.ent[i]
+        # Everything is read before anything is allocated (an allocation may
+        # start a garbage-collection pass that runs Python code).
+        value = <object>e.value
+        created = e.created_at
+        last = e.last_access
+        count = e.access_count
+        args = kwargs = None
+        if e.flags & F_COLD_OBJECTS:
+            if self.cold[i].args != NULL:
+                args = <object>self.cold[i].args
+            if self.cold[i].kwargs != NULL:
+                kwargs = <object>self.cold[i].kwargs
+        return (value, created, last, count,
+                created + self.ttl_seconds if self.has_ttl else None, args, kwargs)
+
+    def __sizeof__(self):
+        """The store's own bytes: the object, its index table, entries
+        arrays, LFU buckets and sketch (not the keys and values it holds, as
+        ``dict.__sizeof__``)."""
+        cdef Py_ssize_t n = (self.mask + 1) * sizeof(int) + self.bk_cap * sizeof(Bucket)
+        if self.ent_block != NULL:
+            n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + 64
+        if self.sketch != NULL:
+            n += 2 * self.sk_width
+        return object.__sizeof__(self) + n
 
     @property
     def max_size(self):
@@ -483,64 +583,75 @@ cdef class CacheCore:
     def _check(self, strict=True):
         """Assert the internal invariants (for tests).
 
-        Always: the lists are sound, every linked node belongs to this store,
-        ``size`` counts them, LFU buckets increase, the time list is in expiry
-        order. ``strict``: also that the dict maps exactly the linked nodes,
-        which holds unless a key's ``__eq__`` mutated the store during a dict
-        operation (a plain dict can then hold two equal keys, and so can this).
+        The lists are sound and hold exactly the live entries, tagged with
+        their list (or bucket); ``size`` counts them; LFU buckets increase;
+        the time list is in expiry order; the index table maps each live
+        entry's key, from its home slot, to it and to nothing else; the free
+        entries are the others. ``strict`` is for the twin's sake (this store
+        never keeps two equal keys).
         """
-        cdef _Node node
-        cdef Link* l
-        cdef Bucket* b
-        cdef Py_ssize_t last_freq = 0
-        nodes = _snapshot_raw(self)
-        assert len(nodes) == self.size, (len(nodes), self.size)
-        assert len(set(map(id, nodes))) == len(nodes), "a node is linked twice"
-        for node in nodes:
-            assert node.owner == <PyObject*>self
-        # The table holds exactly the linked nodes, each in its slot (always:
-        # this store never keeps two equal keys; strict is for the twin's sake).
-        cdef Py_ssize_t i, in_table = 0
-        for i in range(self.mask + 1):
-            if self.slots[i].node != NULL and self.slots[i].node != TOMBSTONE:
+        cdef Py_ssize_t i, j, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
+        cdef int b, last_freq = 0
+        cdef Py_ssize_t window, protected
+        order = _order_indices(self)
+        assert len(order) == self.size, (len(order), self.size)
+        assert len(set(order)) == len(order), "an entry is linked twice"
+        for i in range(self.ent_used):
+            if self.ent[i].key != NULL:
+                live += 1
+                seen_nbytes += self.cold[i].nbytes if self.measured else 0
+        assert live == self.size, (live, self.size)
+        for i in order:
+            assert self.ent[i].key != NULL, "a free entry is linked"
+        i = self.free_head
+        while i != NIL:
+            assert 0 <= i < self.ent_used and self.ent[i].key == NULL
+            free_count += 1
+            assert free_count <= self.ent_used, "the free list loops"
+            i = self.ent[i].next
+        assert free_count + live == self.ent_used, (free_count, live, self.ent_used)
+        for j in range(self.mask + 1):
+            i = self.index[j]
+            if i >= 0:
                 in_table += 1
-                assert (<_Node>self.slots[i].node).owner == <PyObject*>self
-                assert (<_Node>self.slots[i].node).slot == i
+                assert i < self.ent_used and self.ent[i].key != NULL
+                assert _slot_of(self, i) == j, "an entry is not where its probe finds it"
         assert in_table == self.size, (in_table, self.size)
         assert self.filled >= in_table and self.filled * 2 <= self.mask + 1 + 2
-        for node in nodes:
-            assert self.slots[node.slot].node == <PyObject*>node
         if self.maxsize >= 0:
             assert self.size <= self.maxsize, (self.size, self.maxsize)
-        assert self.nbytes == sum([node.nbytes for node in nodes]), self.nbytes
+        assert self.nbytes == seen_nbytes, (self.nbytes, seen_nbytes)
         assert self.nbytes <= self.maxbytes, (self.nbytes, self.maxbytes)
         if self.lfu:
-            l = self.buckets.next
-            while l != &self.buckets:
-                b = <Bucket*>l
-                assert b.freq > last_freq and b.items.next != &b.items
-                last_freq = b.freq
-                l = l.next
-        cdef Py_ssize_t window, protected
-        if self.wtlfu:
-            assert _tagged_length(&self.order) == self.wlen, self.wlen
-            assert _tagged_length(&self.probation) == self.plen, self.plen
-            assert _tagged_length(&self.protected) == self.qlen, self.qlen
+            b = self.bk_first
+            n = 0
+            while b != NIL:
+                assert self.bk[b].freq > last_freq and self.bk[b].items.len > 0
+                assert _list_length(self, &self.bk[b].items, b) == self.bk[b].items.len
+                last_freq = self.bk[b].freq
+                n += self.bk[b].items.len
+                b = self.bk[b].next
+            assert n == self.size
+        elif self.wtlfu:
+            for b in range(3):
+                assert _list_length(self, &self.lists[b], b) == self.lists[b].len, b
             _caps(self, &window, &protected)
             if self.maxsize > 0:
-                assert self.qlen <= protected, (self.qlen, protected)
+                assert self.lists[PROTECTED].len <= protected, (self.lists[PROTECTED].len, protected)
                 assert window >= 1 and protected >= 0 and window + protected <= self.maxsize
+        else:
+            assert self.lists[W].len == self.size
         if self.has_ttl:
-            count = 0
+            n = 0
             last = -1e308
-            l = self.times.next
-            while l != &self.times:
-                node = <_Node>node_of_time(l)
-                assert node.expires_at >= last
-                last = node.expires_at
-                count += 1
-                l = l.next
-            assert count == self.size
+            i = self.times.first
+            while i != NIL:
+                assert self.ent[i].created_at >= last
+                last = self.ent[i].created_at
+                n += 1
+                assert n <= self.size
+                i = self.cold[i].tnext
+            assert n == self.size == self.times.len
 
 
 # -- store internals (module functions: direct C calls, no vtable) -------------
@@ -566,24 +677,38 @@ cdef inline double _write_time(CacheCore c) except? -1.0:
     return admf_clock(ADMF_CLOCK_COARSE)
 
 
-cdef inline void _touch(CacheCore c, PyObject* node) noexcept:
+cdef inline bint _holds(CacheCore c, Py_ssize_t i, object key) noexcept:
+    """Entry i is live and holds this very key object (the caller holds it,
+    so no other object can have its address): after Python code, the entry
+    a caller found is still the one it found."""
+    return 0 <= i < c.ent_used and c.ent[i].key == <PyObject*>key
+
+
+cdef inline List* _list_of(CacheCore c, Py_ssize_t i) noexcept nogil:
+    """The order list entry i is in."""
+    if c.lfu:
+        return &c.bk[c.ent[i].tag].items
+    return &c.lists[c.ent[i].tag]
+
+
+cdef inline void _touch(CacheCore c, Py_ssize_t i) noexcept:
     """A use of a live entry: reorder per policy."""
     if c.move_on_hit:
-        link_move_to_tail(&c.order, &(<_Node>node).order)
+        list_move_to_tail(c.ent, &c.lists[W], <int>i)
     elif c.lfu:
-        _lfu_promote(c, node)
+        _lfu_promote(c, i)
     elif c.wtlfu:
-        _wtlfu_hit(c, node)
+        _wtlfu_hit(c, i)
 
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
     """The value of a live entry, counting a hit, or _MISS counting a miss."""
     cdef Py_ssize_t pos
-    cdef PyObject* p = _table_find(c, <PyObject*>key, h, &pos)
-    if p != NULL:
-        if _hit_fast(c, p):
-            return (<_Node>p).value
-        return _get_slow(c, <_Node>p)
+    cdef Py_ssize_t i = _find(c, <PyObject*>key, h, &pos)
+    if i >= 0:
+        if _hit_fast(c, i):
+            return <object>c.ent[i].value
+        return _get_slow(c, i)
     c.misses += 1
     c.miss_hash = h
     c.miss_pos = pos
@@ -602,327 +727,427 @@ cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) 
     return UNKNOWN
 
 
-# -- the table -------------------------------------------------------------------
+# -- the index table and the entries arrays --------------------------------------
 
 cdef inline Py_ssize_t _home(CacheCore c, Py_hash_t h) noexcept nogil:
     """The first slot of hash h (Fibonacci hashing: spreads sequential ints)."""
     return <Py_ssize_t>((<unsigned long long>h * 0x9E3779B97F4A7C15ULL) >> c.shift)
 
 
-cdef int _table_alloc(CacheCore c, Py_ssize_t capacity) except -1:
-    """Give c an empty table of `capacity` slots (a power of 2 >= MIN_CAPACITY)."""
-    cdef Slot* slots = <Slot*>calloc(capacity, sizeof(Slot))
+cdef void _table_use(CacheCore c, int* index, Py_ssize_t capacity) noexcept:
+    """Make ``index`` (``capacity`` slots, a power of 2 >= MIN_CAPACITY) c's
+    empty index table, freeing the one it had (unless it is that one)."""
     cdef int bits = 0
-    if slots == NULL:
-        raise MemoryError()
+    memset(index, 0xFF, capacity * sizeof(int))     # every slot EMPTY (-1)
     while (<Py_ssize_t>1 << bits) < capacity:
         bits += 1
-    c.slots = slots
+    if c.index != index:
+        free(c.index)
+    c.index = index
     c.mask = capacity - 1
     c.shift = 64 - bits
     c.filled = 0
     c.mutations += 1
+
+
+cdef int _table_alloc(CacheCore c, Py_ssize_t capacity) except -1:
+    """Give c a new empty index table of `capacity` slots."""
+    cdef int* index = <int*>malloc(capacity * sizeof(int))
+    if index == NULL:
+        raise MemoryError()
+    _table_use(c, index, capacity)
     return 0
 
 
-cdef void _table_release(CacheCore c, Slot* slots, Py_ssize_t capacity) noexcept:
-    """Drop the references of a table no longer in use, then free it."""
+cdef int _entries_grow(CacheCore c) except -1:
+    """Double the entries arrays (indices stay valid; pointers into them do not)."""
+    cdef Py_ssize_t cap = 2 * c.ent_cap if c.ent_cap else MIN_ENTRIES
+    cdef void* block
+    cdef Entry* ent
+    cdef Cold* cold
+    if c.ent_cap >= MAX_ENTRIES:
+        raise OverflowError(f"a cache holds at most {<Py_ssize_t>MAX_ENTRIES} entries")
+    if cap > MAX_ENTRIES:
+        cap = MAX_ENTRIES
+    if c.lfu and _buckets_fit(c, cap + 1) < 0:
+        raise MemoryError()
+    block = malloc(cap * sizeof(Entry) + 64)
+    if block == NULL:
+        raise MemoryError()
+    cold = <Cold*>realloc(c.cold, cap * sizeof(Cold))
+    if cold == NULL:
+        free(block)
+        raise MemoryError()
+    c.cold = cold
+    ent = <Entry*>(((<size_t>block) + 63) & ~(<size_t>63))
+    if c.ent_used:
+        memcpy(ent, c.ent, c.ent_used * sizeof(Entry))
+    free(c.ent_block)
+    c.ent_block = block
+    c.ent = ent
+    c.ent_cap = cap
+    return 0
+
+
+cdef Py_ssize_t _entry_new(CacheCore c) except -1:
+    """A free entry's index (its fields are the caller's to set)."""
+    cdef Py_ssize_t i = c.free_head
+    if i != NIL:
+        c.free_head = c.ent[i].next
+        return i
+    if c.ent_used == c.ent_cap:
+        _entries_grow(c)
+    i = c.ent_used
+    c.ent_used += 1
+    c.ent[i].key = NULL     # free until the caller has put it in the table
+    return i
+
+
+cdef void _release_entries(Entry* ent, Cold* cold, Py_ssize_t used) noexcept:
+    """Drop the references held by entries no longer in any store."""
     cdef Py_ssize_t i
-    if slots == NULL:
-        return
-    for i in range(capacity):
-        if slots[i].node != NULL and slots[i].node != TOMBSTONE:
-            Py_DECREF_ptr(slots[i].node)     # may run a value's __del__: slots is private now
-    free(slots)
+    for i in range(used):
+        if ent[i].key != NULL:
+            Py_DECREF_ptr(ent[i].key)
+            Py_DECREF_ptr(ent[i].value)
+            if ent[i].flags & F_COLD_OBJECTS:
+                Py_XDECREF_ptr(cold[i].args)
+                Py_XDECREF_ptr(cold[i].kwargs)
 
 
-cdef PyObject* _table_find(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t* pos) except? NULL:
-    """The node of key (borrowed), or NULL and in pos the slot to insert it at.
+cdef void _empty(CacheCore c) noexcept:
+    """Empty the store (clear, and the collector's tp_clear): it lets go of
+    its entries arrays, shrinks its table, then drops the entries, when it is
+    empty and consistent (values' __del__ may use it). Allocates nothing it
+    cannot do without."""
+    cdef void* old_block = c.ent_block
+    cdef Entry* old_ent = c.ent
+    cdef Cold* old_cold = c.cold
+    cdef Py_ssize_t old_used = c.ent_used
+    cdef int* index = <int*>malloc(MIN_CAPACITY * sizeof(int))
+    c.ent_block = NULL
+    c.ent = NULL
+    c.cold = NULL
+    c.ent_cap = c.ent_used = 0
+    c.free_head = NIL
+    list_init(&c.lists[0])
+    list_init(&c.lists[1])
+    list_init(&c.lists[2])
+    list_init(&c.times)
+    c.size = 0
+    c.nbytes = 0
+    if index != NULL:
+        _table_use(c, index, MIN_CAPACITY)
+    else:
+        _table_use(c, c.index, c.mask + 1)     # no memory for a smaller one: this one, emptied
+    free(c.bk)                  # LFU's buckets go with the entries
+    c.bk = NULL
+    c.bk_cap = 0
+    c.bk_first = c.bk_last = c.bk_free = NIL
+    if c.wtlfu:
+        _wtlfu_reset(c)
+    c.miss_key = None
+    _release_entries(old_ent, old_cold, old_used)
+    free(old_block)
+    free(old_cold)
+
+
+cdef inline Py_ssize_t _find(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t* pos) except -2:
+    """The index of key's entry, or -1 and in pos the slot to insert it at.
+    The common hit, the very key object in its home slot, is decided here,
+    inline (identity first, as CPython's dict)."""
+    cdef int i = c.index[_home(c, h)]
+    if i >= 0 and c.ent[i].key == key:
+        return i
+    return _find_probe(c, key, h, pos)
+
+
+cdef Py_ssize_t _find_probe(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t* pos) except -2:
+    """_find: the whole probe sequence.
 
     Python code runs only in a key's __eq__; when it changed the store, the
     lookup starts over on the table as it is then.
     """
-    cdef Slot* slots
-    cdef Py_ssize_t i, free_slot
-    cdef PyObject* node
+    cdef Py_ssize_t s, free_slot
+    cdef int i
     cdef PyObject* other
     cdef unsigned long long before
     cdef int equal
     while True:
-        slots = c.slots
-        i = _home(c, h)
+        s = _home(c, h)
         free_slot = -1
         while True:
-            node = slots[i].node
-            if node == NULL:
-                pos[0] = free_slot if free_slot >= 0 else i
-                return NULL
-            if node == TOMBSTONE:
+            i = c.index[s]
+            if i == EMPTY:
+                pos[0] = free_slot if free_slot >= 0 else s
+                return -1
+            if i == DUMMY:
                 if free_slot < 0:
-                    free_slot = i
-            elif slots[i].hash == h:
-                other = <PyObject*>(<_Node>node).key
+                    free_slot = s
+            elif c.ent[i].hash == h:
+                other = c.ent[i].key
                 if other == key:
-                    return node
-                if (PyLong_CheckExact_ptr(other) and PyLong_CheckExact_ptr(key)) or (
-                        PyUnicode_CheckExact_ptr(other) and PyUnicode_CheckExact_ptr(key)):
-                    if PyObject_RichCompareBool(other, key, Py_EQ):   # no Python code
-                        return node
+                    return i
+                if admf_same_exact_scalar(other, key):
+                    equal = admf_exact_eq(other, key)         # no Python code
+                    if equal:
+                        return i if equal > 0 else -2
                 else:
                     before = c.mutations
-                    Py_INCREF_ptr(node)          # holds the stored key too
+                    Py_INCREF_ptr(other)
                     equal = PyObject_RichCompareBool(other, key, Py_EQ)   # Python: __eq__
-                    Py_DECREF_ptr(node)          # only frees it if it left the store meanwhile
+                    Py_DECREF_ptr(other)        # only frees it if it left the store meanwhile
                     if equal < 0:
-                        return NULL
+                        return -2
                     if c.mutations != before:
-                        break                    # changed meanwhile: start over
+                        break                   # changed meanwhile: start over
                     if equal:
-                        return node
-            i = (i + 1) & c.mask
+                        return i
+            s = (s + 1) & c.mask
 
 
-cdef Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept:
-    """The first EMPTY or TOMBSTONE slot of h's probe sequence (h known absent)."""
-    cdef Py_ssize_t i = _home(c, h)
-    while c.slots[i].node != NULL and c.slots[i].node != TOMBSTONE:
-        i = (i + 1) & c.mask
-    return i
+cdef Py_ssize_t _slot_of(CacheCore c, Py_ssize_t i) noexcept nogil:
+    """The table slot of live entry i (from its stored hash; no key compared)."""
+    cdef Py_ssize_t s = _home(c, c.ent[i].hash)
+    while c.index[s] != i:
+        s = (s + 1) & c.mask
+    return s
+
+
+cdef Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept nogil:
+    """The first EMPTY or DUMMY slot of h's probe sequence (h known absent)."""
+    cdef Py_ssize_t s = _home(c, h)
+    while c.index[s] >= 0:
+        s = (s + 1) & c.mask
+    return s
 
 
 cdef int _table_resize(CacheCore c, Py_ssize_t needed) except -1:
-    """Rehash the entries into a table with room for `needed` (from stored hashes)."""
-    cdef Slot* old = c.slots
-    cdef Py_ssize_t old_capacity = c.mask + 1
+    """Rebuild the index table with room for `needed` (from stored hashes)."""
     cdef Py_ssize_t capacity = MIN_CAPACITY
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, s
     cdef unsigned long long mutations = c.mutations
-    while capacity < 4 * needed:
+    while capacity < 3 * needed:
         capacity *= 2
     _table_alloc(c, capacity)
-    for i in range(old_capacity):
-        if old[i].node != NULL and old[i].node != TOMBSTONE:
-            j = _table_free_slot(c, old[i].hash)
-            c.slots[j] = old[i]
-            (<_Node>old[i].node).slot = j
+    for i in range(c.ent_used):
+        if c.ent[i].key != NULL:
+            s = _table_free_slot(c, c.ent[i].hash)
+            c.index[s] = <int>i
             c.filled += 1
     c.mutations = mutations + 1
-    free(old)
     return 0
 
 
-cdef int _table_insert(CacheCore c, PyObject* node, Py_hash_t h, Py_ssize_t pos) except -1:
-    """Put a new node (key known absent) at pos, a free slot of h's sequence."""
-    if c.slots[pos].node == NULL:
-        if (c.filled + 1) * 2 > c.mask + 1:
-            _table_resize(c, c.size + 1)
-            pos = _table_free_slot(c, h)
-            if c.slots[pos].node == NULL:
-                c.filled += 1
-        else:
-            c.filled += 1
-    c.slots[pos].hash = h
-    c.slots[pos].node = node
-    Py_INCREF_ptr(node)
-    (<_Node>node).slot = pos
-    return 0
+cdef Py_ssize_t _table_room(CacheCore c, Py_hash_t h, Py_ssize_t pos) except -1:
+    """The slot for a new key of hash h (known absent): pos, a free slot of
+    its sequence, unless taking an EMPTY one needs a larger table first."""
+    if c.index[pos] == EMPTY and (c.filled + 1) * 2 > c.mask + 1:
+        _table_resize(c, c.size + 1)
+        pos = _table_free_slot(c, h)
+    return pos
 
 
-cdef inline bint _hit_fast(CacheCore c, PyObject* p) noexcept:
+cdef inline bint _hit_fast(CacheCore c, Py_ssize_t i) noexcept:
     """Record a hit on a live entry that is certainly not expired; else False."""
     cdef double t
-    if (<_Node>p).owner == NULL or c.precise:
+    cdef Entry* e = &c.ent[i]
+    if c.precise:
         return False
     if c.has_ttl:
         t = admf_clock(CLOCK_MONOTONIC)     # expiry is decided on the precise clock
-        if t >= (<_Node>p).expires_at:
+        if t >= e.created_at + c.ttl_seconds:
             return False
     else:
         t = admf_clock(ADMF_CLOCK_COARSE)   # only a time stamp: the cheap clock
-    (<_Node>p).last_access = t
-    (<_Node>p).access_count = (<_Node>p).access_count + 1
+    e.last_access = t
+    e.access_count += 1
     c.hits += 1
-    _touch(c, p)
+    _touch(c, i)
     return True
 
 
-cdef object _get_slow(CacheCore c, _Node borrowed):
-    """_get for a store with ttl or a timer, or an entry being removed."""
+cdef object _get_slow(CacheCore c, Py_ssize_t i):
+    """_get for a store with ttl or a timer."""
     cdef double now
-    # A strong reference across the timer call: other threads may evict the
-    # entry meanwhile, and an evicted node is recycled only if nobody holds it.
-    cdef _Node node = borrowed
-    if node.owner == NULL:
-        c.misses += 1
-        return _MISS
+    # The stored key, held across the timer call: the entry is still the one
+    # found when it still holds it.
+    key = <object>c.ent[i].key
     now = _now(c)
-    if node.owner == NULL:  # removed while the timer ran
+    if not _holds(c, i, key):   # removed while the timer ran
         c.misses += 1
         return _MISS
-    if c.has_ttl and now >= node.expires_at:
-        if _remove(c, node):
-            c.expirations += 1
+    if c.has_ttl and now >= c.ent[i].created_at + c.ttl_seconds:
+        _remove(c, i)
+        c.expirations += 1
         c.misses += 1
         return _MISS
-    node.last_access = now
-    node.access_count += 1
+    c.ent[i].last_access = now
+    c.ent[i].access_count += 1
     c.hits += 1
-    _touch(c, <PyObject*>node)
-    return node.value
+    _touch(c, i)
+    return <object>c.ent[i].value
 
 
-cdef _Node _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired):
-    """The live entry of key or None, without statistics except expirations."""
+cdef Py_ssize_t _find_live(CacheCore c, object key, Py_hash_t h, bint drop_expired) except -2:
+    """The index of key's live entry or -1, without statistics except
+    expirations. Valid until the next Python code."""
     cdef Py_ssize_t pos
-    cdef PyObject* p = _table_find(c, <PyObject*>key, h, &pos)
-    cdef _Node node
-    if p == NULL:
-        return None
-    node = <_Node>p
-    if c.has_ttl and _now(c) >= node.expires_at:
-        if drop_expired and _remove(c, node):
+    cdef Py_ssize_t i = _find(c, <PyObject*>key, h, &pos)
+    if i < 0 or not c.has_ttl:
+        return i
+    return _live_ttl(c, i, drop_expired)
+
+
+cdef Py_ssize_t _live_ttl(CacheCore c, Py_ssize_t i, bint drop_expired) except -2:
+    """_find_live's answer for entry i of a store with a ttl."""
+    cdef double now
+    stored = <object>c.ent[i].key
+    now = _now(c)                               # Python: timer
+    if not _holds(c, i, stored):
+        return -1
+    if now >= c.ent[i].created_at + c.ttl_seconds:
+        if drop_expired:
+            _remove(c, i)
             c.expirations += 1
-        return None
-    return node if node.owner != NULL else None
+        return -1
+    return i
 
 
-cdef inline _Node _peek(CacheCore c, object key, Py_hash_t h):
-    return _find_live(c, key, h, False)
-
-
-cdef void _detach(CacheCore c, PyObject* p) noexcept:
-    """Take a linked node out of every list (no dict operation, no Python code).
-
-    Also called from a dying node's __dealloc__: no new reference to it is taken.
-    """
-    cdef Bucket* b
-    link_remove(&(<_Node>p).order)
-    if c.ranked:
-        if c.lfu:
-            b = (<_Node>p).bucket
-            if b != NULL and b.items.next == &b.items:
-                link_remove(&b.chain)
-                _bucket_release(c, b)
-        else:
-            _wtlfu_count(c, _segment(p), -1)
-        (<_Node>p).bucket = NULL
+cdef void _detach(CacheCore c, Py_ssize_t i) noexcept:
+    """Take a live entry out of every list (no table operation, no Python code)."""
+    cdef int b
+    if c.lfu:
+        b = c.ent[i].tag
+        list_remove(c.ent, &c.bk[b].items, <int>i)
+        if c.bk[b].items.len == 0:
+            _bucket_unchain(c, b)
+    else:
+        list_remove(c.ent, &c.lists[c.ent[i].tag], <int>i)
     if c.has_ttl:
-        link_remove(&(<_Node>p).time)
-    (<_Node>p).owner = NULL
+        time_remove(c.cold, &c.times, <int>i)
     c.size -= 1
-    c.nbytes -= (<_Node>p).nbytes
+    if c.measured:
+        c.nbytes -= c.cold[i].nbytes
     c.mutations += 1
 
 
-cdef int _remove(CacheCore c, _Node node) except -1:
-    """Remove a live node from the store (lists and table); 0 if it was gone already.
+cdef int _remove(CacheCore c, Py_ssize_t i) except -1:
+    """Remove live entry i (lists, table, entry). Its references are dropped
+    last, when the store is consistent: Python code (their __del__) may run
+    then."""
+    cdef PyObject* key = c.ent[i].key
+    cdef PyObject* value = c.ent[i].value
+    cdef PyObject* args = NULL
+    cdef PyObject* kwargs = NULL
+    c.index[_slot_of(c, i)] = DUMMY
+    _detach(c, i)
+    if c.ent[i].flags & F_COLD_OBJECTS:
+        args = c.cold[i].args
+        kwargs = c.cold[i].kwargs
+    c.ent[i].key = NULL
+    c.ent[i].next = c.free_head
+    c.free_head = <int>i
+    Py_DECREF_ptr(key)
+    Py_DECREF_ptr(value)
+    Py_XDECREF_ptr(args)
+    Py_XDECREF_ptr(kwargs)
+    return 0
 
-    No Python code runs: the caller holds node (a reference), so dropping the
-    table's cannot free it.
-    """
-    if node.owner == NULL:
-        return 0
-    c.slots[node.slot].node = TOMBSTONE
-    _detach(c, <PyObject*>node)
-    Py_DECREF_ptr(<PyObject*>node)
-    return 1
 
-
-cdef PyObject* _victim(CacheCore c) noexcept:
+cdef Py_ssize_t _victim(CacheCore c) noexcept:
     """The entry to evict next (the store is not empty)."""
-    cdef Bucket* b
     if not c.ranked:
-        return node_of_order(c.order.next)
+        return c.lists[W].first
     if c.lfu:
-        b = <Bucket*>c.buckets.next
-        return node_of_order(b.items.next)
+        return c.bk[c.bk_first].items.first
     return _wtlfu_victim(c)
 
 
-cdef PyObject* _victim_except(CacheCore c, PyObject* keep) noexcept:
-    """The entry to evict next other than ``keep``, or NULL when there is none."""
-    cdef PyObject* v
-    cdef Link* l
-    cdef Bucket* b
+cdef Py_ssize_t _victim_except(CacheCore c, Py_ssize_t keep) noexcept:
+    """The entry to evict next other than ``keep``, or -1 when there is none."""
+    cdef Py_ssize_t v
+    cdef int b
     if c.size == 0:
-        return NULL
+        return -1
     if c.wtlfu:
         return _wtlfu_first_except(c, keep)
     v = _victim(c)
     if v != keep:
         return v
-    l = (<_Node>keep).order.next                # keep is first: the one after it
+    if c.ent[keep].next != NIL:                  # keep is first: the one after it
+        return c.ent[keep].next
     if c.lfu:
-        b = (<_Node>keep).bucket
-        if l != &b.items:
-            return node_of_order(l)
-        if b.chain.next == &c.buckets:
-            return NULL
-        return node_of_order((<Bucket*>b.chain.next).items.next)
-    return NULL if l == &c.order else node_of_order(l)
+        b = c.bk[c.ent[keep].tag].next
+        return c.bk[b].items.first if b != NIL else -1
+    return -1
 
 
-cdef int _evict_bytes(CacheCore c, _Node keep, Py_ssize_t incoming) except -1:
-    """Evict in policy order, never ``keep``, until the bytes (plus
-    ``incoming``) fit the budget.  Dropping a victim may run Python code (its
-    value's __del__) between steps: the store is whole at each."""
-    cdef PyObject* p
-    cdef _Node victim
+cdef int _evict_bytes(CacheCore c, Py_ssize_t keep, object keep_key, Py_ssize_t incoming) except -1:
+    """Evict in policy order, never ``keep`` (while it holds ``keep_key``),
+    until the bytes (plus ``incoming``) fit the budget. Dropping a victim may
+    run Python code (its value's __del__) between steps: the store is whole
+    at each."""
+    cdef Py_ssize_t v
     while c.nbytes + incoming > c.maxbytes:
-        p = _victim_except(c, <PyObject*>keep)
-        if p == NULL:
+        v = _victim_except(c, keep if _holds(c, keep, keep_key) else -1)
+        if v < 0:
             return 0
-        victim = <_Node>p
-        if _remove(c, victim):
-            c.evictions += 1
+        _remove(c, v)
+        c.evictions += 1
     return 0
 
 
-cdef void _time_link(CacheCore c, _Node node) noexcept:
-    """Link a written node into the time list, in expiry order: at the tail,
+cdef inline double _expiry(CacheCore c, Py_ssize_t i) noexcept nogil:
+    return c.ent[i].created_at + c.ttl_seconds
+
+
+cdef void _time_link(CacheCore c, Py_ssize_t i) noexcept:
+    """Link a written entry into the time list, in expiry order: at the tail,
     unless writes made while its key was looked up (a key's __eq__ running
     Python code) were stamped later than this one."""
-    cdef Link* pos = c.times.prev
-    while pos != &c.times and (<_Node>node_of_time(pos)).expires_at > node.expires_at:
-        pos = pos.prev
-    link_insert_after(pos, &node.time)
+    cdef int pos = c.times.last
+    cdef double at = _expiry(c, i)
+    while pos != NIL and _expiry(c, pos) > at:
+        pos = c.cold[pos].tprev
+    time_insert_after(c.cold, &c.times, pos, <int>i)
 
 
-cdef void _attach(CacheCore c, _Node node) noexcept:
-    """Link a new node (already in the dict) into the lists."""
-    cdef Bucket* b
-    node.owner = <PyObject*>c
+cdef void _attach(CacheCore c, Py_ssize_t i) noexcept:
+    """Link a new entry (already in the table) into the lists."""
+    cdef int b
     if c.has_ttl:
-        _time_link(c, node)
+        _time_link(c, i)
     c.size += 1
-    c.nbytes += node.nbytes
+    if c.measured:
+        c.nbytes += c.cold[i].nbytes
     c.mutations += 1
     if not c.ranked:
-        link_append(&c.order, &node.order)
+        c.ent[i].tag = W
+        list_append(c.ent, &c.lists[W], <int>i)
     elif c.lfu:
-        b = <Bucket*>c.buckets.next
-        if c.buckets.next == &c.buckets or b.freq != 1:
-            b = _bucket_new(c, 1)
-            link_insert_after(&c.buckets, &b.chain)
-        node.bucket = b
-        link_append(&b.items, &node.order)
+        b = c.bk_first
+        if b == NIL or c.bk[b].freq != 1:
+            b = _bucket_new(c, 1, NIL)
+        c.ent[i].tag = b
+        list_append(c.ent, &c.bk[b].items, <int>i)
     else:
-        link_append(&c.order, &node.order)
-        _wtlfu_add(c, <PyObject*>node)
+        c.ent[i].tag = W
+        list_append(c.ent, &c.lists[W], <int>i)
+        _wtlfu_add(c, i)
 
 
 cdef Py_ssize_t _purge(CacheCore c, double now) except -1:
     """Remove the expired entries from the head of the time list."""
     cdef Py_ssize_t n = 0
-    cdef _Node node
-    while c.times.next != &c.times:
-        node = <_Node>node_of_time(c.times.next)
-        if node.expires_at > now:
+    cdef int i
+    while c.times.first != NIL:
+        i = c.times.first
+        if _expiry(c, i) > now:
             break
-        if _remove(c, node):
-            c.expirations += 1
-            n += 1
-        node = None     # dropped here, between steps: its value's __del__ may use the store
+        _remove(c, i)       # Python, between steps: its value's __del__ may use the store
+        c.expirations += 1
+        n += 1
     return n
 
 
@@ -935,40 +1160,58 @@ cdef Py_ssize_t _measure(CacheCore c, object key, object value) except -1:
 cdef int _store_too_big(CacheCore c, object key, Py_hash_t h, bint overwrite) except -1:
     """A value over the whole byte budget: not stored, one eviction; an
     overwrite by it removes the key's old value."""
-    cdef _Node node = _find_live(c, key, h, True)  # Python: __eq__
-    if node is not None and overwrite:
-        _remove(c, node)                            # the old value must not outlive its overwrite
-    if node is None or overwrite:
+    cdef Py_ssize_t i = _find_live(c, key, h, True)  # Python: __eq__
+    if i >= 0 and overwrite:
+        _remove(c, i)                               # the old value must not outlive its overwrite
+    if i < 0 or overwrite:
         c.evictions += 1
     return 0
 
 
-cdef int _rewrite(CacheCore c, _Node node, object value, object args, object kwargs,
+cdef inline void _set_cold_objects(CacheCore c, Py_ssize_t i, object args, object kwargs) noexcept:
+    """Store args and kwargs (None: none) in a new entry."""
+    if args is None and kwargs is None:
+        c.ent[i].flags = 0
+        return
+    c.ent[i].flags = F_COLD_OBJECTS
+    c.cold[i].args = NULL if args is None else <PyObject*>args
+    c.cold[i].kwargs = NULL if kwargs is None else <PyObject*>kwargs
+    Py_XINCREF_ptr(c.cold[i].args)
+    Py_XINCREF_ptr(c.cold[i].kwargs)
+
+
+cdef int _rewrite(CacheCore c, Py_ssize_t i, object value, object args, object kwargs,
                   double now, Py_ssize_t size) except -1:
     """Overwrite a live entry in place: a new write, and a use (it moves per
-    policy). Its old value, args and kwargs are dropped on return, when the
-    store is consistent (their __del__ may use it)."""
-    cdef object _old_value = node.value
-    cdef object _old_args = node.args
-    cdef object _old_kwargs = node.kwargs
-    node.value = value
-    node.args = args
-    node.kwargs = kwargs
-    node.created_at = node.last_access = now
-    node.access_count = 0
-    node.expires_at = now + c.ttl_seconds
+    policy). Its old value, args and kwargs are dropped last, when the store
+    is consistent (their __del__ may use it)."""
+    cdef Entry* e = &c.ent[i]
+    cdef PyObject* old_value = e.value
+    cdef PyObject* old_args = NULL
+    cdef PyObject* old_kwargs = NULL
+    if e.flags & F_COLD_OBJECTS:
+        old_args = c.cold[i].args
+        old_kwargs = c.cold[i].kwargs
+    Py_INCREF(value)
+    e.value = <PyObject*>value
+    _set_cold_objects(c, i, args, kwargs)
+    e.created_at = e.last_access = now
+    e.access_count = 0
     if not c.ranked:
-        link_move_to_tail(&c.order, &node.order)
+        list_move_to_tail(c.ent, &c.lists[W], <int>i)
     elif c.lfu:
-        _lfu_promote(c, <PyObject*>node)
+        _lfu_promote(c, i)
     else:
-        _wtlfu_hit(c, <PyObject*>node)
+        _wtlfu_hit(c, i)
     if c.has_ttl:
-        link_remove(&node.time)
-        _time_link(c, node)
-    if c.measure is not None:
-        c.nbytes += size - node.nbytes
-        node.nbytes = size
+        time_remove(c.cold, &c.times, <int>i)
+        _time_link(c, i)
+    if c.measured:
+        c.nbytes += size - c.cold[i].nbytes
+        c.cold[i].nbytes = size
+    Py_DECREF_ptr(old_value)
+    Py_XDECREF_ptr(old_args)
+    Py_XDECREF_ptr(old_kwargs)
     return 0
 
 
@@ -981,14 +1224,24 @@ cdef int _write(CacheCore c, object key, object value, object args, object kwarg
     cdef Py_hash_t h = PyObject_Hash(key)
     cdef unsigned long long absent_at = _absent_at(c, key, h)
     cdef Py_ssize_t pos = c.miss_pos
-    cdef PyObject* p
+    cdef Py_ssize_t i
     if absent_at == UNKNOWN and c.plain_writes:
-        p = _table_find(c, <PyObject*>key, h, &pos)     # Python: __eq__
-        if p != NULL:
-            _rewrite(c, <_Node>p, value, args, kwargs, admf_clock(ADMF_CLOCK_COARSE), 0)
+        i = _find(c, <PyObject*>key, h, &pos)     # Python: __eq__
+        if i >= 0:
+            _rewrite(c, i, value, args, kwargs, admf_clock(ADMF_CLOCK_COARSE), 0)
             return 0
         absent_at = c.mutations
     return _store(c, key, h, value, args, kwargs, True, absent_at, pos)
+
+
+cdef int _overwrite(CacheCore c, Py_ssize_t i, object value, object args, object kwargs,
+                    double now, Py_ssize_t size) except -1:
+    """_store's overwrite of live entry i: rewritten, then the budget restored."""
+    stored = <object>c.ent[i].key
+    _rewrite(c, i, value, args, kwargs, now, size)  # Python: old value's __del__
+    if c.measured:
+        _evict_bytes(c, i, stored, 0)               # Python: evicted values' __del__
+    return 0
 
 
 cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
@@ -1001,15 +1254,13 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     changed since, no lookup is needed.
     """
     cdef double now
-    cdef PyObject* p = NULL
-    cdef _Node node = None
-    cdef _Node victim = None
-    cdef object _old_key, _old_value, _old_args, _old_kwargs  # dropped at return
-    cdef unsigned long long expected
+    cdef Py_ssize_t i = -1
     cdef Py_ssize_t size = 0
+    cdef unsigned long long expected
+    cdef Entry* e
     if c.maxsize == 0:
         return 0
-    if c.measure is not None:
+    if c.measured:
         size = _measure(c, key, value)              # Python: the measure, before any change
     now = _write_time(c)                            # Python: timer
     if c.has_ttl:
@@ -1017,130 +1268,137 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     if size > c.maxbytes:                           # over the whole budget: not stored (counted)
         return _store_too_big(c, key, h, overwrite)
     while True:
+        i = -1
         if absent_at != c.mutations:
-            p = _table_find(c, <PyObject*>key, h, &pos)   # Python: __eq__
-        if p != NULL:
-            node = <_Node>p
-            if c.has_ttl and now >= node.expires_at:
-                pos = node.slot                     # its slot is key's to take
-                if _remove(c, node):
-                    c.expirations += 1
-                node = None
+            i = _find(c, <PyObject*>key, h, &pos)   # Python: __eq__
+        if i >= 0:
+            if c.has_ttl and now >= _expiry(c, i):
+                pos = _slot_of(c, i)                # its slot is key's to take
+                expected = c.mutations + 1
+                _remove(c, i)                       # Python: its value's __del__
+                c.expirations += 1
+                if c.mutations != expected:
+                    absent_at = UNKNOWN
+                    continue
             elif not overwrite:
                 return 0
             else:
-                _rewrite(c, node, value, args, kwargs, now, size)   # Python: old value's __del__
-                if c.measure is not None:
-                    _evict_bytes(c, node, 0)        # Python: evicted values' __del__
-                return 0
-        # A new entry: evict first, so it is never its own victim. Removals run
-        # no Python code, but dropping a previous victim can (its value's
-        # __del__): then the lookup is redone.
+                return _overwrite(c, i, value, args, kwargs, now, size)
+        # A new entry: evict first, so it is never its own victim. Dropping a
+        # victim can run Python code (its value's __del__): then the lookup is
+        # redone.
         expected = c.mutations
         while (c.maxsize > 0 and c.size >= c.maxsize) or (
                 c.nbytes + size > c.maxbytes and c.size > 0):
-            victim = <_Node>_victim(c)
-            if _remove(c, victim):
-                c.evictions += 1
+            _remove(c, _victim(c))                  # Python: its value's __del__
+            c.evictions += 1
             expected += 1
-        if c.mutations == expected and node is None:
-            if victim is not None and Py_REFCNT(victim) == 1:
-                node = victim                       # reuse the evicted node
-                _old_key = node.key                 # held: its __del__ runs after the store is whole
-                _old_value = node.value
-                if node.args is not None or node.kwargs is not None:
-                    _old_args = node.args
-                    _old_kwargs = node.kwargs
-            else:
-                node = _Node.__new__(_Node)         # Python: a GC pass it may start
-                link_init(&node.order)
-                link_init(&node.time)
+            if c.mutations != expected:
+                break
         if c.mutations == expected:
             break
         absent_at = UNKNOWN
-        p = NULL
-    node.key = key
-    node.value = value
-    if args is not None or node.args is not None:
-        node.args = args
-    if kwargs is not None or node.kwargs is not None:
-        node.kwargs = kwargs
-    node.created_at = node.last_access = now
-    node.expires_at = now + c.ttl_seconds
-    node.access_count = 0
-    node.nbytes = size
-    _table_insert(c, <PyObject*>node, h, pos)
-    _attach(c, node)
+    # No Python code from here on.
+    pos = _table_room(c, h, pos)
+    i = _entry_new(c)
+    if c.index[pos] == EMPTY:
+        c.filled += 1
+    c.index[pos] = <int>i
+    e = &c.ent[i]
+    Py_INCREF(key)
+    Py_INCREF(value)
+    e.key = <PyObject*>key
+    e.value = <PyObject*>value
+    e.hash = h
+    e.created_at = e.last_access = now
+    e.access_count = 0
+    _set_cold_objects(c, i, args, kwargs)
+    if c.measured:
+        c.cold[i].nbytes = size
+    _attach(c, i)
     return 0
 
 
 # -- LFU buckets ------------------------------------------------------------------
+# In an array with one more bucket than there can be entries (every bucket in
+# the chain holds an entry, and a promotion may need one more), so taking one
+# never allocates.
 
-cdef Bucket* _bucket_new(CacheCore c, Py_ssize_t freq) noexcept:
-    cdef Bucket* b = c.spare
-    if b != NULL:
-        c.spare = <Bucket*>b.chain.next
+cdef int _buckets_fit(CacheCore c, Py_ssize_t cap) noexcept:
+    """Grow the buckets to ``cap``; -1 if there is no memory for it."""
+    cdef Py_ssize_t j
+    cdef Bucket* bk
+    if c.bk_cap >= cap:
+        return 0
+    bk = <Bucket*>realloc(c.bk, cap * sizeof(Bucket))
+    if bk == NULL:
+        return -1
+    c.bk = bk
+    for j in range(c.bk_cap, cap):
+        bk[j].next = c.bk_free
+        c.bk_free = <int>j
+    c.bk_cap = cap
+    return 0
+
+
+cdef int _bucket_new(CacheCore c, Py_ssize_t freq, int after) noexcept:
+    """A new empty bucket of ``freq``, chained after bucket ``after`` (NIL: first)."""
+    cdef int b = c.bk_free
+    cdef int n = c.bk[after].next if after != NIL else c.bk_first
+    c.bk_free = c.bk[b].next
+    c.bk[b].freq = freq
+    list_init(&c.bk[b].items)
+    c.bk[b].prev = after
+    c.bk[b].next = n
+    if after != NIL:
+        c.bk[after].next = b
     else:
-        b = <Bucket*>malloc(sizeof(Bucket))
-        if b == NULL:
-            abort_no_memory()
-    b.freq = freq
-    link_init(&b.chain)
-    link_init(&b.items)
+        c.bk_first = b
+    if n != NIL:
+        c.bk[n].prev = b
+    else:
+        c.bk_last = b
     return b
 
 
-cdef extern from "stdlib.h":
-    void abort() nogil
+cdef void _bucket_unchain(CacheCore c, int b) noexcept:
+    """Take an empty bucket out of the chain and free it."""
+    cdef int p = c.bk[b].prev
+    cdef int n = c.bk[b].next
+    if p != NIL:
+        c.bk[p].next = n
+    else:
+        c.bk_first = n
+    if n != NIL:
+        c.bk[n].prev = p
+    else:
+        c.bk_last = p
+    c.bk[b].next = c.bk_free
+    c.bk_free = b
 
 
-cdef void abort_no_memory() noexcept nogil:
-    # A 40-byte allocation failing leaves no sane way on; CPython does the same.
-    abort()
-
-
-cdef inline void _bucket_release(CacheCore c, Bucket* b) noexcept:
-    b.chain.next = <Link*>c.spare
-    c.spare = b
-
-
-cdef void _lfu_promote(CacheCore c, PyObject* p) noexcept:
-    """Move a node to the bucket of the next frequency (at its tail)."""
-    cdef Link* order = &(<_Node>p).order
-    cdef Bucket* b = (<_Node>p).bucket
-    cdef Bucket* target
-    cdef Link* nxt = b.chain.next
-    if nxt != &c.buckets and (<Bucket*>nxt).freq == b.freq + 1:
-        target = <Bucket*>nxt
-    elif order.prev == &b.items and order.next == &b.items:
-        b.freq += 1                      # alone in its bucket: the bucket moves up
+cdef void _lfu_promote(CacheCore c, Py_ssize_t i) noexcept:
+    """Move an entry to the bucket of the next frequency (at its tail)."""
+    cdef int b = c.ent[i].tag
+    cdef int nxt = c.bk[b].next
+    cdef int target
+    if nxt != NIL and c.bk[nxt].freq == c.bk[b].freq + 1:
+        target = nxt
+    elif c.bk[b].items.len == 1:
+        c.bk[b].freq += 1                   # alone in its bucket: the bucket moves up
         return
     else:
-        target = _bucket_new(c, b.freq + 1)
-        link_insert_after(&b.chain, &target.chain)
-    link_remove(order)
-    link_append(&target.items, order)
-    (<_Node>p).bucket = target
-    if b.items.next == &b.items:
-        link_remove(&b.chain)
-        _bucket_release(c, b)
+        target = _bucket_new(c, c.bk[b].freq + 1, b)
+    list_remove(c.ent, &c.bk[b].items, <int>i)
+    list_append(c.ent, &c.bk[target].items, <int>i)
+    c.ent[i].tag = target
+    if c.bk[b].items.len == 0:
+        _bucket_unchain(c, b)
 
-
-cdef void _free_buckets(CacheCore c) noexcept:
-    cdef Bucket* b
-    while c.buckets.next != &c.buckets:
-        b = <Bucket*>c.buckets.next
-        link_remove(&b.chain)
-        free(b)
-    while c.spare != NULL:
-        b = c.spare
-        c.spare = <Bucket*>b.chain.next
-        free(b)
 
 # -- W-TinyLFU (docs/caching.md; twin: _WTinyLFUOrder, _Sketch) -------------------
-# The window is the order list; probation and protected are the main area. A
-# node's ``bucket`` holds the head of its list (cast), its key's hash is in its
-# table slot.
+# The window is lists[W]; probation and protected are the main area. An
+# entry's ``tag`` names its list.
 
 cdef Py_ssize_t _sketch_cap(Py_ssize_t maxsize) noexcept nogil:
     """``maxsize`` rounded up to a power of 2 within [SKETCH_MIN, SKETCH_MAX]
@@ -1171,10 +1429,6 @@ cdef int _sketch_alloc(CacheCore c, Py_ssize_t width) noexcept nogil:
     return 0
 
 
-cdef inline Py_hash_t _node_hash(CacheCore c, PyObject* p) noexcept nogil:
-    return c.slots[(<_Node>p).slot].hash
-
-
 cdef inline void _sketch_increment(CacheCore c, Py_hash_t h) noexcept nogil:
     if admf_sketch_increment(c.sketch, <unsigned long long>h, c.sk_bits, c.sk_width):
         c.sk_adds += 1
@@ -1183,8 +1437,8 @@ cdef inline void _sketch_increment(CacheCore c, Py_hash_t h) noexcept nogil:
             c.sk_adds //= 2
 
 
-cdef inline int _frequency(CacheCore c, PyObject* p) noexcept nogil:
-    return admf_sketch_frequency(c.sketch, <unsigned long long>_node_hash(c, p), c.sk_bits, c.sk_width)
+cdef inline int _frequency(CacheCore c, Py_ssize_t i) noexcept nogil:
+    return admf_sketch_frequency(c.sketch, <unsigned long long>c.ent[i].hash, c.sk_bits, c.sk_width)
 
 
 cdef inline void _start_caps(Py_ssize_t n, Py_ssize_t* window, Py_ssize_t* protected) noexcept nogil:
@@ -1224,8 +1478,8 @@ cdef void _demote(CacheCore c) noexcept nogil:
     """Protected's overflow back to probation."""
     cdef Py_ssize_t window, protected
     _caps(c, &window, &protected)
-    while c.qlen > protected:
-        _wtlfu_move(c, node_of_order(c.protected.next), &c.probation)
+    while c.lists[PROTECTED].len > protected:
+        _wtlfu_move(c, c.lists[PROTECTED].first, PROBATION)
 
 
 cdef void _climb(CacheCore c) noexcept nogil:
@@ -1253,10 +1507,11 @@ cdef void _climb(CacheCore c) noexcept nogil:
         c.wmax += quota
         _demote(c)
         for _i in range(TRANSFER_MAX):
-            if quota < 1 or c.plen + c.qlen == 0:
+            if quota < 1 or c.lists[PROBATION].len + c.lists[PROTECTED].len == 0:
                 break
             quota -= 1
-            _wtlfu_move(c, node_of_order(c.probation.next if c.plen else c.protected.next), &c.order)
+            _wtlfu_move(c, c.lists[PROBATION].first if c.lists[PROBATION].len
+                        else c.lists[PROTECTED].first, W)
         c.qmax += quota
         c.wmax -= quota
         c.adjustment = quota
@@ -1265,203 +1520,191 @@ cdef void _climb(CacheCore c) noexcept nogil:
         c.qmax += quota
         c.wmax -= quota
         for _i in range(TRANSFER_MAX):
-            if quota < 1 or c.wlen == 0:
+            if quota < 1 or c.lists[W].len == 0:
                 break
             quota -= 1
-            _wtlfu_move(c, node_of_order(c.order.next), &c.probation)
+            _wtlfu_move(c, c.lists[W].first, PROBATION)
         c.qmax -= quota
         c.wmax += quota
         c.adjustment = -quota
 
 
-cdef inline Link* _segment(PyObject* p) noexcept nogil:
-    return <Link*>(<_Node>p).bucket
+cdef void _wtlfu_move(CacheCore c, Py_ssize_t i, int seg) noexcept nogil:
+    """Move an entry to the tail of another list."""
+    list_remove(c.ent, &c.lists[c.ent[i].tag], <int>i)
+    list_append(c.ent, &c.lists[seg], <int>i)
+    c.ent[i].tag = seg
 
 
-cdef inline void _wtlfu_count(CacheCore c, Link* seg, Py_ssize_t delta) noexcept nogil:
-    if seg == &c.order:
-        c.wlen += delta
-    elif seg == &c.probation:
-        c.plen += delta
-    else:
-        c.qlen += delta
-
-
-cdef void _wtlfu_move(CacheCore c, PyObject* p, Link* seg) noexcept nogil:
-    """Move a node to the tail of another list."""
-    link_remove(&(<_Node>p).order)
-    _wtlfu_count(c, _segment(p), -1)
-    link_append(seg, &(<_Node>p).order)
-    (<_Node>p).bucket = <Bucket*>seg
-    _wtlfu_count(c, seg, 1)
-
-
-cdef void _wtlfu_add(CacheCore c, PyObject* p) noexcept nogil:
-    """A new node, just appended to the window: count it in the sketch (after
+cdef void _wtlfu_add(CacheCore c, Py_ssize_t i) noexcept nogil:
+    """A new entry, just appended to the window: count it in the sketch (after
     widening the sketch if the store outgrew it) and push the window's
     overflow into probation."""
     cdef Py_ssize_t window, protected
-    (<_Node>p).bucket = <Bucket*>&c.order
-    c.wlen += 1
     if c.size > c.sk_width and c.sk_width < c.sk_cap:
         _sketch_alloc(c, min(_sketch_cap(c.size), c.sk_cap))   # no memory: the narrower one goes on
-    _sketch_increment(c, _node_hash(c, p))
+    _sketch_increment(c, c.ent[i].hash)
     _caps(c, &window, &protected)
-    while c.wlen > window:
-        _wtlfu_move(c, node_of_order(c.order.next), &c.probation)
+    while c.lists[W].len > window:
+        _wtlfu_move(c, c.lists[W].first, PROBATION)
     if c.maxsize > 0:
         _climb(c)
 
 
-cdef void _wtlfu_hit(CacheCore c, PyObject* p) noexcept nogil:
+cdef void _wtlfu_hit(CacheCore c, Py_ssize_t i) noexcept nogil:
     """A use: counted in the sketch; a hit in probation promotes to protected
     (whose overflow goes back to probation), elsewhere it moves to the tail."""
-    cdef Link* seg = _segment(p)
-    _sketch_increment(c, _node_hash(c, p))
+    cdef int seg = c.ent[i].tag
+    _sketch_increment(c, c.ent[i].hash)
     c.sample_hits += 1
-    if seg != &c.probation:
-        link_move_to_tail(seg, &(<_Node>p).order)
+    if seg != PROBATION:
+        list_move_to_tail(c.ent, &c.lists[seg], <int>i)
         return
-    _wtlfu_move(c, p, &c.protected)
+    _wtlfu_move(c, i, PROTECTED)
     _demote(c)
 
 
-cdef PyObject* _wtlfu_victim(CacheCore c) noexcept nogil:
+cdef Py_ssize_t _wtlfu_victim(CacheCore c) noexcept nogil:
     """The entry to evict for a new one: the window's least recently used (the
     candidate, when the window holds its share) against the main area's; the
     candidate stays, moved to probation, only if its frequency is higher."""
     cdef Py_ssize_t window, protected
-    cdef PyObject* victim = NULL
-    cdef PyObject* candidate
+    cdef Py_ssize_t victim = NIL
+    cdef Py_ssize_t candidate
     _caps(c, &window, &protected)
-    if c.plen:
-        victim = node_of_order(c.probation.next)
-    elif c.qlen:
-        victim = node_of_order(c.protected.next)
-    if c.wlen == 0 or (c.wlen < window and victim != NULL):
+    if c.lists[PROBATION].len:
+        victim = c.lists[PROBATION].first
+    elif c.lists[PROTECTED].len:
+        victim = c.lists[PROTECTED].first
+    if c.lists[W].len == 0 or (c.lists[W].len < window and victim != NIL):
         return victim
-    candidate = node_of_order(c.order.next)
-    if victim == NULL:
+    candidate = c.lists[W].first
+    if victim == NIL:
         return candidate
     if _frequency(c, candidate) > _frequency(c, victim):
-        _wtlfu_move(c, candidate, &c.probation)
+        _wtlfu_move(c, candidate, PROBATION)
         return victim
     return candidate
 
 
-cdef PyObject* _first_except(Link* head, PyObject* keep) noexcept nogil:
-    cdef Link* l = head.next
-    while l != head:
-        if node_of_order(l) != keep:
-            return node_of_order(l)
-        l = l.next
-    return NULL
+cdef Py_ssize_t _first_except(CacheCore c, List* lst, Py_ssize_t keep) noexcept nogil:
+    cdef int i = lst.first
+    while i != NIL:
+        if i != keep:
+            return i
+        i = c.ent[i].next
+    return NIL
 
 
-cdef PyObject* _wtlfu_first_except(CacheCore c, PyObject* keep) noexcept nogil:
+cdef Py_ssize_t _wtlfu_first_except(CacheCore c, Py_ssize_t keep) noexcept nogil:
     """Eviction order without admission (the bytes of an overwrite): probation,
     protected, window, least recently used first, never ``keep``."""
-    cdef PyObject* p = _first_except(&c.probation, keep)
-    if p == NULL:
-        p = _first_except(&c.protected, keep)
-    if p == NULL:
-        p = _first_except(&c.order, keep)
-    return p
+    cdef Py_ssize_t i = _first_except(c, &c.lists[PROBATION], keep)
+    if i == NIL:
+        i = _first_except(c, &c.lists[PROTECTED], keep)
+    if i == NIL:
+        i = _first_except(c, &c.lists[W], keep)
+    return i
 
 
-cdef Py_ssize_t _tagged_length(Link* head) noexcept:
-    """The length of a W-TinyLFU list, or -1 if a node in it is tagged with another."""
+# -- walks -----------------------------------------------------------------------
+
+cdef Py_ssize_t _list_length(CacheCore c, List* lst, int tag) noexcept:
+    """The length of a list walked both ways, or -1 if an entry in it is tagged
+    with another list or its links disagree (for _check)."""
     cdef Py_ssize_t n = 0
-    cdef Link* l = head.next
-    while l != head:
-        if <Link*>(<_Node>node_of_order(l)).bucket != head:
+    cdef int i = lst.first
+    cdef int prev = NIL
+    while i != NIL:
+        if c.ent[i].tag != tag or c.ent[i].prev != prev or n > c.ent_used:
             return -1
         n += 1
-        l = l.next
-    return n
+        prev = i
+        i = c.ent[i].next
+    return n if prev == lst.last else -1
 
 
-cdef void _unlink_list(Link* head) noexcept:
-    """Detach the nodes of one order list (no Python code)."""
-    cdef Link* l = head.next
-    cdef Link* nxt
-    while l != head:
-        nxt = l.next
-        (<_Node>node_of_order(l)).owner = NULL
-        (<_Node>node_of_order(l)).bucket = NULL
-        link_init(l)
-        l = nxt
-    link_init(head)
+cdef void _append_indices(CacheCore c, list out, List* lst):
+    cdef int i = lst.first
+    while i != NIL:
+        out.append(i)
+        i = c.ent[i].next
 
 
-cdef void _unlink_all(CacheCore c) noexcept:
-    """Detach every node (they stay in the dict, unlinked) and empty the lists."""
-    cdef Link* l
-    cdef Link* nxt
-    cdef Bucket* b
-    if c.lfu:
-        while c.buckets.next != &c.buckets:
-            b = <Bucket*>c.buckets.next
-            l = b.items.next
-            while l != &b.items:
-                nxt = l.next
-                (<_Node>node_of_order(l)).owner = NULL
-                (<_Node>node_of_order(l)).bucket = NULL
-                link_init(l)
-                l = nxt
-            link_remove(&b.chain)
-            _bucket_release(c, b)
-    else:
-        _unlink_list(&c.order)
-        if c.wtlfu:
-            _unlink_list(&c.probation)
-            _unlink_list(&c.protected)
-            c.wlen = c.plen = c.qlen = 0
-    l = c.times.next
-    while l != &c.times:
-        nxt = l.next
-        link_init(l)
-        l = nxt
-    link_init(&c.times)
-    c.size = 0
-    c.nbytes = 0
-    c.mutations += 1
-
-
-cdef list _snapshot_raw(CacheCore c):
-    """The linked nodes in order-list order (strong references)."""
+cdef list _order_indices(CacheCore c):
+    """The live entries' indices in order-list order (no Python code runs but
+    list appends)."""
     cdef list out = []
-    cdef Link* l
-    cdef Bucket* b
-    cdef Link* bl
+    cdef int b
     if c.lfu:
-        bl = c.buckets.next
-        while bl != &c.buckets:
-            b = <Bucket*>bl
-            l = b.items.next
-            while l != &b.items:
-                out.append(<object>node_of_order(l))
-                l = l.next
-            bl = bl.next
+        b = c.bk_first
+        while b != NIL:
+            _append_indices(c, out, &c.bk[b].items)
+            b = c.bk[b].next
     else:
         if c.wtlfu:
-            _append_list(out, &c.probation)
-            _append_list(out, &c.protected)
-        _append_list(out, &c.order)
+            _append_indices(c, out, &c.lists[PROBATION])
+            _append_indices(c, out, &c.lists[PROTECTED])
+        _append_indices(c, out, &c.lists[W])
     return out
 
 
-cdef void _append_list(list out, Link* head) except *:
-    cdef Link* l = head.next
-    while l != head:
-        out.append(<object>node_of_order(l))
-        l = l.next
+cdef Py_ssize_t _fill(CacheCore c, list out, Py_ssize_t n, List* lst, int field) noexcept:
+    """Put the keys (field 0) or values (1) of lst into out from n on; no
+    allocation."""
+    cdef int i = lst.first
+    cdef PyObject* o
+    while i != NIL:
+        o = c.ent[i].key if field == 0 else c.ent[i].value
+        Py_INCREF_ptr(o)
+        PyList_SET_ITEM_ptr(out, n, o)
+        n += 1
+        i = c.ent[i].next
+    return n
 
 
-cdef list _snapshot(CacheCore c):
+cdef list _snapshot_raw(CacheCore c, int field):
+    """The live keys (field 0) or values (1) in order-list order. The list is
+    allocated first; filling it allocates nothing, so no Python code runs
+    meanwhile."""
+    cdef list out
+    cdef Py_ssize_t n = 0
+    cdef int b
+    while True:
+        n = c.size
+        out = PyList_New(n)     # may run a collection, and Python code
+        if c.size == n:
+            break
+    n = 0
+    if c.lfu:
+        b = c.bk_first
+        while b != NIL:
+            n = _fill(c, out, n, &c.bk[b].items, field)
+            b = c.bk[b].next
+    else:
+        if c.wtlfu:
+            n = _fill(c, out, n, &c.lists[PROBATION], field)
+            n = _fill(c, out, n, &c.lists[PROTECTED], field)
+        n = _fill(c, out, n, &c.lists[W], field)
+    return out
+
+
+cdef list _snapshot(CacheCore c, int field):
     if c.has_ttl:
         _purge(c, _now(c))
-    return _snapshot_raw(c)
+    return _snapshot_raw(c, field)
+
+
+cdef list _snapshot_indexed(CacheCore c):
+    """(key, index) of the live entries in order-list order."""
+    cdef list keys, order
+    cdef unsigned long long before
+    while True:
+        keys = _snapshot(c, 0)
+        before = c.mutations
+        order = _order_indices(c)
+        if c.mutations == before and len(order) == len(keys):
+            return list(zip(keys, order))
 
 
 # ---------------------------------------------------------------------------
@@ -1752,7 +1995,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     cdef CacheCore c = f.core
     cdef object key
     cdef Py_hash_t h
-    cdef PyObject* p = NULL
+    cdef Py_ssize_t i_entry = -1
     cdef PyObject* probe = NULL
     cdef PyObject** items
     cdef Py_ssize_t i
@@ -1783,14 +2026,14 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             try:
                 h = PyObject_Hash_ptr(probe)                        # Python: __hash__
                 if h != -1:
-                    p = _table_find(c, probe, h, &pos)              # Python: __eq__
+                    i_entry = _find(c, probe, h, &pos)              # Python: __eq__
                     looked_up = True
             finally:
                 for i in range(nargs):
                     items[i] = NULL
                 f.probes[nargs] = probe
-            if p != NULL and _hit_fast(c, p):
-                return (<_Node>p).value
+            if i_entry >= 0 and _hit_fast(c, i_entry):
+                return <object>c.ent[i_entry].value
             key = _args_tuple(args, nargs)
         else:
             key = _functools_key(args, nargs, kwnames, token, f.typed)
@@ -1803,18 +2046,18 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             explicit = True
             h = PyObject_Hash(key)
     if not looked_up:
-        p = _table_find(c, <PyObject*>key, h, &pos)      # Python: __eq__
-        if p != NULL and _hit_fast(c, p):
-            return (<_Node>p).value
-    if p != NULL:
-        value = _get_slow(c, <_Node>p)
+        i_entry = _find(c, <PyObject*>key, h, &pos)      # Python: __eq__
+        if i_entry >= 0 and _hit_fast(c, i_entry):
+            return <object>c.ent[i_entry].value
+    if i_entry >= 0:
+        value = _get_slow(c, i_entry)
         if value is not _MISS:
             return value
     else:
         c.misses += 1
     if f.single_flight:
         return _flight_call(f, key, h, explicit, args, nargs, kwnames, nargsf, instance)
-    miss_at = c.mutations if p == NULL else UNKNOWN
+    miss_at = c.mutations if i_entry < 0 else UNKNOWN
     result = _call_func(f, args, nargs, kwnames, nargsf, instance)
     if explicit:
         _store(c, key, h, result, _args_tuple(args, nargs), _kwargs_dict(args, nargs, kwnames),
@@ -1862,14 +2105,14 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
     """A miss with single_flight: one thread runs the function, the others wait."""
     cdef _Flight flight
     cdef bint leader
-    cdef _Node node
+    cdef Py_ssize_t i
     with f.flight_lock:
         flight = f.flights.get(key)
         leader = flight is None
         if leader:
-            node = _peek(f.core, key, h)
-            if node is not None:      # stored between our miss and now
-                return node.value
+            i = _find_live(f.core, key, h, False)
+            if i >= 0:                # stored between our miss and now
+                return <object>f.core.ent[i].value
             flight = _Flight()
             f.flights[key] = flight
     if not leader:
@@ -1943,29 +2186,40 @@ cdef admf_traverseproc _core_base_traverse = NULL
 
 
 cdef int _core_traverse(PyObject* o, admf_visitproc visit, void* arg) noexcept:
-    """CacheCore's tp_traverse: Cython's, plus the nodes its table owns."""
+    """CacheCore's tp_traverse: Cython's, plus what its entries hold."""
     cdef int r = _core_base_traverse(o, visit, arg) if _core_base_traverse != NULL else 0
-    cdef Slot* slots = (<CacheCore>o).slots
+    cdef CacheCore c = <CacheCore>o
     cdef Py_ssize_t i
-    if r or slots == NULL:
+    if r:
         return r
-    for i in range((<CacheCore>o).mask + 1):
-        if slots[i].node != NULL and slots[i].node != TOMBSTONE:
-            r = visit(slots[i].node, arg)
+    for i in range(c.ent_used):
+        if c.ent[i].key != NULL:
+            r = visit(c.ent[i].key, arg) or visit(c.ent[i].value, arg)
+            if r == 0 and c.ent[i].flags & F_COLD_OBJECTS:
+                if c.cold[i].args != NULL:
+                    r = visit(c.cold[i].args, arg)
+                if r == 0 and c.cold[i].kwargs != NULL:
+                    r = visit(c.cold[i].kwargs, arg)
             if r:
                 return r
     return 0
 
 
+cdef int _core_clear(PyObject* o) noexcept:
+    """CacheCore's tp_clear (the collector breaking a cycle through a cached
+    value): the store empties itself."""
+    _empty(<CacheCore>o)
+    return 0
+
+
 cdef _setup():
-    global ORDER_OFFSET, TIME_OFFSET, _core_base_traverse
-    # The table's references to nodes are invisible to Cython's tp_traverse:
-    # visit them too, so the collector can break cycles through cached values.
+    global _core_base_traverse
+    # The entries' references are invisible to Cython's tp_traverse: visit
+    # them too, and let the collector empty a store to break cycles through
+    # cached values.
     _core_base_traverse = ADMF_GET_TRAVERSE(<PyTypeObject*>CacheCore)
     ADMF_SET_TRAVERSE(<PyTypeObject*>CacheCore, _core_traverse)
-    cdef _Node probe = _Node.__new__(_Node)
-    ORDER_OFFSET = <char*>&probe.order - <char*><PyObject*>probe
-    TIME_OFFSET = <char*>&probe.time - <char*><PyObject*>probe
+    ADMF_SET_CLEAR(<PyTypeObject*>CacheCore, _core_clear)
     cdef CachedFunction fn = CachedFunction.__new__(CachedFunction)
     ADMF_TYPE_SET_VECTORCALL(<PyTypeObject*>CachedFunction,
                              <char*>&fn.vectorcall - <char*><PyObject*>fn)
