@@ -590,7 +590,7 @@ cdef class CacheCore:
         entries are the others. ``strict`` is for the twin's sake (this store
         never keeps two equal keys).
         """
-        cdef Py_ssize_t i, j, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
+        cdef Py_ssize_t i, j, s, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
         cdef int b, last_freq = 0
         cdef Py_ssize_t window, protected
         order = _order_indices(self)
@@ -615,7 +615,11 @@ cdef class CacheCore:
             if i >= 0:
                 in_table += 1
                 assert i < self.ent_used and self.ent[i].key != NULL
-                assert _slot_of(self, i) == j, "an entry is not where its probe finds it"
+                s = _home(self, self.ent[i].hash)
+                while self.index[s] != i:       # its probe reaches it: no EMPTY slot before
+                    assert self.index[s] != EMPTY, "an EMPTY slot hides an entry from its probe"
+                    s = (s + 1) & self.mask
+                assert s == j
         assert in_table == self.size, (in_table, self.size)
         assert self.filled >= in_table and self.filled * 2 <= self.mask + 1 + 2
         if self.maxsize >= 0:
@@ -914,7 +918,23 @@ cdef Py_ssize_t _slot_of(CacheCore c, Py_ssize_t i) noexcept nogil:
     return s
 
 
-cdef Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept nogil:
+cdef inline void _unindex(CacheCore c, Py_ssize_t s) noexcept nogil:
+    """Free slot s of a removed entry: DUMMY (probes go on past it), or EMPTY
+    when the next slot is EMPTY (no probe that reaches s goes further), and
+    then so are the DUMMY slots just before it. Few DUMMY slots, few
+    rebuilds."""
+    if c.index[(s + 1) & c.mask] != EMPTY:
+        c.index[s] = DUMMY
+        return
+    while True:
+        c.index[s] = EMPTY
+        c.filled -= 1
+        s = (s - 1) & c.mask
+        if c.index[s] != DUMMY:
+            return
+
+
+cdef inline Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept nogil:
     """The first EMPTY or DUMMY slot of h's probe sequence (h known absent)."""
     cdef Py_ssize_t s = _home(c, h)
     while c.index[s] >= 0:
@@ -1040,7 +1060,7 @@ cdef int _remove(CacheCore c, Py_ssize_t i) except -1:
     cdef PyObject* value = c.ent[i].value
     cdef PyObject* args = NULL
     cdef PyObject* kwargs = NULL
-    c.index[_slot_of(c, i)] = DUMMY
+    _unindex(c, _slot_of(c, i))
     _detach(c, i)
     if c.ent[i].flags & F_COLD_OBJECTS:
         args = c.cold[i].args
@@ -1256,7 +1276,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     cdef double now
     cdef Py_ssize_t i = -1
     cdef Py_ssize_t size = 0
-    cdef unsigned long long expected
+    cdef unsigned long long expected, pos_at
     cdef Entry* e
     if c.maxsize == 0:
         return 0
@@ -1271,9 +1291,9 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         i = -1
         if absent_at != c.mutations:
             i = _find(c, <PyObject*>key, h, &pos)   # Python: __eq__
+        pos_at = c.mutations                        # pos is key's free slot as the table is now
         if i >= 0:
             if c.has_ttl and now >= _expiry(c, i):
-                pos = _slot_of(c, i)                # its slot is key's to take
                 expected = c.mutations + 1
                 _remove(c, i)                       # Python: its value's __del__
                 c.expirations += 1
@@ -1299,6 +1319,10 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
             break
         absent_at = UNKNOWN
     # No Python code from here on.
+    if c.mutations != pos_at:
+        # Our own removals since (no Python code ran: key is still absent)
+        # may have emptied a slot before pos on key's probe sequence.
+        pos = _table_free_slot(c, h)
     pos = _table_room(c, h, pos)
     i = _entry_new(c)
     if c.index[pos] == EMPTY:
