@@ -2,6 +2,7 @@
 entry metadata of cached calls, garbage collection. Both implementations."""
 import gc
 import pickle
+import random
 import re
 import sys
 import weakref
@@ -287,6 +288,80 @@ def test_compiled_store_is_dense_reuses_entries_and_releases_them(ap, strategy):
     c._check()
     c.clear()
     assert sys.getsizeof(c) <= empty + 4_096 and len(c) == 0
+    c[1] = 1
+    assert c[1] == 1
+    c._check()
+
+
+class Collide:
+    """Keys that all share one hash and compare by their number."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __hash__(self):
+        return 1
+
+    def __eq__(self, other):
+        return isinstance(other, Collide) and other.n == self.n
+
+    def __repr__(self):
+        return f"Collide({self.n})"
+
+
+def test_index_table_churn_matches_a_dict(ap):
+    """Inserts and removals of keys whose home slots crowd together (runs
+    that wrap round the table's end, equal low bits, equal hashes) leave the
+    store equal to a dict after every step, and its table sound: every entry
+    reachable by its probe, in Robin Hood order (``_check``)."""
+    rng = random.Random(12)
+    pools = [
+        list(range(64)),                                   # sequential: one long run
+        [k * 1024 + j for k in range(8) for j in (0, 1, 1023)],   # equal low bits, wrapping
+        [k * 0.5 for k in range(40)],                      # dyadic floats: low bits 0
+        [Collide(k) for k in range(12)],                   # one hash for all
+    ]
+    for pool in pools:
+        c, ref = ap.Cache(None), {}
+        for step in range(1_500):
+            k = rng.choice(pool)
+            if rng.random() < 0.55:
+                c[k] = ref[k] = step
+            else:
+                assert c.pop(k, None) == ref.pop(k, None)
+            if step % 7 == 0:
+                c._check()
+        c._check()
+        assert dict(c.items()) == ref and all(c[k] == v for k, v in ref.items())
+        assert all(k not in c for k in pool if k not in ref)
+
+
+def test_index_table_hashes_by_low_bits_until_a_probe_runs_long(ap):
+    """Int keys take the slot of their low bits (as CPython's dict:
+    sequential keys, sequential slots), so a full table of 0..n-1 never
+    switches, not even for a missing key whose home is inside that run
+    (Robin Hood: the probe stops at once). Keys whose low bits repeat (a
+    stride of 2**20) make a probe run long: the table switches to Fibonacci
+    hashing once, for good (clear keeps it)."""
+    if not all(ap.COMPILED.values()):
+        pytest.skip("the twin's table is a dict")
+    c = ap.Cache(None)
+    for k in range(50_000):
+        c[k] = k
+    capacity, filled, scatter = c._table()
+    assert (filled, scatter) == (50_000, False)
+    assert capacity + 7 not in c and c.get(capacity + 7) is None and 2 * capacity not in c
+    assert c._table()[2] is False
+    c._check()
+
+    c = ap.Cache(None)
+    for k in range(2_000):
+        c[k << 20] = k
+    assert c._table()[2] is True
+    assert all(c[k << 20] == k for k in range(2_000)) and len(c) == 2_000
+    c._check()
+    c.clear()
+    assert c._table()[2] is True
     c[1] = 1
     assert c[1] == 1
     c._check()

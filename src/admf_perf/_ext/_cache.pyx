@@ -167,9 +167,9 @@ cdef double RESTART_THRESHOLD = 0.05
 # ends them. A free entry has ``key == NULL`` and is chained by ``next``.
 cdef enum:
     NIL = -1
-    EMPTY = -1         # an index-table slot never used
-    DUMMY = -2         # an index-table slot whose entry was removed
+    EMPTY = -1         # an index-table slot that holds no entry
     MIN_CAPACITY = 8   # index-table slots at least
+    PROBE_LIMIT = 32   # a longer probe turns an identity-hashed table to Fibonacci hashing
     MIN_ENTRIES = 8
     MAX_ENTRIES = 0x7FFFFFF0   # indices are C ints
     F_COLD_OBJECTS = 1          # the entry holds args or kwargs (in Cold)
@@ -292,12 +292,17 @@ cdef object _MISS = object()   # "no live entry" from lookups that count statist
 @cython.no_gc_clear
 cdef class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics (see ``Cache``)."""
-    # the index table: open addressing, linear probing, Fibonacci hashing;
-    # a slot holds an entry's index, EMPTY or DUMMY
+    # the index table: open addressing, linear probing, Robin Hood order (a
+    # run's entries sorted by home slot: a miss stops early) and backward-shift
+    # removal (no markers); a slot holds an entry's index or EMPTY. A hash's
+    # home slot is (h * mult) >> shift: its low bits (mult = 2**shift, as
+    # CPython's dict) until a probe runs long, then Fibonacci hashing for good
     cdef int* index
     cdef Py_ssize_t mask        # capacity - 1 (a power of 2)
     cdef int shift              # 64 - log2(capacity)
-    cdef Py_ssize_t filled      # slots not EMPTY (entries and dummies)
+    cdef unsigned long long mult
+    cdef bint scatter           # Fibonacci hashing (sticky: survives clear and rebuilds)
+    cdef Py_ssize_t filled      # slots holding an entry
     # the entries (64-byte aligned: one per cache line) and their cold halves
     cdef Entry* ent
     cdef Cold* cold
@@ -544,6 +549,10 @@ cdef class CacheCore:
         return (value, created, last, count,
                 created + self.ttl_seconds if self.has_ttl else None, args, kwargs)
 
+    def _table(self):
+        """(index-table slots, slots holding an entry, Fibonacci hashing on)."""
+        return self.mask + 1, self.filled, bool(self.scatter)
+
     def __sizeof__(self):
         """The store's own bytes: the object, its index table, entries
         arrays, LFU buckets and sketch (not the keys and values it holds, as
@@ -590,7 +599,7 @@ cdef class CacheCore:
         entries are the others. ``strict`` is for the twin's sake (this store
         never keeps two equal keys).
         """
-        cdef Py_ssize_t i, j, s, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
+        cdef Py_ssize_t i, j, s, d, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
         cdef int b, last_freq = 0
         cdef Py_ssize_t window, protected
         order = _order_indices(self)
@@ -616,12 +625,18 @@ cdef class CacheCore:
                 in_table += 1
                 assert i < self.ent_used and self.ent[i].key != NULL
                 s = _home(self, self.ent[i].hash)
-                while self.index[s] != i:       # its probe reaches it: no EMPTY slot before
+                d = 0
+                while self.index[s] != i:       # its probe reaches it: no EMPTY slot before,
                     assert self.index[s] != EMPTY, "an EMPTY slot hides an entry from its probe"
+                    assert _dist(self, s, self.index[s]) >= d, "Robin Hood order broken"   # nor one nearer home
                     s = (s + 1) & self.mask
+                    d += 1
                 assert s == j
+            else:
+                assert i == EMPTY, i
         assert in_table == self.size, (in_table, self.size)
-        assert self.filled >= in_table and self.filled * 2 <= self.mask + 1 + 2
+        assert self.filled == in_table and self.filled * 2 <= self.mask + 1 + 2, (self.filled, self.mask)
+        assert self.mult == (FIBONACCI if self.scatter else (<object>1) << self.shift)
         if self.maxsize >= 0:
             assert self.size <= self.maxsize, (self.size, self.maxsize)
         assert self.nbytes == seen_nbytes, (self.nbytes, seen_nbytes)
@@ -733,9 +748,14 @@ cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) 
 
 # -- the index table and the entries arrays --------------------------------------
 
+cdef unsigned long long FIBONACCI = 0x9E3779B97F4A7C15ULL   # 2**64 / golden ratio, odd
+
+
 cdef inline Py_ssize_t _home(CacheCore c, Py_hash_t h) noexcept nogil:
-    """The first slot of hash h (Fibonacci hashing: spreads sequential ints)."""
-    return <Py_ssize_t>((<unsigned long long>h * 0x9E3779B97F4A7C15ULL) >> c.shift)
+    """The first slot of hash h: its low bits (sequential ints take
+    sequential slots: a scan reads the table in order), or after a long
+    probe, Fibonacci hashing (spreads keys whose low bits repeat)."""
+    return <Py_ssize_t>((<unsigned long long>h * c.mult) >> c.shift)
 
 
 cdef void _table_use(CacheCore c, int* index, Py_ssize_t capacity) noexcept:
@@ -750,6 +770,7 @@ cdef void _table_use(CacheCore c, int* index, Py_ssize_t capacity) noexcept:
     c.index = index
     c.mask = capacity - 1
     c.shift = 64 - bits
+    c.mult = FIBONACCI if c.scatter else (<unsigned long long>1) << c.shift
     c.filled = 0
     c.mutations += 1
 
@@ -872,25 +893,27 @@ cdef Py_ssize_t _find_probe(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t*
     Python code runs only in a key's __eq__; when it changed the store, the
     lookup starts over on the table as it is then.
     """
-    cdef Py_ssize_t s, free_slot
+    cdef Py_ssize_t s, steps
     cdef int i
     cdef PyObject* other
     cdef unsigned long long before
     cdef int equal
     while True:
         s = _home(c, h)
-        free_slot = -1
+        steps = 0
         while True:
             i = c.index[s]
-            if i == EMPTY:
-                pos[0] = free_slot if free_slot >= 0 else s
+            if i == EMPTY or (c.ent[i].hash != h and _dist(c, s, i) < steps):
+                # absent: an empty slot, or an entry nearer its home (Robin Hood)
+                if steps > PROBE_LIMIT and _table_scatter(c):
+                    break                       # rebuilt: start over
+                pos[0] = s
                 return -1
-            if i == DUMMY:
-                if free_slot < 0:
-                    free_slot = s
-            elif c.ent[i].hash == h:
+            if c.ent[i].hash == h:
                 other = c.ent[i].key
                 if other == key:
+                    if steps > PROBE_LIMIT and _table_scatter(c):
+                        break
                     return i
                 if admf_same_exact_scalar(other, key):
                     equal = admf_exact_eq(other, key)         # no Python code
@@ -908,6 +931,7 @@ cdef Py_ssize_t _find_probe(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t*
                     if equal:
                         return i
             s = (s + 1) & c.mask
+            steps += 1
 
 
 cdef Py_ssize_t _slot_of(CacheCore c, Py_ssize_t i) noexcept nogil:
@@ -918,51 +942,99 @@ cdef Py_ssize_t _slot_of(CacheCore c, Py_ssize_t i) noexcept nogil:
     return s
 
 
+cdef inline Py_ssize_t _dist(CacheCore c, Py_ssize_t s, int e) noexcept nogil:
+    """How far slot s is from the home of entry e."""
+    return (s - _home(c, c.ent[e].hash)) & c.mask
+
+
 cdef inline void _unindex(CacheCore c, Py_ssize_t s) noexcept nogil:
-    """Free slot s of a removed entry: DUMMY (probes go on past it), or EMPTY
-    when the next slot is EMPTY (no probe that reaches s goes further), and
-    then so are the DUMMY slots just before it. Few DUMMY slots, few
-    rebuilds."""
-    if c.index[(s + 1) & c.mask] != EMPTY:
-        c.index[s] = DUMMY
-        return
+    """Free slot s of a removed entry by backward shift: the rest of its run
+    moves back one slot, up to an EMPTY slot or an entry in its home (Robin
+    Hood order keeps that sound). No markers: a table is rebuilt only to
+    grow."""
+    cdef Py_ssize_t j
+    cdef int e
     while True:
-        c.index[s] = EMPTY
-        c.filled -= 1
-        s = (s - 1) & c.mask
-        if c.index[s] != DUMMY:
-            return
+        j = (s + 1) & c.mask
+        e = c.index[j]
+        if e == EMPTY or _dist(c, j, e) == 0:
+            break
+        c.index[s] = e
+        s = j
+    c.index[s] = EMPTY
+    c.filled -= 1
+
+
+cdef inline void _table_put(CacheCore c, Py_ssize_t s, int i) noexcept nogil:
+    """Put entry i in slot s, its Robin Hood place (from _find or
+    _table_free_slot): the rest of the run moves on one slot (it stays
+    sorted by home)."""
+    cdef int e
+    while True:
+        e = c.index[s]
+        c.index[s] = i
+        if e == EMPTY:
+            break
+        i = e
+        s = (s + 1) & c.mask
+    c.filled += 1
 
 
 cdef inline Py_ssize_t _table_free_slot(CacheCore c, Py_hash_t h) noexcept nogil:
-    """The first EMPTY or DUMMY slot of h's probe sequence (h known absent)."""
+    """The Robin Hood place of hash h (known absent): the first slot of its
+    probe that is EMPTY or holds an entry nearer its home."""
     cdef Py_ssize_t s = _home(c, h)
-    while c.index[s] >= 0:
+    cdef Py_ssize_t d = 0
+    cdef int e
+    while True:
+        e = c.index[s]
+        if e == EMPTY or _dist(c, s, e) < d:
+            return s
         s = (s + 1) & c.mask
-    return s
+        d += 1
 
 
 cdef int _table_resize(CacheCore c, Py_ssize_t needed) except -1:
     """Rebuild the index table with room for `needed` (from stored hashes)."""
     cdef Py_ssize_t capacity = MIN_CAPACITY
-    cdef Py_ssize_t i, s
-    cdef unsigned long long mutations = c.mutations
     while capacity < 3 * needed:
         capacity *= 2
     _table_alloc(c, capacity)
+    _table_refill(c)
+    return 0
+
+
+cdef void _table_refill(CacheCore c) noexcept nogil:
+    """Put every live entry in c's new, empty index table."""
+    cdef Py_ssize_t i
+    cdef unsigned long long mutations = c.mutations
     for i in range(c.ent_used):
         if c.ent[i].key != NULL:
-            s = _table_free_slot(c, c.ent[i].hash)
-            c.index[s] = <int>i
-            c.filled += 1
+            _table_put(c, _table_free_slot(c, c.ent[i].hash), <int>i)
     c.mutations = mutations + 1
-    return 0
+
+
+cdef bint _table_scatter(CacheCore c) noexcept:
+    """After a probe over PROBE_LIMIT slots: the keys' low bits repeat (a
+    stride, like nanosecond time stamps, or small dyadic floats). Switch to
+    Fibonacci hashing for good and rebuild the table; False when it already
+    was, or no memory (then the table stays as it is)."""
+    cdef int* index
+    if c.scatter:
+        return False
+    index = <int*>malloc((c.mask + 1) * sizeof(int))
+    if index == NULL:
+        return False
+    c.scatter = True
+    _table_use(c, index, c.mask + 1)
+    _table_refill(c)
+    return True
 
 
 cdef Py_ssize_t _table_room(CacheCore c, Py_hash_t h, Py_ssize_t pos) except -1:
     """The slot for a new key of hash h (known absent): pos, a free slot of
     its sequence, unless taking an EMPTY one needs a larger table first."""
-    if c.index[pos] == EMPTY and (c.filled + 1) * 2 > c.mask + 1:
+    if (c.filled + 1) * 2 > c.mask + 1:
         _table_resize(c, c.size + 1)
         pos = _table_free_slot(c, h)
     return pos
@@ -1325,9 +1397,7 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         pos = _table_free_slot(c, h)
     pos = _table_room(c, h, pos)
     i = _entry_new(c)
-    if c.index[pos] == EMPTY:
-        c.filled += 1
-    c.index[pos] = <int>i
+    _table_put(c, pos, <int>i)
     e = &c.ent[i]
     Py_INCREF(key)
     Py_INCREF(value)
