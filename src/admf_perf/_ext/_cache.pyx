@@ -358,18 +358,7 @@ cdef class CacheCore:
 
     def __cinit__(self, *args, **kwargs):
         self.index = NULL
-        self.ent_block = NULL       # the entries arrays come with the first entry
-        self.ent = NULL
-        self.cold = NULL
-        self.ent_cap = self.ent_used = 0
-        self.free_head = NIL
-        list_init(&self.lists[0])
-        list_init(&self.lists[1])
-        list_init(&self.lists[2])
-        list_init(&self.times)
-        self.bk = NULL
-        self.bk_cap = 0
-        self.bk_first = self.bk_last = self.bk_free = NIL
+        _storage_forget(self)       # the entries arrays come with the first entry
         self.sketch = NULL
         _table_alloc(self, MIN_CAPACITY)
         self.maxsize = 128
@@ -480,14 +469,7 @@ cdef class CacheCore:
 
     def items(self):
         """Snapshot of the live (key, value) pairs, in order-list order."""
-        cdef list keys, values
-        cdef unsigned long long before
-        while True:
-            keys = _snapshot(self, 0)
-            before = self.mutations
-            values = _snapshot_raw(self, 1)
-            if self.mutations == before and len(values) == len(keys):
-                return list(zip(keys, values))
+        return _snapshot_pairs(self, False)
 
     def _discard(self, key):
         """Remove ``key`` if live (not an eviction); True when something was removed."""
@@ -501,7 +483,7 @@ cdef class CacheCore:
         """Remove the live entries whose key satisfies ``predicate``; return how many."""
         cdef Py_ssize_t removed = 0
         cdef Py_ssize_t i
-        for key, i in _snapshot_indexed(self):
+        for key, i in _snapshot_pairs(self, True):
             # still the same entry: the key stored at i is this very object
             if _holds(self, i, key) and predicate(key) and _holds(self, i, key):
                 _remove(self, i)
@@ -703,13 +685,6 @@ cdef inline bint _holds(CacheCore c, Py_ssize_t i, object key) noexcept:
     return 0 <= i < c.ent_used and c.ent[i].key == <PyObject*>key
 
 
-cdef inline List* _list_of(CacheCore c, Py_ssize_t i) noexcept nogil:
-    """The order list entry i is in."""
-    if c.lfu:
-        return &c.bk[c.ent[i].tag].items
-    return &c.lists[c.ent[i].tag]
-
-
 cdef inline void _touch(CacheCore c, Py_ssize_t i) noexcept:
     """A use of a live entry: reorder per policy."""
     if c.move_on_hit:
@@ -840,16 +815,9 @@ cdef void _release_entries(Entry* ent, Cold* cold, Py_ssize_t used) noexcept:
                 Py_XDECREF_ptr(cold[i].kwargs)
 
 
-cdef void _empty(CacheCore c) noexcept:
-    """Empty the store (clear, and the collector's tp_clear): it lets go of
-    its entries arrays, shrinks its table, then drops the entries, when it is
-    empty and consistent (values' __del__ may use it). Allocates nothing it
-    cannot do without."""
-    cdef void* old_block = c.ent_block
-    cdef Entry* old_ent = c.ent
-    cdef Cold* old_cold = c.cold
-    cdef Py_ssize_t old_used = c.ent_used
-    cdef int* index = <int*>malloc(MIN_CAPACITY * sizeof(int))
+cdef void _storage_forget(CacheCore c) noexcept nogil:
+    """No entries arrays, order lists or LFU buckets (freeing what there
+    was is the caller's part)."""
     c.ent_block = NULL
     c.ent = NULL
     c.cold = NULL
@@ -859,16 +827,30 @@ cdef void _empty(CacheCore c) noexcept:
     list_init(&c.lists[1])
     list_init(&c.lists[2])
     list_init(&c.times)
+    c.bk = NULL
+    c.bk_cap = 0
+    c.bk_first = c.bk_last = c.bk_free = NIL
+
+
+cdef void _empty(CacheCore c) noexcept:
+    """Empty the store (clear, and the collector's tp_clear): it lets go of
+    its entries arrays, shrinks its table, then drops the entries, when it is
+    empty and consistent (values' __del__ may use it). Allocates nothing it
+    cannot do without."""
+    cdef void* old_block = c.ent_block
+    cdef Entry* old_ent = c.ent
+    cdef Cold* old_cold = c.cold
+    cdef Py_ssize_t old_used = c.ent_used
+    cdef Bucket* old_bk = c.bk              # LFU's buckets go with the entries
+    cdef int* index = <int*>malloc(MIN_CAPACITY * sizeof(int))
+    _storage_forget(c)
+    free(old_bk)
     c.size = 0
     c.nbytes = 0
     if index != NULL:
         _table_use(c, index, MIN_CAPACITY)
     else:
         _table_use(c, c.index, c.mask + 1)     # no memory for a smaller one: this one, emptied
-    free(c.bk)                  # LFU's buckets go with the entries
-    c.bk = NULL
-    c.bk_cap = 0
-    c.bk_first = c.bk_last = c.bk_free = NIL
     if c.wtlfu:
         _wtlfu_reset(c)
     c.miss_key = None
@@ -1718,28 +1700,39 @@ cdef Py_ssize_t _list_length(CacheCore c, List* lst, int tag) noexcept:
     return n if prev == lst.last else -1
 
 
-cdef void _append_indices(CacheCore c, list out, List* lst):
-    cdef int i = lst.first
-    while i != NIL:
-        out.append(i)
-        i = c.ent[i].next
+cdef List* _next_order_list(CacheCore c, int* at) noexcept nogil:
+    """The order lists one by one, in order-list order (LFU: its buckets,
+    least frequent first; W-TinyLFU: probation, protected, window); ``at``
+    starts at NIL and follows; NULL after the last."""
+    cdef int k = at[0]
+    if c.lfu:
+        k = c.bk_first if k == NIL else c.bk[k].next
+        at[0] = k
+        return NULL if k == NIL else &c.bk[k].items
+    k = 0 if k == NIL else k + 1
+    at[0] = k
+    if not c.wtlfu:
+        return &c.lists[W] if k == 0 else NULL
+    if k == 0:
+        return &c.lists[PROBATION]
+    if k == 1:
+        return &c.lists[PROTECTED]
+    return &c.lists[W] if k == 2 else NULL
 
 
 cdef list _order_indices(CacheCore c):
     """The live entries' indices in order-list order (no Python code runs but
     list appends)."""
     cdef list out = []
-    cdef int b
-    if c.lfu:
-        b = c.bk_first
-        while b != NIL:
-            _append_indices(c, out, &c.bk[b].items)
-            b = c.bk[b].next
-    else:
-        if c.wtlfu:
-            _append_indices(c, out, &c.lists[PROBATION])
-            _append_indices(c, out, &c.lists[PROTECTED])
-        _append_indices(c, out, &c.lists[W])
+    cdef int at = NIL
+    cdef int i
+    cdef List* lst = _next_order_list(c, &at)
+    while lst != NULL:
+        i = lst.first
+        while i != NIL:
+            out.append(i)
+            i = c.ent[i].next
+        lst = _next_order_list(c, &at)
     return out
 
 
@@ -1763,23 +1756,18 @@ cdef list _snapshot_raw(CacheCore c, int field):
     meanwhile."""
     cdef list out
     cdef Py_ssize_t n = 0
-    cdef int b
+    cdef int at = NIL
+    cdef List* lst
     while True:
         n = c.size
         out = PyList_New(n)     # may run a collection, and Python code
         if c.size == n:
             break
     n = 0
-    if c.lfu:
-        b = c.bk_first
-        while b != NIL:
-            n = _fill(c, out, n, &c.bk[b].items, field)
-            b = c.bk[b].next
-    else:
-        if c.wtlfu:
-            n = _fill(c, out, n, &c.lists[PROBATION], field)
-            n = _fill(c, out, n, &c.lists[PROTECTED], field)
-        n = _fill(c, out, n, &c.lists[W], field)
+    lst = _next_order_list(c, &at)
+    while lst != NULL:
+        n = _fill(c, out, n, lst, field)
+        lst = _next_order_list(c, &at)
     return out
 
 
@@ -1789,16 +1777,17 @@ cdef list _snapshot(CacheCore c, int field):
     return _snapshot_raw(c, field)
 
 
-cdef list _snapshot_indexed(CacheCore c):
-    """(key, index) of the live entries in order-list order."""
-    cdef list keys, order
+cdef list _snapshot_pairs(CacheCore c, bint indices):
+    """(key, value), or (key, index) with ``indices``, of the live entries
+    in order-list order: both halves taken with no change between them."""
+    cdef list keys, second
     cdef unsigned long long before
     while True:
         keys = _snapshot(c, 0)
         before = c.mutations
-        order = _order_indices(c)
-        if c.mutations == before and len(order) == len(keys):
-            return list(zip(keys, order))
+        second = _order_indices(c) if indices else _snapshot_raw(c, 1)
+        if c.mutations == before and len(second) == len(keys):
+            return list(zip(keys, second))
 
 
 # ---------------------------------------------------------------------------
