@@ -366,6 +366,15 @@ def test_index_table_hashes_by_low_bits_until_a_probe_runs_long(ap):
     assert c[1] == 1
     c._check()
 
+    for key in ("a", (1, 2), 0.5):     # low bits serve exact ints only
+        c = ap.Cache(None)
+        for k in range(100):
+            c[k] = k
+        assert c._table()[2] is False
+        c[key] = "x"
+        assert c._table()[2] is True and c[key] == "x" and all(c[k] == k for k in range(100))
+        c._check()
+
 
 def test_cached_method_does_not_keep_instance_alive(ap):
     class Strategy:

@@ -296,7 +296,8 @@ cdef class CacheCore:
     # run's entries sorted by home slot: a miss stops early) and backward-shift
     # removal (no markers); a slot holds an entry's index or EMPTY. A hash's
     # home slot is (h * mult) >> shift: its low bits (mult = 2**shift, as
-    # CPython's dict) until a probe runs long, then Fibonacci hashing for good
+    # CPython's dict) while every key is an exact int and no probe ran long,
+    # then Fibonacci hashing for good
     cdef int* index
     cdef Py_ssize_t mask        # capacity - 1 (a power of 2)
     cdef int shift              # 64 - log2(capacity)
@@ -997,10 +998,11 @@ cdef void _table_refill(CacheCore c) noexcept nogil:
 
 
 cdef bint _table_scatter(CacheCore c) noexcept:
-    """After a probe over PROBE_LIMIT slots: the keys' low bits repeat (a
-    stride, like nanosecond time stamps, or small dyadic floats). Switch to
-    Fibonacci hashing for good and rebuild the table; False when it already
-    was, or no memory (then the table stays as it is)."""
+    """After a probe over PROBE_LIMIT slots (the keys' low bits repeat: a
+    stride, like nanosecond time stamps), or at the first key that is not an
+    exact int: switch to Fibonacci hashing for good and rebuild the table;
+    False when it already was, or no memory (then the table stays as it
+    is)."""
     cdef int* index
     if c.scatter:
         return False
@@ -1373,6 +1375,10 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
             break
         absent_at = UNKNOWN
     # No Python code from here on.
+    if not c.scatter and not PyLong_CheckExact(key):
+        # Low bits serve int keys (in memory order); a tuple's or a
+        # float's hash is spread better by Fibonacci hashing.
+        _table_scatter(c)
     if c.mutations != pos_at:
         # Our own removals since (no Python code ran: key is still absent)
         # may have emptied a slot before pos on key's probe sequence.
