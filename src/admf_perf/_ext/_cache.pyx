@@ -729,8 +729,9 @@ cdef unsigned long long FIBONACCI = 0x9E3779B97F4A7C15ULL   # 2**64 / golden rat
 
 cdef inline Py_ssize_t _home(CacheCore c, Py_hash_t h) noexcept nogil:
     """The first slot of hash h: its low bits (sequential ints take
-    sequential slots: a scan reads the table in order), or after a long
-    probe, Fibonacci hashing (spreads keys whose low bits repeat)."""
+    sequential slots: a scan reads the table in order), or, once a key that
+    is not an exact int came or a probe ran long, Fibonacci hashing (spreads
+    hashes whose low bits cluster or repeat)."""
     return <Py_ssize_t>((<unsigned long long>h * c.mult) >> c.shift)
 
 
@@ -988,13 +989,12 @@ cdef int _table_resize(CacheCore c, Py_ssize_t needed) except -1:
 
 
 cdef void _table_refill(CacheCore c) noexcept nogil:
-    """Put every live entry in c's new, empty index table."""
+    """Put every live entry in c's new, empty index table (_table_use
+    counted the change)."""
     cdef Py_ssize_t i
-    cdef unsigned long long mutations = c.mutations
     for i in range(c.ent_used):
         if c.ent[i].key != NULL:
             _table_put(c, _table_free_slot(c, c.ent[i].hash), <int>i)
-    c.mutations = mutations + 1
 
 
 cdef bint _table_scatter(CacheCore c) noexcept:
@@ -1016,8 +1016,8 @@ cdef bint _table_scatter(CacheCore c) noexcept:
 
 
 cdef Py_ssize_t _table_room(CacheCore c, Py_hash_t h, Py_ssize_t pos) except -1:
-    """The slot for a new key of hash h (known absent): pos, a free slot of
-    its sequence, unless taking an EMPTY one needs a larger table first."""
+    """The slot for a new key of hash h (known absent): pos, its Robin Hood
+    place, unless one more entry needs a larger table first."""
     if (c.filled + 1) * 2 > c.mask + 1:
         _table_resize(c, c.size + 1)
         pos = _table_free_slot(c, h)
@@ -1380,8 +1380,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
         # float's hash is spread better by Fibonacci hashing.
         _table_scatter(c)
     if c.mutations != pos_at:
-        # Our own removals since (no Python code ran: key is still absent)
-        # may have emptied a slot before pos on key's probe sequence.
+        # Our own removals (backward shifts) or a rebuild since (no Python
+        # code ran: key is still absent) may have moved key's place.
         pos = _table_free_slot(c, h)
     pos = _table_room(c, h, pos)
     i = _entry_new(c)
