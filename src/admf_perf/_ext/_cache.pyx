@@ -135,6 +135,7 @@ cdef extern from "admf_sketch.h":
     int admf_sketch_increment(unsigned char* t, unsigned long long h, int bits,
                               Py_ssize_t width) noexcept nogil
     void admf_sketch_halve(unsigned char* t, Py_ssize_t nbytes) noexcept nogil
+    Py_ssize_t admf_sketch_nbytes(Py_ssize_t width) noexcept nogil
 
 # Policy codes: the same as admf_perf._ext._types (LRU, LFU, FIFO, TLRU, UNBOUNDED, WTINYLFU).
 cdef enum:
@@ -346,7 +347,7 @@ cdef class CacheCore:
     cdef unsigned long long miss_at
     cdef Py_ssize_t miss_pos            # where that key would be inserted
     # W-TinyLFU
-    cdef unsigned char* sketch  # 4 rows x sk_width 4-bit counters
+    cdef unsigned char* sketch  # 4 rows x sk_width counters, a byte each
     cdef Py_ssize_t sk_width
     cdef Py_ssize_t sk_cap      # the width it may grow to
     cdef Py_ssize_t sk_adds     # increments since the last aging
@@ -544,7 +545,7 @@ cdef class CacheCore:
         if self.ent_block != NULL:
             n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + 64
         if self.sketch != NULL:
-            n += 2 * self.sk_width
+            n += admf_sketch_nbytes(self.sk_width)
         return object.__sizeof__(self) + n
 
     @property
@@ -1497,7 +1498,7 @@ cdef Py_ssize_t _sketch_cap(Py_ssize_t maxsize) noexcept nogil:
 cdef int _sketch_alloc(CacheCore c, Py_ssize_t width) noexcept nogil:
     """A fresh sketch of ``width`` counters per row; -1 (the old one kept) if
     there is no memory for it."""
-    cdef unsigned char* t = <unsigned char*>calloc(width * 2, 1)
+    cdef unsigned char* t = <unsigned char*>calloc(admf_sketch_nbytes(width), 1)
     cdef int bits = 0
     if t == NULL:
         return -1
@@ -1515,7 +1516,7 @@ cdef inline void _sketch_increment(CacheCore c, Py_hash_t h) noexcept nogil:
     if admf_sketch_increment(c.sketch, <unsigned long long>h, c.sk_bits, c.sk_width):
         c.sk_adds += 1
         if c.sk_adds >= 10 * c.sk_width:    # aging: every counter halved
-            admf_sketch_halve(c.sketch, 2 * c.sk_width)
+            admf_sketch_halve(c.sketch, admf_sketch_nbytes(c.sk_width))
             c.sk_adds //= 2
 
 
@@ -1547,7 +1548,7 @@ cdef int _wtlfu_reset(CacheCore c) noexcept nogil:
     if _sketch_alloc(c, min(<Py_ssize_t>SKETCH_MIN, c.sk_cap)) < 0:
         if c.sketch == NULL:
             return -1
-        memset(c.sketch, 0, c.sk_width * 2)     # no memory for a new one: this one, emptied
+        memset(c.sketch, 0, admf_sketch_nbytes(c.sk_width))     # no memory for a new one: this one, emptied
         c.sk_adds = 0
     _start_caps(c.maxsize if c.maxsize > 0 else 1, &c.wmax, &c.qmax)
     c.sample_hits = c.sample_misses = c.adjustment = 0

@@ -185,8 +185,9 @@ TRANSFER_MAX = 1000      # entries moved between lists per adjustment at most
 
 
 class _Sketch:
-    """Count-min sketch of 4 rows of 4-bit counters (two per byte), aged by
-    halving every counter after 10 x width increments."""
+    """Count-min sketch of 4 rows of counters saturating at 15, a byte each
+    (row r's counter j is byte ``r * width + j``), aged by halving every
+    counter after 10 x width increments."""
 
     def __init__(self, cap: int):
         self.cap = cap
@@ -195,7 +196,7 @@ class _Sketch:
     def _alloc(self, width: int) -> None:
         self.width = width
         self.bits = width.bit_length() - 1
-        self.table = bytearray(width * 2)
+        self.table = bytearray(4 * width)
         self.additions = 0
 
     def ensure(self, n: int) -> None:
@@ -215,20 +216,19 @@ class _Sketch:
 
     def frequency(self, h: int) -> int:
         t = self.table
-        return min((t[i >> 1] >> ((i & 1) << 2)) & 15 for i in self._counters(h))
+        return min(t[i] for i in self._counters(h))
 
     def increment(self, h: int) -> None:
         t = self.table
         added = False
         for i in self._counters(h):
-            shift = (i & 1) << 2
-            if (t[i >> 1] >> shift) & 15 < 15:
-                t[i >> 1] += 1 << shift
+            if t[i] < 15:
+                t[i] += 1
                 added = True
         if added:
             self.additions += 1
             if self.additions >= 10 * self.width:
-                self.table = bytearray((b >> 1) & 0x77 for b in t)
+                self.table = bytearray(b >> 1 for b in t)
                 self.additions //= 2
 
 

@@ -1,12 +1,13 @@
 /* W-TinyLFU's frequency sketch (_cache.pyx; twin: _Sketch in _cache_py.py).
  *
- * A count-min sketch of 4 rows of `width` 4-bit counters (a power of 2),
- * two counters per byte: counter i of the table (row r, column j:
- * i = r * width + j) is the low nibble of byte i / 2 when i is even, the high
- * one when it is odd. A key's Python hash is mixed (two multiply-xorshift
- * rounds), then each row takes the top `bits` bits of the mix times its odd
- * seed. The estimate is the smallest of the 4 counters; an increment adds 1
- * to each counter below 15. Aging halves every counter.
+ * A count-min sketch of 4 rows of `width` counters (a power of 2) that
+ * saturate at 15, one byte each: counter j of row r is byte r * width + j.
+ * (Caffeine packs two 4-bit counters per byte; a byte each costs 2 bytes
+ * more per entry and saves the nibble shifts and masks, about a third of an
+ * increment's instructions.) A key's Python hash is mixed (two
+ * multiply-xorshift rounds), then each row takes the top `bits` bits of the
+ * mix times its odd seed. The estimate is the smallest of the 4 counters; an
+ * increment adds 1 to each counter below 15. Aging halves every counter.
  */
 #ifndef ADMF_SKETCH_H
 #define ADMF_SKETCH_H
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #define ADMF_SKETCH_MIX 0xD6E8FEB86659FD93ULL
+#define ADMF_SKETCH_MAX 15
 
 static inline void admf_sketch_index(uint64_t h, int bits, ptrdiff_t width, ptrdiff_t *idx)
 {
@@ -36,12 +38,11 @@ static inline void admf_sketch_index(uint64_t h, int bits, ptrdiff_t width, ptrd
 static inline int admf_sketch_frequency(const unsigned char *t, uint64_t h, int bits, ptrdiff_t width)
 {
     ptrdiff_t idx[4];
-    int f = 15, r, v;
+    int f, r;
     admf_sketch_index(h, bits, width, idx);
-    for (r = 0; r < 4; r++) {
-        v = (t[idx[r] >> 1] >> ((idx[r] & 1) << 2)) & 15;
-        f = v < f ? v : f;
-    }
+    f = t[idx[0]];
+    for (r = 1; r < 4; r++)
+        f = t[idx[r]] < f ? t[idx[r]] : f;
     return f;
 }
 
@@ -49,23 +50,27 @@ static inline int admf_sketch_frequency(const unsigned char *t, uint64_t h, int 
 static inline int admf_sketch_increment(unsigned char *t, uint64_t h, int bits, ptrdiff_t width)
 {
     ptrdiff_t idx[4];
-    int added = 0, r, shift;
+    int added = 0, r, below;
     admf_sketch_index(h, bits, width, idx);
     for (r = 0; r < 4; r++) {
-        shift = (int)((idx[r] & 1) << 2);
-        if (((t[idx[r] >> 1] >> shift) & 15) < 15) {
-            t[idx[r] >> 1] = (unsigned char)(t[idx[r] >> 1] + (1 << shift));
-            added = 1;
-        }
+        below = t[idx[r]] < ADMF_SKETCH_MAX;
+        t[idx[r]] = (unsigned char)(t[idx[r]] + below);
+        added |= below;
     }
     return added;
+}
+
+/* The table's size in bytes for `width` counters per row. */
+static inline ptrdiff_t admf_sketch_nbytes(ptrdiff_t width)
+{
+    return 4 * width;
 }
 
 static inline void admf_sketch_halve(unsigned char *t, ptrdiff_t nbytes)
 {
     ptrdiff_t i;
     for (i = 0; i < nbytes; i++)
-        t[i] = (unsigned char)((t[i] >> 1) & 0x77);
+        t[i] = (unsigned char)(t[i] >> 1);
 }
 
 #endif
