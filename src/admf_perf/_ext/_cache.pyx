@@ -71,17 +71,6 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    #include <time.h>
-    #ifdef CLOCK_MONOTONIC_COARSE
-    #define ADMF_CLOCK_COARSE CLOCK_MONOTONIC_COARSE
-    #else
-    #define ADMF_CLOCK_COARSE CLOCK_MONOTONIC
-    #endif
-    static inline double admf_clock(clockid_t id) {
-        struct timespec ts;
-        clock_gettime(id, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    }
     /* Equality of two objects of one exact type, int or str, whose
        comparison runs no Python code: straight to the type's slot (what
        PyObject_RichCompareBool ends up calling). 1, 0, or -1 on error. */
@@ -112,10 +101,6 @@ cdef extern from *:
              (t)->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL; \\
              (t)->tp_call = PyVectorcall_Call; } while (0)
     """
-    ctypedef int clockid_t
-    clockid_t CLOCK_MONOTONIC
-    clockid_t ADMF_CLOCK_COARSE
-    double admf_clock(clockid_t) nogil
     vectorcallfunc ADMF_AS_VECTORCALL(void*)
     PyObject** ADMF_TUPLE_ITEMS(object)
     admf_traverseproc ADMF_GET_TRAVERSE(PyTypeObject*)
@@ -128,6 +113,11 @@ cdef extern from *:
     bint admf_same_exact_scalar(PyObject*, PyObject*) noexcept
     int admf_fail() except -1
     void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
+
+cdef extern from "admf_clock.h":
+    int ADMF_CLOCK_PRECISE
+    int ADMF_CLOCK_COARSE
+    double admf_clock(int coarse) noexcept nogil
 
 cdef extern from "admf_sketch.h":
     int admf_sketch_frequency(const unsigned char* t, unsigned long long h, int bits,
@@ -667,7 +657,7 @@ cdef class CacheCore:
 cdef inline double _now(CacheCore c) except? -1.0:
     """The precise time."""
     if c.timer is None:
-        return admf_clock(CLOCK_MONOTONIC)
+        return admf_clock(ADMF_CLOCK_PRECISE)
     return float(c.timer())
 
 
@@ -676,7 +666,7 @@ cdef inline double _write_time(CacheCore c) except? -1.0:
     if c.timer is not None:
         return float(c.timer())
     if c.has_ttl:
-        return admf_clock(CLOCK_MONOTONIC)
+        return admf_clock(ADMF_CLOCK_PRECISE)
     return admf_clock(ADMF_CLOCK_COARSE)
 
 
@@ -1032,7 +1022,7 @@ cdef inline bint _hit_fast(CacheCore c, Py_ssize_t i) noexcept:
     if c.precise:
         return False
     if c.has_ttl:
-        t = admf_clock(CLOCK_MONOTONIC)     # expiry is decided on the precise clock
+        t = admf_clock(ADMF_CLOCK_PRECISE)     # expiry is decided on the precise clock
         if t >= e.created_at + c.ttl_seconds:
             return False
     else:
