@@ -371,7 +371,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
     return {
         "tool": "admf-perf bench",
         "mode": mode,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         **package_info(),
         "settings": {

@@ -102,7 +102,7 @@ class AsyncCachedFunction:
         self._tokens = _cache.MethodTokens(cache)
         self._pending: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
         # inspect.iscoroutinefunction() is true for us, as for the function:
-        # 3.12+ reads the marker; 3.10/3.11 accept any "function-like" object
+        # 3.12+ reads the marker; 3.11 accepts any "function-like" object
         # whose __code__ has CO_COROUTINE (as Cython's functions do).
         if hasattr(inspect, "markcoroutinefunction"):
             inspect.markcoroutinefunction(self)

@@ -63,7 +63,7 @@ def snapshot(interval: float | None = 0.1) -> dict[str, Any]:
         caches[name] = {key: getattr(stats, key) for key in ("hits", "misses", "size", "max_size", "hit_rate")
                         if hasattr(stats, key)} if not isinstance(stats, dict) else dict(stats)
     return {
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": {"platform": platform.platform(), "python": platform.python_version(),
                  "executable": sys.executable},
         "cpu": {
@@ -90,7 +90,7 @@ def snapshot(interval: float | None = 0.1) -> dict[str, Any]:
             "fds": _safe(proc.num_fds) if hasattr(proc, "num_fds") else None,
             "open_files": len(open_files),
             "open_file_paths": [f.path for f in open_files],
-            "started": datetime.datetime.fromtimestamp(proc.create_time(), datetime.timezone.utc)
+            "started": datetime.datetime.fromtimestamp(proc.create_time(), datetime.UTC)
                         .isoformat(timespec="seconds"),
         },
         "toolkit": {"caches": caches, "tracked": manager.tracked()},
