@@ -57,6 +57,7 @@ cdef extern from "Python.h":
     void PyErr_Clear()
     Py_ssize_t Py_REFCNT(object o)
     Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+    PyObject** PySequence_Fast_ITEMS(object o)
     object PyObject_Vectorcall(object func, PyObject* const* args, size_t nargsf, PyObject* kwnames)
     PyObject* PyVectorcall_Call(PyObject* callable, PyObject* tuple, PyObject* dict)
     object PyTuple_New(Py_ssize_t n)
@@ -113,6 +114,11 @@ cdef extern from *:
     bint admf_same_exact_scalar(PyObject*, PyObject*) noexcept
     int admf_fail() except -1
     void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
+
+cdef extern from "admf_internals.h":
+    # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals below off
+    bint admf_internals
+    int admf_internals_init() noexcept
 
 cdef extern from "admf_clock.h":
     int ADMF_CLOCK_PRECISE
@@ -2003,7 +2009,7 @@ cdef class CachedFunction:
         self.vectorcall = ADMF_AS_VECTORCALL(<void*>_cached_vectorcall)
         for n in range(MAX_PROBE + 1):
             self.probes[n] = NULL
-        if ADMF_PROBE_TUPLES:
+        if ADMF_PROBE_TUPLES and admf_internals:
             for n in range(1, MAX_PROBE + 1):
                 probe = PyTuple_New(n)
                 PyObject_GC_UnTrack(<PyObject*>probe)   # it owns none of its items
@@ -2045,6 +2051,11 @@ cdef class CachedFunction:
     def cache_parameters(self):
         return {"maxsize": self.core.max_size, "typed": self.typed}
 
+    def __call__(self, *args, **kwargs):
+        # The call without the vectorcall slot (ADMF_PERF_PORTABLE; _setup
+        # installs the slot otherwise, and it takes every call).
+        return _call_tuple(self, args, kwargs, None, None)
+
     def __get__(self, obj, objtype):
         if obj is None:
             return self
@@ -2061,6 +2072,20 @@ cdef class CachedFunction:
 
     def __repr__(self):
         return f"<cached function {getattr(self, '__qualname__', self.func)!r}>"
+
+
+cdef object _call_tuple(CachedFunction f, tuple args, dict kwargs, object instance, object token):
+    """A call from tp_call's (args, kwargs), put in vectorcall form (public
+    API only): the positional arguments, then the keyword values, their
+    names in a tuple."""
+    cdef Py_ssize_t nargs = len(args)
+    if not kwargs:
+        return _call(f, PySequence_Fast_ITEMS(args), nargs, NULL, <size_t>nargs, instance, token)
+    cdef list flat = list(args)
+    flat.extend(kwargs.values())
+    cdef tuple kwnames = tuple(kwargs)
+    return _call(f, PySequence_Fast_ITEMS(flat), nargs, <PyObject*>kwnames, <size_t>nargs,
+                 instance, token)
 
 
 cdef object _cached_vectorcall(object self, PyObject* const* args, size_t nargsf,
@@ -2237,6 +2262,9 @@ cdef class _BoundCachedMethod:
         self.obj = obj
         self.token = func.tokens.token(obj)
 
+    def __call__(self, *args, **kwargs):
+        return _call_tuple(self.func, args, kwargs, self.obj, self.token)
+
     @property
     def __func__(self):
         return self.func
@@ -2300,6 +2328,8 @@ cdef _setup():
     _core_base_traverse = ADMF_GET_TRAVERSE(<PyTypeObject*>CacheCore)
     ADMF_SET_TRAVERSE(<PyTypeObject*>CacheCore, _core_traverse)
     ADMF_SET_CLEAR(<PyTypeObject*>CacheCore, _core_clear)
+    if not admf_internals_init():
+        return                  # ADMF_PERF_PORTABLE: tp_call (__call__) takes the calls
     cdef CachedFunction fn = CachedFunction.__new__(CachedFunction)
     ADMF_TYPE_SET_VECTORCALL(<PyTypeObject*>CachedFunction,
                              <char*>&fn.vectorcall - <char*><PyObject*>fn)
@@ -2310,3 +2340,10 @@ cdef _setup():
     PyType_Modified(<PyTypeObject*>_BoundCachedMethod)
 
 _setup()
+
+
+def _internals_in_use():
+    """Which CPython internals this module uses (docs/internals.md); all
+    False under ADMF_PERF_PORTABLE=1."""
+    return {"type_vectorcall": bool(admf_internals),
+            "probe_tuples": bool(ADMF_PROBE_TUPLES and admf_internals)}

@@ -99,10 +99,16 @@ cdef extern from *:
        and so are its floats -- the result-tuple reuse of CPython's zip() and
        enumerate().  Not where a tuple caches its hash (3.14) or refcounts are
        not exact (free-threaded builds): there a new tuple every time. */
+    #include "admf_internals.h"
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+    #define ADMF_TUPLE_REUSE 1
+    #else
+    #define ADMF_TUPLE_REUSE 0
+    #endif
     static PyObject* admf_tuple3(PyObject** cache, double a, double b, double c) {
         PyObject* t = *cache;
-    #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
-        if (t != NULL && Py_REFCNT(t) == 1) {
+    #if ADMF_TUPLE_REUSE
+        if (admf_internals && t != NULL && Py_REFCNT(t) == 1) {
             double v[3]; v[0] = a; v[1] = b; v[2] = c;
             for (int i = 0; i < 3; i++) {
                 PyObject* f = PyTuple_GET_ITEM(t, i);
@@ -135,6 +141,18 @@ cdef extern from *:
     }
     """
     object admf_tuple3(PyObject** cache, double a, double b, double c)
+    bint ADMF_TUPLE_REUSE
+    bint admf_internals
+    int admf_internals_init() noexcept
+
+
+admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
+
+
+def _internals_in_use():
+    """Which CPython internals this module uses (docs/internals.md); all
+    False under ADMF_PERF_PORTABLE=1."""
+    return {"tuple_reuse": bool(ADMF_TUPLE_REUSE and admf_internals)}
 
 
 # ---------------------------------------------------------------------------

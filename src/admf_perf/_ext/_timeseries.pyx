@@ -434,8 +434,13 @@ cdef extern from *:
     /* An exact int's value as int64, read from its 30-bit digits as CPython
        3.11 lays them out (ns timestamps since 2006 have three), when it fits
        in 63 bits; 0 otherwise (the caller then takes the general path). */
-    static inline int __pyx_tsa_small_long(PyObject* o, int64_t* out) {
     #if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30 && !defined(Py_LIMITED_API)
+    #define TSA_INT_DIGITS 1
+    #else
+    #define TSA_INT_DIGITS 0
+    #endif
+    static inline int __pyx_tsa_small_long(PyObject* o, int64_t* out) {
+    #if TSA_INT_DIGITS
         Py_ssize_t size = Py_SIZE(o);
         const digit* d = ((PyLongObject*)o)->ob_digit;
         switch (size) {
@@ -457,6 +462,13 @@ cdef extern from *:
     }
     """
     bint _small_long "__pyx_tsa_small_long"(object o, int64_t* out) noexcept
+    bint TSA_INT_DIGITS
+
+
+cdef extern from "admf_internals.h":
+    # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
+    bint admf_internals
+    int admf_internals_init() noexcept
 
 
 cdef object _append_fast(object self, object ts, object value):
@@ -515,4 +527,12 @@ cdef extern from *:
 # append as a plain METH_FASTCALL method (Cython's def methods are
 # FASTCALL|KEYWORDS, which CPython 3.11 does not specialize): ~1.7x -> ~1.2x
 # list.append in the bench loop.
-_install_append(TimeSeriesArray, <void*>_append_fast)
+if admf_internals_init():      # else (ADMF_PERF_PORTABLE) Cython's def append
+    _install_append(TimeSeriesArray, <void*>_append_fast)
+
+
+def _internals_in_use():
+    """Which CPython internals this module uses (docs/internals.md); all
+    False under ADMF_PERF_PORTABLE=1."""
+    return {"int_digits": bool(TSA_INT_DIGITS and admf_internals),
+            "tp_dict_method": bool(admf_internals)}
