@@ -6,9 +6,8 @@
     nox -s smoke-3.12        # one interpreter
     nox -s wheel_smoke -- dist/admf_perf-0.1.0-cp312-cp312-manylinux*.whl
 
-Interpreters: CPython 3.11 to 3.14 (``SUPPORTED``), found on PATH as
-``python3.X`` or in pyenv's versions directory (pyenv's shims only answer for
-the active version, so its installs are put on PATH here). An interpreter the
+Interpreters: CPython 3.11 to 3.14, found by ``scripts/pythons.sh`` (on PATH as
+``python3.X`` or in pyenv's versions directory). An interpreter the
 machine lacks is skipped, with nox's line saying so.
 
 The smoke subset is ``scripts/smoke.py`` (import, every module compiled, one
@@ -17,38 +16,39 @@ test module per area, ``admf-perf optimize``).
 from __future__ import annotations
 
 import os
-import re
+import subprocess
 from pathlib import Path
 
 import nox
-
-#: CPython versions this package supports (pyproject.toml: requires-python).
-SUPPORTED = ("3.11", "3.12", "3.13", "3.14")
 
 nox.options.sessions = ["tests", "smoke"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = False
 
-
-def _pyenv_bins() -> list[str]:
-    """pyenv's CPython installs of the supported versions (newest patch first)."""
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if not root.is_dir():
-        return []
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
-    for d in root.iterdir():
-        m = re.fullmatch(r"(3\.\d+)\.(\d+)", d.name)
-        if m and m.group(1) in SUPPORTED and (d / "bin" / f"python{m.group(1)}").exists():
-            key = tuple(int(p) for p in d.name.split("."))
-            if m.group(1) not in found or key > found[m.group(1)][0]:
-                found[m.group(1)] = (key, d / "bin")
-    return [str(b) for _, b in sorted(found.values(), reverse=True)]
+_HERE = Path(__file__).resolve().parent
 
 
-os.environ["PATH"] = os.pathsep.join([*_pyenv_bins(), os.environ.get("PATH", "")])
+def _pythons() -> dict[str, str]:
+    """Every supported CPython version -> its interpreter here ("" if the
+    machine lacks it), from scripts/pythons.sh: the one list of supported
+    versions and the one way of finding them."""
+    out = subprocess.run(
+        ["bash", str(_HERE / "scripts" / "pythons.sh"), "--list"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return {v: p for v, _, p in (line.strip().partition(" ") for line in out.splitlines()) if v}
 
 
-@nox.session(python=list(SUPPORTED))
+PYTHONS = _pythons()
+SUPPORTED = list(PYTHONS)
+# pyenv's shims answer only for the active version: the interpreters' own
+# directories go first on PATH, where nox looks for pythonX.Y
+os.environ["PATH"] = os.pathsep.join(
+    [*(str(Path(p).parent) for p in PYTHONS.values() if p), os.environ.get("PATH", "")]
+)
+
+
+@nox.session(python=SUPPORTED)
 def tests(session: nox.Session) -> None:
     """The README's test command: install with the test extra (compiles the
     Cython), then the whole suite."""
@@ -56,7 +56,7 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
 
 
-@nox.session(python=list(SUPPORTED))
+@nox.session(python=SUPPORTED)
 def smoke(session: nox.Session) -> None:
     """Install from source with the test extra, then the smoke subset."""
     session.install(".[test]")

@@ -13,8 +13,8 @@
 # root for apt-get, and reports how long each step took. Nothing is written
 # inside the repository.
 #
-# noxfile.py finds the result (ADMF_PYTHON_FT, or this default prefix), for
-# the free-threading session.
+# The free-threading work (issue 17) runs the suite on the result; give it
+# another prefix as the first argument or ADMF_PYTHON_FT_PREFIX.
 set -euo pipefail
 
 PREFIX=${1:-${ADMF_PYTHON_FT_PREFIX:-/opt/admf-perf/cpython-3.13t}}

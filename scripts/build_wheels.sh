@@ -39,6 +39,7 @@ for ver in $SUPPORTED_PYTHONS; do
 done
 
 sdist=$(ls -t "$out"/admf_perf-*.tar.gz | head -1)
+built=()      # the wheels this run repaired (OUT may hold older ones)
 for p in "${interpreters[@]}"; do
     ver=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     echo "==> wheel for CPython $ver, built from the sdist ($(basename "$sdist"))"
@@ -48,18 +49,22 @@ for p in "${interpreters[@]}"; do
     "$p" -m pip wheel --no-deps --wheel-dir "$raw/$ver" "$sdist" >"$raw/$ver.log" 2>&1 \
         || { tail -30 "$raw/$ver.log"; exit 1; }
     whl=$(ls "$raw/$ver"/*.whl | head -1)
-    auditwheel repair --wheel-dir "$out" "$whl" >"$raw/$ver.repair.log" 2>&1 \
+    auditwheel repair --wheel-dir "$raw/$ver/repaired" "$whl" >"$raw/$ver.repair.log" 2>&1 \
         || { tail -20 "$raw/$ver.repair.log"; exit 1; }
+    for f in "$raw/$ver"/repaired/*.whl; do
+        mv -f "$f" "$out/"
+        built+=("$out/$(basename "$f")")
+    done
     echo "    built in $(( $(date +%s) - start )) s"
 done
 
 echo "==> wheels and sizes"
-for f in "$sdist" "$out"/admf_perf-*.whl; do
+for f in "$sdist" "${built[@]}"; do
     printf '    %-76s %6d KiB\n' "$(basename "$f")" "$(( ($(stat -c %s "$f") + 1023) / 1024 ))"
 done
 
 status=0
-for whl in "$out"/admf_perf-*manylinux*.whl; do
+for whl in "${built[@]}"; do
     bash "$repo/scripts/wheel_smoke.sh" "$whl" || status=1
 done
 exit $status

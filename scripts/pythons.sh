@@ -1,6 +1,5 @@
 # Sourced by the scripts that run on every supported CPython
-# (build_wheels.sh, wheel_smoke.sh, ci_pythons.sh; noxfile.py does the same in
-# Python).
+# (build_wheels.sh, wheel_smoke.sh); noxfile.py asks it too (`pythons.sh --list`).
 #
 #   SUPPORTED_PYTHONS             the supported versions (pyproject.toml: requires-python)
 #   find_python VER               prints the path of CPython VER's interpreter,
@@ -23,3 +22,12 @@ find_python() {
     fi
     return 0
 }
+
+# `bash scripts/pythons.sh --list`: one line per supported version, "VER PATH",
+# or "VER" alone where the machine lacks it
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = "--list" ]; then
+    for ver in $SUPPORTED_PYTHONS; do
+        echo "$ver $(find_python "$ver")"
+    done
+    exit 0
+fi

@@ -2328,7 +2328,7 @@ cdef _setup():
     _core_base_traverse = ADMF_GET_TRAVERSE(<PyTypeObject*>CacheCore)
     ADMF_SET_TRAVERSE(<PyTypeObject*>CacheCore, _core_traverse)
     ADMF_SET_CLEAR(<PyTypeObject*>CacheCore, _core_clear)
-    if not admf_internals_init():
+    if not admf_internals:
         return                  # ADMF_PERF_PORTABLE: tp_call (__call__) takes the calls
     cdef CachedFunction fn = CachedFunction.__new__(CachedFunction)
     ADMF_TYPE_SET_VECTORCALL(<PyTypeObject*>CachedFunction,
@@ -2339,6 +2339,7 @@ cdef _setup():
                              <char*>&bm.vectorcall - <char*><PyObject*>bm)
     PyType_Modified(<PyTypeObject*>_BoundCachedMethod)
 
+admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
 _setup()
 
 

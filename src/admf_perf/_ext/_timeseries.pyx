@@ -527,7 +527,8 @@ cdef extern from *:
 # append as a plain METH_FASTCALL method (Cython's def methods are
 # FASTCALL|KEYWORDS, which CPython 3.11 does not specialize): ~1.7x -> ~1.2x
 # list.append in the bench loop.
-if admf_internals_init():      # else (ADMF_PERF_PORTABLE) Cython's def append
+admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
+if admf_internals:      # else (ADMF_PERF_PORTABLE) Cython's def append
     _install_append(TimeSeriesArray, <void*>_append_fast)
 
 
