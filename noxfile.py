@@ -4,6 +4,7 @@
     nox -s tests             # the README's test command, per interpreter
     nox -s smoke             # the smoke subset, per interpreter
     nox -s smoke-3.12        # one interpreter
+    nox -s bench             # the deterministic bench per interpreter (.bench/)
     nox -s wheel_smoke -- dist/admf_perf-0.1.0-cp312-cp312-manylinux*.whl
 
 Interpreters: CPython 3.11 to 3.14, found by ``scripts/pythons.sh`` (on PATH as
@@ -61,6 +62,19 @@ def smoke(session: nox.Session) -> None:
     """Install from source with the test extra, then the smoke subset."""
     session.install(".[test]")
     session.run("python", "scripts/smoke.py", *session.posargs)
+
+
+@nox.session(python=SUPPORTED)
+def bench(session: nox.Session) -> None:
+    """The deterministic bench (callgrind instruction counts, quick inputs) on
+    this interpreter, saved as .bench/bench-3.X.json; compare the interpreters
+    side by side with scripts/bench_pythons.py. Posargs replace the bench's
+    options (default: --instructions --quick). Needs valgrind."""
+    session.install(".[bench]")
+    out = _HERE / ".bench"
+    out.mkdir(exist_ok=True)
+    opts = session.posargs or ["--instructions", "--quick"]
+    session.run("admf-perf", "bench", *opts, "--json", str(out / f"bench-{session.python}.json"))
 
 
 @nox.session(python=False)
