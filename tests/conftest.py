@@ -80,3 +80,44 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+_USER_SETUP = """
+import sys
+from setuptools import setup, Extension
+from Cython.Build import cythonize
+import admf_perf
+
+sys.argv = ["setup.py", "build_ext", "--inplace", "-q"]
+setup(ext_modules=cythonize(
+    [Extension({name!r}, [{name!r} + ".pyx"], include_dirs=[admf_perf.get_include()])],
+    include_path=[{site!r}], quiet=True))
+"""
+
+
+def _c_compiler() -> str | None:
+    """The C compiler a build would use ($CC, else the interpreter's), if it
+    can be run: a wheel's smoke test has none (scripts/wheel_smoke.sh)."""
+    import shutil
+    import sysconfig
+
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "").split()
+    return shutil.which(cc[0]) if cc and cc[0] not in ("false", "true") else None
+
+
+def build_user_cython(pkg, where: Path, name: str, source: str) -> None:
+    """Build a user's Cython module ``name`` (``source``) in ``where`` against
+    the .pxd files of the installed ``pkg``, as a user would; skips where
+    Cython or a C compiler is missing."""
+    import subprocess
+    import textwrap
+
+    pytest.importorskip("Cython")
+    if _c_compiler() is None:
+        pytest.skip("no C compiler to build a user's Cython module with")
+    site = os.path.dirname(os.path.dirname(pkg.__file__))
+    (where / f"{name}.pyx").write_text(textwrap.dedent(source))
+    (where / "setup.py").write_text(_USER_SETUP.format(name=name, site=site))
+    build = subprocess.run([sys.executable, "setup.py"], cwd=where, capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]

@@ -3,18 +3,15 @@ code (``cimport``), and batches that run without the GIL while the indicator
 refuses every other call."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import threading
 
 import numpy as np
 import pytest
 
-from conftest import get_package
+from conftest import build_user_cython, get_package
 
 
 @pytest.fixture
@@ -46,38 +43,10 @@ def bad(double x):
     return sma.update_raw(x)
 """
 
-SETUP = """
-import sys
-from setuptools import setup, Extension
-from Cython.Build import cythonize
-import admf_perf
-
-sys.argv = ["setup.py", "build_ext", "--inplace", "-q"]
-setup(ext_modules=cythonize(
-    [Extension("user_strategy", ["user_strategy.pyx"], include_dirs=[admf_perf.get_include()])],
-    include_path=[{site!r}], quiet=True))
-"""
-
-
-def _c_compiler() -> str | None:
-    """The C compiler a build would use ($CC, else the interpreter's), if it
-    can be run: a wheel's smoke test has none (scripts/wheel_smoke.sh)."""
-    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "").split()
-    return shutil.which(cc[0]) if cc and cc[0] not in ("false", "true") else None
-
-
 def test_user_cython_cimports_the_indicators(compiled, tmp_path):
     """A strategy compiled against admf_perf's .pxd calls update_raw as C
     and gets what update gives."""
-    pytest.importorskip("Cython")
-    if _c_compiler() is None:
-        pytest.skip("no C compiler to build a user's Cython module with")
-    site = os.path.dirname(os.path.dirname(compiled.__file__))
-    (tmp_path / "user_strategy.pyx").write_text(textwrap.dedent(USER_PYX))
-    (tmp_path / "setup.py").write_text(SETUP.format(site=site))
-    build = subprocess.run([sys.executable, "setup.py"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=600)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    build_user_cython(compiled, tmp_path, "user_strategy", USER_PYX)
     rng = np.random.default_rng(3)
     c = 100 + np.cumsum(rng.normal(size=300))
     h, l = c + rng.random(300), c - rng.random(300)

@@ -35,7 +35,6 @@ import threading
 from admf_perf._ext._types import CacheInfo, KWD_MARK
 
 cdef extern from "Python.h":
-    ctypedef PyObject* (*vectorcallfunc)(PyObject*, PyObject* const*, size_t, PyObject*)
     ctypedef PyObject* (*ternaryfunc)(PyObject*, PyObject*, PyObject*)
     Py_hash_t PyObject_Hash_ptr "PyObject_Hash"(PyObject* o)
     void PyObject_GC_UnTrack(PyObject* o)
@@ -174,31 +173,7 @@ cdef enum:
     PROBATION = 1
     PROTECTED = 2
 
-cdef struct Entry:
-    PyObject* key               # owned; NULL: free
-    PyObject* value             # owned
-    Py_hash_t hash
-    int prev, next              # the order list (free: next free entry)
-    int tag                     # LFU: its bucket; W-TinyLFU: its list
-    int flags
-    double last_access
-    Py_ssize_t access_count
-    double created_at           # its write time (expires at created_at + ttl)
-
-cdef struct Cold:
-    PyObject* args              # owned, or NULL
-    PyObject* kwargs            # owned, or NULL
-    Py_ssize_t nbytes           # measured size (only kept when the store measures)
-    int tprev, tnext            # the time list (with a ttl)
-
-cdef struct List:
-    int first, last             # least recently used first
-    Py_ssize_t len
-
-cdef struct Bucket:             # LFU: the entries of one frequency
-    List items
-    int prev, next              # the chain of buckets by increasing frequency (free: next free)
-    Py_ssize_t freq
+# Entry, Cold, List and Bucket: _cache.pxd
 
 
 cdef inline void list_init(List* lst) noexcept nogil:
@@ -289,70 +264,6 @@ cdef object _MISS = object()   # "no live entry" from lookups that count statist
 @cython.no_gc_clear
 cdef class CacheCore:
     """The store behind ``Cache``: policy, TTL, statistics (see ``Cache``)."""
-    # the index table: open addressing, linear probing, Robin Hood order (a
-    # run's entries sorted by home slot: a miss stops early) and backward-shift
-    # removal (no markers); a slot holds an entry's index or EMPTY. A hash's
-    # home slot is (h * mult) >> shift: its low bits (mult = 2**shift, as
-    # CPython's dict) while every key is an exact int and no probe ran long,
-    # then Fibonacci hashing for good
-    cdef int* index
-    cdef Py_ssize_t mask        # capacity - 1 (a power of 2)
-    cdef int shift              # 64 - log2(capacity)
-    cdef unsigned long long mult
-    cdef bint scatter           # Fibonacci hashing (sticky: survives clear and rebuilds)
-    cdef Py_ssize_t filled      # slots holding an entry
-    # the entries (64-byte aligned: one per cache line) and their cold halves
-    cdef Entry* ent
-    cdef Cold* cold
-    cdef void* ent_block        # what ent points into (malloc'd)
-    cdef Py_ssize_t ent_cap
-    cdef Py_ssize_t ent_used    # entries ever handed out: [0, ent_used) are live or free
-    cdef int free_head          # the free entries, chained by next
-    # the order lists: LRU/FIFO/TLRU/UNBOUNDED use lists[0];
-    # W-TinyLFU: window, probation, protected
-    cdef List lists[3]
-    cdef List times             # with ttl: entries by expiry
-    cdef Bucket* bk             # LFU: the buckets (one more than entries can ever need)
-    cdef Py_ssize_t bk_cap
-    cdef int bk_first, bk_last, bk_free
-    cdef Py_ssize_t size
-    cdef Py_ssize_t maxsize     # -1: never evicts
-    cdef Py_ssize_t nbytes      # the live entries' measured bytes
-    cdef Py_ssize_t maxbytes    # PY_SSIZE_T_MAX: no byte budget (one comparison tests both)
-    cdef object measure         # measure(key, value) -> int >= 0, or None: not measured
-    cdef bint measured          # measure is not None (entries' nbytes kept)
-    cdef int policy_code
-    cdef bint ranked            # LFU or W-TinyLFU: not one order list (one test on LRU's paths)
-    cdef bint lfu
-    cdef bint wtlfu
-    cdef bint move_on_hit
-    cdef bint has_ttl
-    cdef bint precise           # a user timer: every time stamp comes from it
-    cdef bint plain_writes      # no ttl, measure or timer: a write runs no Python code but __eq__
-    cdef double ttl_seconds
-    cdef object timer
-    cdef unsigned long long hits
-    cdef unsigned long long misses
-    cdef unsigned long long evictions
-    cdef unsigned long long expirations
-    cdef unsigned long long mutations   # structural changes, to detect reentrant ones
-    # The last key a lookup missed, its hash and `mutations` then: a set of the
-    # same key right after (get-or-set) knows it is absent without a lookup.
-    cdef object miss_key
-    cdef Py_hash_t miss_hash
-    cdef unsigned long long miss_at
-    cdef Py_ssize_t miss_pos            # where that key would be inserted
-    # W-TinyLFU
-    cdef unsigned char* sketch  # 4 rows x sk_width counters, a byte each
-    cdef Py_ssize_t sk_width
-    cdef Py_ssize_t sk_cap      # the width it may grow to
-    cdef Py_ssize_t sk_adds     # increments since the last aging
-    cdef int sk_bits            # log2(sk_width)
-    # the hill climber (with a max_size): the capacities it moves, its sample
-    cdef Py_ssize_t wmax, qmax
-    cdef Py_ssize_t sample_hits, sample_misses, adjustment
-    cdef double previous_rate, step
-    cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         self.index = NULL
@@ -1799,8 +1710,7 @@ cdef list _snapshot_pairs(CacheCore c, bint indices):
 
 cdef bint _enabled = True
 
-cdef enum:
-    MAX_PROBE = 4     # arities up to this are looked up through a probe tuple
+# MAX_PROBE (arities up to it are looked up through a probe tuple): _cache.pxd
 
 
 def set_enabled(flag):
@@ -1911,7 +1821,6 @@ def call_key(tuple key_args, kwargs, bint typed, key_maker, fallback):
 @cython.final
 cdef class _Token:
     """Stands for one instance in the keys of a cached method."""
-    cdef object __weakref__
 
     def __repr__(self):
         return f"<instance token {id(self):#x}>"
@@ -1924,9 +1833,6 @@ cdef class MethodTokens:
     A token stands for its instance in keys, so the cache never holds the
     instance; when the instance dies its entries are removed from the cache.
     """
-    cdef dict by_id
-    cdef object cache_ref
-    cdef object __weakref__
 
     def __init__(self, cache):
         import weakref
@@ -1949,10 +1855,6 @@ cdef class MethodTokens:
 
 @cython.final
 cdef class _TokenCallback:
-    cdef object tokens_ref
-    cdef Py_ssize_t ident
-    cdef object token
-
     def __init__(self, MethodTokens tokens, Py_ssize_t ident, token):
         import weakref
         self.tokens_ref = weakref.ref(tokens)
@@ -1975,11 +1877,6 @@ cdef class _TokenCallback:
 
 @cython.final
 cdef class _Flight:
-    cdef object event
-    cdef long owner
-    cdef object result
-    cdef object error
-
     def __init__(self):
         self.event = threading.Event()
         self.owner = threading.get_ident()
@@ -1988,21 +1885,6 @@ cdef class _Flight:
 @cython.final
 cdef class CachedFunction:
     """What ``cached`` returns: a functools-compatible caching wrapper."""
-    cdef vectorcallfunc vectorcall
-    cdef object func
-    cdef CacheCore core
-    cdef bint typed
-    cdef bint single_flight
-    cdef object key_maker
-    cdef object fallback
-    cdef dict flights
-    cdef object flight_lock
-    cdef MethodTokens tokens
-    # Probe tuples: one per arity, holding borrowed arguments while a call's key
-    # is looked up, so a hit allocates no key. NULL while checked out.
-    cdef PyObject* probes[MAX_PROBE + 1]
-    cdef dict __dict__
-    cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         cdef Py_ssize_t n
@@ -2249,10 +2131,6 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
 @cython.final
 cdef class _BoundCachedMethod:
     """``obj.method`` of a cached function: keyed by obj's identity token."""
-    cdef vectorcallfunc vectorcall
-    cdef CachedFunction func
-    cdef object obj
-    cdef object token
 
     def __cinit__(self, *args, **kwargs):
         self.vectorcall = ADMF_AS_VECTORCALL(<void*>_bound_vectorcall)

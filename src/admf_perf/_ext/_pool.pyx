@@ -42,19 +42,6 @@ cdef inline size_t _slot(PyObject* p, int shift) noexcept nogil:
 cdef class PoolCore:
     """Free list of reusable objects (see the module docs)."""
 
-    cdef list _free
-    cdef object _factory
-    cdef object _reset
-    cdef Py_ssize_t _max_size
-    cdef int _hook
-    cdef Py_ssize_t _created, _reused, _dropped
-    # the objects given out: an open-addressing set of strong references
-    cdef PyObject** _tab
-    cdef size_t _mask
-    cdef int _shift
-    cdef Py_ssize_t _used
-    cdef object __weakref__
-
     def __cinit__(self, *args, **kwargs):
         self._free = []
         self._tab = <PyObject**>calloc(8, sizeof(PyObject*))

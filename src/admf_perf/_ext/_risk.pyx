@@ -87,25 +87,6 @@ cdef class RiskCore:
     maximum drawdown, and the cached ratios (valid while their bit is set in
     ``have``).
     """
-    cdef double ppy
-    cdef double sqrt_ppy
-    cdef double rf
-    cdef bint has_rf
-    cdef bint started           # an equity (actual or implied) exists
-    cdef Py_ssize_t n           # number of returns
-    cdef double mean            # Welford mean of the excess returns
-    cdef public double _m2      # Welford M2 of the excess returns
-    cdef double rmean           # Welford of the raw returns (risk_free != 0)
-    cdef double rm2
-    cdef public double _down    # sum of min(excess, 0) ** 2
-    cdef double equity_         # last equity, actual or implied
-    cdef double peak
-    cdef double mdd             # most negative equity / peak - 1
-    cdef unsigned int have      # cached results: HAVE_* bits
-    cdef double c_sharpe
-    cdef double c_sortino
-    cdef double c_vol
-    cdef object __weakref__
 
     def __init__(self, double periods_per_year=252.0, double risk_free=0.0):
         if not (periods_per_year > 0.0 and periods_per_year < INFINITY):
@@ -273,10 +254,6 @@ cdef class RiskCore:
 @cython.freelist(64)
 cdef class _Pos:
     """One symbol's state."""
-    cdef double qty
-    cdef double avg
-    cdef double last
-    cdef double realized
 
 
 cdef inline _Pos _new_pos(double last):
@@ -292,13 +269,6 @@ cdef class PositionCore:
     realized); cash, market value, unrealized and realized P&L are running
     sums updated by deltas.
     """
-    cdef dict state
-    cdef double initial
-    cdef double cash_
-    cdef double mv          # sum of quantity * last_price
-    cdef double upnl        # sum of quantity * (last_price - avg_price)
-    cdef double realized    # sum of realized P&L (commissions included)
-    cdef public double flat_tolerance
 
     def __cinit__(self, *args, **kwargs):
         self.state = {}

@@ -146,9 +146,6 @@ cdef Py_ssize_t _MIN_CAP = 16
 @cython.final
 cdef class _Buffer:
     """Owner of one raw buffer (freed when the last view and the array let go)."""
-    cdef char* ptr
-    cdef Py_ssize_t nbytes
-    cdef int mapped
 
     def __dealloc__(self):
         if self.ptr != NULL:
@@ -186,14 +183,6 @@ cdef object _view(_Buffer buf, Py_ssize_t offset, Py_ssize_t nbytes, object dtyp
 
 cdef class TimeSeriesArray:
     """Timestamps (int64 ns) and values in two contiguous buffers."""
-    cdef _Buffer _tsbuf
-    cdef _Buffer _valbuf
-    cdef int64_t* _ts
-    cdef char* _vals
-    cdef Py_ssize_t _cap, _start, _end, _capacity, _isz
-    cdef int _kind  # 0: float64, 1: int64, 2: other
-    cdef object _dtype
-    cdef object _dtype_np  # the dtype as a numpy array constructor argument
 
     def __init__(self, capacity=None, dtype=np.float64):
         self._capacity = _check_capacity(capacity)
