@@ -9,11 +9,19 @@ order of operations is part of the results, which are bit-identical on every
 compiler and CPU); the indicators' loops are also unrolled.  On x86-64 the
 indicators' runs are built a second time for AVX2 and FMA (``_ind_simd``,
 loaded only on a CPU that has both).
+
+Cython's C goes under ``build/cython-<toolchain>/``, one tree per Python,
+Cython and numpy version: the C Cython writes depends on all three (numpy's
+``__init__.pxd``, the interpreter's headers), and a tree shared by two
+toolchains (an in-tree ``pip install`` for another interpreter beside a
+developer's ``build_ext --inplace``) would hand one of them the other's C.
 """
 import platform
+import sys
 import sysconfig
 from pathlib import Path
 
+import Cython
 import numpy
 from Cython import Tempita
 from Cython.Build import cythonize
@@ -21,6 +29,8 @@ from setuptools import Extension, setup
 
 EXT_DIR = Path("src/admf_perf/_ext")
 INCLUDE_DIR = EXT_DIR / "include"
+TOOLCHAIN = (f"{sysconfig.get_config_var('SOABI') or sys.implementation.cache_tag}"
+             f"-cython{Cython.__version__}-numpy{numpy.__version__}")
 
 #: template -> {generated file: the template's variables}
 TEMPLATES = {
@@ -86,6 +96,7 @@ setup(
         extensions,
         compiler_directives={"language_level": "3"},
         include_path=[str(EXT_DIR.parent.parent)],
+        build_dir=str(Path("build") / f"cython-{TOOLCHAIN}"),
         annotate=False,
     ),
 )

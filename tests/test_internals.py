@@ -26,7 +26,7 @@ V = sys.version_info[:2]
 EXPECTED = {
     "_cache": {"type_vectorcall": True, "probe_tuples": V < (3, 14)},
     "_indicators": {"tuple_reuse": V < (3, 14) and not FREE_THREADED},
-    "_timeseries": {"int_digits": V < (3, 12), "tp_dict_method": True},
+    "_timeseries": {"int_digits": True, "tp_dict_method": True},
 }
 
 PROBE = (

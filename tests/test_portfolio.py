@@ -151,6 +151,35 @@ def test_random_stream_checked_after_every_event(pf, seed):
         assert_matches(t, events[: i + 1], 1e5)
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_many_symbols_as_equal_and_identical_objects(pf, seed):
+    """More symbols than the compiled tracker's identity cache has slots
+    (collisions and evictions), each tick naming its symbol by the same
+    object, by a fresh equal object or by an int, and a reset part way: the
+    totals and positions are the reference's throughout."""
+    rng = random.Random(seed)
+    names = [f"S{i:03d}" for i in range(300)] + list(range(40))
+    events = random_events(seed, 4_000, symbols=tuple(names))
+
+    def spelled(sym):  # the same object, or an equal one made afresh
+        if isinstance(sym, str) and rng.random() < 0.5:
+            return "".join(list(sym))
+        return sym
+
+    t = pf.IncrementalPositionTracker(initial_cash=1e5)
+    half = len(events) // 2
+    for i, ev in enumerate(events[:half]):
+        apply(t, (ev[0], spelled(ev[1]), *ev[2:]))
+        if i % 500 == 0:
+            assert_matches(t, events[: i + 1], 1e5)
+    assert_matches(t, events[:half], 1e5)
+    t.reset()
+    assert t.positions() == {} and t.position(names[0]).quantity == 0.0
+    for ev in events[half:]:
+        apply(t, (ev[0], spelled(ev[1]), *ev[2:]))
+    assert_matches(t, events[half:], 1e5)
+
+
 def test_random_stream_covers_flips_and_closes():
     """The generator makes every kind of fill the rules distinguish."""
     events = random_events(1, 1_200)

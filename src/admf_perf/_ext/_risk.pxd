@@ -51,5 +51,12 @@ cdef class PositionCore:
     cdef double upnl        # sum of quantity * (last_price - avg_price)
     cdef double realized    # sum of realized P&L (commissions included)
     cdef public double flat_tolerance
+    # symbols seen by identity: slot -> (symbol object, its _Pos), a
+    # direct-mapped cache in front of ``state`` (see _risk.pyx)
+    cdef list _seen_keys
+    cdef list _seen_pos
 
     cdef double _price_of(self, object symbol, object price) except? -1.0
+    cdef _Pos _find(self, object symbol)
+    cdef inline void _seen(self, object symbol, _Pos s) noexcept
+    cdef void _forget(self) noexcept

@@ -18,7 +18,9 @@ cimport cython
 from cpython.exc cimport PyErr_Fetch, PyErr_Occurred, PyErr_Restore
 from cpython.ref cimport Py_XDECREF
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.list cimport PyList_GET_ITEM
 from cpython.object cimport PyObject
+from libc.stdint cimport uintptr_t
 from libc.math cimport INFINITY, NAN, copysign, fabs, sqrt
 
 cdef extern from "Python.h":
@@ -262,6 +264,27 @@ cdef inline _Pos _new_pos(double last):
     return s
 
 
+# Symbols by identity. A feed hands the same str object for a symbol on every
+# tick, and a dict lookup of it still costs ~180 instructions (its entry holds
+# an equal but different str: a hash match, then a string compare), two
+# thirds of on_price. So a direct-mapped cache of SEEN slots, keyed by the
+# object's address, sits in front of ``state``: a symbol object found in
+# ``state`` once maps to the same position while it is in its slot. The
+# same object always finds the same entry in ``state`` too (entries are
+# never removed or replaced, only all cleared by reset, which clears this),
+# so results are those of the dict alone. Python lists hold the symbols and
+# positions: the collector sees them, and an address is never reused while
+# its object is cached.
+cdef enum:
+    SEEN_BITS = 6
+    SEEN = 1 << SEEN_BITS
+
+
+cdef inline Py_ssize_t _seen_slot(PyObject* p) noexcept nogil:
+    return <Py_ssize_t>(((<unsigned long long>(<uintptr_t>p) >> 4) * 11400714819323198485ULL)
+                        >> (64 - SEEN_BITS))
+
+
 cdef class PositionCore:
     """Positions and running totals (see ``IncrementalPositionTracker``).
 
@@ -273,6 +296,8 @@ cdef class PositionCore:
     def __cinit__(self, *args, **kwargs):
         self.state = {}
         self.flat_tolerance = 1e-12
+        self._seen_keys = [None] * SEEN
+        self._seen_pos = [None] * SEEN
 
     def __init__(self, double initial_cash=0.0):
         if not (fabs(initial_cash) < INFINITY):
@@ -282,6 +307,7 @@ cdef class PositionCore:
 
     def reset(self):
         """Back to ``initial_cash`` and no positions."""
+        self._forget()
         self.state.clear()
         self.cash_ = self.initial
         self.mv = self.upnl = self.realized = 0.0
@@ -295,26 +321,52 @@ cdef class PositionCore:
         """Mark ``symbol`` at ``price`` (finite, > 0)."""
         cdef double p, q, d
         cdef _Pos s
-        cdef PyObject* o
         if PyFloat_CheckExact(price):
             p = PyFloat_AS_DOUBLE(price)
         else:
             p = self._price_of(symbol, price)
         if not (p > 0.0 and p < INFINITY):
             raise ValueError(f"price must be finite and > 0, got {price!r}")
-        o = dict_lookup(self.state, symbol)
-        if o == NULL:
-            if PyErr_Occurred() != NULL:
-                _symbol_error(symbol)
-            self.state[symbol] = _new_pos(p)
+        s = self._find(symbol)
+        if s is None:
+            s = _new_pos(p)
+            self.state[symbol] = s
+            self._seen(symbol, s)
             return
-        s = <_Pos>o
         q = s.qty
         if q != 0.0:
             d = q * (p - s.last)
             self.mv += d
             self.upnl += d
         s.last = p
+
+    cdef _Pos _find(self, object symbol):
+        """``symbol``'s position, or None; raises what the lookup raises
+        (a TypeError naming ``symbol`` when it is unhashable)."""
+        cdef Py_ssize_t i = _seen_slot(<PyObject*>symbol)
+        cdef PyObject* o
+        cdef _Pos s
+        if PyList_GET_ITEM(self._seen_keys, i) == <PyObject*>symbol:
+            return <_Pos>PyList_GET_ITEM(self._seen_pos, i)
+        o = dict_lookup(self.state, symbol)
+        if o == NULL:
+            if PyErr_Occurred() != NULL:
+                _symbol_error(symbol)
+            return None
+        s = <_Pos>o         # owned before _seen drops an old entry (which may run __del__)
+        self._seen(symbol, s)
+        return s
+
+    cdef inline void _seen(self, object symbol, _Pos s) noexcept:
+        cdef Py_ssize_t i = _seen_slot(<PyObject*>symbol)
+        self._seen_keys[i] = symbol
+        self._seen_pos[i] = s
+
+    cdef void _forget(self) noexcept:
+        cdef Py_ssize_t i
+        for i in range(SEEN):
+            self._seen_keys[i] = None
+            self._seen_pos[i] = None
 
     cdef double _price_of(self, object symbol, object price) except? -1.0:
         try:
@@ -329,15 +381,11 @@ cdef class PositionCore:
     def _fill(self, symbol, double q, double p, double c):
         """Apply a validated fill (``q`` != 0, ``p`` > 0, all finite)."""
         cdef double old_q, old_a, old_last, new_q, new_a, gain
-        cdef _Pos s
-        cdef PyObject* o = dict_lookup(self.state, symbol)
-        if o == NULL:
-            if PyErr_Occurred() != NULL:
-                _symbol_error(symbol)
+        cdef _Pos s = self._find(symbol)
+        if s is None:
             s = _new_pos(p)
             self.state[symbol] = s
-        else:
-            s = <_Pos>o
+            self._seen(symbol, s)
         old_q = s.qty
         old_a = s.avg
         old_last = s.last

@@ -21,7 +21,7 @@ cimport numpy as cnp
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy, memmove
 
 import numpy as np
@@ -420,38 +420,54 @@ cdef class TimeSeriesArray:
 cdef extern from *:
     """
     #include <stdint.h>
-    /* An exact int's value as int64, read from its 30-bit digits as CPython
-       3.11 lays them out (ns timestamps since 2006 have three), when it fits
-       in 63 bits; 0 otherwise (the caller then takes the general path). */
-    #if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30 && !defined(Py_LIMITED_API)
+    /* An exact int's 30-bit digits, through Cython's own PyLong macros
+       (__Pyx_PyLong_SignedDigitCount, __Pyx_PyLong_Digits): Cython keeps
+       them in step with each CPython's layout (ob_size up to 3.11, lv_tag
+       from 3.12) and turns them off where it does not know it
+       (CYTHON_USE_PYLONG_INTERNALS 0: the limited API, PyPy, ...). Macros,
+       so they expand where Cython's are defined. docs/internals.md. */
+    #if defined(CYTHON_USE_PYLONG_INTERNALS) && CYTHON_USE_PYLONG_INTERNALS && PyLong_SHIFT == 30
     #define TSA_INT_DIGITS 1
+    #define __pyx_tsa_ndigits(o) ((Py_ssize_t)__Pyx_PyLong_SignedDigitCount(o))
+    #define __pyx_tsa_digits(o) ((const uint32_t*)__Pyx_PyLong_Digits(o))
     #else
     #define TSA_INT_DIGITS 0
+    #define __pyx_tsa_ndigits(o) ((Py_ssize_t)4)
+    #define __pyx_tsa_digits(o) ((const uint32_t*)NULL)
     #endif
-    static inline int __pyx_tsa_small_long(PyObject* o, int64_t* out) {
-    #if TSA_INT_DIGITS
-        Py_ssize_t size = Py_SIZE(o);
-        const digit* d = ((PyLongObject*)o)->ob_digit;
-        switch (size) {
-            case 0: *out = 0; return 1;
-            case 1: *out = (int64_t)d[0]; return 1;
-            case -1: *out = -(int64_t)d[0]; return 1;
-            case 2: *out = ((int64_t)d[1] << 30) | (int64_t)d[0]; return 1;
-            case -2: *out = -(((int64_t)d[1] << 30) | (int64_t)d[0]); return 1;
-            case 3:
-                if (d[2] >= 8) return 0;
-                *out = ((int64_t)d[2] << 60) | ((int64_t)d[1] << 30) | (int64_t)d[0];
-                return 1;
-            default: return 0;
-        }
-    #else
-        (void)o; (void)out;
-        return 0;
-    #endif
-    }
     """
-    bint _small_long "__pyx_tsa_small_long"(object o, int64_t* out) noexcept
     bint TSA_INT_DIGITS
+    Py_ssize_t _ndigits "__pyx_tsa_ndigits"(object o) noexcept
+    const uint32_t* _digits "__pyx_tsa_digits"(object o) noexcept
+
+
+cdef inline bint _small_long(object o, int64_t* out) noexcept:
+    # An exact int's value as int64 when it has at most three digits and fits
+    # in 63 bits (ns timestamps since 2006 have three); False otherwise (the
+    # caller then takes the general path).
+    cdef Py_ssize_t size = _ndigits(o)
+    cdef const uint32_t* d
+    if size == 3:                       # the common case first
+        d = _digits(o)
+        if d[2] >= 8:
+            return False
+        out[0] = (<int64_t>d[2] << 60) | (<int64_t>d[1] << 30) | <int64_t>d[0]
+        return True
+    if size == 0:
+        out[0] = 0
+        return True
+    if size > 3 or size < -2:
+        return False
+    d = _digits(o)
+    if size == 1:
+        out[0] = <int64_t>d[0]
+    elif size == -1:
+        out[0] = -<int64_t>d[0]
+    elif size == 2:
+        out[0] = (<int64_t>d[1] << 30) | <int64_t>d[0]
+    else:                               # -2
+        out[0] = -((<int64_t>d[1] << 30) | <int64_t>d[0])
+    return True
 
 
 cdef extern from "admf_internals.h":
