@@ -365,6 +365,8 @@ def test_dropped_manager_drains(fio, tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+# 3.12+ warns of fork in a threaded process: forking one is the point of the test
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_child_gets_a_working_manager(fio, tmp_path):
     io = fio.IOManager(fsync=False)
     try:

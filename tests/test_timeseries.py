@@ -280,7 +280,7 @@ def test_errors(tsa):
     with pytest.raises(TypeError, match="ts"):
         a.append(1.5, 1.0)
     with pytest.raises(ValueError, match="ts"):
-        a.append(np.datetime64("NaT"), 1.0)
+        a.append(np.datetime64("NaT", "ns"), 1.0)
     with pytest.raises(ValueError, match="ts"):
         a.append(pd.NaT, 1.0)
     with pytest.raises(OverflowError):
