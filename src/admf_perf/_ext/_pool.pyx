@@ -20,7 +20,6 @@ the factory and the reset hook run outside them and may raise.
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport calloc, free as c_free
-from libc.stdint cimport uintptr_t
 
 cdef extern from "Python.h":
     Py_ssize_t list_size "PyList_GET_SIZE"(object lst)
@@ -34,9 +33,9 @@ cdef enum:
     HOOK_METHOD = 2
 
 
-cdef inline size_t _slot(PyObject* p, int shift) noexcept nogil:
+cdef extern from "admf_addr.h":
     # Fibonacci hashing of the address (low bits are alignment)
-    return <size_t>(((<unsigned long long>(<uintptr_t>p) >> 4) * 11400714819323198485ULL) >> shift)
+    size_t _slot "admf_addr_slot"(PyObject* p, int shift) noexcept nogil
 
 
 cdef class PoolCore:

@@ -58,5 +58,6 @@ cdef class PositionCore:
 
     cdef double _price_of(self, object symbol, object price) except? -1.0
     cdef _Pos _find(self, object symbol)
+    cdef _Pos _insert(self, object symbol, double last)
     cdef inline void _seen(self, object symbol, _Pos s) noexcept
     cdef void _forget(self) noexcept

@@ -20,7 +20,6 @@ from cpython.ref cimport Py_XDECREF
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.list cimport PyList_GET_ITEM
 from cpython.object cimport PyObject
-from libc.stdint cimport uintptr_t
 from libc.math cimport INFINITY, NAN, copysign, fabs, sqrt
 
 cdef extern from "Python.h":
@@ -280,9 +279,12 @@ cdef enum:
     SEEN = 1 << SEEN_BITS
 
 
+cdef extern from "admf_addr.h":
+    size_t admf_addr_slot(PyObject* p, int shift) noexcept nogil
+
+
 cdef inline Py_ssize_t _seen_slot(PyObject* p) noexcept nogil:
-    return <Py_ssize_t>(((<unsigned long long>(<uintptr_t>p) >> 4) * 11400714819323198485ULL)
-                        >> (64 - SEEN_BITS))
+    return <Py_ssize_t>admf_addr_slot(p, 64 - SEEN_BITS)
 
 
 cdef class PositionCore:
@@ -329,9 +331,7 @@ cdef class PositionCore:
             raise ValueError(f"price must be finite and > 0, got {price!r}")
         s = self._find(symbol)
         if s is None:
-            s = _new_pos(p)
-            self.state[symbol] = s
-            self._seen(symbol, s)
+            self._insert(symbol, p)
             return
         q = s.qty
         if q != 0.0:
@@ -354,6 +354,14 @@ cdef class PositionCore:
                 _symbol_error(symbol)
             return None
         s = <_Pos>o         # owned before _seen drops an old entry (which may run __del__)
+        self._seen(symbol, s)
+        return s
+
+    cdef _Pos _insert(self, object symbol, double last):
+        """A new position for ``symbol``, marked at ``last``, in ``state``
+        and in the identity cache."""
+        cdef _Pos s = _new_pos(last)
+        self.state[symbol] = s
         self._seen(symbol, s)
         return s
 
@@ -383,9 +391,7 @@ cdef class PositionCore:
         cdef double old_q, old_a, old_last, new_q, new_a, gain
         cdef _Pos s = self._find(symbol)
         if s is None:
-            s = _new_pos(p)
-            self.state[symbol] = s
-            self._seen(symbol, s)
+            s = self._insert(symbol, p)
         old_q = s.qty
         old_a = s.avg
         old_last = s.last

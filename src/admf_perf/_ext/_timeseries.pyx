@@ -529,9 +529,10 @@ cdef extern from *:
     int _install_append "__pyx_tsa_install"(object tp, void* impl) except -1
 
 
-# append as a plain METH_FASTCALL method (Cython's def methods are
-# FASTCALL|KEYWORDS, which CPython 3.11 does not specialize): ~1.7x -> ~1.2x
-# list.append in the bench loop.
+# append as a plain METH_FASTCALL method descriptor: Cython 3's def methods
+# are cython_function_or_method objects, whose calls the interpreter does not
+# specialize, while a METH_FASTCALL descriptor called on its exact type is
+# (docs/internals.md: 2.559x -> 1.806x list.append, deterministic, 3.11).
 admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
 if admf_internals:      # else (ADMF_PERF_PORTABLE) Cython's def append
     _install_append(TimeSeriesArray, <void*>_append_fast)
