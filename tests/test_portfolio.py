@@ -180,6 +180,43 @@ def test_many_symbols_as_equal_and_identical_objects(pf, seed):
     assert_matches(t, events[half:], 1e5)
 
 
+def test_symbol_finalizer_reentering_the_tracker(pf):
+    """Each tick names its symbol by a new object whose ``__del__`` marks
+    another symbol: the compiled tracker's identity table holds those
+    objects and lets go of them when it grows or is emptied, so the
+    finalizers run inside on_price and on_fill (and reset) and come back
+    into the tracker. Nothing crashes and the totals are the reference's."""
+    t = pf.IncrementalPositionTracker(initial_cash=1e5)
+    reentered = [0]
+    live = [True]
+
+    class Sym(str):
+        __slots__ = ()
+
+        def __del__(self):
+            if live[0]:
+                reentered[0] += 1
+                t.on_price("ZZZ", 100.0)   # ZZZ's last price: no change
+
+    names = [f"S{i:03d}" for i in range(150)]
+    events = [("fill", "ZZZ", 10.0, 100.0, 0.0)] + random_events(6, 3_000, symbols=tuple(names))
+    try:
+        for i, ev in enumerate(events):
+            sym = Sym(ev[1]) if ev[1] != "ZZZ" else ev[1]
+            apply(t, (ev[0], sym, *ev[2:]))
+            del sym
+            if i % 700 == 0:
+                assert_matches(t, events[: i + 1], 1e5)
+        assert_matches(t, events, 1e5)
+        t.reset()
+        assert t.positions() == {}
+        t.on_fill(Sym("AAA"), 1.0, 10.0)
+        assert t.positions()["AAA"].quantity == 1.0 and t.cash == 1e5 - 10.0
+    finally:
+        live[0] = False
+    assert reentered[0] > 1_000
+
+
 def test_random_stream_covers_flips_and_closes():
     """The generator makes every kind of fill the rules distinguish."""
     events = random_events(1, 1_200)

@@ -51,13 +51,17 @@ cdef class PositionCore:
     cdef double upnl        # sum of quantity * (last_price - avg_price)
     cdef double realized    # sum of realized P&L (commissions included)
     cdef public double flat_tolerance
-    # symbols seen by identity: slot -> (symbol object, its _Pos), a
-    # direct-mapped cache in front of ``state`` (see _risk.pyx)
+    # symbols seen by identity: slot -> (symbol object, its _Pos), an
+    # open-addressing table in front of ``state`` (see _risk.pyx)
     cdef list _seen_keys
     cdef list _seen_pos
+    cdef size_t _seen_mask
+    cdef Py_ssize_t _seen_used
+    cdef int _seen_shift
 
     cdef double _price_of(self, object symbol, object price) except? -1.0
     cdef _Pos _find(self, object symbol)
     cdef _Pos _insert(self, object symbol, double last)
-    cdef inline void _seen(self, object symbol, _Pos s) noexcept
-    cdef void _forget(self) noexcept
+    cdef int _seen(self, object symbol, _Pos s) except -1
+    cdef inline void _seen_put(self, object symbol, object s) noexcept
+    cdef int _seen_empty(self, int shift) except -1

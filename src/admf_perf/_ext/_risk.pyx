@@ -266,25 +266,33 @@ cdef inline _Pos _new_pos(double last):
 # Symbols by identity. A feed hands the same str object for a symbol on every
 # tick, and a dict lookup of it still costs ~180 instructions (its entry holds
 # an equal but different str: a hash match, then a string compare), two
-# thirds of on_price. So a direct-mapped cache of SEEN slots, keyed by the
-# object's address, sits in front of ``state``: a symbol object found in
-# ``state`` once maps to the same position while it is in its slot. The
-# same object always finds the same entry in ``state`` too (entries are
-# never removed or replaced, only all cleared by reset, which clears this),
-# so results are those of the dict alone. Python lists hold the symbols and
-# positions: the collector sees them, and an address is never reused while
-# its object is cached.
+# thirds of on_price. So a small open-addressing table keyed by the object's
+# address (linear probing, load <= 1/2) sits in front of ``state``: a symbol
+# object found in ``state`` once maps to the same position while it is in
+# the table. The same object always finds the same entry in ``state`` too
+# (entries are never removed or replaced, only all cleared by reset, which
+# clears this), so results are those of the dict alone.
+#
+# The table starts at SEEN_MIN slots and doubles while it is smaller than
+# four times the number of symbols (up to SEEN_MAX); when it is half full
+# and may not grow (a feed that makes a new object per tick), it is emptied.
+# Probing, not a direct-mapped table: which symbols share a slot depends on
+# where the allocator put them, and a collision evicting a symbol on every
+# round made the cost of a tick vary from one process to the next (a 10
+# symbol feed: 531 -> 555 cycles).
+#
+# Python lists hold the symbols and positions: the collector sees them, and
+# an address is never reused while its object is in the table. The lists
+# are replaced whole, never cleared slot by slot: the old ones are released
+# when the table is consistent again, so a symbol's __del__ that comes back
+# into the tracker finds a valid table.
 cdef enum:
-    SEEN_BITS = 6
-    SEEN = 1 << SEEN_BITS
+    SEEN_MIN_BITS = 6
+    SEEN_MAX = 1 << 14
 
 
 cdef extern from "admf_addr.h":
     size_t admf_addr_slot(PyObject* p, int shift) noexcept nogil
-
-
-cdef inline Py_ssize_t _seen_slot(PyObject* p) noexcept nogil:
-    return <Py_ssize_t>admf_addr_slot(p, 64 - SEEN_BITS)
 
 
 cdef class PositionCore:
@@ -298,8 +306,7 @@ cdef class PositionCore:
     def __cinit__(self, *args, **kwargs):
         self.state = {}
         self.flat_tolerance = 1e-12
-        self._seen_keys = [None] * SEEN
-        self._seen_pos = [None] * SEEN
+        self._seen_empty(64 - SEEN_MIN_BITS)
 
     def __init__(self, double initial_cash=0.0):
         if not (fabs(initial_cash) < INFINITY):
@@ -309,7 +316,8 @@ cdef class PositionCore:
 
     def reset(self):
         """Back to ``initial_cash`` and no positions."""
-        self._forget()
+        cdef list _held = [self._seen_keys, self._seen_pos]  # released on return
+        self._seen_empty(self._seen_shift)
         self.state.clear()
         self.cash_ = self.initial
         self.mv = self.upnl = self.realized = 0.0
@@ -343,38 +351,73 @@ cdef class PositionCore:
     cdef _Pos _find(self, object symbol):
         """``symbol``'s position, or None; raises what the lookup raises
         (a TypeError naming ``symbol`` when it is unhashable)."""
-        cdef Py_ssize_t i = _seen_slot(<PyObject*>symbol)
+        cdef size_t i = admf_addr_slot(<PyObject*>symbol, self._seen_shift)
+        cdef PyObject* k
         cdef PyObject* o
         cdef _Pos s
-        if PyList_GET_ITEM(self._seen_keys, i) == <PyObject*>symbol:
-            return <_Pos>PyList_GET_ITEM(self._seen_pos, i)
+        while True:
+            k = PyList_GET_ITEM(self._seen_keys, i)
+            if k == <PyObject*>symbol:
+                return <_Pos>PyList_GET_ITEM(self._seen_pos, i)
+            if k == <PyObject*>None:
+                break
+            i = (i + 1) & self._seen_mask
         o = dict_lookup(self.state, symbol)
         if o == NULL:
             if PyErr_Occurred() != NULL:
                 _symbol_error(symbol)
             return None
-        s = <_Pos>o         # owned before _seen drops an old entry (which may run __del__)
+        s = <_Pos>o
         self._seen(symbol, s)
         return s
 
     cdef _Pos _insert(self, object symbol, double last):
         """A new position for ``symbol``, marked at ``last``, in ``state``
-        and in the identity cache."""
+        and in the identity table."""
         cdef _Pos s = _new_pos(last)
         self.state[symbol] = s
         self._seen(symbol, s)
         return s
 
-    cdef inline void _seen(self, object symbol, _Pos s) noexcept:
-        cdef Py_ssize_t i = _seen_slot(<PyObject*>symbol)
-        self._seen_keys[i] = symbol
-        self._seen_pos[i] = s
+    cdef int _seen(self, object symbol, _Pos s) except -1:
+        """Put ``symbol`` -> ``s`` in the identity table (``symbol`` is not
+        in it: it was just missed there, or is new). Lists it replaces are
+        released on return, when the table is consistent."""
+        cdef list old_keys = self._seen_keys, old_pos = self._seen_pos
+        cdef size_t i, cap = self._seen_mask + 1
+        if <size_t>(self._seen_used + 1) * 2 > cap:
+            if cap < SEEN_MAX and cap < <size_t>4 * <size_t>len(self.state):
+                self._seen_empty(self._seen_shift - 1)
+                for i in range(cap):        # grown: keep what it held
+                    if PyList_GET_ITEM(old_keys, i) != <PyObject*>None:
+                        self._seen_put(<object>PyList_GET_ITEM(old_keys, i),
+                                       <object>PyList_GET_ITEM(old_pos, i))
+            else:
+                self._seen_empty(self._seen_shift)
+        self._seen_put(symbol, s)
+        return 0
 
-    cdef void _forget(self) noexcept:
-        cdef Py_ssize_t i
-        for i in range(SEEN):
-            self._seen_keys[i] = None
-            self._seen_pos[i] = None
+    cdef inline void _seen_put(self, object symbol, object s) noexcept:
+        """Put ``symbol`` -> ``s`` in a free slot (there is room)."""
+        cdef size_t i = admf_addr_slot(<PyObject*>symbol, self._seen_shift)
+        while PyList_GET_ITEM(self._seen_keys, i) != <PyObject*>None:
+            i = (i + 1) & self._seen_mask
+        self._seen_keys[i] = symbol     # the slot held None: no __del__ runs
+        self._seen_pos[i] = s
+        self._seen_used += 1
+
+    cdef int _seen_empty(self, int shift) except -1:
+        """A new empty table of ``2 ** (64 - shift)`` slots. The caller
+        holds the old lists until the table is consistent."""
+        cdef Py_ssize_t n = (<Py_ssize_t>1) << (64 - shift)
+        keys = [None] * n
+        pos = [None] * n
+        self._seen_keys = keys
+        self._seen_pos = pos
+        self._seen_shift = shift
+        self._seen_mask = <size_t>(n - 1)
+        self._seen_used = 0
+        return 0
 
     cdef double _price_of(self, object symbol, object price) except? -1.0:
         try:

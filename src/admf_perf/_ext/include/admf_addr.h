@@ -1,7 +1,7 @@
 /* An object's address hashed into a table of 2**(64 - shift) slots:
  * Fibonacci hashing of the address without its low 4 bits (alignment).
  * _pool.pyx: ObjectPool's set of the objects given out; _risk.pyx:
- * PositionCore's identity cache of symbols.
+ * PositionCore's identity table of symbols.
  */
 #ifndef ADMF_ADDR_H
 #define ADMF_ADDR_H
