@@ -1,6 +1,7 @@
 """Public API details of DESIGN.md's caching section: validation, manager,
 entry metadata of cached calls, garbage collection. Both implementations."""
 import gc
+import inspect
 import pickle
 import random
 import re
@@ -538,3 +539,66 @@ def test_byte_budget_bounds_traced_memory(ap):
     assert c.stats().bytes <= budget
     assert held <= budget + 200_000, held
     assert len(c) == budget // (80_000 + 28)
+
+
+# -- get and set: calling conventions, on Cache and its subclasses ----------------
+
+def _params(fn):
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()][1:]
+
+
+def test_get_set_calling_conventions(ap):
+    """get(key, default=None) and set(key, value, args=None, kwargs=None),
+    by position or keyword, as DESIGN.md says; bad calls are TypeErrors
+    naming the parameter."""
+    c = ap.Cache(max_size=4)
+    empty = inspect.Parameter.empty
+    assert _params(ap.Cache.get) == [("key", empty), ("default", None)]
+    assert _params(ap.Cache.set) == [("key", empty), ("value", empty), ("args", None), ("kwargs", None)]
+    assert c.set(1, "a") is None and c.set(key=2, value="b") is None
+    c.set(3, "c", (3,), {"x": 1})
+    c.set(4, value="d", kwargs={"y": 2})
+    assert [c.get(1), c.get(key=2), c.get(9), c.get(9, "dflt"), c.get(9, default=0)] == ["a", "b", None, "dflt", 0]
+    assert c.entry(3).args == (3,) and c.entry(3).kwargs == {"x": 1} and c.entry(4).kwargs == {"y": 2}
+    assert c.stats().hits == 2 and c.stats().misses == 3
+    for call, name in [(lambda: c.get(), "key"), (lambda: c.get(1, key=1), "key"),
+                       (lambda: c.get(1, nope=1), "nope"), (lambda: c.set(1), "value"),
+                       (lambda: c.set(1, 2, value=3), "value"), (lambda: c.set(1, 2, 3, 4, 5), "given")]:
+        with pytest.raises(TypeError, match=name):
+            call()
+    with pytest.raises(TypeError, match="unhashable"):
+        c.get([])
+    assert len(c) == 4 and c.stats().hits == 2
+
+
+def test_get_set_of_subclasses(ap):
+    """A subclass's own get/set are kept, and inherited by its subclasses; a
+    subclass that defines neither stores and counts as Cache does."""
+    class Plain(ap.Cache):
+        pass
+
+    class Mine(ap.Cache):
+        def get(self, key, default=None):
+            return ("mine", super().get(key, default))
+
+    class Below(Mine):
+        pass
+
+    p = Plain(max_size=2)
+    p.set("k", 1)
+    p.set("k2", 2, args=("a",))
+    p.set("k3", 3)                      # evicts k
+    assert p.get("k") is None and p.get("k3") == 3 and p.stats().evictions == 1
+    for cls in (Mine, Below):
+        m = cls(max_size=2)
+        m.set("k", 5)
+        assert m.get("k") == ("mine", 5) and m.get("x", 0) == ("mine", 0)
+        assert m.stats().hits == 1 and m.stats().misses == 1
+    if ap.COMPILED.get("_cache"):
+        # the interpreter specializes calls of a plain method descriptor
+        for cls in (ap.Cache, Plain):
+            assert type(cls.__dict__["get"]).__name__ == "method_descriptor"
+            assert type(cls.__dict__["set"]).__name__ == "method_descriptor"
+        assert "get" not in Below.__dict__ and type(Below.__dict__["set"]).__name__ == "method_descriptor"
+    with pytest.raises(TypeError, match="cls"):
+        ap.caching.cache._cache._fast_methods(int)

@@ -1164,11 +1164,29 @@ cdef inline void _set_cold_objects(CacheCore c, Py_ssize_t i, object args, objec
     Py_XINCREF_ptr(c.cold[i].kwargs)
 
 
-cdef int _rewrite(CacheCore c, Py_ssize_t i, object value, object args, object kwargs,
-                  double now, Py_ssize_t size) except -1:
+cdef inline int _rewrite(CacheCore c, Py_ssize_t i, object value, object args, object kwargs,
+                         double now, Py_ssize_t size) except -1:
     """Overwrite a live entry in place: a new write, and a use (it moves per
     policy). Its old value, args and kwargs are dropped last, when the store
-    is consistent (their __del__ may use it)."""
+    is consistent (their __del__ may use it). Inline for the common case (a
+    recency list, no args or kwargs, ttl or measure); _rewrite_any else."""
+    cdef Entry* e = &c.ent[i]
+    cdef PyObject* old_value = e.value
+    if (c.ranked or e.flags or args is not None or kwargs is not None
+            or c.has_ttl or c.measured):
+        return _rewrite_any(c, i, value, args, kwargs, now, size)
+    Py_INCREF(value)
+    e.value = <PyObject*>value
+    e.created_at = e.last_access = now
+    e.access_count = 0
+    list_move_to_tail(c.ent, &c.lists[W], <int>i)
+    Py_DECREF_ptr(old_value)
+    return 0
+
+
+cdef int _rewrite_any(CacheCore c, Py_ssize_t i, object value, object args, object kwargs,
+                      double now, Py_ssize_t size) except -1:
+    """_rewrite, every case."""
     cdef Entry* e = &c.ent[i]
     cdef PyObject* old_value = e.value
     cdef PyObject* old_args = NULL
@@ -1199,7 +1217,7 @@ cdef int _rewrite(CacheCore c, Py_ssize_t i, object value, object args, object k
     return 0
 
 
-cdef int _write(CacheCore c, object key, object value, object args, object kwargs) except -1:
+cdef inline int _write(CacheCore c, object key, object value, object args, object kwargs) except -1:
     """set / c[k] = v. On a store whose writes run no Python code but the
     key's __eq__ (``plain_writes``: no ttl, measure or timer), a key not known
     absent is looked up once and, when live, overwritten in place; otherwise,
@@ -2196,6 +2214,96 @@ cdef int _core_clear(PyObject* o) noexcept:
     value): the store empties itself."""
     _empty(<CacheCore>o)
     return 0
+
+
+# -- get and set as specializable method descriptors -------------------------------
+# ``Cache`` (caching/cache.py) is a Python subclass of CacheCore, and each of
+# its subclasses gets ``get`` and ``set`` as METH_FASTCALL | METH_KEYWORDS
+# method descriptors made for it (PyDescr_NewMethod, public API; see
+# admf_fastmeth.h): the interpreter specializes their calls on that exact
+# type, while a call of Cython's def method takes the generic path. The
+# bodies are those of CacheCore.get and CacheCore.set.
+
+cdef extern from *:
+    """
+    #include "admf_fastmeth.h"
+    static PyObject* (*__pyx_cache_get_impl)(PyObject*, PyObject*, PyObject*);
+    static PyObject* (*__pyx_cache_set_impl)(PyObject*, PyObject*, PyObject*, PyObject*, PyObject*);
+    static const char* const __pyx_cache_get_names[] = {"key", "default"};
+    static const char* const __pyx_cache_set_names[] = {"key", "value", "args", "kwargs"};
+
+    static PyObject* __pyx_cache_get_fast(PyObject* self, PyObject* const* args,
+                                          Py_ssize_t nargs, PyObject* kwnames) {
+        PyObject* a[2] = {NULL, Py_None};
+        if (kwnames == NULL && nargs == 1)
+            a[0] = args[0];
+        else if (admf_bind_args("get", __pyx_cache_get_names, 1, 2, args, nargs, kwnames, a) < 0)
+            return NULL;
+        return __pyx_cache_get_impl(self, a[0], a[1]);
+    }
+
+    static PyObject* __pyx_cache_set_fast(PyObject* self, PyObject* const* args,
+                                          Py_ssize_t nargs, PyObject* kwnames) {
+        PyObject* a[4] = {NULL, NULL, Py_None, Py_None};
+        if (kwnames == NULL && nargs == 2) {
+            a[0] = args[0];
+            a[1] = args[1];
+        } else if (admf_bind_args("set", __pyx_cache_set_names, 2, 4, args, nargs, kwnames, a) < 0) {
+            return NULL;
+        }
+        return __pyx_cache_set_impl(self, a[0], a[1], a[2], a[3]);
+    }
+
+    static PyMethodDef __pyx_cache_fast_defs[2] = {
+        {"get", (PyCFunction)(void(*)(void))__pyx_cache_get_fast, METH_FASTCALL | METH_KEYWORDS,
+         "get($self, /, key, default=None)\\n--\\n\\n"
+         "The value of ``key`` (a use), or ``default``."},
+        {"set", (PyCFunction)(void(*)(void))__pyx_cache_set_fast, METH_FASTCALL | METH_KEYWORDS,
+         "set($self, /, key, value, args=None, kwargs=None)\\n--\\n\\n"
+         "Store ``value`` under ``key`` (an overwrite is a use)."},
+    };
+
+    static PyObject* __pyx_cache_fast_method(PyObject* type, int which, void* get_impl, void* set_impl) {
+        __pyx_cache_get_impl = (PyObject* (*)(PyObject*, PyObject*, PyObject*))get_impl;
+        __pyx_cache_set_impl = (PyObject* (*)(PyObject*, PyObject*, PyObject*, PyObject*, PyObject*))set_impl;
+        return PyDescr_NewMethod((PyTypeObject*)type, &__pyx_cache_fast_defs[which]);
+    }
+    """
+    object _fast_method "__pyx_cache_fast_method"(object tp, int which, void* get_impl, void* set_impl)
+
+
+cdef object _get_impl(object self, object key, object default):
+    value = _get(<CacheCore>self, key, PyObject_Hash(key))
+    if value is _MISS:
+        return default
+    return value
+
+
+cdef object _set_impl(object self, object key, object value, object args, object kwargs):
+    _write(<CacheCore>self, key, value, args, kwargs)
+    return None
+
+
+_FAST_NAMES = ("get", "set")
+_fast_made = set()      # the descriptors made here (an owner's own get/set is kept)
+
+
+def _fast_methods(type cls):
+    """Give ``cls`` (a Python subclass of CacheCore) ``get`` and ``set`` as
+    method descriptors made for it, unless a class in its MRO defines its
+    own. Called for ``Cache`` and, by ``Cache.__init_subclass__``, for each
+    subclass."""
+    if not issubclass(cls, CacheCore) or cls is CacheCore:
+        raise TypeError(f"cls must be a Python subclass of CacheCore, got {cls!r}")
+    for which, name in enumerate(_FAST_NAMES):
+        for owner in cls.__mro__:
+            if name in owner.__dict__:
+                break
+        current = owner.__dict__[name]
+        if owner is CacheCore or current in _fast_made:
+            method = _fast_method(cls, which, <void*>_get_impl, <void*>_set_impl)
+            _fast_made.add(method)
+            setattr(cls, name, method)
 
 
 cdef _setup():

@@ -33,6 +33,13 @@ __all__ = ["CacheCore", "CachedFunction", "MethodTokens", "call_key", "make_key"
 _enabled = True
 
 
+def _fast_methods(cls: type) -> None:
+    """The compiled module gives ``cls`` ``get`` and ``set`` as method
+    descriptors the interpreter specializes; here CacheCore's own serve."""
+    if not isinstance(cls, type) or not issubclass(cls, CacheCore) or cls is CacheCore:
+        raise TypeError(f"cls must be a Python subclass of CacheCore, got {cls!r}")
+
+
 def set_enabled(flag: bool) -> None:
     """Globally enable or disable cached functions (CacheManager.enable/disable)."""
     global _enabled

@@ -165,6 +165,10 @@ class Cache(_cache.CacheCore):
 
     __slots__ = ("name", "_strategy", "_key_layout")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _cache._fast_methods(cls)   # get and set the interpreter specializes
+
     def __init__(
         self,
         max_size: int | None = 128,
@@ -236,6 +240,9 @@ class Cache(_cache.CacheCore):
 
 
 MutableMapping.register(Cache)
+
+
+_cache._fast_methods(Cache)
 
 
 def _matcher(pattern: str | re.Pattern) -> Callable[[Any], bool]:
