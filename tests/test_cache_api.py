@@ -602,3 +602,28 @@ def test_get_set_of_subclasses(ap):
         assert "get" not in Below.__dict__ and type(Below.__dict__["set"]).__name__ == "method_descriptor"
     with pytest.raises(TypeError, match="cls"):
         ap.caching.cache._cache._fast_methods(int)
+
+
+def test_int_keys_found_as_a_dict_finds_them(ap):
+    """Int keys on both sides of every size boundary (one 30-bit digit, two,
+    2**61 - 1, the hash modulus) and -1 (whose hash is -2, as -2's is): each
+    is found by every equal key of another type exactly when a dict finds it
+    (the compiled store hashes small ints without a call)."""
+    from fractions import Fraction
+    ks = [0, 1, -1, -2, 2, 2**30 - 1, 2**30, -(2**30 - 1), -(2**30), 2**31, -(2**31),
+          2**61 - 2, 2**61 - 1, 2**61, -(2**61 - 1), 2**62, 2**64 + 1, -(10**30)]
+    c = ap.Cache(max_size=None)
+    d = {}
+    for k in ks:
+        c[k] = ("v", k)
+        d[k] = ("v", k)
+    assert len(c) == len(d) == len(ks)
+    probes = [*ks, True, False, 1.0, -1.0, -2.0, 2.0**30, float(2**61), Fraction(-1), Fraction(2**61 - 1),
+              np.int64(-1), np.int64(2**30), np.int32(-2), np.uint64(2**63), 3, -3, 2**30 + 1, 0.5]
+    for p in probes:
+        assert (p in c) == (p in d), p
+        assert c.get(p) == d.get(p), p
+    c[True] = "t"          # overwrites 1's value, keeps the stored key
+    assert c[1] == "t" and type(next(k for k in c if k == 1)) is int
+    del c[-1.0]
+    assert -1 not in c and c[-2] == ("v", -2)

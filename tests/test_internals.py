@@ -24,7 +24,7 @@ V = sys.version_info[:2]
 
 #: What each module uses by default on this interpreter (the version guards).
 EXPECTED = {
-    "_cache": {"type_vectorcall": True, "probe_tuples": V < (3, 14)},
+    "_cache": {"type_vectorcall": True, "probe_tuples": V < (3, 14), "int_hash": True},
     "_indicators": {"tuple_reuse": V < (3, 14) and not FREE_THREADED},
     "_timeseries": {"int_digits": True, "tp_dict_method": True},
 }

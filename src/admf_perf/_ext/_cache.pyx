@@ -119,6 +119,30 @@ cdef extern from "admf_internals.h":
     bint admf_internals
     int admf_internals_init() noexcept
 
+
+cdef extern from *:
+    """
+    /* A small exact int's hash without the call: its value (CPython's hash
+       of an int under 2**61 - 1 in size; -1, the error value, hashes to -2),
+       read through Cython's own PyLong macros, which Cython keeps in step
+       with each CPython's layout (ob_size up to 3.11, lv_tag from 3.12,
+       PyUnstable_Long_CompactValue where it exists) and turns off where it
+       does not know it (CYTHON_USE_PYLONG_INTERNALS 0). Macros, so they
+       expand where Cython's are defined. docs/internals.md. */
+    #if defined(CYTHON_USE_PYLONG_INTERNALS) && CYTHON_USE_PYLONG_INTERNALS
+    #define ADMF_INT_HASH 1
+    #define __pyx_compact_int(o) (PyLong_CheckExact(o) && __Pyx_PyLong_IsCompact(o))
+    #define __pyx_compact_value(o) ((Py_hash_t)__Pyx_PyLong_CompactValue(o))
+    #else
+    #define ADMF_INT_HASH 0
+    #define __pyx_compact_int(o) 0
+    #define __pyx_compact_value(o) ((Py_hash_t)0)
+    #endif
+    """
+    bint ADMF_INT_HASH
+    bint _compact_int "__pyx_compact_int"(object o) noexcept
+    Py_hash_t _compact_value "__pyx_compact_value"(object o) noexcept
+
 cdef extern from "admf_clock.h":
     int ADMF_CLOCK_PRECISE
     int ADMF_CLOCK_COARSE
@@ -324,7 +348,7 @@ cdef class CacheCore:
     # -- hot API ---------------------------------------------------------------
     def get(self, key, default=None):
         """The value of ``key`` (a use), or ``default``."""
-        value = _get(self, key, PyObject_Hash(key))
+        value = _get(self, key, _hash(key))
         if value is _MISS:
             return default
         return value
@@ -334,7 +358,7 @@ cdef class CacheCore:
         _write(self, key, value, args, kwargs)
 
     def __getitem__(self, key):
-        value = _get(self, key, PyObject_Hash(key))
+        value = _get(self, key, _hash(key))
         if value is _MISS:
             raise KeyError(key)
         return value
@@ -343,13 +367,13 @@ cdef class CacheCore:
         _write(self, key, value, None, None)
 
     def __delitem__(self, key):
-        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
         if i < 0:
             raise KeyError(key)
         _remove(self, i)
 
     def __contains__(self, key):
-        return _find_live(self, key, PyObject_Hash(key), False) >= 0
+        return _find_live(self, key, _hash(key), False) >= 0
 
     def __len__(self):
         if self.has_ttl:
@@ -358,7 +382,7 @@ cdef class CacheCore:
 
     def pop(self, key, default=_MISS):
         """Remove ``key`` and return its value (not a use); ``default`` or KeyError if absent."""
-        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
         if i < 0:
             if default is _MISS:
                 raise KeyError(key)
@@ -382,7 +406,7 @@ cdef class CacheCore:
 
     def _discard(self, key):
         """Remove ``key`` if live (not an eviction); True when something was removed."""
-        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), True)
+        cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
         if i < 0:
             return False
         _remove(self, i)
@@ -418,7 +442,7 @@ cdef class CacheCore:
 
     def _entry(self, key):
         """(value, created_at, last_access, access_count, expires_at, args, kwargs) or None."""
-        cdef Py_ssize_t i = _find_live(self, key, PyObject_Hash(key), False)
+        cdef Py_ssize_t i = _find_live(self, key, _hash(key), False)
         cdef Entry* e
         cdef double created, last
         cdef Py_ssize_t count
@@ -621,6 +645,21 @@ cdef inline object _get(CacheCore c, object key, Py_hash_t h):
 
 
 cdef unsigned long long UNKNOWN = <unsigned long long>-1   # `absent_at`: nothing known
+
+
+cdef inline Py_hash_t _hash_raw(object key) noexcept:
+    """hash(key), -1 with the exception set on error; a small exact int's
+    without a call (ADMF_INT_HASH)."""
+    cdef Py_hash_t v
+    if ADMF_INT_HASH and admf_internals and _compact_int(key):
+        v = _compact_value(key)
+        return -2 if v == -1 else v
+    return PyObject_Hash_raw(key)
+
+
+cdef inline Py_hash_t _hash(object key) except -1:
+    """hash(key) (_hash_raw), raising its error."""
+    return _hash_raw(key)
 
 
 cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) noexcept:
@@ -1223,7 +1262,7 @@ cdef inline int _write(CacheCore c, object key, object value, object args, objec
     absent is looked up once and, when live, overwritten in place; otherwise,
     and for a new key, _store (told where the key goes when the lookup found
     it absent)."""
-    cdef Py_hash_t h = PyObject_Hash(key)
+    cdef Py_hash_t h = _hash(key)
     cdef unsigned long long absent_at = _absent_at(c, key, h)
     cdef Py_ssize_t pos = c.miss_pos
     cdef Py_ssize_t i
@@ -2016,7 +2055,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     if f.key_maker is not None:
         key = f.key_maker(_key_args(args, nargs, token), _kwargs_dict(args, nargs, kwnames))
         explicit = True
-        h = PyObject_Hash(key)
+        h = _hash(key)
     else:
         if kwnames == NULL and token is None and not f.typed and 0 < nargs <= MAX_PROBE:
             if nargs > 1 or not (PyLong_CheckExact(<object>args[0])
@@ -2042,14 +2081,14 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
             key = _args_tuple(args, nargs)
         else:
             key = _functools_key(args, nargs, kwnames, token, f.typed)
-            h = PyObject_Hash_raw(key)                              # Python: __hash__
+            h = _hash_raw(key)                                      # Python: __hash__
         if h == -1:
             if f.fallback is None or not PyErr_ExceptionMatches(TypeError):
                 admf_fail()
             PyErr_Clear()
             key = f.fallback(_key_args(args, nargs, token), _kwargs_dict(args, nargs, kwnames))
             explicit = True
-            h = PyObject_Hash(key)
+            h = _hash(key)
     if not looked_up:
         i_entry = _find(c, <PyObject*>key, h, &pos)      # Python: __eq__
         if i_entry >= 0 and _hit_fast(c, i_entry):
@@ -2227,60 +2266,55 @@ cdef int _core_clear(PyObject* o) noexcept:
 cdef extern from *:
     """
     #include "admf_fastmeth.h"
-    static PyObject* (*__pyx_cache_get_impl)(PyObject*, PyObject*, PyObject*);
-    static PyObject* (*__pyx_cache_set_impl)(PyObject*, PyObject*, PyObject*, PyObject*, PyObject*);
     static const char* const __pyx_cache_get_names[] = {"key", "default"};
     static const char* const __pyx_cache_set_names[] = {"key", "value", "args", "kwargs"};
-
-    static PyObject* __pyx_cache_get_fast(PyObject* self, PyObject* const* args,
-                                          Py_ssize_t nargs, PyObject* kwnames) {
-        PyObject* a[2] = {NULL, Py_None};
-        if (kwnames == NULL && nargs == 1)
-            a[0] = args[0];
-        else if (admf_bind_args("get", __pyx_cache_get_names, 1, 2, args, nargs, kwnames, a) < 0)
-            return NULL;
-        return __pyx_cache_get_impl(self, a[0], a[1]);
-    }
-
-    static PyObject* __pyx_cache_set_fast(PyObject* self, PyObject* const* args,
-                                          Py_ssize_t nargs, PyObject* kwnames) {
-        PyObject* a[4] = {NULL, NULL, Py_None, Py_None};
-        if (kwnames == NULL && nargs == 2) {
-            a[0] = args[0];
-            a[1] = args[1];
-        } else if (admf_bind_args("set", __pyx_cache_set_names, 2, 4, args, nargs, kwnames, a) < 0) {
-            return NULL;
-        }
-        return __pyx_cache_set_impl(self, a[0], a[1], a[2], a[3]);
-    }
-
     static PyMethodDef __pyx_cache_fast_defs[2] = {
-        {"get", (PyCFunction)(void(*)(void))__pyx_cache_get_fast, METH_FASTCALL | METH_KEYWORDS,
+        {"get", NULL, METH_FASTCALL | METH_KEYWORDS,
          "get($self, /, key, default=None)\\n--\\n\\n"
          "The value of ``key`` (a use), or ``default``."},
-        {"set", (PyCFunction)(void(*)(void))__pyx_cache_set_fast, METH_FASTCALL | METH_KEYWORDS,
+        {"set", NULL, METH_FASTCALL | METH_KEYWORDS,
          "set($self, /, key, value, args=None, kwargs=None)\\n--\\n\\n"
          "Store ``value`` under ``key`` (an overwrite is a use)."},
     };
-
-    static PyObject* __pyx_cache_fast_method(PyObject* type, int which, void* get_impl, void* set_impl) {
-        __pyx_cache_get_impl = (PyObject* (*)(PyObject*, PyObject*, PyObject*))get_impl;
-        __pyx_cache_set_impl = (PyObject* (*)(PyObject*, PyObject*, PyObject*, PyObject*, PyObject*))set_impl;
+    static PyObject* __pyx_cache_fast_method(PyObject* type, int which, void* impl) {
+        __pyx_cache_fast_defs[which].ml_meth = (PyCFunction)(void(*)(void))impl;
         return PyDescr_NewMethod((PyTypeObject*)type, &__pyx_cache_fast_defs[which]);
     }
     """
-    object _fast_method "__pyx_cache_fast_method"(object tp, int which, void* get_impl, void* set_impl)
+    const char** _GET_NAMES "__pyx_cache_get_names"
+    const char** _SET_NAMES "__pyx_cache_set_names"
+    int admf_bind_args(const char* fname, const char** names, Py_ssize_t nreq, Py_ssize_t n,
+                       PyObject** args, Py_ssize_t nargs, PyObject* kwnames,
+                       PyObject** out) except -1
+    object _fast_method "__pyx_cache_fast_method"(object tp, int which, void* impl)
 
 
-cdef object _get_impl(object self, object key, object default):
-    value = _get(<CacheCore>self, key, PyObject_Hash(key))
-    if value is _MISS:
-        return default
-    return value
+# The methods' C functions (PyCFunctionFastWithKeywords): the common call
+# straight to the store, any other bound as a Python function's would be.
+
+cdef object _get_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef PyObject* a[2]
+    if kwnames == NULL and nargs == 1:
+        key = <object>args[0]
+        value = _get(<CacheCore>self, key, _hash(key))
+        return None if value is _MISS else value
+    a[0] = NULL
+    a[1] = <PyObject*>None
+    admf_bind_args("get", _GET_NAMES, 1, 2, args, nargs, kwnames, a)
+    key = <object>a[0]
+    value = _get(<CacheCore>self, key, _hash(key))
+    return <object>a[1] if value is _MISS else value
 
 
-cdef object _set_impl(object self, object key, object value, object args, object kwargs):
-    _write(<CacheCore>self, key, value, args, kwargs)
+cdef object _set_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef PyObject* a[4]
+    if kwnames == NULL and nargs == 2:
+        _write(<CacheCore>self, <object>args[0], <object>args[1], None, None)
+        return None
+    a[0] = a[1] = NULL
+    a[2] = a[3] = <PyObject*>None
+    admf_bind_args("set", _SET_NAMES, 2, 4, args, nargs, kwnames, a)
+    _write(<CacheCore>self, <object>a[0], <object>a[1], <object>a[2], <object>a[3])
     return None
 
 
@@ -2301,7 +2335,7 @@ def _fast_methods(type cls):
                 break
         current = owner.__dict__[name]
         if owner is CacheCore or current in _fast_made:
-            method = _fast_method(cls, which, <void*>_get_impl, <void*>_set_impl)
+            method = _fast_method(cls, which, <void*>(_set_fast if which else _get_fast))
             _fast_made.add(method)
             setattr(cls, name, method)
 
@@ -2333,4 +2367,5 @@ def _internals_in_use():
     """Which CPython internals this module uses (docs/internals.md); all
     False under ADMF_PERF_PORTABLE=1."""
     return {"type_vectorcall": bool(admf_internals),
-            "probe_tuples": bool(ADMF_PROBE_TUPLES and admf_internals)}
+            "probe_tuples": bool(ADMF_PROBE_TUPLES and admf_internals),
+            "int_hash": bool(ADMF_INT_HASH and admf_internals)}
