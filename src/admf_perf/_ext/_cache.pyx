@@ -811,10 +811,16 @@ cdef void _empty(CacheCore c) noexcept:
 cdef inline Py_ssize_t _find(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t* pos) except -2:
     """The index of key's entry, or -1 and in pos the slot to insert it at.
     The common hit, the very key object in its home slot, is decided here,
-    inline (identity first, as CPython's dict)."""
-    cdef int i = c.index[_home(c, h)]
-    if i >= 0 and c.ent[i].key == key:
-        return i
+    inline (identity first, as CPython's dict), and so is the common miss,
+    an empty home slot."""
+    cdef Py_ssize_t s = _home(c, h)
+    cdef int i = c.index[s]
+    if i >= 0:
+        if c.ent[i].key == key:
+            return i
+    else:
+        pos[0] = s
+        return -1
     return _find_probe(c, key, h, pos)
 
 
