@@ -602,6 +602,10 @@ def test_get_set_of_subclasses(ap):
         assert "get" not in Below.__dict__ and type(Below.__dict__["set"]).__name__ == "method_descriptor"
     with pytest.raises(TypeError, match="cls"):
         ap.caching.cache._cache._fast_methods(int)
+    # a class made and dropped at run time is collected (nothing keeps it)
+    ref = weakref.ref(type("Dropped", (ap.Cache,), {}))
+    gc.collect()
+    assert ref() is None
 
 
 def test_int_keys_found_as_a_dict_finds_them(ap):

@@ -2286,6 +2286,11 @@ cdef extern from *:
         __pyx_cache_fast_defs[which].ml_meth = (PyCFunction)(void(*)(void))impl;
         return PyDescr_NewMethod((PyTypeObject*)type, &__pyx_cache_fast_defs[which]);
     }
+    /* 1 when d is a descriptor made by __pyx_cache_fast_method(..., which, ...). */
+    static int __pyx_cache_is_fast(PyObject* d, int which) {
+        return Py_IS_TYPE(d, &PyMethodDescr_Type)
+            && ((PyMethodDescrObject*)d)->d_method == &__pyx_cache_fast_defs[which];
+    }
     """
     const char** _GET_NAMES "__pyx_cache_get_names"
     const char** _SET_NAMES "__pyx_cache_set_names"
@@ -2293,6 +2298,7 @@ cdef extern from *:
                        PyObject** args, Py_ssize_t nargs, PyObject* kwnames,
                        PyObject** out) except -1
     object _fast_method "__pyx_cache_fast_method"(object tp, int which, void* impl)
+    bint _is_fast "__pyx_cache_is_fast"(object d, int which) noexcept
 
 
 # The methods' C functions (PyCFunctionFastWithKeywords): the common call
@@ -2325,7 +2331,6 @@ cdef object _set_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* 
 
 
 _FAST_NAMES = ("get", "set")
-_fast_made = set()      # the descriptors made here (an owner's own get/set is kept)
 
 
 def _fast_methods(type cls):
@@ -2339,11 +2344,9 @@ def _fast_methods(type cls):
         for owner in cls.__mro__:
             if name in owner.__dict__:
                 break
-        current = owner.__dict__[name]
-        if owner is CacheCore or current in _fast_made:
-            method = _fast_method(cls, which, <void*>(_set_fast if which else _get_fast))
-            _fast_made.add(method)
-            setattr(cls, name, method)
+        if owner is CacheCore or _is_fast(owner.__dict__[name], which):
+            # not an owner's own get/set: one made here for cls
+            setattr(cls, name, _fast_method(cls, which, <void*>(_set_fast if which else _get_fast)))
 
 
 cdef _setup():
