@@ -565,3 +565,4 @@ cdef class _Floor:
 
 
 include "_indicators_impl.pxi"
+include "_indicators_bank.pxi"

@@ -2023,3 +2023,101 @@ class VWAP(_Indicator):
 
     def _step(self, x):
         VWAP_step(self.st, self._ring, x, self._out)
+
+
+# ---------------------------------------------------------------------------
+# IndicatorBank's engine (the compiled one: _indicators_bank.pxi)
+# ---------------------------------------------------------------------------
+
+class BankCore:
+    """One indicator per symbol, stepped (``update``) and run (``batch``)
+    as the compiled engine does (see ``IndicatorBank``); the specification."""
+
+    __slots__ = ("proto", "n", "skip", "inds", "busy")
+
+    def __init__(self, proto, n, skip):
+        if proto._source is not None:
+            raise TypeError(f"IndicatorBank: {type(proto).__name__} with a source= is not supported "
+                            "(bank the source's class, then feed its outputs to a second bank)")
+        if n < 1:
+            raise ValueError(f"n_symbols must be >= 1, got {n}")
+        self.proto = type(proto)(*proto._args)
+        self.n = n
+        self.skip = bool(skip)
+        self.inds = [type(proto)(*proto._args) for _ in range(n)]
+        self.busy = 0
+
+    @property
+    def n_inputs(self):
+        return len(self.proto._innames)
+
+    @property
+    def n_outputs(self):
+        return self.proto._nout
+
+    def _not_finite(self, method, j, i, k, v):
+        where = f"symbol {j}" if i < 0 else f"symbol {j}, bar {i}"
+        hint = " (a NaN is a missing bar with nan_policy='skip')" if math.isnan(v) else ""
+        raise ValueError(f"IndicatorBank({type(self.proto).__name__}).{method}: {where}: input "
+                         f"{self.proto._innames[k]!r} must be finite, got {v!r}{hint}")
+
+    def _bad(self, v):
+        return not math.isfinite(v) and not (self.skip and math.isnan(v))
+
+    def update(self, rows):
+        nout = self.proto._nout
+        cols = [r.tolist() for r in rows]
+        for j in range(self.n):                 # checks first: an error changes nothing
+            for k, col in enumerate(cols):
+                if self._bad(col[j]):
+                    self._not_finite("update", j, -1, k, col[j])
+        out = np.empty(self.n if nout == 1 else (self.n, nout), dtype=np.float64)
+        for j, ind in enumerate(self.inds):
+            x = [col[j] for col in cols]
+            if not any(math.isnan(v) for v in x):
+                ind._step(x)
+                ind._count += 1
+            out[j] = ind._out[0] if nout == 1 else ind._out[:nout]
+        return out
+
+    def batch(self, panels, threads):
+        nout = self.proto._nout
+        nb = panels[0].shape[0]
+        out = np.empty((nb, self.n) if nout == 1 else (nb, self.n, nout), dtype=np.float64)
+        saved = [ind.copy() for ind in self.inds]
+        try:
+            for j, ind in enumerate(self.inds):
+                cols = [p[:, j].tolist() for p in panels]
+                for i in range(nb):
+                    x = [col[i] for col in cols]
+                    for k, v in enumerate(x):
+                        if self._bad(v):
+                            self._not_finite("batch", j, i, k, v)
+                    if not any(math.isnan(v) for v in x):
+                        ind._step(x)
+                        ind._count += 1
+                    out[i, j] = ind._out[0] if nout == 1 else ind._out[:nout]
+        except BaseException:
+            self.inds = saved                   # all or nothing
+            raise
+        return out
+
+    def ready(self):
+        return np.array([not math.isnan(ind._out[0]) for ind in self.inds], dtype=np.bool_)
+
+    def get(self, j):
+        return self.inds[j].copy()
+
+    def put(self, j, ind):
+        if type(ind) is not type(self.proto) or ind._args != self.proto._args or ind._source is not None:
+            raise TypeError(f"IndicatorBank: symbol {j} needs a {self.proto!r}, got {ind!r}")
+        self.inds[j] = ind.copy()
+
+    def reset(self):
+        for ind in self.inds:
+            ind.reset()
+
+    def copy(self):
+        other = BankCore(self.proto, self.n, self.skip)
+        other.inds = [ind.copy() for ind in self.inds]
+        return other

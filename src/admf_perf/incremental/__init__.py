@@ -1,6 +1,8 @@
 """Incremental calculation: O(1) per bar.
 
 - :mod:`.indicators`: the compiled indicators, equal to TA-Lib's;
+- :mod:`.bank`: ``IndicatorBank``, one indicator per symbol of a universe,
+  updated in one call;
 - :mod:`.calculator`: ``IncrementalCalculator`` (the hooks a calculator
   implements) and ``MovingAverageCalculator``;
 - :mod:`.cached_indicators`: indicator series and strategy signals cached by
@@ -12,6 +14,7 @@ Semantics: docs/indicators.md (and docs/api.md).
 """
 from __future__ import annotations
 
+from .bank import IndicatorBank
 from .cached_indicators import CachedIndicator, CachedMovingAverage, cached_indicator, cached_signal
 from .calculator import IncrementalCalculator, MovingAverageCalculator
 from .indicators import (
@@ -41,6 +44,7 @@ from .risk import CachingRiskCalculator
 __all__ = [
     "ADX", "ATR", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA",
     "BollingerBands", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator",
-    "IncrementalCalculator", "IncrementalPositionTracker", "Momentum", "MovingAverageCalculator", "Position",
+    "IncrementalCalculator", "IncrementalPositionTracker", "IndicatorBank",
+    "Momentum", "MovingAverageCalculator", "Position",
     "RollingMax", "RollingMin", "StdDev", "Stochastic", "cached_indicator", "cached_signal",
 ]
