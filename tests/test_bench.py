@@ -155,6 +155,33 @@ def test_indicator_scenarios_compute_the_same_values(case):
     assert talib is not None
 
 
+@pytest.mark.parametrize("case", bench_indicators.INDICATORS, ids=lambda c: c.name)
+def test_bank_scenarios_compute_what_their_anchors_do(case):
+    """The bank's bench: its update equals the loop of single updates on the
+    bench's own bars, and its batch the loop of TA-Lib over the columns."""
+    import numpy as np
+
+    from admf_perf.bench import bank as bench_bank
+
+    arrs, floats = bench_bank._bars(case.inputs)[0]
+    ours = bench_bank._ours_update(case)()["c"].update(*arrs)
+    cs = bench_bank._loop_update(case)()["cs"]
+    loop = np.array([c.update(*xs) for c, xs in zip(cs, floats, strict=True)])
+    assert np.array_equal(ours, loop, equal_nan=True)
+    talib = pytest.importorskip("talib")
+    cols = tuple(p[:300, :40] for p in bench_bank.panels(case.inputs, 300))
+    bank = bench_bank._bank(case, False)
+    got = bank.batch(*(np.pad(p, ((0, 0), (0, bench_bank.N_SYMBOLS - 40)), constant_values=1.0) for p in cols))
+    fn, params = getattr(talib, case.talib), dict(case.params)
+    for j in range(40):
+        arrays = [np.ascontiguousarray(p[:, j]) for p in cols]
+        if case.inputs == bench_indicators.PV:
+            arrays = [arrays[0], arrays[0], arrays[0], arrays[1]]
+        want = fn(*arrays, **params)
+        want = np.stack(want, axis=-1) if isinstance(want, (tuple, list)) else want
+        np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-7)
+
+
 # -- callgrind: reading dumps and the estimate ------------------------------------------
 
 DUMP = """\

@@ -54,6 +54,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.caching",
     "admf_perf.bench.risk",
     "admf_perf.bench.indicators",
+    "admf_perf.bench.bank",
     "admf_perf.bench.pool",
     "admf_perf.bench.memory",
     "admf_perf.bench.frames",
