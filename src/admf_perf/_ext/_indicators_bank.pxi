@@ -150,10 +150,12 @@ cdef class BankCore:
             job.p[k] = <const double*>cnp.PyArray_DATA(p)
             job.s0[k] = cnp.PyArray_STRIDE(p, 0) // <Py_ssize_t>sizeof(double)
             job.s1[k] = cnp.PyArray_STRIDE(p, 1) // <Py_ssize_t>sizeof(double)
+        # column-major: each symbol's bars are contiguous where the kernel
+        # writes them, and a DataFrame takes the block without a copy
         if self.nout == 1:
-            out = np.empty((nb, self.n), dtype=np.float64)
+            out = np.empty((nb, self.n), dtype=np.float64, order="F")
         else:
-            out = np.empty((nb, self.n, self.nout), dtype=np.float64)
+            out = np.empty((nb, self.n, self.nout), dtype=np.float64, order="F")
         job.out = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
         if nb == 0:
             return out
@@ -324,9 +326,8 @@ cdef class _BankJob:
             if m:
                 run(b, <double*>(b + ring_off), <const double**>col, o, m)
             if m == nb:
-                for i in range(nb):
-                    for k in range(nout):
-                        self.out[(i * n + j) * nout + k] = o[k][i]
+                for k in range(nout):
+                    memcpy(self.out + nb * (j + n * k), o[k], nb * sizeof(double))
             else:
                 for k in range(nout):
                     last[k] = po[k]
@@ -337,7 +338,7 @@ cdef class _BankJob:
                             last[k] = o[k][q]
                         q += 1
                     for k in range(nout):
-                        self.out[(i * n + j) * nout + k] = last[k]
+                        self.out[i + nb * (j + n * k)] = last[k]
             if m:
                 (<i64*>(b + self.core.cnt_off))[0] += m
                 for k in range(nout):

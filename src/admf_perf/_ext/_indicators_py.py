@@ -2083,7 +2083,7 @@ class BankCore:
     def batch(self, panels, threads):
         nout = self.proto._nout
         nb = panels[0].shape[0]
-        out = np.empty((nb, self.n) if nout == 1 else (nb, self.n, nout), dtype=np.float64)
+        out = np.empty((nb, self.n) if nout == 1 else (nb, self.n, nout), dtype=np.float64, order="F")
         saved = [ind.copy() for ind in self.inds]
         try:
             for j, ind in enumerate(self.inds):
