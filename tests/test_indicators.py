@@ -231,6 +231,15 @@ def _parity_cases():
                                                 slowk_matype=0, slowd_period=a[2], slowd_matype=0),
             "osc")
     add("OBV", (), "cv", lambda h, l, c, v: talib.OBV(c, v), "volume")
+    add("TrueRange", (), "hlc", lambda h, l, c, v: talib.TRANGE(h, l, c))
+    add("NATR", (), "hlc", lambda h, l, c, v: talib.NATR(h, l, c), "osc")
+    add("WilliamsR", (), "hlc", lambda h, l, c, v: talib.WILLR(h, l, c), "osc")
+    add("CMO", (), "x", lambda h, l, c, v: talib.CMO(c), "osc")
+    for p in (1, 2, 30):
+        add("NATR", (p,), "hlc", lambda h, l, c, v, p=p: talib.NATR(h, l, c, p), "osc")
+    for p in (2, 5, 30):
+        add("WilliamsR", (p,), "hlc", lambda h, l, c, v, p=p: talib.WILLR(h, l, c, p), "osc")
+        add("CMO", (p,), "x", lambda h, l, c, v, p=p: talib.CMO(c, p), "osc")
     return cases
 
 
@@ -338,10 +347,11 @@ SPECS = {
     "RollingMin": ((6,), "x"), "RollingMax": ((6,), "x"), "ROC": ((4,), "x"),
     "Momentum": ((4,), "x"), "ATR": ((5,), "hlc"), "ADX": ((4,), "hlc"),
     "Stochastic": ((5, 3, 2), "hlc"), "OBV": ((), "cv"), "VWAP": ((), "pv"),
+    "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
 }
 N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",
-                 "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX"]
+                 "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO"]
 ALL = list(SPECS)
 
 
@@ -757,7 +767,7 @@ def test_batch_unequal_lengths(ind, name):
 
 MIN_PERIOD = {"SMA": 1, "EMA": 1, "WMA": 1, "DEMA": 1, "TEMA": 1, "KAMA": 1, "RSI": 2,
               "StdDev": 2, "BollingerBands": 2, "RollingMin": 2, "RollingMax": 2, "ROC": 1,
-              "Momentum": 1, "ATR": 1, "ADX": 2}
+              "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2}
 
 
 @pytest.mark.parametrize("name", SINGLE_PERIOD)

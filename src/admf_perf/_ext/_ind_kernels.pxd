@@ -1561,3 +1561,126 @@ cdef inline int VWAP_run(VWAPSt* s, double* ring, const double** a, double** o, 
     if finite(pv) and finite(vol):
         return 0
     return not rows_finite(a, 2, 0, n)
+
+
+# ---------------------------------------------------------------------------
+# The steps-only kernels (TrueRange, NATR, WilliamsR, CMO): their run steps
+# bar by bar, then checks the inputs (the caller restores the state when one
+# was not finite).
+# ---------------------------------------------------------------------------
+
+# TrueRange (TA-Lib TRANGE: the true range from bar 1)
+
+cdef struct TrueRangeSt:
+    i64 n
+    double pc
+
+
+cdef inline void TrueRange_init(TrueRangeSt* s) noexcept nogil:
+    s.n = 0
+    s.pc = 0.0
+
+
+cdef inline void TrueRange_step(TrueRangeSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    s.n += 1
+    out[0] = true_range(x[0], x[1], s.pc) if s.n > 1 else NAN
+    s.pc = x[2]
+
+
+cdef inline int TrueRange_run(TrueRangeSt* s, double* ring, const double** a, double** o,
+                              Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[3]
+    for i in range(n):
+        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
+        TrueRange_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 3, 0, n)
+
+
+# NATR (TA-Lib NATR: ATR / close * 100, 0 where the close is 0.0; period 1:
+# the true range itself, as TA-Lib)
+
+ctypedef ATRSt NATRSt
+
+
+cdef inline void NATR_init(NATRSt* s, i64 period) noexcept nogil:
+    ATR_init(s, period)
+
+
+cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    ATR_step(s, ring, x, out)
+    if s.period != 1 and not isnan(out[0]):
+        out[0] = (out[0] / x[2]) * 100.0 if x[2] != 0.0 else 0.0
+
+
+cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[3]
+    for i in range(n):
+        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
+        NATR_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 3, 0, n)
+
+
+# WilliamsR (TA-Lib WILLR: the highest high and lowest low of the last n
+# bars; (hh - close) / ((hh - ll) / -100), 0 when hh == ll): two deques,
+# the highs' in ring[0:2n], the lows' in ring[2n:4n]
+
+cdef struct WilliamsRSt:
+    DequeSt hi
+    DequeSt lo
+
+
+cdef inline i64 WilliamsR_NRING(i64 period) noexcept nogil:
+    return 4 * period
+
+
+cdef inline void WilliamsR_init(WilliamsRSt* s, i64 period) noexcept nogil:
+    deque_init(&s.hi, period)
+    deque_init(&s.lo, period)
+
+
+cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double hh = deque_push(&s.hi, ring, x[0], True)
+    cdef double ll = deque_push(&s.lo, ring + 2 * s.hi.period, x[1], False)
+    cdef double diff
+    if s.hi.k < s.hi.period:
+        out[0] = NAN
+        return
+    diff = (hh - ll) / -100.0
+    out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
+
+
+cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, double** o,
+                              Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[3]
+    for i in range(n):
+        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
+        WilliamsR_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 3, 0, n)
+
+
+# CMO (TA-Lib CMO: RSI's smoothed gains and losses; 100 * (gain - loss) /
+# (gain + loss), 0 when that sum is 0)
+
+ctypedef RSISt CMOSt
+
+
+cdef inline void CMO_init(CMOSt* s, i64 period) noexcept nogil:
+    RSI_init(s, period)
+
+
+cdef inline void CMO_step(CMOSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double t
+    RSI_step(s, ring, x, out)
+    if not isnan(out[0]):
+        t = s.gain + s.loss
+        out[0] = 100.0 * ((s.gain - s.loss) / t) if t != 0.0 else 0.0
+
+
+cdef inline int CMO_run(CMOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        CMO_step(s, ring, &a[0][i], &o[0][i])
+    return not admf_all_finite(a[0], n)

@@ -51,9 +51,9 @@ import numpy as np
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "ATR", "BollingerBands", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "OBV",
-    "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA",
-    "VWAP", "WMA",
+    "ADX", "ATR", "BollingerBands", "CMO", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "NATR", "OBV",
+    "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA", "TrueRange",
+    "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
@@ -2023,6 +2023,164 @@ class VWAP(_Indicator):
 
     def _step(self, x):
         VWAP_step(self.st, self._ring, x, self._out)
+
+
+# =============================================================================
+# The steps-only kernels (TrueRange, NATR, WilliamsR, CMO)
+# =============================================================================
+
+@dataclass(slots=True)
+class TrueRangeSt:
+    n: int = 0
+    pc: float = 0.0
+
+
+def TrueRange_init(s):
+    s.n = 0
+    s.pc = 0.0
+
+
+def TrueRange_step(s, ring, x, out):
+    s.n += 1
+    out[0] = true_range(x[0], x[1], s.pc) if s.n > 1 else NAN
+    s.pc = x[2]
+
+
+NATRSt = ATRSt
+
+
+def NATR_init(s, period):
+    ATR_init(s, period)
+
+
+def NATR_step(s, ring, x, out):
+    ATR_step(s, ring, x, out)
+    if s.period != 1 and not math.isnan(out[0]):
+        out[0] = (out[0] / x[2]) * 100.0 if x[2] != 0.0 else 0.0
+
+
+@dataclass(slots=True)
+class WilliamsRSt:
+    hi: DequeSt = field(default_factory=DequeSt)
+    lo: DequeSt = field(default_factory=DequeSt)
+
+
+def WilliamsR_NRING(period):
+    return 4 * period
+
+
+def WilliamsR_init(s, period):
+    deque_init(s.hi, period)
+    deque_init(s.lo, period)
+
+
+def WilliamsR_step(s, ring, x, out):
+    hh = deque_push(s.hi, ring, 0, x[0], True)
+    ll = deque_push(s.lo, ring, 2 * s.hi.period, x[1], False)
+    if s.hi.k < s.hi.period:
+        out[0] = NAN
+        return
+    diff = (hh - ll) / -100.0
+    out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
+
+
+CMOSt = RSISt
+
+
+def CMO_init(s, period):
+    RSI_init(s, period)
+
+
+def CMO_step(s, ring, x, out):
+    RSI_step(s, ring, x, out)
+    if not math.isnan(out[0]):
+        t = s.gain + s.loss
+        out[0] = 100.0 * ((s.gain - s.loss) / t) if t != 0.0 else 0.0
+
+
+class TrueRange(_Indicator):
+    """True range, the largest of high - low, |high - previous close| and |low - previous
+    close| (TA-Lib TRANGE; NaN at the first bar)."""
+
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+
+    def __init__(self):
+        self._setup((), 0)
+
+    def _init(self):
+        self._clear()
+        self.st = TrueRangeSt()
+        TrueRange_init(self.st)
+
+    def _step(self, x):
+        TrueRange_step(self.st, self._ring, x, self._out)
+
+
+class NATR(_Indicator):
+    """Normalized average true range, ATR / close * 100 (TA-Lib NATR)."""
+
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period = _param(0, "period")
+
+    def __init__(self, period=14):
+        p0 = _param_int("NATR", "period", period, 1)
+        self._setup((p0,), 0)
+
+    def _init(self):
+        self._clear()
+        self.st = NATRSt()
+        NATR_init(self.st, *self._args)
+
+    def _step(self, x):
+        NATR_step(self.st, self._ring, x, self._out)
+
+
+class WilliamsR(_Indicator):
+    """Williams %R over the last ``period`` bars (TA-Lib WILLR)."""
+
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period = _param(0, "period")
+
+    def __init__(self, period=14):
+        p0 = _param_int("WilliamsR", "period", period, 2)
+        self._setup((p0,), WilliamsR_NRING(p0))
+
+    def _init(self):
+        self._clear()
+        self.st = WilliamsRSt()
+        WilliamsR_init(self.st, *self._args)
+
+    def _step(self, x):
+        WilliamsR_step(self.st, self._ring, x, self._out)
+
+
+class CMO(_Indicator):
+    """Chande momentum oscillator (TA-Lib CMO: RSI's smoothed gains and losses,
+    100 * (gain - loss) / (gain + loss))."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=14, *, source=None):
+        p0 = _param_int("CMO", "period", period, 2)
+        self._setup((p0,), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = CMOSt()
+        CMO_init(self.st, *self._args)
+
+    def _step(self, x):
+        CMO_step(self.st, self._ring, x, self._out)
 
 
 # ---------------------------------------------------------------------------

@@ -89,6 +89,10 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("Stochastic", (5, 3, 3), "STOCH", {"fastk_period": 5, "slowk_period": 3, "slowd_period": 3}, HLC),
     IndicatorCase("OBV", (), "OBV", {}, CV),
     IndicatorCase("VWAP", (), "VWAP", {}, PV),
+    IndicatorCase("TrueRange", (), "TRANGE", {}, HLC),
+    IndicatorCase("NATR", (14,), "NATR", {"timeperiod": 14}, HLC),
+    IndicatorCase("WilliamsR", (14,), "WILLR", {"timeperiod": 14}, HLC),
+    IndicatorCase("CMO", (14,), "CMO", {"timeperiod": 14}),
 )
 
 

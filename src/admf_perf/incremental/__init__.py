@@ -20,10 +20,12 @@ from .calculator import IncrementalCalculator, MovingAverageCalculator
 from .indicators import (
     ADX,
     ATR,
+    CMO,
     DEMA,
     EMA,
     KAMA,
     MACD,
+    NATR,
     OBV,
     ROC,
     RSI,
@@ -37,14 +39,18 @@ from .indicators import (
     RollingMin,
     StdDev,
     Stochastic,
+    TrueRange,
+    WilliamsR,
 )
 from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
 __all__ = [
-    "ADX", "ATR", "DEMA", "EMA", "KAMA", "MACD", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA",
+    "ADX", "ATR", "CMO", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP",
+    "WMA",
     "BollingerBands", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator",
     "IncrementalCalculator", "IncrementalPositionTracker", "IndicatorBank",
     "Momentum", "MovingAverageCalculator", "Position",
-    "RollingMax", "RollingMin", "StdDev", "Stochastic", "cached_indicator", "cached_signal",
+    "RollingMax", "RollingMin", "StdDev", "Stochastic", "TrueRange", "WilliamsR", "cached_indicator",
+    "cached_signal",
 ]

@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Nineteen classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Twenty-three classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -18,6 +18,9 @@ class                                         ``update`` inputs           output
 ``Stochastic(fastk=5, slowk=3, slowd=3)``     ``high, low, close``        (slowk, slowd)
 ``OBV()``                                     ``close, volume``           float
 ``VWAP()`` (``reset()`` starts a session)     ``price, volume``           float
+``TrueRange()``                               ``high, low, close``        float
+``NATR``, ``WilliamsR`` ``(period=14)``       ``high, low, close``        float
+``CMO(period=14)``                            ``x``                       float
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -68,6 +71,10 @@ __all__ = [
     "RollingMin",
     "StdDev",
     "Stochastic",
+    "CMO",
+    "NATR",
+    "TrueRange",
+    "WilliamsR",
 ]
 
 SMA = _ind.SMA
@@ -89,3 +96,7 @@ ADX = _ind.ADX
 Stochastic = _ind.Stochastic
 OBV = _ind.OBV
 VWAP = _ind.VWAP
+TrueRange = _ind.TrueRange
+NATR = _ind.NATR
+WilliamsR = _ind.WilliamsR
+CMO = _ind.CMO
