@@ -44,7 +44,7 @@ def _bank(ap, name, n, **kw):
 PARAMS = {
     "MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
     "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"), "OBV": (), "VWAP": (),
-    "TrueRange": (),
+    "TrueRange": (), "APO": ("fast", "slow"), "PPO": ("fast", "slow"),
 }
 
 

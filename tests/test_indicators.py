@@ -240,6 +240,11 @@ def _parity_cases():
     for p in (2, 5, 30):
         add("WilliamsR", (p,), "hlc", lambda h, l, c, v, p=p: talib.WILLR(h, l, c, p), "osc")
         add("CMO", (p,), "x", lambda h, l, c, v, p=p: talib.CMO(c, p), "osc")
+    add("APO", (), "x", lambda h, l, c, v: talib.APO(c, matype=0))
+    add("PPO", (), "x", lambda h, l, c, v: talib.PPO(c, matype=0), "osc")
+    for a in ((2, 2), (26, 12), (3, 30)):
+        add("APO", a, "x", lambda h, l, c, v, a=a: talib.APO(c, *a, matype=0))
+        add("PPO", a, "x", lambda h, l, c, v, a=a: talib.PPO(c, *a, matype=0), "osc")
     return cases
 
 
@@ -348,6 +353,7 @@ SPECS = {
     "Momentum": ((4,), "x"), "ATR": ((5,), "hlc"), "ADX": ((4,), "hlc"),
     "Stochastic": ((5, 3, 2), "hlc"), "OBV": ((), "cv"), "VWAP": ((), "pv"),
     "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
+    "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"),
 }
 N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",

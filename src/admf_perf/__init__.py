@@ -18,6 +18,7 @@ from .caching import Cache, CacheEntry, CacheKey, CacheManager, CacheStats, Cach
 from .caching import registry as manager
 from .incremental import (
     ADX,
+    APO,
     ATR,
     CMO,
     DEMA,
@@ -26,6 +27,7 @@ from .incremental import (
     MACD,
     NATR,
     OBV,
+    PPO,
     ROC,
     RSI,
     SMA,
@@ -109,8 +111,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
-    "ADX", "ATR", "CMO", "COMPILED", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "ROC", "RSI", "SMA", "TEMA",
-    "VWAP", "WMA",
+    "ADX", "APO", "ATR", "CMO", "COMPILED", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "PPO", "ROC", "RSI",
+    "SMA", "TEMA", "VWAP", "WMA",
     "BollingerBands", "CPUManager", "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats",
     "CacheStrategy", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator", "IOManager",
     "IncrementalCalculator", "IncrementalPositionTracker", "IndicatorBank", "MemoryManager",

@@ -1684,3 +1684,80 @@ cdef inline int CMO_run(CMOSt* s, double* ring, const double** a, double** o, Py
     for i in range(n):
         CMO_step(s, ring, &a[0][i], &o[0][i])
     return not admf_all_finite(a[0], n)
+
+
+# APO and PPO (TA-Lib APO/PPO with SMAs: fast - slow, and (fast - slow) / slow
+# * 100, 0 where |slow| < TA_EPSILON; the periods swapped when slow < fast, as
+# TA-Lib does): two SMAs, the fast one's ring first
+
+cdef struct POSt:
+    SMASt fast
+    SMASt slow
+    i64 pct
+
+
+ctypedef POSt APOSt
+ctypedef POSt PPOSt
+
+
+cdef inline i64 po_nring(i64 fast, i64 slow) noexcept nogil:
+    return SMA_NRING(fast) + SMA_NRING(slow)
+
+
+cdef inline void po_init(POSt* s, i64 fast, i64 slow, bint pct) noexcept nogil:
+    if slow < fast:
+        fast, slow = slow, fast
+    SMA_init(&s.fast, fast)
+    SMA_init(&s.slow, slow)
+    s.pct = pct
+
+
+cdef inline void po_step(POSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double f, sl
+    SMA_step(&s.fast, ring, x, &f)
+    SMA_step(&s.slow, ring + SMA_NRING(s.fast.period), x, &sl)
+    if isnan(sl):
+        out[0] = NAN
+    elif not s.pct:
+        out[0] = f - sl
+    else:
+        out[0] = ((f - sl) / sl) * 100.0 if fabs(sl) >= TA_EPS else 0.0
+
+
+cdef inline int po_run(POSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        po_step(s, ring, &a[0][i], &o[0][i])
+    return not admf_all_finite(a[0], n)
+
+
+cdef inline i64 APO_NRING(i64 fast, i64 slow) noexcept nogil:
+    return po_nring(fast, slow)
+
+
+cdef inline void APO_init(APOSt* s, i64 fast, i64 slow) noexcept nogil:
+    po_init(s, fast, slow, False)
+
+
+cdef inline void APO_step(APOSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    po_step(s, ring, x, out)
+
+
+cdef inline int APO_run(APOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return po_run(s, ring, a, o, n)
+
+
+cdef inline i64 PPO_NRING(i64 fast, i64 slow) noexcept nogil:
+    return po_nring(fast, slow)
+
+
+cdef inline void PPO_init(PPOSt* s, i64 fast, i64 slow) noexcept nogil:
+    po_init(s, fast, slow, True)
+
+
+cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    po_step(s, ring, x, out)
+
+
+cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return po_run(s, ring, a, o, n)

@@ -51,9 +51,9 @@ import numpy as np
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "ATR", "BollingerBands", "CMO", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "NATR", "OBV",
-    "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA", "TrueRange",
-    "VWAP", "WMA", "WilliamsR",
+    "ADX", "APO", "ATR", "BollingerBands", "CMO", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "NATR",
+    "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA",
+    "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
@@ -2098,6 +2098,57 @@ def CMO_step(s, ring, x, out):
         out[0] = 100.0 * ((s.gain - s.loss) / t) if t != 0.0 else 0.0
 
 
+class _RingAt:
+    """The ring from ``base`` on (C: ``ring + base``): what a kernel that
+    takes a ring reads and writes, for a second kernel's part of one ring."""
+
+    __slots__ = ("ring", "base")
+
+    def __init__(self, ring, base):
+        self.ring, self.base = ring, base
+
+    def __getitem__(self, i):
+        return self.ring[self.base + i]
+
+    def __setitem__(self, i, v):
+        self.ring[self.base + i] = v
+
+
+@dataclass(slots=True)
+class POSt:
+    fast: SMASt = field(default_factory=SMASt)
+    slow: SMASt = field(default_factory=SMASt)
+    pct: int = 0
+
+
+APOSt = PPOSt = POSt
+
+
+def po_nring(fast, slow):
+    return SMA_NRING(fast) + SMA_NRING(slow)
+
+
+def po_init(s, fast, slow, pct):
+    if slow < fast:
+        fast, slow = slow, fast
+    SMA_init(s.fast, fast)
+    SMA_init(s.slow, slow)
+    s.pct = int(pct)
+
+
+def po_step(s, ring, x, out):
+    f, sl = [NAN], [NAN]
+    SMA_step(s.fast, ring, x, f)
+    SMA_step(s.slow, _RingAt(ring, SMA_NRING(s.fast.period)), x, sl)
+    f, sl = f[0], sl[0]
+    if math.isnan(sl):
+        out[0] = NAN
+    elif not s.pct:
+        out[0] = f - sl
+    else:
+        out[0] = ((f - sl) / sl) * 100.0 if abs(sl) >= TA_EPS else 0.0
+
+
 class TrueRange(_Indicator):
     """True range, the largest of high - low, |high - previous close| and |low - previous
     close| (TA-Lib TRANGE; NaN at the first bar)."""
@@ -2181,6 +2232,39 @@ class CMO(_Indicator):
 
     def _step(self, x):
         CMO_step(self.st, self._ring, x, self._out)
+
+
+def _po_class(name, pct, doc):
+    """APO or PPO: the same class but for ``pct`` (one base, ``_Indicator``,
+    as the compiled classes have)."""
+
+    def __init__(self, fast=12, slow=26, *, source=None):
+        p0 = _param_int(name, "fast", fast, 2)
+        p1 = _param_int(name, "slow", slow, 2)
+        self._setup((p0, p1), po_nring(p0, p1))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = POSt()
+        po_init(self.st, *self._args, pct)
+
+    def _step(self, x):
+        po_step(self.st, self._ring, x, self._out)
+
+    return type(name, (_Indicator,), {
+        "__doc__": doc, "__slots__": (), "__module__": __name__, "__qualname__": name,
+        "_innames": X, "_nout": 1, "_takes_source": True,
+        "update": _update_x, "peek": _peek_x, "update_raw": _update_raw_x,
+        "fast": _param(0, "fast"), "slow": _param(1, "slow"),
+        "__init__": __init__, "_init": _init, "_step": _step,
+    })
+
+
+APO = _po_class("APO", False, "Absolute price oscillator, SMA(fast) - SMA(slow) (TA-Lib APO with SMAs; "
+                "periods swapped when slow < fast, as TA-Lib).")
+PPO = _po_class("PPO", True, "Percentage price oscillator, (SMA(fast) - SMA(slow)) / SMA(slow) * 100 "
+                "(TA-Lib PPO with SMAs).")
 
 
 # ---------------------------------------------------------------------------

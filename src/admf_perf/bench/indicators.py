@@ -93,6 +93,8 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("NATR", (14,), "NATR", {"timeperiod": 14}, HLC),
     IndicatorCase("WilliamsR", (14,), "WILLR", {"timeperiod": 14}, HLC),
     IndicatorCase("CMO", (14,), "CMO", {"timeperiod": 14}),
+    IndicatorCase("APO", (12, 26), "APO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
+    IndicatorCase("PPO", (12, 26), "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
 )
 
 

@@ -19,6 +19,7 @@ from .cached_indicators import CachedIndicator, CachedMovingAverage, cached_indi
 from .calculator import IncrementalCalculator, MovingAverageCalculator
 from .indicators import (
     ADX,
+    APO,
     ATR,
     CMO,
     DEMA,
@@ -27,6 +28,7 @@ from .indicators import (
     MACD,
     NATR,
     OBV,
+    PPO,
     ROC,
     RSI,
     SMA,
@@ -46,8 +48,8 @@ from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
 __all__ = [
-    "ADX", "ATR", "CMO", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "ROC", "RSI", "SMA", "TEMA", "VWAP",
-    "WMA",
+    "ADX", "APO", "ATR", "CMO", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA",
+    "VWAP", "WMA",
     "BollingerBands", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator",
     "IncrementalCalculator", "IncrementalPositionTracker", "IndicatorBank",
     "Momentum", "MovingAverageCalculator", "Position",

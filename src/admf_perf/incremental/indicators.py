@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Twenty-three classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Twenty-five classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -21,6 +21,7 @@ class                                         ``update`` inputs           output
 ``TrueRange()``                               ``high, low, close``        float
 ``NATR``, ``WilliamsR`` ``(period=14)``       ``high, low, close``        float
 ``CMO(period=14)``                            ``x``                       float
+``APO``, ``PPO`` ``(fast=12, slow=26)``       ``x``                       float
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -75,6 +76,8 @@ __all__ = [
     "NATR",
     "TrueRange",
     "WilliamsR",
+    "APO",
+    "PPO",
 ]
 
 SMA = _ind.SMA
@@ -100,3 +103,5 @@ TrueRange = _ind.TrueRange
 NATR = _ind.NATR
 WilliamsR = _ind.WilliamsR
 CMO = _ind.CMO
+APO = _ind.APO
+PPO = _ind.PPO
