@@ -19,7 +19,7 @@ def _panels(kind, n_bars, n_sym, seed=5):
     """(n_bars, n_sym) panels for an input kind, each column its own walk."""
     cols = [_walk(n_bars, seed + j, level=50.0 + j, step=0.5, tick=0.25) for j in range(n_sym)]
     h, l, c, v = (np.stack([col[i] for col in cols], axis=1) for i in range(4))
-    return {"x": (c,), "hlc": (h, l, c), "cv": (c, v), "pv": (c, v)}[kind]
+    return {"x": (c,), "hlc": (h, l, c), "cv": (c, v), "pv": (c, v), "hlcv": (h, l, c, v), "hl": (h, l)}[kind]
 
 
 def _single_columns(ap, name, panels):
@@ -44,7 +44,7 @@ def _bank(ap, name, n, **kw):
 PARAMS = {
     "MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
     "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"), "OBV": (), "VWAP": (),
-    "TrueRange": (), "APO": ("fast", "slow"), "PPO": ("fast", "slow"),
+    "TrueRange": (), "APO": ("fast", "slow"), "PPO": ("fast", "slow"), "ChaikinOscillator": ("fast", "slow"),
 }
 
 

@@ -142,7 +142,7 @@ def data(request):
 
 
 def _inputs(kind, h, l, c, v):
-    return {"x": (c,), "hlc": (h, l, c), "cv": (c, v), "pv": (c, v)}[kind]
+    return {"x": (c,), "hlc": (h, l, c), "cv": (c, v), "pv": (c, v), "hlcv": (h, l, c, v), "hl": (h, l)}[kind]
 
 
 def _same(a, b) -> bool:
@@ -245,6 +245,16 @@ def _parity_cases():
     for a in ((2, 2), (26, 12), (3, 30)):
         add("APO", a, "x", lambda h, l, c, v, a=a: talib.APO(c, *a, matype=0))
         add("PPO", a, "x", lambda h, l, c, v, a=a: talib.PPO(c, *a, matype=0), "osc")
+    add("TRIMA", (), "x", lambda h, l, c, v: talib.TRIMA(c))
+    add("MFI", (), "hlcv", lambda h, l, c, v: talib.MFI(h, l, c, v), "osc")
+    add("ChaikinOscillator", (), "hlcv", lambda h, l, c, v: talib.ADOSC(h, l, c, v), "volume")
+    add("Aroon", (), "hl", lambda h, l, c, v: talib.AROON(h, l), "osc")
+    for p in (2, 3, 9, 30):
+        add("TRIMA", (p,), "x", lambda h, l, c, v, p=p: talib.TRIMA(c, p))
+        add("MFI", (p,), "hlcv", lambda h, l, c, v, p=p: talib.MFI(h, l, c, v, p), "osc")
+        add("Aroon", (p,), "hl", lambda h, l, c, v, p=p: talib.AROON(h, l, p), "osc")
+    for a in ((2, 2), (10, 3), (5, 20)):
+        add("ChaikinOscillator", a, "hlcv", lambda h, l, c, v, a=a: talib.ADOSC(h, l, c, v, *a), "volume")
     return cases
 
 
@@ -353,11 +363,13 @@ SPECS = {
     "Momentum": ((4,), "x"), "ATR": ((5,), "hlc"), "ADX": ((4,), "hlc"),
     "Stochastic": ((5, 3, 2), "hlc"), "OBV": ((), "cv"), "VWAP": ((), "pv"),
     "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
-    "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"),
+    "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"), "TRIMA": ((6,), "x"), "MFI": ((5,), "hlcv"),
+    "ChaikinOscillator": ((3, 6), "hlcv"), "Aroon": ((5,), "hl"),
 }
-N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2}
+N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2, "Aroon": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",
-                 "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO"]
+                 "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO",
+                 "TRIMA", "MFI", "Aroon"]
 ALL = list(SPECS)
 
 
@@ -719,7 +731,7 @@ def test_composition_errors(ind):
 # --------------------------------------------------------------------------
 
 INPUT_NAMES = {"x": ("x",), "hlc": ("high", "low", "close"), "cv": ("close", "volume"),
-               "pv": ("price", "volume")}
+               "pv": ("price", "volume"), "hlcv": ("high", "low", "close", "volume"), "hl": ("high", "low")}
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -773,7 +785,8 @@ def test_batch_unequal_lengths(ind, name):
 
 MIN_PERIOD = {"SMA": 1, "EMA": 1, "WMA": 1, "DEMA": 1, "TEMA": 1, "KAMA": 1, "RSI": 2,
               "StdDev": 2, "BollingerBands": 2, "RollingMin": 2, "RollingMax": 2, "ROC": 1,
-              "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2}
+              "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2, "TRIMA": 2, "MFI": 2,
+              "Aroon": 2}
 
 
 @pytest.mark.parametrize("name", SINGLE_PERIOD)

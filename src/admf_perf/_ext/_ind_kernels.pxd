@@ -1761,3 +1761,198 @@ cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) 
 
 cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
     return po_run(s, ring, a, o, n)
+
+
+# TRIMA (TA-Lib TRIMA: the SMA of an SMA, periods (n+1)/2 twice for an odd n,
+# n/2 then n/2 + 1 for an even one): the outer SMA's ring after the inner's
+
+cdef struct TRIMASt:
+    SMASt a
+    SMASt b
+
+
+cdef inline i64 TRIMA_NRING(i64 period) noexcept nogil:
+    return period + 1
+
+
+cdef inline void TRIMA_init(TRIMASt* s, i64 period) noexcept nogil:
+    SMA_init(&s.a, (period + 1) // 2 if period % 2 else period // 2)
+    SMA_init(&s.b, (period + 1) // 2 if period % 2 else period // 2 + 1)
+
+
+cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double m
+    SMA_step(&s.a, ring, x, &m)
+    if isnan(m):
+        out[0] = NAN
+    else:
+        SMA_step(&s.b, ring + s.a.period, &m, out)
+
+
+cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        TRIMA_step(s, ring, &a[0][i], &o[0][i])
+    return not admf_all_finite(a[0], n)
+
+
+# MFI (TA-Lib MFI: typical price (h + l + c) / 3, its money flow tp * volume
+# counted positive or negative by the typical price's change, a change within
+# TA_EPSILON of the two prices' scale counting as none; 100 * pos / (pos +
+# neg) over the last n flows, 0 when that sum is 0, kept in [0, 100] as TA-Lib
+# keeps it): running sums, re-summed exactly every RESUM bars, and counts of
+# the nonzero flows, so a side without any is exactly 0 (TA-Lib's sums are
+# exact): the positive flows in ring[0:n], the negative in ring[n:2n]
+
+cdef struct MFISt:
+    i64 n, pos, period, npos, nneg
+    double prev, psum, nsum
+
+
+cdef inline i64 MFI_NRING(i64 period) noexcept nogil:
+    return 2 * period
+
+
+cdef inline void MFI_init(MFISt* s, i64 period) noexcept nogil:
+    s.n = s.pos = s.npos = s.nneg = 0
+    s.period = period
+    s.prev = s.psum = s.nsum = 0.0
+
+
+cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 p = s.period
+    cdef double tp = (x[0] + x[1] + x[2]) / 3.0
+    cdef double d, f, ps, ns, t
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.prev = tp
+        return
+    if s.n > p + 1:                     # the oldest flow leaves
+        s.psum -= ring[s.pos]
+        s.nsum -= ring[p + s.pos]
+        s.npos -= ring[s.pos] != 0.0
+        s.nneg -= ring[p + s.pos] != 0.0
+    d = tp - s.prev
+    f = tp * x[3]
+    ring[s.pos] = ring[p + s.pos] = 0.0
+    if fabs(d) > TA_EPS * (fabs(tp) + fabs(s.prev)):
+        if d < 0.0:
+            ring[p + s.pos] = f
+            s.nsum += f
+            s.nneg += f != 0.0
+        else:
+            ring[s.pos] = f
+            s.psum += f
+            s.npos += f != 0.0
+    s.prev = tp
+    s.pos += 1
+    if s.pos == p:
+        s.pos = 0
+    if (s.n & (RESUM - 1)) == 0:        # the exact sums again (by the count: no counter of its own)
+        s.psum = arr_sum(ring, p) + poison(s.psum)
+        s.nsum = arr_sum(ring + p, p) + poison(s.nsum)
+    if s.n > p:
+        ps = s.psum if s.npos else 0.0
+        ns = s.nsum if s.nneg else 0.0
+        t = ps + ns
+        t = 100.0 * (ps / t) if t != 0.0 else 0.0
+        out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
+
+
+cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[4]
+    for i in range(n):
+        x[0], x[1], x[2], x[3] = a[0][i], a[1][i], a[2][i], a[3][i]
+        MFI_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 4, 0, n)
+
+
+# ChaikinOscillator (TA-Lib ADOSC: the accumulation/distribution line, ad +=
+# ((c - l) - (h - c)) / (h - l) * v where h > l; its fast EMA minus its slow
+# EMA, both seeded with the first bar's ad, k = 2 / (n + 1) as k * ad + (1 -
+# k) * ema; first output after max(fast, slow) - 1 bars)
+
+cdef struct ChaikinOscillatorSt:
+    i64 n, lookback
+    double ad, fast, slow, kf, kf1, ks, ks1
+
+
+cdef inline void ChaikinOscillator_init(ChaikinOscillatorSt* s, i64 fast, i64 slow) noexcept nogil:
+    s.n = 0
+    s.lookback = (fast if fast > slow else slow) - 1
+    s.ad = s.fast = s.slow = 0.0
+    s.kf = 2.0 / (fast + 1.0)
+    s.kf1 = 1.0 - s.kf
+    s.ks = 2.0 / (slow + 1.0)
+    s.ks1 = 1.0 - s.ks
+
+
+cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, const double* x,
+                                        double* out) noexcept nogil:
+    cdef double r = x[0] - x[1]
+    if r > 0.0:
+        s.ad += (((x[2] - x[1]) - (x[0] - x[2])) / r) * x[3]
+    s.n += 1
+    if s.n == 1:
+        s.fast = s.slow = s.ad
+    else:
+        s.fast = (s.kf * s.ad) + (s.kf1 * s.fast)
+        s.slow = (s.ks * s.ad) + (s.ks1 * s.slow)
+    out[0] = s.fast - s.slow if s.n > s.lookback else NAN
+
+
+cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, const double** a, double** o,
+                                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[4]
+    for i in range(n):
+        x[0], x[1], x[2], x[3] = a[0][i], a[1][i], a[2][i], a[3][i]
+        ChaikinOscillator_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 4, 0, n)
+
+
+# Aroon (TA-Lib AROON: over the last n + 1 bars, the bars since the highest
+# high and the lowest low (the latest of ties), (down, up) = 100 / n * (n -
+# bars since)): two deques of n + 1, the highs' in ring[0:2(n+1)]
+
+cdef struct AroonSt:
+    DequeSt hi
+    DequeSt lo
+    i64 period
+
+
+cdef inline i64 Aroon_NRING(i64 period) noexcept nogil:
+    return 4 * (period + 1)
+
+
+cdef inline void Aroon_init(AroonSt* s, i64 period) noexcept nogil:
+    deque_init(&s.hi, period + 1)
+    deque_init(&s.lo, period + 1)
+    s.period = period
+
+
+cdef inline void Aroon_step(AroonSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 w = s.period + 1
+    cdef double today, factor
+    deque_push(&s.hi, ring, x[0], True)
+    deque_push(&s.lo, ring + 2 * w, x[1], False)
+    if s.hi.k < w:
+        out[0] = out[1] = NAN
+        return
+    today = <double>(s.hi.k - 1)
+    factor = 100.0 / <double>s.period
+    out[0] = factor * (<double>s.period - (today - (ring + 3 * w)[s.lo.head]))
+    out[1] = factor * (<double>s.period - (today - (ring + w)[s.hi.head]))
+
+
+cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[2]
+    cdef double out[2]
+    for i in range(n):
+        x[0], x[1] = a[0][i], a[1][i]
+        Aroon_step(s, ring, x, out)
+        o[0][i], o[1][i] = out[0], out[1]
+    return not rows_finite(a, 2, 0, n)

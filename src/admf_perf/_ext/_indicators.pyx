@@ -45,9 +45,9 @@ from admf_perf._ext._ind_kernels cimport *
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "APO", "ATR", "BollingerBands", "CMO", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "NATR",
-    "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA",
-    "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
+    "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
+    "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the twin).

@@ -51,9 +51,9 @@ import numpy as np
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "APO", "ATR", "BollingerBands", "CMO", "DEMA", "EMA", "KAMA", "MACD", "Momentum", "NATR",
-    "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA", "StdDev", "Stochastic", "TEMA",
-    "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
+    "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
+    "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
@@ -144,6 +144,14 @@ def ring_push(ring, s, L, x):
     if s.pos == L:
         s.pos = 0
     return old
+
+
+def arr_sum(a, base, L):
+    """a[base:base + L] summed in order (C: ``arr_sum(a + base, L)``)."""
+    s = 0.0
+    for j in range(base, base + L):
+        s += a[j]
+    return s
 
 
 def ring_sum(ring, pos, L):
@@ -2232,6 +2240,275 @@ class CMO(_Indicator):
 
     def _step(self, x):
         CMO_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class TRIMASt:
+    a: SMASt = field(default_factory=SMASt)
+    b: SMASt = field(default_factory=SMASt)
+
+
+def TRIMA_NRING(period):
+    return period + 1
+
+
+def TRIMA_init(s, period):
+    SMA_init(s.a, (period + 1) // 2 if period % 2 else period // 2)
+    SMA_init(s.b, (period + 1) // 2 if period % 2 else period // 2 + 1)
+
+
+def TRIMA_step(s, ring, x, out):
+    m = [NAN]
+    SMA_step(s.a, ring, x, m)
+    if math.isnan(m[0]):
+        out[0] = NAN
+    else:
+        SMA_step(s.b, _RingAt(ring, s.a.period), m, out)
+
+
+@dataclass(slots=True)
+class MFISt:
+    n: int = 0
+    pos: int = 0
+    period: int = 0
+    npos: int = 0
+    nneg: int = 0
+    prev: float = 0.0
+    psum: float = 0.0
+    nsum: float = 0.0
+
+
+def MFI_NRING(period):
+    return 2 * period
+
+
+def MFI_init(s, period):
+    s.n = s.pos = s.npos = s.nneg = 0
+    s.period = period
+    s.prev = s.psum = s.nsum = 0.0
+
+
+def MFI_step(s, ring, x, out):
+    p = s.period
+    tp = (x[0] + x[1] + x[2]) / 3.0
+    s.n += 1
+    out[0] = NAN
+    if s.n == 1:
+        s.prev = tp
+        return
+    if s.n > p + 1:                     # the oldest flow leaves
+        s.psum -= ring[s.pos]
+        s.nsum -= ring[p + s.pos]
+        s.npos -= ring[s.pos] != 0.0
+        s.nneg -= ring[p + s.pos] != 0.0
+    d = tp - s.prev
+    f = tp * x[3]
+    ring[s.pos] = ring[p + s.pos] = 0.0
+    if abs(d) > TA_EPS * (abs(tp) + abs(s.prev)):
+        if d < 0.0:
+            ring[p + s.pos] = f
+            s.nsum += f
+            s.nneg += f != 0.0
+        else:
+            ring[s.pos] = f
+            s.psum += f
+            s.npos += f != 0.0
+    s.prev = tp
+    s.pos += 1
+    if s.pos == p:
+        s.pos = 0
+    if s.n % RESUM == 0:                # the exact sums again (by the count: no counter of its own)
+        s.psum = arr_sum(ring, 0, p) + poison(s.psum)
+        s.nsum = arr_sum(ring, p, p) + poison(s.nsum)
+    if s.n > p:
+        ps = s.psum if s.npos else 0.0
+        ns = s.nsum if s.nneg else 0.0
+        t = ps + ns
+        t = 100.0 * (ps / t) if t != 0.0 else 0.0
+        out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
+
+
+@dataclass(slots=True)
+class ChaikinOscillatorSt:
+    n: int = 0
+    lookback: int = 0
+    ad: float = 0.0
+    fast: float = 0.0
+    slow: float = 0.0
+    kf: float = 0.0
+    kf1: float = 0.0
+    ks: float = 0.0
+    ks1: float = 0.0
+
+
+def ChaikinOscillator_init(s, fast, slow):
+    s.n = 0
+    s.lookback = max(fast, slow) - 1
+    s.ad = s.fast = s.slow = 0.0
+    s.kf = 2.0 / (fast + 1.0)
+    s.kf1 = 1.0 - s.kf
+    s.ks = 2.0 / (slow + 1.0)
+    s.ks1 = 1.0 - s.ks
+
+
+def ChaikinOscillator_step(s, ring, x, out):
+    r = x[0] - x[1]
+    if r > 0.0:
+        s.ad += (((x[2] - x[1]) - (x[0] - x[2])) / r) * x[3]
+    s.n += 1
+    if s.n == 1:
+        s.fast = s.slow = s.ad
+    else:
+        s.fast = (s.kf * s.ad) + (s.kf1 * s.fast)
+        s.slow = (s.ks * s.ad) + (s.ks1 * s.slow)
+    out[0] = s.fast - s.slow if s.n > s.lookback else NAN
+
+
+@dataclass(slots=True)
+class AroonSt:
+    hi: DequeSt = field(default_factory=DequeSt)
+    lo: DequeSt = field(default_factory=DequeSt)
+    period: int = 0
+
+
+def Aroon_NRING(period):
+    return 4 * (period + 1)
+
+
+def Aroon_init(s, period):
+    deque_init(s.hi, period + 1)
+    deque_init(s.lo, period + 1)
+    s.period = period
+
+
+def Aroon_step(s, ring, x, out):
+    w = s.period + 1
+    deque_push(s.hi, ring, 0, x[0], True)
+    deque_push(s.lo, ring, 2 * w, x[1], False)
+    if s.hi.k < w:
+        out[0] = out[1] = NAN
+        return
+    today = float(s.hi.k - 1)
+    factor = 100.0 / float(s.period)
+    out[0] = factor * (float(s.period) - (today - ring[3 * w + s.lo.head]))
+    out[1] = factor * (float(s.period) - (today - ring[w + s.hi.head]))
+
+
+def _update_hlcv(self, high=_MISSING, low=_MISSING, close=_MISSING, volume=_MISSING, *more):
+    """Consume one bar; return the output (NaN during the warm-up)."""
+    return self._update("update", (high, low, close, volume), more)
+
+
+def _peek_hlcv(self, high=_MISSING, low=_MISSING, close=_MISSING, volume=_MISSING, *more):
+    """The output ``update`` would return; no state changes."""
+    return self._update("peek", (high, low, close, volume), more)
+
+
+def _update_raw_hlcv(self, high, low, close, volume):
+    """``update`` as compiled callers (``cimport``) have it."""
+    return self._update_raw((high, low, close, volume))
+
+
+def _update_hl(self, high=_MISSING, low=_MISSING, *more):
+    """Consume one bar; return the outputs (NaN during the warm-up)."""
+    return self._update("update", (high, low), more)
+
+
+def _peek_hl(self, high=_MISSING, low=_MISSING, *more):
+    """The outputs ``update`` would return; no state changes."""
+    return self._update("peek", (high, low), more)
+
+
+def _update_raw_hl(self, high, low):
+    """``update`` as compiled callers (``cimport``) have it."""
+    return self._update_raw((high, low))
+
+
+class TRIMA(_Indicator):
+    """Triangular moving average, an SMA of an SMA (TA-Lib TRIMA)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period = _param(0, "period")
+
+    def __init__(self, period=30, *, source=None):
+        p0 = _param_int("TRIMA", "period", period, 2)
+        self._setup((p0,), TRIMA_NRING(p0))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = TRIMASt()
+        TRIMA_init(self.st, *self._args)
+
+    def _step(self, x):
+        TRIMA_step(self.st, self._ring, x, self._out)
+
+
+class MFI(_Indicator):
+    """Money flow index (TA-Lib MFI)."""
+
+    __slots__ = ()
+    _innames, _nout = ("high", "low", "close", "volume"), 1
+    update, peek, update_raw = _update_hlcv, _peek_hlcv, _update_raw_hlcv
+    period = _param(0, "period")
+
+    def __init__(self, period=14):
+        p0 = _param_int("MFI", "period", period, 2)
+        self._setup((p0,), MFI_NRING(p0))
+
+    def _init(self):
+        self._clear()
+        self.st = MFISt()
+        MFI_init(self.st, *self._args)
+
+    def _step(self, x):
+        MFI_step(self.st, self._ring, x, self._out)
+
+
+class ChaikinOscillator(_Indicator):
+    """Chaikin A/D oscillator, EMA(fast) - EMA(slow) of the accumulation/distribution
+    line (TA-Lib ADOSC)."""
+
+    __slots__ = ()
+    _innames, _nout = ("high", "low", "close", "volume"), 1
+    update, peek, update_raw = _update_hlcv, _peek_hlcv, _update_raw_hlcv
+    fast, slow = _param(0, "fast"), _param(1, "slow")
+
+    def __init__(self, fast=3, slow=10):
+        p0 = _param_int("ChaikinOscillator", "fast", fast, 2)
+        p1 = _param_int("ChaikinOscillator", "slow", slow, 2)
+        self._setup((p0, p1), 0)
+
+    def _init(self):
+        self._clear()
+        self.st = ChaikinOscillatorSt()
+        ChaikinOscillator_init(self.st, *self._args)
+
+    def _step(self, x):
+        ChaikinOscillator_step(self.st, self._ring, x, self._out)
+
+
+class Aroon(_Indicator):
+    """Aroon (TA-Lib AROON): ``(down, up)``."""
+
+    __slots__ = ()
+    _innames, _nout = ("high", "low"), 2
+    update, peek, update_raw = _update_hl, _peek_hl, _update_raw_hl
+    period = _param(0, "period")
+
+    def __init__(self, period=14):
+        p0 = _param_int("Aroon", "period", period, 2)
+        self._setup((p0,), Aroon_NRING(p0))
+
+    def _init(self):
+        self._clear()
+        self.st = AroonSt()
+        Aroon_init(self.st, *self._args)
+
+    def _step(self, x):
+        Aroon_step(self.st, self._ring, x, self._out)
 
 
 def _po_class(name, pct, doc):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from admf_perf.bench.indicators import CV, HLC, INDICATORS, PV, IndicatorCase
+from admf_perf.bench.indicators import CV, HL, HLC, HLCV, INDICATORS, PV, IndicatorCase
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register
 
 __all__ = ["OPEN_GOALS", "panels"]
@@ -48,6 +48,10 @@ OPEN_GOALS: dict[str, str] = {}
 def _kind_arrays(inputs: str, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray) -> tuple:
     if inputs == HLC:
         return (h, l, c)
+    if inputs == HLCV:
+        return (h, l, c, v)
+    if inputs == HL:
+        return (h, l)
     if inputs in (CV, PV):
         return (c, v)
     return (c,)
@@ -81,7 +85,7 @@ def _params(case: IndicatorCase) -> dict[str, Any]:
     ind = getattr(indicators, case.name)(*case.args)
     names = {"MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
              "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"),
-             "APO": ("fast", "slow"), "PPO": ("fast", "slow")}
+             "APO": ("fast", "slow"), "PPO": ("fast", "slow"), "ChaikinOscillator": ("fast", "slow")}
     keys = names.get(case.name, ("period",))[:len(case.args)]
     params = dict(zip(keys, case.args, strict=True))
     assert all(getattr(ind, k) == v for k, v in params.items()), case.name

@@ -44,11 +44,12 @@ SEED = 20240605
 #: The inputs of an indicator: its ``update`` arguments, TA-Lib's, and the
 #: loop variables that bind one bar.
 X, HLC, CV, PV = "x", "hlc", "close, volume", "price, volume"
+HLCV, HL = "hlcv", "high, low"
 
-_LOOP_VARS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, v"}
-_OURS_ARGS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, v"}
-_TALIB_ARGS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, x, x, v"}
-_CLOSE = {X: "x", HLC: "cl", CV: "x", PV: "x"}
+_LOOP_VARS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, v", HLCV: "h, l, cl, v", HL: "h, l"}
+_OURS_ARGS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, v", HLCV: "h, l, cl, v", HL: "h, l"}
+_TALIB_ARGS = {X: "x", HLC: "h, l, cl", CV: "x, v", PV: "x, x, x, v", HLCV: "h, l, cl, v", HL: "h, l"}
+_CLOSE = {X: "x", HLC: "cl", CV: "x", PV: "x", HLCV: "cl", HL: "h"}
 
 Names = Mapping[str, Any]
 
@@ -95,6 +96,10 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("CMO", (14,), "CMO", {"timeperiod": 14}),
     IndicatorCase("APO", (12, 26), "APO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
     IndicatorCase("PPO", (12, 26), "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
+    IndicatorCase("TRIMA", (30,), "TRIMA", {"timeperiod": 30}),
+    IndicatorCase("MFI", (14,), "MFI", {"timeperiod": 14}, HLCV),
+    IndicatorCase("ChaikinOscillator", (3, 10), "ADOSC", {"fastperiod": 3, "slowperiod": 10}, HLCV),
+    IndicatorCase("Aroon", (14,), "AROON", {"timeperiod": 14}, HL),
 )
 
 
@@ -142,6 +147,10 @@ def _arrays(inputs: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
     """The arrays ``update``/``batch`` take, in order."""
     if inputs == HLC:
         return data["high"], data["low"], data["close"]
+    if inputs == HLCV:
+        return data["high"], data["low"], data["close"], data["volume"]
+    if inputs == HL:
+        return data["high"], data["low"]
     if inputs in (CV, PV):
         return data["close"], data["volume"]
     return (data["close"],)

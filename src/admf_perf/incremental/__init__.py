@@ -26,6 +26,7 @@ from .indicators import (
     EMA,
     KAMA,
     MACD,
+    MFI,
     NATR,
     OBV,
     PPO,
@@ -33,9 +34,12 @@ from .indicators import (
     RSI,
     SMA,
     TEMA,
+    TRIMA,
     VWAP,
     WMA,
+    Aroon,
     BollingerBands,
+    ChaikinOscillator,
     Momentum,
     RollingMax,
     RollingMin,
@@ -48,11 +52,9 @@ from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
 __all__ = [
-    "ADX", "APO", "ATR", "CMO", "DEMA", "EMA", "KAMA", "MACD", "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA",
-    "VWAP", "WMA",
-    "BollingerBands", "CachedIndicator", "CachedMovingAverage", "CachingRiskCalculator",
-    "IncrementalCalculator", "IncrementalPositionTracker", "IndicatorBank",
-    "Momentum", "MovingAverageCalculator", "Position",
-    "RollingMax", "RollingMin", "StdDev", "Stochastic", "TrueRange", "WilliamsR", "cached_indicator",
-    "cached_signal",
+    "ADX", "APO", "ATR", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "DEMA", "EMA", "KAMA", "MACD",
+    "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CachedIndicator",
+    "CachedMovingAverage", "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
+    "IndicatorBank", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
+    "Stochastic", "TrueRange", "WilliamsR", "cached_indicator", "cached_signal",
 ]

@@ -59,6 +59,7 @@ OUTPUT_NAMES = {
     "MACD": ("macd", "signal", "hist"),
     "BollingerBands": ("upper", "middle", "lower"),
     "Stochastic": ("slowk", "slowd"),
+    "Aroon": ("down", "up"),
 }
 
 _POLICIES = ("raise", "skip")

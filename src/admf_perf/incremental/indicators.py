@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Twenty-five classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Twenty-nine classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -22,6 +22,10 @@ class                                         ``update`` inputs           output
 ``NATR``, ``WilliamsR`` ``(period=14)``       ``high, low, close``        float
 ``CMO(period=14)``                            ``x``                       float
 ``APO``, ``PPO`` ``(fast=12, slow=26)``       ``x``                       float
+``TRIMA(period=30)``                          ``x``                       float
+``MFI(period=14)``                            ``high, low, close, volume``  float
+``ChaikinOscillator(fast=3, slow=10)``        ``high, low, close, volume``  float
+``Aroon(period=14)``                          ``high, low``               (down, up)
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -78,6 +82,10 @@ __all__ = [
     "WilliamsR",
     "APO",
     "PPO",
+    "TRIMA",
+    "MFI",
+    "ChaikinOscillator",
+    "Aroon",
 ]
 
 SMA = _ind.SMA
@@ -105,3 +113,7 @@ WilliamsR = _ind.WilliamsR
 CMO = _ind.CMO
 APO = _ind.APO
 PPO = _ind.PPO
+TRIMA = _ind.TRIMA
+MFI = _ind.MFI
+ChaikinOscillator = _ind.ChaikinOscillator
+Aroon = _ind.Aroon
