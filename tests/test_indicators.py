@@ -255,6 +255,9 @@ def _parity_cases():
         add("Aroon", (p,), "hl", lambda h, l, c, v, p=p: talib.AROON(h, l, p), "osc")
     for a in ((2, 2), (10, 3), (5, 20)):
         add("ChaikinOscillator", a, "hlcv", lambda h, l, c, v, a=a: talib.ADOSC(h, l, c, v, *a), "volume")
+    add("CCI", (), "hlc", lambda h, l, c, v: talib.CCI(h, l, c), "osc")
+    for p in (2, 5, 30):
+        add("CCI", (p,), "hlc", lambda h, l, c, v, p=p: talib.CCI(h, l, c, p), "osc")
     return cases
 
 
@@ -364,12 +367,12 @@ SPECS = {
     "Stochastic": ((5, 3, 2), "hlc"), "OBV": ((), "cv"), "VWAP": ((), "pv"),
     "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
     "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"), "TRIMA": ((6,), "x"), "MFI": ((5,), "hlcv"),
-    "ChaikinOscillator": ((3, 6), "hlcv"), "Aroon": ((5,), "hl"),
+    "ChaikinOscillator": ((3, 6), "hlcv"), "Aroon": ((5,), "hl"), "CCI": ((5,), "hlc"),
 }
 N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2, "Aroon": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",
                  "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO",
-                 "TRIMA", "MFI", "Aroon"]
+                 "TRIMA", "MFI", "Aroon", "CCI"]
 ALL = list(SPECS)
 
 
@@ -786,7 +789,7 @@ def test_batch_unequal_lengths(ind, name):
 MIN_PERIOD = {"SMA": 1, "EMA": 1, "WMA": 1, "DEMA": 1, "TEMA": 1, "KAMA": 1, "RSI": 2,
               "StdDev": 2, "BollingerBands": 2, "RollingMin": 2, "RollingMax": 2, "ROC": 1,
               "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2, "TRIMA": 2, "MFI": 2,
-              "Aroon": 2}
+              "Aroon": 2, "CCI": 2}
 
 
 @pytest.mark.parametrize("name", SINGLE_PERIOD)

@@ -20,6 +20,7 @@ from .incremental import (
     ADX,
     APO,
     ATR,
+    CCI,
     CMO,
     DEMA,
     EMA,
@@ -115,7 +116,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
-    "ADX", "APO", "ATR", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "COMPILED", "DEMA", "EMA", "KAMA",
+    "ADX", "APO", "ATR", "CCI", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "COMPILED", "DEMA", "EMA", "KAMA",
     "MACD", "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CPUManager",
     "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator",
     "CachedMovingAverage", "CachingRiskCalculator", "IOManager", "IncrementalCalculator",

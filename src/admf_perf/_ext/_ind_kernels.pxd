@@ -1956,3 +1956,55 @@ cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o
         Aroon_step(s, ring, x, out)
         o[0][i], o[1][i] = out[0], out[1]
     return not rows_finite(a, 2, 0, n)
+
+
+# CCI (TA-Lib CCI: typical price (h + l + c) / 3; its mean over the last n
+# and the mean absolute deviation from that mean, both summed over the window
+# in the ring's slot order as TA-Lib sums its circular buffer; (tp - mean) /
+# (0.015 * deviation), 0 when either is within TA_EPSILON of the prices'
+# scale): O(n) per bar, as TA-Lib
+
+cdef struct CCISt:
+    i64 n, pos, period
+
+
+cdef inline i64 CCI_NRING(i64 period) noexcept nogil:
+    return period
+
+
+cdef inline void CCI_init(CCISt* s, i64 period) noexcept nogil:
+    s.n = s.pos = 0
+    s.period = period
+
+
+cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 p = s.period, j
+    cdef double tp = (x[0] + x[1] + x[2]) / 3.0
+    cdef double avg = 0.0, dev = 0.0, d
+    ring[s.pos] = tp
+    s.pos += 1
+    if s.pos == p:
+        s.pos = 0
+    s.n += 1
+    if s.n < p:
+        out[0] = NAN
+        return
+    for j in range(p):
+        avg += ring[j]
+    avg /= <double>p
+    for j in range(p):
+        dev += fabs(ring[j] - avg)
+    d = tp - avg
+    if fabs(d) <= TA_EPS * (fabs(tp) + fabs(avg)) or dev <= TA_EPS * fabs(avg) * <double>p:
+        out[0] = 0.0                    # TA-Lib's zero tests, at the prices' scale
+    else:
+        out[0] = d / (0.015 * (dev / <double>p))
+
+
+cdef inline int CCI_run(CCISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x[3]
+    for i in range(n):
+        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
+        CCI_step(s, ring, x, &o[0][i])
+    return not rows_finite(a, 3, 0, n)

@@ -45,7 +45,7 @@ from admf_perf._ext._ind_kernels cimport *
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
+    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
     "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]

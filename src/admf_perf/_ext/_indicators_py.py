@@ -51,7 +51,7 @@ import numpy as np
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
-    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
+    "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
     "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
@@ -2509,6 +2509,68 @@ class Aroon(_Indicator):
 
     def _step(self, x):
         Aroon_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class CCISt:
+    n: int = 0
+    pos: int = 0
+    period: int = 0
+
+
+def CCI_NRING(period):
+    return period
+
+
+def CCI_init(s, period):
+    s.n = s.pos = 0
+    s.period = period
+
+
+def CCI_step(s, ring, x, out):
+    p = s.period
+    tp = (x[0] + x[1] + x[2]) / 3.0
+    ring[s.pos] = tp
+    s.pos += 1
+    if s.pos == p:
+        s.pos = 0
+    s.n += 1
+    if s.n < p:
+        out[0] = NAN
+        return
+    avg = 0.0
+    for j in range(p):
+        avg += ring[j]
+    avg /= float(p)
+    dev = 0.0
+    for j in range(p):
+        dev += abs(ring[j] - avg)
+    d = tp - avg
+    if abs(d) <= TA_EPS * (abs(tp) + abs(avg)) or dev <= TA_EPS * abs(avg) * float(p):
+        out[0] = 0.0                    # TA-Lib's zero tests, at the prices' scale
+    else:
+        out[0] = d / (0.015 * (dev / float(p)))
+
+
+class CCI(_Indicator):
+    """Commodity channel index (TA-Lib CCI)."""
+
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period = _param(0, "period")
+
+    def __init__(self, period=14):
+        p0 = _param_int("CCI", "period", period, 2)
+        self._setup((p0,), CCI_NRING(p0))
+
+    def _init(self):
+        self._clear()
+        self.st = CCISt()
+        CCI_init(self.st, *self._args)
+
+    def _step(self, x):
+        CCI_step(self.st, self._ring, x, self._out)
 
 
 def _po_class(name, pct, doc):

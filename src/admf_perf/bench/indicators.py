@@ -100,6 +100,7 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("MFI", (14,), "MFI", {"timeperiod": 14}, HLCV),
     IndicatorCase("ChaikinOscillator", (3, 10), "ADOSC", {"fastperiod": 3, "slowperiod": 10}, HLCV),
     IndicatorCase("Aroon", (14,), "AROON", {"timeperiod": 14}, HL),
+    IndicatorCase("CCI", (14,), "CCI", {"timeperiod": 14}, HLC),
 )
 
 

@@ -21,6 +21,7 @@ from .indicators import (
     ADX,
     APO,
     ATR,
+    CCI,
     CMO,
     DEMA,
     EMA,
@@ -52,7 +53,7 @@ from .portfolio import IncrementalPositionTracker, Position
 from .risk import CachingRiskCalculator
 
 __all__ = [
-    "ADX", "APO", "ATR", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "DEMA", "EMA", "KAMA", "MACD",
+    "ADX", "APO", "ATR", "CCI", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "DEMA", "EMA", "KAMA", "MACD",
     "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CachedIndicator",
     "CachedMovingAverage", "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
     "IndicatorBank", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",

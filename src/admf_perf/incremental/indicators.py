@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Twenty-nine classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Thirty classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -26,6 +26,7 @@ class                                         ``update`` inputs           output
 ``MFI(period=14)``                            ``high, low, close, volume``  float
 ``ChaikinOscillator(fast=3, slow=10)``        ``high, low, close, volume``  float
 ``Aroon(period=14)``                          ``high, low``               (down, up)
+``CCI(period=14)``                            ``high, low, close``        float
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -86,6 +87,7 @@ __all__ = [
     "MFI",
     "ChaikinOscillator",
     "Aroon",
+    "CCI",
 ]
 
 SMA = _ind.SMA
@@ -117,3 +119,4 @@ TRIMA = _ind.TRIMA
 MFI = _ind.MFI
 ChaikinOscillator = _ind.ChaikinOscillator
 Aroon = _ind.Aroon
+CCI = _ind.CCI
