@@ -45,6 +45,7 @@ PARAMS = {
     "MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
     "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"), "OBV": (), "VWAP": (),
     "TrueRange": (), "APO": ("fast", "slow"), "PPO": ("fast", "slow"), "ChaikinOscillator": ("fast", "slow"),
+    "T3": ("period", "vfactor"),
 }
 
 

@@ -258,6 +258,9 @@ def _parity_cases():
     add("CCI", (), "hlc", lambda h, l, c, v: talib.CCI(h, l, c), "osc")
     for p in (2, 5, 30):
         add("CCI", (p,), "hlc", lambda h, l, c, v, p=p: talib.CCI(h, l, c, p), "osc")
+    add("T3", (), "x", lambda h, l, c, v: talib.T3(c))
+    for a in ((1, 0.7), (2, 0.0), (9, 1.0), (30, 0.5)):
+        add("T3", a, "x", lambda h, l, c, v, a=a: talib.T3(c, *a))
     return cases
 
 
@@ -368,11 +371,12 @@ SPECS = {
     "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
     "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"), "TRIMA": ((6,), "x"), "MFI": ((5,), "hlcv"),
     "ChaikinOscillator": ((3, 6), "hlcv"), "Aroon": ((5,), "hl"), "CCI": ((5,), "hlc"),
+    "T3": ((3, 0.6), "x"),
 }
 N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2, "Aroon": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",
                  "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO",
-                 "TRIMA", "MFI", "Aroon", "CCI"]
+                 "TRIMA", "MFI", "Aroon", "CCI", "T3"]
 ALL = list(SPECS)
 
 
@@ -789,7 +793,7 @@ def test_batch_unequal_lengths(ind, name):
 MIN_PERIOD = {"SMA": 1, "EMA": 1, "WMA": 1, "DEMA": 1, "TEMA": 1, "KAMA": 1, "RSI": 2,
               "StdDev": 2, "BollingerBands": 2, "RollingMin": 2, "RollingMax": 2, "ROC": 1,
               "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2, "TRIMA": 2, "MFI": 2,
-              "Aroon": 2, "CCI": 2}
+              "Aroon": 2, "CCI": 2, "T3": 1}
 
 
 @pytest.mark.parametrize("name", SINGLE_PERIOD)

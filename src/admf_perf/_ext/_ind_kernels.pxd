@@ -45,6 +45,18 @@ ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_
 #: state with the class's (``_indicators.pyx``: ``BANK_STEPS``).
 ctypedef void (*step_fn)(void* st, double* ring, const double* x, double* out) noexcept nogil
 
+
+#: IndicatorBank's blocks: one per symbol, ``block`` bytes apart; the kernel
+#: struct at 0, then the outputs, the bar count and the ring.
+cdef struct BankLayout:
+    Py_ssize_t n, block, out_off, cnt_off, ring_off
+
+
+#: One bar for every symbol of a bank, the class's step inline (the template
+#: writes one per class: ``_indicators.pyx``, ``BANK_UPDATES``).
+ctypedef void (*bank_update_fn)(char* mem, const BankLayout* L, const double** a, double* o,
+                                bint skip) noexcept nogil
+
 cdef extern from "admf_ind.h":
     #: C99 fma (one rounding): the instruction where the CPU has it (admf_ind.h)
     double fma "admf_fma"(double a, double b, double c) noexcept nogil
@@ -2008,3 +2020,103 @@ cdef inline int CCI_run(CCISt* s, double* ring, const double** a, double** o, Py
         x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
         CCI_step(s, ring, x, &o[0][i])
     return not rows_finite(a, 3, 0, n)
+
+
+# T3 (TA-Lib T3: six EMAs chained, k = 2 / (n + 1) as k * x + (1 - k) * e;
+# e1 seeded with the mean of the first n inputs, each next one with the mean
+# of its input's first n values (the seed and n - 1 updates), so the first
+# output comes after 6 (n - 1) bars; c1 e6 + c2 e5 + c3 e4 + c4 e3 with
+# Tillson's coefficients of the volume factor v)
+
+cdef struct T3St:
+    i64 n, period
+    double k, k1, sum, c1, c2, c3, c4
+    double e1, e2, e3, e4, e5, e6
+
+
+cdef inline void T3_init(T3St* s, i64 period, double v) noexcept nogil:
+    cdef double t = v * v
+    s.n = 0
+    s.period = period
+    s.k = 2.0 / (period + 1.0)
+    s.k1 = 1.0 - s.k
+    s.sum = 0.0
+    s.c1 = -(t * v)
+    s.c2 = 3.0 * (t - s.c1)
+    s.c3 = -6.0 * t - 3.0 * (v - s.c1)
+    s.c4 = 1.0 + 3.0 * v - s.c1 + 3.0 * t
+    s.e1 = s.e2 = s.e3 = s.e4 = s.e5 = s.e6 = 0.0
+
+
+cdef inline double t3_out(T3St* s) noexcept nogil:
+    return s.c1 * s.e6 + s.c2 * s.e5 + s.c3 * s.e4 + s.c4 * s.e3
+
+
+cdef inline double t3_push(T3St* s, double x, i64 levels) noexcept nogil:
+    """Update e1 .. e<levels> with x; the last one updated."""
+    s.e1 = (s.k * x) + (s.k1 * s.e1)
+    if levels == 1:
+        return s.e1
+    s.e2 = (s.k * s.e1) + (s.k1 * s.e2)
+    if levels == 2:
+        return s.e2
+    s.e3 = (s.k * s.e2) + (s.k1 * s.e3)
+    if levels == 3:
+        return s.e3
+    s.e4 = (s.k * s.e3) + (s.k1 * s.e4)
+    if levels == 4:
+        return s.e4
+    s.e5 = (s.k * s.e4) + (s.k1 * s.e5)
+    if levels == 5:
+        return s.e5
+    s.e6 = (s.k * s.e5) + (s.k1 * s.e6)
+    return s.e6
+
+
+cdef inline void t3_seed(T3St* s, i64 level, double v) noexcept nogil:
+    """e<level> = v."""
+    if level == 2:
+        s.e2 = v
+    elif level == 3:
+        s.e3 = v
+    elif level == 4:
+        s.e4 = v
+    elif level == 5:
+        s.e5 = v
+    else:
+        s.e6 = v
+
+
+cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 p = s.period, m, stage
+    s.n += 1
+    out[0] = NAN
+    if p == 1:                          # every level is the input (k = 1)
+        s.e1 = s.e2 = s.e3 = s.e4 = s.e5 = s.e6 = x[0]
+        out[0] = t3_out(s)
+        return
+    if s.n <= p:                        # e1's seed: the mean of the first p inputs
+        s.sum += x[0]
+        if s.n == p:
+            s.e1 = s.sum / p
+            s.sum = s.e1
+        return
+    m = s.n - p
+    stage = (m - 1) // (p - 1) + 1      # 1 .. 5: seeding e2 .. e6; then every level
+    if stage > 5:
+        t3_push(s, x[0], 6)
+        out[0] = t3_out(s)
+        return
+    s.sum += t3_push(s, x[0], stage)
+    if m % (p - 1) == 0:                # the stage's last bar: the next level's seed
+        t3_seed(s, stage + 1, s.sum / p)
+        s.sum = s.sum / p
+        if stage == 5:
+            out[0] = t3_out(s)
+
+
+cdef inline int T3_run(T3St* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        T3_step(s, ring, &a[0][i], &o[0][i])
+    return not admf_all_finite(a[0], n)

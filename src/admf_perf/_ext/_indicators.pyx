@@ -47,7 +47,7 @@ from admf_perf._validate import check_int, check_real
 __all__ = [
     "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
-    "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "StdDev", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the twin).

@@ -2,8 +2,11 @@
 # and pandas are incremental/bank.py's). One indicator's kernel state per
 # symbol, each in a block of one allocation:
 #
-#     [ kernel struct (sts, rounded up to 8) | ring (nring doubles) |
-#       outputs (3 doubles) | bars consumed (i64) ]
+#     [ kernel struct (sts, rounded up to 8) | outputs (3 doubles) |
+#       bars consumed (i64) | ring (nring doubles) ]
+#
+# (the struct, outputs and count together: a step touches them and one ring
+# slot)
 #
 # A symbol's block holds exactly what an indicator object holds (_stp,
 # _ring, _out, _count), so ``get`` and ``put`` copy between the two, and the
@@ -19,9 +22,11 @@ cdef class BankCore:
 
     cdef _Indicator proto       # freshly constructed: every symbol's first state
     cdef Py_ssize_t n, block, ring_off, out_off, cnt_off
+    cdef BankLayout L
     cdef char* mem
     cdef step_fn step
     cdef run_fn run
+    cdef bank_update_fn upd
     cdef int nin, nout
     cdef bint skip
     cdef int busy               # a batch runs without the GIL: update, reset, ... refuse
@@ -41,11 +46,14 @@ cdef class BankCore:
         self.nout = proto._nout
         self.step = BANK_STEPS[proto._kind]
         self.run = SIMD[proto._kind] if SIMD != NULL else BANK_RUNS[proto._kind]
+        self.upd = BANK_UPDATES[proto._kind]
         sts8 = (self.proto._sts + 7) & ~(<size_t>7)
-        self.ring_off = sts8
-        self.out_off = self.ring_off + self.proto._nring * sizeof(double)
+        self.out_off = sts8
         self.cnt_off = self.out_off + 3 * sizeof(double)
-        self.block = self.cnt_off + sizeof(i64)
+        self.ring_off = self.cnt_off + sizeof(i64)
+        self.block = self.ring_off + self.proto._nring * sizeof(double)
+        self.L.n, self.L.block = n, self.block
+        self.L.out_off, self.L.cnt_off, self.L.ring_off = self.out_off, self.cnt_off, self.ring_off
         if n > (<Py_ssize_t>1 << 40) // self.block:
             raise MemoryError(f"IndicatorBank: {n} symbols of {self.block} bytes")
         self.mem = <char*>malloc(n * self.block)
@@ -92,13 +100,10 @@ cdef class BankCore:
         """One bar per symbol: ``rows`` are C-contiguous float64 arrays of
         length n, one per input; a new array of the outputs."""
         cdef const double* a[4]
-        cdef double x[4]
         cdef double v
         cdef Py_ssize_t j, bad = -1, n = self.n
-        cdef int k, badk = 0, miss
-        cdef char* b
+        cdef int k, badk = 0
         cdef double* o
-        cdef double* po
         self._idle("update")
         for k in range(self.nin):
             a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>rows[k])
@@ -118,18 +123,7 @@ cdef class BankCore:
                 if bad >= 0:
                     break
             if bad < 0:
-                for j in range(n):
-                    b = self.mem + j * self.block
-                    po = <double*>(b + self.out_off)
-                    miss = 0
-                    for k in range(self.nin):
-                        x[k] = a[k][j]
-                        miss |= isnan(x[k])
-                    if not miss:
-                        self.step(b, <double*>(b + self.ring_off), x, po)
-                        (<i64*>(b + self.cnt_off))[0] += 1
-                    for k in range(self.nout):
-                        o[j * self.nout + k] = po[k]
+                self.upd(self.mem, &self.L, a, o, self.skip)
         if bad >= 0:
             self._not_finite("update", bad, -1, badk, a[badk][bad])
         return out

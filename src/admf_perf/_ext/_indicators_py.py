@@ -53,7 +53,7 @@ from admf_perf._validate import check_int, check_real
 __all__ = [
     "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
-    "StdDev", "Stochastic", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "StdDev", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
@@ -2571,6 +2571,107 @@ class CCI(_Indicator):
 
     def _step(self, x):
         CCI_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class T3St:
+    n: int = 0
+    period: int = 0
+    k: float = 0.0
+    k1: float = 0.0
+    sum: float = 0.0
+    c1: float = 0.0
+    c2: float = 0.0
+    c3: float = 0.0
+    c4: float = 0.0
+    e1: float = 0.0
+    e2: float = 0.0
+    e3: float = 0.0
+    e4: float = 0.0
+    e5: float = 0.0
+    e6: float = 0.0
+
+
+def T3_init(s, period, v):
+    t = v * v
+    s.n = 0
+    s.period = period
+    s.k = 2.0 / (period + 1.0)
+    s.k1 = 1.0 - s.k
+    s.sum = 0.0
+    s.c1 = -(t * v)
+    s.c2 = 3.0 * (t - s.c1)
+    s.c3 = -6.0 * t - 3.0 * (v - s.c1)
+    s.c4 = 1.0 + 3.0 * v - s.c1 + 3.0 * t
+    s.e1 = s.e2 = s.e3 = s.e4 = s.e5 = s.e6 = 0.0
+
+
+def t3_out(s):
+    return s.c1 * s.e6 + s.c2 * s.e5 + s.c3 * s.e4 + s.c4 * s.e3
+
+
+_T3_LEVELS = ("e1", "e2", "e3", "e4", "e5", "e6")
+
+
+def t3_push(s, x, levels):
+    """Update e1 .. e<levels> with x; the last one updated."""
+    s.e1 = (s.k * x) + (s.k1 * s.e1)
+    last = s.e1
+    for name in _T3_LEVELS[1:levels]:
+        last = (s.k * last) + (s.k1 * getattr(s, name))
+        setattr(s, name, last)
+    return last
+
+
+def T3_step(s, ring, x, out):
+    p = s.period
+    s.n += 1
+    out[0] = NAN
+    if p == 1:                          # every level is the input (k = 1)
+        s.e1 = s.e2 = s.e3 = s.e4 = s.e5 = s.e6 = x[0]
+        out[0] = t3_out(s)
+        return
+    if s.n <= p:                        # e1's seed: the mean of the first p inputs
+        s.sum += x[0]
+        if s.n == p:
+            s.e1 = s.sum / p
+            s.sum = s.e1
+        return
+    m = s.n - p
+    stage = (m - 1) // (p - 1) + 1      # 1 .. 5: seeding e2 .. e6; then every level
+    if stage > 5:
+        t3_push(s, x[0], 6)
+        out[0] = t3_out(s)
+        return
+    s.sum += t3_push(s, x[0], stage)
+    if m % (p - 1) == 0:                # the stage's last bar: the next level's seed
+        setattr(s, _T3_LEVELS[stage], s.sum / p)
+        s.sum = s.sum / p
+        if stage == 5:
+            out[0] = t3_out(s)
+
+
+class T3(_Indicator):
+    """Tillson's T3, six chained EMAs (TA-Lib T3)."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 1, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period, vfactor = _param(0, "period"), _param(1, "vfactor")
+
+    def __init__(self, period=5, vfactor=0.7, *, source=None):
+        p0 = _param_int("T3", "period", period, 1)
+        p1 = _param_real("T3", "vfactor", vfactor)
+        self._setup((p0, p1), 0)
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = T3St()
+        T3_init(self.st, *self._args)
+
+    def _step(self, x):
+        T3_step(self.st, self._ring, x, self._out)
 
 
 def _po_class(name, pct, doc):

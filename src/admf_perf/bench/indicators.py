@@ -101,6 +101,7 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("ChaikinOscillator", (3, 10), "ADOSC", {"fastperiod": 3, "slowperiod": 10}, HLCV),
     IndicatorCase("Aroon", (14,), "AROON", {"timeperiod": 14}, HL),
     IndicatorCase("CCI", (14,), "CCI", {"timeperiod": 14}, HLC),
+    IndicatorCase("T3", (5, 0.7), "T3", {"timeperiod": 5, "vfactor": 0.7}),
 )
 
 

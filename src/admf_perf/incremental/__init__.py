@@ -34,6 +34,7 @@ from .indicators import (
     ROC,
     RSI,
     SMA,
+    T3,
     TEMA,
     TRIMA,
     VWAP,
@@ -57,5 +58,5 @@ __all__ = [
     "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CachedIndicator",
     "CachedMovingAverage", "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
     "IndicatorBank", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
-    "Stochastic", "TrueRange", "WilliamsR", "cached_indicator", "cached_signal",
+    "Stochastic", "T3", "TrueRange", "WilliamsR", "cached_indicator", "cached_signal",
 ]

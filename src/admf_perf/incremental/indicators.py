@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Thirty classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Thirty-one classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -27,6 +27,7 @@ class                                         ``update`` inputs           output
 ``ChaikinOscillator(fast=3, slow=10)``        ``high, low, close, volume``  float
 ``Aroon(period=14)``                          ``high, low``               (down, up)
 ``CCI(period=14)``                            ``high, low, close``        float
+``T3(period=5, vfactor=0.7)``                 ``x``                       float
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -88,6 +89,7 @@ __all__ = [
     "ChaikinOscillator",
     "Aroon",
     "CCI",
+    "T3",
 ]
 
 SMA = _ind.SMA
@@ -120,3 +122,4 @@ MFI = _ind.MFI
 ChaikinOscillator = _ind.ChaikinOscillator
 Aroon = _ind.Aroon
 CCI = _ind.CCI
+T3 = _ind.T3
