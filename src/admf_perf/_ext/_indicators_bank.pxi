@@ -96,17 +96,24 @@ cdef class BankCore:
     def n_outputs(self):
         return self.nout
 
-    def update(self, list rows):
+    def update(self, tuple rows):
         """One bar per symbol: ``rows`` are C-contiguous float64 arrays of
-        length n, one per input; a new array of the outputs."""
+        length n, one per input; a new array of the outputs. NotImplemented
+        when a row is not such an array (the caller converts it)."""
         cdef const double* a[4]
         cdef double v
         cdef Py_ssize_t j, bad = -1, n = self.n
         cdef int k, badk = 0
         cdef double* o
         self._idle("update")
+        if PyTuple_GET_SIZE(rows) != self.nin:
+            return NotImplemented
         for k in range(self.nin):
-            a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>rows[k])
+            row = rows[k]
+            if not (cnp.PyArray_CheckExact(row) and _c_doubles(<cnp.ndarray>row)
+                    and cnp.PyArray_DIM(<cnp.ndarray>row, 0) == n):
+                return NotImplemented
+            a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>row)
         if self.nout == 1:
             out = np.empty(n, dtype=np.float64)
         else:

@@ -2747,6 +2747,10 @@ class BankCore:
         return not math.isfinite(v) and not (self.skip and math.isnan(v))
 
     def update(self, rows):
+        if len(rows) != self.n_inputs or not all(
+                type(r) is np.ndarray and r.dtype == np.float64 and r.shape == (self.n,)
+                and r.flags.c_contiguous for r in rows):
+            return NotImplemented       # the caller converts the rows
         nout = self.proto._nout
         cols = [r.tolist() for r in rows]
         for j in range(self.n):                 # checks first: an error changes nothing

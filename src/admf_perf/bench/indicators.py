@@ -118,6 +118,12 @@ OPEN_GOALS: dict[str, str] = {
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
+    # the twelve of issue 14, 2026-12-03 (instruction counts): update 0.38-0.55x
+    # talib.stream (the cpdef floor is ~0.38x); batch 1.09-3.12x TA-Lib: their
+    # runs step bar by bar (no vectorized or blocked run yet)
+    **{f"{name}.{mode}": "issue 14" for name in (
+        "TrueRange", "NATR", "WilliamsR", "CMO", "APO", "PPO", "TRIMA", "MFI", "ChaikinOscillator", "Aroon",
+        "CCI", "T3") for mode in ("update", "batch")},
 }
 
 

@@ -98,17 +98,12 @@ class IndicatorBank:
 
     def update(self, *rows: Any) -> np.ndarray:
         """One bar for every symbol: one row of ``n_symbols`` values per input."""
+        out = self._core.update(rows)      # float64 C rows of n_symbols: straight in
+        if out is not NotImplemented:
+            return out
         if len(rows) != self._nin:
             self._arity("update", len(rows))
-        n = self._n
-        arrs = []
-        for k, row in enumerate(rows):
-            a = row
-            if not (type(a) is np.ndarray and a.dtype == np.float64 and a.ndim == 1
-                    and a.flags.c_contiguous and len(a) == n):
-                a = self._row(k, row)
-            arrs.append(a)
-        return self._core.update(arrs)
+        return self._core.update(tuple(self._row(k, row) for k, row in enumerate(rows)))
 
     def _row(self, k: int, row: Any) -> np.ndarray:
         name = self._input_names()[k]
