@@ -41,9 +41,6 @@ ctypedef long long i64
 #: An ``X_run`` through a pointer (the state as void*): the table of the
 #: AVX2 build (``_ind_simd``) holds one per indicator.
 ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil
-#: An ``X_step`` through a pointer: ``IndicatorBank`` steps each symbol's
-#: state with the class's (``_indicators.pyx``: ``BANK_STEPS``).
-ctypedef void (*step_fn)(void* st, double* ring, const double* x, double* out) noexcept nogil
 
 
 #: IndicatorBank's blocks: one per symbol, ``block`` bytes apart; the kernel

@@ -17,7 +17,7 @@ from admf_perf._ext._ind_kernels cimport *
 cdef class _Indicator:
     cdef i64 _count
     cdef int _nin, _nout
-    cdef int _kind            # the class's row in the template (BANK_STEPS, BANK_RUNS: IndicatorBank)
+    cdef int _kind            # the class's row in the template (BANK_UPDATES, BANK_RUNS: IndicatorBank)
     cdef int _busy            # a batch runs without the GIL: everything else refuses
     cdef int _slow            # _busy, or a source: update and peek take the general path
     cdef double _out[3]

@@ -10,7 +10,7 @@
 #
 # A symbol's block holds exactly what an indicator object holds (_stp,
 # _ring, _out, _count), so ``get`` and ``put`` copy between the two, and the
-# bank steps and runs the blocks with the class's own kernels (BANK_STEPS, BANK_RUNS:
+# bank steps and runs the blocks with the class's own kernels (BANK_UPDATES, BANK_RUNS:
 # the template's tables; the AVX2 runs where a single indicator uses them),
 # so every symbol's outputs are the single class's, bit for bit.
 
@@ -24,7 +24,6 @@ cdef class BankCore:
     cdef Py_ssize_t n, block, ring_off, out_off, cnt_off
     cdef BankLayout L
     cdef char* mem
-    cdef step_fn step
     cdef run_fn run
     cdef bank_update_fn upd
     cdef int nin, nout
@@ -44,7 +43,6 @@ cdef class BankCore:
         self.skip = skip
         self.nin = proto._nin
         self.nout = proto._nout
-        self.step = BANK_STEPS[proto._kind]
         self.run = SIMD[proto._kind] if SIMD != NULL else BANK_RUNS[proto._kind]
         self.upd = BANK_UPDATES[proto._kind]
         sts8 = (self.proto._sts + 7) & ~(<size_t>7)
