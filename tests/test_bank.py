@@ -45,7 +45,8 @@ PARAMS = {
     "MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
     "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"), "OBV": (), "VWAP": (),
     "TrueRange": (), "APO": ("fast", "slow"), "PPO": ("fast", "slow"), "ChaikinOscillator": ("fast", "slow"),
-    "T3": ("period", "vfactor"),
+    "T3": ("period", "vfactor"), "ParabolicSAR": ("acceleration", "maximum"),
+    "StochRSI": ("period", "fastk", "fastd"), "UltimateOscillator": ("period1", "period2", "period3"),
 }
 
 

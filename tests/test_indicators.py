@@ -261,6 +261,15 @@ def _parity_cases():
     add("T3", (), "x", lambda h, l, c, v: talib.T3(c))
     for a in ((1, 0.7), (2, 0.0), (9, 1.0), (30, 0.5)):
         add("T3", a, "x", lambda h, l, c, v, a=a: talib.T3(c, *a))
+    add("ParabolicSAR", (), "hl", lambda h, l, c, v: talib.SAR(h, l))
+    for a in ((0.0, 0.0), (0.3, 0.2), (0.05, 0.5), (0.02, 0.02)):
+        add("ParabolicSAR", a, "hl", lambda h, l, c, v, a=a: talib.SAR(h, l, *a))
+    add("StochRSI", (), "x", lambda h, l, c, v: talib.STOCHRSI(c), "osc")
+    for a in ((2, 1, 1), (5, 14, 2), (30, 3, 9), (14, 14, 1)):
+        add("StochRSI", a, "x", lambda h, l, c, v, a=a: talib.STOCHRSI(c, *a, fastd_matype=0), "osc")
+    add("UltimateOscillator", (), "hlc", lambda h, l, c, v: talib.ULTOSC(h, l, c), "osc")
+    for a in ((1, 1, 1), (28, 7, 14), (2, 3, 40), (5, 5, 9)):
+        add("UltimateOscillator", a, "hlc", lambda h, l, c, v, a=a: talib.ULTOSC(h, l, c, *a), "osc")
     return cases
 
 
@@ -371,12 +380,13 @@ SPECS = {
     "TrueRange": ((), "hlc"), "NATR": ((5,), "hlc"), "WilliamsR": ((6,), "hlc"), "CMO": ((6,), "x"),
     "APO": ((3, 7), "x"), "PPO": ((7, 3), "x"), "TRIMA": ((6,), "x"), "MFI": ((5,), "hlcv"),
     "ChaikinOscillator": ((3, 6), "hlcv"), "Aroon": ((5,), "hl"), "CCI": ((5,), "hlc"),
-    "T3": ((3, 0.6), "x"),
+    "T3": ((3, 0.6), "x"), "ParabolicSAR": ((0.03, 0.25), "hl"), "StochRSI": ((6, 4, 3), "x"),
+    "UltimateOscillator": ((3, 5, 8), "hlc"),
 }
-N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2, "Aroon": 2}
+N_OUTPUTS = {"MACD": 3, "BollingerBands": 3, "Stochastic": 2, "Aroon": 2, "StochRSI": 2}
 SINGLE_PERIOD = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "RSI", "StdDev", "BollingerBands",
                  "RollingMin", "RollingMax", "ROC", "Momentum", "ATR", "ADX", "NATR", "WilliamsR", "CMO",
-                 "TRIMA", "MFI", "Aroon", "CCI", "T3"]
+                 "TRIMA", "MFI", "Aroon", "CCI", "T3", "StochRSI"]
 ALL = list(SPECS)
 
 
@@ -793,7 +803,7 @@ def test_batch_unequal_lengths(ind, name):
 MIN_PERIOD = {"SMA": 1, "EMA": 1, "WMA": 1, "DEMA": 1, "TEMA": 1, "KAMA": 1, "RSI": 2,
               "StdDev": 2, "BollingerBands": 2, "RollingMin": 2, "RollingMax": 2, "ROC": 1,
               "Momentum": 1, "ATR": 1, "ADX": 2, "NATR": 1, "WilliamsR": 2, "CMO": 2, "TRIMA": 2, "MFI": 2,
-              "Aroon": 2, "CCI": 2, "T3": 1}
+              "Aroon": 2, "CCI": 2, "T3": 1, "StochRSI": 2}
 
 
 @pytest.mark.parametrize("name", SINGLE_PERIOD)
@@ -827,6 +837,22 @@ def test_bad_multi_parameters(ind):
             ind.BollingerBands(20, 2.0, bad)
         with pytest.raises(ValueError, match="nbdev"):
             ind.StdDev(5, bad)
+    for kwargs, param in [(dict(acceleration=-0.01), "acceleration"), (dict(maximum=-1.0), "maximum"),
+                          (dict(acceleration=math.nan), "acceleration"), (dict(maximum=math.inf), "maximum")]:
+        with pytest.raises(ValueError, match=param):
+            ind.ParabolicSAR(**kwargs)
+    with pytest.raises(TypeError, match="acceleration"):
+        ind.ParabolicSAR(acceleration="0.02")
+    assert ind.ParabolicSAR(0, 0).acceleration == 0.0      # TA-Lib's minimum is accepted
+    for kwargs, param in [(dict(fastk=0), "fastk"), (dict(fastd=0), "fastd"), (dict(period=1), "period")]:
+        with pytest.raises(ValueError, match=param):
+            ind.StochRSI(**kwargs)
+    for kwargs, param in [(dict(period1=0), "period1"), (dict(period2=-1), "period2"),
+                          (dict(period3=100001), "period3")]:
+        with pytest.raises(ValueError, match=param):
+            ind.UltimateOscillator(**kwargs)
+    with pytest.raises(TypeError, match="period3"):
+        ind.UltimateOscillator(period3=28.0)
 
 
 # --------------------------------------------------------------------------
@@ -1005,6 +1031,7 @@ _MIRROR_CASES = [(name, ()) for name in SPECS] + [
     ("RollingMax", (9,)), ("ROC", (1,)), ("Momentum", (25,)), ("ATR", (1,)), ("ADX", (2,)),
     ("Stochastic", (1, 1, 1)), ("Stochastic", (14, 3, 5)), ("Stochastic", (17, 2, 4)),
     ("KAMA", (2,)), ("SMA", (31,)), ("WMA", (64,)), ("ADX", (30,)),
+    ("ParabolicSAR", (0.3, 0.2)), ("StochRSI", (2, 1, 1)), ("UltimateOscillator", (28, 1, 7)),
 ]
 
 _MIRROR_DATA = {

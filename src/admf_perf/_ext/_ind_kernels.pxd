@@ -1573,9 +1573,10 @@ cdef inline int VWAP_run(VWAPSt* s, double* ring, const double** a, double** o, 
 
 
 # ---------------------------------------------------------------------------
-# The steps-only kernels (TrueRange, NATR, WilliamsR, CMO): their run steps
-# bar by bar, then checks the inputs (the caller restores the state when one
-# was not finite).
+# Kernels without a run of their own (from here on): the template writes
+# theirs (``_indicators_classes.pxi.in``, STEPS_ONLY), which steps bar by bar
+# and then checks the inputs (the caller restores the state when one was not
+# finite).
 # ---------------------------------------------------------------------------
 
 # TrueRange (TA-Lib TRANGE: the true range from bar 1)
@@ -1596,16 +1597,6 @@ cdef inline void TrueRange_step(TrueRangeSt* s, double* ring, const double* x, d
     s.pc = x[2]
 
 
-cdef inline int TrueRange_run(TrueRangeSt* s, double* ring, const double** a, double** o,
-                              Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[3]
-    for i in range(n):
-        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
-        TrueRange_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 3, 0, n)
-
-
 # NATR (TA-Lib NATR: ATR / close * 100, 0 where the close is 0.0; period 1:
 # the true range itself, as TA-Lib)
 
@@ -1620,15 +1611,6 @@ cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out
     ATR_step(s, ring, x, out)
     if s.period != 1 and not isnan(out[0]):
         out[0] = (out[0] / x[2]) * 100.0 if x[2] != 0.0 else 0.0
-
-
-cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[3]
-    for i in range(n):
-        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
-        NATR_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 3, 0, n)
 
 
 # WilliamsR (TA-Lib WILLR: the highest high and lowest low of the last n
@@ -1660,16 +1642,6 @@ cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, d
     out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
 
 
-cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, double** o,
-                              Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[3]
-    for i in range(n):
-        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
-        WilliamsR_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 3, 0, n)
-
-
 # CMO (TA-Lib CMO: RSI's smoothed gains and losses; 100 * (gain - loss) /
 # (gain + loss), 0 when that sum is 0)
 
@@ -1686,13 +1658,6 @@ cdef inline void CMO_step(CMOSt* s, double* ring, const double* x, double* out) 
     if not isnan(out[0]):
         t = s.gain + s.loss
         out[0] = 100.0 * ((s.gain - s.loss) / t) if t != 0.0 else 0.0
-
-
-cdef inline int CMO_run(CMOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        CMO_step(s, ring, &a[0][i], &o[0][i])
-    return not admf_all_finite(a[0], n)
 
 
 # APO and PPO (TA-Lib APO/PPO with SMAs: fast - slow, and (fast - slow) / slow
@@ -1733,13 +1698,6 @@ cdef inline void po_step(POSt* s, double* ring, const double* x, double* out) no
         out[0] = ((f - sl) / sl) * 100.0 if fabs(sl) >= TA_EPS else 0.0
 
 
-cdef inline int po_run(POSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        po_step(s, ring, &a[0][i], &o[0][i])
-    return not admf_all_finite(a[0], n)
-
-
 cdef inline i64 APO_NRING(i64 fast, i64 slow) noexcept nogil:
     return po_nring(fast, slow)
 
@@ -1752,10 +1710,6 @@ cdef inline void APO_step(APOSt* s, double* ring, const double* x, double* out) 
     po_step(s, ring, x, out)
 
 
-cdef inline int APO_run(APOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    return po_run(s, ring, a, o, n)
-
-
 cdef inline i64 PPO_NRING(i64 fast, i64 slow) noexcept nogil:
     return po_nring(fast, slow)
 
@@ -1766,10 +1720,6 @@ cdef inline void PPO_init(PPOSt* s, i64 fast, i64 slow) noexcept nogil:
 
 cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) noexcept nogil:
     po_step(s, ring, x, out)
-
-
-cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    return po_run(s, ring, a, o, n)
 
 
 # TRIMA (TA-Lib TRIMA: the SMA of an SMA, periods (n+1)/2 twice for an odd n,
@@ -1796,13 +1746,6 @@ cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* o
         out[0] = NAN
     else:
         SMA_step(&s.b, ring + s.a.period, &m, out)
-
-
-cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        TRIMA_step(s, ring, &a[0][i], &o[0][i])
-    return not admf_all_finite(a[0], n)
 
 
 # MFI (TA-Lib MFI: typical price (h + l + c) / 3, its money flow tp * volume
@@ -1869,15 +1812,6 @@ cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) 
         out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
 
 
-cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[4]
-    for i in range(n):
-        x[0], x[1], x[2], x[3] = a[0][i], a[1][i], a[2][i], a[3][i]
-        MFI_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 4, 0, n)
-
-
 # ChaikinOscillator (TA-Lib ADOSC: the accumulation/distribution line, ad +=
 # ((c - l) - (h - c)) / (h - l) * v where h > l; its fast EMA minus its slow
 # EMA, both seeded with the first bar's ad, k = 2 / (n + 1) as k * ad + (1 -
@@ -1912,16 +1846,6 @@ cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, co
     out[0] = s.fast - s.slow if s.n > s.lookback else NAN
 
 
-cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, const double** a, double** o,
-                                      Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[4]
-    for i in range(n):
-        x[0], x[1], x[2], x[3] = a[0][i], a[1][i], a[2][i], a[3][i]
-        ChaikinOscillator_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 4, 0, n)
-
-
 # Aroon (TA-Lib AROON: over the last n + 1 bars, the bars since the highest
 # high and the lowest low (the latest of ties), (down, up) = 100 / n * (n -
 # bars since)): two deques of n + 1, the highs' in ring[0:2(n+1)]
@@ -1954,17 +1878,6 @@ cdef inline void Aroon_step(AroonSt* s, double* ring, const double* x, double* o
     factor = 100.0 / <double>s.period
     out[0] = factor * (<double>s.period - (today - (ring + 3 * w)[s.lo.head]))
     out[1] = factor * (<double>s.period - (today - (ring + w)[s.hi.head]))
-
-
-cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[2]
-    cdef double out[2]
-    for i in range(n):
-        x[0], x[1] = a[0][i], a[1][i]
-        Aroon_step(s, ring, x, out)
-        o[0][i], o[1][i] = out[0], out[1]
-    return not rows_finite(a, 2, 0, n)
 
 
 # CCI (TA-Lib CCI: typical price (h + l + c) / 3; its mean over the last n
@@ -2008,15 +1921,6 @@ cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) 
         out[0] = 0.0                    # TA-Lib's zero tests, at the prices' scale
     else:
         out[0] = d / (0.015 * (dev / <double>p))
-
-
-cdef inline int CCI_run(CCISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x[3]
-    for i in range(n):
-        x[0], x[1], x[2] = a[0][i], a[1][i], a[2][i]
-        CCI_step(s, ring, x, &o[0][i])
-    return not rows_finite(a, 3, 0, n)
 
 
 # T3 (TA-Lib T3: six EMAs chained, k = 2 / (n + 1) as k * x + (1 - k) * e;
@@ -2112,8 +2016,208 @@ cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) no
             out[0] = t3_out(s)
 
 
-cdef inline int T3_run(T3St* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        T3_step(s, ring, &a[0][i], &o[0][i])
-    return not admf_all_finite(a[0], n)
+# ParabolicSAR (TA-Lib SAR: the first direction from the second bar's -DM
+# (short when the low fell by more than the high rose), the SAR starting at the
+# first bar's extreme and the extreme point at the second's; each bar outputs
+# the SAR, then moves the extreme point and the acceleration factor (by
+# ``acceleration``, up to ``maximum``; ``acceleration`` itself capped at
+# ``maximum``, as TA-Lib) and the SAR, sar + af (ep - sar) as fma(af, ep -
+# sar, sar) (TA-Lib's build contracts it: measured), kept out of the last two
+# bars' range; a bar crossing the SAR reverses it at the extreme point)
+
+cdef struct ParabolicSARSt:
+    i64 n, is_long
+    double acc, mx, af, ep, sar, ph, pl
+
+
+cdef inline void ParabolicSAR_init(ParabolicSARSt* s, double acc, double mx) noexcept nogil:
+    s.n = 0
+    s.is_long = 1
+    s.acc = acc if acc <= mx else mx
+    s.mx = mx
+    s.af = s.acc
+    s.ep = s.sar = s.ph = s.pl = 0.0
+
+
+cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double h = x[0], l = x[1], ph, pl, sar, dm
+    s.n += 1
+    if s.n == 1:
+        s.ph, s.pl = h, l
+        out[0] = NAN
+        return
+    if s.n == 2:                        # TA-Lib: -DM of period 1 decides; ep and sar from the two bars
+        dm = s.pl - l
+        s.is_long = not (dm > 0.0 and h - s.ph < dm)
+        s.ep, s.sar = (h, s.pl) if s.is_long else (l, s.ph)
+        s.ph, s.pl = h, l               # the first bar's "previous" range is its own
+    ph, pl = s.ph, s.pl
+    s.ph, s.pl = h, l
+    if s.is_long:
+        if l <= s.sar:                  # reversal to short: the SAR jumps to the extreme point
+            s.is_long = 0
+            sar = s.ep
+            sar = ph if sar < ph else sar
+            sar = h if sar < h else sar
+            out[0] = sar
+            s.af = s.acc
+            s.ep = l
+            sar = fma(s.af, s.ep - sar, sar)
+            sar = ph if sar < ph else sar
+            sar = h if sar < h else sar
+        else:
+            out[0] = s.sar
+            if h > s.ep:
+                s.ep = h
+                s.af += s.acc
+                s.af = s.mx if s.af > s.mx else s.af
+            sar = fma(s.af, s.ep - s.sar, s.sar)
+            sar = pl if sar > pl else sar
+            sar = l if sar > l else sar
+    elif h >= s.sar:                    # reversal to long
+        s.is_long = 1
+        sar = s.ep
+        sar = pl if sar > pl else sar
+        sar = l if sar > l else sar
+        out[0] = sar
+        s.af = s.acc
+        s.ep = h
+        sar = fma(s.af, s.ep - sar, sar)
+        sar = pl if sar > pl else sar
+        sar = l if sar > l else sar
+    else:
+        out[0] = s.sar
+        if l < s.ep:
+            s.ep = l
+            s.af += s.acc
+            s.af = s.mx if s.af > s.mx else s.af
+        sar = fma(s.af, s.ep - s.sar, s.sar)
+        sar = ph if sar < ph else sar
+        sar = h if sar < h else sar
+    s.sar = sar
+
+
+# StochRSI (TA-Lib STOCHRSI with an SMA fastD: the RSI, then TA-Lib's STOCHF
+# of it, fastK over ``fastk`` RSIs with Stochastic's scale-aware zero test,
+# fastD the SMA of ``fastd`` fastKs (TA-Lib's plain running total); both
+# outputs from bar period + fastk + fastd - 2, as TA-Lib): the two deques (4 *
+# fastk), then fastD's window
+
+cdef struct StochRSISt:
+    RSISt rsi
+    DequeSt hi, lo
+    SmaPlain d
+
+
+cdef inline i64 StochRSI_NRING(i64 period, i64 fastk, i64 fastd) noexcept nogil:
+    return 4 * fastk + fastd
+
+
+cdef inline void StochRSI_init(StochRSISt* s, i64 period, i64 fastk, i64 fastd) noexcept nogil:
+    RSI_init(&s.rsi, period)
+    deque_init(&s.hi, fastk)
+    deque_init(&s.lo, fastk)
+    s.d.k = s.d.pos = 0
+    s.d.period = fastd
+    s.d.total = 0.0
+
+
+cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef i64 n = s.hi.period
+    cdef double r, hh, ll, k, d
+    out[0] = out[1] = NAN
+    RSI_step(&s.rsi, ring, x, &r)
+    if isnan(r):
+        return
+    hh = deque_push(&s.hi, ring, r, True)
+    ll = deque_push(&s.lo, ring + 2 * n, r, False)
+    if isnan(hh):
+        return
+    if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic's fastK
+        k = 0.0
+    else:
+        k = (r - ll) / ((hh - ll) / 100.0)
+    d = sma_plain(&s.d, ring + 4 * n, k)
+    if not isnan(d):
+        out[0] = k
+        out[1] = d
+
+
+# UltimateOscillator (TA-Lib ULTOSC: the periods sorted, the shortest weighted
+# 4, the middle 2, the longest 1; from bar 1 the terms close - min(low,
+# previous close) and the true range; each period's sums TA-Lib's plain running
+# totals, a window's first term added at bar longest - period + 1; 100 * (4 a1
+# / b1 + 2 a2 / b2 + a3 / b3) / 7, a ratio left out where its b is 0; first
+# output at bar longest): the terms of the longest window, close's in
+# ring[0:p3], the true ranges' in ring[p3:2 p3]
+
+cdef struct UltimateOscillatorSt:
+    i64 n, pos, p1, p2, p3
+    double pc, a1, a2, a3, b1, b2, b3
+
+
+cdef inline i64 UltimateOscillator_NRING(i64 p1, i64 p2, i64 p3) noexcept nogil:
+    return 2 * (p1 if p1 >= p2 and p1 >= p3 else (p2 if p2 >= p3 else p3))
+
+
+cdef inline void UltimateOscillator_init(UltimateOscillatorSt* s, i64 p1, i64 p2, i64 p3) noexcept nogil:
+    if p1 > p2:
+        p1, p2 = p2, p1
+    if p2 > p3:
+        p2, p3 = p3, p2
+    if p1 > p2:
+        p1, p2 = p2, p1
+    s.p1, s.p2, s.p3 = p1, p2, p3
+    s.n = s.pos = 0
+    s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
+
+
+cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
+                                         double* out) noexcept nogil:
+    cdef i64 t = s.n, p3 = s.p3, j
+    cdef double pc = s.pc, cm, tr, v, o
+    s.n += 1
+    s.pc = x[2]
+    out[0] = NAN
+    if t == 0:
+        return
+    cm = x[2] - (x[1] if x[1] < pc else pc)
+    tr = x[0] - x[1]
+    v = fabs(pc - x[0])
+    tr = v if v > tr else tr
+    v = fabs(pc - x[1])
+    tr = v if v > tr else tr
+    ring[s.pos] = cm
+    ring[p3 + s.pos] = tr
+    if t > p3 - s.p1:
+        s.a1 += cm
+        s.b1 += tr
+    if t > p3 - s.p2:
+        s.a2 += cm
+        s.b2 += tr
+    s.a3 += cm
+    s.b3 += tr
+    if t >= p3:
+        o = 0.0
+        if s.b1 != 0.0:
+            o += 4.0 * (s.a1 / s.b1)
+        if s.b2 != 0.0:
+            o += 2.0 * (s.a2 / s.b2)
+        if s.b3 != 0.0:
+            o += s.a3 / s.b3
+        out[0] = 100.0 * (o / 7.0)
+        j = s.pos - s.p1 + 1            # each window's oldest term leaves
+        j += p3 if j < 0 else 0
+        s.a1 -= ring[j]
+        s.b1 -= ring[p3 + j]
+        j = s.pos - s.p2 + 1
+        j += p3 if j < 0 else 0
+        s.a2 -= ring[j]
+        s.b2 -= ring[p3 + j]
+        j = s.pos - p3 + 1
+        j += p3 if j < 0 else 0
+        s.a3 -= ring[j]
+        s.b3 -= ring[p3 + j]
+    s.pos += 1
+    if s.pos == p3:
+        s.pos = 0

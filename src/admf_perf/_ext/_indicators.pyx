@@ -47,7 +47,8 @@ from admf_perf._validate import check_int, check_real
 __all__ = [
     "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
-    "StdDev", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "ParabolicSAR", "StdDev", "StochRSI", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "UltimateOscillator",
+    "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the twin).
@@ -169,10 +170,12 @@ cdef i64 _param_int(str cls, str name, object value, int minimum) except? -1:
     return check_int(value, f"{cls}: {name}", minimum=minimum, maximum=100000)
 
 
-cdef double _param_real(str cls, str name, object value) except? -1.0:
-    if type(value) is float and isfinite(PyFloat_AS_DOUBLE(value)):
+cdef double _param_real(str cls, str name, object value, object minimum=None) except? -1.0:
+    """A finite real (at least ``minimum`` when given)."""
+    if (type(value) is float and isfinite(PyFloat_AS_DOUBLE(value))
+            and (minimum is None or PyFloat_AS_DOUBLE(value) >= <double>minimum)):
         return PyFloat_AS_DOUBLE(value)
-    return check_real(value, f"{cls}: {name}")
+    return check_real(value, f"{cls}: {name}", minimum=minimum)
 
 
 cdef inline bint _c_doubles(cnp.ndarray a):

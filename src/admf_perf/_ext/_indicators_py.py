@@ -53,7 +53,8 @@ from admf_perf._validate import check_int, check_real
 __all__ = [
     "ADX", "APO", "ATR", "Aroon", "BollingerBands", "CCI", "ChaikinOscillator", "CMO", "DEMA", "EMA", "KAMA",
     "MACD", "MFI", "Momentum", "NATR", "OBV", "PPO", "ROC", "RSI", "RollingMax", "RollingMin", "SMA",
-    "StdDev", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "VWAP", "WMA", "WilliamsR",
+    "ParabolicSAR", "StdDev", "StochRSI", "Stochastic", "T3", "TEMA", "TRIMA", "TrueRange", "UltimateOscillator",
+    "VWAP", "WMA", "WilliamsR",
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
@@ -1167,8 +1168,9 @@ def _param_int(cls, name, value, minimum):
     return check_int(value, f"{cls}: {name}", minimum=minimum, maximum=100000)
 
 
-def _param_real(cls, name, value):
-    return check_real(value, f"{cls}: {name}")
+def _param_real(cls, name, value, minimum=None):
+    """A finite real (at least ``minimum`` when given)."""
+    return check_real(value, f"{cls}: {name}", minimum=minimum)
 
 
 class _Missing:
@@ -2672,6 +2674,270 @@ class T3(_Indicator):
 
     def _step(self, x):
         T3_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class ParabolicSARSt:
+    n: int = 0
+    is_long: int = 0
+    acc: float = 0.0
+    mx: float = 0.0
+    af: float = 0.0
+    ep: float = 0.0
+    sar: float = 0.0
+    ph: float = 0.0
+    pl: float = 0.0
+
+
+def ParabolicSAR_init(s, acc, mx):
+    s.n = 0
+    s.is_long = 1
+    s.acc = acc if acc <= mx else mx
+    s.mx = mx
+    s.af = s.acc
+    s.ep = s.sar = s.ph = s.pl = 0.0
+
+
+def ParabolicSAR_step(s, ring, x, out):
+    h, l = x[0], x[1]
+    s.n += 1
+    if s.n == 1:
+        s.ph, s.pl = h, l
+        out[0] = NAN
+        return
+    if s.n == 2:                        # TA-Lib: -DM of period 1 decides; ep and sar from the two bars
+        dm = s.pl - l
+        s.is_long = int(not (dm > 0.0 and h - s.ph < dm))
+        s.ep, s.sar = (h, s.pl) if s.is_long else (l, s.ph)
+        s.ph, s.pl = h, l               # the first bar's "previous" range is its own
+    ph, pl = s.ph, s.pl
+    s.ph, s.pl = h, l
+    if s.is_long:
+        if l <= s.sar:                  # reversal to short: the SAR jumps to the extreme point
+            s.is_long = 0
+            sar = s.ep
+            sar = ph if sar < ph else sar
+            sar = h if sar < h else sar
+            out[0] = sar
+            s.af = s.acc
+            s.ep = l
+            sar = fma(s.af, s.ep - sar, sar)
+            sar = ph if sar < ph else sar
+            sar = h if sar < h else sar
+        else:
+            out[0] = s.sar
+            if h > s.ep:
+                s.ep = h
+                s.af += s.acc
+                s.af = s.mx if s.af > s.mx else s.af
+            sar = fma(s.af, s.ep - s.sar, s.sar)
+            sar = pl if sar > pl else sar
+            sar = l if sar > l else sar
+    elif h >= s.sar:                    # reversal to long
+        s.is_long = 1
+        sar = s.ep
+        sar = pl if sar > pl else sar
+        sar = l if sar > l else sar
+        out[0] = sar
+        s.af = s.acc
+        s.ep = h
+        sar = fma(s.af, s.ep - sar, sar)
+        sar = pl if sar > pl else sar
+        sar = l if sar > l else sar
+    else:
+        out[0] = s.sar
+        if l < s.ep:
+            s.ep = l
+            s.af += s.acc
+            s.af = s.mx if s.af > s.mx else s.af
+        sar = fma(s.af, s.ep - s.sar, s.sar)
+        sar = ph if sar < ph else sar
+        sar = h if sar < h else sar
+    s.sar = sar
+
+
+class ParabolicSAR(_Indicator):
+    """Parabolic SAR (TA-Lib SAR)."""
+
+    __slots__ = ()
+    _innames, _nout = ("high", "low"), 1
+    update, peek, update_raw = _update_hl, _peek_hl, _update_raw_hl
+    acceleration, maximum = _param(0, "acceleration"), _param(1, "maximum")
+
+    def __init__(self, acceleration=0.02, maximum=0.2):
+        p0 = _param_real("ParabolicSAR", "acceleration", acceleration, 0.0)
+        p1 = _param_real("ParabolicSAR", "maximum", maximum, 0.0)
+        self._setup((p0, p1), 0)
+
+    def _init(self):
+        self._clear()
+        self.st = ParabolicSARSt()
+        ParabolicSAR_init(self.st, *self._args)
+
+    def _step(self, x):
+        ParabolicSAR_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class StochRSISt:
+    rsi: RSISt = field(default_factory=RSISt)
+    hi: DequeSt = field(default_factory=DequeSt)
+    lo: DequeSt = field(default_factory=DequeSt)
+    d: SmaPlain = field(default_factory=SmaPlain)
+
+
+def StochRSI_NRING(period, fastk, fastd):
+    return 4 * fastk + fastd
+
+
+def StochRSI_init(s, period, fastk, fastd):
+    RSI_init(s.rsi, period)
+    deque_init(s.hi, fastk)
+    deque_init(s.lo, fastk)
+    s.d.k = s.d.pos = 0
+    s.d.period = fastd
+    s.d.total = 0.0
+
+
+def StochRSI_step(s, ring, x, out):
+    n = s.hi.period
+    out[0] = out[1] = NAN
+    rv = [NAN]
+    RSI_step(s.rsi, ring, x, rv)
+    r = rv[0]
+    if r != r:
+        return
+    hh = deque_push(s.hi, ring, 0, r, True)
+    ll = deque_push(s.lo, ring, 2 * n, r, False)
+    if hh != hh:
+        return
+    if abs(hh - ll) <= TA_EPS * (abs(hh) + abs(ll)):    # Stochastic's fastK
+        k = 0.0
+    else:
+        k = _div(r - ll, (hh - ll) / 100.0)
+    d = sma_plain(s.d, ring, 4 * n, k)
+    if d == d:
+        out[0] = k
+        out[1] = d
+
+
+class StochRSI(_Indicator):
+    """Stochastic RSI (TA-Lib STOCHRSI with an SMA fastD): ``(fastk, fastd)``."""
+
+    __slots__ = ()
+    _innames, _nout, _takes_source = X, 2, True
+    update, peek, update_raw = _update_x, _peek_x, _update_raw_x
+    period, fastk, fastd = _param(0, "period"), _param(1, "fastk"), _param(2, "fastd")
+
+    def __init__(self, period=14, fastk=5, fastd=3, *, source=None):
+        p0 = _param_int("StochRSI", "period", period, 2)
+        p1 = _param_int("StochRSI", "fastk", fastk, 1)
+        p2 = _param_int("StochRSI", "fastd", fastd, 1)
+        self._setup((p0, p1, p2), StochRSI_NRING(p0, p1, p2))
+        self._init_source(source)
+
+    def _init(self):
+        self._clear()
+        self.st = StochRSISt()
+        StochRSI_init(self.st, *self._args)
+
+    def _step(self, x):
+        StochRSI_step(self.st, self._ring, x, self._out)
+
+
+@dataclass(slots=True)
+class UltimateOscillatorSt:
+    n: int = 0
+    pos: int = 0
+    p1: int = 0
+    p2: int = 0
+    p3: int = 0
+    pc: float = 0.0
+    a1: float = 0.0
+    a2: float = 0.0
+    a3: float = 0.0
+    b1: float = 0.0
+    b2: float = 0.0
+    b3: float = 0.0
+
+
+def UltimateOscillator_NRING(p1, p2, p3):
+    return 2 * max(p1, p2, p3)
+
+
+def UltimateOscillator_init(s, p1, p2, p3):
+    s.p1, s.p2, s.p3 = sorted((p1, p2, p3))
+    s.n = s.pos = 0
+    s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
+
+
+def UltimateOscillator_step(s, ring, x, out):
+    t, p3, pc = s.n, s.p3, s.pc
+    s.n += 1
+    s.pc = x[2]
+    out[0] = NAN
+    if t == 0:
+        return
+    cm = x[2] - (x[1] if x[1] < pc else pc)
+    tr = x[0] - x[1]
+    v = abs(pc - x[0])
+    tr = v if v > tr else tr
+    v = abs(pc - x[1])
+    tr = v if v > tr else tr
+    ring[s.pos] = cm
+    ring[p3 + s.pos] = tr
+    if t > p3 - s.p1:
+        s.a1 += cm
+        s.b1 += tr
+    if t > p3 - s.p2:
+        s.a2 += cm
+        s.b2 += tr
+    s.a3 += cm
+    s.b3 += tr
+    if t >= p3:
+        o = 0.0
+        if s.b1 != 0.0:
+            o += 4.0 * (s.a1 / s.b1)
+        if s.b2 != 0.0:
+            o += 2.0 * (s.a2 / s.b2)
+        if s.b3 != 0.0:
+            o += s.a3 / s.b3
+        out[0] = 100.0 * (o / 7.0)
+        j = (s.pos - s.p1 + 1) % p3     # each window's oldest term leaves
+        s.a1 -= ring[j]
+        s.b1 -= ring[p3 + j]
+        j = (s.pos - s.p2 + 1) % p3
+        s.a2 -= ring[j]
+        s.b2 -= ring[p3 + j]
+        j = (s.pos - p3 + 1) % p3
+        s.a3 -= ring[j]
+        s.b3 -= ring[p3 + j]
+    s.pos += 1
+    if s.pos == p3:
+        s.pos = 0
+
+
+class UltimateOscillator(_Indicator):
+    """Ultimate oscillator (TA-Lib ULTOSC)."""
+
+    __slots__ = ()
+    _innames, _nout = HLC, 1
+    update, peek, update_raw = _update_hlc, _peek_hlc, _update_raw_hlc
+    period1, period2, period3 = _param(0, "period1"), _param(1, "period2"), _param(2, "period3")
+
+    def __init__(self, period1=7, period2=14, period3=28):
+        p0 = _param_int("UltimateOscillator", "period1", period1, 1)
+        p1 = _param_int("UltimateOscillator", "period2", period2, 1)
+        p2 = _param_int("UltimateOscillator", "period3", period3, 1)
+        self._setup((p0, p1, p2), UltimateOscillator_NRING(p0, p1, p2))
+
+    def _init(self):
+        self._clear()
+        self.st = UltimateOscillatorSt()
+        UltimateOscillator_init(self.st, *self._args)
+
+    def _step(self, x):
+        UltimateOscillator_step(self.st, self._ring, x, self._out)
 
 
 def _po_class(name, pct, doc):

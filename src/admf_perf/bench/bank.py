@@ -97,7 +97,8 @@ def _params(case: IndicatorCase) -> dict[str, Any]:
     names = {"MACD": ("fast", "slow", "signal"), "BollingerBands": ("period", "nbdev_up", "nbdev_down"),
              "StdDev": ("period", "nbdev"), "Stochastic": ("fastk", "slowk", "slowd"),
              "APO": ("fast", "slow"), "PPO": ("fast", "slow"), "ChaikinOscillator": ("fast", "slow"),
-             "T3": ("period", "vfactor")}
+             "T3": ("period", "vfactor"), "ParabolicSAR": ("acceleration", "maximum"),
+             "StochRSI": ("period", "fastk", "fastd"), "UltimateOscillator": ("period1", "period2", "period3")}
     keys = names.get(case.name, ("period",))[:len(case.args)]
     params = dict(zip(keys, case.args, strict=True))
     assert all(getattr(ind, k) == v for k, v in params.items()), case.name

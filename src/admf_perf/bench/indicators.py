@@ -102,6 +102,11 @@ INDICATORS: tuple[IndicatorCase, ...] = (
     IndicatorCase("Aroon", (14,), "AROON", {"timeperiod": 14}, HL),
     IndicatorCase("CCI", (14,), "CCI", {"timeperiod": 14}, HLC),
     IndicatorCase("T3", (5, 0.7), "T3", {"timeperiod": 5, "vfactor": 0.7}),
+    IndicatorCase("ParabolicSAR", (0.02, 0.2), "SAR", {"acceleration": 0.02, "maximum": 0.2}, HL),
+    IndicatorCase("StochRSI", (14, 5, 3), "STOCHRSI",
+                  {"timeperiod": 14, "fastk_period": 5, "fastd_period": 3, "fastd_matype": 0}),
+    IndicatorCase("UltimateOscillator", (7, 14, 28), "ULTOSC",
+                  {"timeperiod1": 7, "timeperiod2": 14, "timeperiod3": 28}, HLC),
 )
 
 
@@ -118,12 +123,12 @@ OPEN_GOALS: dict[str, str] = {
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
-    # the twelve of issue 14, 2026-12-03 (instruction counts): update 0.38-0.55x
-    # talib.stream (the cpdef floor is ~0.38x); batch 1.09-3.12x TA-Lib: their
-    # runs step bar by bar (no vectorized or blocked run yet)
+    # the fifteen of issue 14 (instruction counts): update 0.38-0.55x
+    # talib.stream (the cpdef floor is ~0.38x); batch 1.05-2.5x TA-Lib: their
+    # runs are the template's loop of steps (no vectorized or blocked run yet)
     **{f"{name}.{mode}": "issue 14" for name in (
         "TrueRange", "NATR", "WilliamsR", "CMO", "APO", "PPO", "TRIMA", "MFI", "ChaikinOscillator", "Aroon",
-        "CCI", "T3") for mode in ("update", "batch")},
+        "CCI", "T3", "ParabolicSAR", "StochRSI", "UltimateOscillator") for mode in ("update", "batch")},
 }
 
 

@@ -43,11 +43,14 @@ from .indicators import (
     BollingerBands,
     ChaikinOscillator,
     Momentum,
+    ParabolicSAR,
     RollingMax,
     RollingMin,
     StdDev,
     Stochastic,
+    StochRSI,
     TrueRange,
+    UltimateOscillator,
     WilliamsR,
 )
 from .portfolio import IncrementalPositionTracker, Position
@@ -58,5 +61,6 @@ __all__ = [
     "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CachedIndicator",
     "CachedMovingAverage", "CachingRiskCalculator", "IncrementalCalculator", "IncrementalPositionTracker",
     "IndicatorBank", "Momentum", "MovingAverageCalculator", "Position", "RollingMax", "RollingMin", "StdDev",
-    "Stochastic", "T3", "TrueRange", "WilliamsR", "cached_indicator", "cached_signal",
+    "Stochastic", "StochRSI", "T3", "TrueRange",
+    "UltimateOscillator", "WilliamsR", "ParabolicSAR", "cached_indicator", "cached_signal",
 ]

@@ -1,6 +1,6 @@
 """Incremental technical indicators: O(1) per bar, equal to TA-Lib's.
 
-Thirty-one classes, each with TA-Lib 0.8's defaults and seeding (semantics:
+Thirty-four classes, each with TA-Lib 0.8's defaults and seeding (semantics:
 docs/indicators.md; API: DESIGN.md, section "Incremental calculation"):
 
 ============================================  ==========================  ======================
@@ -28,6 +28,10 @@ class                                         ``update`` inputs           output
 ``Aroon(period=14)``                          ``high, low``               (down, up)
 ``CCI(period=14)``                            ``high, low, close``        float
 ``T3(period=5, vfactor=0.7)``                 ``x``                       float
+``ParabolicSAR(acceleration=0.02,             ``high, low``               float
+maximum=0.2)``
+``StochRSI(period=14, fastk=5, fastd=3)``     ``x``                       (fastk, fastd)
+``UltimateOscillator(7, 14, 28)``             ``high, low, close``        float
 ============================================  ==========================  ======================
 
 Every indicator has ``update(*inputs)`` (NaN during warm-up, exactly where
@@ -90,6 +94,9 @@ __all__ = [
     "Aroon",
     "CCI",
     "T3",
+    "ParabolicSAR",
+    "StochRSI",
+    "UltimateOscillator",
 ]
 
 SMA = _ind.SMA
@@ -123,3 +130,6 @@ ChaikinOscillator = _ind.ChaikinOscillator
 Aroon = _ind.Aroon
 CCI = _ind.CCI
 T3 = _ind.T3
+ParabolicSAR = _ind.ParabolicSAR
+StochRSI = _ind.StochRSI
+UltimateOscillator = _ind.UltimateOscillator
