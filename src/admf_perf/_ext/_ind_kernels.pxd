@@ -35,6 +35,7 @@ on each recurrence's dependency chain.
 """
 from libc.math cimport NAN, fabs, isnan
 from libc.stdlib cimport free, malloc
+from libc.string cimport memmove
 
 ctypedef long long i64
 
@@ -725,8 +726,17 @@ cdef inline void RSI_init(RSISt* s, i64 period) noexcept nogil:
     s.inv = 1.0 / period
 
 
-cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double d, t, up, dn
+cdef inline double rsi_out(double gain, double loss, bint cmo) noexcept nogil:
+    """RSI's 100 * gain / (gain + loss), or CMO's 100 * (gain - loss) / (gain +
+    loss); 0 when that sum is 0."""
+    cdef double t = gain + loss
+    if t == 0.0:
+        return 0.0
+    return 100.0 * ((gain - loss) / t) if cmo else 100.0 * (gain / t)
+
+
+cdef inline void rsi_step(RSISt* s, const double* x, double* out, bint cmo) noexcept nogil:
+    cdef double d, up, dn
     s.n += 1
     out[0] = NAN
     if s.n == 1:
@@ -748,17 +758,14 @@ cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) 
     else:
         s.loss = fma(s.loss, s.a1, dn * s.inv)
         s.gain = fma(s.gain, s.a1, up * s.inv)
-    t = s.gain + s.loss
-    out[0] = 100.0 * (s.gain / t) if t != 0.0 else 0.0
+    out[0] = rsi_out(s.gain, s.loss, cmo)
 
 
-cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    cdef const double* x = a[0]
-    cdef double* y = o[0]
+cdef inline int rsi_run(RSISt* s, const double* x, double* y, Py_ssize_t n, bint cmo) noexcept nogil:
     cdef Py_ssize_t i = 0, j
-    cdef double prev, gain, loss, a1, inv, d, up, dn, t
+    cdef double prev, gain, loss, a1, inv, d, up, dn
     while i < n and s.n <= s.period:
-        RSI_step(s, ring, &x[i], &y[i])
+        rsi_step(s, &x[i], &y[i], cmo)
         i += 1
     if i < n:
         prev, gain, loss, a1, inv = s.prev, s.gain, s.loss, s.a1, s.inv
@@ -769,8 +776,7 @@ cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py
             dn = 0.0 if d >= 0.0 else -d
             loss = fma(loss, a1, dn * inv)
             gain = fma(gain, a1, up * inv)
-            t = gain + loss
-            y[j] = 100.0 * (gain / t) if t != 0.0 else 0.0
+            y[j] = rsi_out(gain, loss, cmo)
         s.prev, s.gain, s.loss = prev, gain, loss
         s.n += n - i
     # a non-finite input makes its difference, so the sums, non-finite for good
@@ -778,6 +784,14 @@ cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py
     if finite(s.gain) and finite(s.loss) and finite(s.prev):
         return 0
     return not admf_all_finite(x, n)
+
+
+cdef inline void RSI_step(RSISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    rsi_step(s, x, out, False)
+
+
+cdef inline int RSI_run(RSISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return rsi_run(s, a[0], o[0], n, False)
 
 
 # ---------------------------------------------------------------------------
@@ -1597,6 +1611,26 @@ cdef inline void TrueRange_step(TrueRangeSt* s, double* ring, const double* x, d
     s.pc = x[2]
 
 
+cdef inline int TrueRange_run(TrueRangeSt* s, double* ring, const double** a, double** o,
+                              Py_ssize_t n) noexcept nogil:
+    """Element-wise: each bar reads the previous close from the array."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i
+    if n == 0:
+        return 0
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    y[0] = true_range(H[0], L[0], s.pc) if s.n > 0 else NAN
+    for i in range(1, n):
+        y[i] = true_range(H[i], L[i], C[i - 1])
+    s.n += n
+    s.pc = C[n - 1]
+    return 0
+
+
 # NATR (TA-Lib NATR: ATR / close * 100, 0 where the close is 0.0; period 1:
 # the true range itself, as TA-Lib)
 
@@ -1611,6 +1645,20 @@ cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out
     ATR_step(s, ring, x, out)
     if s.period != 1 and not isnan(out[0]):
         out[0] = (out[0] / x[2]) * 100.0 if x[2] != 0.0 else 0.0
+
+
+cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """ATR's run, then the division element-wise."""
+    cdef const double* C = a[2]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i
+    if ATR_run(s, ring, a, o, n):
+        return 1
+    if s.period != 1:
+        for i in range(n):
+            if not isnan(y[i]):
+                y[i] = (y[i] / C[i]) * 100.0 if C[i] != 0.0 else 0.0
+    return 0
 
 
 # WilliamsR (TA-Lib WILLR: the highest high and lowest low of the last n
@@ -1653,11 +1701,11 @@ cdef inline void CMO_init(CMOSt* s, i64 period) noexcept nogil:
 
 
 cdef inline void CMO_step(CMOSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double t
-    RSI_step(s, ring, x, out)
-    if not isnan(out[0]):
-        t = s.gain + s.loss
-        out[0] = 100.0 * ((s.gain - s.loss) / t) if t != 0.0 else 0.0
+    rsi_step(s, x, out, True)
+
+
+cdef inline int CMO_run(CMOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return rsi_run(s, a[0], o[0], n, True)
 
 
 # APO and PPO (TA-Lib APO/PPO with SMAs: fast - slow, and (fast - slow) / slow
@@ -1698,6 +1746,34 @@ cdef inline void po_step(POSt* s, double* ring, const double* x, double* out) no
         out[0] = ((f - sl) / sl) * 100.0 if fabs(sl) >= TA_EPS else 0.0
 
 
+cdef inline int po_run(POSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """The two SMAs' runs (the slow one into a scratch array), then the
+    difference element-wise."""
+    cdef double* y = o[0]
+    cdef double* sl
+    cdef double* so[1]
+    cdef Py_ssize_t i
+    cdef int bad
+    if n == 0:
+        return 0
+    sl = <double*>malloc(n * sizeof(double))
+    if sl == NULL:                      # no memory for the scratch: bar by bar
+        for i in range(n):
+            po_step(s, ring, &a[0][i], &y[i])
+        return not admf_all_finite(a[0], n)
+    so[0] = sl
+    bad = SMA_run(&s.fast, ring, a, o, n)
+    bad |= SMA_run(&s.slow, ring + SMA_NRING(s.fast.period), a, so, n)
+    if s.pct:
+        for i in range(n):
+            y[i] = NAN if isnan(sl[i]) else (((y[i] - sl[i]) / sl[i]) * 100.0 if fabs(sl[i]) >= TA_EPS else 0.0)
+    else:
+        for i in range(n):
+            y[i] = NAN if isnan(sl[i]) else y[i] - sl[i]
+    free(sl)
+    return bad
+
+
 cdef inline i64 APO_NRING(i64 fast, i64 slow) noexcept nogil:
     return po_nring(fast, slow)
 
@@ -1710,6 +1786,10 @@ cdef inline void APO_step(APOSt* s, double* ring, const double* x, double* out) 
     po_step(s, ring, x, out)
 
 
+cdef inline int APO_run(APOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return po_run(s, ring, a, o, n)
+
+
 cdef inline i64 PPO_NRING(i64 fast, i64 slow) noexcept nogil:
     return po_nring(fast, slow)
 
@@ -1720,6 +1800,10 @@ cdef inline void PPO_init(PPOSt* s, i64 fast, i64 slow) noexcept nogil:
 
 cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) noexcept nogil:
     po_step(s, ring, x, out)
+
+
+cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return po_run(s, ring, a, o, n)
 
 
 # TRIMA (TA-Lib TRIMA: the SMA of an SMA, periods (n+1)/2 twice for an odd n,
@@ -1746,6 +1830,36 @@ cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* o
         out[0] = NAN
     else:
         SMA_step(&s.b, ring + s.a.period, &m, out)
+
+
+cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """The inner SMA's run into the output, then the outer one's over its
+    values (copied: a run reads lagged values from its input) from the first
+    that is not a warm-up NaN."""
+    cdef double* y = o[0]
+    cdef double* m
+    cdef const double* mi[1]
+    cdef double* yo[1]
+    cdef Py_ssize_t k0 = 0, i
+    cdef int bad
+    if n == 0:
+        return 0
+    if s.a.period > 1 and s.a.n < s.a.period - 1:
+        k0 = s.a.period - 1 - s.a.n
+        k0 = n if k0 > n else k0
+    m = <double*>malloc((n - k0 + 1) * sizeof(double))
+    if m == NULL:                       # no memory for the scratch: bar by bar
+        for i in range(n):
+            TRIMA_step(s, ring, &a[0][i], &y[i])
+        return not admf_all_finite(a[0], n)
+    bad = SMA_run(&s.a, ring, a, o, n)
+    for i in range(k0, n):
+        m[i - k0] = y[i]
+    mi[0] = m
+    yo[0] = y + k0
+    bad |= SMA_run(&s.b, ring + s.a.period, mi, yo, n - k0)
+    free(m)
+    return bad
 
 
 # MFI (TA-Lib MFI: typical price (h + l + c) / 3, its money flow tp * volume
@@ -1814,8 +1928,9 @@ cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) 
 
 # ChaikinOscillator (TA-Lib ADOSC: the accumulation/distribution line, ad +=
 # ((c - l) - (h - c)) / (h - l) * v where h > l; its fast EMA minus its slow
-# EMA, both seeded with the first bar's ad, k = 2 / (n + 1) as k * ad + (1 -
-# k) * ema; first output after max(fast, slow) - 1 bars)
+# EMA, both seeded with the first bar's ad, k = 2 / (n + 1) as fma(1 - k, ema,
+# k * ad), the multiply-add TA-Lib's build fuses (measured: the same bits);
+# first output after max(fast, slow) - 1 bars)
 
 cdef struct ChaikinOscillatorSt:
     i64 n, lookback
@@ -1841,9 +1956,40 @@ cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, co
     if s.n == 1:
         s.fast = s.slow = s.ad
     else:
-        s.fast = (s.kf * s.ad) + (s.kf1 * s.fast)
-        s.slow = (s.ks * s.ad) + (s.ks1 * s.slow)
+        s.fast = fma(s.kf1, s.fast, s.kf * s.ad)
+        s.slow = fma(s.ks1, s.slow, s.ks * s.ad)
     out[0] = s.fast - s.slow if s.n > s.lookback else NAN
+
+
+cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, const double** a, double** o,
+                                      Py_ssize_t n) noexcept nogil:
+    """Steps through the warm-up, then the A/D line and both EMAs in registers."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef const double* V = a[3]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double x[4]
+    cdef double ad, fast, slow, kf, kf1, ks, ks1, r
+    if not rows_finite(a, 4, 0, n):
+        return 1
+    while i < n and s.n <= s.lookback:
+        x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
+        ChaikinOscillator_step(s, ring, x, &y[i])
+        i += 1
+    if i < n:
+        ad, fast, slow, kf, kf1, ks, ks1 = s.ad, s.fast, s.slow, s.kf, s.kf1, s.ks, s.ks1
+        for j in range(i, n):
+            r = H[j] - L[j]
+            if r > 0.0:
+                ad += (((C[j] - L[j]) - (H[j] - C[j])) / r) * V[j]
+            fast = fma(kf1, fast, kf * ad)
+            slow = fma(ks1, slow, ks * ad)
+            y[j] = fast - slow
+        s.ad, s.fast, s.slow = ad, fast, slow
+        s.n += n - i
+    return 0
 
 
 # Aroon (TA-Lib AROON: over the last n + 1 bars, the bars since the highest
@@ -1923,11 +2069,13 @@ cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) 
         out[0] = d / (0.015 * (dev / <double>p))
 
 
-# T3 (TA-Lib T3: six EMAs chained, k = 2 / (n + 1) as k * x + (1 - k) * e;
+# T3 (TA-Lib T3: six EMAs chained, k = 2 / (n + 1) as fma(1 - k, e, k * x);
 # e1 seeded with the mean of the first n inputs, each next one with the mean
 # of its input's first n values (the seed and n - 1 updates), so the first
 # output comes after 6 (n - 1) bars; c1 e6 + c2 e5 + c3 e4 + c4 e3 with
-# Tillson's coefficients of the volume factor v)
+# Tillson's coefficients of the volume factor v, as fma(c4, e3, fma(c3, e4,
+# fma(c1, e6, c2 * e5))): the multiply-adds TA-Lib's build fuses, measured
+# to give its bits)
 
 cdef struct T3St:
     i64 n, period
@@ -1950,27 +2098,27 @@ cdef inline void T3_init(T3St* s, i64 period, double v) noexcept nogil:
 
 
 cdef inline double t3_out(T3St* s) noexcept nogil:
-    return s.c1 * s.e6 + s.c2 * s.e5 + s.c3 * s.e4 + s.c4 * s.e3
+    return fma(s.c4, s.e3, fma(s.c3, s.e4, fma(s.c1, s.e6, s.c2 * s.e5)))
 
 
 cdef inline double t3_push(T3St* s, double x, i64 levels) noexcept nogil:
     """Update e1 .. e<levels> with x; the last one updated."""
-    s.e1 = (s.k * x) + (s.k1 * s.e1)
+    s.e1 = fma(s.k1, s.e1, s.k * x)
     if levels == 1:
         return s.e1
-    s.e2 = (s.k * s.e1) + (s.k1 * s.e2)
+    s.e2 = fma(s.k1, s.e2, s.k * s.e1)
     if levels == 2:
         return s.e2
-    s.e3 = (s.k * s.e2) + (s.k1 * s.e3)
+    s.e3 = fma(s.k1, s.e3, s.k * s.e2)
     if levels == 3:
         return s.e3
-    s.e4 = (s.k * s.e3) + (s.k1 * s.e4)
+    s.e4 = fma(s.k1, s.e4, s.k * s.e3)
     if levels == 4:
         return s.e4
-    s.e5 = (s.k * s.e4) + (s.k1 * s.e5)
+    s.e5 = fma(s.k1, s.e5, s.k * s.e4)
     if levels == 5:
         return s.e5
-    s.e6 = (s.k * s.e5) + (s.k1 * s.e6)
+    s.e6 = fma(s.k1, s.e6, s.k * s.e5)
     return s.e6
 
 
@@ -2016,6 +2164,32 @@ cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) no
             out[0] = t3_out(s)
 
 
+cdef inline int T3_run(T3St* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """Steps through the staged seeding, then the six EMAs in registers."""
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 p = s.period
+    cdef Py_ssize_t i = 0, j
+    cdef double k, k1, c1, c2, c3, c4, e1, e2, e3, e4, e5, e6
+    while i < n and (p == 1 or s.n < 6 * p - 5):
+        T3_step(s, ring, &x[i], &y[i])
+        i += 1
+    if i < n:
+        k, k1, c1, c2, c3, c4 = s.k, s.k1, s.c1, s.c2, s.c3, s.c4
+        e1, e2, e3, e4, e5, e6 = s.e1, s.e2, s.e3, s.e4, s.e5, s.e6
+        for j in range(i, n):
+            e1 = fma(k1, e1, k * x[j])
+            e2 = fma(k1, e2, k * e1)
+            e3 = fma(k1, e3, k * e2)
+            e4 = fma(k1, e4, k * e3)
+            e5 = fma(k1, e5, k * e4)
+            e6 = fma(k1, e6, k * e5)
+            y[j] = fma(c4, e3, fma(c3, e4, fma(c1, e6, c2 * e5)))
+        s.e1, s.e2, s.e3, s.e4, s.e5, s.e6 = e1, e2, e3, e4, e5, e6
+        s.n += n - i
+    return not admf_all_finite(x, n)
+
+
 # ParabolicSAR (TA-Lib SAR: the first direction from the second bar's -DM
 # (short when the low fell by more than the high rose), the SAR starting at the
 # first bar's extreme and the extreme point at the second's; each bar outputs
@@ -2039,19 +2213,9 @@ cdef inline void ParabolicSAR_init(ParabolicSARSt* s, double acc, double mx) noe
     s.ep = s.sar = s.ph = s.pl = 0.0
 
 
-cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double h = x[0], l = x[1], ph, pl, sar, dm
-    s.n += 1
-    if s.n == 1:
-        s.ph, s.pl = h, l
-        out[0] = NAN
-        return
-    if s.n == 2:                        # TA-Lib: -DM of period 1 decides; ep and sar from the two bars
-        dm = s.pl - l
-        s.is_long = not (dm > 0.0 and h - s.ph < dm)
-        s.ep, s.sar = (h, s.pl) if s.is_long else (l, s.ph)
-        s.ph, s.pl = h, l               # the first bar's "previous" range is its own
-    ph, pl = s.ph, s.pl
+cdef inline double sar_bar(ParabolicSARSt* s, double h, double l) noexcept nogil:
+    """One bar from the third on: the SAR to output; the next one in s.sar."""
+    cdef double ph = s.ph, pl = s.pl, sar, out
     s.ph, s.pl = h, l
     if s.is_long:
         if l <= s.sar:                  # reversal to short: the SAR jumps to the extreme point
@@ -2059,14 +2223,14 @@ cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double
             sar = s.ep
             sar = ph if sar < ph else sar
             sar = h if sar < h else sar
-            out[0] = sar
+            out = sar
             s.af = s.acc
             s.ep = l
             sar = fma(s.af, s.ep - sar, sar)
             sar = ph if sar < ph else sar
             sar = h if sar < h else sar
         else:
-            out[0] = s.sar
+            out = s.sar
             if h > s.ep:
                 s.ep = h
                 s.af += s.acc
@@ -2079,14 +2243,14 @@ cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double
         sar = s.ep
         sar = pl if sar > pl else sar
         sar = l if sar > l else sar
-        out[0] = sar
+        out = sar
         s.af = s.acc
         s.ep = h
         sar = fma(s.af, s.ep - sar, sar)
         sar = pl if sar > pl else sar
         sar = l if sar > l else sar
     else:
-        out[0] = s.sar
+        out = s.sar
         if l < s.ep:
             s.ep = l
             s.af += s.acc
@@ -2095,6 +2259,46 @@ cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double
         sar = ph if sar < ph else sar
         sar = h if sar < h else sar
     s.sar = sar
+    return out
+
+
+cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double h = x[0], l = x[1], dm
+    s.n += 1
+    if s.n == 1:
+        s.ph, s.pl = h, l
+        out[0] = NAN
+        return
+    if s.n == 2:                        # TA-Lib: -DM of period 1 decides; ep and sar from the two bars
+        dm = s.pl - l
+        s.is_long = not (dm > 0.0 and h - s.ph < dm)
+        s.ep, s.sar = (h, s.pl) if s.is_long else (l, s.ph)
+        s.ph, s.pl = h, l               # the first bar's "previous" range is its own
+    out[0] = sar_bar(s, h, l)
+
+
+cdef inline int ParabolicSAR_run(ParabolicSARSt* s, double* ring, const double** a, double** o,
+                                 Py_ssize_t n) noexcept nogil:
+    """The first two bars stepped, then sar_bar on a local copy of the state
+    (in registers)."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef double* y = o[0]
+    cdef Py_ssize_t i = 0, j
+    cdef double x[2]
+    cdef ParabolicSARSt st
+    if not rows_finite(a, 2, 0, n):
+        return 1
+    while i < n and s.n < 2:
+        x[0], x[1] = H[i], L[i]
+        ParabolicSAR_step(s, ring, x, &y[i])
+        i += 1
+    st = s[0]
+    for j in range(i, n):
+        y[j] = sar_bar(&st, H[j], L[j])
+    st.n += n - i
+    s[0] = st
+    return 0
 
 
 # StochRSI (TA-Lib STOCHRSI with an SMA fastD: the RSI, then TA-Lib's STOCHF
@@ -2172,10 +2376,21 @@ cdef inline void UltimateOscillator_init(UltimateOscillatorSt* s, i64 p1, i64 p2
     s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
 
 
+cdef inline double ult_ratios(double a1, double b1, double a2, double b2, double a3, double b3) noexcept nogil:
+    cdef double o = 0.0
+    if b1 != 0.0:
+        o += 4.0 * (a1 / b1)
+    if b2 != 0.0:
+        o += 2.0 * (a2 / b2)
+    if b3 != 0.0:
+        o += a3 / b3
+    return 100.0 * (o / 7.0)
+
+
 cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
                                          double* out) noexcept nogil:
     cdef i64 t = s.n, p3 = s.p3, j
-    cdef double pc = s.pc, cm, tr, v, o
+    cdef double pc = s.pc, cm, tr, v
     s.n += 1
     s.pc = x[2]
     out[0] = NAN
@@ -2198,14 +2413,7 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     s.a3 += cm
     s.b3 += tr
     if t >= p3:
-        o = 0.0
-        if s.b1 != 0.0:
-            o += 4.0 * (s.a1 / s.b1)
-        if s.b2 != 0.0:
-            o += 2.0 * (s.a2 / s.b2)
-        if s.b3 != 0.0:
-            o += s.a3 / s.b3
-        out[0] = 100.0 * (o / 7.0)
+        out[0] = ult_ratios(s.a1, s.b1, s.a2, s.b2, s.a3, s.b3)
         j = s.pos - s.p1 + 1            # each window's oldest term leaves
         j += p3 if j < 0 else 0
         s.a1 -= ring[j]
@@ -2221,3 +2429,90 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     s.pos += 1
     if s.pos == p3:
         s.pos = 0
+
+
+cdef inline void ult_terms(const double* H, const double* L, const double* C, Py_ssize_t lo, Py_ssize_t hi,
+                           double* cm, double* tr) noexcept nogil:
+    """Bars lo .. hi - 1's terms (lo >= 1), element-wise: cm[j - lo], tr[j - lo]."""
+    cdef Py_ssize_t j
+    cdef double pc, t, v
+    for j in range(lo, hi):
+        pc = C[j - 1]
+        cm[j - lo] = C[j] - (L[j] if L[j] < pc else pc)
+        t = H[j] - L[j]
+        v = fabs(pc - H[j])
+        t = v if v > t else t
+        v = fabs(pc - L[j])
+        tr[j - lo] = v if v > t else t
+
+
+cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, const double** a, double** o,
+                                       Py_ssize_t n) noexcept nogil:
+    """Steps until the warm-up is over and the longest window lies in the
+    array; then, a block at a time, the block's terms element-wise into a
+    scratch array after the previous longest - 1 bars' terms, and the running
+    totals over it in registers (the leaving terms read back from it); the
+    ring refilled with the last window's terms."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef double* y = o[0]
+    cdef i64 p1 = s.p1, p2 = s.p2, p3 = s.p3
+    cdef Py_ssize_t i = 0, j, j0, j1, k, m, w = p3 - 1, B = 4 * BLOCK
+    cdef double x[3]
+    cdef double* cm
+    cdef double* tr
+    cdef double a1, a2, a3, b1, b2, b3
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    while i < n and (s.n <= p3 or i < p3):
+        x[0], x[1], x[2] = H[i], L[i], C[i]
+        UltimateOscillator_step(s, ring, x, &y[i])
+        i += 1
+    if i == n:
+        return 0
+    B = w if w > B else B               # the carried terms cost at most one copy per bar
+    cm = <double*>malloc(2 * (w + B) * sizeof(double))
+    if cm == NULL:                      # no memory for the scratch: bar by bar
+        for j in range(i, n):
+            x[0], x[1], x[2] = H[j], L[j], C[j]
+            UltimateOscillator_step(s, ring, x, &y[j])
+        return 0
+    tr = cm + (w + B)
+    ult_terms(H, L, C, i - w, i, cm, tr)
+    a1, a2, a3, b1, b2, b3 = s.a1, s.a2, s.a3, s.b1, s.b2, s.b3
+    j0 = i
+    while True:
+        j1 = j0 + B if j0 + B < n else n
+        ult_terms(H, L, C, j0, j1, cm + w, tr + w)     # bar j's terms at w + (j - j0)
+        for j in range(j0, j1):         # UltimateOscillator_step's last branch
+            k = w + (j - j0)
+            a1 += cm[k]
+            a2 += cm[k]
+            a3 += cm[k]
+            b1 += tr[k]
+            b2 += tr[k]
+            b3 += tr[k]
+            y[j] = ult_ratios(a1, b1, a2, b2, a3, b3)
+            a1 -= cm[k - p1 + 1]
+            b1 -= tr[k - p1 + 1]
+            a2 -= cm[k - p2 + 1]
+            b2 -= tr[k - p2 + 1]
+            a3 -= cm[k - w]
+            b3 -= tr[k - w]
+        if j1 == n:
+            break
+        memmove(cm, cm + (j1 - j0), w * sizeof(double))     # the next block's leaving terms
+        memmove(tr, tr + (j1 - j0), w * sizeof(double))
+        j0 = j1
+    s.a1, s.a2, s.a3, s.b1, s.b2, s.b3 = a1, a2, a3, b1, b2, b3
+    for j in range(n - p3, n):          # the ring as steps leave it: bar j's terms in its slot
+        k = w + (j - j0)
+        m = (s.pos + p3 + (j - i) % p3) % p3
+        ring[m] = cm[k]
+        ring[p3 + m] = tr[k]
+    s.pos = (s.pos + (n - i)) % p3
+    s.n += n - i
+    s.pc = C[n - 1]
+    free(cm)
+    return 0

@@ -2361,8 +2361,8 @@ def ChaikinOscillator_step(s, ring, x, out):
     if s.n == 1:
         s.fast = s.slow = s.ad
     else:
-        s.fast = (s.kf * s.ad) + (s.kf1 * s.fast)
-        s.slow = (s.ks * s.ad) + (s.ks1 * s.slow)
+        s.fast = fma(s.kf1, s.fast, s.kf * s.ad)
+        s.slow = fma(s.ks1, s.slow, s.ks * s.ad)
     out[0] = s.fast - s.slow if s.n > s.lookback else NAN
 
 
@@ -2609,7 +2609,7 @@ def T3_init(s, period, v):
 
 
 def t3_out(s):
-    return s.c1 * s.e6 + s.c2 * s.e5 + s.c3 * s.e4 + s.c4 * s.e3
+    return fma(s.c4, s.e3, fma(s.c3, s.e4, fma(s.c1, s.e6, s.c2 * s.e5)))
 
 
 _T3_LEVELS = ("e1", "e2", "e3", "e4", "e5", "e6")
@@ -2617,10 +2617,10 @@ _T3_LEVELS = ("e1", "e2", "e3", "e4", "e5", "e6")
 
 def t3_push(s, x, levels):
     """Update e1 .. e<levels> with x; the last one updated."""
-    s.e1 = (s.k * x) + (s.k1 * s.e1)
+    s.e1 = fma(s.k1, s.e1, s.k * x)
     last = s.e1
     for name in _T3_LEVELS[1:levels]:
-        last = (s.k * last) + (s.k1 * getattr(s, name))
+        last = fma(s.k1, getattr(s, name), s.k * last)
         setattr(s, name, last)
     return last
 
