@@ -1435,6 +1435,63 @@ cdef inline Py_ssize_t extreme_at(const double* x, Py_ssize_t lo, Py_ssize_t hi,
     return k
 
 
+# The runs' window extremes over an array (Stochastic, WilliamsR, Aroon,
+# StochRSI): the indices of the highest H and the lowest L of the last p
+# bars, tracked as TA-Lib tracks them (a rescan of the window when one leaves
+# it: amortized O(1)), or, for windows of at most SMALL_WINDOW bars, the
+# values by selects (no unpredictable branches); then the deques rebuilt from
+# the last window, as streaming leaves them.
+
+cdef struct Ext:
+    Py_ssize_t hi, lo
+
+
+cdef inline void ext_start(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p) noexcept nogil:
+    """Before bar j (j >= p - 1): the extremes of bars j - p + 1 .. j - 1."""
+    e.hi = extreme_at(H, j - p + 1, j, True) if p > 1 else j
+    e.lo = extreme_at(L, j - p + 1, j, False) if p > 1 else j
+
+
+cdef inline void ext_push(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p) noexcept nogil:
+    """Bar j in: e.hi, e.lo the highest H and lowest L of j - p + 1 .. j (the newest of ties)."""
+    if e.hi <= j - p:                   # the highest left the window
+        e.hi = extreme_at(H, j - p + 1, j + 1, True)
+    elif H[j] >= H[e.hi]:
+        e.hi = j
+    if e.lo <= j - p:
+        e.lo = extreme_at(L, j - p + 1, j + 1, False)
+    elif L[j] <= L[e.lo]:
+        e.lo = j
+
+
+cdef inline void ext_values(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p,
+                            double* hh, double* ll) noexcept nogil:
+    """Bar j in: the highest H and lowest L of j - p + 1 .. j."""
+    cdef Py_ssize_t m
+    cdef double h, l
+    if p <= SMALL_WINDOW:               # a few selects beat unpredictable branches
+        h, l = H[j], L[j]
+        for m in range(j - p + 1, j):
+            h = H[m] if H[m] > h else h
+            l = L[m] if L[m] < l else l
+        hh[0], ll[0] = h, l
+    else:
+        ext_push(e, H, L, j, p)
+        hh[0], ll[0] = H[e.hi], L[e.lo]
+
+
+cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
+                               const double* L, Py_ssize_t n, i64 k) noexcept nogil:
+    """The two deques of a window of hi.period as streaming the array's last
+    ones leaves them (k: the values pushed in all, n >= hi.period)."""
+    cdef Py_ssize_t j, p = hi.period
+    hi.head = hi.size = lo.head = lo.size = 0
+    hi.k = lo.k = k - p
+    for j in range(n - p, n):
+        deque_push(hi, ring_hi, H[j], True)
+        deque_push(lo, ring_lo, L[j], False)
+
+
 cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
                                Py_ssize_t n) noexcept nogil:
     """Steps while the windows reach into earlier bars or the outputs warm
@@ -1447,7 +1504,8 @@ cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, 
     cdef double* r1 = ring + 4 * p
     cdef double* r2 = r1 + p1
     cdef i64 q1 = s.sk.pos, q2 = s.sd.pos
-    cdef Py_ssize_t i = 0, j, m, hi, lo
+    cdef Py_ssize_t i = 0, j
+    cdef Ext e
     cdef double row[3]
     cdef double res[2]
     cdef double hh, ll, k, t1, t2, sk, sd
@@ -1461,24 +1519,9 @@ cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, 
     if i == n:
         return 0
     q1, q2, t1, t2 = s.sk.pos, s.sd.pos, s.sk.total, s.sd.total
-    hi = extreme_at(H, i - p + 1, i, True) if p > 1 else i
-    lo = extreme_at(L, i - p + 1, i, False) if p > 1 else i
+    ext_start(&e, H, L, i, p)
     for j in range(i, n):
-        if p <= SMALL_WINDOW:                   # a few selects beat unpredictable branches
-            hh, ll = H[j], L[j]
-            for m in range(j - p + 1, j):
-                hh = H[m] if H[m] > hh else hh
-                ll = L[m] if L[m] < ll else ll
-        else:
-            if hi <= j - p:                     # the highest high left the window
-                hi = extreme_at(H, j - p + 1, j + 1, True)
-            elif H[j] >= H[hi]:
-                hi = j
-            if lo <= j - p:
-                lo = extreme_at(L, j - p + 1, j + 1, False)
-            elif L[j] <= L[lo]:
-                lo = j
-            hh, ll = H[hi], L[lo]
+        ext_values(&e, H, L, j, p, &hh, &ll)
         if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic_step's fastK
             k = 0.0
         else:
@@ -1502,12 +1545,7 @@ cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, 
     s.sk.pos, s.sd.pos, s.sk.total, s.sd.total = q1, q2, t1, t2
     s.sk.k += n - i
     s.sd.k += n - i
-    # the deques of the last window, as streaming leaves them
-    s.hi.head = s.hi.size = s.lo.head = s.lo.size = 0
-    s.hi.k = s.lo.k = s.hi.k + (n - i) - p
-    for j in range(n - p, n):
-        deque_push(&s.hi, ring, H[j], True)
-        deque_push(&s.lo, ring + 2 * p, L[j], False)
+    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
     return 0
 
 
@@ -1688,6 +1726,54 @@ cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, d
         return
     diff = (hh - ll) / -100.0
     out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
+
+
+cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, double** o,
+                              Py_ssize_t n) noexcept nogil:
+    """Steps while the window reaches into earlier bars; then, a block at a
+    time, the highest highs and lowest lows of the block's windows by van
+    Herk / Gil-Werman (no branches, O(1) per bar) into scratch arrays, and
+    the oscillator element-wise; the deques rebuilt from the last window."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef double* y = o[0]
+    cdef i64 p = s.hi.period
+    cdef Py_ssize_t i = 0, j, j0, j1, B = 4 * BLOCK
+    cdef double x[3]
+    cdef double* hh
+    cdef double* ll
+    cdef double* buf
+    cdef double diff
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    while i < n and i < p - 1:
+        x[0], x[1], x[2] = H[i], L[i], C[i]
+        WilliamsR_step(s, ring, x, &y[i])
+        i += 1
+    if i == n:
+        return 0
+    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
+    hh = <double*>malloc((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
+    if hh == NULL:                      # no memory for the scratch: bar by bar
+        for j in range(i, n):
+            x[0], x[1], x[2] = H[j], L[j], C[j]
+            WilliamsR_step(s, ring, x, &y[j])
+        return 0
+    ll = hh + (B + p)
+    buf = ll + (B + p)
+    j0 = i
+    while j0 < n:                       # bars j0 .. j1 - 1: their windows from bar j0 - p + 1
+        j1 = j0 + B if j0 + B < n else n
+        admf_vhgw_max(H + j0 - p + 1, hh, j1 - j0 + p - 1, p, buf)
+        admf_vhgw_min(L + j0 - p + 1, ll, j1 - j0 + p - 1, p, buf)
+        for j in range(j0, j1):         # WilliamsR_step's last lines
+            diff = (hh[j - j0 + p - 1] - ll[j - j0 + p - 1]) / -100.0
+            y[j] = (hh[j - j0 + p - 1] - C[j]) / diff if diff != 0.0 else 0.0
+        j0 = j1
+    free(hh)
+    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
+    return 0
 
 
 # CMO (TA-Lib CMO: RSI's smoothed gains and losses; 100 * (gain - loss) /
@@ -2026,6 +2112,35 @@ cdef inline void Aroon_step(AroonSt* s, double* ring, const double* x, double* o
     out[1] = factor * (<double>s.period - (today - (ring + w)[s.hi.head]))
 
 
+cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """Steps while the window reaches into earlier bars; then the extremes'
+    indices tracked over the arrays (ext_push)."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef i64 w = s.period + 1
+    cdef Py_ssize_t i = 0, j
+    cdef Ext e
+    cdef double x[2]
+    cdef double out[2]
+    cdef double factor = 100.0 / <double>s.period, dp = <double>s.period
+    if not rows_finite(a, 2, 0, n):
+        return 1
+    while i < n and i < w - 1:
+        x[0], x[1] = H[i], L[i]
+        Aroon_step(s, ring, x, out)
+        o[0][i], o[1][i] = out[0], out[1]
+        i += 1
+    if i == n:
+        return 0
+    ext_start(&e, H, L, i, w)
+    for j in range(i, n):
+        ext_push(&e, H, L, j, w)
+        o[0][j] = factor * (dp - <double>(j - e.lo))
+        o[1][j] = factor * (dp - <double>(j - e.hi))
+    deques_refill(&s.hi, &s.lo, ring, ring + 2 * w, H, L, n, s.hi.k + (n - i))
+    return 0
+
+
 # CCI (TA-Lib CCI: typical price (h + l + c) / 3; its mean over the last n
 # and the mean absolute deviation from that mean, both summed over the window
 # in the ring's slot order as TA-Lib sums its circular buffer; (tp - mean) /
@@ -2326,13 +2441,11 @@ cdef inline void StochRSI_init(StochRSISt* s, i64 period, i64 fastk, i64 fastd) 
     s.d.total = 0.0
 
 
-cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void stochrsi_k(StochRSISt* s, double* ring, double r, double* out) noexcept nogil:
+    """An RSI value into STOCHF: (fastk, fastd), NaN until both are ready."""
     cdef i64 n = s.hi.period
-    cdef double r, hh, ll, k, d
+    cdef double hh, ll, k, d
     out[0] = out[1] = NAN
-    RSI_step(&s.rsi, ring, x, &r)
-    if isnan(r):
-        return
     hh = deque_push(&s.hi, ring, r, True)
     ll = deque_push(&s.lo, ring + 2 * n, r, False)
     if isnan(hh):
@@ -2345,6 +2458,74 @@ cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, dou
     if not isnan(d):
         out[0] = k
         out[1] = d
+
+
+cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    cdef double r
+    rsi_step(&s.rsi, x, &r, False)
+    if isnan(r):
+        out[0] = out[1] = NAN
+    else:
+        stochrsi_k(s, ring, r, out)
+
+
+cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, double** o,
+                             Py_ssize_t n) noexcept nogil:
+    """RSI's run into a scratch array; STOCHF stepped over its values while its
+    window reaches into earlier ones or fastD warms up; then the window
+    extremes over the array (ext_values) and fastD's total in registers."""
+    cdef double* R
+    cdef double* y0 = o[0]
+    cdef double* y1 = o[1]
+    cdef i64 fk = s.hi.period, fd = s.d.period
+    cdef double* rd = ring + 4 * fk
+    cdef i64 q
+    cdef Py_ssize_t i, j, k0
+    cdef Ext e
+    cdef double out[2]
+    cdef double hh, ll, k, t
+    if n == 0:
+        return 0
+    R = <double*>malloc(n * sizeof(double))
+    if R == NULL:                       # no memory for the scratch: bar by bar
+        for i in range(n):
+            StochRSI_step(s, ring, &a[0][i], out)
+            y0[i], y1[i] = out[0], out[1]
+        return not admf_all_finite(a[0], n)
+    k0 = 0 if s.rsi.n >= s.rsi.period else s.rsi.period - s.rsi.n      # RSI's first value here
+    if rsi_run(&s.rsi, a[0], R, n, False):
+        free(R)
+        return 1
+    k0 = n if k0 > n else k0
+    for i in range(k0):
+        y0[i] = y1[i] = NAN
+    i = k0
+    while i < n and (i < k0 + fk - 1 or s.d.k < fd):
+        stochrsi_k(s, ring, R[i], out)
+        y0[i], y1[i] = out[0], out[1]
+        i += 1
+    if i < n:
+        q, t = s.d.pos, s.d.total
+        ext_start(&e, R, R, i, fk)
+        for j in range(i, n):
+            ext_values(&e, R, R, j, fk, &hh, &ll)
+            if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):
+                k = 0.0
+            else:
+                k = (R[j] - ll) / ((hh - ll) / 100.0)
+            rd[q] = k                   # sma_plain, the total in a register
+            q += 1
+            if q == fd:
+                q = 0
+            t += k
+            y0[j] = k
+            y1[j] = t / <double>fd
+            t -= rd[q]
+        s.d.pos, s.d.total = q, t
+        s.d.k += n - i
+        deques_refill(&s.hi, &s.lo, ring, ring + 2 * fk, R, R, n, s.hi.k + (n - i))
+    free(R)
+    return 0
 
 
 # UltimateOscillator (TA-Lib ULTOSC: the periods sorted, the shortest weighted
