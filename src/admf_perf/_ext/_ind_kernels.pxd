@@ -71,6 +71,7 @@ cdef extern from "admf_ind.h":
                        Py_ssize_t n, double u, double d) noexcept nogil
     double admf_sqrt(double v) noexcept nogil
     double true_range "admf_true_range"(double h, double l, double pc) noexcept nogil
+    bint nonzero "admf_nonzero"(double x) noexcept nogil
     double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
     void adx_dm "admf_adx_dm"(double dp, double dm, double* pd, double* md) noexcept nogil
     unsigned long long admf_atr_run(const double* h, const double* l, const double* c, double* y,
@@ -80,6 +81,8 @@ cdef extern from "admf_ind.h":
                        double* sumroc, double* kama) noexcept nogil
     unsigned long long admf_obv_run(const double* c, const double* v, double* y, Py_ssize_t n,
                                     double prev, double* obv) noexcept nogil
+    unsigned long long admf_trange_run(const double* h, const double* l, const double* c, double* y,
+                                       Py_ssize_t n) noexcept nogil
 
 
 cdef extern from "admf_ind.h":
@@ -1651,21 +1654,16 @@ cdef inline void TrueRange_step(TrueRangeSt* s, double* ring, const double* x, d
 
 cdef inline int TrueRange_run(TrueRangeSt* s, double* ring, const double** a, double** o,
                               Py_ssize_t n) noexcept nogil:
-    """Element-wise: each bar reads the previous close from the array."""
-    cdef const double* H = a[0]
-    cdef const double* L = a[1]
-    cdef const double* C = a[2]
+    """Element-wise (admf_trange_run): each bar reads the previous close from
+    the array, and the inputs are checked on the way."""
     cdef double* y = o[0]
-    cdef Py_ssize_t i
     if n == 0:
         return 0
-    if not rows_finite(a, 3, 0, n):
+    y[0] = true_range(a[0][0], a[1][0], s.pc) if s.n > 0 else NAN
+    if admf_trange_run(a[0], a[1], a[2], y, n) >> 63:
         return 1
-    y[0] = true_range(H[0], L[0], s.pc) if s.n > 0 else NAN
-    for i in range(1, n):
-        y[i] = true_range(H[i], L[i], C[i - 1])
     s.n += n
-    s.pc = C[n - 1]
+    s.pc = a[2][n - 1]
     return 0
 
 
@@ -1971,10 +1969,18 @@ cdef inline void MFI_init(MFISt* s, i64 period) noexcept nogil:
     s.prev = s.psum = s.nsum = 0.0
 
 
+cdef inline double mfi_out(double psum, double nsum, i64 npos, i64 nneg) noexcept nogil:
+    cdef double ps = psum if npos else 0.0
+    cdef double ns = nsum if nneg else 0.0
+    cdef double t = ps + ns
+    t = 100.0 * (ps / t) if t != 0.0 else 0.0
+    return 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
+
+
 cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 p = s.period
     cdef double tp = (x[0] + x[1] + x[2]) / 3.0
-    cdef double d, f, ps, ns, t
+    cdef double d, f
     s.n += 1
     out[0] = NAN
     if s.n == 1:
@@ -2005,11 +2011,93 @@ cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) 
         s.psum = arr_sum(ring, p) + poison(s.psum)
         s.nsum = arr_sum(ring + p, p) + poison(s.nsum)
     if s.n > p:
-        ps = s.psum if s.npos else 0.0
-        ns = s.nsum if s.nneg else 0.0
-        t = ps + ns
-        t = 100.0 * (ps / t) if t != 0.0 else 0.0
-        out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
+        out[0] = mfi_out(s.psum, s.nsum, s.npos, s.nneg)
+
+
+cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """Steps through the warm-up; then, a block at a time, the flows
+    element-wise into scratch arrays (selects, no branches), and the ring,
+    sums and counts in registers as MFI_step keeps them (the same re-sums)."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef const double* V = a[3]
+    cdef double* y = o[0]
+    cdef i64 p = s.period, pos, cnt, lp, ln
+    cdef Py_ssize_t i = 0, j, j0, j1, m, t, B = 4 * BLOCK
+    cdef double x[4]
+    cdef double* pf
+    cdef double* nf
+    cdef double* tpb
+    cdef double prev, psum, nsum, tp, d, f
+    cdef bint big
+    if not rows_finite(a, 4, 0, n):
+        return 1
+    while i < n and s.n <= p:
+        x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
+        MFI_step(s, ring, x, &y[i])
+        i += 1
+    if i == n:
+        return 0
+    pf = <double*>malloc((3 * B + 1) * sizeof(double))
+    if pf == NULL:                      # no memory for the scratch: bar by bar
+        for j in range(i, n):
+            x[0], x[1], x[2], x[3] = H[j], L[j], C[j], V[j]
+            MFI_step(s, ring, x, &y[j])
+        return 0
+    nf = pf + B
+    tpb = nf + B                        # tpb[0]: the previous typical price; tpb[1 + t]: bar j0 + t's
+    pos, cnt, prev, psum, nsum = s.pos, s.n, s.prev, s.psum, s.nsum
+    # each side's newest nonzero flow (a bar count; <= cnt - p: none in the
+    # window) stands in for its count: one test per flow, none when it leaves
+    lp = ln = cnt - p
+    for t in range(p):                  # the ring's flows, oldest first: bar cnt - p + 1 + t
+        m = pos + t
+        m -= p if m >= p else 0
+        lp = cnt - p + 1 + t if nonzero(ring[m]) else lp
+        ln = cnt - p + 1 + t if nonzero(ring[p + m]) else ln
+    j0 = i
+    while j0 < n:
+        j1 = j0 + B if j0 + B < n else n
+        m = j1 - j0
+        tpb[0] = prev
+        for t in range(m):              # MFI_step's flows, element-wise (vectorized)
+            tpb[1 + t] = (H[j0 + t] + L[j0 + t] + C[j0 + t]) / 3.0
+        for t in range(m):
+            tp = tpb[1 + t]
+            d = tp - tpb[t]
+            f = tp * V[j0 + t]
+            big = fabs(d) > TA_EPS * (fabs(tp) + fabs(tpb[t]))
+            pf[t] = f if big & (d >= 0.0) else 0.0
+            nf[t] = f if big & (d < 0.0) else 0.0
+        prev = tpb[m]
+        for t in range(m):              # MFI_step's sums: the oldest flow leaves, the new one enters
+            cnt += 1
+            psum -= ring[pos]
+            nsum -= ring[p + pos]
+            f = pf[t]
+            ring[pos] = f
+            psum += f                   # + 0.0 where no flow: psum is never -0.0, so the same bits
+            lp = cnt if nonzero(f) else lp
+            f = nf[t]
+            ring[p + pos] = f
+            nsum += f
+            ln = cnt if nonzero(f) else ln
+            pos += 1
+            if pos == p:
+                pos = 0
+            if (cnt & (RESUM - 1)) == 0:
+                psum = arr_sum(ring, p) + poison(psum)
+                nsum = arr_sum(ring + p, p) + poison(nsum)
+            y[j0 + t] = mfi_out(psum, nsum, lp > cnt - p, ln > cnt - p)
+        j0 = j1
+    s.pos, s.n, s.prev, s.psum, s.nsum = pos, cnt, prev, psum, nsum
+    s.npos = s.nneg = 0                 # the counts, from the ring
+    for t in range(p):
+        s.npos += nonzero(ring[t])
+        s.nneg += nonzero(ring[p + t])
+    free(pf)
+    return 0
 
 
 # ChaikinOscillator (TA-Lib ADOSC: the accumulation/distribution line, ad +=
@@ -2049,32 +2137,51 @@ cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, co
 
 cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, const double** a, double** o,
                                       Py_ssize_t n) noexcept nogil:
-    """Steps through the warm-up, then the A/D line and both EMAs in registers."""
+    """Steps through the warm-up; then, a block at a time, the inputs checked,
+    the A/D line's increments element-wise (vectorized, the division too)
+    into a scratch array, and the line and both EMAs in registers."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
     cdef const double* V = a[3]
     cdef double* y = o[0]
-    cdef Py_ssize_t i = 0, j
+    cdef Py_ssize_t i = 0, j0, j1, t, B = 4 * BLOCK
     cdef double x[4]
+    cdef double* inc
     cdef double ad, fast, slow, kf, kf1, ks, ks1, r
-    if not rows_finite(a, 4, 0, n):
-        return 1
     while i < n and s.n <= s.lookback:
         x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
         ChaikinOscillator_step(s, ring, x, &y[i])
         i += 1
-    if i < n:
-        ad, fast, slow, kf, kf1, ks, ks1 = s.ad, s.fast, s.slow, s.kf, s.kf1, s.ks, s.ks1
-        for j in range(i, n):
-            r = H[j] - L[j]
-            if r > 0.0:
-                ad += (((C[j] - L[j]) - (H[j] - C[j])) / r) * V[j]
+    if not rows_finite(a, 4, 0, i):
+        return 1
+    if i == n:
+        return 0
+    inc = <double*>malloc(B * sizeof(double))
+    if inc == NULL:                     # no memory for the scratch: bar by bar
+        for j0 in range(i, n):
+            x[0], x[1], x[2], x[3] = H[j0], L[j0], C[j0], V[j0]
+            ChaikinOscillator_step(s, ring, x, &y[j0])
+        return not rows_finite(a, 4, i, n)
+    ad, fast, slow, kf, kf1, ks, ks1 = s.ad, s.fast, s.slow, s.kf, s.kf1, s.ks, s.ks1
+    j0 = i
+    while j0 < n:
+        j1 = j0 + B if j0 + B < n else n
+        if not rows_finite(a, 4, j0, j1):
+            free(inc)
+            return 1
+        for t in range(j1 - j0):        # ChaikinOscillator_step's increment (+ 0.0 where h <= l:
+            r = H[j0 + t] - L[j0 + t]   # ad is never -0.0, so the same bits)
+            inc[t] = ((((C[j0 + t] - L[j0 + t]) - (H[j0 + t] - C[j0 + t])) / r) * V[j0 + t]) if r > 0.0 else 0.0
+        for t in range(j1 - j0):
+            ad += inc[t]
             fast = fma(kf1, fast, kf * ad)
             slow = fma(ks1, slow, ks * ad)
-            y[j] = fast - slow
-        s.ad, s.fast, s.slow = ad, fast, slow
-        s.n += n - i
+            y[j0 + t] = fast - slow
+        j0 = j1
+    s.ad, s.fast, s.slow = ad, fast, slow
+    s.n += n - i
+    free(inc)
     return 0
 
 

@@ -136,6 +136,14 @@ static uint64_t admf_lag_roc(const double* a, double* o, Py_ssize_t lo, Py_ssize
 
 /* TA-Lib's TRANGE in its order: the largest of h - l, |h - pc|, |l - pc|; the
    selects keep a NaN of h - l (a non-finite high or low) */
+/* x != 0.0 (true for NaN too) by the bits: an integer test, without the
+   comparison's unordered case (MFI's counts of nonzero flows) */
+static inline int admf_nonzero(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u << 1) != 0;
+}
+
 static inline double admf_true_range(double h, double l, double pc) {
     double r = h - l, t = fabs(h - pc);
     r = t > r ? t : r;
@@ -306,6 +314,21 @@ static uint64_t admf_obv_run(const double* c, const double* v, double* y, Py_ssi
         }
     }
     *obv = o;
+    return acc;
+}
+
+/* TRANGE over arrays: y[j] = the true range of bar j against c[j - 1], for
+   j in [1, n); returns the finiteness bits of h, l and c[0:n] (one pass:
+   vectorized, no second read of the inputs) */
+ADMF_CLONES
+static uint64_t admf_trange_run(const double* h, const double* l, const double* c, double* y, Py_ssize_t n) {
+    uint64_t acc = 0;
+    if (n <= 0) return 0;
+    ADMF_NF(acc, &h[0]); ADMF_NF(acc, &l[0]); ADMF_NF(acc, &c[0]);
+    for (Py_ssize_t j = 1; j < n; j++) {
+        ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]);
+        y[j] = admf_true_range(h[j], l[j], c[j - 1]);
+    }
     return acc;
 }
 
