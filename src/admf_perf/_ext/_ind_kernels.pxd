@@ -1684,16 +1684,25 @@ cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out
 
 
 cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    """ATR's run, then the division element-wise."""
-    cdef const double* C = a[2]
-    cdef double* y = o[0]
-    cdef Py_ssize_t i
-    if ATR_run(s, ring, a, o, n):
-        return 1
-    if s.period != 1:
-        for i in range(n):
-            if not isnan(y[i]):
-                y[i] = (y[i] / C[i]) * 100.0 if C[i] != 0.0 else 0.0
+    """ATR's run, then the division element-wise, a block at a time (the
+    block's ATRs still in L1)."""
+    cdef const double* ab[3]
+    cdef double* ob[1]
+    cdef double* y
+    cdef const double* C
+    cdef Py_ssize_t i, j0 = 0, j1
+    while j0 < n:
+        j1 = j0 + 4 * BLOCK if j0 + 4 * BLOCK < n else n
+        ab[0], ab[1], ab[2] = a[0] + j0, a[1] + j0, a[2] + j0
+        ob[0] = o[0] + j0
+        if ATR_run(s, ring, ab, ob, j1 - j0):
+            return 1
+        if s.period != 1:
+            y, C = ob[0], ab[2]
+            for i in range(j1 - j0):
+                if not isnan(y[i]):
+                    y[i] = (y[i] / C[i]) * 100.0 if C[i] != 0.0 else 0.0
+        j0 = j1
     return 0
 
 
@@ -2506,21 +2515,25 @@ cdef inline int ParabolicSAR_run(ParabolicSARSt* s, double* ring, const double**
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef double* y = o[0]
-    cdef Py_ssize_t i = 0, j
+    cdef Py_ssize_t i = 0, j, j0, j1
     cdef double x[2]
     cdef ParabolicSARSt st
-    if not rows_finite(a, 2, 0, n):
-        return 1
     while i < n and s.n < 2:
         x[0], x[1] = H[i], L[i]
         ParabolicSAR_step(s, ring, x, &y[i])
         i += 1
     st = s[0]
-    for j in range(i, n):
-        y[j] = sar_bar(&st, H[j], L[j])
+    j0 = i
+    while j0 < n:                       # a block at a time: its inputs checked, then read again from L1
+        j1 = j0 + 4 * BLOCK if j0 + 4 * BLOCK < n else n
+        if not rows_finite(a, 2, j0, j1):
+            return 1
+        for j in range(j0, j1):
+            y[j] = sar_bar(&st, H[j], L[j])
+        j0 = j1
     st.n += n - i
     s[0] = st
-    return 0
+    return not rows_finite(a, 2, 0, i)
 
 
 # StochRSI (TA-Lib STOCHRSI with an SMA fastD: the RSI, then TA-Lib's STOCHF
