@@ -1467,20 +1467,25 @@ cdef inline void ext_push(Ext* e, const double* H, const double* L, Py_ssize_t j
         e.lo = j
 
 
-cdef inline void ext_values(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p,
-                            double* hh, double* ll) noexcept nogil:
-    """Bar j in: the highest H and lowest L of j - p + 1 .. j."""
+cdef struct HL:
+    double h, l
+
+
+cdef inline HL ext_values(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p,
+                          bint small) noexcept nogil:
+    """Bar j in: the highest H and lowest L of j - p + 1 .. j (``small``: p <=
+    SMALL_WINDOW, a constant where the caller's loop is specialized on it)."""
     cdef Py_ssize_t m
-    cdef double h, l
-    if p <= SMALL_WINDOW:               # a few selects beat unpredictable branches
-        h, l = H[j], L[j]
+    cdef HL r
+    if small:                           # a few selects beat unpredictable branches
+        r.h, r.l = H[j], L[j]
         for m in range(j - p + 1, j):
-            h = H[m] if H[m] > h else h
-            l = L[m] if L[m] < l else l
-        hh[0], ll[0] = h, l
+            r.h = H[m] if H[m] > r.h else r.h
+            r.l = L[m] if L[m] < r.l else r.l
     else:
         ext_push(e, H, L, j, p)
-        hh[0], ll[0] = H[e.hi], L[e.lo]
+        r.h, r.l = H[e.hi], L[e.lo]
+    return r
 
 
 cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
@@ -1495,36 +1500,24 @@ cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double
         deque_push(lo, ring_lo, L[j], False)
 
 
-cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
-                               Py_ssize_t n) noexcept nogil:
-    """Steps while the windows reach into earlier bars or the outputs warm
-    up; then one pass: the extremes tracked by index (a rescan of the window
-    when one leaves it, as TA-Lib), fastK and the two running totals."""
-    cdef const double* H = a[0]
-    cdef const double* L = a[1]
-    cdef const double* C = a[2]
+cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* H, const double* L, const double* C,
+                                 double** o, Py_ssize_t i, Py_ssize_t n, bint small) noexcept nogil:
+    """Stochastic_run's pass over bars i .. n - 1 (their windows in the
+    arrays, the outputs warm): the extremes (ext_values), fastK and the two
+    running totals in registers."""
     cdef i64 p = s.hi.period, p1 = s.sk.period, p2 = s.sd.period
     cdef double* r1 = ring + 4 * p
     cdef double* r2 = r1 + p1
-    cdef i64 q1 = s.sk.pos, q2 = s.sd.pos
-    cdef Py_ssize_t i = 0, j
+    cdef i64 q1, q2
+    cdef Py_ssize_t j
     cdef Ext e
-    cdef double row[3]
-    cdef double res[2]
+    cdef HL r
     cdef double hh, ll, k, t1, t2, sk, sd
-    if not rows_finite(a, 3, 0, n):
-        return 1
-    while i < n and (i < p - 1 or s.sd.k < p2):
-        row[0], row[1], row[2] = H[i], L[i], C[i]
-        Stochastic_step(s, ring, row, res)
-        o[0][i], o[1][i] = res[0], res[1]
-        i += 1
-    if i == n:
-        return 0
     q1, q2, t1, t2 = s.sk.pos, s.sd.pos, s.sk.total, s.sd.total
     ext_start(&e, H, L, i, p)
     for j in range(i, n):
-        ext_values(&e, H, L, j, p, &hh, &ll)
+        r = ext_values(&e, H, L, j, p, small)
+        hh, ll = r.h, r.l
         if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic_step's fastK
             k = 0.0
         else:
@@ -1548,6 +1541,33 @@ cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, 
     s.sk.pos, s.sd.pos, s.sk.total, s.sd.total = q1, q2, t1, t2
     s.sk.k += n - i
     s.sd.k += n - i
+
+
+cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
+                               Py_ssize_t n) noexcept nogil:
+    """Steps while the windows reach into earlier bars or the outputs warm
+    up; then one pass: the extremes tracked by index (a rescan of the window
+    when one leaves it, as TA-Lib), fastK and the two running totals."""
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef i64 p = s.hi.period, p2 = s.sd.period
+    cdef Py_ssize_t i = 0
+    cdef double row[3]
+    cdef double res[2]
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    while i < n and (i < p - 1 or s.sd.k < p2):
+        row[0], row[1], row[2] = H[i], L[i], C[i]
+        Stochastic_step(s, ring, row, res)
+        o[0][i], o[1][i] = res[0], res[1]
+        i += 1
+    if i == n:
+        return 0
+    if p <= SMALL_WINDOW:                       # the loop specialized on the window's size
+        stochastic_fast(s, ring, H, L, C, o, i, n, True)
+    else:
+        stochastic_fast(s, ring, H, L, C, o, i, n, False)
     deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
     return 0
 
@@ -2589,6 +2609,41 @@ cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, dou
         stochrsi_k(s, ring, r, out)
 
 
+cdef inline void stochrsi_fast(StochRSISt* s, double* ring, const double* R, double** o, Py_ssize_t i,
+                               Py_ssize_t n, bint small) noexcept nogil:
+    """StochRSI_run's pass over RSIs i .. n - 1 (their windows in the array,
+    fastD warm): the extremes (ext_values), fastK and fastD's total in
+    registers."""
+    cdef double* y0 = o[0]
+    cdef double* y1 = o[1]
+    cdef i64 fk = s.hi.period, fd = s.d.period
+    cdef double* rd = ring + 4 * fk
+    cdef i64 q
+    cdef Py_ssize_t j
+    cdef Ext e
+    cdef HL r
+    cdef double hh, ll, k, t
+    q, t = s.d.pos, s.d.total
+    ext_start(&e, R, R, i, fk)
+    for j in range(i, n):
+        r = ext_values(&e, R, R, j, fk, small)
+        hh, ll = r.h, r.l
+        if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):
+            k = 0.0
+        else:
+            k = (R[j] - ll) / ((hh - ll) / 100.0)
+        rd[q] = k                       # sma_plain, the total in a register
+        q += 1
+        if q == fd:
+            q = 0
+        t += k
+        y0[j] = k
+        y1[j] = t / <double>fd
+        t -= rd[q]
+    s.d.pos, s.d.total = q, t
+    s.d.k += n - i
+
+
 cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, double** o,
                              Py_ssize_t n) noexcept nogil:
     """RSI's run into a scratch array; STOCHF stepped over its values while its
@@ -2598,12 +2653,8 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
     cdef double* y0 = o[0]
     cdef double* y1 = o[1]
     cdef i64 fk = s.hi.period, fd = s.d.period
-    cdef double* rd = ring + 4 * fk
-    cdef i64 q
-    cdef Py_ssize_t i, j, k0
-    cdef Ext e
+    cdef Py_ssize_t i, k0
     cdef double out[2]
-    cdef double hh, ll, k, t
     if n == 0:
         return 0
     R = <double*>malloc(n * sizeof(double))
@@ -2624,25 +2675,11 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
         stochrsi_k(s, ring, R[i], out)
         y0[i], y1[i] = out[0], out[1]
         i += 1
-    if i < n:
-        q, t = s.d.pos, s.d.total
-        ext_start(&e, R, R, i, fk)
-        for j in range(i, n):
-            ext_values(&e, R, R, j, fk, &hh, &ll)
-            if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):
-                k = 0.0
-            else:
-                k = (R[j] - ll) / ((hh - ll) / 100.0)
-            rd[q] = k                   # sma_plain, the total in a register
-            q += 1
-            if q == fd:
-                q = 0
-            t += k
-            y0[j] = k
-            y1[j] = t / <double>fd
-            t -= rd[q]
-        s.d.pos, s.d.total = q, t
-        s.d.k += n - i
+    if i < n:                           # the loop specialized on the window's size
+        if fk <= SMALL_WINDOW:
+            stochrsi_fast(s, ring, R, o, i, n, True)
+        else:
+            stochrsi_fast(s, ring, R, o, i, n, False)
         deques_refill(&s.hi, &s.lo, ring, ring + 2 * fk, R, R, n, s.hi.k + (n - i))
     free(R)
     return 0
