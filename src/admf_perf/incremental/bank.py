@@ -72,7 +72,7 @@ def _classes() -> tuple[type, ...]:
 class IndicatorBank:
     """One ``cls(**params)`` per symbol, updated in one call (module docs)."""
 
-    __slots__ = ("_cls", "_params", "_policy", "_core", "_name", "_n", "_nin")
+    __slots__ = ("_cls", "_params", "_policy", "_core", "_name", "_n", "_nin", "_innames")
 
     def __init__(self, cls: type, n_symbols: int, *, nan_policy: str = "raise", **params: Any) -> None:
         if not isinstance(cls, type) or cls not in _classes():
@@ -93,6 +93,7 @@ class IndicatorBank:
         self._core = _ind.BankCore(proto, n, nan_policy == "skip")
         self._n = n
         self._nin = self._core.n_inputs
+        self._innames = tuple(proto._input_names())     # the inputs' names, for messages
 
     # -- one bar ---------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class IndicatorBank:
         other._cls, other._params, other._policy, other._name = (
             self._cls, dict(self._params), self._policy, self._name)
         other._core = self._core.copy()
-        other._n, other._nin = self._n, self._nin
+        other._n, other._nin, other._innames = self._n, self._nin, self._innames
         return other
 
     def __copy__(self) -> IndicatorBank:
@@ -220,7 +221,7 @@ class IndicatorBank:
     # -- messages ------------------------------------------------------------------------
 
     def _input_names(self) -> tuple[str, ...]:
-        return tuple(self._core.get(0)._input_names())
+        return self._innames
 
     def _arity(self, method: str, got: int) -> None:
         names = self._input_names()
