@@ -14,6 +14,10 @@
 # the template's tables; the AVX2 runs where a single indicator uses them),
 # so every symbol's outputs are the single class's, bit for bit.
 
+cdef enum:
+    GATHER = 8                  # batch: symbols whose inputs are gathered together (a cache line)
+    GATHER_BYTES = 512 * 1024   # ... while their scratch stays within half an L2 cache
+
 
 @cython.final
 cdef class BankCore:
@@ -280,67 +284,117 @@ cdef class _BankJob:
         cdef run_fn run = self.core.run
         cdef char* mem = self.core.mem
         cdef double v
-        cdef double* buf = <double*>malloc((nin + nout) * nb * sizeof(double) + nb * sizeof(Py_ssize_t))
-        cdef double* col[4]
+        cdef Py_ssize_t G = GATHER, jg, g, gn
+        cdef double* buf
+        cdef double* gb
+        cdef const double* row
+        cdef const double* src[4]
+        cdef const double* run_in[4]
+        cdef Py_ssize_t st[4]
+        cdef double* cb[4]
+        cdef bint clean
         cdef double* o[3]
         cdef double last[3]
         cdef Py_ssize_t* pos
         cdef char* b
         cdef double* po
+        # The inputs of G symbols at a time, gathered by rows: a panel in C
+        # order holds a bar's symbols side by side, so one cache line serves
+        # eight of them (a column at a time would touch a line per value).
+        # One symbol at a time where the columns are contiguous, or the
+        # group's scratch would outgrow the L2 cache.
+        for k in range(nin):
+            if self.s0[k] == 1:
+                G = 1
+        if nin * G * nb * <Py_ssize_t>sizeof(double) > GATHER_BYTES:
+            G = 1
+        buf = <double*>malloc((nin + nout) * nb * sizeof(double) + nb * sizeof(Py_ssize_t)
+                              + nin * G * nb * sizeof(double))
         if buf == NULL:
             self.stop = 1
             return -1
         for k in range(nin):
-            col[k] = buf + k * nb
+            cb[k] = buf + k * nb
         for k in range(nout):
             o[k] = buf + (nin + k) * nb
         pos = <Py_ssize_t*>(buf + (nin + nout) * nb)
-        for j in range(lo, hi):
-            if self.stop:
-                break                           # another worker failed: the batch is undone
-            b = mem + j * block
-            po = <double*>(b + out_off)
-            m = 0
-            for i in range(nb):
-                miss = 0
+        gb = <double*>(pos + nb)
+        jg = lo
+        while jg < hi:
+            gn = G if jg + G <= hi else hi - jg
+            if G > 1:
                 for k in range(nin):
-                    v = self.p[k][i * self.s0[k] + j * self.s1[k]]
-                    col[k][m] = v
-                    if not finite(v):
-                        if skip and isnan(v):
-                            miss = 1
-                        elif bad_j[0] < 0:
-                            bad_j[0] = j
-                            bad_i[0] = i
-                            bad_k[0] = k
-                            bad_v[0] = v
+                    for i in range(nb):
+                        row = self.p[k] + i * self.s0[k] + jg * self.s1[k]
+                        for g in range(gn):
+                            gb[(k * G + g) * nb + i] = row[g * self.s1[k]]
+            for j in range(jg, jg + gn):
+                if self.stop:
+                    break                       # another worker failed: the batch is undone
+                clean = 1
+                for k in range(nin):            # symbol j's inputs: gathered, or in the panels
+                    if G > 1:
+                        src[k], st[k] = gb + (k * G + (j - jg)) * nb, 1
+                    else:
+                        src[k], st[k] = self.p[k] + j * self.s1[k], self.s0[k]
+                    if st[k] == 1:              # contiguous: the kernel reads it in place
+                        run_in[k] = src[k]
+                    else:
+                        for i in range(nb):
+                            cb[k][i] = src[k][i * st[k]]
+                        run_in[k] = cb[k]
+                    clean = clean and admf_all_finite(run_in[k], nb)
+                b = mem + j * block
+                po = <double*>(b + out_off)
+                m = 0
+                if clean:                       # every bar present and finite (the common case)
+                    m = nb
+                for i in range(nb if not clean else 0):
+                    miss = 0
+                    for k in range(nin):
+                        v = src[k][i * st[k]]
+                        cb[k][m] = v
+                        if not finite(v):
+                            if skip and isnan(v):
+                                miss = 1
+                            elif bad_j[0] < 0:
+                                bad_j[0] = j
+                                bad_i[0] = i
+                                bad_k[0] = k
+                                bad_v[0] = v
+                    if bad_j[0] >= 0:
+                        break
+                    if not miss:
+                        pos[m] = i
+                        m += 1
                 if bad_j[0] >= 0:
+                    self.stop = 1
                     break
-                if not miss:
-                    pos[m] = i
-                    m += 1
-            if bad_j[0] >= 0:
-                self.stop = 1
-                break
-            if m:
-                run(b, <double*>(b + ring_off), <const double**>col, o, m)
-            if m == nb:
-                for k in range(nout):
-                    memcpy(self.out + nb * (j + n * k), o[k], nb * sizeof(double))
-            else:
-                for k in range(nout):
-                    last[k] = po[k]
-                q = 0
-                for i in range(nb):
-                    if q < m and pos[q] == i:
-                        for k in range(nout):
-                            last[k] = o[k][q]
-                        q += 1
+                if not clean:                   # the slow path compacted the present bars into cb
+                    for k in range(nin):
+                        run_in[k] = cb[k]
+                if m:
+                    run(b, <double*>(b + ring_off), run_in, o, m)
+                if m == nb:
                     for k in range(nout):
-                        self.out[i + nb * (j + n * k)] = last[k]
-            if m:
-                (<i64*>(b + self.core.cnt_off))[0] += m
-                for k in range(nout):
-                    po[k] = o[k][m - 1]
+                        memcpy(self.out + nb * (j + n * k), o[k], nb * sizeof(double))
+                else:
+                    for k in range(nout):
+                        last[k] = po[k]
+                    q = 0
+                    for i in range(nb):
+                        if q < m and pos[q] == i:
+                            for k in range(nout):
+                                last[k] = o[k][q]
+                            q += 1
+                        for k in range(nout):
+                            self.out[i + nb * (j + n * k)] = last[k]
+                if m:
+                    (<i64*>(b + self.core.cnt_off))[0] += m
+                    for k in range(nout):
+                        po[k] = o[k][m - 1]
+            if self.stop:
+                break
+            jg += gn
         free(buf)
         return 0

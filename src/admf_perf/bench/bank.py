@@ -51,9 +51,6 @@ OPEN_GOALS: dict[str, str] = {
         "WMA", "TEMA", "KAMA", "MACD", "BollingerBands", "StdDev", "RollingMin", "RollingMax", "ADX",
         "Stochastic", "NATR", "WilliamsR", "APO", "PPO", "TRIMA", "MFI", "ChaikinOscillator",
         "Aroon", "CCI", "T3", "StochRSI", "UltimateOscillator")},
-    # batch, ours / TA-Lib per column: OBV 1.002 (WILLR, MFI and AROON pass
-    # since their runs of 2026-12-03)
-    **{f"IndicatorBank.batch {name} ({N_SYMBOLS:,} x {BATCH_BARS:,})": "issue 14" for name in ("OBV",)},
 }
 
 
