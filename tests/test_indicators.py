@@ -692,6 +692,55 @@ def test_composed_batch_passes_an_infinite_source_value_on_as_update_does(ind):
     assert a.count == b.count and _same(a.value, b.value)
 
 
+def test_multi_output_with_a_source_that_overflows(ind):
+    """Every output of a multi-output indicator is written when batch goes
+    bar by bar (a source value that is not finite), as update writes them."""
+    x = np.array([1.0, 1e-300, 1e300, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    a, b = (ind.BollingerBands(2, source=ind.ROC(1)) for _ in range(2))
+    got = a.batch(x)
+    ref = [b.update(v) for v in x]
+    assert not np.isfinite(np.array(ref, dtype=float)[1:]).all()     # the case is met
+    for k, g in enumerate(got):
+        assert np.array_equal(g, np.array([r[k] for r in ref]), equal_nan=True), k
+    assert _same(a.value, b.value)
+
+
+def _flat_stretches(rng, n=300):
+    """A geometric walk with three flat stretches (high = low = close) of 3
+    to 70 bars, at a random scale."""
+    c = np.exp(np.cumsum(rng.normal(size=n) * rng.random() * 0.3)) * 100
+    for s0 in rng.integers(0, n - 50, 3):
+        c[s0:s0 + rng.integers(3, 70)] = c[s0]
+    h, l = c * (1 + rng.random(n) * 0.05), c * (1 - rng.random(n) * 0.05)
+    flat = np.r_[False, c[1:] == c[:-1]]
+    h[flat] = l[flat] = c[flat]
+    scale = 10.0 ** rng.integers(-20, 9)
+    return h * scale, l * scale, c * scale
+
+
+def test_ultosc_flat_windows_after_moves(ind):
+    """A window that holds no nonzero true range has exact zero totals (not a
+    rounding residue over another) and no ratio, at every scale and for any
+    periods, as TA-Lib; a sum that rounds to zero or below gives no ratio."""
+    rng = np.random.default_rng(7)
+    cases = [(*_flat_stretches(rng), tuple(int(p) for p in rng.integers(1, 40, 3))) for _ in range(40)]
+    c = np.full(80, 100.0)
+    h, l = c.copy(), c.copy()
+    h[30], h[32], l[33] = 1e20, 101.0, 99.5        # a true range that absorbs the next ones
+    cases.append((h, l, c, (7, 14, 28)))
+    for h, l, c, p in cases:
+        want = talib.ULTOSC(h, l, c, *p)
+        got = ind.UltimateOscillator(*p).batch(h, l, c)
+        assert np.array_equal(got, want, equal_nan=True), p
+        obj, cut = ind.UltimateOscillator(*p), int(rng.integers(1, len(c)))   # batch then stream
+        head = obj.batch(h[:cut], l[:cut], c[:cut])
+        tail = [obj.update(*r) for r in zip(h[cut:], l[cut:], c[cut:], strict=True)]
+        assert np.array_equal(np.concatenate([head, tail]), want, equal_nan=True), (p, cut)
+    # the last case: no infinity where the absorbed ranges' sum is 0, and 0
+    # once every window is flat
+    assert np.isnan(got[:28]).all() and np.isfinite(got[28:]).all() and (got[58:] == 0.0).all()
+
+
 def test_setstate_is_all_or_nothing(ind):
     obj = ind.SMA(3)
     for v in (1.0, 2.0, 4.0):

@@ -2689,12 +2689,15 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
 # 4, the middle 2, the longest 1; from bar 1 the terms close - min(low,
 # previous close) and the true range; each period's sums TA-Lib's plain running
 # totals, a window's first term added at bar longest - period + 1; 100 * (4 a1
-# / b1 + 2 a2 / b2 + a3 / b3) / 7, a ratio left out where its b is 0; first
-# output at bar longest): the terms of the longest window, close's in
-# ring[0:p3], the true ranges' in ring[p3:2 p3]
+# / b1 + 2 a2 / b2 + a3 / b3) / 7, a ratio left out unless its b is above 0;
+# first output at bar longest): the terms of the longest window, close's in
+# ring[0:p3], the true ranges' in ring[p3:2 p3]. A window that holds no
+# nonzero true range (nz: the last bar with one) has its totals set to exact
+# zeros before the ratios, as TA-Lib's are: a flat window never divides one
+# rounding residue by another.
 
 cdef struct UltimateOscillatorSt:
-    i64 n, pos, p1, p2, p3
+    i64 n, pos, p1, p2, p3, nz
     double pc, a1, a2, a3, b1, b2, b3
 
 
@@ -2710,19 +2713,30 @@ cdef inline void UltimateOscillator_init(UltimateOscillatorSt* s, i64 p1, i64 p2
     if p1 > p2:
         p1, p2 = p2, p1
     s.p1, s.p2, s.p3 = p1, p2, p3
-    s.n = s.pos = 0
+    s.n = s.pos = s.nz = 0
     s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
 
 
 cdef inline double ult_ratios(double a1, double b1, double a2, double b2, double a3, double b3) noexcept nogil:
     cdef double o = 0.0
-    if b1 != 0.0:
+    if b1 > 0.0:
         o += 4.0 * (a1 / b1)
-    if b2 != 0.0:
+    if b2 > 0.0:
         o += 2.0 * (a2 / b2)
-    if b3 != 0.0:
+    if b3 > 0.0:
         o += a3 / b3
     return 100.0 * (o / 7.0)
+
+
+cdef inline void ult_flat(UltimateOscillatorSt* s, i64 nz, i64 t, double* a1, double* b1, double* a2,
+                          double* b2, double* a3, double* b3) noexcept nogil:
+    """Exact zeros for the totals of each window ending at bar t that holds
+    no nonzero true range (the last one at bar nz); the shortest is one."""
+    a1[0] = b1[0] = 0.0
+    if nz <= t - s.p2:
+        a2[0] = b2[0] = 0.0
+    if nz <= t - s.p3:
+        a3[0] = b3[0] = 0.0
 
 
 cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
@@ -2742,6 +2756,8 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     tr = v if v > tr else tr
     ring[s.pos] = cm
     ring[p3 + s.pos] = tr
+    if tr != 0.0:
+        s.nz = t
     if t > p3 - s.p1:
         s.a1 += cm
         s.b1 += tr
@@ -2751,6 +2767,8 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     s.a3 += cm
     s.b3 += tr
     if t >= p3:
+        if s.nz <= t - s.p1:
+            ult_flat(s, s.nz, t, &s.a1, &s.b1, &s.a2, &s.b2, &s.a3, &s.b3)
         out[0] = ult_ratios(s.a1, s.b1, s.a2, s.b2, s.a3, s.b3)
         j = s.pos - s.p1 + 1            # each window's oldest term leaves
         j += p3 if j < 0 else 0
@@ -2801,6 +2819,7 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     cdef double* cm
     cdef double* tr
     cdef double a1, a2, a3, b1, b2, b3
+    cdef Py_ssize_t nz                  # the last bar with a nonzero true range
     if not rows_finite(a, 3, 0, n):
         return 1
     while i < n and (s.n <= p3 or i < p3):
@@ -2819,6 +2838,7 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     tr = cm + (w + B)
     ult_terms(H, L, C, i - w, i, cm, tr)
     a1, a2, a3, b1, b2, b3 = s.a1, s.a2, s.a3, s.b1, s.b2, s.b3
+    nz = s.nz - (s.n - i)               # the step's bar count, as an index
     j0 = i
     while True:
         j1 = j0 + B if j0 + B < n else n
@@ -2831,6 +2851,9 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
             b1 += tr[k]
             b2 += tr[k]
             b3 += tr[k]
+            nz = j if tr[k] != 0.0 else nz
+            if nz <= j - p1:            # the shortest window is flat
+                ult_flat(s, nz, j, &a1, &b1, &a2, &b2, &a3, &b3)
             y[j] = ult_ratios(a1, b1, a2, b2, a3, b3)
             a1 -= cm[k - p1 + 1]
             b1 -= tr[k - p1 + 1]
@@ -2844,6 +2867,7 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
         memmove(tr, tr + (j1 - j0), w * sizeof(double))
         j0 = j1
     s.a1, s.a2, s.a3, s.b1, s.b2, s.b3 = a1, a2, a3, b1, b2, b3
+    s.nz = nz + (s.n - i)
     for j in range(n - p3, n):          # the ring as steps leave it: bar j's terms in its slot
         k = w + (j - j0)
         m = (s.pos + p3 + (j - i) % p3) % p3

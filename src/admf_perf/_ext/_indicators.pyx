@@ -507,7 +507,8 @@ cdef class _Indicator:
                 if stepwise:
                     for i in range(n):
                         self._step(&a[0][i])
-                        o[0][i] = self._out[0]
+                        for k in range(self._nout):
+                            o[k][i] = self._out[k]
                 else:
                     bad = self._run(a, o, n)
                 if bad:

@@ -2852,6 +2852,7 @@ class UltimateOscillatorSt:
     p1: int = 0
     p2: int = 0
     p3: int = 0
+    nz: int = 0
     pc: float = 0.0
     a1: float = 0.0
     a2: float = 0.0
@@ -2867,7 +2868,7 @@ def UltimateOscillator_NRING(p1, p2, p3):
 
 def UltimateOscillator_init(s, p1, p2, p3):
     s.p1, s.p2, s.p3 = sorted((p1, p2, p3))
-    s.n = s.pos = 0
+    s.n = s.pos = s.nz = 0
     s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
 
 
@@ -2886,6 +2887,8 @@ def UltimateOscillator_step(s, ring, x, out):
     tr = v if v > tr else tr
     ring[s.pos] = cm
     ring[p3 + s.pos] = tr
+    if tr != 0.0:
+        s.nz = t                        # the last bar with a nonzero true range
     if t > p3 - s.p1:
         s.a1 += cm
         s.b1 += tr
@@ -2895,12 +2898,20 @@ def UltimateOscillator_step(s, ring, x, out):
     s.a3 += cm
     s.b3 += tr
     if t >= p3:
+        # a window with no nonzero true range: exact zeros, not a rounding
+        # residue over another (TA-Lib's)
+        if s.nz <= t - s.p1:
+            s.a1 = s.b1 = 0.0
+        if s.nz <= t - s.p2:
+            s.a2 = s.b2 = 0.0
+        if s.nz <= t - p3:
+            s.a3 = s.b3 = 0.0
         o = 0.0
-        if s.b1 != 0.0:
+        if s.b1 > 0.0:
             o += 4.0 * (s.a1 / s.b1)
-        if s.b2 != 0.0:
+        if s.b2 > 0.0:
             o += 2.0 * (s.a2 / s.b2)
-        if s.b3 != 0.0:
+        if s.b3 > 0.0:
             o += s.a3 / s.b3
         out[0] = 100.0 * (o / 7.0)
         j = (s.pos - s.p1 + 1) % p3     # each window's oldest term leaves
