@@ -1197,6 +1197,46 @@ def test_avx2_runs_give_the_baseline_bits(dname):
             assert _same_numbers(st_whole, ref[2]) and _same_numbers(st_parts, ref[3]), f"{what}: state"
 
 
+@pytest.mark.parametrize("dname", sorted(_MIRROR_DATA))
+def test_a_run_without_memory_for_its_scratch_steps_instead(dname):
+    """When a run cannot allocate its scratch it changes nothing, and batch
+    steps bar by bar: the same outputs, bit for bit, in batches that continue
+    one another, and then the same stream (a deque's layout in its ring may
+    differ; its contents do not).  Every run that allocates takes the path:
+    the scratch allocations made to fail one at a time."""
+    cind, _ = _compiled_and_twin()
+    from conftest import get_package
+
+    mod = get_package("compiled")._ext._indicators
+    h, l, c, v = _MIRROR_DATA[dname]()
+    failed = set()
+    try:
+        mod._use_simd(False)
+        for name, args in _MIRROR_CASES + [(name, ()) for name in ALL]:
+            cols = _inputs(SPECS[name][1], h, l, c, v)
+            ref, obj = getattr(cind, name)(*args), getattr(cind, name)(*args)
+            cuts = ((0, 7), (7, 300), (300, 450))
+            want = [ref.batch(*(col[lo:hi] for col in cols)) for lo, hi in cuts]
+            got = []
+            for lo, hi in cuts:
+                mod._fail_scratch(1)
+                got.append(obj.batch(*(col[lo:hi] for col in cols)))
+                if mod._fail_scratch(0) == 0:     # the failure was taken: this run allocates
+                    failed.add(name)
+            what = f"{name}{args} on {dname}"
+            assert all(_same_bits(p, q) for p, q in zip(got, want, strict=True)), what
+            rows = list(zip(*(col[450:] for col in cols), strict=True))
+            n_out = N_OUTPUTS.get(name, 1)
+            assert obj.count == ref.count and _same_bits(
+                _as_arrays(_stream(obj, rows), n_out), _as_arrays(_stream(ref, rows), n_out)), what
+    finally:
+        mod._fail_scratch(0)
+        mod._use_simd(True)
+    # the case is met: every run that allocates a scratch array took the path
+    assert failed >= {"WilliamsR", "APO", "PPO", "TRIMA", "MFI", "ChaikinOscillator", "StochRSI",
+                      "UltimateOscillator", "RollingMax", "RollingMin"}, failed
+
+
 def test_the_twins_fma_is_c99s():
     """The twin's exact ``fma`` (Python < 3.13) rounds once, as C99's: against
     libm's, on random, cancelling, huge, tiny and non-finite triples."""

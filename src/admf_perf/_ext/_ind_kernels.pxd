@@ -34,13 +34,16 @@ otherwise; the twin computes the same value), and they leave one operation
 on each recurrence's dependency chain.
 """
 from libc.math cimport NAN, fabs, isnan
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memmove
 
 ctypedef long long i64
 
 #: An ``X_run`` through a pointer (the state as void*): the table of the
-#: AVX2 build (``_ind_simd``) holds one per indicator.
+#: AVX2 build (``_ind_simd``) holds one per indicator.  A run returns 0, 1
+#: when an input was not finite (the caller restores the state), or
+#: RUN_NOMEM when it could not allocate its scratch: then it has changed
+#: nothing, and the template's ``X_batch`` steps bar by bar instead.
 ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil
 
 
@@ -59,6 +62,8 @@ cdef extern from "admf_ind.h":
     #: C99 fma (one rounding): the instruction where the CPU has it (admf_ind.h)
     double fma "admf_fma"(double a, double b, double c) noexcept nogil
     bint admf_all_finite(const double* a, Py_ssize_t n) noexcept nogil
+    Py_ssize_t admf_scratch_failures
+    void* scratch "admf_scratch"(size_t n) noexcept nogil
     unsigned long long admf_nf_run(const double* a, Py_ssize_t n) noexcept nogil
     unsigned long long admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n,
                                     Py_ssize_t p) noexcept nogil
@@ -97,6 +102,7 @@ cdef enum:
     RESUM = 256     # bars between the exact re-sums of a rolling sum
     BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
     SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
+    RUN_NOMEM = -1      # a run's scratch could not be allocated (nothing changed)
 
 
 cdef inline bint finite(double x) noexcept nogil:
@@ -1038,16 +1044,15 @@ cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, 
                           bint is_max) noexcept nogil:
     cdef i64 p = s.period, k0 = s.k
     cdef Py_ssize_t i = 0, m = n if n < p - 1 else p - 1
-    cdef double* buf
+    cdef double* buf = NULL
     cdef int bad
+    if n >= p:
+        buf = <double*>scratch(2 * (p + 1) * sizeof(double))
+        if buf == NULL:
+            return RUN_NOMEM
     for i in range(m):                  # windows that reach into the previous bars
         y[i] = deque_push(s, ring, x[i], is_max)
     if n < p:
-        return not admf_all_finite(x, n)
-    buf = <double*>malloc(2 * (p + 1) * sizeof(double))
-    if buf == NULL:
-        for i in range(m, n):           # no memory for the blocks: step
-            y[i] = deque_push(s, ring, x[i], is_max)
         return not admf_all_finite(x, n)
     bad = admf_vhgw_max(x, y, n, p, buf) if is_max else admf_vhgw_min(x, y, n, p, buf)
     free(buf)
@@ -1648,10 +1653,9 @@ cdef inline int VWAP_run(VWAPSt* s, double* ring, const double** a, double** o, 
 
 
 # ---------------------------------------------------------------------------
-# Kernels without a run of their own (from here on): the template writes
-# theirs (``_indicators_classes.pxi.in``, STEPS_ONLY), which steps bar by bar
-# and then checks the inputs (the caller restores the state when one was not
-# finite).
+# The newer kernels (TA-Lib's fifteen of issue 14).  Each has a run of its own
+# but CCI, whose run the template writes (``_indicators_classes.pxi.in``,
+# STEPS_ONLY: its steps, then the inputs checked).
 # ---------------------------------------------------------------------------
 
 # TrueRange (TA-Lib TRANGE: the true range from bar 1)
@@ -1774,18 +1778,16 @@ cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, do
     cdef double diff
     if not rows_finite(a, 3, 0, n):
         return 1
+    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
+    hh = <double*>scratch((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
+    if hh == NULL:
+        return RUN_NOMEM
     while i < n and i < p - 1:
         x[0], x[1], x[2] = H[i], L[i], C[i]
         WilliamsR_step(s, ring, x, &y[i])
         i += 1
     if i == n:
-        return 0
-    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
-    hh = <double*>malloc((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
-    if hh == NULL:                      # no memory for the scratch: bar by bar
-        for j in range(i, n):
-            x[0], x[1], x[2] = H[j], L[j], C[j]
-            WilliamsR_step(s, ring, x, &y[j])
+        free(hh)
         return 0
     ll = hh + (B + p)
     buf = ll + (B + p)
@@ -1869,11 +1871,9 @@ cdef inline int po_run(POSt* s, double* ring, const double** a, double** o, Py_s
     cdef int bad
     if n == 0:
         return 0
-    sl = <double*>malloc(n * sizeof(double))
-    if sl == NULL:                      # no memory for the scratch: bar by bar
-        for i in range(n):
-            po_step(s, ring, &a[0][i], &y[i])
-        return not admf_all_finite(a[0], n)
+    sl = <double*>scratch(n * sizeof(double))
+    if sl == NULL:
+        return RUN_NOMEM
     so[0] = sl
     bad = SMA_run(&s.fast, ring, a, o, n)
     bad |= SMA_run(&s.slow, ring + SMA_NRING(s.fast.period), a, so, n)
@@ -1960,11 +1960,9 @@ cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o
     if s.a.period > 1 and s.a.n < s.a.period - 1:
         k0 = s.a.period - 1 - s.a.n
         k0 = n if k0 > n else k0
-    m = <double*>malloc((n - k0 + 1) * sizeof(double))
-    if m == NULL:                       # no memory for the scratch: bar by bar
-        for i in range(n):
-            TRIMA_step(s, ring, &a[0][i], &y[i])
-        return not admf_all_finite(a[0], n)
+    m = <double*>scratch((n - k0 + 1) * sizeof(double))
+    if m == NULL:
+        return RUN_NOMEM
     bad = SMA_run(&s.a, ring, a, o, n)
     for i in range(k0, n):
         m[i - k0] = y[i]
@@ -2053,7 +2051,7 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
     cdef const double* V = a[3]
     cdef double* y = o[0]
     cdef i64 p = s.period, pos, cnt, lp, ln
-    cdef Py_ssize_t i = 0, j, j0, j1, m, t, B = 4 * BLOCK
+    cdef Py_ssize_t i = 0, j0, j1, m, t, B = 4 * BLOCK
     cdef double x[4]
     cdef double* pf
     cdef double* nf
@@ -2062,17 +2060,15 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
     cdef bint big
     if not rows_finite(a, 4, 0, n):
         return 1
+    pf = <double*>scratch((3 * B + 1) * sizeof(double))
+    if pf == NULL:
+        return RUN_NOMEM
     while i < n and s.n <= p:
         x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
         MFI_step(s, ring, x, &y[i])
         i += 1
     if i == n:
-        return 0
-    pf = <double*>malloc((3 * B + 1) * sizeof(double))
-    if pf == NULL:                      # no memory for the scratch: bar by bar
-        for j in range(i, n):
-            x[0], x[1], x[2], x[3] = H[j], L[j], C[j], V[j]
-            MFI_step(s, ring, x, &y[j])
+        free(pf)
         return 0
     nf = pf + B
     tpb = nf + B                        # tpb[0]: the previous typical price; tpb[1 + t]: bar j0 + t's
@@ -2178,20 +2174,19 @@ cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, cons
     cdef double x[4]
     cdef double* inc
     cdef double ad, fast, slow, kf, kf1, ks, ks1, r
+    inc = <double*>scratch(B * sizeof(double))
+    if inc == NULL:
+        return RUN_NOMEM
     while i < n and s.n <= s.lookback:
         x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
         ChaikinOscillator_step(s, ring, x, &y[i])
         i += 1
     if not rows_finite(a, 4, 0, i):
+        free(inc)
         return 1
     if i == n:
+        free(inc)
         return 0
-    inc = <double*>malloc(B * sizeof(double))
-    if inc == NULL:                     # no memory for the scratch: bar by bar
-        for j0 in range(i, n):
-            x[0], x[1], x[2], x[3] = H[j0], L[j0], C[j0], V[j0]
-            ChaikinOscillator_step(s, ring, x, &y[j0])
-        return not rows_finite(a, 4, i, n)
     ad, fast, slow, kf, kf1, ks, ks1 = s.ad, s.fast, s.slow, s.kf, s.kf1, s.ks, s.ks1
     j0 = i
     while j0 < n:
@@ -2657,12 +2652,9 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
     cdef double out[2]
     if n == 0:
         return 0
-    R = <double*>malloc(n * sizeof(double))
-    if R == NULL:                       # no memory for the scratch: bar by bar
-        for i in range(n):
-            StochRSI_step(s, ring, &a[0][i], out)
-            y0[i], y1[i] = out[0], out[1]
-        return not admf_all_finite(a[0], n)
+    R = <double*>scratch(n * sizeof(double))
+    if R == NULL:
+        return RUN_NOMEM
     k0 = 0 if s.rsi.n >= s.rsi.period else s.rsi.period - s.rsi.n      # RSI's first value here
     if rsi_run(&s.rsi, a[0], R, n, False):
         free(R)
@@ -2822,18 +2814,16 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     cdef Py_ssize_t nz                  # the last bar with a nonzero true range
     if not rows_finite(a, 3, 0, n):
         return 1
+    B = w if w > B else B               # the carried terms cost at most one copy per bar
+    cm = <double*>scratch(2 * (w + B) * sizeof(double))
+    if cm == NULL:
+        return RUN_NOMEM
     while i < n and (s.n <= p3 or i < p3):
         x[0], x[1], x[2] = H[i], L[i], C[i]
         UltimateOscillator_step(s, ring, x, &y[i])
         i += 1
     if i == n:
-        return 0
-    B = w if w > B else B               # the carried terms cost at most one copy per bar
-    cm = <double*>malloc(2 * (w + B) * sizeof(double))
-    if cm == NULL:                      # no memory for the scratch: bar by bar
-        for j in range(i, n):
-            x[0], x[1], x[2] = H[j], L[j], C[j]
-            UltimateOscillator_step(s, ring, x, &y[j])
+        free(cm)
         return 0
     tr = cm + (w + B)
     ult_terms(H, L, C, i - w, i, cm, tr)

@@ -19,6 +19,7 @@ STATE_VERSION: int
 RUNS: str
 
 def _use_simd(enable: bool = True) -> str: ...
+def _fail_scratch(k: int) -> int: ...
 
 _Array = npt.NDArray[np.float64]
 

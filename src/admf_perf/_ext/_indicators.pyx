@@ -93,6 +93,18 @@ def _use_simd(enable=True):
 #: The runs ``batch`` uses: ``"avx2"`` or ``"baseline"`` (see ``_use_simd``).
 RUNS = _use_simd(os.environ.get("ADMF_PERF_SIMD", "1") != "0")
 
+
+def _fail_scratch(Py_ssize_t k):
+    """Tests: the next ``k`` scratch allocations of this module's runs fail
+    (the baseline runs: see ``_use_simd``), as when memory runs out; each run
+    then leaves everything as it was and ``batch`` steps bar by bar.  Returns
+    how many failures were still pending."""
+    global admf_scratch_failures
+    cdef Py_ssize_t left = admf_scratch_failures
+    admf_scratch_failures = k
+    return left
+
+
 cdef extern from *:
     """
     /* The (x, y, z) result of update: the tuple returned last time is reused

@@ -23,6 +23,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
@@ -87,6 +88,20 @@ static inline double admf_fma(double a, double b, double c) {
 #define ADMF_KAMA_DIFF (2.0 / (2.0 + 1.0) - 2.0 / (30.0 + 1.0))
 #define ADMF_VAR_TRIG (8.0 * 0x1p-53 * 0x1p33)           /* 2**-17 */
 #define ADMF_VAR_E0 (-1e-300)  /* below 0: an exactly flat window is not re-centred again */
+
+/* ---- scratch ----------------------------------------------------------- */
+
+/* A run's scratch array.  The tests make the next admf_scratch_failures
+   calls fail (this module's copy), to drive every run's fallback. */
+static Py_ssize_t admf_scratch_failures = 0;
+
+static inline void* admf_scratch(size_t n) {
+    if (admf_scratch_failures > 0) {
+        admf_scratch_failures--;
+        return NULL;
+    }
+    return malloc(n);
+}
 
 /* ---- finiteness ------------------------------------------------------- */
 
