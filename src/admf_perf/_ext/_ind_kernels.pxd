@@ -1945,32 +1945,104 @@ cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* o
         SMA_step(&s.b, ring + s.a.period, &m, out)
 
 
-cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    """The inner SMA's run into the output, then the outer one's over its
-    values (copied: a run reads lagged values from its input) from the first
-    that is not a warm-up NaN."""
-    cdef double* y = o[0]
+cdef inline int trima_blocks(TRIMASt* s, double* ring, const double* x, double* y, Py_ssize_t n) noexcept nogil:
+    """Periods with a 1 (an SMA that is the identity): a block at a time, the
+    inner SMA's run into a scratch array that stays in L1, then the outer
+    one's over its values from the first that is not a warm-up NaN."""
     cdef double* m
-    cdef const double* mi[1]
+    cdef const double* xi[1]
     cdef double* yo[1]
-    cdef Py_ssize_t k0 = 0, i
-    cdef int bad
-    if n == 0:
-        return 0
-    if s.a.period > 1 and s.a.n < s.a.period - 1:
-        k0 = s.a.period - 1 - s.a.n
-        k0 = n if k0 > n else k0
-    m = <double*>scratch((n - k0 + 1) * sizeof(double))
+    cdef Py_ssize_t k0, i, j0, j1, B = 4 * BLOCK
+    cdef int bad = 0
+    m = <double*>scratch(B * sizeof(double))
     if m == NULL:
         return RUN_NOMEM
-    bad = SMA_run(&s.a, ring, a, o, n)
-    for i in range(k0, n):
-        m[i - k0] = y[i]
-    mi[0] = m
-    yo[0] = y + k0
-    bad |= SMA_run(&s.b, ring + s.a.period, mi, yo, n - k0)
+    j0 = 0
+    while j0 < n:
+        j1 = j0 + B if j0 + B < n else n
+        k0 = 0                          # the inner SMA's warm-up NaNs in this block
+        if s.a.period > 1 and s.a.n < s.a.period - 1:
+            k0 = s.a.period - 1 - s.a.n
+            k0 = j1 - j0 if k0 > j1 - j0 else k0
+        xi[0] = x + j0
+        yo[0] = m
+        bad |= SMA_run(&s.a, ring, xi, yo, j1 - j0)
+        for i in range(j0, j0 + k0):
+            y[i] = NAN
+        xi[0] = m + k0
+        yo[0] = y + j0 + k0
+        bad |= SMA_run(&s.b, ring + s.a.period, xi, yo, j1 - j0 - k0)
+        j0 = j1
     free(m)
     return bad
+
+
+cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    """Steps until both SMAs are warm and the inner one's lagged values lie in
+    the array; then both SMAs in one loop (their two addition chains overlap),
+    the inner one's values a block at a time into a scratch array after the
+    previous p2 (the outer one's lagged values), each re-summed exactly when
+    its own count says, as SMA_run; the rings refilled from the arrays."""
+    cdef const double* x = a[0]
+    cdef double* y = o[0]
+    cdef i64 p1 = s.a.period, p2 = s.b.period, ca, cb
+    cdef Py_ssize_t i = 0, j, j0, j1, e, k, B = 4 * BLOCK
+    cdef double* m
+    cdef double t1, t2, v, d1 = s.a.dp, d2 = s.b.dp
+    if n == 0:
+        return 0
+    if p1 == 1 or p2 == 1:
+        return trima_blocks(s, ring, x, y, n)
+    m = <double*>scratch((p2 + B) * sizeof(double))
+    if m == NULL:
+        return RUN_NOMEM
+    while i < n and (i < p1 or s.a.n < p1 or s.b.n < p2):
+        TRIMA_step(s, ring, &x[i], &y[i])
+        i += 1
+    if i == n:
+        free(m)
+        return not admf_all_finite(x, n)
+    for k in range(p2):                 # the outer SMA's lagged values, oldest first
+        m[k] = ring[p1 + (s.b.pos + k) % p2]
+    t1, t2 = s.a.sum, s.b.sum
+    ca, cb = s.a.n, s.b.n               # bars each has consumed before bar i
+    j0 = i
+    while True:
+        j1 = j0 + B if j0 + B < n else n
+        j = j0
+        while j < j1:                   # up to the next re-sum of either
+            e = j + (RESUM - (ca & (RESUM - 1)))
+            k = j + (RESUM - (cb & (RESUM - 1)))
+            e = k if k < e else e
+            e = j1 if j1 < e else e
+            k = p2 + (j - j0)
+            for j in range(j, e):
+                t1 += x[j] - x[j - p1]
+                v = t1 / d1
+                m[k] = v
+                t2 += v - m[k - p2]
+                y[j] = t2 / d2
+                k += 1
+            j = e
+            ca = s.a.n + (e - i)
+            cb = s.b.n + (e - i)
+            if (ca & (RESUM - 1)) == 0:
+                t1 = arr_sum(&x[e - p1], p1) + poison(t1)
+            if (cb & (RESUM - 1)) == 0:
+                t2 = arr_sum(&m[k - p2], p2) + poison(t2)
+        if j1 == n:
+            break
+        memmove(m, m + (j1 - j0), p2 * sizeof(double))     # the next block's lagged values
+        j0 = j1
+    s.a.sum, s.b.sum = t1, t2
+    s.a.n += n - i
+    s.b.n += n - i
+    ring_refill(ring, &s.a.pos, p1, x, n)
+    ring_refill(ring + p1, &s.b.pos, p2, m, p2 + (n - j0))
+    free(m)
+    if finite(t1) and finite(t2):       # a non-finite input stays in a sum (poison())
+        return 0
+    return not admf_all_finite(x, n)
 
 
 # MFI (TA-Lib MFI: typical price (h + l + c) / 3, its money flow tp * volume
