@@ -692,6 +692,23 @@ def test_composed_batch_passes_an_infinite_source_value_on_as_update_does(ind):
     assert a.count == b.count and _same(a.value, b.value)
 
 
+def test_mfi_through_zero_and_negative_prices(ind):
+    """A window whose flows sum to 0 or below gives 0, as TA-Lib (prices that
+    cross zero, spreads, negative futures); above 0 the ratio is clamped."""
+    rng = np.random.default_rng(5)
+    for level in (5.0, 0.0, -50.0):
+        n = 400
+        c = np.linspace(level + 5, level - 5, n) + rng.normal(size=n) * 0.3
+        h, l, v = c + rng.random(n), c - rng.random(n), rng.random(n) * 1000
+        v[rng.random(n) < 0.05] = 0.0
+        for period in (3, 14, 29):
+            want = talib.MFI(h, l, c, v, period)
+            got = ind.MFI(period).batch(h, l, c, v)
+            assert_close(got, want, 100.0, f"MFI({period}) at level {level}")
+            if level < 0:
+                assert (got[period + 40:] == 0.0).all()     # the case is met: every window below zero
+
+
 def test_multi_output_with_a_source_that_overflows(ind):
     """Every output of a multi-output indicator is written when batch goes
     bar by bar (a source value that is not finite), as update writes them."""

@@ -2072,7 +2072,7 @@ cdef inline double mfi_out(double psum, double nsum, i64 npos, i64 nneg) noexcep
     cdef double ps = psum if npos else 0.0
     cdef double ns = nsum if nneg else 0.0
     cdef double t = ps + ns
-    t = 100.0 * (ps / t) if t != 0.0 else 0.0
+    t = 100.0 * (ps / t) if t > 0.0 else 0.0
     return 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
 
 
@@ -2113,17 +2113,32 @@ cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) 
         out[0] = mfi_out(s.psum, s.nsum, s.npos, s.nneg)
 
 
+cdef inline double slot_sum(const double* w, i64 p, i64 pos) noexcept nogil:
+    """The sum a ring's re-sum takes (slot 0 first) of the last p values w[0:p]
+    (oldest first) when the next slot to write is pos: slot m holds w[(m - pos)
+    mod p]."""
+    cdef double t = 0.0
+    cdef i64 m
+    for m in range(pos):
+        t += w[p - pos + m]
+    for m in range(pos, p):
+        t += w[m - pos]
+    return t
+
+
 cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
     """Steps through the warm-up; then, a block at a time, the flows
-    element-wise into scratch arrays (selects, no branches), and the ring,
-    sums and counts in registers as MFI_step keeps them (the same re-sums)."""
+    element-wise into scratch arrays after the previous p (selects, no
+    branches), and the sums in registers as MFI_step keeps them, the leaving
+    flows read back from the scratch and the re-sums taken in the ring's slot
+    order; the ring refilled as the steps leave it."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
     cdef const double* V = a[3]
     cdef double* y = o[0]
     cdef i64 p = s.period, pos, cnt, lp, ln
-    cdef Py_ssize_t i = 0, j0, j1, m, t, B = 4 * BLOCK
+    cdef Py_ssize_t i = 0, j0, j1, m, t, e, k, B = 4 * BLOCK
     cdef double x[4]
     cdef double* pf
     cdef double* nf
@@ -2132,7 +2147,8 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
     cdef bint big
     if not rows_finite(a, 4, 0, n):
         return 1
-    pf = <double*>scratch((3 * B + 1) * sizeof(double))
+    B = p if p > B else B               # the carried flows cost at most one copy per bar
+    pf = <double*>scratch((3 * B + 2 * p + 1) * sizeof(double))
     if pf == NULL:
         return RUN_NOMEM
     while i < n and s.n <= p:
@@ -2142,8 +2158,8 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
     if i == n:
         free(pf)
         return 0
-    nf = pf + B
-    tpb = nf + B                        # tpb[0]: the previous typical price; tpb[1 + t]: bar j0 + t's
+    nf = pf + (p + B)
+    tpb = nf + (p + B)                  # tpb[0]: the previous typical price; tpb[1 + t]: bar j0 + t's
     pos, cnt, prev, psum, nsum = s.pos, s.n, s.prev, s.psum, s.nsum
     # each side's newest nonzero flow (a bar count; <= cnt - p: none in the
     # window) stands in for its count: one test per flow, none when it leaves
@@ -2151,10 +2167,12 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
     for t in range(p):                  # the ring's flows, oldest first: bar cnt - p + 1 + t
         m = pos + t
         m -= p if m >= p else 0
-        lp = cnt - p + 1 + t if nonzero(ring[m]) else lp
-        ln = cnt - p + 1 + t if nonzero(ring[p + m]) else ln
+        pf[t] = ring[m]
+        nf[t] = ring[p + m]
+        lp = cnt - p + 1 + t if nonzero(pf[t]) else lp
+        ln = cnt - p + 1 + t if nonzero(nf[t]) else ln
     j0 = i
-    while j0 < n:
+    while True:
         j1 = j0 + B if j0 + B < n else n
         m = j1 - j0
         tpb[0] = prev
@@ -2165,29 +2183,41 @@ cdef inline int MFI_run(MFISt* s, double* ring, const double** a, double** o, Py
             d = tp - tpb[t]
             f = tp * V[j0 + t]
             big = fabs(d) > TA_EPS * (fabs(tp) + fabs(tpb[t]))
-            pf[t] = f if big & (d >= 0.0) else 0.0
-            nf[t] = f if big & (d < 0.0) else 0.0
+            pf[p + t] = f if big & (d >= 0.0) else 0.0
+            nf[p + t] = f if big & (d < 0.0) else 0.0
         prev = tpb[m]
-        for t in range(m):              # MFI_step's sums: the oldest flow leaves, the new one enters
-            cnt += 1
-            psum -= ring[pos]
-            nsum -= ring[p + pos]
-            f = pf[t]
-            ring[pos] = f
-            psum += f                   # + 0.0 where no flow: psum is never -0.0, so the same bits
-            lp = cnt if nonzero(f) else lp
-            f = nf[t]
-            ring[p + pos] = f
-            nsum += f
-            ln = cnt if nonzero(f) else ln
-            pos += 1
-            if pos == p:
-                pos = 0
-            if (cnt & (RESUM - 1)) == 0:
-                psum = arr_sum(ring, p) + poison(psum)
-                nsum = arr_sum(ring + p, p) + poison(nsum)
-            y[j0 + t] = mfi_out(psum, nsum, lp > cnt - p, ln > cnt - p)
+        t = 0
+        while t < m:                    # up to the next re-sum
+            e = t + (RESUM - (cnt & (RESUM - 1)))
+            e = m if m < e else e
+            for k in range(p + t, p + e):   # MFI_step's sums: the oldest flow leaves, the new one enters
+                cnt += 1
+                psum -= pf[k - p]
+                f = pf[k]
+                psum += f               # + 0.0 where no flow: psum is never -0.0, so the same bits
+                lp = cnt if nonzero(f) else lp
+                nsum -= nf[k - p]
+                f = nf[k]
+                nsum += f
+                ln = cnt if nonzero(f) else ln
+                y[j0 + k - p] = mfi_out(psum, nsum, lp > cnt - p, ln > cnt - p)
+            if (cnt & (RESUM - 1)) == 0:    # the exact sums, in the ring's slot order
+                k = (pos + (cnt - s.n)) % p
+                psum = slot_sum(pf + e, p, k) + poison(psum)
+                nsum = slot_sum(nf + e, p, k) + poison(nsum)
+                y[j0 + e - 1] = mfi_out(psum, nsum, lp > cnt - p, ln > cnt - p)
+            t = e
+        if j1 == n:
+            break
+        memmove(pf, pf + m, p * sizeof(double))     # the next block's leaving flows
+        memmove(nf, nf + m, p * sizeof(double))
         j0 = j1
+    pos = (pos + (cnt - s.n)) % p
+    for t in range(p):                  # the ring as the steps leave it: slot pos holds the oldest
+        k = pos + t
+        k -= p if k >= p else 0
+        ring[k] = pf[m + t]
+        ring[p + k] = nf[m + t]
     s.pos, s.n, s.prev, s.psum, s.nsum = pos, cnt, prev, psum, nsum
     s.npos = s.nneg = 0                 # the counts, from the ring
     for t in range(p):

@@ -2332,8 +2332,8 @@ def MFI_step(s, ring, x, out):
         ps = s.psum if s.npos else 0.0
         ns = s.nsum if s.nneg else 0.0
         t = ps + ns
-        t = 100.0 * (ps / t) if t != 0.0 else 0.0
-        out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
+        t = 100.0 * (ps / t) if t > 0.0 else 0.0
+        out[0] = 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib: 0 unless the sum is > 0; clamped
 
 
 @dataclass(slots=True)
