@@ -115,6 +115,23 @@ def _dataset(name, shared_root=None):
     elif name == "ticks_huge":  # and at 1e8
         h, l, c, v = _dataset("walk_ticks")
         data = (h * 1e8, l * 1e8, c * 1e8, v)
+    elif name == "through_zero":  # a spread: prices that cross zero and stay below it
+        rng = np.random.default_rng(4)
+        c = np.linspace(3.0, -3.0, 2000) + np.cumsum(rng.normal(size=2000)) * 0.05
+        v = rng.random(2000) * 1000
+        v[rng.random(2000) < 0.05] = 0.0
+        data = (c + rng.random(2000) * 0.2, c - rng.random(2000) * 0.2, c, v)
+    elif name == "flat_stretches":  # a walk halted now and then (high = low = close, no volume)
+        rng = np.random.default_rng(6)
+        c = np.exp(np.cumsum(rng.normal(size=2000) * 0.01)) * 100
+        for s0 in rng.integers(0, 1920, 12):
+            c[s0:s0 + rng.integers(3, 70)] = c[s0]
+        h, l = c * (1 + rng.random(2000) * 0.01), c * (1 - rng.random(2000) * 0.01)
+        flat = np.r_[False, c[1:] == c[:-1]]
+        h[flat] = l[flat] = c[flat]
+        v = rng.random(2000) * 1000
+        v[flat] = 0.0
+        data = (h, l, c, v)
     else:
         import pandas as pd
         if name == "orcl":
@@ -129,7 +146,8 @@ def _dataset(name, shared_root=None):
     return data
 
 
-DATASETS = ["walk", "walk_ticks", "flat", "flat_tiny", "ticks_huge", "orcl", "future"]
+DATASETS = ["walk", "walk_ticks", "flat", "flat_tiny", "ticks_huge", "through_zero", "flat_stretches", "orcl",
+            "future"]
 
 
 @pytest.fixture(params=DATASETS)
