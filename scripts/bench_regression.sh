@@ -7,7 +7,8 @@
 #    `git archive` into a second virtual environment (pip install ".[bench]",
 #    compiling its Cython).
 # 2. Measures it: `admf-perf bench --instructions --quick --save BASE.json`
-#    (deterministic: callgrind's estimated cycles per op).
+#    (deterministic: callgrind's counts per op; compared on instructions and
+#    first-level misses, see docs/bench.md).
 # 3. Measures the admf-perf installed in the current environment (the head;
 #    install it first) the same way with `--compare BASE.json`, passing ARGS
 #    on (e.g. --check --json head.json).  A scenario whose per-op cost of ours

@@ -411,6 +411,30 @@ def test_compare_excuses_growth_that_the_scenarios_anchors_share():
     assert result.to_dict()["excused"] == ["shared"]
 
 
+def test_compare_leaves_out_last_level_misses_of_deterministic_records():
+    """Last-level misses move with where the heap puts large arrays (the
+    parent of 9f03987: the same bank batch with 154 and 1,657 per op); the
+    instructions and first-level misses are compared."""
+    def events(ir: float, d1mr: float, dlmr: float) -> dict[str, float]:
+        return {"Ir": ir, "Dr": 0.0, "Dw": 0.0, "I1mr": 0.0, "D1mr": d1mr, "D1mw": 0.0,
+                "ILmr": 0.0, "DLmr": dlmr, "DLmw": 0.0}
+
+    def record(ours: dict[str, float], anchor: dict[str, float]) -> dict:
+        rec = _record({"s": (0.0, 0.0)})
+        for impl, ev in zip(rec["scenarios"][0]["implementations"], (ours, anchor), strict=True):
+            impl["events_per_op"] = ev
+            impl["figure"] = impl["cycles_per_op"] = callgrind.estimated_cycles(ev)
+        return rec
+
+    anchor = events(1000.0, 10.0, 0.0)
+    base = record(events(1000.0, 10.0, 1.0), anchor)
+    layout = compare(record(events(1000.0, 10.0, 20.0), anchor), base, 0.03)
+    assert not layout.regressions and layout.changes[0].change == 0.0
+    assert layout.changes[0].unit == "cycles/op less last-level misses"
+    for grown in (events(1040.0, 10.0, 1.0), events(1000.0, 15.0, 1.0)):   # +3.6%, +4.5%
+        assert [c.scenario for c in compare(record(grown, anchor), base, 0.03).regressions] == ["s"]
+
+
 def test_load_record_refuses_other_files(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"tool": "something else"}))

@@ -15,6 +15,16 @@ deterministic run with a deterministic one, quick with quick).  The anchors'
 own changes are reported beside: they run the same code in both
 environments, so a moving anchor says the environments differ.
 
+In a deterministic record the figure compared is ours' instructions and
+first-level cache misses per op, ``Ir + 10 * (I1mr + D1mr + D1mw)``, from the
+events the record keeps: callgrind's estimated cycles less their last-level
+term.  Last-level misses depend on where the heap and ``mmap`` put the large
+arrays of a scenario, which two builds in two environments do not share: the
+CI run of the parent of 9f03987 measured the unchanged IndicatorBank.batch SMA
+with 154 and then 1,657 last-level misses per op (+5.5% estimated cycles, its
+instructions -0.001%).  A record without events (wall-clock, or older) is
+compared on its figure.
+
 A scenario's own anchors also correct its verdict: a growth of ours is a
 regression only when it exceeds the threshold both as measured and net of
 the median change of the anchors measured in the same scenario.  The
@@ -134,11 +144,34 @@ def _mode(record: Mapping[str, Any]) -> str:
     return str(record.get("mode", "wall-clock"))
 
 
+#: The unit of a deterministic record's compared figure (see the module docs).
+FIRST_LEVEL_CYCLES = "cycles/op less last-level misses"
+
+
+def _first_level_cycles(events: Mapping[str, float]) -> float:
+    """``Ir + 10 * (I1mr + D1mr + D1mw)``: estimated cycles less the
+    last-level misses, which depend on the layout of the address space."""
+    return events.get("Ir", 0.0) + 10 * sum(events.get(k, 0.0) for k in ("I1mr", "D1mr", "D1mw"))
+
+
+def _figure(impl: Mapping[str, Any]) -> float | None:
+    events = impl.get("events_per_op")
+    if isinstance(events, Mapping) and "Ir" in events:
+        return _first_level_cycles(events)
+    figure = impl.get("figure", impl.get("ns_per_op"))
+    return None if figure is None else float(figure)
+
+
+def _unit(scenario: Mapping[str, Any]) -> str:
+    with_events = any(isinstance(i.get("events_per_op"), Mapping) for i in scenario.get("implementations", []))
+    return FIRST_LEVEL_CYCLES if with_events else str(scenario.get("unit"))
+
+
 def _figures(scenario: Mapping[str, Any]) -> tuple[float | None, dict[str, float]]:
     """(ours' figure, {anchor name: figure})."""
     ours, anchors = None, {}
     for impl in scenario.get("implementations", []):
-        figure = impl.get("figure", impl.get("ns_per_op"))
+        figure = _figure(impl)
         if figure is None:
             continue
         if impl.get("role") == "ours":
@@ -180,7 +213,7 @@ def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
         if ours_now is None or not ours_then:
             result.unmeasured.append(name)
             continue
-        result.changes.append(Change(name, str(scenario.get("unit")), ours_then, ours_now,
+        result.changes.append(Change(name, _unit(scenario), ours_then, ours_now,
                                      statistics.median(own) if own else None))
     result.gone = sorted(before)
     return result
