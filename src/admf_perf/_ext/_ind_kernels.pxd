@@ -2625,10 +2625,76 @@ cdef inline void ParabolicSAR_step(ParabolicSARSt* s, double* ring, const double
     out[0] = sar_bar(s, h, l)
 
 
+cdef inline void sar_bars(ParabolicSARSt* s, const double* H, const double* L, double* y, Py_ssize_t j,
+                          Py_ssize_t e) noexcept nogil:
+    """sar_bar over bars j .. e - 1 (j >= 1: the previous bar's range read from
+    the arrays) in registers: a loop per trend, each reversal between them."""
+    cdef double sar = s.sar, ep = s.ep, af = s.af, acc = s.acc, mx = s.mx, h, l, t
+    cdef bint up = s.is_long
+    while j < e:
+        if up:
+            while j < e:
+                l = L[j]
+                if l <= sar:
+                    break
+                h = H[j]
+                y[j] = sar
+                t = af + acc            # a new extreme: selects, not a branch (it is taken at random)
+                t = mx if t > mx else t
+                af = t if h > ep else af
+                ep = h if h > ep else ep
+                t = fma(af, ep - sar, sar)
+                t = L[j - 1] if t > L[j - 1] else t
+                sar = l if t > l else t
+                j += 1
+            if j == e:
+                break
+            up = False                  # reversal to short: the SAR jumps to the extreme point
+            h = H[j]
+            t = H[j - 1] if ep < H[j - 1] else ep
+            t = h if t < h else t
+            y[j] = t
+            af = acc
+            ep = l
+            t = fma(af, ep - t, t)
+            t = H[j - 1] if t < H[j - 1] else t
+            sar = h if t < h else t
+        else:
+            while j < e:
+                h = H[j]
+                if h >= sar:
+                    break
+                l = L[j]
+                y[j] = sar
+                t = af + acc
+                t = mx if t > mx else t
+                af = t if l < ep else af
+                ep = l if l < ep else ep
+                t = fma(af, ep - sar, sar)
+                t = H[j - 1] if t < H[j - 1] else t
+                sar = h if t < h else t
+                j += 1
+            if j == e:
+                break
+            up = True                   # reversal to long
+            l = L[j]
+            t = L[j - 1] if ep > L[j - 1] else ep
+            t = l if t > l else t
+            y[j] = t
+            af = acc
+            ep = h
+            t = fma(af, ep - t, t)
+            t = L[j - 1] if t > L[j - 1] else t
+            sar = l if t > l else t
+        j += 1
+    s.sar, s.ep, s.af, s.is_long = sar, ep, af, up
+    s.ph, s.pl = H[e - 1], L[e - 1]
+
+
 cdef inline int ParabolicSAR_run(ParabolicSARSt* s, double* ring, const double** a, double** o,
                                  Py_ssize_t n) noexcept nogil:
-    """The first two bars stepped, then sar_bar on a local copy of the state
-    (in registers)."""
+    """The first two bars stepped; then, a block at a time, its inputs checked
+    and read again from L1, sar_bars on a local copy of the state."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef double* y = o[0]
@@ -2641,12 +2707,16 @@ cdef inline int ParabolicSAR_run(ParabolicSARSt* s, double* ring, const double**
         i += 1
     st = s[0]
     j0 = i
-    while j0 < n:                       # a block at a time: its inputs checked, then read again from L1
+    while j0 < n:
         j1 = j0 + 4 * BLOCK if j0 + 4 * BLOCK < n else n
         if not rows_finite(a, 2, j0, j1):
             return 1
-        for j in range(j0, j1):
-            y[j] = sar_bar(&st, H[j], L[j])
+        j = j0
+        if j == 0:                      # the previous bar's range is in the state
+            y[0] = sar_bar(&st, H[0], L[0])
+            j = 1
+        if j < j1:
+            sar_bars(&st, H, L, y, j, j1)
         j0 = j1
     st.n += n - i
     s[0] = st
