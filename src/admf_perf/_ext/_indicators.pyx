@@ -573,8 +573,10 @@ cdef class _Indicator:
 # ---------------------------------------------------------------------------
 
 @cython.final
+@cython.binding(False)
 cdef class _Floor:
-    """The cheapest compiled update: a ``cpdef`` returning its argument."""
+    """The cheapest compiled update: a ``cpdef`` returning its argument, a
+    plain method descriptor as the indicators' methods are."""
 
     cpdef double update(self, double x):
         return x
