@@ -618,6 +618,39 @@ def test_value_ready_count(ind, name):
     assert obj.ready
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_results_a_caller_keeps_never_change(ind, name):
+    """The compiled update reuses its last result (a float, or a tuple and
+    its floats) only when nobody else holds it (docs/internals.md): every
+    result, ``value`` and ``peek`` kept here still holds its own bits once
+    the stream has gone on, and a stream whose results are all dropped at
+    once (reused every bar) gives the same values."""
+    cols, rows = _stream_data(name)
+    obj, dropped = _make(ind, name), _make(ind, name)
+    kept, copies, reused = [], [], []
+    for i, row in enumerate(rows):
+        if i % 3 == 2:
+            obj.update(*row)                            # dropped: the next call may reuse it
+            copies.append(None)
+            kept.append(None)
+        else:
+            out = obj.update(*row)
+            kept.append(out)
+            copies.append(np.array(out, dtype=np.float64))
+            if i % 3 == 1:
+                kept.append(obj.value)
+                copies.append(np.array(obj.value, dtype=np.float64))
+                kept.append(obj.peek(*row))
+                copies.append(np.array(kept[-1], dtype=np.float64))
+        reused.append(np.array(dropped.update(*row), dtype=np.float64))
+    for out, then in zip(kept, copies, strict=True):
+        if then is not None:
+            assert _same_bits(np.array(out, dtype=np.float64), then), name
+    fresh = _make(ind, name)
+    every = [fresh.update(*row) for row in rows]        # all held: nothing to reuse
+    assert _same_bits(np.array(reused), np.array(every, dtype=np.float64)), name
+
+
 @pytest.mark.parametrize("name", SINGLE_PERIOD)
 def test_period_attribute(ind, name):
     assert getattr(ind, name)(9).period == 9

@@ -29,7 +29,7 @@ cdef class _Indicator:
     cdef size_t _sts
     cdef object _source
     cdef tuple _args, _names, _innames
-    cdef PyObject* _tup       # the last (x, y, z) result, for reuse
+    cdef PyObject* _tup       # the last result (a float or a tuple), for reuse
 
     cdef int _setup(self, void* stp, size_t sts, Py_ssize_t nring) except -1
     cdef void _clear(self) noexcept nogil

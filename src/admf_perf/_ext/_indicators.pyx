@@ -107,23 +107,45 @@ def _fail_scratch(Py_ssize_t k):
 
 cdef extern from *:
     """
-    /* The (x, y, z) result of update: the tuple returned last time is reused
-       when nobody else holds it any more (refcount 1: only this indicator),
-       and so are its floats -- the result-tuple reuse of CPython's zip() and
-       enumerate().  Not where a tuple caches its hash (3.14) or refcounts are
-       not exact (free-threaded builds): there a new tuple every time. */
+    /* The result of update -- a float, or an (x, y[, z]) tuple of floats --
+       is reused when nobody else holds it any more (refcount 1: only this
+       indicator), its floats written in place: the result-tuple reuse of
+       CPython's zip() and enumerate(), and for a float the new object and
+       its deallocation saved.  Not where a tuple caches its hash (3.14) or
+       refcounts are not exact (free-threaded builds): there a new object
+       every time. */
     #include "admf_internals.h"
     #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
     #define ADMF_TUPLE_REUSE 1
     #else
     #define ADMF_TUPLE_REUSE 0
     #endif
-    static PyObject* admf_tuple3(PyObject** cache, double a, double b, double c) {
+    static PyObject* admf_float1(PyObject** cache, double a) {
+        PyObject* f = *cache;
+    #if ADMF_TUPLE_REUSE
+        if (admf_internals && f != NULL && Py_REFCNT(f) == 1) {
+            ((PyFloatObject*)f)->ob_fval = a;
+            Py_INCREF(f);
+            return f;
+        }
+    #endif
+        PyObject* nf = PyFloat_FromDouble(a);
+        if (nf == NULL) return NULL;
+    #if ADMF_TUPLE_REUSE
+        if (admf_internals) {
+            Py_XDECREF(f);
+            Py_INCREF(nf);
+            *cache = nf;
+        }
+    #endif
+        return nf;
+    }
+    static PyObject* admf_tuple(PyObject** cache, const double* v, Py_ssize_t n) {
         PyObject* t = *cache;
+        Py_ssize_t i;
     #if ADMF_TUPLE_REUSE
         if (admf_internals && t != NULL && Py_REFCNT(t) == 1) {
-            double v[3]; v[0] = a; v[1] = b; v[2] = c;
-            for (int i = 0; i < 3; i++) {
+            for (i = 0; i < n; i++) {
                 PyObject* f = PyTuple_GET_ITEM(t, i);
                 if (Py_REFCNT(f) == 1 && PyFloat_CheckExact(f)) {
                     ((PyFloatObject*)f)->ob_fval = v[i];
@@ -138,22 +160,21 @@ cdef extern from *:
             return t;
         }
     #endif
-        PyObject* nt = PyTuple_New(3);
+        PyObject* nt = PyTuple_New(n);
         if (nt == NULL) return NULL;
-        PyObject* f0 = PyFloat_FromDouble(a);
-        PyObject* f1 = f0 ? PyFloat_FromDouble(b) : NULL;
-        PyObject* f2 = f1 ? PyFloat_FromDouble(c) : NULL;
-        if (f2 == NULL) { Py_XDECREF(f0); Py_XDECREF(f1); Py_DECREF(nt); return NULL; }
-        PyTuple_SET_ITEM(nt, 0, f0);
-        PyTuple_SET_ITEM(nt, 1, f1);
-        PyTuple_SET_ITEM(nt, 2, f2);
+        for (i = 0; i < n; i++) {
+            PyObject* f = PyFloat_FromDouble(v[i]);
+            if (f == NULL) { Py_DECREF(nt); return NULL; }
+            PyTuple_SET_ITEM(nt, i, f);
+        }
         Py_XDECREF(t);
         Py_INCREF(nt);
         *cache = nt;
         return nt;
     }
     """
-    object admf_tuple3(PyObject** cache, double a, double b, double c)
+    object admf_float1(PyObject** cache, double a)
+    object admf_tuple(PyObject** cache, const double* v, Py_ssize_t n)
     bint ADMF_TUPLE_REUSE
     bint admf_internals
     int admf_internals_init() noexcept
@@ -285,10 +306,8 @@ cdef class _Indicator:
 
     cdef object _result(self):
         if self._nout == 1:
-            return self._out[0]
-        if self._nout == 2:
-            return (self._out[0], self._out[1])
-        return admf_tuple3(&self._tup, self._out[0], self._out[1], self._out[2])
+            return admf_float1(&self._tup, self._out[0])
+        return admf_tuple(&self._tup, self._out, self._nout)
 
     cdef object _peek(self, const double* x):
         self._save_state()

@@ -114,24 +114,22 @@ INDICATORS: tuple[IndicatorCase, ...] = (
 #: a scenario leaves this set when it meets its gate.
 OPEN_GOALS: dict[str, str] = {
     # update, instruction counts, 2026-12-03: the classes' methods are plain
-    # method descriptors (binding=False), which the interpreter specializes:
-    # ~85 cycles less per call; the compiled floor (an empty cpdef, built the
-    # same way) is 0.30x talib.stream. 0.24-0.35x pass; open: SMA 1.12x the
-    # floor (its exact division), TEMA 0.363, KAMA 0.372, RSI 0.353,
-    # RollingMin/Max 0.358/0.356, ATR 0.387, ADX 0.423, Stochastic 0.478, OBV
-    # 0.368
-    **{f"{name}.update": "issue 11" for name in (
-        "SMA", "TEMA", "KAMA", "RSI", "RollingMin", "RollingMax", "ATR", "ADX", "Stochastic", "OBV")},
+    # method descriptors (binding=False), which the interpreter specializes,
+    # and a result nobody holds is reused (a float written in place, as the
+    # tuples were): 0.23-0.35x talib.stream; SMA and EMA 1.03x and 1.00x the
+    # compiled floor (an empty cpdef built the same way). Open: ATR 0.366,
+    # ADX 0.404 (three inputs to convert)
+    **{f"{name}.update": "issue 11" for name in ("ATR", "ADX")},
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
-    # the fifteen of issue 14, update (instruction counts): APO 0.320, PPO
-    # 0.321 pass; open: TRANGE 0.381, NATR 0.390, WILLR 0.426, CMO 0.354,
-    # TRIMA 0.354, MFI 0.423, ADOSC 0.399, AROON 0.499, CCI 0.438, T3 0.381,
-    # SAR 0.373, STOCHRSI 0.474, ULTOSC 0.425
+    # the fifteen of issue 14, update (instruction counts): CMO 0.326,
+    # APO 0.296, PPO 0.297, TRIMA 0.327, AROON 0.338, STOCHRSI 0.313 pass;
+    # open: TRANGE 0.361, NATR 0.370, WILLR 0.406, MFI 0.405, ADOSC 0.381,
+    # CCI 0.419, T3 0.355, SAR 0.350, ULTOSC 0.406
     **{f"{name}.update": "issue 14" for name in (
-        "TrueRange", "NATR", "WilliamsR", "CMO", "TRIMA", "MFI", "ChaikinOscillator", "Aroon",
-        "CCI", "T3", "ParabolicSAR", "StochRSI", "UltimateOscillator")},
+        "TrueRange", "NATR", "WilliamsR", "MFI", "ChaikinOscillator", "CCI", "T3", "ParabolicSAR",
+        "UltimateOscillator")},
     # their batch, 2026-12-03, instruction counts / wall-clock (one machine):
     # WILLR 0.82/0.81, APO 0.77/0.65, PPO 0.60/0.55, AROON 0.80/0.93, STOCHRSI
     # 0.82/0.53, MFI 0.83/0.53 pass both. Open: CMO 1.02/0.27, TRIMA
