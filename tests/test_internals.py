@@ -25,7 +25,7 @@ V = sys.version_info[:2]
 #: What each module uses by default on this interpreter (the version guards).
 EXPECTED = {
     "_cache": {"type_vectorcall": True, "probe_tuples": V < (3, 14), "int_hash": True},
-    "_indicators": {"tuple_reuse": V < (3, 14) and not FREE_THREADED},
+    "_indicators": {"tuple_reuse": V < (3, 14) and not FREE_THREADED, "update_fastcall": True},
     "_timeseries": {"int_digits": True, "tp_dict_method": True},
 }
 
@@ -37,7 +37,7 @@ PROBE = (
 
 #: The suites that run the fallbacks: cached calls without the vectorcall slot
 #: or probe tuples, time series without the tp_dict method or int digits, the
-#: multi-output indicators without tuple reuse.
+#: indicators without result reuse or their fast update descriptors.
 PORTABLE_SUITES = (
     "tests/test_cache_api.py",
     "tests/test_functools_compat.py",

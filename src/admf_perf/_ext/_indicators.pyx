@@ -183,10 +183,35 @@ cdef extern from *:
 admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
 
 
+cdef extern from *:
+    """
+    /* Every class's update as a METH_FASTCALL | METH_KEYWORDS method
+       descriptor written into the class's dict (<name>_update_fast of the
+       template; docs/internals.md): the interpreter specializes its calls,
+       and finite floats by position skip Cython's argument parsing. */
+    #include "admf_fastmeth.h"
+    static int admf_set_update(PyObject* type, void* fn, const char* doc) {
+        /* lives as long as the type: a module is never unloaded */
+        PyMethodDef* def = (PyMethodDef*)PyMem_RawCalloc(1, sizeof(PyMethodDef));
+        if (def == NULL) { PyErr_NoMemory(); return -1; }
+        def->ml_name = "update";
+        def->ml_meth = (PyCFunction)(void(*)(void))fn;
+        def->ml_flags = METH_FASTCALL | METH_KEYWORDS;
+        def->ml_doc = doc;
+        return admf_type_set_method(type, def);
+    }
+    """
+    int admf_float_arg(PyObject* o, double* out) noexcept
+    object admf_call_with_self(object callable, object self, PyObject** args, Py_ssize_t nargs,
+                               PyObject* kwnames)
+    int admf_set_update(object tp, void* fn, const char* doc) except -1
+
+
 def _internals_in_use():
     """Which CPython internals this module uses (docs/internals.md); all
     False under ADMF_PERF_PORTABLE=1."""
-    return {"tuple_reuse": bool(ADMF_TUPLE_REUSE and admf_internals)}
+    return {"tuple_reuse": bool(ADMF_TUPLE_REUSE and admf_internals),
+            "update_fastcall": bool(admf_internals)}
 
 
 # ---------------------------------------------------------------------------

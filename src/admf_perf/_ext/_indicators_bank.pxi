@@ -106,6 +106,7 @@ cdef class BankCore:
         cdef double v
         cdef Py_ssize_t j, bad = -1, n = self.n
         cdef int k, badk = 0
+        cdef bint clean
         cdef double* o
         self._idle("update")
         if PyTuple_GET_SIZE(rows) != self.nin:
@@ -122,7 +123,13 @@ cdef class BankCore:
             out = np.empty((n, self.nout), dtype=np.float64)
         o = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
         with nogil:
-            for j in range(n):              # checks first: an error changes nothing
+            # checks first: an error changes nothing. A vectorized pass per
+            # input; only when it finds a NaN or an infinity, the scan that
+            # tells which symbol (or that NaNs are skipped bars)
+            clean = True
+            for k in range(self.nin):
+                clean = clean and admf_all_finite(a[k], n)
+            for j in range(0 if clean else n):
                 for k in range(self.nin):
                     v = a[k][j]
                     if not finite(v) and not (self.skip and isnan(v)):

@@ -496,6 +496,7 @@ cdef object _append_fast(object self, object ts, object value):
 
 cdef extern from *:
     """
+    #include "admf_fastmeth.h"
     static PyObject* (*__pyx_tsa_append_impl)(PyObject*, PyObject*, PyObject*) = NULL;
 
     static PyObject* __pyx_tsa_append_fast(PyObject* self, PyObject* const* args,
@@ -515,15 +516,8 @@ cdef extern from *:
         "Append one point; ``ts`` must not be older than the last one."};
 
     static int __pyx_tsa_install(PyObject* type, void* impl) {
-        PyObject* d;
-        int r;
         __pyx_tsa_append_impl = (PyObject* (*)(PyObject*, PyObject*, PyObject*))impl;
-        d = PyDescr_NewMethod((PyTypeObject*)type, &__pyx_tsa_append_def);
-        if (d == NULL) return -1;
-        r = PyDict_SetItemString(((PyTypeObject*)type)->tp_dict, "append", d);
-        Py_DECREF(d);
-        PyType_Modified((PyTypeObject*)type);
-        return r;
+        return admf_type_set_method(type, &__pyx_tsa_append_def);
     }
     """
     int _install_append "__pyx_tsa_install"(object tp, void* impl) except -1

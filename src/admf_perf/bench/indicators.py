@@ -113,23 +113,20 @@ INDICATORS: tuple[IndicatorCase, ...] = (
 #: Goals not met yet (both bench modes measured), closed by the issue named:
 #: a scenario leaves this set when it meets its gate.
 OPEN_GOALS: dict[str, str] = {
-    # update, instruction counts, 2026-12-03: the classes' methods are plain
-    # method descriptors (binding=False), which the interpreter specializes,
-    # and a result nobody holds is reused (a float written in place, as the
-    # tuples were): 0.23-0.35x talib.stream; SMA and EMA 1.03x and 1.00x the
-    # compiled floor (an empty cpdef built the same way). Open: ATR 0.366,
-    # ADX 0.404 (three inputs to convert)
-    **{f"{name}.update": "issue 11" for name in ("ATR", "ADX")},
+    # update, instruction counts, 2026-12-03: the classes' update is a
+    # METH_FASTCALL | METH_KEYWORDS method descriptor (docs/internals.md: the
+    # interpreter specializes its calls, floats by position skip Cython's
+    # argument parsing) and a result nobody holds is reused: 0.22-0.35x
+    # talib.stream; SMA and EMA 0.97x and 0.90x the compiled floor. Open: ADX
+    # 0.354
+    **{f"{name}.update": "issue 11" for name in ("ADX",)},
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
-    # the fifteen of issue 14, update (instruction counts): CMO 0.326,
-    # APO 0.296, PPO 0.297, TRIMA 0.327, AROON 0.338, STOCHRSI 0.313 pass;
-    # open: TRANGE 0.361, NATR 0.370, WILLR 0.406, MFI 0.405, ADOSC 0.381,
-    # CCI 0.419, T3 0.355, SAR 0.350, ULTOSC 0.406
-    **{f"{name}.update": "issue 14" for name in (
-        "TrueRange", "NATR", "WilliamsR", "MFI", "ChaikinOscillator", "CCI", "T3", "ParabolicSAR",
-        "UltimateOscillator")},
+    # the fifteen of issue 14, update (instruction counts): 0.28-0.34x pass
+    # (TRANGE 0.310, NATR 0.328, ADOSC 0.328, T3 0.335, SAR 0.316 among
+    # them); open: WILLR 0.368, MFI 0.355, CCI 0.382, ULTOSC 0.366
+    **{f"{name}.update": "issue 14" for name in ("WilliamsR", "MFI", "CCI", "UltimateOscillator")},
     # their batch, 2026-12-03, instruction counts / wall-clock (one machine):
     # WILLR 0.82/0.81, APO 0.77/0.65, PPO 0.60/0.55, AROON 0.80/0.93, STOCHRSI
     # 0.82/0.53, MFI 0.83/0.53 pass both. Open: CMO 1.02/0.27, TRIMA

@@ -1,9 +1,12 @@
-/* Methods a Python subclass of a compiled class gets as plain
- * METH_FASTCALL | METH_KEYWORDS method descriptors, made for that subclass
+/* Methods as plain METH_FASTCALL[ | METH_KEYWORDS] method descriptors made
  * with PyDescr_NewMethod (public API). CPython specializes a call of such a
  * descriptor on its exact type (CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS);
  * Cython 3's def methods are cython_function_or_method objects, whose calls
- * take the generic path. _cache.pyx: Cache.get and Cache.set.
+ * take the generic path, and its binding=False methods parse their
+ * arguments in general code. _cache.pyx: Cache.get and Cache.set, set on a
+ * Python subclass (public API). _timeseries.pyx (TimeSeriesArray.append) and
+ * _indicators.pyx (every class's update): written into a compiled type's
+ * dict, an internal (docs/internals.md, admf_type_set_method).
  */
 #ifndef ADMF_FASTMETH_H
 #define ADMF_FASTMETH_H
@@ -58,6 +61,53 @@ static int admf_bind_args(const char* fname, const char* const* names,
         }
     }
     return 0;
+}
+
+/* Write the method descriptor of `def` (static storage) into the dict of the
+ * compiled type `type` under def->ml_name: the internal of docs/internals.md
+ * (a static type's dict is not writable through setattr). */
+static int admf_type_set_method(PyObject* type, PyMethodDef* def)
+{
+    int r;
+    PyObject* d = PyDescr_NewMethod((PyTypeObject*)type, def);
+    if (d == NULL)
+        return -1;
+    r = PyDict_SetItemString(((PyTypeObject*)type)->tp_dict, def->ml_name, d);
+    Py_DECREF(d);
+    PyType_Modified((PyTypeObject*)type);
+    return r;
+}
+
+/* callable(self, *args, **kw) from a METH_FASTCALL | METH_KEYWORDS call
+ * (args: nargs positionals, then the values of kwnames). */
+static PyObject* admf_call_with_self(PyObject* callable, PyObject* self, PyObject* const* args,
+                                     Py_ssize_t nargs, PyObject* kwnames)
+{
+    PyObject* small[8];
+    PyObject** stack = small;
+    PyObject* r;
+    Py_ssize_t n = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    if (n + 1 > 8) {
+        stack = (PyObject**)PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject*));
+        if (stack == NULL)
+            return PyErr_NoMemory();
+    }
+    stack[0] = self;
+    if (n > 0)
+        memcpy(stack + 1, args, (size_t)n * sizeof(PyObject*));
+    r = PyObject_Vectorcall(callable, stack, nargs + 1, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    return r;
+}
+
+/* 1 and *out set when o is a float (or a subclass: numpy.float64); else 0. */
+static inline int admf_float_arg(PyObject* o, double* out)
+{
+    if (!PyFloat_Check(o))
+        return 0;
+    *out = PyFloat_AS_DOUBLE(o);
+    return 1;
 }
 
 #endif /* ADMF_FASTMETH_H */
