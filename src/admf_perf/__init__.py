@@ -84,6 +84,7 @@ from .resources import (
 if TYPE_CHECKING:
     from . import research
     from .research import backtest, optimize
+    from .research.strategy import Backtest, Strategy
     from .resources import frames
     from .resources.frames import MemoryOptimizedArray, OptimizedDataFrame, iter_csv, load_csv
 
@@ -93,6 +94,7 @@ __version__ = "0.1.0"
 #: user of the caches and indicators alone should not pay.  Name -> module.
 _LAZY: dict[str, str] = {
     "research": "research", "backtest": "research.backtest", "optimize": "research.optimize",
+    "Strategy": "research.strategy", "Backtest": "research.strategy",
     "frames": "resources.frames", "MemoryOptimizedArray": "resources.frames",
     "OptimizedDataFrame": "resources.frames", "iter_csv": "resources.frames", "load_csv": "resources.frames",
 }
@@ -120,7 +122,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
-    "ADX", "APO", "ATR", "CCI", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "COMPILED", "DEMA", "EMA", "KAMA",
+    "ADX", "APO", "ATR", "Backtest", "Strategy",
+    "CCI", "CMO", "MFI", "TRIMA", "Aroon", "ChaikinOscillator", "COMPILED", "DEMA", "EMA", "KAMA",
     "MACD", "NATR", "OBV", "PPO", "ROC", "RSI", "SMA", "TEMA", "VWAP", "WMA", "BollingerBands", "CPUManager",
     "Cache", "CacheEntry", "CacheKey", "CacheManager", "CacheStats", "CacheStrategy", "CachedIndicator",
     "CachedMovingAverage", "CachingRiskCalculator", "IOManager", "IncrementalCalculator",

@@ -218,6 +218,15 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gc", action="store_true", help="collect garbage after every backtest")
     p.add_argument("--json", metavar="PATH", help="write the results (top N, timing, cache, resources) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strategy", metavar="FILE.py:Class",
+                   help="search your own admf_perf.Strategy subclass (a backtesting.py strategy with its import "
+                        "changed) instead of the built-in SMA crossover; give its grid with --param")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=RANGE",
+                   help="a parameter of --strategy and its values: START:STOP[:STEP] (STOP included) or a "
+                        "comma list; repeat for each parameter")
+    p.add_argument("--maximize", default="SQN", metavar="KEY",
+                   help="with --strategy: the statistic to rank by, a key of Backtest.run()'s result "
+                        "(default SQN)")
 
 
 def _optimize_run(args: argparse.Namespace) -> int:
@@ -237,6 +246,8 @@ def _optimize_run(args: argparse.Namespace) -> int:
         print(f"admf-perf optimize: error: {message}", file=sys.stderr)
         return 2
 
+    if args.strategy or args.param:
+        return _optimize_strategy(args, fail)
     try:
         fast = parse_periods(args.fast, "--fast")
         slow = parse_periods(args.slow, "--slow")
@@ -266,6 +277,57 @@ def _optimize_run(args: argparse.Namespace) -> int:
         if cpu is not None:
             cpu.shutdown()
     print(format_report(report), flush=True)
+    if args.json:
+        write_json(args.json, report.to_dict())
+        print(f"saved {args.json}", file=sys.stderr)
+    return 0
+
+
+def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
+    """``admf-perf optimize --strategy FILE.py:Class --param NAME=RANGE ...``."""
+    from admf_perf.bench.report import write_json
+    from admf_perf.research.optimize import (
+        ProgressBar,
+        format_strategy_report,
+        load_data,
+        load_strategy,
+        parse_param,
+        run_strategy_search,
+    )
+    from admf_perf.resources.cpu import CPUManager
+
+    if not args.strategy:
+        return fail("--param needs --strategy FILE.py:Class")
+    try:
+        cls = load_strategy(args.strategy)
+        if not args.param:
+            raise ValueError(f"--strategy {args.strategy}: give its grid with --param NAME=START:STOP[:STEP]")
+        params = [parse_param(text, cls) for text in args.param]
+        bars, source = load_data(args.data)
+    except (OSError, ValueError, TypeError, ImportError) as exc:
+        return fail(str(exc))
+    cpu = None
+    if args.dask:
+        cpu = CPUManager()
+        try:
+            cpu.use_backend("dask", address=None if args.dask == "local" else args.dask)
+        except (ImportError, OSError, ValueError) as exc:
+            cpu.shutdown()
+            return fail(f"--dask {args.dask}: {exc}")
+    elif args.workers > 1:
+        cpu = CPUManager()
+    progress = ProgressBar(enabled=False if args.no_progress else None)
+    try:
+        report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
+                                     commission=args.commission, top_n=args.top,
+                                     workers=max(args.workers, 2 if args.dask else 1), cpu=cpu,
+                                     progress=progress, source=source)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return fail(str(exc))
+    finally:
+        if cpu is not None:
+            cpu.shutdown()
+    print(format_strategy_report(report), flush=True)
     if args.json:
         write_json(args.json, report.to_dict())
         print(f"saved {args.json}", file=sys.stderr)

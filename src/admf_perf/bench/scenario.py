@@ -60,6 +60,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "admf_perf.bench.frames",
     "admf_perf.bench.fileio",
     "admf_perf.bench.backtest",
+    "admf_perf.bench.strategy",
     "admf_perf.bench.optimize",
 )
 

@@ -1,0 +1,1172 @@
+"""Your backtesting.py strategy, unchanged, on a faster engine.
+
+``Strategy``, ``Backtest`` and ``crossover`` implement the subset of
+backtesting.py 0.6 that most strategies use, with its exact semantics (the
+same fills, trades, equity curve and statistics, within 1e-9): change
+``from backtesting import Backtest, Strategy`` to
+``from admf_perf import Backtest, Strategy`` and nothing else.
+
+What is supported, what is refused and why: ``docs/strategies.md``.  In short:
+market orders (``buy``/``sell`` with ``size`` a fraction of equity or whole
+units, ``position.close()``, ``trade.close(portion)``), ``exclusive_orders``,
+``trade_on_close``, ``finalize_trades``, a commission (relative, ``(fixed,
+relative)`` or a callable as backtesting.py's); limit, stop, stop-loss and
+take-profit orders, hedging, margin and spread raise ``NotImplementedError``
+naming the feature.
+
+Where the time goes in backtesting.py, and what this engine does instead:
+
+- every bar it re-slices every data column and indicator through a Python
+  ``__array_finalize__``; here a revealed array is a plain view of an ndarray
+  subclass whose name lives on its root (no Python code per slice), and a
+  data column is sliced only when the strategy reads it;
+- every bar its broker clears three cached properties and sums the open
+  trades; here the position's size and cost are summed again only when a
+  trade opens or closes, with the same expressions (so the same floats);
+- its statistics resample the equity curve with pandas and find each
+  drawdown's peak with ``DataFrame.apply``; here both are numpy passes
+  (pandas stays for the calendar cases it alone gets right);
+- ``optimize`` caches every ``self.I`` series in a :class:`~admf_perf.Cache`
+  keyed by the function, its arguments and the data, so a grid computes each
+  distinct indicator once (:attr:`Backtest.indicator_cache_stats`).
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Sequence
+from difflib import get_close_matches
+from itertools import chain, product, repeat
+from math import copysign
+from numbers import Number
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..caching import Cache, CacheStrategy
+
+__all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
+
+_OHLCV = ("Open", "High", "Low", "Close", "Volume")
+
+
+# --------------------------------------------------------------------------
+# arrays revealed bar by bar
+# --------------------------------------------------------------------------
+class _Array(np.ndarray):
+    """An ndarray with a ``name`` (and plotting options), as backtesting.py's.
+
+    The name and options live on the array made by :meth:`_Array.__new__`
+    (the root); a slice of it finds them through ``base``, so slicing runs no
+    Python code (backtesting.py's ``__array_finalize__`` costs ~0.7 us per
+    slice, and a backtest slices every indicator every bar).
+    """
+
+    def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
+        obj = np.asarray(array).view(cls)
+        obj.__dict__["_meta"] = (name if name is not None else getattr(array, "name", None), opts)
+        return obj
+
+    def _root_meta(self) -> tuple[Any, dict[str, Any]]:
+        meta = self.__dict__.get("_meta")
+        if meta is None:
+            base = self.base
+            meta = base.__dict__.get("_meta") if isinstance(base, _Array) else None
+        return meta if meta is not None else ("", {})
+
+    @property
+    def name(self) -> Any:
+        return self._root_meta()[0]
+
+    @name.setter
+    def name(self, value: Any) -> None:
+        self.__dict__["_meta"] = (value, self._root_meta()[1])
+
+    @property
+    def _opts(self) -> dict[str, Any]:
+        return self._root_meta()[1]
+
+    def __reduce__(self) -> Any:
+        value = super().__reduce__()
+        return value[:2] + (value[2] + (self._root_meta(),),)  # type: ignore[index,operator]
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_meta"] = state[-1]
+        super().__setstate__(state[:-1])
+
+    def __bool__(self) -> bool:
+        try:
+            return bool(self[-1])
+        except IndexError:
+            return super().__bool__()
+
+    def __float__(self) -> float:
+        try:
+            return float(self[-1])
+        except IndexError:
+            return super().__float__()
+
+    @property
+    def s(self) -> pd.Series:
+        """The values as a pandas Series on the data's index."""
+        values = np.atleast_2d(self)
+        index = self._opts["index"][: values.shape[1]]
+        return pd.Series(np.asarray(values[0]), index=index, name=self.name)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The values as a DataFrame (one column per output) on the data's index."""
+        values = np.atleast_2d(np.asarray(self))
+        index = self._opts["index"][: values.shape[1]]
+        return pd.DataFrame(values.T, index=index, columns=[self.name] * len(values))
+
+
+class _Indicator(_Array):
+    """What :meth:`Strategy.I` returns."""
+
+
+#: Arrays ``crossover`` indexes as they are (anything else: backtesting.py's conversions first).
+_PLAIN_ARRAYS = frozenset((np.ndarray, _Array, _Indicator))
+
+
+class _Data:
+    """``Strategy.data``: the OHLCV columns (and any other column) as numpy
+    arrays, each as long as the bars revealed so far (``[-1]`` is the current
+    bar).  In ``init()`` they are full length."""
+
+    def __init__(self, df: pd.DataFrame, arrays: dict[str, _Array]) -> None:
+        self._df = df
+        self._arrays = arrays
+        self._len = len(df)
+        self._cache: dict[str, Any] = {}
+        self._pip: float | None = None
+
+    def _set_length(self, length: int) -> None:
+        self._len = length
+        self._cache.clear()
+
+    def _get(self, key: str) -> Any:
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = self._arrays[key][: self._len]
+        return arr
+
+    def __getitem__(self, item: str) -> Any:
+        return self._get(item)
+
+    def __getattr__(self, item: str) -> Any:
+        if item.startswith("__"):
+            raise AttributeError(item)
+        try:
+            return self._get(item)
+        except KeyError:
+            raise AttributeError(f"Column '{item}' not in data") from None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        i = min(self._len, len(self._df)) - 1
+        index = self._arrays["__index"][i]
+        items = ", ".join(f"{k}={v}" for k, v in self._df.iloc[i].items())
+        return f"<Data i={i} ({index}) {items}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__ = state
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return self._df.iloc[: self._len] if self._len < len(self._df) else self._df
+
+    @property
+    def pip(self) -> float:
+        if self._pip is None:
+            self._pip = float(10 ** -np.median([len(s.partition(".")[-1])
+                                                 for s in self._arrays["Close"].astype(str)]))
+        return self._pip
+
+    @property
+    def Open(self) -> Any:  # noqa: N802 (backtesting.py's names)
+        return self._get("Open")
+
+    @property
+    def High(self) -> Any:  # noqa: N802
+        return self._get("High")
+
+    @property
+    def Low(self) -> Any:  # noqa: N802
+        return self._get("Low")
+
+    @property
+    def Close(self) -> Any:  # noqa: N802
+        return self._get("Close")
+
+    @property
+    def Volume(self) -> Any:  # noqa: N802
+        return self._get("Volume")
+
+    @property
+    def index(self) -> pd.Index:
+        return self._get("__index")
+
+
+def crossover(series1: Any, series2: Any) -> Any:
+    """True if ``series1`` just crossed over (above) ``series2``: it was below
+    on the previous bar and is above on this one (backtesting.py's
+    ``backtesting.lib.crossover``; a number stands for a constant series, a
+    pandas Series for its values)."""
+    if type(series1) not in _PLAIN_ARRAYS or type(series2) not in _PLAIN_ARRAYS:
+        series1 = (series1.values if isinstance(series1, pd.Series) else
+                   (series1, series1) if isinstance(series1, Number) else series1)
+        series2 = (series2.values if isinstance(series2, pd.Series) else
+                   (series2, series2) if isinstance(series2, Number) else series2)
+    try:
+        return series1[-2] < series2[-2] and series1[-1] > series2[-1]
+    except IndexError:
+        return False
+
+
+def _as_str(value: Any) -> str:
+    """The short label backtesting.py gives an indicator argument (its names
+    appear in the trades' ``Entry_<name>`` columns)."""
+    if isinstance(value, (Number, str)):
+        return str(value)
+    if isinstance(value, pd.DataFrame):
+        return "df"
+    name = str(getattr(value, "name", "") or "")
+    if name in _OHLCV:
+        return name[:1]
+    if callable(value):
+        name = getattr(value, "__name__", value.__class__.__name__).replace("<lambda>", "λ")
+    if len(name) > 10:
+        name = name[:9] + "…"
+    return name
+
+
+class _NotSupported(NotImplementedError):
+    pass
+
+
+class _BadArgument(ValueError, AssertionError):
+    """A bad argument: a ValueError naming it, and an AssertionError, as
+    backtesting.py raises (it asserts)."""
+
+
+def _refuse(feature: str) -> None:
+    raise _NotSupported(
+        f"{feature} is not supported by admf_perf's backtesting.py-compatible engine "
+        "(market orders only: see docs/strategies.md); run this strategy with backtesting.py")
+
+
+# --------------------------------------------------------------------------
+# orders, trades, position
+# --------------------------------------------------------------------------
+class Order:
+    """A market order waiting for the next fill (``Strategy.orders``)."""
+
+    __slots__ = ("_broker", "_size", "_parent_trade", "_tag")
+
+    def __init__(self, broker: _Broker, size: float, parent_trade: Trade | None = None,
+                 tag: object = None) -> None:
+        self._broker = broker
+        self._size = size
+        self._parent_trade = parent_trade
+        self._tag = tag
+
+    def __repr__(self) -> str:
+        parts = [f"size={round(self._size, 5)!r}", "contingent=False"]
+        if self._tag is not None:
+            parts.append(f"tag={self._tag!r}")
+        return f"<Order {', '.join(parts)}>"
+
+    def cancel(self) -> None:
+        """Cancel the order."""
+        self._broker.orders.remove(self)
+
+    size = property(lambda self: self._size, doc="Units (negative for a sell); in (0, 1): a fraction of equity.")
+    limit = property(lambda self: None, doc="Always None: market orders only.")
+    stop = property(lambda self: None, doc="Always None: market orders only.")
+    sl = property(lambda self: None, doc="Always None: no stop-loss orders.")
+    tp = property(lambda self: None, doc="Always None: no take-profit orders.")
+    parent_trade = property(lambda self: self._parent_trade)
+    tag = property(lambda self: self._tag)
+    is_long = property(lambda self: self._size > 0)
+    is_short = property(lambda self: self._size < 0)
+    is_contingent = property(lambda self: False)
+
+
+class Trade:
+    """An open (``Strategy.trades``) or closed (``Strategy.closed_trades``) trade."""
+
+    __slots__ = ("_broker", "_size", "_entry_price", "_exit_price", "_entry_bar", "_exit_bar",
+                 "_tag", "_commissions")
+
+    def __init__(self, broker: _Broker, size: float, entry_price: float, entry_bar: int,
+                 tag: object) -> None:
+        self._broker = broker
+        self._size = size
+        self._entry_price = entry_price
+        self._exit_price: float | None = None
+        self._entry_bar = entry_bar
+        self._exit_bar: int | None = None
+        self._tag = tag
+        self._commissions: float = 0
+
+    def __repr__(self) -> str:
+        return (f'<Trade size={self._size} time={self._entry_bar}-{self._exit_bar or ""} '
+                f'price={self._entry_price}-{self._exit_price or ""} pl={self.pl:.0f}'
+                f'{" tag=" + str(self._tag) if self._tag is not None else ""}>')
+
+    def _copy(self, size: float) -> Trade:
+        t = Trade(self._broker, size, self._entry_price, self._entry_bar, self._tag)
+        t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
+        return t
+
+    def close(self, portion: float = 1.0) -> None:
+        """Place an order closing ``portion`` of the trade at the next fill."""
+        if not 0 < portion <= 1:
+            raise _BadArgument(f"portion must be a fraction in (0, 1], got {portion!r}")
+        size = copysign(max(1, int(round(abs(self._size) * portion))), -self._size)
+        self._broker.orders.insert(0, Order(self._broker, size, self, self._tag))
+
+    size = property(lambda self: self._size, doc="Units (negative for a short trade).")
+    entry_price = property(lambda self: self._entry_price)
+    exit_price = property(lambda self: self._exit_price)
+    entry_bar = property(lambda self: self._entry_bar)
+    exit_bar = property(lambda self: self._exit_bar)
+    tag = property(lambda self: self._tag)
+    sl = property(lambda self: None)
+    tp = property(lambda self: None)
+    is_long = property(lambda self: self._size > 0)
+    is_short = property(lambda self: not self._size > 0)
+
+    @property
+    def entry_time(self) -> Any:
+        return self._broker._index[self._entry_bar]
+
+    @property
+    def exit_time(self) -> Any:
+        return None if self._exit_bar is None else self._broker._index[self._exit_bar]
+
+    @property
+    def pl(self) -> float:
+        """Profit or loss in cash (commissions counted once the trade closed)."""
+        price = self._exit_price or self._broker.last_price
+        return (self._size * (price - self._entry_price)) - self._commissions
+
+    @property
+    def pl_pct(self) -> float:
+        """Return as a fraction of the entry price, net of commissions."""
+        price = self._exit_price or self._broker.last_price
+        gross = copysign(1, self._size) * (price / self._entry_price - 1)
+        return gross - self._commissions / (abs(self._size) * self._entry_price)
+
+    @property
+    def value(self) -> float:
+        price = self._exit_price or self._broker.last_price
+        return abs(self._size) * price
+
+
+class Position:
+    """``Strategy.position``: the sum of the open trades."""
+
+    __slots__ = ("_broker",)
+
+    def __init__(self, broker: _Broker) -> None:
+        self._broker = broker
+
+    def __bool__(self) -> bool:
+        return self._broker._pos_size != 0
+
+    @property
+    def size(self) -> float:
+        return self._broker._pos_size
+
+    @property
+    def pl(self) -> float:
+        return self._broker._unrealized_pl()
+
+    @property
+    def pl_pct(self) -> float:
+        total = self._broker._pos_value
+        return (self.pl / total) * 100 if total else 0
+
+    @property
+    def is_long(self) -> bool:
+        return self._broker._pos_size > 0
+
+    @property
+    def is_short(self) -> bool:
+        return self._broker._pos_size < 0
+
+    def close(self, portion: float = 1.0) -> None:
+        """Close ``portion`` of every open trade at the next fill."""
+        for trade in self._broker.trades:
+            trade.close(portion)
+
+    def __repr__(self) -> str:
+        return f"<Position: {self.size} ({len(self._broker.trades)} trades)>"
+
+
+class _Broker:
+    """backtesting.py's broker, market orders only (margin 1, no spread, no
+    hedging).  The position's size, cost and value are summed again only when
+    the open trades change."""
+
+    def __init__(self, close: np.ndarray, open_: np.ndarray, index: pd.Index, cash: float,
+                 commission: Callable[[float, float], float], trade_on_close: bool,
+                 exclusive_orders: bool) -> None:
+        # Python floats: the same doubles as the arrays' (so the same sums),
+        # read without boxing a numpy scalar every bar
+        self._close_list: list[float] = close.tolist()
+        self._open_list: list[float] = open_.tolist()
+        self._index = index
+        self._cash = cash
+        self._commission = commission
+        self._trade_on_close = trade_on_close
+        self._exclusive_orders = exclusive_orders
+        self._i = 0
+        self._backtest: Backtest | None = None
+        self.orders: list[Order] = []
+        self.trades: list[Trade] = []
+        self.closed_trades: list[Trade] = []
+        self.position = Position(self)
+        self._pos_size: int = 0
+        self._pos_cost: float = 0
+        self._pos_value: float = 0
+
+    def _trades_changed(self) -> None:
+        # backtesting.py's sums (from int 0, in the trades' order), written
+        # out for the usual 0 or 1 open trade
+        trades = self.trades
+        if not trades:
+            self._pos_size, self._pos_cost, self._pos_value = 0, 0, 0
+        elif len(trades) == 1:
+            size, price = trades[0]._size, trades[0]._entry_price
+            self._pos_size, self._pos_cost, self._pos_value = int(size), 0 + size * price, 0 + abs(size) * price
+        else:
+            self._pos_size = sum(int(t._size) for t in trades)
+            self._pos_cost = sum(t._size * t._entry_price for t in trades)
+            self._pos_value = sum(abs(t._size) * t._entry_price for t in trades)
+
+    @property
+    def last_price(self) -> float:
+        return self._close_list[self._i]
+
+    def _unrealized_pl(self) -> float:
+        return self._close_list[self._i] * self._pos_size - self._pos_cost
+
+    @property
+    def equity(self) -> float:
+        return self._cash + (self._close_list[self._i] * self._pos_size - self._pos_cost)
+
+    def _margin_available(self) -> float:
+        last = self._close_list[self._i]
+        margin_used = sum(abs(t._size) * last / 1.0 for t in self.trades)  # Trade.value / leverage
+        return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
+
+    def new_order(self, size: float, tag: object) -> Order:
+        size = float(size)
+        order = Order(self, size, None, tag)
+        if self._exclusive_orders:
+            for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
+                o.cancel()
+            for t in self.trades:
+                t.close()
+        self.orders.append(order)
+        return order
+
+    def _process_orders(self) -> None:
+        i = self._i
+        if self._trade_on_close:
+            price = self._close_list[i - 1]
+            time_index = i - 1
+        else:
+            price = self._open_list[i]
+            time_index = i
+        orders = self.orders
+        for order in list(orders):
+            if order not in orders:
+                continue
+            trade = order._parent_trade
+            if trade is not None:
+                size = copysign(min(abs(trade._size), abs(order._size)), order._size)
+                if trade in self.trades:
+                    self._reduce_trade(trade, price, size, time_index)
+                orders.remove(order)
+                continue
+            order_size = order._size
+            price_plus_commission = price + self._commission(order_size, price) / abs(order_size)
+            size = order_size
+            if -1 < size < 1:
+                size = copysign(int((self._margin_available() * 1.0 * abs(size))
+                                    // price_plus_commission), size)
+                if not size:
+                    warnings.warn(
+                        f"time={i}: Broker canceled the relative-sized order due to insufficient margin "
+                        f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                        category=UserWarning, stacklevel=4)
+                    orders.remove(order)
+                    continue
+            need_size = int(size)
+            is_long = order_size > 0
+            for t in list(self.trades):
+                if (t._size > 0) == is_long:
+                    continue
+                if abs(need_size) >= abs(t._size):
+                    self._close_trade(t, price, time_index)
+                    need_size += t._size
+                else:
+                    self._reduce_trade(t, price, need_size, time_index)
+                    need_size = 0
+                if not need_size:
+                    break
+            if abs(need_size) * price_plus_commission > self._margin_available() * 1.0:
+                warnings.warn(
+                    f"time={i}: Broker canceled the order due to insufficient margin "
+                    f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                    category=UserWarning, stacklevel=4)
+                orders.remove(order)
+                continue
+            if need_size:
+                self._open_trade(price, need_size, time_index, order._tag)
+            orders.remove(order)
+
+    def _reduce_trade(self, trade: Trade, price: float, size: float, time_index: int) -> None:
+        size_left = trade._size + size
+        if not size_left:
+            close_trade = trade
+        else:
+            trade._size = size_left
+            close_trade = trade._copy(-size)
+            self.trades.append(close_trade)
+        self._close_trade(close_trade, price, time_index)
+
+    def _close_trade(self, trade: Trade, price: float, time_index: int) -> None:
+        self.trades.remove(trade)
+        trade._exit_price = price
+        trade._exit_bar = time_index
+        self.closed_trades.append(trade)
+        commission = self._commission(trade._size, price)
+        self._cash += trade.pl - commission
+        trade._commissions = commission + self._commission(trade._size, trade._entry_price)
+        self._trades_changed()
+
+    def _open_trade(self, price: float, size: int, time_index: int, tag: object) -> None:
+        self.trades.append(Trade(self, size, price, time_index, tag))
+        self._trades_changed()
+        self._cash -= self._commission(size, price)
+
+    def next(self, i: int, equity_out: list[float]) -> bool:
+        """One bar: fill the pending orders and record the equity; False
+        when it is gone (backtesting.py then closes everything and stops)."""
+        self._i = i
+        if self.orders:
+            self._process_orders()
+        equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)
+        equity_out[i] = equity
+        if equity <= 0:
+            self._out_of_money(i, equity_out)
+            return False
+        return True
+
+    def _out_of_money(self, i: int, equity_out: list[float]) -> None:
+        for trade in self.trades:  # backtesting.py's loop, which removes as it goes
+            self._close_trade(trade, self._close_list[i], i)
+        self._cash = 0
+        for k in range(i, len(equity_out)):
+            equity_out[k] = 0
+
+
+# --------------------------------------------------------------------------
+# Strategy
+# --------------------------------------------------------------------------
+class _FullEquity(float):
+    def __repr__(self) -> str:
+        return ".9999"
+
+
+class Strategy(metaclass=ABCMeta):
+    """Subclass this and define ``init()`` and ``next()``, as for
+    backtesting.py's ``Strategy``; parameters are class attributes."""
+
+    _FULL_EQUITY = _FullEquity(1 - sys.float_info.epsilon)
+
+    def __init__(self, broker: _Broker, data: _Data, params: dict[str, Any]) -> None:
+        self._indicators: list[_Indicator] = []
+        self._broker = broker
+        self._data = data
+        self._params = self._check_params(params)
+
+    def __repr__(self) -> str:
+        return "<Strategy " + str(self) + ">"
+
+    def __str__(self) -> str:
+        params = ",".join(f"{k}={_as_str(v)}" for k, v in self._params.items())
+        return f"{self.__class__.__name__}({params})" if params else self.__class__.__name__
+
+    def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        for k, v in params.items():
+            if not hasattr(self, k):
+                suggestions = get_close_matches(k, (a for a in dir(self) if not a.startswith("_")))
+                hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+                raise AttributeError(
+                    f"Strategy '{self.__class__.__name__}' is missing parameter '{k}'. "
+                    "Strategy class should define parameters as class variables before they "
+                    "can be optimized or run with." + hint)
+            setattr(self, k, v)
+        return params
+
+    def I(self, func: Callable[..., Any], *args: Any, name: Any = None, plot: bool = True,  # noqa: E743
+          overlay: Any = None, color: Any = None, scatter: bool = False, **kwargs: Any) -> Any:
+        """Declare an indicator: ``func(*args, **kwargs)`` returning one array
+        as long as the data (or a tuple of them, or a DataFrame), revealed bar
+        by bar in ``next()`` like ``self.data``.  Within ``Backtest.optimize``
+        (and repeated runs of one Backtest) the result is cached by function,
+        arguments and data."""
+        def _format_name(name: str) -> str:
+            return name.format(*map(_as_str, args),
+                               **dict(zip(kwargs.keys(), map(_as_str, kwargs.values()), strict=True)))
+
+        if name is None:
+            params = ",".join(filter(None, map(_as_str, chain(args, kwargs.values()))))
+            func_name = _as_str(func)
+            name = f"{func_name}({params})" if params else f"{func_name}"
+        elif isinstance(name, str):
+            name = _format_name(name)
+        elif isinstance(name, Sequence) and all(isinstance(item, str) for item in name):
+            name = [_format_name(item) for item in name]
+        else:
+            raise TypeError(f"Unexpected `name=` type {type(name)}; expected `str` or `Sequence[str]`")
+
+        n = len(self._data._df)
+        value = self._broker_owner_call(func, args, kwargs, name)
+        is_arraylike = bool(value is not None and value.shape)
+        if is_arraylike and value.shape[0] == n:
+            value = value.T
+        if isinstance(name, list) and (np.atleast_2d(value).shape[0] != len(name)):
+            raise ValueError(
+                f"Length of `name=` ({len(name)}) must agree with the number "
+                f"of arrays the indicator returns ({value.shape[0]}).")
+        if not is_arraylike or not 1 <= value.ndim <= 2 or value.shape[-1] != n:
+            raise ValueError(
+                "Indicators must return (optionally a tuple of) numpy.arrays of same "
+                f"length as `data` (data shape: {(n,)}; indicator \"{name}\" "
+                f"shape: {getattr(value, 'shape', '')}, returned value: {value})")
+        ind = _Indicator(value, name=name, plot=plot, overlay=overlay, color=color, scatter=scatter,
+                         index=self._data._arrays["__index"])
+        self._indicators.append(ind)
+        return ind
+
+    def _broker_owner_call(self, func: Callable[..., Any], args: tuple[Any, ...],
+                           kwargs: dict[str, Any], name: Any) -> Any:
+        backtest: Backtest | None = self._broker._backtest
+        if backtest is not None:
+            return backtest._indicator(func, args, kwargs, name)
+        return _call_indicator(func, args, kwargs, name)
+
+    @abstractmethod
+    def init(self) -> None:
+        """Declare indicators (``self.I``) and precompute what you can."""
+
+    @abstractmethod
+    def next(self) -> None:
+        """Called once per bar, once ``self.data`` holds it."""
+
+    def buy(self, *, size: float = _FULL_EQUITY, limit: float | None = None, stop: float | None = None,
+            sl: float | None = None, tp: float | None = None, tag: object = None) -> Order:
+        """A market order to buy: ``size`` a fraction of equity in (0, 1) or
+        whole units >= 1.  Filled at the next bar's open (this bar's close
+        with ``trade_on_close``)."""
+        return self._order(size, limit, stop, sl, tp, tag, 1.0)
+
+    def sell(self, *, size: float = _FULL_EQUITY, limit: float | None = None, stop: float | None = None,
+             sl: float | None = None, tp: float | None = None, tag: object = None) -> Order:
+        """A market order to sell (short): see :meth:`buy`."""
+        return self._order(size, limit, stop, sl, tp, tag, -1.0)
+
+    def _order(self, size: float, limit: Any, stop: Any, sl: Any, tp: Any, tag: object,
+               sign: float) -> Order:
+        if limit is not None:
+            _refuse("a limit order (limit=)")
+        if stop is not None:
+            _refuse("a stop order (stop=)")
+        if sl is not None:
+            _refuse("a stop-loss order (sl=)")
+        if tp is not None:
+            _refuse("a take-profit order (tp=)")
+        try:
+            ok = 0 < size < 1 or round(size) == size >= 1
+        except TypeError:
+            ok = False
+        if not ok:
+            raise _BadArgument(
+                f"size must be a positive fraction of equity, or a positive whole number of units, got {size!r}")
+        return self._broker.new_order(sign * size, tag)
+
+    @property
+    def equity(self) -> float:
+        """Cash plus the open position marked at the current close."""
+        return self._broker.equity
+
+    @property
+    def data(self) -> _Data:
+        return self._data
+
+    @property
+    def position(self) -> Position:
+        return self._broker.position
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        return tuple(self._broker.orders)
+
+    @property
+    def trades(self) -> tuple[Trade, ...]:
+        return tuple(self._broker.trades)
+
+    @property
+    def closed_trades(self) -> tuple[Trade, ...]:
+        return tuple(self._broker.closed_trades)
+
+
+def _call_indicator(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    name: Any) -> Any:
+    try:
+        value = func(*args, **kwargs)
+    except Exception as e:
+        raise RuntimeError(f'Indicator "{name}" error. See traceback above.') from e
+    if isinstance(value, pd.DataFrame):
+        value = value.values.T
+    if value is not None:
+        try:
+            value = np.asarray(value, order="C")
+        except Exception:
+            value = None
+    return value
+
+
+def _warmup_bars(strategy: Strategy | None) -> int:
+    if strategy is None:
+        return 0
+    return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
+                    for ind in strategy.__dict__.values()
+                    if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
+
+
+# --------------------------------------------------------------------------
+# Backtest
+# --------------------------------------------------------------------------
+_MISSING = object()
+
+#: The ``self.I`` cache's byte budget (least recently used out first).
+INDICATOR_CACHE_BYTES = 256 * 2**20
+
+
+def _indicator_cache() -> Cache:
+    return Cache(max_size=None, strategy=CacheStrategy.LRU, name="Backtest.I",
+                 max_bytes=INDICATOR_CACHE_BYTES)
+
+
+def _relative_commission(rate: float) -> Callable[[float, float], float]:
+    def commission(order_size: float, price: float) -> float:
+        return 0 + abs(order_size) * price * rate
+    return commission
+
+
+class Backtest:
+    """Backtest a :class:`Strategy` on OHLCV bars (backtesting.py's
+    ``Backtest``, market orders only).
+
+    ``data`` is a DataFrame with columns Open, High, Low, Close and
+    (optionally) Volume, one row per bar, ideally on a DatetimeIndex.
+    """
+
+    def __init__(self, data: pd.DataFrame, strategy: type[Strategy], *, cash: float = 10_000,
+                 commission: float | tuple[float, float] | Callable[[float, float], float] = 0.0,
+                 exclusive_orders: bool = False, trade_on_close: bool = False,
+                 finalize_trades: bool = False, spread: float = 0.0, margin: float = 1.0,
+                 hedging: bool = False) -> None:
+        if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+            raise TypeError("`strategy` must be an admf_perf.Strategy sub-type "
+                            f"(a backtesting.py strategy: change its import), got {strategy!r}")
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"`data` must be a pandas.DataFrame with columns Open, High, Low, Close[, Volume], "
+                            f"got {type(data).__name__}")
+        if isinstance(cash, bool) or not isinstance(cash, Number) or not cash > 0:
+            raise ValueError(f"cash must be a number > 0, got {cash!r}")
+        if spread != 0:
+            _refuse("a spread (spread=)")
+        if margin != 1:
+            _refuse("margin trading (margin=)")
+        if hedging:
+            _refuse("hedging (hedging=True)")
+        self._commission = self._commission_func(commission)
+        data = data.copy(deep=False)
+        if (not isinstance(data.index, pd.DatetimeIndex) and not isinstance(data.index, pd.RangeIndex)
+                and pd.api.types.is_numeric_dtype(data.index)
+                and (data.index > pd.Timestamp("1975").timestamp()).mean() > .8):
+            try:
+                data.index = pd.to_datetime(data.index)
+            except ValueError:
+                pass
+        if "Volume" not in data:
+            data["Volume"] = np.nan
+        if len(data) == 0:
+            raise ValueError("OHLC `data` is empty")
+        missing = [c for c in _OHLCV if c not in data.columns]
+        if missing:
+            raise ValueError("`data` must be a pandas.DataFrame with columns 'Open', 'High', 'Low', 'Close', "
+                             f"and (optionally) 'Volume'; missing: {', '.join(missing)}")
+        for col in _OHLCV[:4]:
+            values = data[col].to_numpy()
+            if pd.isnull(values).any() if values.dtype.kind not in "fiu" else (
+                    values.dtype.kind == "f" and np.isnan(values).any()):
+                raise ValueError(f"Some OHLC values are missing (NaN), in column {col!r}. Please strip those "
+                                 "lines with `df.dropna()` or fill them in with `df.interpolate()` or whatever.")
+        if np.any(data["Close"].to_numpy() > cash):
+            warnings.warn("Some prices are larger than initial cash value. Note that fractional "
+                          "trading is not supported by this class. If you want to trade Bitcoin, "
+                          "increase initial cash, or trade μBTC or satoshis instead.", stacklevel=2)
+        if not data.index.is_monotonic_increasing:
+            warnings.warn("Data index is not sorted in ascending order. Sorting.", stacklevel=2)
+            data = data.sort_index()
+        if not isinstance(data.index, pd.DatetimeIndex):
+            warnings.warn("Data index is not datetime. Assuming simple periods, "
+                          "but `pd.DateTimeIndex` is advised.", stacklevel=2)
+        self._data = data
+        self._strategy = strategy
+        self._cash = cash
+        self._trade_on_close = bool(trade_on_close)
+        self._exclusive_orders = bool(exclusive_orders)
+        self._finalize_trades = bool(finalize_trades)
+        self._results: pd.Series | None = None
+        self._arrays: dict[str, _Array] | None = None
+        self._indicator_cache = _indicator_cache()
+        self._remote = [0, 0]
+        self._uncached = 0
+
+    @staticmethod
+    def _commission_func(commission: Any) -> Callable[[float, float], float]:
+        if callable(commission):
+            return commission
+        if isinstance(commission, bool) or not isinstance(commission, (Number, tuple)):
+            raise TypeError("commission must be a float (a fraction of each fill's value), a tuple "
+                            f"(fixed, relative) or a callable (size, price) -> cash, got {commission!r}")
+        try:
+            fixed, relative = commission
+        except TypeError:
+            fixed, relative = 0, commission
+        if isinstance(relative, bool) or not isinstance(relative, Number) or not isinstance(fixed, Number):
+            raise TypeError("commission must be a float (a fraction of each fill's value), a tuple "
+                            f"(fixed, relative) or a callable (size, price) -> cash, got {commission!r}")
+        if not fixed >= 0:
+            raise ValueError(f"commission: the fixed part must be >= 0, got {fixed!r}")
+        if not -.1 <= relative < .1:
+            raise ValueError(f"commission should be between -10% (rebates) and 10% (fees), is {relative!r}")
+        if fixed == 0:
+            return _relative_commission(relative)
+
+        def commission_func(order_size: float, price: float) -> float:
+            return fixed + abs(order_size) * price * relative
+        return commission_func
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_arrays"] = None
+        state["_indicator_cache"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._indicator_cache = _indicator_cache()
+
+    # -- the data, once per Backtest ------------------------------------------
+    def _data_arrays(self) -> dict[str, _Array]:
+        if self._arrays is None:
+            df = self._data
+            index = df.index.copy()
+            arrays: dict[str, _Array] = {}
+            for col, series in df.items():
+                values = np.array(series.to_numpy(), copy=True)
+                values.setflags(write=False)
+                arrays[col] = _Array(values, name=col, index=index)
+            arrays["__index"] = index  # type: ignore[assignment]
+            self._arrays = arrays
+            self._data_ids = {id(a): c for c, a in arrays.items() if c != "__index"}
+        return self._arrays
+
+    def _indicator_key(self, func: Callable[..., Any], args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        """A key naming the indicator by its function, arguments and this
+        Backtest's data, or None when an argument cannot name itself (then
+        the indicator is computed, not cached)."""
+        parts = [func, *(self._arg_key(a) for a in args),
+                 *((k, self._arg_key(v)) for k, v in kwargs.items())]
+        if any(p is _MISSING or (type(p) is tuple and p[-1] is _MISSING) for p in parts):
+            return None
+        key = tuple(parts)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _arg_key(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            root = value.base if isinstance(value, _Array) and value.base is not None else value
+            col = self._data_ids.get(id(root)) if self._arrays is not None else None
+            if col is not None and value.shape == root.shape:
+                return ("data", col)
+            if value.size > 1_000_000:
+                return _MISSING
+            return ("array", value.dtype.str, value.shape, hash(np.ascontiguousarray(value).tobytes()))
+        if isinstance(value, (pd.Series, pd.DataFrame)):
+            return _MISSING
+        if isinstance(value, (str, Number, type(None), bool)) or callable(value):
+            return value
+        if isinstance(value, tuple):
+            keys = tuple(self._arg_key(v) for v in value)
+            return _MISSING if _MISSING in keys else ("tuple", keys)
+        return _MISSING
+
+    def _indicator(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                   name: Any) -> Any:
+        """``self.I``'s computation through the cache: a hit is a fresh
+        writable copy, so nothing a run does reaches the cache."""
+        key = self._indicator_key(func, args, kwargs)
+        if key is None:
+            self._uncached += 1
+            return _call_indicator(func, args, kwargs, name)
+        value = self._indicator_cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = _call_indicator(func, args, kwargs, name)
+            if value is not None:
+                stored = np.array(value)
+                stored.setflags(write=False)
+                self._indicator_cache.set(key, stored)
+            return value
+        return np.array(value)
+
+    @property
+    def indicator_cache_stats(self) -> dict[str, Any]:
+        """The ``self.I`` cache of this Backtest's runs (worker processes
+        included): ``hits``, ``misses``, ``hit_rate`` and ``uncached`` (calls
+        whose arguments could not be keyed, e.g. a pandas Series)."""
+        st = self._indicator_cache.stats()
+        hits, misses = st.hits + self._remote[0], st.misses + self._remote[1]
+        total = hits + misses
+        return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else 0.0,
+                "uncached": self._uncached}
+
+    # -- one run --------------------------------------------------------------
+    def run(self, **kwargs: Any) -> pd.Series:
+        """Run the strategy (``kwargs`` set its parameters) and return
+        backtesting.py's statistics Series."""
+        arrays = self._data_arrays()
+        df = self._data
+        n = len(df)
+        data = _Data(df, arrays)
+        close = arrays["Close"]
+        broker = _Broker(np.asarray(close), np.asarray(arrays["Open"]), arrays["__index"], self._cash,
+                         self._commission, self._trade_on_close, self._exclusive_orders)
+        broker._backtest = self
+        strategy = self._strategy(broker, data, kwargs)
+        strategy.init()
+        broker._backtest = None
+        indicators = [(attr, ind) for attr, ind in strategy.__dict__.items() if isinstance(ind, _Indicator)]
+        flat = [(attr, ind) for attr, ind in indicators if ind.ndim == 1]
+        stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
+        start = 1 + _warmup_bars(strategy)
+        equity: list[float] = [np.nan] * n
+        closes = broker._close_list
+        orders = broker.orders
+        process_orders = broker._process_orders
+        strategy_next = strategy.next
+        attrs = strategy.__dict__
+        cache = data._cache
+        with np.errstate(invalid="ignore"):
+            for i in range(start, n):
+                stop = i + 1
+                data._len = stop
+                if cache:
+                    cache.clear()
+                for attr, ind in flat:
+                    attrs[attr] = ind[:stop]
+                for attr, ind in stacked:
+                    attrs[attr] = ind[..., :stop]
+                # the broker's bar (_Broker.next, inlined: it runs every bar)
+                broker._i = i
+                if orders:
+                    process_orders()
+                value = broker._cash + (closes[i] * broker._pos_size - broker._pos_cost)
+                equity[i] = value
+                if value <= 0:
+                    broker._out_of_money(i, equity)
+                    break
+                strategy_next()
+            else:
+                if self._finalize_trades:
+                    for trade in reversed(broker.trades):
+                        trade.close()
+                    if start < n:
+                        broker.next(n - 1, equity)
+                elif broker.trades:
+                    warnings.warn("Some trades remain open at the end of backtest. Use "
+                                  "`Backtest(..., finalize_trades=True)` to close them and "
+                                  "include them in stats.", stacklevel=2)
+            data._set_length(n)
+            eq = np.array(equity, dtype=float)
+            eq = _bfill(eq, broker._cash)
+            from ._stats import compute_stats
+            self._results = compute_stats(broker.closed_trades, eq, df, arrays, strategy,
+                                          start - 1)
+        return self._results
+
+    # -- a grid ---------------------------------------------------------------
+    def optimize(self, *, maximize: str | Callable[[pd.Series], float] = "SQN",
+                 method: str = "grid", max_tries: int | float | None = None,
+                 constraint: Callable[[Any], bool] | None = None, return_heatmap: bool = False,
+                 random_state: int | None = None, workers: int = 1,
+                 **kwargs: Any) -> pd.Series | tuple[pd.Series, pd.Series]:
+        """Run every parameter combination of ``kwargs`` (lists of values) and
+        return the statistics of the best by ``maximize`` (a stats key or a
+        callable of the stats), and the heatmap of every combination's score
+        with ``return_heatmap``, as backtesting.py.  ``max_tries`` runs a
+        random subset (a fraction in (0, 1] or a count), seeded by
+        ``random_state`` as backtesting.py's.  ``workers`` > 1 runs the
+        combinations in that many processes (one copy of the data each)."""
+        from ._stats import STATS_KEYS
+        if not kwargs:
+            raise ValueError("Need some strategy parameters to optimize")
+        maximize_key = None
+        if isinstance(maximize, str):
+            maximize_key = maximize
+            if maximize not in STATS_KEYS:
+                raise ValueError("`maximize`, if str, must match a key in pd.Series result of "
+                                 f"backtest.run(), got {maximize!r}")
+            score: Callable[[pd.Series], float] = lambda stats, _key=maximize: stats[_key]  # noqa: E731
+        elif callable(maximize):
+            score = maximize
+        else:
+            raise TypeError("`maximize` must be str (a field of backtest.run() result Series) or a "
+                            "function that accepts result Series and returns a number")
+        have_constraint = constraint is not None
+        if constraint is None:
+            def constraint(_: Any) -> bool:
+                return True
+        elif not callable(constraint):
+            raise TypeError("`constraint` must be a function that accepts a dict of strategy "
+                            "parameters and returns a bool")
+        if method in ("sambo", "skopt"):
+            _refuse(f"optimize(method={method!r}) (model-based search)")
+        if method != "grid":
+            raise ValueError(f"method should be 'grid', not {method!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+
+        def _tuple(x: Any) -> Sequence[Any]:
+            return x if isinstance(x, Sequence) and not isinstance(x, str) else (x,)
+
+        for k, v in kwargs.items():
+            if len(_tuple(v)) == 0:
+                raise ValueError(f"Optimization variable '{k}' is passed no optimization values: {k}={v}")
+
+        def _grid_size() -> int:
+            size = int(np.prod([len(_tuple(v)) for v in kwargs.values()]))
+            if size < 10_000 and have_constraint:
+                size = sum(1 for p in product(*(zip(repeat(k), _tuple(v)) for k, v in kwargs.items()))
+                           if constraint(_AttrDict(p)))
+            return size
+
+        rand = np.random.default_rng(random_state).random
+        grid_frac = (1 if max_tries is None else
+                     max_tries if 0 < max_tries <= 1 else max_tries / _grid_size())
+        combos = [dict(params) for params in (
+            _AttrDict(p) for p in product(*(zip(repeat(k), _tuple(v)) for k, v in kwargs.items())))
+            if constraint(params) and rand() <= grid_frac]
+        if not combos:
+            raise ValueError("No admissible parameter combinations to test")
+        scores = _run_grid(self, combos, score, workers)
+        heatmap = pd.Series(scores, name=maximize_key, dtype=float,
+                            index=pd.MultiIndex.from_tuples([tuple(p.values()) for p in combos],
+                                                            names=list(next(iter(combos)).keys())))
+        if pd.isnull(heatmap).all():
+            stats = self.run(**combos[0])
+        else:
+            best = heatmap.idxmax(skipna=True)
+            stats = self.run(**dict(zip(heatmap.index.names, best, strict=True)))
+        return (stats, heatmap) if return_heatmap else stats
+
+
+class _AttrDict(dict):  # type: ignore[type-arg]
+    def __getattr__(self, item: str) -> Any:
+        return self[item]
+
+
+def _score_one(bt: Backtest, params: dict[str, Any], score: Callable[[pd.Series], float]) -> float:
+    stats = bt.run(**params)
+    if not stats["# Trades"]:
+        return np.nan
+    return score(stats)
+
+
+_GRID: tuple[Backtest, list[dict[str, Any]], Callable[[pd.Series], float]] | None = None
+
+
+def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
+    assert _GRID is not None
+    bt, combos, score = _GRID
+    before = bt._indicator_cache.stats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = [_score_one(bt, combos[k], score) for k in range(*bounds)]
+    after = bt._indicator_cache.stats()
+    return out, (after.hits - before.hits, after.misses - before.misses)
+
+
+def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
+              workers: int) -> list[float]:
+    global _GRID
+    import multiprocessing as mp
+    workers = min(workers, len(combos))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return [_score_one(bt, p, score) for p in combos]
+    from concurrent.futures import ProcessPoolExecutor
+    step = -(-len(combos) // (workers * 4))
+    chunks = [(a, min(a + step, len(combos))) for a in range(0, len(combos), step)]
+    _GRID = (bt, combos, score)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            results = list(pool.map(_grid_chunk, chunks))
+    finally:
+        _GRID = None
+    scores: list[float] = []
+    for out, (hits, misses) in results:
+        scores.extend(out)
+        bt._remote[0] += hits
+        bt._remote[1] += misses
+    return scores
+
+
+def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
+    """pandas' ``Series(eq).bfill().fillna(cash)`` for an array whose NaNs
+    lead (the bars before the first ``next``)."""
+    nan = np.isnan(eq)
+    if nan.any():
+        valid = np.flatnonzero(~nan)
+        if not len(valid):
+            return np.full_like(eq, cash)
+        # each NaN takes the next valid value
+        idx = np.searchsorted(valid, np.arange(len(eq)))
+        filled = np.where(idx < len(valid), eq[valid[np.minimum(idx, len(valid) - 1)]], cash)
+        eq = np.where(nan, filled, eq)
+    return eq
+

@@ -1,0 +1,1012 @@
+"""``admf_perf.research.strategy`` (``Strategy``, ``Backtest``, ``crossover``)
+against backtesting.py 0.6 itself, run side by side.
+
+Every strategy here is written once, in a factory that takes the ``Strategy``
+base class and the ``crossover`` function, so that the same body subclasses
+``backtesting.Strategy`` and ``admf_perf.Strategy`` (only the import changes,
+as for a user).  Each run is done in both engines and compared: the trades,
+the equity curve, every key of the stats Series, and what the strategy saw in
+``init()``/``next()`` (recorded per bar into a list on the strategy class).
+
+Data: backtesting.py's own GOOG, EURUSD and BTCUSD, and the real ORCL daily
+bars of ``shared/`` (skipped where absent; never copied into the project).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ORCL_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ohlcv" / "orcl-1995-2014-daily.csv"
+RTOL = 1e-9
+#: floor of the comparison of values computed by differently-ordered float
+#: arithmetic that should be exactly 0 (a drawdown at a peak, a flat P&L)
+ATOL = 1e-12
+
+
+# ---------------------------------------------------------------------------------------
+# the two engines
+# ---------------------------------------------------------------------------------------
+class Engine:
+    def __init__(self, name, Strategy, Backtest, crossover):
+        self.name, self.Strategy, self.Backtest, self.crossover = name, Strategy, Backtest, crossover
+
+    def __repr__(self):
+        return f"<Engine {self.name}>"
+
+
+@pytest.fixture(scope="module")
+def ours() -> Engine:
+    from admf_perf.research import strategy as m
+
+    return Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
+
+
+@pytest.fixture(scope="module")
+def ref() -> Engine:
+    bt = pytest.importorskip("backtesting")
+    import backtesting.lib
+
+    return Engine("backtesting.py", bt.Strategy, bt.Backtest, backtesting.lib.crossover)
+
+
+class _SerialPool:
+    """backtesting.Pool stand-in: runs ``optimize``'s tasks in this process
+    (no pickling of the strategy classes made in factories, no process start;
+    the results are the same, the tasks being deterministic)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def imap(self, func, iterable):
+        return map(func, iterable)
+
+
+@pytest.fixture
+def serial_ref_pool(ref, monkeypatch):
+    import backtesting
+
+    monkeypatch.setattr(backtesting, "Pool", _SerialPool)
+
+
+# ---------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------
+def _load(name: str) -> pd.DataFrame:
+    if name == "orcl":
+        if not ORCL_CSV.is_file():
+            pytest.skip(f"shared data not found at {ORCL_CSV}")
+        raw = pd.read_csv(ORCL_CSV, index_col="Date", parse_dates=True)
+        return raw[["Open", "High", "Low", "Close", "Volume"]]
+    bt_test = pytest.importorskip("backtesting.test")
+    # EURUSD (hourly): its first 3,000 of 5,000 bars, for the time of the file
+    return {"goog": bt_test.GOOG, "eurusd": bt_test.EURUSD.iloc[:3000], "btcusd": bt_test.BTCUSD}[name].copy()
+
+
+_DATA: dict[str, pd.DataFrame] = {}
+
+
+def data(name: str) -> pd.DataFrame:
+    """A fresh shallow copy of data set ``name`` (loaded once)."""
+    if name not in _DATA:
+        _DATA[name] = _load(name)
+    return _DATA[name].copy()
+
+
+#: BTCUSD's prices pass 10k: whole units of it need a larger account
+CASH = {"goog": 10_000, "eurusd": 10_000, "btcusd": 1_000_000, "orcl": 10_000}
+
+
+# ---------------------------------------------------------------------------------------
+# indicator functions (plain numpy/pandas, given to self.I)
+# ---------------------------------------------------------------------------------------
+def SMA(values, n):
+    return pd.Series(np.asarray(values, dtype=float)).rolling(n).mean().to_numpy()
+
+
+def RSI(values, n=14):
+    """Wilder's RSI (pandas ewm with alpha 1/n); NaN for the first n bars."""
+    close = pd.Series(np.asarray(values, dtype=float))
+    delta = close.diff()
+    gain = delta.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
+    loss = (-delta).clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
+    return (100 - 100 / (1 + gain / loss)).to_numpy()
+
+
+def BBANDS(values, n, k):
+    """Bollinger bands: a tuple of two pandas Series (upper, lower)."""
+    s = pd.Series(np.asarray(values, dtype=float))
+    mid = s.rolling(n).mean()
+    sd = s.rolling(n).std(ddof=0)
+    return mid + k * sd, mid - k * sd
+
+
+# ---------------------------------------------------------------------------------------
+# what a strategy sees, recorded per bar
+# ---------------------------------------------------------------------------------------
+def _last(ind):
+    return tuple(float(v) for v in np.atleast_1d(np.asarray(ind, dtype=float)[..., -1]))
+
+
+def observe_init(strategy):
+    """In init(): the data arrays are whole."""
+    d = strategy.data
+    type(strategy).observed = [("init", len(d), len(d.Close), len(d.index), float(d.Close[-1]), d.index[-1],
+                                 float(strategy.equity))]
+
+
+def observe(strategy, *indicators):
+    """In next(): everything revealed up to the current bar.  (``index[-1]``
+    on every 8th bar only: slicing a DatetimeIndex per bar is slow.)"""
+    d = strategy.data
+    pos = strategy.position
+    n = len(d)
+    type(strategy).observed.append((
+        n, len(d.Open), len(d.Close),
+        float(d.Open[-1]), float(d.High[-1]), float(d.Low[-1]), float(d.Close[-1]), float(d.Volume[-1]),
+        float(d.Close[0]), d.index[-1] if n % 8 == 0 else None,
+        pos.size, bool(pos), pos.is_long, pos.is_short, float(pos.pl), float(pos.pl_pct),
+        float(strategy.equity), len(strategy.trades), len(strategy.closed_trades),
+        tuple(np.shape(ind) for ind in indicators),
+        tuple(_last(ind) for ind in indicators),
+    ))
+
+
+# ---------------------------------------------------------------------------------------
+# the strategies: each factory takes the base class and crossover
+# ---------------------------------------------------------------------------------------
+def make_sma_cross(Strategy, crossover):
+    class SmaCross(Strategy):
+        n1 = 10
+        n2 = 20
+
+        def init(self):
+            observe_init(self)
+            close = self.data.Close
+            self.sma1 = self.I(SMA, close, self.n1)
+            self.sma2 = self.I(SMA, close, self.n2)
+
+        def next(self):
+            observe(self, self.sma1, self.sma2)
+            if crossover(self.sma1, self.sma2):
+                self.position.close()
+                self.buy()
+            elif crossover(self.sma2, self.sma1):
+                self.position.close()
+                self.sell()
+
+    return SmaCross
+
+
+def make_rsi(Strategy, crossover):
+    class RsiThreshold(Strategy):
+        n = 14
+        lower = 30
+        upper = 70
+
+        def init(self):
+            observe_init(self)
+            self.rsi = self.I(RSI, self.data.Close, n=self.n)  # a keyword argument, passed to func
+
+        def next(self):
+            observe(self, self.rsi)
+            if not self.position and self.rsi[-1] < self.lower:
+                self.buy()
+            elif self.position and self.rsi[-1] > self.upper:
+                self.position.close()
+
+    return RsiThreshold
+
+
+def make_fractional(Strategy, crossover):
+    """Fractions of equity and whole units, long and short, reducing earlier
+    trades first in, first out (partial closes of trades)."""
+    class FractionalSizes(Strategy):
+        n = 5
+
+        def init(self):
+            observe_init(self)
+            self.sma = self.I(SMA, self.data.Close, self.n)
+
+        def next(self):
+            observe(self, self.sma)
+            k = len(self.data) % 24
+            if k == 0:
+                self.buy(size=0.5)
+            elif k == 3:
+                self.sell(size=0.3)
+            elif k == 5:
+                self.buy(size=3)
+            elif k == 8 and self.data.Close[-1] < self.sma[-1]:
+                self.sell(size=0.3)
+            elif k == 10:
+                self.position.close()
+            elif k == 12:
+                self.sell(size=0.5)
+            elif k == 15:
+                self.buy(size=0.3)
+            elif k == 17:
+                self.sell(size=3)
+            elif k == 19 and self.data.Close[-1] > self.sma[-1]:
+                self.buy(size=0.3)
+            elif k == 22:
+                self.position.close()
+
+    return FractionalSizes
+
+
+def make_position_aware(Strategy, crossover):
+    """Decisions on position.pl / pl_pct / is_long, equity, trades and
+    closed_trades."""
+    class PositionAware(Strategy):
+        n = 15
+        take = 4.0
+        stop = 3.0
+
+        def init(self):
+            observe_init(self)
+            self.sma = self.I(SMA, self.data.Close, self.n)
+
+        def next(self):
+            observe(self, self.sma)
+            pos = self.position
+            if pos:
+                if pos.pl_pct > self.take or pos.pl_pct < -self.stop:
+                    pos.close()
+                elif pos.pl > 0.02 * self.equity and len(self.trades) < 3:
+                    if pos.is_long:
+                        self.buy(size=0.2)
+                    else:
+                        self.sell(size=0.2)
+            else:
+                go_long = len(self.closed_trades) % 3 != 2
+                if go_long and self.data.Close[-1] > self.sma[-1]:
+                    self.buy(size=0.6)
+                elif not go_long and self.data.Close[-1] < self.sma[-1]:
+                    self.sell(size=0.6)
+
+    return PositionAware
+
+
+def make_bollinger(Strategy, crossover):
+    """self.I of a function returning a tuple of two arrays; kept whole
+    (``self.bb``, 2-D) or unpacked into two attributes (``unpack=True``)."""
+    class Bollinger(Strategy):
+        n = 20
+        k = 2.0
+        unpack = False
+
+        def init(self):
+            observe_init(self)
+            if self.unpack:
+                self.upper, self.lower = self.I(BBANDS, self.data.Close, self.n, self.k)
+            else:
+                self.bb = self.I(BBANDS, self.data.Close, self.n, self.k)
+
+        def next(self):
+            if self.unpack:
+                upper, lower = self.upper, self.lower
+                observe(self, upper, lower)
+            else:
+                observe(self, self.bb)
+                upper, lower = self.bb
+            close = self.data.Close[-1]
+            if close < lower[-1] and not self.position.is_long:
+                self.position.close()
+                self.buy()
+            elif close > upper[-1] and not self.position.is_short:
+                self.position.close()
+                self.sell()
+
+    return Bollinger
+
+
+def make_multi_order(Strategy, crossover):
+    """Several orders in one bar (closes are queued before the others)."""
+    class MultiOrder(Strategy):
+        n = 7
+
+        def init(self):
+            observe_init(self)
+            self.sma = self.I(SMA, self.data.Close, self.n)
+
+        def next(self):
+            observe(self, self.sma)
+            k = len(self.data) % 10
+            if k == 0:
+                self.buy(size=2)
+                self.buy(size=0.2)
+                self.sell(size=1)
+            elif k == 3:
+                self.position.close()
+                self.sell(size=0.25)
+                self.sell(size=4)
+            elif k == 6:
+                self.buy(size=5)
+                self.position.close()
+            elif k == 8:
+                self.buy(size=0.1)
+                self.buy(size=0.1)
+                self.position.close()
+
+    return MultiOrder
+
+
+#: name -> (factory, run() parameters)
+STRATEGIES = {
+    "sma_cross": (make_sma_cross, {}),
+    "rsi": (make_rsi, {}),
+    "fractional": (make_fractional, {}),
+    "position_aware": (make_position_aware, {}),
+    "bollinger": (make_bollinger, {}),
+    "bollinger_unpacked": (make_bollinger, {"unpack": True, "n": 15}),
+    "multi_order": (make_multi_order, {}),
+}
+
+OPTIONS = {
+    "default": {},
+    "trade_on_close": {"trade_on_close": True},
+    "commission": {"commission": 0.002},
+    "exclusive": {"exclusive_orders": True},
+    "exclusive_off": {"exclusive_orders": False, "finalize_trades": False},
+    "finalize": {"finalize_trades": True},
+    "all": {"trade_on_close": True, "commission": 0.002, "exclusive_orders": True, "finalize_trades": True},
+}
+
+DATASETS = ["goog", "eurusd", "btcusd", "orcl"]
+
+
+def _matrix():
+    cases = set()
+    for s in STRATEGIES:                     # every strategy on every data set
+        for d in DATASETS:
+            cases.add((s, d, "default"))
+    for s in STRATEGIES:                     # every option on every strategy (GOOG)
+        for o in OPTIONS:
+            if s != "bollinger_unpacked" or o == "all":
+                if o != "exclusive_off" or s in ("sma_cross", "multi_order"):
+                    cases.add((s, "goog", o))
+    for o in OPTIONS:                        # every option on the real data
+        if o != "exclusive_off":
+            cases.add(("sma_cross", "orcl", o))
+    cases.update({("multi_order", "orcl", "all"), ("fractional", "orcl", "all")})
+    for s in STRATEGIES:                     # all options at once, on the others
+        cases.add((s, "btcusd", "all"))
+        if s in ("sma_cross", "fractional", "position_aware", "multi_order"):
+            cases.add((s, "eurusd", "all"))
+    return sorted(cases)
+
+
+# ---------------------------------------------------------------------------------------
+# running and comparing
+# ---------------------------------------------------------------------------------------
+def run_engine(engine: Engine, factory, df, bt_kwargs=None, run_kwargs=None):
+    """(stats, observations) of one run."""
+    cls = factory(engine.Strategy, engine.crossover)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = engine.Backtest(df, cls, **(bt_kwargs or {})).run(**(run_kwargs or {}))
+    return stats, cls.observed
+
+
+def _is_nan(x) -> bool:
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def scalar_equal(a, b) -> bool:
+    """``a`` (ours) equals ``b`` (backtesting.py's): Timestamps/Timedeltas
+    exactly, numbers within RTOL, NaN equals NaN."""
+    if b is pd.NaT:
+        return a is pd.NaT
+    if isinstance(b, pd.Timestamp):
+        return isinstance(a, pd.Timestamp) and a == b
+    if isinstance(b, pd.Timedelta):
+        return isinstance(a, pd.Timedelta) and a == b
+    if isinstance(b, (bool, np.bool_)):
+        return isinstance(a, (bool, np.bool_)) and bool(a) == bool(b)
+    if isinstance(b, numbers.Number):
+        if not isinstance(a, numbers.Number) or isinstance(a, (bool, np.bool_)):
+            return False
+        if math.isnan(b):
+            return math.isnan(a)
+        if math.isinf(b):
+            return a == b
+        return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
+    return a == b
+
+
+def _first_diff(ours, ref, close=True):
+    """Index and values of the first difference of two 1-D sequences, or None."""
+    a, b = list(ours), list(ref)
+    if len(a) != len(b):
+        return f"lengths differ: {len(a)} (ours) != {len(b)} (backtesting.py)"
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if close:
+            ok = scalar_equal(x.item() if isinstance(x, np.generic) else x,
+                              y.item() if isinstance(y, np.generic) else y)
+        else:
+            ok = (pd.isna(x) and pd.isna(y)) if (_is_nan(x) or _is_nan(y)) else x == y
+        if not ok:
+            return f"first difference at row {i}: {x!r} (ours) != {y!r} (backtesting.py)"
+    return None
+
+
+def assert_equity_curve_equal(ours: pd.DataFrame, ref: pd.DataFrame):
+    assert isinstance(ours, pd.DataFrame)
+    assert list(ours.columns) == list(ref.columns), (list(ours.columns), list(ref.columns))
+    pd.testing.assert_index_equal(ours.index, ref.index)
+    np.testing.assert_allclose(ours["Equity"].to_numpy(float), ref["Equity"].to_numpy(float), rtol=RTOL, atol=0,
+                               err_msg=_first_diff(ours["Equity"], ref["Equity"]) or "")
+    np.testing.assert_allclose(ours["DrawdownPct"].to_numpy(float), ref["DrawdownPct"].to_numpy(float),
+                               rtol=RTOL, atol=ATOL,
+                               err_msg=_first_diff(ours["DrawdownPct"], ref["DrawdownPct"]) or "")
+    diff = _first_diff(ours["DrawdownDuration"], ref["DrawdownDuration"], close=False)
+    assert diff is None, f"DrawdownDuration: {diff}"
+
+
+TRADE_EXACT = ["Size", "EntryBar", "ExitBar"]
+TRADE_CLOSE = ["EntryPrice", "ExitPrice", "PnL", "ReturnPct", "Commission"]
+TRADE_TIMES = ["EntryTime", "ExitTime", "Duration"]
+
+
+def assert_trades_equal(ours: pd.DataFrame, ref: pd.DataFrame):
+    assert isinstance(ours, pd.DataFrame)
+    assert len(ours) == len(ref), f"{len(ours)} trades (ours) != {len(ref)} (backtesting.py)"
+    for col in TRADE_EXACT + TRADE_CLOSE + TRADE_TIMES:
+        assert col in ours.columns, f"_trades lacks column {col!r}"
+    for col in TRADE_EXACT:
+        a, b = ours[col].to_numpy(float), ref[col].to_numpy(float)
+        assert np.array_equal(a, b), f"_trades[{col!r}]: {_first_diff(a, b, close=False)}"
+    for col in TRADE_CLOSE:
+        a, b = ours[col].to_numpy(float), ref[col].to_numpy(float)
+        assert np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True), f"_trades[{col!r}]: {_first_diff(a, b)}"
+    for col in TRADE_TIMES:
+        diff = _first_diff(ours[col], ref[col], close=False)
+        assert diff is None, f"_trades[{col!r}]: {diff}"
+
+
+def assert_stats_equal(ours: pd.Series, ref: pd.Series):
+    assert isinstance(ours, pd.Series)
+    assert list(ours.index) == list(ref.index), \
+        f"keys differ: ours - ref = {[k for k in ours.index if k not in ref.index]}, " \
+        f"ref - ours = {[k for k in ref.index if k not in ours.index]}; ours {list(ours.index)}"
+    for key in ref.index:
+        if key == "_strategy":
+            continue
+        if key == "_equity_curve":
+            assert_equity_curve_equal(ours[key], ref[key])
+        elif key == "_trades":
+            assert_trades_equal(ours[key], ref[key])
+        else:
+            assert scalar_equal(ours[key], ref[key]), \
+                f"stats[{key!r}]: {ours[key]!r} ({type(ours[key]).__name__}, ours) != " \
+                f"{ref[key]!r} ({type(ref[key]).__name__}, backtesting.py)"
+
+
+_OBS_FIELDS = ("len(data)", "len(Open)", "len(Close)", "Open[-1]", "High[-1]", "Low[-1]",
+               "Close[-1]", "Volume[-1]", "Close[0]", "index[-1]", "position.size", "bool(position)",
+               "position.is_long", "position.is_short", "position.pl", "position.pl_pct", "equity",
+               "len(trades)", "len(closed_trades)", "indicator shapes", "indicator[-1]")
+
+
+def _value_equal(a, b) -> bool:
+    if b is None:
+        return a is None
+    if isinstance(b, tuple):
+        return isinstance(a, tuple) and len(a) == len(b) and all(_value_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(b, pd.Timestamp):
+        return a == b
+    if isinstance(a, np.generic):
+        a = a.item()
+    return scalar_equal(a, b)
+
+
+def assert_observed_equal(ours: list, ref: list):
+    assert _value_equal(ours[0], ref[0]), f"in init(): {ours[0]} (ours) != {ref[0]} (backtesting.py)"
+    assert len(ours) == len(ref), \
+        f"next() called {len(ours) - 1} times (ours) != {len(ref) - 1} (backtesting.py); " \
+        f"first bars: {ours[1][:1] if len(ours) > 1 else None} != {ref[1][:1] if len(ref) > 1 else None}"
+    for row_o, row_r in zip(ours[1:], ref[1:], strict=True):
+        if row_o == row_r:  # the fast path (NaN != NaN: those rows take the one below)
+            continue
+        assert len(row_o) == len(row_r)
+        for name, x, y in zip(_OBS_FIELDS, row_o, row_r, strict=True):
+            assert _value_equal(x, y), \
+                f"in next() at len(data)={row_r[0]}: {name} = {x!r} (ours) != {y!r} (backtesting.py)"
+
+
+def compare(ours: Engine, ref: Engine, factory, df, bt_kwargs=None, run_kwargs=None):
+    """Run both engines; assert everything equal; return backtesting.py's
+    stats and observations."""
+    stats_r, obs_r = run_engine(ref, factory, df.copy(), bt_kwargs, run_kwargs)
+    stats_o, obs_o = run_engine(ours, factory, df.copy(), bt_kwargs, run_kwargs)
+    assert_observed_equal(obs_o, obs_r)
+    assert_trades_equal(stats_o["_trades"], stats_r["_trades"])
+    assert_equity_curve_equal(stats_o["_equity_curve"], stats_r["_equity_curve"])
+    assert_stats_equal(stats_o, stats_r)
+    assert len(obs_r) > 1, "next() was never called: the comparison compares nothing"
+    return stats_r, obs_r
+
+
+# ---------------------------------------------------------------------------------------
+# the matrix: strategy x data set x options
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("strategy", "dataset", "options"), _matrix())
+def test_same_as_backtesting_py(ours, ref, strategy, dataset, options):
+    factory, params = STRATEGIES[strategy]
+    bt_kwargs = {"cash": CASH[dataset], **OPTIONS[options]}
+    compare(ours, ref, factory, data(dataset), bt_kwargs, params)
+
+
+def test_matrix_trades_in_reference(ref):
+    """The reference runs of the matrix's default cases trade (so the
+    comparisons compare trades), on GOOG for every strategy."""
+    for name, (factory, params) in STRATEGIES.items():
+        stats, _ = run_engine(ref, factory, data("goog"), {"cash": 10_000}, params)
+        assert stats["# Trades"] >= 3, name
+
+
+@pytest.mark.parametrize("params", [{"n1": 5, "n2": 30}, {"n1": 20, "n2": 50}])
+def test_run_parameters(ours, ref, params):
+    """run(**params) overrides the class-level parameters."""
+    stats, _ = compare(ours, ref, make_sma_cross, data("goog"), {"cash": 10_000}, params)
+    assert stats["_equity_curve"].shape[0] == len(data("goog"))
+
+
+@pytest.mark.parametrize("strategy", ["sma_cross", "fractional", "multi_order"])
+def test_orders_canceled_for_insufficient_cash(ours, ref, strategy):
+    """BTCUSD with 10k cash: once a unit costs more than the equity, the
+    broker cancels the orders (backtesting.py warns); the results still agree."""
+    factory, params = STRATEGIES[strategy]
+    compare(ours, ref, factory, data("btcusd"), {"cash": 10_000}, params)
+
+
+def make_sell_and_hold(Strategy, crossover):
+    class SellAndHold(Strategy):
+        def init(self):
+            observe_init(self)
+
+        def next(self):
+            observe(self)
+            if not self.position and not self.closed_trades:
+                self.sell()
+
+    return SellAndHold
+
+
+@pytest.mark.parametrize("options", ["default", "finalize", "commission"])
+def test_out_of_money(ours, ref, options):
+    """Short BTC from 2012: equity reaches 0, the simulation stops (the
+    equity curve is 0 from then on)."""
+    stats, _ = compare(ours, ref, make_sell_and_hold, data("btcusd"), {"cash": 10_000, **OPTIONS[options]})
+    assert stats["Equity Final [$]"] == 0
+
+
+def test_warmup_counts_only_assigned_indicators(ours, ref):
+    """The first next() is after the longest NaN warm-up of the indicators
+    kept as attributes of the strategy; one declared but not kept does not
+    delay it (backtesting.py's _indicator_warmup_nbars)."""
+    def make(Strategy, crossover):
+        class Unassigned(Strategy):
+            def init(self):
+                observe_init(self)
+                self.I(SMA, self.data.Close, 60)
+                self.sma = self.I(SMA, self.data.Close, 5)
+
+            def next(self):
+                observe(self, self.sma)
+                if crossover(self.data.Close, self.sma):
+                    self.buy()
+                elif crossover(self.sma, self.data.Close):
+                    self.position.close()
+        return Unassigned
+
+    _, observed = compare(ours, ref, make, data("goog"), {"cash": 10_000})
+    assert observed[1][0] == 6  # the first next() at bar 5 (SMA 5), not at bar 60
+
+
+def test_all_nan_indicator_starts_at_bar_one(ours, ref):
+    """An indicator that is NaN throughout (SMA longer than the data) counts
+    as no warm-up at all in backtesting.py (argmin of all-True is 0): the
+    run starts after the other SMA's warm-up, and never trades."""
+    _, observed = compare(ours, ref, make_sma_cross, data("goog").iloc[:150], {"cash": 10_000},
+                          {"n1": 10, "n2": 200})
+    assert observed[1][0] == 11  # the first next() at bar 10, after the SMA 10's warm-up alone
+
+
+def test_trade_objects_observed(ours, ref):
+    """The Trade objects of self.trades / self.closed_trades: size, prices,
+    bars, pl, pl_pct, is_long, as backtesting.py's."""
+    def make(Strategy, crossover):
+        inner = make_fractional(Strategy, crossover)
+
+        class WithTrades(inner):
+            def next(self):
+                super().next()
+                type(self).observed.append((
+                    tuple((t.size, t.entry_price, t.entry_bar, t.pl, t.pl_pct, t.is_long, t.is_short, t.entry_time)
+                          for t in self.trades),
+                    tuple((t.size, t.entry_price, t.exit_price, t.entry_bar, t.exit_bar, t.pl, t.pl_pct,
+                           t.exit_time) for t in self.closed_trades[-3:]),
+                ))
+        return WithTrades
+
+    stats_r, obs_r = run_engine(ref, make, data("goog").iloc[:600], {"cash": 10_000})
+    stats_o, obs_o = run_engine(ours, make, data("goog").iloc[:600], {"cash": 10_000})
+    assert len(obs_o) == len(obs_r)
+    for i, (x, y) in enumerate(zip(obs_o, obs_r, strict=True)):
+        if len(y) == 2:
+            assert _value_equal(x, y), f"observation {i}: {x} (ours) != {y} (backtesting.py)"
+    assert any(len(y) == 2 and y[0] for y in obs_r)
+
+
+def test_trades_frame_columns(ours, ref):
+    """The whole _trades frame: the same columns in the same order (SL, TP,
+    Tag and the Entry_/Exit_ indicator values too) and equal values."""
+    stats_r, _ = run_engine(ref, make_bollinger, data("goog"), {"cash": 10_000, "commission": 0.001})
+    stats_o, _ = run_engine(ours, make_bollinger, data("goog"), {"cash": 10_000, "commission": 0.001})
+    tr, to = stats_r["_trades"], stats_o["_trades"]
+    assert list(to.columns) == list(tr.columns)
+    for col in tr.columns:
+        if col in TRADE_TIMES or tr[col].dtype == object:
+            diff = _first_diff(to[col], tr[col], close=False)
+        else:
+            diff = _first_diff(to[col].to_numpy(float), tr[col].to_numpy(float))
+        assert diff is None, f"_trades[{col!r}]: {diff}"
+
+
+def test_extra_columns_and_unsorted_index(ours, ref):
+    """Extra data columns are carried along; an unsorted index is sorted
+    (backtesting.py warns and sorts)."""
+    if not ORCL_CSV.is_file():
+        pytest.skip(f"shared data not found at {ORCL_CSV}")
+    raw = pd.read_csv(ORCL_CSV, index_col="Date", parse_dates=True).iloc[:1500]
+    compare(ours, ref, make_sma_cross, raw, {"cash": 10_000})
+    shuffled = raw.sample(frac=1.0, random_state=3)
+    compare(ours, ref, make_sma_cross, shuffled, {"cash": 10_000})
+
+
+def test_input_frame_untouched(ours):
+    df = data("goog").iloc[:400]
+    before = df.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.Backtest(df, make_sma_cross(ours.Strategy, ours.crossover)).run()
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_backtesting_defaults_accepted(ours, ref):
+    """backtesting.py's own defaults of the features outside the subset
+    (spread=0, margin=1, hedging=False) are accepted and change nothing."""
+    defaults = {"cash": 10_000, "spread": 0.0, "margin": 1.0, "hedging": False}
+    compare(ours, ref, make_sma_cross, data("goog"), defaults)
+
+
+@pytest.mark.parametrize("commission", [(1.0, 0.001), "callable"])
+def test_commission_forms(ours, ref, commission):
+    """backtesting.py also takes commission=(fixed, relative) or a callable:
+    either the same results or a NotImplementedError naming commission."""
+    if commission == "callable":
+        def commission(size, price):
+            return 0.5 + abs(size) * price * 0.001
+    df = data("goog").iloc[:800]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours.Backtest(df, make_sma_cross(ours.Strategy, ours.crossover), commission=commission).run()
+    except NotImplementedError as e:
+        assert "commission" in str(e)
+        return
+    compare(ours, ref, make_sma_cross, df, {"commission": commission})
+
+
+# ---------------------------------------------------------------------------------------
+# crossover and the exports
+# ---------------------------------------------------------------------------------------
+CROSS_CASES = [
+    ([1.0, 2.0], [2.0, 1.0]),
+    ([2.0, 1.0], [1.0, 2.0]),
+    ([1.0, 3.0], 2.0),
+    (2.0, [1.0, 3.0]),
+    ([3.0, 1.0], 2.0),
+    ([1.0, 2.0], [1.0, 1.0]),      # equal at -2: no cross
+    ([1.0, 2.0], [0.5, 2.0]),      # equal at -1: no cross
+    ([np.nan, 2.0], [1.0, 1.0]),
+    ([5.0], [1.0]),                 # too short
+    ([], []),
+    ([0.0, 1.0, 0.5, 2.0], [1.0, 1.0, 1.0, 1.0]),
+    ("series", "series"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), CROSS_CASES, ids=range(len(CROSS_CASES)))
+def test_crossover(ours, ref, a, b):
+    if isinstance(a, str):
+        a = pd.Series([3.0, 1.0, 0.0, 4.0], index=[10, 20, 30, 40])
+        b = pd.Series([2.0, 2.0, 2.0, 2.0], index=[10, 20, 30, 40])
+    if isinstance(a, list):
+        a = np.array(a)
+    if isinstance(b, list):
+        b = np.array(b)
+    assert bool(ours.crossover(a, b)) == bool(ref.crossover(a, b))
+
+
+def test_crossover_truth_values(ours):
+    assert ours.crossover(np.array([1.0, 3.0]), np.array([2.0, 2.0]))
+    assert not ours.crossover(np.array([3.0, 1.0]), np.array([2.0, 2.0]))
+
+
+def test_exports(ours):
+    import admf_perf
+    import admf_perf.research as research
+    from admf_perf.research import strategy as m
+
+    assert research.Strategy is m.Strategy is ours.Strategy
+    assert research.Backtest is m.Backtest
+    assert research.crossover is m.crossover
+    assert admf_perf.Strategy is m.Strategy
+    assert admf_perf.Backtest is m.Backtest
+
+
+# ---------------------------------------------------------------------------------------
+# optimize
+# ---------------------------------------------------------------------------------------
+def _optimize(engine, factory, df, bt_kwargs=None, **kwargs):
+    cls = factory(engine.Strategy, engine.crossover)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return engine.Backtest(df, cls, **(bt_kwargs or {})).optimize(**kwargs)
+
+
+def _calmar_like(stats):
+    return stats["Equity Final [$]"] / max(1.0, -stats["Max. Drawdown [%]"])
+
+
+def assert_heatmap_equal(ours: pd.Series, ref: pd.Series):
+    assert isinstance(ours, pd.Series)
+    assert isinstance(ours.index, pd.MultiIndex) or ref.index.nlevels == 1
+    assert list(ours.index.names) == list(ref.index.names)
+    assert list(ours.index) == list(ref.index), f"{list(ours.index)} != {list(ref.index)}"
+    assert ours.name == ref.name
+    diff = _first_diff(ours.to_numpy(float), ref.to_numpy(float))
+    assert diff is None, f"heatmap: {diff}\nours:\n{ours}\nbacktesting.py:\n{ref}"
+
+
+@pytest.mark.parametrize("maximize", ["SQN", "Return [%]", _calmar_like], ids=["SQN", "Return", "callable"])
+def test_optimize_grid(ours, ref, serial_ref_pool, maximize):
+    df = data("goog").iloc[:1200]
+    kw = dict(n1=[5, 10, 15], n2=[20, 30], constraint=lambda p: p.n2 - p.n1 >= 10, maximize=maximize,
+              return_heatmap=True)
+    stats_r, heat_r = _optimize(ref, make_sma_cross, df, **kw)
+    stats_o, heat_o = _optimize(ours, make_sma_cross, df, **kw)
+    assert len(heat_r) == 5
+    assert_heatmap_equal(heat_o, heat_r)
+    assert_stats_equal(stats_o, stats_r)
+
+
+def test_optimize_without_heatmap(ours, ref, serial_ref_pool):
+    df = data("goog").iloc[:1200]
+    stats_r = _optimize(ref, make_sma_cross, df, n1=[5, 10], n2=[20, 40])
+    stats_o = _optimize(ours, make_sma_cross, df, n1=[5, 10], n2=[20, 40])
+    assert isinstance(stats_o, pd.Series)
+    assert_stats_equal(stats_o, stats_r)
+
+
+def test_optimize_nan_where_no_trades(ours, ref, serial_ref_pool):
+    """Runs without a closed trade are NaN in the heatmap and never best."""
+    df = data("orcl").iloc[:800]
+    kw = dict(lower=[5, 25, 35], upper=[65, 80], maximize="SQN", return_heatmap=True)
+    stats_r, heat_r = _optimize(ref, make_rsi, df, **kw)
+    stats_o, heat_o = _optimize(ours, make_rsi, df, **kw)
+    assert heat_r.isna().any() and heat_r.notna().any()
+    assert_heatmap_equal(heat_o, heat_r)
+    assert_stats_equal(stats_o, stats_r)
+
+
+def test_optimize_all_nan(ours, ref, serial_ref_pool):
+    """No run trades: the heatmap is all NaN and the stats are those of the
+    first admissible combination."""
+    df = data("goog").iloc[:300]
+    kw = dict(lower=[1, 2], upper=[99, 98], maximize="SQN", return_heatmap=True,
+              constraint=lambda p: p.upper != 99 or p.lower != 1)
+    stats_r, heat_r = _optimize(ref, make_rsi, df, **kw)
+    stats_o, heat_o = _optimize(ours, make_rsi, df, **kw)
+    assert heat_r.isna().all()
+    assert_heatmap_equal(heat_o, heat_r)
+    assert_stats_equal(stats_o, stats_r)
+
+
+def test_optimize_randomized_grid(ours, ref, serial_ref_pool):
+    """max_tries and random_state: the same sample of the grid."""
+    df = data("goog").iloc[:1000]
+    kw = dict(n1=[4, 6, 8, 10, 12], n2=[20, 25, 30], max_tries=6, random_state=7, return_heatmap=True)
+    stats_r, heat_r = _optimize(ref, make_sma_cross, df, **kw)
+    stats_o, heat_o = _optimize(ours, make_sma_cross, df, **kw)
+    assert 0 < len(heat_r) < 15
+    assert_heatmap_equal(heat_o, heat_r)
+    assert_stats_equal(stats_o, stats_r)
+
+
+_PICKLABLE: dict[str, type] = {}
+
+
+def __getattr__(name):
+    """PEP 562: ``PicklableSmaCross``, an admf_perf SmaCross reachable by
+    module and name, so that a worker process can unpickle it."""
+    if name == "PicklableSmaCross":
+        if name not in _PICKLABLE:
+            from admf_perf.research import strategy as m
+
+            cls = make_sma_cross(m.Strategy, m.crossover)
+            cls.__name__ = cls.__qualname__ = name
+            cls.__module__ = __name__
+            _PICKLABLE[name] = cls
+        return _PICKLABLE[name]
+    raise AttributeError(name)
+
+
+def test_optimize_workers(ours, ref, serial_ref_pool):
+    """workers=2 gives what backtesting.py (and workers=1) gives."""
+    df = data("goog").iloc[:800]
+    kw = dict(n1=[5, 10, 15], n2=[20, 30], return_heatmap=True)
+    stats_r, heat_r = _optimize(ref, make_sma_cross, df, **kw)
+    cls = sys.modules[__name__].PicklableSmaCross
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats_o, heat_o = ours.Backtest(df, cls).optimize(workers=2, **kw)
+    assert_heatmap_equal(heat_o, heat_r)
+    assert_stats_equal(stats_o, stats_r)
+
+
+# ---------------------------------------------------------------------------------------
+# refusals: outside the subset, and bad arguments
+# ---------------------------------------------------------------------------------------
+def _order_strategy(Strategy, method, kwargs_of):
+    class Orders(Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            getattr(self, method)(**kwargs_of(self.data.Close[-1]))
+
+    return Orders
+
+
+@pytest.mark.parametrize(("method", "kwarg", "factor", "match"), [
+    ("buy", "limit", 0.99, r"\blimit\b"),
+    ("buy", "stop", 1.01, r"\bstop\b"),
+    ("buy", "sl", 0.9, r"\bsl\b|stop.loss"),
+    ("buy", "tp", 1.1, r"\btp\b|take.profit"),
+    ("sell", "limit", 1.01, r"\blimit\b"),
+    ("sell", "stop", 0.99, r"\bstop\b"),
+    ("sell", "sl", 1.1, r"\bsl\b|stop.loss"),
+    ("sell", "tp", 0.9, r"\btp\b|take.profit"),
+])
+def test_order_types_not_implemented(ours, method, kwarg, factor, match):
+    cls = _order_strategy(ours.Strategy, method, lambda c: {kwarg: c * factor})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NotImplementedError, match=match):
+            ours.Backtest(data("goog").iloc[:50], cls).run()
+
+
+@pytest.mark.parametrize("size", [0, -0.5, 1.5, -2])
+def test_bad_order_size(ours, size):
+    """backtesting.py asserts (AssertionError) 0 < size < 1 or a whole
+    number >= 1; the message names size."""
+    cls = _order_strategy(ours.Strategy, "buy", lambda c: {"size": size})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((ValueError, AssertionError), match="size"):
+            ours.Backtest(data("goog").iloc[:50], cls).run()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"hedging": True}, "hedging"),
+    ({"margin": 0.5}, "margin"),
+    ({"spread": 0.001}, "spread"),
+])
+def test_backtest_features_not_implemented(ours, kwargs, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NotImplementedError, match=match):
+            ours.Backtest(data("goog").iloc[:100], make_sma_cross(ours.Strategy, ours.crossover), **kwargs).run()
+
+
+def _bad_frames():
+    g = data("goog").iloc[:100]
+    nan = g.copy()
+    nan.iloc[10, nan.columns.get_loc("Close")] = np.nan
+    return {
+        "missing_open": (g.drop(columns=["Open"]), ValueError, "Open"),
+        "empty": (g.iloc[:0], ValueError, "empty|data"),
+        "nan": (nan, ValueError, "NaN|missing"),
+        "ndarray": (g.to_numpy(), TypeError, "data"),
+        "dict": (g.to_dict("list"), TypeError, "data"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing_open", "empty", "nan", "ndarray", "dict"])
+def test_bad_data(ours, case):
+    df, exc, match = _bad_frames()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc, match=match):
+            ours.Backtest(df, make_sma_cross(ours.Strategy, ours.crossover)).run()
+
+
+@pytest.mark.parametrize("cash", [-1, 0])
+def test_bad_cash(ours, cash):
+    with pytest.raises(ValueError, match="cash"):
+        ours.Backtest(data("goog").iloc[:100], make_sma_cross(ours.Strategy, ours.crossover), cash=cash).run()
+
+
+def test_bad_commission_type(ours):
+    with pytest.raises(TypeError, match="commission"):
+        ours.Backtest(data("goog").iloc[:100], make_sma_cross(ours.Strategy, ours.crossover),
+                      commission="0.1").run()
+
+
+def test_bad_strategy(ours, ref):
+    with pytest.raises(TypeError, match="strategy"):
+        ours.Backtest(data("goog").iloc[:100], object).run()
+    with pytest.raises(TypeError, match="strategy"):
+        ours.Backtest(data("goog").iloc[:100], 42).run()
+    # a backtesting.py strategy given to admf_perf (the import not changed)
+    with pytest.raises(TypeError, match="strategy"):
+        ours.Backtest(data("goog").iloc[:100], make_sma_cross(ref.Strategy, ref.crossover)).run()
+
+
+def test_unknown_run_parameter(ours, ref):
+    cls = make_sma_cross(ours.Strategy, ours.crossover)
+    with pytest.raises(AttributeError, match="foo"):
+        ours.Backtest(data("goog").iloc[:100], cls).run(foo=1)
+    # backtesting.py too (the test is about the same behaviour)
+    with pytest.raises(AttributeError, match="foo"):
+        ref.Backtest(data("goog").iloc[:100], make_sma_cross(ref.Strategy, ref.crossover)).run(foo=1)
+
+
+def test_indicator_of_wrong_length(ours):
+    def make(Strategy, crossover):
+        class Short(Strategy):
+            def init(self):
+                self.x = self.I(lambda v: np.asarray(v)[:-1], self.data.Close)
+
+            def next(self):
+                pass
+        return Short
+
+    with pytest.raises(ValueError, match="length"):
+        ours.Backtest(data("goog").iloc[:100], make(ours.Strategy, ours.crossover)).run()
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({}, ValueError, "parameter"),
+    ({"n1": [5, 10], "maximize": "No such key"}, ValueError, "maximize"),
+    ({"n1": [5, 10], "maximize": 3}, TypeError, "maximize"),
+    ({"n1": [5, 10], "constraint": 5}, TypeError, "constraint"),
+    ({"n1": []}, ValueError, "n1"),
+    ({"n1": [5, 10], "constraint": lambda p: False}, ValueError, "admissible|constraint"),
+    ({"n1": [5, 10], "method": "sambo"}, NotImplementedError, "sambo|method"),
+])
+def test_bad_optimize(ours, kwargs, exc, match):
+    bt = ours.Backtest(data("goog").iloc[:200], make_sma_cross(ours.Strategy, ours.crossover))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc, match=match):
+            bt.optimize(**kwargs)
