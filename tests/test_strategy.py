@@ -41,11 +41,26 @@ class Engine:
         return f"<Engine {self.name}>"
 
 
-@pytest.fixture(scope="module")
-def ours() -> Engine:
+@pytest.fixture(scope="module", params=["compiled", "python"])
+def ours(request) -> Engine:
+    """Our engine on its compiled hot paths (``_ext/_strategy``), then on
+    their pure-Python twin (``_strategy_py``): the whole file runs on both."""
+    from admf_perf._ext import _strategy_py
+    from admf_perf.research import _revealed as r
     from admf_perf.research import strategy as m
 
-    return Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
+    if request.param == "compiled":
+        if not r._core.__name__.endswith("._strategy"):
+            pytest.skip("the compiled _strategy module is not loaded")
+        yield Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
+        return
+    saved = r._core
+    _strategy_py.set_array_types(r._Array, r._Indicator)
+    r._core = _strategy_py
+    try:
+        yield Engine("admf_perf (twin)", m.Strategy, m.Backtest, _strategy_py.crossover)
+    finally:
+        r._core = saved
 
 
 @pytest.fixture(scope="module")

@@ -286,10 +286,9 @@ def _optimize_run(args: argparse.Namespace) -> int:
 def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     """``admf-perf optimize --strategy FILE.py:Class --param NAME=RANGE ...``."""
     from admf_perf.bench.report import write_json
-    from admf_perf.research.optimize import (
-        ProgressBar,
+    from admf_perf.research.optimize import ProgressBar, load_data
+    from admf_perf.research.strategy_search import (
         format_strategy_report,
-        load_data,
         load_strategy,
         parse_param,
         run_strategy_search,

@@ -32,13 +32,13 @@ Where the time goes in backtesting.py, and what this engine does instead:
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
 from difflib import get_close_matches
 from itertools import chain, product, repeat
-from math import copysign
 from numbers import Number
 from typing import Any
 
@@ -46,546 +46,14 @@ import numpy as np
 import pandas as pd
 
 from ..caching import Cache, CacheStrategy
+from . import _revealed
+from ._broker import Order, Position, Trade, _BadArgument, _Broker, _refuse
+from ._grid import _AttrDict, _run_grid
+from ._revealed import _OHLCV, _Array, _as_str, _Data, _Indicator, crossover
 
 __all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
 
-_OHLCV = ("Open", "High", "Low", "Close", "Volume")
 
-
-# --------------------------------------------------------------------------
-# arrays revealed bar by bar
-# --------------------------------------------------------------------------
-class _Array(np.ndarray):
-    """An ndarray with a ``name`` (and plotting options), as backtesting.py's.
-
-    The name and options live on the array made by :meth:`_Array.__new__`
-    (the root); a slice of it finds them through ``base``, so slicing runs no
-    Python code (backtesting.py's ``__array_finalize__`` costs ~0.7 us per
-    slice, and a backtest slices every indicator every bar).
-    """
-
-    def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
-        obj = np.asarray(array).view(cls)
-        obj.__dict__["_meta"] = (name if name is not None else getattr(array, "name", None), opts)
-        return obj
-
-    def _root_meta(self) -> tuple[Any, dict[str, Any]]:
-        meta = self.__dict__.get("_meta")
-        if meta is None:
-            base = self.base
-            meta = base.__dict__.get("_meta") if isinstance(base, _Array) else None
-        return meta if meta is not None else ("", {})
-
-    @property
-    def name(self) -> Any:
-        return self._root_meta()[0]
-
-    @name.setter
-    def name(self, value: Any) -> None:
-        self.__dict__["_meta"] = (value, self._root_meta()[1])
-
-    @property
-    def _opts(self) -> dict[str, Any]:
-        return self._root_meta()[1]
-
-    def __reduce__(self) -> Any:
-        value = super().__reduce__()
-        return value[:2] + (value[2] + (self._root_meta(),),)  # type: ignore[index,operator]
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["_meta"] = state[-1]
-        super().__setstate__(state[:-1])
-
-    def __bool__(self) -> bool:
-        try:
-            return bool(self[-1])
-        except IndexError:
-            return super().__bool__()
-
-    def __float__(self) -> float:
-        try:
-            return float(self[-1])
-        except IndexError:
-            return super().__float__()
-
-    @property
-    def s(self) -> pd.Series:
-        """The values as a pandas Series on the data's index."""
-        values = np.atleast_2d(self)
-        index = self._opts["index"][: values.shape[1]]
-        return pd.Series(np.asarray(values[0]), index=index, name=self.name)
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """The values as a DataFrame (one column per output) on the data's index."""
-        values = np.atleast_2d(np.asarray(self))
-        index = self._opts["index"][: values.shape[1]]
-        return pd.DataFrame(values.T, index=index, columns=[self.name] * len(values))
-
-
-class _Indicator(_Array):
-    """What :meth:`Strategy.I` returns."""
-
-
-#: Arrays ``crossover`` indexes as they are (anything else: backtesting.py's conversions first).
-_PLAIN_ARRAYS = frozenset((np.ndarray, _Array, _Indicator))
-
-
-class _Data:
-    """``Strategy.data``: the OHLCV columns (and any other column) as numpy
-    arrays, each as long as the bars revealed so far (``[-1]`` is the current
-    bar).  In ``init()`` they are full length."""
-
-    def __init__(self, df: pd.DataFrame, arrays: dict[str, _Array]) -> None:
-        self._df = df
-        self._arrays = arrays
-        self._len = len(df)
-        self._cache: dict[str, Any] = {}
-        self._pip: float | None = None
-
-    def _set_length(self, length: int) -> None:
-        self._len = length
-        self._cache.clear()
-
-    def _get(self, key: str) -> Any:
-        arr = self._cache.get(key)
-        if arr is None:
-            arr = self._cache[key] = self._arrays[key][: self._len]
-        return arr
-
-    def __getitem__(self, item: str) -> Any:
-        return self._get(item)
-
-    def __getattr__(self, item: str) -> Any:
-        if item.startswith("__"):
-            raise AttributeError(item)
-        try:
-            return self._get(item)
-        except KeyError:
-            raise AttributeError(f"Column '{item}' not in data") from None
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __repr__(self) -> str:
-        i = min(self._len, len(self._df)) - 1
-        index = self._arrays["__index"][i]
-        items = ", ".join(f"{k}={v}" for k, v in self._df.iloc[i].items())
-        return f"<Data i={i} ({index}) {items}>"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__ = state
-
-    @property
-    def df(self) -> pd.DataFrame:
-        return self._df.iloc[: self._len] if self._len < len(self._df) else self._df
-
-    @property
-    def pip(self) -> float:
-        if self._pip is None:
-            self._pip = float(10 ** -np.median([len(s.partition(".")[-1])
-                                                 for s in self._arrays["Close"].astype(str)]))
-        return self._pip
-
-    @property
-    def Open(self) -> Any:  # noqa: N802 (backtesting.py's names)
-        return self._get("Open")
-
-    @property
-    def High(self) -> Any:  # noqa: N802
-        return self._get("High")
-
-    @property
-    def Low(self) -> Any:  # noqa: N802
-        return self._get("Low")
-
-    @property
-    def Close(self) -> Any:  # noqa: N802
-        return self._get("Close")
-
-    @property
-    def Volume(self) -> Any:  # noqa: N802
-        return self._get("Volume")
-
-    @property
-    def index(self) -> pd.Index:
-        return self._get("__index")
-
-
-def crossover(series1: Any, series2: Any) -> Any:
-    """True if ``series1`` just crossed over (above) ``series2``: it was below
-    on the previous bar and is above on this one (backtesting.py's
-    ``backtesting.lib.crossover``; a number stands for a constant series, a
-    pandas Series for its values)."""
-    if type(series1) not in _PLAIN_ARRAYS or type(series2) not in _PLAIN_ARRAYS:
-        series1 = (series1.values if isinstance(series1, pd.Series) else
-                   (series1, series1) if isinstance(series1, Number) else series1)
-        series2 = (series2.values if isinstance(series2, pd.Series) else
-                   (series2, series2) if isinstance(series2, Number) else series2)
-    try:
-        return series1[-2] < series2[-2] and series1[-1] > series2[-1]
-    except IndexError:
-        return False
-
-
-def _as_str(value: Any) -> str:
-    """The short label backtesting.py gives an indicator argument (its names
-    appear in the trades' ``Entry_<name>`` columns)."""
-    if isinstance(value, (Number, str)):
-        return str(value)
-    if isinstance(value, pd.DataFrame):
-        return "df"
-    name = str(getattr(value, "name", "") or "")
-    if name in _OHLCV:
-        return name[:1]
-    if callable(value):
-        name = getattr(value, "__name__", value.__class__.__name__).replace("<lambda>", "λ")
-    if len(name) > 10:
-        name = name[:9] + "…"
-    return name
-
-
-class _NotSupported(NotImplementedError):
-    pass
-
-
-class _BadArgument(ValueError, AssertionError):
-    """A bad argument: a ValueError naming it, and an AssertionError, as
-    backtesting.py raises (it asserts)."""
-
-
-def _refuse(feature: str) -> None:
-    raise _NotSupported(
-        f"{feature} is not supported by admf_perf's backtesting.py-compatible engine "
-        "(market orders only: see docs/strategies.md); run this strategy with backtesting.py")
-
-
-# --------------------------------------------------------------------------
-# orders, trades, position
-# --------------------------------------------------------------------------
-class Order:
-    """A market order waiting for the next fill (``Strategy.orders``)."""
-
-    __slots__ = ("_broker", "_size", "_parent_trade", "_tag")
-
-    def __init__(self, broker: _Broker, size: float, parent_trade: Trade | None = None,
-                 tag: object = None) -> None:
-        self._broker = broker
-        self._size = size
-        self._parent_trade = parent_trade
-        self._tag = tag
-
-    def __repr__(self) -> str:
-        parts = [f"size={round(self._size, 5)!r}", "contingent=False"]
-        if self._tag is not None:
-            parts.append(f"tag={self._tag!r}")
-        return f"<Order {', '.join(parts)}>"
-
-    def cancel(self) -> None:
-        """Cancel the order."""
-        self._broker.orders.remove(self)
-
-    size = property(lambda self: self._size, doc="Units (negative for a sell); in (0, 1): a fraction of equity.")
-    limit = property(lambda self: None, doc="Always None: market orders only.")
-    stop = property(lambda self: None, doc="Always None: market orders only.")
-    sl = property(lambda self: None, doc="Always None: no stop-loss orders.")
-    tp = property(lambda self: None, doc="Always None: no take-profit orders.")
-    parent_trade = property(lambda self: self._parent_trade)
-    tag = property(lambda self: self._tag)
-    is_long = property(lambda self: self._size > 0)
-    is_short = property(lambda self: self._size < 0)
-    is_contingent = property(lambda self: False)
-
-
-class Trade:
-    """An open (``Strategy.trades``) or closed (``Strategy.closed_trades``) trade."""
-
-    __slots__ = ("_broker", "_size", "_entry_price", "_exit_price", "_entry_bar", "_exit_bar",
-                 "_tag", "_commissions")
-
-    def __init__(self, broker: _Broker, size: float, entry_price: float, entry_bar: int,
-                 tag: object) -> None:
-        self._broker = broker
-        self._size = size
-        self._entry_price = entry_price
-        self._exit_price: float | None = None
-        self._entry_bar = entry_bar
-        self._exit_bar: int | None = None
-        self._tag = tag
-        self._commissions: float = 0
-
-    def __repr__(self) -> str:
-        return (f'<Trade size={self._size} time={self._entry_bar}-{self._exit_bar or ""} '
-                f'price={self._entry_price}-{self._exit_price or ""} pl={self.pl:.0f}'
-                f'{" tag=" + str(self._tag) if self._tag is not None else ""}>')
-
-    def _copy(self, size: float) -> Trade:
-        t = Trade(self._broker, size, self._entry_price, self._entry_bar, self._tag)
-        t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
-        return t
-
-    def close(self, portion: float = 1.0) -> None:
-        """Place an order closing ``portion`` of the trade at the next fill."""
-        if not 0 < portion <= 1:
-            raise _BadArgument(f"portion must be a fraction in (0, 1], got {portion!r}")
-        size = copysign(max(1, int(round(abs(self._size) * portion))), -self._size)
-        self._broker.orders.insert(0, Order(self._broker, size, self, self._tag))
-
-    size = property(lambda self: self._size, doc="Units (negative for a short trade).")
-    entry_price = property(lambda self: self._entry_price)
-    exit_price = property(lambda self: self._exit_price)
-    entry_bar = property(lambda self: self._entry_bar)
-    exit_bar = property(lambda self: self._exit_bar)
-    tag = property(lambda self: self._tag)
-    sl = property(lambda self: None)
-    tp = property(lambda self: None)
-    is_long = property(lambda self: self._size > 0)
-    is_short = property(lambda self: not self._size > 0)
-
-    @property
-    def entry_time(self) -> Any:
-        return self._broker._index[self._entry_bar]
-
-    @property
-    def exit_time(self) -> Any:
-        return None if self._exit_bar is None else self._broker._index[self._exit_bar]
-
-    @property
-    def pl(self) -> float:
-        """Profit or loss in cash (commissions counted once the trade closed)."""
-        price = self._exit_price or self._broker.last_price
-        return (self._size * (price - self._entry_price)) - self._commissions
-
-    @property
-    def pl_pct(self) -> float:
-        """Return as a fraction of the entry price, net of commissions."""
-        price = self._exit_price or self._broker.last_price
-        gross = copysign(1, self._size) * (price / self._entry_price - 1)
-        return gross - self._commissions / (abs(self._size) * self._entry_price)
-
-    @property
-    def value(self) -> float:
-        price = self._exit_price or self._broker.last_price
-        return abs(self._size) * price
-
-
-class Position:
-    """``Strategy.position``: the sum of the open trades."""
-
-    __slots__ = ("_broker",)
-
-    def __init__(self, broker: _Broker) -> None:
-        self._broker = broker
-
-    def __bool__(self) -> bool:
-        return self._broker._pos_size != 0
-
-    @property
-    def size(self) -> float:
-        return self._broker._pos_size
-
-    @property
-    def pl(self) -> float:
-        return self._broker._unrealized_pl()
-
-    @property
-    def pl_pct(self) -> float:
-        total = self._broker._pos_value
-        return (self.pl / total) * 100 if total else 0
-
-    @property
-    def is_long(self) -> bool:
-        return self._broker._pos_size > 0
-
-    @property
-    def is_short(self) -> bool:
-        return self._broker._pos_size < 0
-
-    def close(self, portion: float = 1.0) -> None:
-        """Close ``portion`` of every open trade at the next fill."""
-        for trade in self._broker.trades:
-            trade.close(portion)
-
-    def __repr__(self) -> str:
-        return f"<Position: {self.size} ({len(self._broker.trades)} trades)>"
-
-
-class _Broker:
-    """backtesting.py's broker, market orders only (margin 1, no spread, no
-    hedging).  The position's size, cost and value are summed again only when
-    the open trades change."""
-
-    def __init__(self, close: np.ndarray, open_: np.ndarray, index: pd.Index, cash: float,
-                 commission: Callable[[float, float], float], trade_on_close: bool,
-                 exclusive_orders: bool) -> None:
-        # Python floats: the same doubles as the arrays' (so the same sums),
-        # read without boxing a numpy scalar every bar
-        self._close_list: list[float] = close.tolist()
-        self._open_list: list[float] = open_.tolist()
-        self._index = index
-        self._cash = cash
-        self._commission = commission
-        self._trade_on_close = trade_on_close
-        self._exclusive_orders = exclusive_orders
-        self._i = 0
-        self._backtest: Backtest | None = None
-        self.orders: list[Order] = []
-        self.trades: list[Trade] = []
-        self.closed_trades: list[Trade] = []
-        self.position = Position(self)
-        self._pos_size: int = 0
-        self._pos_cost: float = 0
-        self._pos_value: float = 0
-
-    def _trades_changed(self) -> None:
-        # backtesting.py's sums (from int 0, in the trades' order), written
-        # out for the usual 0 or 1 open trade
-        trades = self.trades
-        if not trades:
-            self._pos_size, self._pos_cost, self._pos_value = 0, 0, 0
-        elif len(trades) == 1:
-            size, price = trades[0]._size, trades[0]._entry_price
-            self._pos_size, self._pos_cost, self._pos_value = int(size), 0 + size * price, 0 + abs(size) * price
-        else:
-            self._pos_size = sum(int(t._size) for t in trades)
-            self._pos_cost = sum(t._size * t._entry_price for t in trades)
-            self._pos_value = sum(abs(t._size) * t._entry_price for t in trades)
-
-    @property
-    def last_price(self) -> float:
-        return self._close_list[self._i]
-
-    def _unrealized_pl(self) -> float:
-        return self._close_list[self._i] * self._pos_size - self._pos_cost
-
-    @property
-    def equity(self) -> float:
-        return self._cash + (self._close_list[self._i] * self._pos_size - self._pos_cost)
-
-    def _margin_available(self) -> float:
-        last = self._close_list[self._i]
-        margin_used = sum(abs(t._size) * last / 1.0 for t in self.trades)  # Trade.value / leverage
-        return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
-
-    def new_order(self, size: float, tag: object) -> Order:
-        size = float(size)
-        order = Order(self, size, None, tag)
-        if self._exclusive_orders:
-            for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
-                o.cancel()
-            for t in self.trades:
-                t.close()
-        self.orders.append(order)
-        return order
-
-    def _process_orders(self) -> None:
-        i = self._i
-        if self._trade_on_close:
-            price = self._close_list[i - 1]
-            time_index = i - 1
-        else:
-            price = self._open_list[i]
-            time_index = i
-        orders = self.orders
-        for order in list(orders):
-            if order not in orders:
-                continue
-            trade = order._parent_trade
-            if trade is not None:
-                size = copysign(min(abs(trade._size), abs(order._size)), order._size)
-                if trade in self.trades:
-                    self._reduce_trade(trade, price, size, time_index)
-                orders.remove(order)
-                continue
-            order_size = order._size
-            price_plus_commission = price + self._commission(order_size, price) / abs(order_size)
-            size = order_size
-            if -1 < size < 1:
-                size = copysign(int((self._margin_available() * 1.0 * abs(size))
-                                    // price_plus_commission), size)
-                if not size:
-                    warnings.warn(
-                        f"time={i}: Broker canceled the relative-sized order due to insufficient margin "
-                        f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
-                        category=UserWarning, stacklevel=4)
-                    orders.remove(order)
-                    continue
-            need_size = int(size)
-            is_long = order_size > 0
-            for t in list(self.trades):
-                if (t._size > 0) == is_long:
-                    continue
-                if abs(need_size) >= abs(t._size):
-                    self._close_trade(t, price, time_index)
-                    need_size += t._size
-                else:
-                    self._reduce_trade(t, price, need_size, time_index)
-                    need_size = 0
-                if not need_size:
-                    break
-            if abs(need_size) * price_plus_commission > self._margin_available() * 1.0:
-                warnings.warn(
-                    f"time={i}: Broker canceled the order due to insufficient margin "
-                    f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
-                    category=UserWarning, stacklevel=4)
-                orders.remove(order)
-                continue
-            if need_size:
-                self._open_trade(price, need_size, time_index, order._tag)
-            orders.remove(order)
-
-    def _reduce_trade(self, trade: Trade, price: float, size: float, time_index: int) -> None:
-        size_left = trade._size + size
-        if not size_left:
-            close_trade = trade
-        else:
-            trade._size = size_left
-            close_trade = trade._copy(-size)
-            self.trades.append(close_trade)
-        self._close_trade(close_trade, price, time_index)
-
-    def _close_trade(self, trade: Trade, price: float, time_index: int) -> None:
-        self.trades.remove(trade)
-        trade._exit_price = price
-        trade._exit_bar = time_index
-        self.closed_trades.append(trade)
-        commission = self._commission(trade._size, price)
-        self._cash += trade.pl - commission
-        trade._commissions = commission + self._commission(trade._size, trade._entry_price)
-        self._trades_changed()
-
-    def _open_trade(self, price: float, size: int, time_index: int, tag: object) -> None:
-        self.trades.append(Trade(self, size, price, time_index, tag))
-        self._trades_changed()
-        self._cash -= self._commission(size, price)
-
-    def next(self, i: int, equity_out: list[float]) -> bool:
-        """One bar: fill the pending orders and record the equity; False
-        when it is gone (backtesting.py then closes everything and stops)."""
-        self._i = i
-        if self.orders:
-            self._process_orders()
-        equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)
-        equity_out[i] = equity
-        if equity <= 0:
-            self._out_of_money(i, equity_out)
-            return False
-        return True
-
-    def _out_of_money(self, i: int, equity_out: list[float]) -> None:
-        for trade in self.trades:  # backtesting.py's loop, which removes as it goes
-            self._close_trade(trade, self._close_list[i], i)
-        self._cash = 0
-        for k in range(i, len(equity_out)):
-            equity_out[k] = 0
-
-
-# --------------------------------------------------------------------------
-# Strategy
-# --------------------------------------------------------------------------
 class _FullEquity(float):
     def __repr__(self) -> str:
         return ".9999"
@@ -759,9 +227,6 @@ def _warmup_bars(strategy: Strategy | None) -> int:
                     if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
 
 
-# --------------------------------------------------------------------------
-# Backtest
-# --------------------------------------------------------------------------
 _MISSING = object()
 
 #: The ``self.I`` cache's byte budget (least recently used out first).
@@ -771,6 +236,20 @@ INDICATOR_CACHE_BYTES = 256 * 2**20
 def _indicator_cache() -> Cache:
     return Cache(max_size=None, strategy=CacheStrategy.LRU, name="Backtest.I",
                  max_bytes=INDICATOR_CACHE_BYTES)
+
+
+def _same_view(view: np.ndarray, root: np.ndarray) -> bool:
+    """``view`` is the whole of ``root``, in order (not a reversed or
+    strided view of the same memory)."""
+    return (view.shape == root.shape and view.strides == root.strides and view.dtype == root.dtype
+            and view.__array_interface__["data"][0] == root.__array_interface__["data"][0])
+
+
+def _per_run(func: Any) -> bool:
+    """A callable made by a run (a bound method of a strategy, a closure
+    defined in ``init``): it would never be looked up again, and as a cache
+    key it would keep the run's strategy alive."""
+    return isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
 
 
 def _relative_commission(rate: float) -> Callable[[float, float], float]:
@@ -906,6 +385,8 @@ class Backtest:
         """A key naming the indicator by its function, arguments and this
         Backtest's data, or None when an argument cannot name itself (then
         the indicator is computed, not cached)."""
+        if _per_run(func):
+            return None
         parts = [func, *(self._arg_key(a) for a in args),
                  *((k, self._arg_key(v)) for k, v in kwargs.items())]
         if any(p is _MISSING or (type(p) is tuple and p[-1] is _MISSING) for p in parts):
@@ -921,15 +402,18 @@ class Backtest:
         if isinstance(value, np.ndarray):
             root = value.base if isinstance(value, _Array) and value.base is not None else value
             col = self._data_ids.get(id(root)) if self._arrays is not None else None
-            if col is not None and value.shape == root.shape:
+            if col is not None and (value is root or _same_view(value, root)):
                 return ("data", col)
             if value.size > 1_000_000:
                 return _MISSING
-            return ("array", value.dtype.str, value.shape, hash(np.ascontiguousarray(value).tobytes()))
+            digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=20).digest()
+            return ("array", value.dtype.str, value.shape, digest)
         if isinstance(value, (pd.Series, pd.DataFrame)):
             return _MISSING
-        if isinstance(value, (str, Number, type(None), bool)) or callable(value):
+        if isinstance(value, (str, Number, type(None), bool)):
             return value
+        if callable(value):
+            return _MISSING if _per_run(value) else value
         if isinstance(value, tuple):
             keys = tuple(self._arg_key(v) for v in value)
             return _MISSING if _MISSING in keys else ("tuple", keys)
@@ -984,33 +468,8 @@ class Backtest:
         stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
         start = 1 + _warmup_bars(strategy)
         equity: list[float] = [np.nan] * n
-        closes = broker._close_list
-        orders = broker.orders
-        process_orders = broker._process_orders
-        strategy_next = strategy.next
-        attrs = strategy.__dict__
-        cache = data._cache
         with np.errstate(invalid="ignore"):
-            for i in range(start, n):
-                stop = i + 1
-                data._len = stop
-                if cache:
-                    cache.clear()
-                for attr, ind in flat:
-                    attrs[attr] = ind[:stop]
-                for attr, ind in stacked:
-                    attrs[attr] = ind[..., :stop]
-                # the broker's bar (_Broker.next, inlined: it runs every bar)
-                broker._i = i
-                if orders:
-                    process_orders()
-                value = broker._cash + (closes[i] * broker._pos_size - broker._pos_cost)
-                equity[i] = value
-                if value <= 0:
-                    broker._out_of_money(i, equity)
-                    break
-                strategy_next()
-            else:
+            if _revealed._core.run_bars(strategy, data, broker, flat, stacked, start, n, equity, broker._close_list):
                 if self._finalize_trades:
                     for trade in reversed(broker.trades):
                         trade.close()
@@ -1104,58 +563,6 @@ class Backtest:
         return (stats, heatmap) if return_heatmap else stats
 
 
-class _AttrDict(dict):  # type: ignore[type-arg]
-    def __getattr__(self, item: str) -> Any:
-        return self[item]
-
-
-def _score_one(bt: Backtest, params: dict[str, Any], score: Callable[[pd.Series], float]) -> float:
-    stats = bt.run(**params)
-    if not stats["# Trades"]:
-        return np.nan
-    return score(stats)
-
-
-_GRID: tuple[Backtest, list[dict[str, Any]], Callable[[pd.Series], float]] | None = None
-
-
-def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
-    assert _GRID is not None
-    bt, combos, score = _GRID
-    before = bt._indicator_cache.stats()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        out = [_score_one(bt, combos[k], score) for k in range(*bounds)]
-    after = bt._indicator_cache.stats()
-    return out, (after.hits - before.hits, after.misses - before.misses)
-
-
-def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
-              workers: int) -> list[float]:
-    global _GRID
-    import multiprocessing as mp
-    workers = min(workers, len(combos))
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return [_score_one(bt, p, score) for p in combos]
-    from concurrent.futures import ProcessPoolExecutor
-    step = -(-len(combos) // (workers * 4))
-    chunks = [(a, min(a + step, len(combos))) for a in range(0, len(combos), step)]
-    _GRID = (bt, combos, score)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            results = list(pool.map(_grid_chunk, chunks))
-    finally:
-        _GRID = None
-    scores: list[float] = []
-    for out, (hits, misses) in results:
-        scores.extend(out)
-        bt._remote[0] += hits
-        bt._remote[1] += misses
-    return scores
-
-
 def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
     """pandas' ``Series(eq).bfill().fillna(cash)`` for an array whose NaNs
     lead (the bars before the first ``next``)."""
@@ -1169,4 +576,3 @@ def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
         filled = np.where(idx < len(valid), eq[valid[np.minimum(idx, len(valid) - 1)]], cash)
         eq = np.where(nan, filled, eq)
     return eq
-

@@ -1,0 +1,126 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, embedsignature=True
+"""Compiled hot paths of ``admf_perf.research.strategy`` (the
+backtesting.py-compatible engine).
+
+Twin (specification): ``_strategy_py.py``.
+
+- ``crossover``: two 1-D float64 arrays of the engine's types (or plain
+  ndarrays) are read in C, the last two values of each, with no numpy scalar
+  boxed; anything else takes the twin's path (backtesting.py's conversions,
+  then indexing).
+- ``run_bars``: the bar loop of ``Backtest.run``, the same steps as the
+  twin's in C (the strategy's ``next()`` and the broker's order processing
+  stay Python calls); the equity of each bar is the same double expression,
+  ``cash + (close * position_size - position_cost)``.
+"""
+
+cimport cython
+cimport numpy as cnp
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+
+from numbers import Number
+
+import numpy as np
+import pandas as pd
+
+cnp.import_array()
+
+cdef frozenset _PLAIN = frozenset((np.ndarray,))
+cdef object _Series = pd.Series
+cdef object _Number = Number
+
+
+def set_array_types(*types):
+    """``crossover`` indexes ndarrays of these types (and plain ndarrays) as
+    they are."""
+    global _PLAIN
+    _PLAIN = frozenset((np.ndarray,) + types)
+
+
+cdef inline bint _last_two(object a, double* prev, double* last) noexcept:
+    """The last two values of a 1-D float64 ndarray of an accepted type
+    (False: not one, or fewer than two values)."""
+    cdef cnp.ndarray arr
+    cdef cnp.npy_intp n, stride
+    cdef char* data
+    if type(a) not in _PLAIN:
+        return False
+    arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE:
+        return False
+    if not cnp.PyArray_ISALIGNED(arr) or cnp.PyArray_ISBYTESWAPPED(arr):
+        return False
+    n = cnp.PyArray_DIM(arr, 0)
+    if n < 2:
+        return False
+    stride = cnp.PyArray_STRIDE(arr, 0)
+    data = <char*>cnp.PyArray_DATA(arr)
+    prev[0] = (<double*>(data + (n - 2) * stride))[0]
+    last[0] = (<double*>(data + (n - 1) * stride))[0]
+    return True
+
+
+@cython.wraparound(True)     # series[-2] on any sequence: Python's indexing
+@cython.boundscheck(True)
+cpdef bint crossover(object series1, object series2) except -1:
+    """True if ``series1`` just crossed over (above) ``series2``: below it on
+    the previous bar and above it on this one (backtesting.py's
+    ``backtesting.lib.crossover``: a number is a constant series, a pandas
+    Series its values, fewer than two values never cross)."""
+    cdef double p1, l1, p2, l2
+    if _last_two(series1, &p1, &l1) and _last_two(series2, &p2, &l2):
+        return p1 < p2 and l1 > l2
+    if type(series1) not in _PLAIN or type(series2) not in _PLAIN:
+        series1 = (series1.values if isinstance(series1, _Series) else
+                   (series1, series1) if isinstance(series1, _Number) else series1)
+        series2 = (series2.values if isinstance(series2, _Series) else
+                   (series2, series2) if isinstance(series2, _Number) else series2)
+    try:
+        return bool(series1[-2] < series2[-2] and series1[-1] > series2[-1])
+    except IndexError:
+        return False
+
+
+def run_bars(object strategy, object data, object broker, list flat, list stacked,
+             Py_ssize_t start, Py_ssize_t n, list equity, list closes):
+    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
+    indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
+    strategy's ``__dict__`` as views up to it), fill the broker's pending
+    orders, record ``equity[i]`` (cash plus the position at the close) and,
+    while it is above zero, call ``strategy.next()``.  False when the money ran
+    out (the broker has closed everything, as backtesting.py), else True."""
+    cdef dict attrs = strategy.__dict__
+    cdef dict cache = data._cache
+    cdef list orders = broker.orders
+    cdef object process_orders = broker._process_orders
+    cdef object strategy_next = strategy.next
+    cdef Py_ssize_t i, k
+    cdef object stop, value, pair
+    if n > PyList_GET_SIZE(equity) or n > PyList_GET_SIZE(closes) or start < 0:
+        raise ValueError("run_bars: n exceeds the equity or closes lists, or start < 0")
+    for i in range(start, n):
+        # the lists are this engine's own, but a strategy can reach anything:
+        # never read past their ends
+        if i >= PyList_GET_SIZE(equity) or i >= PyList_GET_SIZE(closes):
+            raise RuntimeError("run_bars: the equity or closes list shrank during the run")
+        stop = i + 1
+        data._len = stop
+        if cache:
+            cache.clear()
+        for k in range(PyList_GET_SIZE(flat)):
+            pair = flat[k]
+            attrs[pair[0]] = pair[1][:i + 1]
+        for k in range(PyList_GET_SIZE(stacked)):
+            pair = stacked[k]
+            attrs[pair[0]] = pair[1][..., :i + 1]
+        broker._i = i
+        if orders:
+            process_orders()
+        value = broker._cash + ((<object>PyList_GET_ITEM(closes, i)) * broker._pos_size - broker._pos_cost)
+        equity[i] = value
+        if value <= 0:
+            broker._out_of_money(i, equity)
+            return False
+        strategy_next()
+    return True

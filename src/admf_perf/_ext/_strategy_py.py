@@ -1,0 +1,84 @@
+"""Pure-Python twin of ``_strategy.pyx`` (the readable specification).
+
+The two hot paths of :mod:`admf_perf.research.strategy`, the
+backtesting.py-compatible engine:
+
+- :func:`crossover`: backtesting.py's ``backtesting.lib.crossover``, which a
+  strategy calls a few times per bar;
+- :func:`run_bars`: the bar loop of ``Backtest.run``: reveal one more bar of
+  the data and of every indicator, let the broker fill the pending orders and
+  record the equity, call the strategy's ``next()``.
+
+``set_array_types(*types)`` names the ndarray subclasses ``crossover`` may
+index directly (the engine's revealed arrays); any other argument goes
+through backtesting.py's conversions first.
+"""
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["crossover", "run_bars", "set_array_types"]
+
+_PLAIN: frozenset[type] = frozenset((np.ndarray,))
+
+
+def set_array_types(*types: type) -> None:
+    """``crossover`` indexes ndarrays of these types (and plain ndarrays) as
+    they are."""
+    global _PLAIN
+    _PLAIN = frozenset((np.ndarray, *types))
+
+
+def crossover(series1: Any, series2: Any) -> bool:
+    """True if ``series1`` just crossed over (above) ``series2``: below it on
+    the previous bar and above it on this one (backtesting.py's
+    ``backtesting.lib.crossover``: a number is a constant series, a pandas
+    Series its values, fewer than two values never cross)."""
+    if type(series1) not in _PLAIN or type(series2) not in _PLAIN:
+        series1 = (series1.values if isinstance(series1, pd.Series) else
+                   (series1, series1) if isinstance(series1, Number) else series1)
+        series2 = (series2.values if isinstance(series2, pd.Series) else
+                   (series2, series2) if isinstance(series2, Number) else series2)
+    try:
+        return bool(series1[-2] < series2[-2] and series1[-1] > series2[-1])
+    except IndexError:
+        return False
+
+
+def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
+             stacked: list[tuple[str, Any]], start: int, n: int, equity: list[float],
+             closes: list[float]) -> bool:
+    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
+    indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
+    strategy's ``__dict__`` as views up to it), fill the broker's pending
+    orders, record ``equity[i]`` (cash plus the position at the close) and,
+    while it is above zero, call ``strategy.next()``.  False when the money ran
+    out (the broker has closed everything, as backtesting.py), else True."""
+    attrs = strategy.__dict__
+    cache = data._cache
+    orders = broker.orders
+    process_orders = broker._process_orders
+    strategy_next = strategy.next
+    for i in range(start, n):
+        stop = i + 1
+        data._len = stop
+        if cache:
+            cache.clear()
+        for attr, ind in flat:
+            attrs[attr] = ind[:stop]
+        for attr, ind in stacked:
+            attrs[attr] = ind[..., :stop]
+        broker._i = i
+        if orders:
+            process_orders()
+        value = broker._cash + (closes[i] * broker._pos_size - broker._pos_cost)
+        equity[i] = value
+        if value <= 0:
+            broker._out_of_money(i, equity)
+            return False
+        strategy_next()
+    return True

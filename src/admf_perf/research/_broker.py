@@ -1,0 +1,352 @@
+"""backtesting.py's broker, market orders only: ``Order``, ``Trade``,
+``Position`` and the broker that fills the orders.
+
+Part of :mod:`admf_perf.research.strategy` (semantics there and in
+``docs/strategies.md``).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from math import copysign
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .strategy import Backtest
+
+__all__ = ["Order", "Position", "Trade"]
+
+
+class _NotSupported(NotImplementedError):
+    pass
+
+
+class _BadArgument(ValueError, AssertionError):
+    """A bad argument: a ValueError naming it, and an AssertionError, as
+    backtesting.py raises (it asserts)."""
+
+
+def _refuse(feature: str) -> None:
+    raise _NotSupported(
+        f"{feature} is not supported by admf_perf's backtesting.py-compatible engine "
+        "(market orders only: see docs/strategies.md); run this strategy with backtesting.py")
+
+
+class Order:
+    """A market order waiting for the next fill (``Strategy.orders``)."""
+
+    __slots__ = ("_broker", "_size", "_parent_trade", "_tag")
+
+    def __init__(self, broker: _Broker, size: float, parent_trade: Trade | None = None,
+                 tag: object = None) -> None:
+        self._broker = broker
+        self._size = size
+        self._parent_trade = parent_trade
+        self._tag = tag
+
+    def __repr__(self) -> str:
+        parts = [f"size={round(self._size, 5)!r}", "contingent=False"]
+        if self._tag is not None:
+            parts.append(f"tag={self._tag!r}")
+        return f"<Order {', '.join(parts)}>"
+
+    def cancel(self) -> None:
+        """Cancel the order."""
+        self._broker.orders.remove(self)
+
+    size = property(lambda self: self._size, doc="Units (negative for a sell); in (0, 1): a fraction of equity.")
+    limit = property(lambda self: None, doc="Always None: market orders only.")
+    stop = property(lambda self: None, doc="Always None: market orders only.")
+    sl = property(lambda self: None, doc="Always None: no stop-loss orders.")
+    tp = property(lambda self: None, doc="Always None: no take-profit orders.")
+    parent_trade = property(lambda self: self._parent_trade)
+    tag = property(lambda self: self._tag)
+    is_long = property(lambda self: self._size > 0)
+    is_short = property(lambda self: self._size < 0)
+    is_contingent = property(lambda self: False)
+
+
+class Trade:
+    """An open (``Strategy.trades``) or closed (``Strategy.closed_trades``) trade."""
+
+    __slots__ = ("_broker", "_size", "_entry_price", "_exit_price", "_entry_bar", "_exit_bar",
+                 "_tag", "_commissions")
+
+    def __init__(self, broker: _Broker, size: float, entry_price: float, entry_bar: int,
+                 tag: object) -> None:
+        self._broker = broker
+        self._size = size
+        self._entry_price = entry_price
+        self._exit_price: float | None = None
+        self._entry_bar = entry_bar
+        self._exit_bar: int | None = None
+        self._tag = tag
+        self._commissions: float = 0
+
+    def __repr__(self) -> str:
+        return (f'<Trade size={self._size} time={self._entry_bar}-{self._exit_bar or ""} '
+                f'price={self._entry_price}-{self._exit_price or ""} pl={self.pl:.0f}'
+                f'{" tag=" + str(self._tag) if self._tag is not None else ""}>')
+
+    def _copy(self, size: float) -> Trade:
+        t = Trade(self._broker, size, self._entry_price, self._entry_bar, self._tag)
+        t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
+        return t
+
+    def close(self, portion: float = 1.0) -> None:
+        """Place an order closing ``portion`` of the trade at the next fill."""
+        if not 0 < portion <= 1:
+            raise _BadArgument(f"portion must be a fraction in (0, 1], got {portion!r}")
+        size = copysign(max(1, int(round(abs(self._size) * portion))), -self._size)
+        self._broker.orders.insert(0, Order(self._broker, size, self, self._tag))
+
+    size = property(lambda self: self._size, doc="Units (negative for a short trade).")
+    entry_price = property(lambda self: self._entry_price)
+    exit_price = property(lambda self: self._exit_price)
+    entry_bar = property(lambda self: self._entry_bar)
+    exit_bar = property(lambda self: self._exit_bar)
+    tag = property(lambda self: self._tag)
+    sl = property(lambda self: None)
+    tp = property(lambda self: None)
+    is_long = property(lambda self: self._size > 0)
+    is_short = property(lambda self: not self._size > 0)
+
+    @property
+    def entry_time(self) -> Any:
+        return self._broker._index[self._entry_bar]
+
+    @property
+    def exit_time(self) -> Any:
+        return None if self._exit_bar is None else self._broker._index[self._exit_bar]
+
+    @property
+    def pl(self) -> float:
+        """Profit or loss in cash (commissions counted once the trade closed)."""
+        price = self._exit_price or self._broker.last_price
+        return (self._size * (price - self._entry_price)) - self._commissions
+
+    @property
+    def pl_pct(self) -> float:
+        """Return as a fraction of the entry price, net of commissions."""
+        price = self._exit_price or self._broker.last_price
+        gross = copysign(1, self._size) * (price / self._entry_price - 1)
+        return gross - self._commissions / (abs(self._size) * self._entry_price)
+
+    @property
+    def value(self) -> float:
+        price = self._exit_price or self._broker.last_price
+        return abs(self._size) * price
+
+
+class Position:
+    """``Strategy.position``: the sum of the open trades."""
+
+    __slots__ = ("_broker",)
+
+    def __init__(self, broker: _Broker) -> None:
+        self._broker = broker
+
+    def __bool__(self) -> bool:
+        return self._broker._pos_size != 0
+
+    @property
+    def size(self) -> float:
+        return self._broker._pos_size
+
+    @property
+    def pl(self) -> float:
+        return self._broker._unrealized_pl()
+
+    @property
+    def pl_pct(self) -> float:
+        total = self._broker._pos_value
+        return (self.pl / total) * 100 if total else 0
+
+    @property
+    def is_long(self) -> bool:
+        return self._broker._pos_size > 0
+
+    @property
+    def is_short(self) -> bool:
+        return self._broker._pos_size < 0
+
+    def close(self, portion: float = 1.0) -> None:
+        """Close ``portion`` of every open trade at the next fill."""
+        for trade in self._broker.trades:
+            trade.close(portion)
+
+    def __repr__(self) -> str:
+        return f"<Position: {self.size} ({len(self._broker.trades)} trades)>"
+
+
+class _Broker:
+    """backtesting.py's broker, market orders only (margin 1, no spread, no
+    hedging).  The position's size, cost and value are summed again only when
+    the open trades change."""
+
+    def __init__(self, close: np.ndarray, open_: np.ndarray, index: pd.Index, cash: float,
+                 commission: Callable[[float, float], float], trade_on_close: bool,
+                 exclusive_orders: bool) -> None:
+        # Python floats: the same doubles as the arrays' (so the same sums),
+        # read without boxing a numpy scalar every bar
+        self._close_list: list[float] = close.tolist()
+        self._open_list: list[float] = open_.tolist()
+        self._index = index
+        self._cash = cash
+        self._commission = commission
+        self._trade_on_close = trade_on_close
+        self._exclusive_orders = exclusive_orders
+        self._i = 0
+        self._backtest: Backtest | None = None
+        self.orders: list[Order] = []
+        self.trades: list[Trade] = []
+        self.closed_trades: list[Trade] = []
+        self.position = Position(self)
+        self._pos_size: int = 0
+        self._pos_cost: float = 0
+        self._pos_value: float = 0
+
+    def _trades_changed(self) -> None:
+        # backtesting.py's sums (from int 0, in the trades' order), written
+        # out for the usual 0 or 1 open trade
+        trades = self.trades
+        if not trades:
+            self._pos_size, self._pos_cost, self._pos_value = 0, 0, 0
+        elif len(trades) == 1:
+            size, price = trades[0]._size, trades[0]._entry_price
+            self._pos_size, self._pos_cost, self._pos_value = int(size), 0 + size * price, 0 + abs(size) * price
+        else:
+            self._pos_size = sum(int(t._size) for t in trades)
+            self._pos_cost = sum(t._size * t._entry_price for t in trades)
+            self._pos_value = sum(abs(t._size) * t._entry_price for t in trades)
+
+    @property
+    def last_price(self) -> float:
+        return self._close_list[self._i]
+
+    def _unrealized_pl(self) -> float:
+        return self._close_list[self._i] * self._pos_size - self._pos_cost
+
+    @property
+    def equity(self) -> float:
+        return self._cash + (self._close_list[self._i] * self._pos_size - self._pos_cost)
+
+    def _margin_available(self) -> float:
+        last = self._close_list[self._i]
+        margin_used = sum(abs(t._size) * last / 1.0 for t in self.trades)  # Trade.value / leverage
+        return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
+
+    def new_order(self, size: float, tag: object) -> Order:
+        size = float(size)
+        order = Order(self, size, None, tag)
+        if self._exclusive_orders:
+            for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
+                o.cancel()
+            for t in self.trades:
+                t.close()
+        self.orders.append(order)
+        return order
+
+    def _process_orders(self) -> None:
+        i = self._i
+        if self._trade_on_close:
+            price = self._close_list[i - 1]
+            time_index = i - 1
+        else:
+            price = self._open_list[i]
+            time_index = i
+        orders = self.orders
+        for order in list(orders):
+            if order not in orders:
+                continue
+            trade = order._parent_trade
+            if trade is not None:
+                size = copysign(min(abs(trade._size), abs(order._size)), order._size)
+                if trade in self.trades:
+                    self._reduce_trade(trade, price, size, time_index)
+                orders.remove(order)
+                continue
+            order_size = order._size
+            price_plus_commission = price + self._commission(order_size, price) / abs(order_size)
+            size = order_size
+            if -1 < size < 1:
+                size = copysign(int((self._margin_available() * 1.0 * abs(size))
+                                    // price_plus_commission), size)
+                if not size:
+                    warnings.warn(
+                        f"time={i}: Broker canceled the relative-sized order due to insufficient margin "
+                        f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                        category=UserWarning, stacklevel=4)
+                    orders.remove(order)
+                    continue
+            need_size = int(size)
+            is_long = order_size > 0
+            for t in list(self.trades):
+                if (t._size > 0) == is_long:
+                    continue
+                if abs(need_size) >= abs(t._size):
+                    self._close_trade(t, price, time_index)
+                    need_size += t._size
+                else:
+                    self._reduce_trade(t, price, need_size, time_index)
+                    need_size = 0
+                if not need_size:
+                    break
+            if abs(need_size) * price_plus_commission > self._margin_available() * 1.0:
+                warnings.warn(
+                    f"time={i}: Broker canceled the order due to insufficient margin "
+                    f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                    category=UserWarning, stacklevel=4)
+                orders.remove(order)
+                continue
+            if need_size:
+                self._open_trade(price, need_size, time_index, order._tag)
+            orders.remove(order)
+
+    def _reduce_trade(self, trade: Trade, price: float, size: float, time_index: int) -> None:
+        size_left = trade._size + size
+        if not size_left:
+            close_trade = trade
+        else:
+            trade._size = size_left
+            close_trade = trade._copy(-size)
+            self.trades.append(close_trade)
+        self._close_trade(close_trade, price, time_index)
+
+    def _close_trade(self, trade: Trade, price: float, time_index: int) -> None:
+        self.trades.remove(trade)
+        trade._exit_price = price
+        trade._exit_bar = time_index
+        self.closed_trades.append(trade)
+        commission = self._commission(trade._size, price)
+        self._cash += trade.pl - commission
+        trade._commissions = commission + self._commission(trade._size, trade._entry_price)
+        self._trades_changed()
+
+    def _open_trade(self, price: float, size: int, time_index: int, tag: object) -> None:
+        self.trades.append(Trade(self, size, price, time_index, tag))
+        self._trades_changed()
+        self._cash -= self._commission(size, price)
+
+    def next(self, i: int, equity_out: list[float]) -> bool:
+        """One bar: fill the pending orders and record the equity; False
+        when it is gone (backtesting.py then closes everything and stops)."""
+        self._i = i
+        if self.orders:
+            self._process_orders()
+        equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)
+        equity_out[i] = equity
+        if equity <= 0:
+            self._out_of_money(i, equity_out)
+            return False
+        return True
+
+    def _out_of_money(self, i: int, equity_out: list[float]) -> None:
+        for trade in self.trades:  # backtesting.py's loop, which removes as it goes
+            self._close_trade(trade, self._close_list[i], i)
+        self._cash = 0
+        for k in range(i, len(equity_out)):
+            equity_out[k] = 0

@@ -1,0 +1,68 @@
+"""The grid of ``Backtest.optimize``: every parameter set scored, in this
+process or in forked worker processes.
+
+Part of :mod:`admf_perf.research.strategy`.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .strategy import Backtest
+
+
+class _AttrDict(dict):  # type: ignore[type-arg]
+    def __getattr__(self, item: str) -> Any:
+        return self[item]
+
+
+def _score_one(bt: Backtest, params: dict[str, Any], score: Callable[[pd.Series], float]) -> float:
+    stats = bt.run(**params)
+    if not stats["# Trades"]:
+        return np.nan
+    return score(stats)
+
+
+_GRID: tuple[Backtest, list[dict[str, Any]], Callable[[pd.Series], float]] | None = None
+
+
+def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
+    assert _GRID is not None
+    bt, combos, score = _GRID
+    before = bt._indicator_cache.stats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = [_score_one(bt, combos[k], score) for k in range(*bounds)]
+    after = bt._indicator_cache.stats()
+    return out, (after.hits - before.hits, after.misses - before.misses)
+
+
+def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
+              workers: int) -> list[float]:
+    global _GRID
+    import multiprocessing as mp
+    workers = min(workers, len(combos))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return [_score_one(bt, p, score) for p in combos]
+    from concurrent.futures import ProcessPoolExecutor
+    step = -(-len(combos) // (workers * 4))
+    chunks = [(a, min(a + step, len(combos))) for a in range(0, len(combos), step)]
+    _GRID = (bt, combos, score)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            results = list(pool.map(_grid_chunk, chunks))
+    finally:
+        _GRID = None
+    scores: list[float] = []
+    for out, (hits, misses) in results:
+        scores.extend(out)
+        bt._remote[0] += hits
+        bt._remote[1] += misses
+    return scores

@@ -1,0 +1,201 @@
+"""The arrays a strategy sees, revealed bar by bar (backtesting.py's
+``_Array``, ``_Indicator`` and ``_Data``), and ``crossover``.
+
+Part of :mod:`admf_perf.research.strategy` (semantics there and in
+``docs/strategies.md``).
+"""
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import _ext
+
+__all__ = ["crossover"]
+
+_OHLCV = ("Open", "High", "Low", "Close", "Volume")
+
+
+class _Array(np.ndarray):
+    """An ndarray with a ``name`` (and plotting options), as backtesting.py's.
+
+    The name and options live on the array made by :meth:`_Array.__new__`
+    (the root); a slice of it finds them through ``base``, so slicing runs no
+    Python code (backtesting.py's ``__array_finalize__`` costs ~0.7 us per
+    slice, and a backtest slices every indicator every bar).
+    """
+
+    def __new__(cls, array: Any, *, name: Any = None, **opts: Any) -> _Array:
+        obj = np.asarray(array).view(cls)
+        obj.__dict__["_meta"] = (name if name is not None else getattr(array, "name", None), opts)
+        return obj
+
+    def _root_meta(self) -> tuple[Any, dict[str, Any]]:
+        meta = self.__dict__.get("_meta")
+        if meta is None:
+            base = self.base
+            meta = base.__dict__.get("_meta") if isinstance(base, _Array) else None
+        return meta if meta is not None else ("", {})
+
+    @property
+    def name(self) -> Any:
+        return self._root_meta()[0]
+
+    @name.setter
+    def name(self, value: Any) -> None:
+        self.__dict__["_meta"] = (value, self._root_meta()[1])
+
+    @property
+    def _opts(self) -> dict[str, Any]:
+        return self._root_meta()[1]
+
+    def __reduce__(self) -> Any:
+        value = super().__reduce__()
+        return value[:2] + (value[2] + (self._root_meta(),),)  # type: ignore[index,operator]
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_meta"] = state[-1]
+        super().__setstate__(state[:-1])
+
+    def __bool__(self) -> bool:
+        try:
+            return bool(self[-1])
+        except IndexError:
+            return super().__bool__()
+
+    def __float__(self) -> float:
+        try:
+            return float(self[-1])
+        except IndexError:
+            return super().__float__()
+
+    @property
+    def s(self) -> pd.Series:
+        """The values as a pandas Series on the data's index."""
+        values = np.atleast_2d(self)
+        index = self._opts["index"][: values.shape[1]]
+        return pd.Series(np.asarray(values[0]), index=index, name=self.name)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The values as a DataFrame (one column per output) on the data's index."""
+        values = np.atleast_2d(np.asarray(self))
+        index = self._opts["index"][: values.shape[1]]
+        return pd.DataFrame(values.T, index=index, columns=[self.name] * len(values))
+
+
+class _Indicator(_Array):
+    """What :meth:`Strategy.I` returns."""
+
+
+class _Data:
+    """``Strategy.data``: the OHLCV columns (and any other column) as numpy
+    arrays, each as long as the bars revealed so far (``[-1]`` is the current
+    bar).  In ``init()`` they are full length."""
+
+    def __init__(self, df: pd.DataFrame, arrays: dict[str, _Array]) -> None:
+        self._df = df
+        self._arrays = arrays
+        self._len = len(df)
+        self._cache: dict[str, Any] = {}
+        self._pip: float | None = None
+
+    def _set_length(self, length: int) -> None:
+        self._len = length
+        self._cache.clear()
+
+    def _get(self, key: str) -> Any:
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = self._arrays[key][: self._len]
+        return arr
+
+    def __getitem__(self, item: str) -> Any:
+        return self._get(item)
+
+    def __getattr__(self, item: str) -> Any:
+        if item.startswith("__"):
+            raise AttributeError(item)
+        try:
+            return self._get(item)
+        except KeyError:
+            raise AttributeError(f"Column '{item}' not in data") from None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        i = min(self._len, len(self._df)) - 1
+        index = self._arrays["__index"][i]
+        items = ", ".join(f"{k}={v}" for k, v in self._df.iloc[i].items())
+        return f"<Data i={i} ({index}) {items}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__ = state
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return self._df.iloc[: self._len] if self._len < len(self._df) else self._df
+
+    @property
+    def pip(self) -> float:
+        if self._pip is None:
+            self._pip = float(10 ** -np.median([len(s.partition(".")[-1])
+                                                 for s in self._arrays["Close"].astype(str)]))
+        return self._pip
+
+    @property
+    def Open(self) -> Any:  # noqa: N802 (backtesting.py's names)
+        return self._get("Open")
+
+    @property
+    def High(self) -> Any:  # noqa: N802
+        return self._get("High")
+
+    @property
+    def Low(self) -> Any:  # noqa: N802
+        return self._get("Low")
+
+    @property
+    def Close(self) -> Any:  # noqa: N802
+        return self._get("Close")
+
+    @property
+    def Volume(self) -> Any:  # noqa: N802
+        return self._get("Volume")
+
+    @property
+    def index(self) -> pd.Index:
+        return self._get("__index")
+
+
+#: The compiled hot paths (``crossover`` and the bar loop), or their twin.
+_core = _ext.load("_strategy")
+_core.set_array_types(_Array, _Indicator)
+
+#: backtesting.py's ``backtesting.lib.crossover``: True if ``series1`` just
+#: crossed over (above) ``series2`` (compiled: two float64 arrays are read in C).
+crossover = _core.crossover
+
+
+def _as_str(value: Any) -> str:
+    """The short label backtesting.py gives an indicator argument (its names
+    appear in the trades' ``Entry_<name>`` columns)."""
+    if isinstance(value, (Number, str)):
+        return str(value)
+    if isinstance(value, pd.DataFrame):
+        return "df"
+    name = str(getattr(value, "name", "") or "")
+    if name in _OHLCV:
+        return name[:1]
+    if callable(value):
+        name = getattr(value, "__name__", value.__class__.__name__).replace("<lambda>", "λ")
+    if len(name) > 10:
+        name = name[:9] + "…"
+    return name
