@@ -180,8 +180,12 @@ def _mean(a: np.ndarray) -> float:
 
 
 def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, arrays: dict[str, Any],
-                  strategy: Strategy | None, first_trading_bar: int, risk_free_rate: float = 0.0) -> pd.Series:
-    """The statistics Series of a run (backtesting.py's, key for key)."""
+                  strategy: Strategy | None, first_trading_bar: int, risk_free_rate: float = 0.0,
+                  frames: bool = True) -> Any:
+    """The statistics Series of a run (backtesting.py's, key for key).
+
+    ``frames=False``: only the statistics (a dict without ``_strategy``,
+    ``_equity_curve`` and ``_trades``), what a grid's run is scored on."""
     index = ohlc.index
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = 1 - equity / np.maximum.accumulate(equity)
@@ -190,8 +194,16 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
     n_trades = len(trades)
     pl = np.array([t.pl for t in trades], dtype=float)
     returns = np.array([t.pl_pct for t in trades], dtype=float)
-    trades_df = _trades_frame(trades, index, strategy, pl, returns)
-    durations = trades_df["Duration"] if not n_trades or not isinstance(index, pd.DatetimeIndex) else None
+    trades_df = _trades_frame(trades, index, strategy, pl, returns) if frames or not n_trades else None
+    if not n_trades:
+        durations: Any = trades_df["Duration"]
+    elif isinstance(index, pd.DatetimeIndex):
+        durations = None
+    elif trades_df is not None:
+        durations = trades_df["Duration"]
+    else:  # the frame's column, without the frame: ExitTime - EntryTime
+        durations = pd.Series(np.asarray(index[[t._exit_bar for t in trades]])
+                              - np.asarray(index[[t._entry_bar for t in trades]]))
 
     period = _data_period(index)
 
@@ -296,6 +308,8 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
     pl_std = pl.std(ddof=1) if n_trades > 1 else np.nan
     s["SQN"] = np.sqrt(n_trades) * _mean(pl) / (pl_std or np.nan)
     s["Kelly Criterion"] = win_rate - (1 - win_rate) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0]))
+    if not frames:
+        return s
     s["_strategy"] = strategy
     s["_equity_curve"] = pd.DataFrame({"Equity": equity, "DrawdownPct": dd, "DrawdownDuration": dd_dur},
                                       index=index)

@@ -452,6 +452,12 @@ class Backtest:
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the strategy (``kwargs`` set its parameters) and return
         backtesting.py's statistics Series."""
+        self._results = self._run(kwargs, frames=True)
+        return self._results
+
+    def _run(self, kwargs: dict[str, Any], frames: bool) -> Any:
+        """One run; its statistics Series, or with ``frames=False`` only the
+        statistics as a dict (a grid's run: no frames built)."""
         arrays = self._data_arrays()
         df = self._data
         n = len(df)
@@ -483,9 +489,7 @@ class Backtest:
             eq = np.array(equity, dtype=float)
             eq = _bfill(eq, broker._cash)
             from ._stats import compute_stats
-            self._results = compute_stats(broker.closed_trades, eq, df, arrays, strategy,
-                                          start - 1)
-        return self._results
+            return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames)
 
     # -- a grid ---------------------------------------------------------------
     def optimize(self, *, maximize: str | Callable[[pd.Series], float] = "SQN",
@@ -551,7 +555,7 @@ class Backtest:
             if constraint(params) and rand() <= grid_frac]
         if not combos:
             raise ValueError("No admissible parameter combinations to test")
-        scores = _run_grid(self, combos, score, workers)
+        scores = _run_grid(self, combos, score, workers, light=maximize_key is not None)
         heatmap = pd.Series(scores, name=maximize_key, dtype=float,
                             index=pd.MultiIndex.from_tuples([tuple(p.values()) for p in combos],
                                                             names=list(next(iter(combos)).keys())))

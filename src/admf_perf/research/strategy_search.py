@@ -167,7 +167,7 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for pos, params in combos:
-            stats = bt.run(**params)
+            stats = bt._run(params, frames=False)  # the statistics only: no frames
             row = {"_pos": pos, **params,
                    "score": _stat(stats, task.maximize) if stats["# Trades"] else math.nan}
             row.update({k: _stat(stats, k) for k in STRATEGY_COLUMNS})
@@ -176,10 +176,10 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     return top.items(), len(combos), after.hits - before.hits, after.misses - before.misses
 
 
-def _stat(stats: pd.Series, key: str) -> float:
+def _stat(stats: dict[str, Any], key: str) -> float:
     """A numeric statistic of a run (``Commissions [$]`` is absent, as in
     backtesting.py, when none were paid: 0)."""
-    if key not in stats.index:
+    if key not in stats:
         return 0.0 if key == "Commissions [$]" else math.nan
     return float(stats[key])
 
