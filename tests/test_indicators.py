@@ -907,6 +907,21 @@ def test_wrong_number_of_inputs(ind, name):
     assert obj.count == 0
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_update_of_a_non_number_names_the_input(ind, name):
+    """``update("x", ...)``: a TypeError naming the class and the input, the
+    same on both implementations; nothing is consumed."""
+    obj = _make(ind, name)
+    names = INPUT_NAMES[SPECS[name][1]]
+    for k, bad in enumerate(("x", None, [1.0])[: len(names)] if len(names) > 1 else ("x",)):
+        args = [1.0] * len(names)
+        args[k] = bad
+        with pytest.raises(TypeError, match=rf"{type(obj).__name__}\.update: input '{names[k]}' must be real "
+                                            rf"number, not {type(bad).__name__}"):
+            obj.update(*args)
+    assert obj.count == 0
+
+
 @pytest.mark.parametrize("name", [n for n in ALL if len(INPUT_NAMES[SPECS[n][1]]) > 1])
 def test_batch_unequal_lengths(ind, name):
     obj = _make(ind, name)

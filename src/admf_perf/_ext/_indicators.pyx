@@ -202,6 +202,7 @@ cdef extern from *:
     }
     """
     int admf_float_arg(PyObject* o, double* out) noexcept
+    int admf_real_arg(PyObject* o) noexcept
     object admf_call_with_self(object callable, object self, PyObject** args, Py_ssize_t nargs,
                                PyObject* kwnames)
     int admf_set_update(object tp, void* fn, const char* doc) except -1

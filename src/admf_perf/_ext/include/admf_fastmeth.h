@@ -110,4 +110,15 @@ static inline int admf_float_arg(PyObject* o, double* out)
     return 1;
 }
 
+/* 1 when o converts to a double as PyFloat_AsDouble converts (a float, an
+ * int, or a type with __float__ or __index__); 0 otherwise, no error set. */
+static inline int admf_real_arg(PyObject* o)
+{
+    PyNumberMethods* nb;
+    if (PyFloat_Check(o) || PyLong_Check(o))
+        return 1;
+    nb = Py_TYPE(o)->tp_as_number;
+    return nb != NULL && (nb->nb_float != NULL || nb->nb_index != NULL);
+}
+
 #endif /* ADMF_FASTMETH_H */
