@@ -1025,3 +1025,81 @@ def test_bad_optimize(ours, kwargs, exc, match):
         warnings.simplefilter("ignore")
         with pytest.raises(exc, match=match):
             bt.optimize(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# from backtesting.py's own suite (backtesting/test/_test.py), within the subset
+# ---------------------------------------------------------------------------------------
+def test_results_pickle_to_another_process(ours):
+    """backtesting.py's test_indicators_picklable: a Backtest run in a worker
+    process returns its statistics, the strategy's indicators with their names."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    cls = make_sma_cross(ours.Strategy, ours.crossover)
+    cls.__module__, cls.__qualname__ = __name__, "PicklableSmaCross"
+    globals()["PicklableSmaCross"] = cls
+    bt = ours.Backtest(data("goog").iloc[:60], cls, commission=0.002)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+            stats = pool.submit(bt.run).result()
+        here = bt.run()
+    assert stats._strategy._indicators[0].name == here._strategy._indicators[0].name
+    assert stats._strategy._indicators[0]._opts["scatter"] is False
+    assert stats["Equity Final [$]"] == here["Equity Final [$]"]
+
+
+def test_a_column_added_in_init_is_revealed(ours, ref):
+    """backtesting.py's test_pandas_accessors: a column init() adds to
+    data.df is an array in next(), revealed like the others; the Backtest's
+    data is not changed for the next run."""
+    def factory(Strategy, crossover):
+        class S(Strategy):
+            def init(self):
+                self.data.df["new_key"] = 2 * self.data.Close
+                self.seen = []
+
+            def next(self):
+                assert self.data.df["new_key"].equals(pd.Series(self.data.new_key, index=self.data.index))
+                self.seen.append((len(self.data.new_key), float(self.data["new_key"][-1])))
+        return S
+
+    df = data("goog").iloc[:20]
+    for engine in (ours, ref):
+        bt = engine.Backtest(df, factory(engine.Strategy, engine.crossover))
+        first = bt.run()._strategy.seen
+        assert first == [(i + 1, 2 * df.Close.iloc[i]) for i in range(1, 20)]
+        assert "new_key" not in df.columns
+        assert bt.run()._strategy.seen == first
+
+
+def test_refused_outside_the_subset(ours):
+    bt = ours.Backtest(data("goog").iloc[:60], make_sma_cross(ours.Strategy, ours.crossover))
+    with pytest.raises(NotImplementedError, match="plot"):
+        bt.plot()
+    with pytest.raises(ValueError, match="return_optimization"):
+        bt.optimize(n1=[5, 10], n2=[20], return_optimization=True)
+
+    class SetsStopLoss(ours.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            if not self.position:
+                self.buy()
+            elif self.trades:
+                self.trades[0].sl = 1.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NotImplementedError, match=r"stop-loss order \(Trade\.sl\)"):
+            ours.Backtest(data("goog").iloc[:60], SetsStopLoss).run()
+
+
+def test_run_docstring_names_every_statistic(ours):
+    """backtesting.py's test_backtest_run_docstring_contains_stats_keys."""
+    stats = ours.Backtest(data("goog").iloc[:100], make_sma_cross(ours.Strategy, ours.crossover),
+                          commission=0.002, finalize_trades=True).run()
+    for key in stats.index:
+        assert key in ours.Backtest.run.__doc__, key

@@ -109,10 +109,26 @@ class Trade:
     entry_bar = property(lambda self: self._entry_bar)
     exit_bar = property(lambda self: self._exit_bar)
     tag = property(lambda self: self._tag)
-    sl = property(lambda self: None)
-    tp = property(lambda self: None)
     is_long = property(lambda self: self._size > 0)
     is_short = property(lambda self: not self._size > 0)
+
+    @property
+    def sl(self) -> None:
+        """Always None: no stop-loss orders (setting one is refused)."""
+        return None
+
+    @sl.setter
+    def sl(self, price: float) -> None:
+        _refuse("a stop-loss order (Trade.sl)")
+
+    @property
+    def tp(self) -> None:
+        """Always None: no take-profit orders (setting one is refused)."""
+        return None
+
+    @tp.setter
+    def tp(self, price: float) -> None:
+        _refuse("a take-profit order (Trade.tp)")
 
     @property
     def entry_time(self) -> Any:

@@ -252,10 +252,21 @@ def _per_run(func: Any) -> bool:
     return isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
 
 
-def _relative_commission(rate: float) -> Callable[[float, float], float]:
-    def commission(order_size: float, price: float) -> float:
-        return 0 + abs(order_size) * price * rate
-    return commission
+class _Commission:
+    """``fixed + |size| * price * relative``: backtesting.py's commission of a
+    number or a ``(fixed, relative)`` tuple (a class, so a run's results
+    pickle)."""
+
+    __slots__ = ("fixed", "relative")
+
+    def __init__(self, fixed: float, relative: float) -> None:
+        self.fixed, self.relative = fixed, relative
+
+    def __call__(self, order_size: float, price: float) -> float:
+        return self.fixed + abs(order_size) * price * self.relative
+
+    def __reduce__(self) -> Any:
+        return (_Commission, (self.fixed, self.relative))
 
 
 class Backtest:
@@ -348,12 +359,7 @@ class Backtest:
             raise ValueError(f"commission: the fixed part must be >= 0, got {fixed!r}")
         if not -.1 <= relative < .1:
             raise ValueError(f"commission should be between -10% (rebates) and 10% (fees), is {relative!r}")
-        if fixed == 0:
-            return _relative_commission(relative)
-
-        def commission_func(order_size: float, price: float) -> float:
-            return fixed + abs(order_size) * price * relative
-        return commission_func
+        return _Commission(fixed, relative)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -451,15 +457,53 @@ class Backtest:
     # -- one run --------------------------------------------------------------
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the strategy (``kwargs`` set its parameters) and return
-        backtesting.py's statistics Series."""
+        backtesting.py's statistics Series, for example (SmaCross on GOOG)::
+
+            Start                     2004-08-19 00:00:00
+            End                       2013-03-01 00:00:00
+            Duration                   3116 days 00:00:00
+            Exposure Time [%]                    96.74115
+            Equity Final [$]                     51422.99
+            Equity Peak [$]                      75787.44
+            Commissions [$]                       0.00000
+            Return [%]                           414.2299
+            Buy & Hold Return [%]               703.45824
+            Return (Ann.) [%]                    21.18026
+            Volatility (Ann.) [%]                36.49391
+            CAGR [%]                             14.15984
+            Sharpe Ratio                          0.58038
+            Sortino Ratio                         1.08479
+            Calmar Ratio                          0.44144
+            Alpha [%]                           394.37391
+            Beta                                  0.03803
+            Max. Drawdown [%]                   -47.98013
+            Avg. Drawdown [%]                    -5.92585
+            Max. Drawdown Duration      584 days 00:00:00
+            Avg. Drawdown Duration       41 days 00:00:00
+            # Trades                                   66
+            Win Rate [%]                          46.9697
+            Best Trade [%]                       53.59595
+            Worst Trade [%]                     -18.39887
+            Avg. Trade [%]                        2.53172
+            Max. Trade Duration         183 days 00:00:00
+            Avg. Trade Duration          46 days 00:00:00
+            Profit Factor                         2.16795
+            Expectancy [%]                        3.27481
+            SQN                                   1.07662
+            Kelly Criterion                       0.15187
+            _strategy                            SmaCross
+            _equity_curve                           Eq...
+            _trades                       Size  EntryB...
+
+        (``Commissions [$]`` only when some were paid.)"""
         self._results = self._run(kwargs, frames=True)
         return self._results
 
     def _run(self, kwargs: dict[str, Any], frames: bool) -> Any:
         """One run; its statistics Series, or with ``frames=False`` only the
         statistics as a dict (a grid's run: no frames built)."""
-        arrays = self._data_arrays()
-        df = self._data
+        arrays = dict(self._data_arrays())
+        df = self._data.copy(deep=False)  # this run's: init() may add columns (backtesting.py's data.df)
         n = len(df)
         data = _Data(df, arrays)
         close = arrays["Close"]
@@ -469,6 +513,11 @@ class Backtest:
         strategy = self._strategy(broker, data, kwargs)
         strategy.init()
         broker._backtest = None
+        for col in df.columns:  # columns init() added to data.df, revealed like the others
+            if col not in arrays:
+                values = np.array(df[col].to_numpy(), copy=True)
+                values.setflags(write=False)
+                arrays[col] = _Array(values, name=col, index=arrays["__index"])
         indicators = [(attr, ind) for attr, ind in strategy.__dict__.items() if isinstance(ind, _Indicator)]
         flat = [(attr, ind) for attr, ind in indicators if ind.ndim == 1]
         stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
@@ -491,11 +540,15 @@ class Backtest:
             from ._stats import compute_stats
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames)
 
+    def plot(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: charts are backtesting.py's (``NotImplementedError``)."""
+        _refuse("Backtest.plot (charts)")
+
     # -- a grid ---------------------------------------------------------------
     def optimize(self, *, maximize: str | Callable[[pd.Series], float] = "SQN",
                  method: str = "grid", max_tries: int | float | None = None,
                  constraint: Callable[[Any], bool] | None = None, return_heatmap: bool = False,
-                 random_state: int | None = None, workers: int = 1,
+                 return_optimization: bool = False, random_state: int | None = None, workers: int = 1,
                  **kwargs: Any) -> pd.Series | tuple[pd.Series, pd.Series]:
         """Run every parameter combination of ``kwargs`` (lists of values) and
         return the statistics of the best by ``maximize`` (a stats key or a
@@ -526,6 +579,8 @@ class Backtest:
         elif not callable(constraint):
             raise TypeError("`constraint` must be a function that accepts a dict of strategy "
                             "parameters and returns a bool")
+        if return_optimization and method != "sambo":
+            raise ValueError("return_optimization=True only valid if method='sambo'")
         if method in ("sambo", "skopt"):
             _refuse(f"optimize(method={method!r}) (model-based search)")
         if method != "grid":
