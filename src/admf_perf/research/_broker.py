@@ -366,3 +366,20 @@ class _Broker:
         self._cash = 0
         for k in range(i, len(equity_out)):
             equity_out[k] = 0
+
+
+class _Commission:
+    """``fixed + |size| * price * relative``: backtesting.py's commission of a
+    number or a ``(fixed, relative)`` tuple (a class, so a run's results
+    pickle)."""
+
+    __slots__ = ("fixed", "relative")
+
+    def __init__(self, fixed: float, relative: float) -> None:
+        self.fixed, self.relative = fixed, relative
+
+    def __call__(self, order_size: float, price: float) -> float:
+        return self.fixed + abs(order_size) * price * self.relative
+
+    def __reduce__(self) -> Any:
+        return (_Commission, (self.fixed, self.relative))

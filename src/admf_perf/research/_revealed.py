@@ -6,6 +6,7 @@ Part of :mod:`admf_perf.research.strategy` (semantics there and in
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Number
 from typing import Any
 
@@ -199,3 +200,27 @@ def _as_str(value: Any) -> str:
     if len(name) > 10:
         name = name[:9] + "…"
     return name
+
+
+def _call_indicator(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    name: Any) -> Any:
+    try:
+        value = func(*args, **kwargs)
+    except Exception as e:
+        raise RuntimeError(f'Indicator "{name}" error. See traceback above.') from e
+    if isinstance(value, pd.DataFrame):
+        value = value.values.T
+    if value is not None:
+        try:
+            value = np.asarray(value, order="C")
+        except Exception:
+            value = None
+    return value
+
+
+def _warmup_bars(strategy: Any) -> int:
+    if strategy is None:
+        return 0
+    return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
+                    for ind in strategy.__dict__.values()
+                    if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))

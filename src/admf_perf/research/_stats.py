@@ -309,9 +309,25 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
     s["SQN"] = np.sqrt(n_trades) * _mean(pl) / (pl_std or np.nan)
     s["Kelly Criterion"] = win_rate - (1 - win_rate) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0]))
     if not frames:
+        s["_equity"] = equity  # a grid's run: its returns feed the search's overfitting measures
         return s
     s["_strategy"] = strategy
     s["_equity_curve"] = pd.DataFrame({"Equity": equity, "DrawdownPct": dd, "DrawdownDuration": dd_dur},
                                       index=index)
     s["_trades"] = trades_df
     return _Stats(s, dtype=object)
+
+
+def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
+    """pandas' ``Series(eq).bfill().fillna(cash)`` for an array whose NaNs
+    lead (the bars before the first ``next``)."""
+    nan = np.isnan(eq)
+    if nan.any():
+        valid = np.flatnonzero(~nan)
+        if not len(valid):
+            return np.full_like(eq, cash)
+        # each NaN takes the next valid value
+        idx = np.searchsorted(valid, np.arange(len(eq)))
+        filled = np.where(idx < len(valid), eq[valid[np.minimum(idx, len(valid) - 1)]], cash)
+        eq = np.where(nan, filled, eq)
+    return eq

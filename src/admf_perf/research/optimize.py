@@ -28,6 +28,7 @@ from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 
@@ -35,6 +36,7 @@ from .._validate import check_callable, check_choice, check_real, positive_int
 from ..resources.cpu import CPUManager
 from .backtest import BarData, crossover_backtest, prepare
 from .bars import load_bars, synthetic_bars
+from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
 
 __all__ = [
     "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",
@@ -166,24 +168,27 @@ def _row(fast: int, slow: int, metrics: dict[str, float]) -> dict[str, Any]:
 
 
 def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: OptimizationSettings
-               ) -> tuple[list[dict[str, Any]], int, int]:
+               ) -> tuple[list[dict[str, Any]], int, int, list[Any]]:
     """Backtest ``pairs``; return (the chunk's top rows, runs, SMA series
-    computed here)."""
+    computed here, and each run's (pair, per-bar Sharpe, block sums, block
+    sums of squares): the search's overfitting measures, 33 numbers a run)."""
     before = len(data.cached_periods)
     top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
     gc_after = settings.gc_after_run
+    trials = []
     for fast, slow in pairs:
         result = crossover_backtest(data, fast, slow, cash=settings.cash, commission=settings.commission,
                                     periods_per_year=settings.periods_per_year)
         top.push(_row(fast, slow, result.metrics))
+        trials.append(((fast, slow), *trial_summary(period_returns(result.equity))))
         del result
         if gc_after:
             gc.collect()
-    return top.items(), len(pairs), len(data.cached_periods) - before
+    return top.items(), len(pairs), len(data.cached_periods) - before, trials
 
 
 def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, int]]], bars: BarData,
-                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int]]:
+                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int, list[Any]]]:
     """Run the chunks on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, the bars sent once; yield results as chunks finish."""
     if cpu.backend == "local":
@@ -213,6 +218,7 @@ class OptimizationReport:
     backend: str
     cache: dict[str, Any]
     resources: dict[str, Any] = field(default_factory=dict)
+    overfitting: dict[str, Any] = field(default_factory=dict)
 
     @property
     def runs_per_second(self) -> float:
@@ -222,6 +228,7 @@ class OptimizationReport:
         out = asdict(self)
         out["runs_per_second"] = self.runs_per_second
         out["top"] = [{k: _jsonable(v) for k, v in row.items()} for row in self.top]
+        out["overfitting"] = {k: _jsonable(v) for k, v in self.overfitting.items()}
         return out
 
 
@@ -269,13 +276,20 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
     if workers == 1 and (cpu is None or cpu.backend == "local"):
         backend = "local"
-        results: Iterable[tuple[list[dict[str, Any]], int, int]] = (
+        results: Iterable[tuple[list[dict[str, Any]], int, int, list[Any]]] = (
             _run_chunk(chunk, bars, settings) for chunk in chunks)
     else:
         cpu = cpu or CPUManager.get_instance()
         backend = cpu.backend
         results = _pool_results(cpu, workers, chunks, bars, settings)
-    for rows, n, extra in results:
+    sharpes = np.full(len(pairs), np.nan)
+    block_sums = block_squares = None
+    for rows, n, extra, trials in results:
+        for pair, sharpe, sums, squares in trials:
+            if block_sums is None:
+                block_sums, block_squares = np.zeros((len(sums), len(pairs))), np.zeros((len(sums), len(pairs)))
+            k = order[pair]
+            sharpes[k], block_sums[:, k], block_squares[:, k] = sharpe, sums, squares
         top.extend(rows)
         done += n
         computed += extra
@@ -286,6 +300,10 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     own_cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     children_cpu = sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items())
     best = top.items()                          # ties in the grid's order
+    best_returns = period_returns(crossover_backtest(        # the best, once more, for its returns
+        bars, best[0]["fast"], best[0]["slow"], cash=settings.cash, commission=settings.commission,
+        periods_per_year=settings.periods_per_year).equity) if best else np.array([])
+    overfitting = search_overfitting(sharpes, best_returns, block_sums, block_squares, (len(bars) - 1) // 16)
     requests = 2 * len(pairs)
     info = proc.memory_info()
     return OptimizationReport(
@@ -303,6 +321,7 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
         resources={"rss": info.rss, "cpu_seconds_main": own_cpu, "cpu_seconds_workers": children_cpu,
                    "cpu_count": os.cpu_count(),
                    "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+        overfitting=overfitting,
     )
 
 
@@ -409,6 +428,8 @@ def format_report(report: OptimizationReport) -> str:
         f"{r['cpu_seconds_workers']:.2f} s in workers; {r['cpu_count']} CPUs"
         + (f", load {', '.join(f'{x:.2f}' for x in r['load_avg'])}" if r.get("load_avg") else ""),
     ]
+    if report.overfitting:
+        out.append(format_overfitting(report.overfitting))
     return "\n".join(out)
 
 

@@ -47,9 +47,9 @@ import pandas as pd
 
 from ..caching import Cache, CacheStrategy
 from . import _revealed
-from ._broker import Order, Position, Trade, _BadArgument, _Broker, _refuse
+from ._broker import Order, Position, Trade, _BadArgument, _Broker, _Commission, _refuse
 from ._grid import _AttrDict, _run_grid
-from ._revealed import _OHLCV, _Array, _as_str, _Data, _Indicator, crossover
+from ._revealed import _OHLCV, _Array, _as_str, _call_indicator, _Data, _Indicator, _warmup_bars, crossover
 
 __all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
 
@@ -203,30 +203,6 @@ class Strategy(metaclass=ABCMeta):
         return tuple(self._broker.closed_trades)
 
 
-def _call_indicator(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                    name: Any) -> Any:
-    try:
-        value = func(*args, **kwargs)
-    except Exception as e:
-        raise RuntimeError(f'Indicator "{name}" error. See traceback above.') from e
-    if isinstance(value, pd.DataFrame):
-        value = value.values.T
-    if value is not None:
-        try:
-            value = np.asarray(value, order="C")
-        except Exception:
-            value = None
-    return value
-
-
-def _warmup_bars(strategy: Strategy | None) -> int:
-    if strategy is None:
-        return 0
-    return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
-                    for ind in strategy.__dict__.values()
-                    if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
-
-
 _MISSING = object()
 
 #: The ``self.I`` cache's byte budget (least recently used out first).
@@ -250,23 +226,6 @@ def _per_run(func: Any) -> bool:
     defined in ``init``): it would never be looked up again, and as a cache
     key it would keep the run's strategy alive."""
     return isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
-
-
-class _Commission:
-    """``fixed + |size| * price * relative``: backtesting.py's commission of a
-    number or a ``(fixed, relative)`` tuple (a class, so a run's results
-    pickle)."""
-
-    __slots__ = ("fixed", "relative")
-
-    def __init__(self, fixed: float, relative: float) -> None:
-        self.fixed, self.relative = fixed, relative
-
-    def __call__(self, order_size: float, price: float) -> float:
-        return self.fixed + abs(order_size) * price * self.relative
-
-    def __reduce__(self) -> Any:
-        return (_Commission, (self.fixed, self.relative))
 
 
 class Backtest:
@@ -536,8 +495,8 @@ class Backtest:
                                   "include them in stats.", stacklevel=2)
             data._set_length(n)
             eq = np.array(equity, dtype=float)
+            from ._stats import _bfill, compute_stats
             eq = _bfill(eq, broker._cash)
-            from ._stats import compute_stats
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames)
 
     def plot(self, *args: Any, **kwargs: Any) -> Any:
@@ -620,18 +579,3 @@ class Backtest:
             best = heatmap.idxmax(skipna=True)
             stats = self.run(**dict(zip(heatmap.index.names, best, strict=True)))
         return (stats, heatmap) if return_heatmap else stats
-
-
-def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
-    """pandas' ``Series(eq).bfill().fillna(cash)`` for an array whose NaNs
-    lead (the bars before the first ``next``)."""
-    nan = np.isnan(eq)
-    if nan.any():
-        valid = np.flatnonzero(~nan)
-        if not len(valid):
-            return np.full_like(eq, cash)
-        # each NaN takes the next valid value
-        idx = np.searchsorted(valid, np.arange(len(eq)))
-        filled = np.where(idx < len(valid), eq[valid[np.minimum(idx, len(valid) - 1)]], cash)
-        eq = np.where(nan, filled, eq)
-    return eq

@@ -18,15 +18,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._validate import positive_int
 from ..resources.cpu import CPUManager
 from .bars import OHLCV
 from .optimize import TopN, _jsonable, _span, describe_data
+from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
 
 __all__ = ["STRATEGY_COLUMNS", "StrategySearchReport", "StrategyTask", "format_strategy_report", "load_strategy",
            "parse_param", "run_strategy_search"]
@@ -157,13 +159,15 @@ def _strategy_backtest(task: StrategyTask, bars: pd.DataFrame) -> Any:
 
 
 def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataFrame, task: StrategyTask
-                    ) -> tuple[list[dict[str, Any]], int, int, int]:
+                    ) -> tuple[list[dict[str, Any]], int, int, int, list[tuple[int, float, Any]]]:
     """Run ``combos`` (grid position, parameters); return (the chunk's top rows,
-    runs, ``self.I`` hits, misses)."""
+    runs, ``self.I`` hits, misses, and each run's (position, per-bar Sharpe,
+    block sums, block sums of squares): the search's overfitting measures)."""
     import warnings
     bt = _strategy_backtest(task, bars)
     before = bt._indicator_cache.stats()
     top = TopN(task.top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
+    trials = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for pos, params in combos:
@@ -172,8 +176,9 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
                    "score": _stat(stats, task.maximize) if stats["# Trades"] else math.nan}
             row.update({k: _stat(stats, k) for k in STRATEGY_COLUMNS})
             top.push(row)
+            trials.append((pos, *trial_summary(period_returns(stats["_equity"]))))
     after = bt._indicator_cache.stats()
-    return top.items(), len(combos), after.hits - before.hits, after.misses - before.misses
+    return top.items(), len(combos), after.hits - before.hits, after.misses - before.misses, trials
 
 
 def _stat(stats: dict[str, Any], key: str) -> float:
@@ -203,6 +208,7 @@ class StrategySearchReport:
     workers: int
     backend: str
     cache: dict[str, Any]
+    overfitting: dict[str, Any] = field(default_factory=dict)
 
     @property
     def runs_per_second(self) -> float:
@@ -212,6 +218,7 @@ class StrategySearchReport:
         out = asdict(self)
         out["runs_per_second"] = self.runs_per_second
         out["top"] = [{k: _jsonable(v) for k, v in row.items() if k != "_pos"} for row in self.top]
+        out["overfitting"] = {k: _jsonable(v) for k, v in self.overfitting.items()}
         return out
 
 
@@ -253,7 +260,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     t0 = time.perf_counter()
     if workers == 1 and (cpu is None or cpu.backend == "local"):
         backend = "local"
-        results: Iterable[tuple[list[dict[str, Any]], int, int, int]] = (
+        results: Iterable[tuple[list[dict[str, Any]], int, int, int, list[Any]]] = (
             _strategy_chunk(chunk, data, task) for chunk in chunks)
     else:
         cpu = cpu or CPUManager.get_instance()
@@ -261,8 +268,14 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
         results = _strategy_pool_results(cpu, workers, chunks, data, task)
     top = TopN(top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
     done = hits = misses = 0
+    sharpes = np.full(len(combos), np.nan)
+    block_sums = block_squares = None
     try:
-        for rows, n, h, m in results:
+        for rows, n, h, m, trials in results:
+            for pos, sharpe, sums, squares in trials:
+                if block_sums is None:
+                    block_sums, block_squares = np.zeros((len(sums), len(combos))), np.zeros((len(sums), len(combos)))
+                sharpes[pos], block_sums[:, pos], block_squares[:, pos] = sharpe, sums, squares
             top.extend(rows)
             done += n
             hits += h
@@ -271,15 +284,26 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
                 progress(done, len(combos))
     finally:
         _BACKTESTS.clear()  # this process's (the workers' go with their processes)
+    best = top.items()
+    best_returns = np.array([])
+    if best:  # the best, once more, for its returns
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            best_returns = period_returns(_strategy_backtest(task, data)._run(combos[best[0]["_pos"]],
+                                                                               frames=False)["_equity"])
+        _BACKTESTS.clear()
+    overfitting = search_overfitting(sharpes, best_returns, block_sums, block_squares, (len(data) - 1) // 16)
     seconds = time.perf_counter() - t0
     lookups = hits + misses
     return StrategySearchReport(
         strategy=f"{cls.__name__} ({path})", maximize=maximize, data=describe_data(data, source),
         grid={"params": {n: list(v) for n, v in params}, "runs": len(combos), "chunks": len(chunks),
               "chunk_size": size},
-        top=top.items(), runs=done, seconds=seconds, workers=workers, backend=backend,
+        top=best, runs=done, seconds=seconds, workers=workers, backend=backend,
         cache={"indicator_requests": lookups, "indicator_computed": misses,
-               "indicator_hit_rate": hits / lookups if lookups else 0.0})
+               "indicator_hit_rate": hits / lookups if lookups else 0.0},
+        overfitting=overfitting)
 
 
 def _strategy_pool_results(cpu: CPUManager, workers: int, chunks: list[Any], bars: pd.DataFrame,
@@ -327,4 +351,5 @@ def format_strategy_report(report: StrategySearchReport) -> str:
         f"{g['chunks']} chunks of <= {g['chunk_size']})",
         f"cache:     self.I series: {c['indicator_requests']} requests, {c['indicator_computed']} computed, "
         f"hit rate {c['indicator_hit_rate']:.1%}",
-    ])
+        format_overfitting(report.overfitting) if report.overfitting else "",
+    ]).rstrip()
