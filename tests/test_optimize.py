@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,3 +183,80 @@ def test_default_periods_per_year(shared_data):
     minute_bars = load_bars(shared_data / "ohlcv" / "index-future-2006-1min.csv")
     assert default_periods_per_year(minute_bars.index) == 252.0 * 390
     assert default_periods_per_year(pd.RangeIndex(10)) == 252.0
+
+
+# -- random search (issue 16, part 1) -------------------------------------------------------
+def test_random_search_draws_the_same_trials_whatever_the_workers():
+    from admf_perf.research._grid import random_subset
+    from admf_perf.research.optimize import grid_pairs, run_grid_search, synthetic_bars
+
+    bars = synthetic_bars(400, seed=11)
+    fast, slow = [5, 10, 15, 20], [25, 30, 40, 60, 80]
+    one = run_grid_search(bars, fast, slow, search="random", trials=7, seed=3)
+    two = run_grid_search(bars, fast, slow, workers=2, search="random", trials=7, seed=3)
+    assert one.runs == two.runs == 7 and one.grid["grid_size"] == 20
+    assert one.top == two.top
+    drawn = random_subset(grid_pairs(fast, slow), 7, 3)
+    assert sorted((r["fast"], r["slow"]) for r in one.top) == sorted(drawn)
+    other = run_grid_search(bars, fast, slow, search="random", trials=7, seed=4)
+    assert {(r["fast"], r["slow"]) for r in other.top} != set(drawn)
+    half = run_grid_search(bars, fast, slow, search="random", trials=0.5, seed=3)
+    assert half.runs == 10
+    with pytest.raises(ValueError, match="trials"):
+        run_grid_search(bars, fast, slow, search="random")
+    with pytest.raises(ValueError, match="trials"):
+        run_grid_search(bars, fast, slow, trials=5)
+    with pytest.raises(ValueError, match="search"):
+        run_grid_search(bars, fast, slow, search="sobol", trials=5)
+
+
+def test_random_subset():
+    from admf_perf.research._grid import random_subset
+
+    items = list(range(100))
+    a = random_subset(items, 10, 42)
+    assert len(a) == 10 == len(set(a)) and a == sorted(a) and a == random_subset(items, 10, 42)
+    assert random_subset(items, 0.25, 1) == random_subset(items, 25, 1)
+    assert random_subset(items, 500, 1) == items and random_subset(items, None) == items
+    for bad in (0, -1, 2.5, "3"):
+        with pytest.raises(ValueError, match="trials"):
+            random_subset(items, bad, 1)
+
+
+def test_backtest_optimize_random_method():
+    import warnings
+
+    from admf_perf.research import Backtest, Strategy, crossover, synthetic_bars
+    from admf_perf.research._grid import random_subset
+
+    class S(Strategy):
+        n1, n2 = 5, 20
+
+        def init(self):
+            c = self.data.Close
+            self.a = self.I(lambda v, n: np.convolve(v, np.ones(n) / n, "full")[: len(v)], c, self.n1)
+            self.b = self.I(lambda v, n: np.convolve(v, np.ones(n) / n, "full")[: len(v)], c, self.n2)
+
+        def next(self):
+            if crossover(self.a, self.b):
+                self.position.close()
+                self.buy()
+            elif crossover(self.b, self.a):
+                self.position.close()
+                self.sell()
+
+    bt = Backtest(synthetic_bars(300, seed=5).rename(columns=str.capitalize), S)
+    grid = {"n1": [3, 5, 8, 13], "n2": [10, 20, 30, 50]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, heat = bt.optimize(**grid, method="random", max_tries=6, random_state=9,
+                              constraint=lambda p: p.n1 * 2 < p.n2, return_heatmap=True)
+        _, heat2 = bt.optimize(**grid, method="random", max_tries=6, random_state=9, workers=2,
+                               constraint=lambda p: p.n1 * 2 < p.n2, return_heatmap=True)
+    admissible = [(a, b) for a in grid["n1"] for b in grid["n2"] if a * 2 < b]
+    assert list(heat.index) == random_subset(admissible, 6, 9)
+    pd.testing.assert_series_equal(heat, heat2)
+    with pytest.raises(ValueError, match="max_tries"):
+        bt.optimize(**grid, method="random")
+    with pytest.raises(ValueError, match="method"):
+        bt.optimize(**grid, method="bayes", max_tries=3)

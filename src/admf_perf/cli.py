@@ -224,9 +224,29 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=RANGE",
                    help="a parameter of --strategy and its values: START:STOP[:STEP] (STOP included) or a "
                         "comma list; repeat for each parameter")
+    p.add_argument("--search", choices=("grid", "random"), default="grid",
+                   help="grid: every parameter set; random: --trials of them, drawn with --seed (default grid)")
+    p.add_argument("--trials", type=_trials, default=None, metavar="N",
+                   help="with --search random: how many parameter sets (a count, or a fraction of the grid in (0, 1])")
+    p.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="with --search random: the seed (the same seed runs the same trials, whatever --workers)")
+    p.add_argument("--constraint", metavar="EXPR",
+                   help="with --strategy: keep the parameter sets for which this Python expression over the "
+                        "parameters' names is true, e.g. \"n1 < n2\"")
     p.add_argument("--maximize", default="SQN", metavar="KEY",
                    help="with --strategy: the statistic to rank by, a key of Backtest.run()'s result "
                         "(default SQN)")
+
+
+def _trials(text: str) -> int | float:
+    """``--trials``: a count >= 1, or a fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1], got {text!r}") from None
+    if not value > 0 or (value > 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"must be a count >= 1 or a fraction in (0, 1], got {text!r}")
+    return int(value) if value >= 1 and value == int(value) and "." not in text else value
 
 
 def _optimize_run(args: argparse.Namespace) -> int:
@@ -248,6 +268,12 @@ def _optimize_run(args: argparse.Namespace) -> int:
 
     if args.strategy or args.param:
         return _optimize_strategy(args, fail)
+    if args.constraint:
+        return fail("--constraint is for --strategy (the built-in crossover keeps fast < slow)")
+    if args.search == "random" and args.trials is None:
+        return fail("--search random needs --trials N")
+    if args.search == "grid" and args.trials is not None:
+        return fail("--trials is for --search random")
     try:
         fast = parse_periods(args.fast, "--fast")
         slow = parse_periods(args.slow, "--slow")
@@ -270,7 +296,8 @@ def _optimize_run(args: argparse.Namespace) -> int:
     progress = ProgressBar(enabled=False if args.no_progress else None)
     try:
         report = run_grid_search(bars, fast, slow, settings, workers=max(args.workers, 2 if args.dask else 1),
-                                 cpu=cpu, progress=progress, source=source)
+                                 cpu=cpu, progress=progress, source=source, search=args.search,
+                                 trials=args.trials, seed=args.seed)
     except ValueError as exc:
         return fail(str(exc))
     finally:
@@ -320,7 +347,8 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
         report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
                                      commission=args.commission, top_n=args.top,
                                      workers=max(args.workers, 2 if args.dask else 1), cpu=cpu,
-                                     progress=progress, source=source)
+                                     progress=progress, source=source, search=args.search, trials=args.trials,
+                                     seed=args.seed, constraint=args.constraint)
     except (ValueError, TypeError, AttributeError) as exc:
         return fail(str(exc))
     finally:

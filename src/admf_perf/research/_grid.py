@@ -6,7 +6,7 @@ Part of :mod:`admf_perf.research.strategy`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,3 +70,23 @@ def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Se
         bt._remote[0] += hits
         bt._remote[1] += misses
     return scores
+
+
+def random_subset(items: Sequence[Any], trials: int | float | None, seed: Any = None) -> list[Any]:
+    """A random search's trials: ``trials`` of ``items`` (a count, or a
+    fraction in (0, 1] of them; None: all) drawn without replacement by
+    ``numpy.random.default_rng(seed)``, kept in the grid's order.  The draw
+    is made once, before any run: the same seed gives the same trials
+    whatever the number of workers."""
+    n = len(items)
+    if trials is None:
+        return list(items)
+    if isinstance(trials, bool) or not isinstance(trials, (int, float, np.integer, np.floating)) or not trials > 0:
+        raise ValueError(f"trials must be a count >= 1 or a fraction in (0, 1], got {trials!r}")
+    k = int(trials) if trials >= 1 else max(1, round(trials * n))
+    if trials >= 1 and trials != int(trials):
+        raise ValueError(f"trials must be a whole count >= 1 or a fraction in (0, 1], got {trials!r}")
+    if k >= n:
+        return list(items)
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    return [items[i] for i in chosen]

@@ -34,6 +34,7 @@ import psutil
 
 from .._validate import check_callable, check_choice, check_real, positive_int
 from ..resources.cpu import CPUManager
+from ._grid import random_subset
 from .backtest import BarData, crossover_backtest, prepare
 from .bars import load_bars, synthetic_bars
 from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
@@ -246,18 +247,29 @@ def describe_data(bars: pd.DataFrame | BarData, source: str) -> dict[str, Any]:
 def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Sequence[int],
                     settings: OptimizationSettings | None = None, *, workers: int = 1,
                     cpu: CPUManager | None = None, progress: Callable[[int, int], Any] | None = None,
-                    source: str = "bars", chunks_per_worker: int = 8) -> OptimizationReport:
+                    source: str = "bars", chunks_per_worker: int = 8, search: str = "grid",
+                    trials: int | float | None = None, seed: int | None = None) -> OptimizationReport:
     """Backtest every ``(f, s)`` of :func:`grid_pairs` on ``data``; keep the
     ``settings.top_n`` best by ``settings.metric``.
 
     ``workers``: 1 runs here; more use ``cpu``'s process pool of that size (or
     its Dask backend when one is in use).  ``progress(done, total)`` is called
-    as chunks finish.
+    as chunks finish.  ``search="random"``: ``trials`` of the pairs (a
+    count, or a fraction in (0, 1]) drawn with ``seed`` before any run (the
+    same trials whatever the workers).
     """
     settings = settings or OptimizationSettings()
     workers = positive_int(workers, "workers")
     check_callable(progress, "progress", allow_none=True, what="a callable(done, total)")
     pairs = grid_pairs(fast, slow)
+    grid_size = len(pairs)
+    check_choice(search, "search", ["grid", "random"])
+    if search == "random":
+        if trials is None:
+            raise ValueError("a random search needs trials (--trials N: a count, or a fraction of the grid)")
+        pairs = random_subset(pairs, trials, seed)
+    elif trials is not None:
+        raise ValueError("trials is for a random search (--search random)")
     bars = prepare(data)
     longest = max(s for _, s in pairs)
     if longest >= len(bars):
@@ -310,7 +322,7 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
         settings=settings,
         data=describe_data(bars, source),
         grid={"fast": list(fast), "slow": list(slow), "pairs": len(pairs), "chunks": len(chunks),
-              "chunk_size": size},
+              "chunk_size": size, "search": search, "grid_size": grid_size, "seed": seed},
         top=best[: settings.top_n],
         runs=done,
         seconds=seconds,
@@ -411,7 +423,7 @@ def format_report(report: OptimizationReport) -> str:
     d, g, c, r = report.data, report.grid, report.cache, report.resources
     out = [
         f"admf-perf optimize: SMA crossover, {g['pairs']} parameter sets (fast {_span(g['fast'])}, "
-        f"slow {_span(g['slow'])}) on {d['bars']} bars of {d['source']} ({d['start']} .. {d['end']})",
+        f"slow {_span(g['slow'])}{_random_note(g)}) on {d['bars']} bars of {d['source']} ({d['start']} .. {d['end']})",
         f"top {len(report.top)} by {s.metric} (cash {s.cash:,.0f}, commission {s.commission:g}"
         f"{', gc after each run' if s.gc_after_run else ''})",
         "",
@@ -431,6 +443,11 @@ def format_report(report: OptimizationReport) -> str:
     if report.overfitting:
         out.append(format_overfitting(report.overfitting))
     return "\n".join(out)
+
+
+def _random_note(grid: dict[str, Any]) -> str:
+    return (f"; a random search: {grid['pairs']} of the {grid['grid_size']}, seed {grid['seed']}"
+            if grid.get("search") == "random" else "")
 
 
 def _span(values: Sequence[int]) -> str:

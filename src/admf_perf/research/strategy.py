@@ -48,7 +48,7 @@ import pandas as pd
 from ..caching import Cache, CacheStrategy
 from . import _revealed
 from ._broker import Order, Position, Trade, _BadArgument, _Broker, _Commission, _refuse
-from ._grid import _AttrDict, _run_grid
+from ._grid import _AttrDict, _run_grid, random_subset
 from ._revealed import _OHLCV, _Array, _as_str, _call_indicator, _Data, _Indicator, _warmup_bars, crossover
 
 __all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
@@ -222,10 +222,11 @@ def _same_view(view: np.ndarray, root: np.ndarray) -> bool:
 
 
 def _per_run(func: Any) -> bool:
-    """A callable made by a run (a bound method of a strategy, a closure
-    defined in ``init``): it would never be looked up again, and as a cache
-    key it would keep the run's strategy alive."""
-    return isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
+    """A callable made by a run (a bound method of a strategy, a function or
+    lambda defined inside ``init``): it would never be looked up again, and
+    as a cache key it would keep the run's strategy alive."""
+    return (isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
+            or "<locals>" in getattr(func, "__qualname__", ""))
 
 
 class Backtest:
@@ -514,7 +515,9 @@ class Backtest:
         callable of the stats), and the heatmap of every combination's score
         with ``return_heatmap``, as backtesting.py.  ``max_tries`` runs a
         random subset (a fraction in (0, 1] or a count), seeded by
-        ``random_state`` as backtesting.py's.  ``workers`` > 1 runs the
+        ``random_state`` as backtesting.py's; ``method="random"`` runs
+        exactly ``max_tries`` of the admissible combinations, drawn without
+        replacement before any run.  ``workers`` > 1 runs the
         combinations in that many processes (one copy of the data each)."""
         from ._stats import STATS_KEYS
         if not kwargs:
@@ -542,8 +545,10 @@ class Backtest:
             raise ValueError("return_optimization=True only valid if method='sambo'")
         if method in ("sambo", "skopt"):
             _refuse(f"optimize(method={method!r}) (model-based search)")
-        if method != "grid":
-            raise ValueError(f"method should be 'grid', not {method!r}")
+        if method not in ("grid", "random"):
+            raise ValueError(f"method should be 'grid' or 'random', not {method!r}")
+        if method == "random" and max_tries is None:
+            raise ValueError("method='random' needs max_tries (a count, or a fraction of the grid)")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
 
@@ -561,12 +566,17 @@ class Backtest:
                            if constraint(_AttrDict(p)))
             return size
 
-        rand = np.random.default_rng(random_state).random
-        grid_frac = (1 if max_tries is None else
-                     max_tries if 0 < max_tries <= 1 else max_tries / _grid_size())
-        combos = [dict(params) for params in (
-            _AttrDict(p) for p in product(*(zip(repeat(k), _tuple(v)) for k, v in kwargs.items())))
-            if constraint(params) and rand() <= grid_frac]
+        if method == "random":  # exactly max_tries of the admissible combinations, seeded
+            combos = random_subset([dict(params) for params in (
+                _AttrDict(p) for p in product(*(zip(repeat(k), _tuple(v)) for k, v in kwargs.items())))
+                if constraint(params)], max_tries, random_state)
+        else:  # backtesting.py's: each combination kept with probability max_tries / size
+            rand = np.random.default_rng(random_state).random
+            grid_frac = (1 if max_tries is None else
+                         max_tries if 0 < max_tries <= 1 else max_tries / _grid_size())
+            combos = [dict(params) for params in (
+                _AttrDict(p) for p in product(*(zip(repeat(k), _tuple(v)) for k, v in kwargs.items())))
+                if constraint(params) and rand() <= grid_frac]
         if not combos:
             raise ValueError("No admissible parameter combinations to test")
         scores = _run_grid(self, combos, score, workers, light=maximize_key is not None)

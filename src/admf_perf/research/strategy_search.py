@@ -26,8 +26,9 @@ import pandas as pd
 
 from .._validate import positive_int
 from ..resources.cpu import CPUManager
+from ._grid import _AttrDict, random_subset
 from .bars import OHLCV
-from .optimize import TopN, _jsonable, _span, describe_data
+from .optimize import TopN, _jsonable, _random_note, _span, describe_data
 from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
 
 __all__ = ["STRATEGY_COLUMNS", "StrategySearchReport", "StrategyTask", "format_strategy_report", "load_strategy",
@@ -181,6 +182,31 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     return top.items(), len(combos), after.hits - before.hits, after.misses - before.misses, trials
 
 
+def _constraint(constraint: str | Callable[[Any], bool], names: Sequence[str]) -> Callable[[Any], bool]:
+    """A callable of a parameter set: ``constraint`` itself, or a Python
+    expression over the parameters' names (``"n1 < n2"``), evaluated with no
+    builtins but ``abs``, ``min``, ``max`` and ``round``."""
+    if callable(constraint):
+        return constraint
+    if not isinstance(constraint, str):
+        raise TypeError(f"--constraint must be an expression or a callable, got {type(constraint).__name__}")
+    try:
+        code = compile(constraint, "--constraint", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"--constraint {constraint!r}: {exc.msg}") from None
+    unknown = sorted(set(code.co_names) - set(names) - set(_SAFE))
+    if unknown:
+        raise ValueError(f"--constraint {constraint!r}: unknown name(s) {', '.join(unknown)} "
+                         f"(the parameters: {', '.join(names)})")
+
+    def admits(params: Any) -> bool:
+        return bool(eval(code, {"__builtins__": _SAFE}, dict(params)))  # noqa: S307 (the user's own expression)
+    return admits
+
+
+_SAFE = {"abs": abs, "min": min, "max": max, "round": round}
+
+
 def _stat(stats: dict[str, Any], key: str) -> float:
     """A numeric statistic of a run (``Commissions [$]`` is absent, as in
     backtesting.py, when none were paid: 0)."""
@@ -226,7 +252,9 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
                         maximize: str = "SQN", cash: float = 10_000.0, commission: float = 0.0,
                         top_n: int = 10, workers: int = 1, cpu: CPUManager | None = None,
                         progress: Callable[[int, int], Any] | None = None,
-                        source: str = "bars", chunks_per_worker: int = 8) -> StrategySearchReport:
+                        source: str = "bars", chunks_per_worker: int = 8, search: str = "grid",
+                        trials: int | float | None = None, seed: int | None = None,
+                        constraint: str | Callable[[Any], bool] | None = None) -> StrategySearchReport:
     """Backtest the strategy ``FILE.py:Class`` (``spec``) over the grid of
     ``params`` (name, values) on ``data`` with :class:`~admf_perf.Backtest`;
     keep the ``top_n`` best by the statistic ``maximize`` (NaN, ranked last,
@@ -250,8 +278,24 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
         if not _is_parameter(cls, name):
             parse_param(f"{name}=0", cls)  # raises, naming the class's parameters
     combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(v for _, v in params))]
+    if constraint is not None:
+        admits = _constraint(constraint, names)
+        combos = [c for c in combos if admits(_AttrDict(c))]
     if not combos:
-        raise ValueError("the grid is empty: give every --param at least one value")
+        raise ValueError("the grid is empty: give every --param at least one value"
+                         + (", and a --constraint some parameter set meets" if constraint is not None else ""))
+    grid_size = len(combos)
+    if search not in ("grid", "random"):
+        raise ValueError(f"--search must be grid or random, got {search!r}")
+    if search == "random":
+        if trials is None:
+            raise ValueError("--search random needs --trials N (a count, or a fraction of the grid)")
+        try:
+            combos = random_subset(combos, trials, seed)
+        except ValueError as exc:
+            raise ValueError(f"--trials: {exc}") from None
+    elif trials is not None:
+        raise ValueError("--trials is for --search random")
     path, _, class_name = spec.rpartition(":")
     task = StrategyTask(os.path.realpath(path), class_name, float(cash), float(commission), maximize, top_n)
     indexed = list(enumerate(combos))
@@ -299,7 +343,8 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     return StrategySearchReport(
         strategy=f"{cls.__name__} ({path})", maximize=maximize, data=describe_data(data, source),
         grid={"params": {n: list(v) for n, v in params}, "runs": len(combos), "chunks": len(chunks),
-              "chunk_size": size},
+              "chunk_size": size, "search": search, "grid_size": grid_size, "seed": seed,
+              "constraint": constraint if isinstance(constraint, str) or constraint is None else repr(constraint)},
         top=best, runs=done, seconds=seconds, workers=workers, backend=backend,
         cache={"indicator_requests": lookups, "indicator_computed": misses,
                "indicator_hit_rate": hits / lookups if lookups else 0.0},
@@ -338,7 +383,10 @@ def format_strategy_report(report: StrategySearchReport) -> str:
     d, g, c = report.data, report.grid, report.cache
     grid = ", ".join(f"{n} {_span(v)}" for n, v in g["params"].items())
     return "\n".join([
-        f"admf-perf optimize: {report.strategy}, {g['runs']} parameter sets ({grid}) on {d['bars']} bars of "
+        f"admf-perf optimize: {report.strategy}, {g['runs']} parameter sets ({grid}"
+        f"{', ' + g['constraint'] if g.get('constraint') else ''}"
+        f"{_random_note({**g, 'pairs': g['runs']})}"
+        f") on {d['bars']} bars of "
         f"{d['source']} ({d['start']} .. {d['end']})",
         f"top {len(report.top)} by {report.maximize} (NaN: a run without trades)",
         "",
