@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -233,6 +234,9 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--constraint", metavar="EXPR",
                    help="with --strategy: keep the parameter sets for which this Python expression over the "
                         "parameters' names is true, e.g. \"n1 < n2\"")
+    p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]",
+                   help="walk-forward analysis: optimize on TRAIN bars, trade the next TEST bars with the best, "
+                        "move on by TEST (anchored: every training window starts at the first bar)")
     p.add_argument("--maximize", default="SQN", metavar="KEY",
                    help="with --strategy: the statistic to rank by, a key of Backtest.run()'s result "
                         "(default SQN)")
@@ -294,16 +298,21 @@ def _optimize_run(args: argparse.Namespace) -> int:
     elif args.workers > 1:
         cpu = CPUManager()
     progress = ProgressBar(enabled=False if args.no_progress else None)
+    search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
+              "trials": args.trials, "seed": args.seed}
     try:
-        report = run_grid_search(bars, fast, slow, settings, workers=max(args.workers, 2 if args.dask else 1),
-                                 cpu=cpu, progress=progress, source=source, search=args.search,
-                                 trials=args.trials, seed=args.seed)
+        if args.walk_forward:
+            from admf_perf.research.walkforward import crossover_walk_forward, parse_walk_forward
+            report: Any = crossover_walk_forward(bars, fast, slow, settings, *parse_walk_forward(args.walk_forward),
+                                                 **search)
+        else:
+            report = run_grid_search(bars, fast, slow, settings, progress=progress, source=source, **search)
     except ValueError as exc:
         return fail(str(exc))
     finally:
         if cpu is not None:
             cpu.shutdown()
-    print(format_report(report), flush=True)
+    print(_walk_forward_text(report) if args.walk_forward else format_report(report), flush=True)
     if args.json:
         write_json(args.json, report.to_dict())
         print(f"saved {args.json}", file=sys.stderr)
@@ -343,22 +352,34 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
     elif args.workers > 1:
         cpu = CPUManager()
     progress = ProgressBar(enabled=False if args.no_progress else None)
+    search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
+              "trials": args.trials, "seed": args.seed, "constraint": args.constraint}
     try:
-        report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
-                                     commission=args.commission, top_n=args.top,
-                                     workers=max(args.workers, 2 if args.dask else 1), cpu=cpu,
-                                     progress=progress, source=source, search=args.search, trials=args.trials,
-                                     seed=args.seed, constraint=args.constraint)
+        if args.walk_forward:
+            from admf_perf.research.walkforward import parse_walk_forward, strategy_walk_forward
+            report: Any = strategy_walk_forward(bars, args.strategy, params, *parse_walk_forward(args.walk_forward),
+                                                maximize=args.maximize, cash=args.cash,
+                                                commission=args.commission, **search)
+        else:
+            report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
+                                         commission=args.commission, top_n=args.top, progress=progress,
+                                         source=source, **search)
     except (ValueError, TypeError, AttributeError) as exc:
         return fail(str(exc))
     finally:
         if cpu is not None:
             cpu.shutdown()
-    print(format_strategy_report(report), flush=True)
+    print(_walk_forward_text(report) if args.walk_forward else format_strategy_report(report), flush=True)
     if args.json:
         write_json(args.json, report.to_dict())
         print(f"saved {args.json}", file=sys.stderr)
     return 0
+
+
+def _walk_forward_text(report: Any) -> str:
+    from admf_perf.research.walkforward import format_walk_forward
+
+    return format_walk_forward(report)
 
 
 COMMANDS: tuple[Command, ...] = (
