@@ -234,6 +234,11 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--constraint", metavar="EXPR",
                    help="with --strategy: keep the parameter sets for which this Python expression over the "
                         "parameters' names is true, e.g. \"n1 < n2\"")
+    p.add_argument("--results", metavar="PATH",
+                   help="write every run's row (parameters and metrics) to a CSV or Parquet file, as chunks finish")
+    p.add_argument("--heatmap", metavar="PATH",
+                   help="draw the metric over two parameters (the others at their best): .png (needs "
+                        "admf-perf[plot]) or .html")
     p.add_argument("--walk-forward", metavar="TRAIN:TEST[:anchored]",
                    help="walk-forward analysis: optimize on TRAIN bars, trade the next TEST bars with the best, "
                         "move on by TEST (anchored: every training window starts at the first bar)")
@@ -301,12 +306,15 @@ def _optimize_run(args: argparse.Namespace) -> int:
     search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
               "trials": args.trials, "seed": args.seed}
     try:
+        if args.walk_forward and (args.results or args.heatmap):
+            raise ValueError("--results and --heatmap are for one search, not --walk-forward")
         if args.walk_forward:
             from admf_perf.research.walkforward import crossover_walk_forward, parse_walk_forward
             report: Any = crossover_walk_forward(bars, fast, slow, settings, *parse_walk_forward(args.walk_forward),
                                                  **search)
         else:
-            report = run_grid_search(bars, fast, slow, settings, progress=progress, source=source, **search)
+            report = run_grid_search(bars, fast, slow, settings, progress=progress, source=source,
+                                     results=args.results, heatmap=args.heatmap, **search)
     except ValueError as exc:
         return fail(str(exc))
     finally:
@@ -355,6 +363,8 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
     search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
               "trials": args.trials, "seed": args.seed, "constraint": args.constraint}
     try:
+        if args.walk_forward and (args.results or args.heatmap):
+            raise ValueError("--results and --heatmap are for one search, not --walk-forward")
         if args.walk_forward:
             from admf_perf.research.walkforward import parse_walk_forward, strategy_walk_forward
             report: Any = strategy_walk_forward(bars, args.strategy, params, *parse_walk_forward(args.walk_forward),
@@ -363,7 +373,7 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
         else:
             report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
                                          commission=args.commission, top_n=args.top, progress=progress,
-                                         source=source, **search)
+                                         source=source, results=args.results, heatmap=args.heatmap, **search)
     except (ValueError, TypeError, AttributeError) as exc:
         return fail(str(exc))
     finally:

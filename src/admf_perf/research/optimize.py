@@ -37,7 +37,8 @@ from ..resources.cpu import CPUManager
 from ._grid import random_subset
 from .backtest import BarData, crossover_backtest, prepare
 from .bars import load_bars, synthetic_bars
-from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
+from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, search_overfitting, trial_summary
+from .results import ResultsWriter, check_heatmap_path, heatmap_grid, write_heatmap
 
 __all__ = [
     "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",
@@ -168,34 +169,43 @@ def _row(fast: int, slow: int, metrics: dict[str, float]) -> dict[str, Any]:
     return {"fast": fast, "slow": slow, **metrics}
 
 
-def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: OptimizationSettings
-               ) -> tuple[list[dict[str, Any]], int, int, list[Any]]:
-    """Backtest ``pairs``; return (the chunk's top rows, runs, SMA series
-    computed here, and each run's (pair, per-bar Sharpe, block sums, block
-    sums of squares): the search's overfitting measures, 33 numbers a run)."""
+def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: OptimizationSettings,
+               every: bool = False, blocks: bool = True) -> tuple[list[dict[str, Any]], int, int, list[Any]]:
+    """Backtest ``pairs``; return (the chunk's top rows, or every row with
+    ``every``; runs; SMA series computed here; and each run's (pair, score,
+    per-bar Sharpe, block sums, block sums of squares): the search's heatmap
+    and overfitting measures, 34 numbers a run, the block moments only with
+    ``blocks``)."""
     before = len(data.cached_periods)
     top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
     gc_after = settings.gc_after_run
-    trials = []
+    trials, rows = [], []
     for fast, slow in pairs:
         result = crossover_backtest(data, fast, slow, cash=settings.cash, commission=settings.commission,
                                     periods_per_year=settings.periods_per_year)
-        top.push(_row(fast, slow, result.metrics))
-        trials.append(((fast, slow), *trial_summary(period_returns(result.equity))))
+        row = _row(fast, slow, result.metrics)
+        if every:
+            rows.append(row)
+        else:
+            top.push(row)
+        sharpe, sums, squares = trial_summary(period_returns(result.equity))
+        trials.append(((fast, slow), row[settings.metric_key], sharpe, sums if blocks else None,
+                       squares if blocks else None))
         del result
         if gc_after:
             gc.collect()
-    return top.items(), len(pairs), len(data.cached_periods) - before, trials
+    return rows if every else top.items(), len(pairs), len(data.cached_periods) - before, trials
 
 
 def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, int]]], bars: BarData,
-                  settings: OptimizationSettings) -> Iterator[tuple[list[dict[str, Any]], int, int, list[Any]]]:
+                  settings: OptimizationSettings, every: bool = False, blocks: bool = True
+                  ) -> Iterator[tuple[list[dict[str, Any]], int, int, list[Any]]]:
     """Run the chunks on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, the bars sent once; yield results as chunks finish."""
     if cpu.backend == "local":
         cpu.init_process_pool(workers)
     with cpu.share(bars) as handle:
-        futures = [cpu.submit_task(_run_chunk, chunk, handle, settings, task_name="optimize.chunk",
+        futures = [cpu.submit_task(_run_chunk, chunk, handle, settings, every, blocks, task_name="optimize.chunk",
                                    use_process=True) for chunk in chunks]
         try:
             for future in as_completed(futures):
@@ -248,7 +258,8 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
                     settings: OptimizationSettings | None = None, *, workers: int = 1,
                     cpu: CPUManager | None = None, progress: Callable[[int, int], Any] | None = None,
                     source: str = "bars", chunks_per_worker: int = 8, search: str = "grid",
-                    trials: int | float | None = None, seed: int | None = None) -> OptimizationReport:
+                    trials: int | float | None = None, seed: int | None = None, results: str | None = None,
+                    heatmap: str | None = None) -> OptimizationReport:
     """Backtest every ``(f, s)`` of :func:`grid_pairs` on ``data``; keep the
     ``settings.top_n`` best by ``settings.metric``.
 
@@ -256,7 +267,9 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     its Dask backend when one is in use).  ``progress(done, total)`` is called
     as chunks finish.  ``search="random"``: ``trials`` of the pairs (a
     count, or a fraction in (0, 1]) drawn with ``seed`` before any run (the
-    same trials whatever the workers).
+    same trials whatever the workers).  ``results``: a CSV or Parquet path
+    that gets every run's row as its chunk finishes; ``heatmap``: a PNG or
+    HTML path for the metric over fast x slow.
     """
     settings = settings or OptimizationSettings()
     workers = positive_int(workers, "workers")
@@ -286,27 +299,43 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     done = 0
     size = max(1, math.ceil(len(pairs) / (workers * max(1, chunks_per_worker))))
     chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+    if heatmap is not None:
+        check_heatmap_path(heatmap)
+    every, blocks = results is not None, len(pairs) <= PBO_MAX_TRIALS
+    writer = ResultsWriter(results) if results is not None else None
     if workers == 1 and (cpu is None or cpu.backend == "local"):
         backend = "local"
-        results: Iterable[tuple[list[dict[str, Any]], int, int, list[Any]]] = (
-            _run_chunk(chunk, bars, settings) for chunk in chunks)
+        outcomes: Iterable[tuple[list[dict[str, Any]], int, int, list[Any]]] = (
+            _run_chunk(chunk, bars, settings, every, blocks) for chunk in chunks)
     else:
         cpu = cpu or CPUManager.get_instance()
         backend = cpu.backend
-        results = _pool_results(cpu, workers, chunks, bars, settings)
-    sharpes = np.full(len(pairs), np.nan)
+        outcomes = _pool_results(cpu, workers, chunks, bars, settings, every, blocks)
+    sharpes, scores = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
     block_sums = block_squares = None
-    for rows, n, extra, trials in results:
-        for pair, sharpe, sums, squares in trials:
-            if block_sums is None:
-                block_sums, block_squares = np.zeros((len(sums), len(pairs))), np.zeros((len(sums), len(pairs)))
-            k = order[pair]
-            sharpes[k], block_sums[:, k], block_squares[:, k] = sharpe, sums, squares
-        top.extend(rows)
-        done += n
-        computed += extra
-        if progress:
-            progress(done, len(pairs))
+    try:
+        for rows, n, extra, trials in outcomes:
+            for pair, score, sharpe, sums, squares in trials:
+                k = order[pair]
+                sharpes[k], scores[k] = sharpe, score
+                if sums is not None:
+                    if block_sums is None:
+                        block_sums, block_squares = np.zeros((len(sums), len(pairs))), np.zeros((len(sums), len(pairs)))
+                    block_sums[:, k], block_squares[:, k] = sums, squares
+            if writer is not None:
+                writer.write(rows)
+            top.extend(rows)
+            done += n
+            computed += extra
+            if progress:
+                progress(done, len(pairs))
+    finally:
+        if writer is not None:
+            writer.close()
+    if heatmap is not None:
+        xs, ys, z, _ = heatmap_grid([({"fast": f, "slow": sl}, scores[order[(f, sl)]]) for f, sl in pairs],
+                                    "slow", "fast")
+        write_heatmap(heatmap, xs, ys, z, "slow", "fast", f"SMA crossover: {settings.metric} by fast x slow")
     seconds = time.perf_counter() - t0
     cpu_after, workers_after = proc.cpu_times(), _children_cpu(proc)
     own_cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)

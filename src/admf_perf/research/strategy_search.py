@@ -29,7 +29,8 @@ from ..resources.cpu import CPUManager
 from ._grid import _AttrDict, random_subset
 from .bars import OHLCV
 from .optimize import TopN, _jsonable, _random_note, _span, describe_data
-from .overfitting import format_overfitting, period_returns, search_overfitting, trial_summary
+from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, search_overfitting, trial_summary
+from .results import ResultsWriter, check_heatmap_path, heatmap_grid, write_heatmap
 
 __all__ = ["STRATEGY_COLUMNS", "StrategySearchReport", "StrategyTask", "format_strategy_report", "load_strategy",
            "parse_param", "run_strategy_search"]
@@ -138,6 +139,8 @@ class StrategyTask:
     commission: float
     maximize: str
     top_n: int
+    every: bool = False      # every run's row (--results), not only the chunk's best
+    blocks: bool = True      # the block moments (PBO)
 
 
 #: One Backtest per (strategy, settings, bars) in each process, so a worker's
@@ -168,18 +171,24 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     bt = _strategy_backtest(task, bars)
     before = bt._indicator_cache.stats()
     top = TopN(task.top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
-    trials = []
+    trials, rows = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for pos, params in combos:
             stats = bt._run(params, frames=False)  # the statistics only: no frames
             row = {"_pos": pos, **params,
                    "score": _stat(stats, task.maximize) if stats["# Trades"] else math.nan}
-            row.update({k: _stat(stats, k) for k in STRATEGY_COLUMNS})
-            top.push(row)
-            trials.append((pos, *trial_summary(period_returns(stats["_equity"]))))
+            row.update({k: _stat(stats, k) for k in (_NUMERIC if task.every else STRATEGY_COLUMNS)})
+            if task.every:
+                rows.append(row)
+            else:
+                top.push(row)
+            sharpe, sums, squares = trial_summary(period_returns(stats["_equity"]))
+            trials.append((pos, row["score"], sharpe, sums if task.blocks else None,
+                           squares if task.blocks else None))
     after = bt._indicator_cache.stats()
-    return top.items(), len(combos), after.hits - before.hits, after.misses - before.misses, trials
+    return (rows if task.every else top.items(), len(combos), after.hits - before.hits,
+            after.misses - before.misses, trials)
 
 
 def _constraint(constraint: str | Callable[[Any], bool], names: Sequence[str]) -> Callable[[Any], bool]:
@@ -220,6 +229,15 @@ _NOT_NUMERIC = frozenset(("Start", "End", "Duration", "Max. Drawdown Duration", 
                           "Max. Trade Duration", "Avg. Trade Duration"))
 
 
+def _numeric_keys() -> tuple[str, ...]:
+    from ._stats import STATS_KEYS
+    return tuple(k for k in STATS_KEYS if not k.startswith("_") and k not in _NOT_NUMERIC)
+
+
+#: What --results writes of each run: every numeric statistic.
+_NUMERIC = _numeric_keys()
+
+
 @dataclass
 class StrategySearchReport:
     """What a search over a user's strategy found and what it cost."""
@@ -254,7 +272,8 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
                         progress: Callable[[int, int], Any] | None = None,
                         source: str = "bars", chunks_per_worker: int = 8, search: str = "grid",
                         trials: int | float | None = None, seed: int | None = None,
-                        constraint: str | Callable[[Any], bool] | None = None) -> StrategySearchReport:
+                        constraint: str | Callable[[Any], bool] | None = None, results: str | None = None,
+                        heatmap: str | None = None) -> StrategySearchReport:
     """Backtest the strategy ``FILE.py:Class`` (``spec``) over the grid of
     ``params`` (name, values) on ``data`` with :class:`~admf_perf.Backtest`;
     keep the ``top_n`` best by the statistic ``maximize`` (NaN, ranked last,
@@ -297,29 +316,40 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     elif trials is not None:
         raise ValueError("--trials is for --search random")
     path, _, class_name = spec.rpartition(":")
-    task = StrategyTask(os.path.realpath(path), class_name, float(cash), float(commission), maximize, top_n)
+    if heatmap is not None:
+        check_heatmap_path(heatmap)
+        if len(names) < 2:
+            raise ValueError("--heatmap needs two --param (its axes)")
+    writer = ResultsWriter(results) if results is not None else None
+    task = StrategyTask(os.path.realpath(path), class_name, float(cash), float(commission), maximize, top_n,
+                        results is not None, len(combos) <= PBO_MAX_TRIALS)
     indexed = list(enumerate(combos))
     size = max(1, math.ceil(len(indexed) / (workers * max(1, chunks_per_worker))))
     chunks = [indexed[i:i + size] for i in range(0, len(indexed), size)]
     t0 = time.perf_counter()
     if workers == 1 and (cpu is None or cpu.backend == "local"):
         backend = "local"
-        results: Iterable[tuple[list[dict[str, Any]], int, int, int, list[Any]]] = (
+        outcomes: Iterable[tuple[list[dict[str, Any]], int, int, int, list[Any]]] = (
             _strategy_chunk(chunk, data, task) for chunk in chunks)
     else:
         cpu = cpu or CPUManager.get_instance()
         backend = cpu.backend
-        results = _strategy_pool_results(cpu, workers, chunks, data, task)
+        outcomes = _strategy_pool_results(cpu, workers, chunks, data, task)
     top = TopN(top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
     done = hits = misses = 0
-    sharpes = np.full(len(combos), np.nan)
+    sharpes, scores = np.full(len(combos), np.nan), np.full(len(combos), np.nan)
     block_sums = block_squares = None
     try:
-        for rows, n, h, m, trials in results:
-            for pos, sharpe, sums, squares in trials:
-                if block_sums is None:
-                    block_sums, block_squares = np.zeros((len(sums), len(combos))), np.zeros((len(sums), len(combos)))
-                sharpes[pos], block_sums[:, pos], block_squares[:, pos] = sharpe, sums, squares
+        for rows, n, h, m, trials in outcomes:
+            for pos, score, sharpe, sums, squares in trials:
+                sharpes[pos], scores[pos] = sharpe, score
+                if sums is not None:
+                    if block_sums is None:
+                        block_sums = np.zeros((len(sums), len(combos)))
+                        block_squares = np.zeros((len(sums), len(combos)))
+                    block_sums[:, pos], block_squares[:, pos] = sums, squares
+            if writer is not None:
+                writer.write([{k: v for k, v in r.items() if k != "_pos"} for r in rows])
             top.extend(rows)
             done += n
             hits += h
@@ -328,6 +358,13 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
                 progress(done, len(combos))
     finally:
         _BACKTESTS.clear()  # this process's (the workers' go with their processes)
+        if writer is not None:
+            writer.close()
+    if heatmap is not None:
+        xs, ys, z, others = heatmap_grid([(combos[k], scores[k]) for k in range(len(combos))], names[0], names[1])
+        held = ", ".join(f"{k}={v}" for k, v in others.items())
+        write_heatmap(heatmap, xs, ys, z, names[0], names[1],
+                      f"{cls.__name__}: {maximize} by {names[0]} x {names[1]}" + (f" ({held})" if held else ""))
     best = top.items()
     best_returns = np.array([])
     if best:  # the best, once more, for its returns
