@@ -179,7 +179,8 @@ def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: Optimi
     before = len(data.cached_periods)
     top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
     gc_after = settings.gc_after_run
-    trials, rows = [], []
+    trials: list[Any] = []
+    rows: list[dict[str, Any]] = []
     for fast, slow in pairs:
         result = crossover_backtest(data, fast, slow, cash=settings.cash, commission=settings.commission,
                                     periods_per_year=settings.periods_per_year)
@@ -312,10 +313,11 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
         backend = cpu.backend
         outcomes = _pool_results(cpu, workers, chunks, bars, settings, every, blocks)
     sharpes, scores = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
-    block_sums = block_squares = None
+    block_sums: Any = None
+    block_squares: Any = None
     try:
-        for rows, n, extra, trials in outcomes:
-            for pair, score, sharpe, sums, squares in trials:
+        for rows, n, extra, summaries in outcomes:
+            for pair, score, sharpe, sums, squares in summaries:
                 k = order[pair]
                 sharpes[k], scores[k] = sharpe, score
                 if sums is not None:

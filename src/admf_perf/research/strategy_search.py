@@ -163,7 +163,7 @@ def _strategy_backtest(task: StrategyTask, bars: pd.DataFrame) -> Any:
 
 
 def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataFrame, task: StrategyTask
-                    ) -> tuple[list[dict[str, Any]], int, int, int, list[tuple[int, float, Any]]]:
+                    ) -> tuple[list[dict[str, Any]], int, int, int, list[Any]]:
     """Run ``combos`` (grid position, parameters); return (the chunk's top rows,
     runs, ``self.I`` hits, misses, and each run's (position, per-bar Sharpe,
     block sums, block sums of squares): the search's overfitting measures)."""
@@ -171,7 +171,8 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     bt = _strategy_backtest(task, bars)
     before = bt._indicator_cache.stats()
     top = TopN(task.top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
-    trials, rows = [], []
+    trials: list[Any] = []
+    rows: list[dict[str, Any]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for pos, params in combos:
@@ -338,10 +339,11 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     top = TopN(top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
     done = hits = misses = 0
     sharpes, scores = np.full(len(combos), np.nan), np.full(len(combos), np.nan)
-    block_sums = block_squares = None
+    block_sums: Any = None
+    block_squares: Any = None
     try:
-        for rows, n, h, m, trials in outcomes:
-            for pos, score, sharpe, sums, squares in trials:
+        for rows, n, h, m, summaries in outcomes:
+            for pos, score, sharpe, sums, squares in summaries:
                 sharpes[pos], scores[pos] = sharpe, score
                 if sums is not None:
                     if block_sums is None:
@@ -389,7 +391,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
 
 
 def _strategy_pool_results(cpu: CPUManager, workers: int, chunks: list[Any], bars: pd.DataFrame,
-                           task: StrategyTask) -> Iterator[tuple[list[dict[str, Any]], int, int, int]]:
+                           task: StrategyTask) -> Iterator[tuple[list[dict[str, Any]], int, int, int, list[Any]]]:
     if cpu.backend == "local":
         cpu.init_process_pool(workers)
     with cpu.share(bars) as handle:
