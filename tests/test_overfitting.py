@@ -187,3 +187,20 @@ def test_a_strategy_search_reports_dsr_and_pbo(tmp_path):
     assert got["pbo"] == expected["pbo"]
     assert 0.0 <= got["dsr"] <= 1.0 and 0.0 <= got["pbo"] <= 1.0
     assert report.to_dict()["overfitting"]["pbo_splits"] == math.comb(16, 8)
+
+
+@pytest.mark.parametrize("n, nan_at", [(2519, None), (2520, None), (40, 7), (33, None)])
+def test_trial_summary_is_the_careful_path(n, nan_at):
+    """What every run of a search keeps (one pass) equals sharpe_moments'
+    Sharpe and block_moments' sums, with a tail of T mod 16 returns and with
+    a NaN return."""
+    from admf_perf.research.overfitting import block_moments, trial_summary
+
+    r = np.random.default_rng(n).normal(0.0004, 0.01, n)
+    if nan_at is not None:
+        r[nan_at] = np.nan
+    sharpe, sums, squares = trial_summary(r)
+    s, q = block_moments(r)
+    assert sharpe == pytest.approx(sharpe_moments(r)[0], rel=1e-12)
+    np.testing.assert_allclose(sums, s, rtol=1e-14)
+    np.testing.assert_allclose(squares, q, rtol=1e-14)
