@@ -1103,3 +1103,49 @@ def test_run_docstring_names_every_statistic(ours):
                           commission=0.002, finalize_trades=True).run()
     for key in stats.index:
         assert key in ours.Backtest.run.__doc__, key
+
+
+def test_the_toolkits_indicators_in_self_I_are_cached(ours):
+    """``self.I(SMA(n).batch, self.data.Close)``: a new indicator each run,
+    found in the cache by its class and arguments; one that consumed a bar
+    (its batch continues its state) and a bound method of any other object
+    are computed every time (uncached)."""
+    import admf_perf as ap
+
+    used = ap.SMA(5)
+    used.update(100.0)
+
+    class Helper:
+        def double(self, x):
+            return 2 * np.asarray(x)
+
+    helper = Helper()
+
+    class S(ours.Strategy):
+        n = 10
+
+        def init(self):
+            self.a = self.I(ap.SMA(self.n).batch, self.data.Close)
+            self.m = self.I(ap.MACD().batch, self.data.Close)
+            self.u = self.I(used.batch, self.data.Close)
+            self.h = self.I(helper.double, self.data.Close)
+
+        def next(self):
+            if ours.crossover(self.data.Close, self.a):
+                self.buy()
+            elif ours.crossover(self.a, self.data.Close):
+                self.position.close()
+
+    df = data("goog").iloc[:300]
+    bt = ours.Backtest(df, S, finalize_trades=True)
+    first = bt.run()
+    assert bt.indicator_cache_stats["misses"] == 2 and bt.indicator_cache_stats["uncached"] == 2
+    second = bt.run()
+    third = bt.run(n=20)
+    stats = bt.indicator_cache_stats
+    assert (stats["hits"], stats["misses"], stats["uncached"]) == (3, 3, 6)
+    close = df.Close.to_numpy()
+    np.testing.assert_array_equal(np.asarray(second._strategy.a), ap.SMA(10).batch(close))
+    np.testing.assert_array_equal(np.asarray(third._strategy.a), ap.SMA(20).batch(close))
+    np.testing.assert_array_equal(np.asarray(first._strategy.m), np.asarray(second._strategy.m))
+    assert first["# Trades"] == second["# Trades"]

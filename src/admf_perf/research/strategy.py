@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from difflib import get_close_matches
 from itertools import chain, product, repeat
 from numbers import Number
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -222,11 +223,32 @@ def _same_view(view: np.ndarray, root: np.ndarray) -> bool:
 
 
 def _per_run(func: Any) -> bool:
-    """A callable made by a run (a bound method of a strategy, a function or
+    """A callable made by a run (a bound method of an object, a function or
     lambda defined inside ``init``): it would never be looked up again, and
-    as a cache key it would keep the run's strategy alive."""
-    return (isinstance(getattr(func, "__self__", None), Strategy) or bool(getattr(func, "__closure__", None))
-            or "<locals>" in getattr(func, "__qualname__", ""))
+    as a cache key it would keep its object (the run's strategy) alive."""
+    owner = getattr(func, "__self__", None)
+    return ((owner is not None and not isinstance(owner, (type, ModuleType)))
+            or bool(getattr(func, "__closure__", None)) or "<locals>" in getattr(func, "__qualname__", ""))
+
+
+def _fresh_indicator_batch(func: Any) -> tuple[Any, ...] | None:
+    """``SMA(10).batch`` (any of this toolkit's indicator classes, new: no
+    bar consumed, no source) named by its class and constructor arguments, so
+    every run's new instance finds the same series; None for anything else."""
+    owner = getattr(func, "__self__", None)
+    if getattr(func, "__name__", "") != "batch" or owner is None:
+        return None
+    if not type(owner).__module__.startswith("admf_perf._ext._indicators") or getattr(owner, "count", 1) != 0:
+        return None
+    try:
+        _, (name, ctor_args, state) = owner.__reduce__()
+        if state[-1] is not None:          # composed with a source
+            return None
+        key = ("admf_perf indicator batch", type(owner), name, tuple(ctor_args))
+        hash(key)
+    except Exception:
+        return None
+    return key
 
 
 class Backtest:
@@ -351,9 +373,10 @@ class Backtest:
         """A key naming the indicator by its function, arguments and this
         Backtest's data, or None when an argument cannot name itself (then
         the indicator is computed, not cached)."""
-        if _per_run(func):
+        named = _fresh_indicator_batch(func)
+        if named is None and _per_run(func):
             return None
-        parts = [func, *(self._arg_key(a) for a in args),
+        parts = [named or func, *(self._arg_key(a) for a in args),
                  *((k, self._arg_key(v)) for k, v in kwargs.items())]
         if any(p is _MISSING or (type(p) is tuple and p[-1] is _MISSING) for p in parts):
             return None
