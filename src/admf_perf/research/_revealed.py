@@ -224,3 +224,23 @@ def _warmup_bars(strategy: Any) -> int:
     return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
                     for ind in strategy.__dict__.values()
                     if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
+
+
+def _fresh_indicator_batch(func: Any) -> tuple[Any, ...] | None:
+    """``SMA(10).batch`` (any of this toolkit's indicator classes, new: no
+    bar consumed, no source) named by its class and constructor arguments, so
+    every run's new instance finds the same series; None for anything else."""
+    owner = getattr(func, "__self__", None)
+    if getattr(func, "__name__", "") != "batch" or owner is None:
+        return None
+    if not type(owner).__module__.startswith("admf_perf._ext._indicators") or getattr(owner, "count", 1) != 0:
+        return None
+    try:
+        _, (name, ctor_args, state) = owner.__reduce__()
+        if state[-1] is not None:          # composed with a source
+            return None
+        key = ("admf_perf indicator batch", type(owner), name, tuple(ctor_args))
+        hash(key)
+    except Exception:
+        return None
+    return key

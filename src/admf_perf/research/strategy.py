@@ -50,7 +50,17 @@ from ..caching import Cache, CacheStrategy
 from . import _revealed
 from ._broker import Order, Position, Trade, _BadArgument, _Broker, _Commission, _refuse
 from ._grid import _AttrDict, _run_grid, random_subset
-from ._revealed import _OHLCV, _Array, _as_str, _call_indicator, _Data, _Indicator, _warmup_bars, crossover
+from ._revealed import (
+    _OHLCV,
+    _Array,
+    _as_str,
+    _call_indicator,
+    _Data,
+    _fresh_indicator_batch,
+    _Indicator,
+    _warmup_bars,
+    crossover,
+)
 
 __all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
 
@@ -231,26 +241,6 @@ def _per_run(func: Any) -> bool:
             or bool(getattr(func, "__closure__", None)) or "<locals>" in getattr(func, "__qualname__", ""))
 
 
-def _fresh_indicator_batch(func: Any) -> tuple[Any, ...] | None:
-    """``SMA(10).batch`` (any of this toolkit's indicator classes, new: no
-    bar consumed, no source) named by its class and constructor arguments, so
-    every run's new instance finds the same series; None for anything else."""
-    owner = getattr(func, "__self__", None)
-    if getattr(func, "__name__", "") != "batch" or owner is None:
-        return None
-    if not type(owner).__module__.startswith("admf_perf._ext._indicators") or getattr(owner, "count", 1) != 0:
-        return None
-    try:
-        _, (name, ctor_args, state) = owner.__reduce__()
-        if state[-1] is not None:          # composed with a source
-            return None
-        key = ("admf_perf indicator batch", type(owner), name, tuple(ctor_args))
-        hash(key)
-    except Exception:
-        return None
-    return key
-
-
 class Backtest:
     """Backtest a :class:`Strategy` on OHLCV bars (backtesting.py's
     ``Backtest``, market orders only).
@@ -410,8 +400,7 @@ class Backtest:
 
     def _indicator(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                    name: Any) -> Any:
-        """``self.I``'s computation through the cache: a hit is a fresh
-        writable copy, so nothing a run does reaches the cache."""
+        """``self.I`` through the cache; a hit is a fresh writable copy."""
         key = self._indicator_key(func, args, kwargs)
         if key is None:
             self._uncached += 1
@@ -441,7 +430,6 @@ class Backtest:
     def run(self, **kwargs: Any) -> pd.Series:
         """Run the strategy (``kwargs`` set its parameters) and return
         backtesting.py's statistics Series, for example (SmaCross on GOOG)::
-
             Start                     2004-08-19 00:00:00
             End                       2013-03-01 00:00:00
             Duration                   3116 days 00:00:00
@@ -477,8 +465,7 @@ class Backtest:
             _strategy                            SmaCross
             _equity_curve                           Eq...
             _trades                       Size  EntryB...
-
-        (``Commissions [$]`` only when some were paid.)"""
+        """
         self._results = self._run(kwargs, frames=True)
         return self._results
 
@@ -524,8 +511,7 @@ class Backtest:
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames)
 
     def plot(self, *args: Any, **kwargs: Any) -> Any:
-        """Not supported: charts are backtesting.py's (``NotImplementedError``)."""
-        _refuse("Backtest.plot (charts)")
+        _refuse("Backtest.plot (charts)")  # charts are backtesting.py's
 
     # -- a grid ---------------------------------------------------------------
     def optimize(self, *, maximize: str | Callable[[pd.Series], float] = "SQN",
