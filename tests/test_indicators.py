@@ -908,12 +908,12 @@ def test_wrong_number_of_inputs(ind, name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_update_of_a_non_number_names_the_input(ind, name):
+def test_update_of_a_non_number_names_the_input(ap, ind, name):
     """``update("x", ...)``: a TypeError naming the class and the input, the
     same on both implementations; nothing is consumed (ADMF_PERF_PORTABLE=1:
     Cython's own message, documented in api.md)."""
     import os
-    if ind == "compiled" and os.environ.get("ADMF_PERF_PORTABLE", "").strip() not in ("", "0"):
+    if _compiled(ap) and os.environ.get("ADMF_PERF_PORTABLE", "").strip() not in ("", "0"):
         pytest.skip("the portable build raises Cython's message")
     obj = _make(ind, name)
     names = INPUT_NAMES[SPECS[name][1]]
