@@ -9,6 +9,12 @@
 cimport cython
 
 
+cdef extern from "admf_ostree.h":
+    ctypedef struct admf_ost:
+        int used
+
+
+
 cdef class RiskCore:
     cdef double ppy
     cdef double sqrt_ppy
@@ -22,16 +28,49 @@ cdef class RiskCore:
     cdef double rm2
     cdef public double _down    # sum of min(excess, 0) ** 2
     cdef double equity_         # last equity, actual or implied
-    cdef double peak
-    cdef double mdd             # most negative equity / peak - 1
+    cdef double peak            # of the equity (current_drawdown)
     cdef unsigned int have      # cached results: HAVE_* bits
     cdef double c_sharpe
     cdef double c_sortino
     cdef double c_vol
+    # every raw return, in order (``n`` of ``rcap``): the metrics below read
+    # them when asked, each from where it stopped (O(1) per return, or
+    # O(log n) for the order statistics), so an update only stores one
+    cdef double* rets
+    cdef Py_ssize_t rcap
+    cdef Py_ssize_t n_path      # returns read into growth, the drawdown and the stability sums
+    cdef double growth          # prod(1 + r)
+    cdef double p_peak          # running max of 100 * growth (100 at the start)
+    cdef double mdd             # min of (100 * growth - p_peak) / p_peak: empyrical's max_drawdown
+    cdef double s_cum           # sum of log1p(r): the cumulative log return
+    cdef double s_mean          # Welford mean and M2 of s_cum, co-moment with the bar index
+    cdef double s_m2
+    cdef double s_co
+    cdef admf_ost ost           # the returns read so far, sorted (order statistics)
+    cdef double om_req[4]       # omega: up to 4 thresholds, each with its sums
+    cdef double om_pos[4]
+    cdef double om_neg[4]
+    cdef Py_ssize_t om_n[4]
+    cdef int om_used
+    cdef int om_next
+    # the benchmark (eager): 0 before the first update, 1 with one, 2 without
+    cdef int bmode
+    cdef double blevel          # last benchmark level, actual or implied
+    cdef double bmean           # Welford of the benchmark returns
+    cdef double bm2
+    cdef double bco             # co-moment of the excess and benchmark returns
+    cdef double amean           # Welford of the active returns r - b
+    cdef double am2
     cdef object __weakref__
 
     cdef inline void _clear(self) noexcept
-    cdef inline void _add(self, double r, double equity) noexcept
+    cdef inline int _add(self, double r, double equity) except -1
+    cdef int _bench_mode(self, object benchmark) except -1
+    cdef inline void _add_bench(self, double b) noexcept
+    cdef void _read_path(self) noexcept
+    cdef int _read_sorted(self) except -1
+    cdef Py_ssize_t _omega_slot(self, double required) noexcept
+    cdef int _need_benchmark(self, str metric) except -1
 
 
 @cython.final

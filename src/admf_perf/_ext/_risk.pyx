@@ -19,13 +19,22 @@ from cpython.exc cimport PyErr_Fetch, PyErr_Occurred, PyErr_Restore
 from cpython.ref cimport Py_XDECREF
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.list cimport PyList_GET_ITEM
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject
-from libc.math cimport INFINITY, NAN, copysign, fabs, sqrt
+from libc.math cimport INFINITY, NAN, copysign, fabs, isinf, log1p, pow, sqrt
 
 cdef extern from "Python.h":
     # borrowed reference; NULL without an exception when absent
     PyObject* dict_lookup "PyDict_GetItemWithError"(object d, object key)
     double float_as_double "PyFloat_AsDouble"(object o) except? -1.0
+
+cdef extern from "admf_ostree.h":
+    void admf_ost_init(admf_ost* t) noexcept
+    void admf_ost_free(admf_ost* t) noexcept
+    int admf_ost_reserve(admf_ost* t, long long n) noexcept
+    void admf_ost_insert(admf_ost* t, double v) noexcept
+    double admf_ost_smallest_sum(const admf_ost* t, long long m) noexcept
+    double admf_ost_quantile(const admf_ost* t, double q) noexcept
 
 
 # ---------------------------------------------------------------------------
@@ -77,6 +86,15 @@ cdef enum:
     HAVE_SHARPE = 1
     HAVE_SORTINO = 2
     HAVE_VOL = 4
+    OMEGA_SLOTS = 4
+
+
+cdef double _cutoff(object cutoff) except? -1.0:
+    """``cutoff`` as a fraction in [0, 1]; errors name it."""
+    cdef double c = _as_double(cutoff, "cutoff", False)
+    if not (c >= 0.0 and c <= 1.0):
+        raise ValueError(f"cutoff must be in [0, 1], got {cutoff!r}")
+    return c
 
 
 cdef class RiskCore:
@@ -86,8 +104,17 @@ cdef class RiskCore:
     returns (and of the raw returns when ``risk_free != 0``), the sum of the
     squared negative excess returns, the last equity, the running peak and the
     maximum drawdown, and the cached ratios (valid while their bit is set in
-    ``have``).
+    ``have``); every raw return, which the path metrics (Calmar, stability,
+    Omega) and the order statistics (VaR, CVaR, tail ratio) read when asked,
+    each from where it stopped; the benchmark's running statistics.
     """
+
+    def __cinit__(self, *args, **kwargs):
+        admf_ost_init(&self.ost)
+
+    def __dealloc__(self):
+        PyMem_Free(self.rets)
+        admf_ost_free(&self.ost)
 
     def __init__(self, double periods_per_year=252.0, double risk_free=0.0):
         if not (periods_per_year > 0.0 and periods_per_year < INFINITY):
@@ -108,8 +135,20 @@ cdef class RiskCore:
         self._down = 0.0
         self.equity_ = NAN
         self.peak = NAN
-        self.mdd = 0.0
         self.have = 0
+        PyMem_Free(self.rets)       # reset() under memory pressure gives it back
+        self.rets = NULL
+        self.rcap = 0
+        self.n_path = 0
+        self.growth = 1.0
+        self.p_peak = 100.0
+        self.mdd = 0.0
+        self.s_cum = self.s_mean = self.s_m2 = self.s_co = 0.0
+        admf_ost_free(&self.ost)
+        self.om_used = self.om_next = 0
+        self.bmode = 0
+        self.blevel = NAN
+        self.bmean = self.bm2 = self.bco = self.amean = self.am2 = 0.0
 
     def reset(self):
         """Forget every equity and return (called by ``CacheManager.clear_all``)."""
@@ -135,25 +174,48 @@ cdef class RiskCore:
         """The last equity, actual or implied (NaN before the first update)."""
         return self.equity_
 
+    @property
+    def has_benchmark(self):
+        """Whether the updates carry a benchmark (set by the first update)."""
+        return self.bmode == 1
+
     # -- updates ---------------------------------------------------------------
-    def update(self, equity):
-        """Add an equity value (> 0, finite); the first one is the starting equity."""
-        cdef double e
+    def update(self, equity, benchmark=None):
+        """Add an equity value (> 0, finite); the first one is the starting
+        equity. ``benchmark``: the benchmark's level at the same time (> 0,
+        finite), on every update or on none."""
+        cdef double e, b
         if PyFloat_CheckExact(equity):
             e = PyFloat_AS_DOUBLE(equity)
         else:
             e = _as_double(equity, "equity", True)
         if not (e > 0.0 and e < INFINITY):
             raise ValueError(f"equity must be finite and > 0, got {equity!r}")
+        if benchmark is None and self.bmode != 1:
+            if self.started:
+                self._add(e / self.equity_ - 1.0, e)
+            else:
+                self.started = True
+                self.bmode = 2
+                self.equity_ = self.peak = e
+            return
+        self._bench_mode(benchmark)
+        b = _as_double(benchmark, "benchmark", True)
+        if not (b > 0.0 and b < INFINITY):
+            raise ValueError(f"benchmark must be finite and > 0, got {benchmark!r}")
         if self.started:
             self._add(e / self.equity_ - 1.0, e)
+            self._add_bench(b / self.blevel - 1.0)
         else:
             self.started = True
+            self.bmode = 1
             self.equity_ = self.peak = e
+        self.blevel = b
 
-    def update_return(self, r):
-        """Add a simple return (finite, > -1); the implied equity starts at 1.0."""
-        cdef double x
+    def update_return(self, r, benchmark=None):
+        """Add a simple return (finite, > -1); the implied equity starts at 1.0.
+        ``benchmark``: the benchmark's return over the same period."""
+        cdef double x, b = 0.0
         if PyFloat_CheckExact(r):
             x = PyFloat_AS_DOUBLE(r)
         else:
@@ -162,14 +224,45 @@ cdef class RiskCore:
             raise ValueError(f"r must be finite, got {x!r}")
         if not x > -1.0:
             raise ValueError(f"r must be > -1 (equity stays positive), got {x!r}")
+        if benchmark is not None or self.bmode == 1:
+            self._bench_mode(benchmark)
+            b = _as_double(benchmark, "benchmark", False)
+            if not (b > -1.0 and b < INFINITY):
+                raise ValueError(f"benchmark must be a finite return > -1, got {benchmark!r}")
         if not self.started:
             self.started = True
+            self.bmode = 2 if benchmark is None else 1
             self.equity_ = self.peak = 1.0
+            self.blevel = 1.0
         self._add(x, self.equity_ * (1.0 + x))
+        if self.bmode == 1:
+            self._add_bench(b)
+            self.blevel *= 1.0 + b
 
-    cdef inline void _add(self, double r, double equity) noexcept:
-        cdef double d, x, dd
+    cdef int _bench_mode(self, object benchmark) except -1:
+        """Refuse an update whose benchmark breaks the calculator's rule: one
+        on every update, or on none (the first update sets it)."""
+        if benchmark is None:
+            raise ValueError("benchmark is required: this calculator got one on its first update, "
+                             "so every update needs one (reset() to start over)")
+        if self.bmode == 2:
+            raise ValueError("benchmark: this calculator started without one; a benchmark is fed "
+                             "from the first update on (reset() to start over)")
+        return 0
+
+    cdef inline int _add(self, double r, double equity) except -1:
+        cdef double d, x
         cdef Py_ssize_t n = self.n + 1
+        cdef Py_ssize_t cap
+        cdef double* grown
+        if n > self.rcap:
+            cap = 64 if self.rcap == 0 else 2 * self.rcap
+            grown = <double*>PyMem_Realloc(self.rets, cap * sizeof(double))
+            if grown == NULL:
+                raise MemoryError("CachingRiskCalculator: no memory for more returns")
+            self.rets = grown
+            self.rcap = cap
+        self.rets[n - 1] = r
         self.n = n
         if self.has_rf:
             d = r - self.rmean
@@ -186,11 +279,88 @@ cdef class RiskCore:
         self.equity_ = equity
         if equity > self.peak:
             self.peak = equity
-        else:
-            dd = equity / self.peak - 1.0
-            if dd < self.mdd:
-                self.mdd = dd
         self.have = 0
+        return 0
+
+    cdef inline void _add_bench(self, double b) noexcept:
+        """The benchmark's return ``b`` for the return ``_add`` just added."""
+        cdef Py_ssize_t n = self.n
+        cdef double r = self.rets[n - 1]
+        cdef double d = b - self.bmean
+        cdef double a = r - b
+        self.bmean += d / n
+        self.bm2 += d * (b - self.bmean)
+        self.bco += d * ((r - self.rf) - self.mean)     # self.mean: already updated
+        d = a - self.amean
+        self.amean += d / n
+        self.am2 += d * (a - self.amean)
+
+    cdef void _read_path(self) noexcept:
+        """Bring growth, the drawdown and the stability sums up to the last
+        return. The drawdown is empyrical's: of ``100 * cumprod(1 + r)``
+        against its running max, as ``(c - max) / max``."""
+        cdef Py_ssize_t i
+        cdef double r, y, d, c
+        for i in range(self.n_path, self.n):
+            r = self.rets[i]
+            self.growth *= 1.0 + r
+            c = self.growth * 100.0
+            if c > self.p_peak:
+                self.p_peak = c
+            d = (c - self.p_peak) / self.p_peak
+            if d < self.mdd:
+                self.mdd = d
+            self.s_cum += log1p(r)
+            y = self.s_cum
+            d = y - self.s_mean
+            self.s_mean += d / (i + 1)
+            self.s_m2 += d * (y - self.s_mean)
+            self.s_co += 0.5 * (i + 1) * (y - self.s_mean)  # the index's deviation: (i + 1) / 2
+        self.n_path = self.n
+
+    cdef int _read_sorted(self) except -1:
+        """Bring the sorted returns up to the last return."""
+        cdef Py_ssize_t i
+        if admf_ost_reserve(&self.ost, self.n) < 0:
+            raise MemoryError("CachingRiskCalculator: no memory to sort the returns")
+        for i in range(self.ost.used, self.n):
+            admf_ost_insert(&self.ost, self.rets[i])
+        return 0
+
+    cdef Py_ssize_t _omega_slot(self, double required) noexcept:
+        """The Omega slot of ``required`` (the least recently added one is
+        replaced when all are taken), brought up to the last return."""
+        cdef int j
+        cdef Py_ssize_t i
+        cdef double thr, x
+        for j in range(self.om_used):
+            if self.om_req[j] == required:
+                break
+        else:
+            if self.om_used < OMEGA_SLOTS:
+                j = self.om_used
+                self.om_used += 1
+            else:
+                j = self.om_next
+                self.om_next = (j + 1) % OMEGA_SLOTS
+            self.om_req[j] = required
+            self.om_pos[j] = self.om_neg[j] = 0.0
+            self.om_n[j] = 0
+        thr = required if self.ppy == 1.0 else pow(1.0 + required, 1.0 / self.ppy) - 1.0
+        for i in range(self.om_n[j], self.n):
+            x = (self.rets[i] - self.rf) - thr
+            if x > 0.0:
+                self.om_pos[j] += x
+            elif x < 0.0:
+                self.om_neg[j] += x
+        self.om_n[j] = self.n
+        return j
+
+    cdef int _need_benchmark(self, str metric) except -1:
+        if self.bmode == 2:
+            raise ValueError(f"{metric} needs a benchmark: feed update(equity, benchmark=level) "
+                             "from the first update")
+        return 0
 
     # -- results ---------------------------------------------------------------
     def volatility(self):
@@ -237,14 +407,109 @@ cdef class RiskCore:
         return self.c_sortino
 
     def max_drawdown(self):
-        """Most negative ``equity / peak - 1`` so far (<= 0); NaN with no return."""
-        return NAN if self.n == 0 else self.mdd
+        """Most negative drawdown so far (<= 0), of the returns' cumulative
+        product (the starting value counts as a peak); NaN with no return."""
+        if self.n == 0:
+            return NAN
+        self._read_path()
+        return self.mdd
 
     def current_drawdown(self):
         """``equity / peak - 1`` now (<= 0); NaN before the first update."""
         if not self.started:
             return NAN
         return self.equity_ / self.peak - 1.0
+
+    def calmar_ratio(self):
+        """Annual return (``prod(1 + r) ** (ppy / n) - 1``) over ``|max_drawdown|``;
+        NaN without a drawdown or when infinite."""
+        cdef double out
+        if self.n == 0:
+            return NAN
+        self._read_path()
+        if not self.mdd < 0.0:
+            return NAN
+        out = (pow(self.growth, 1.0 / (self.n / self.ppy)) - 1.0) / fabs(self.mdd)
+        return NAN if isinf(out) else out
+
+    def omega_ratio(self, threshold=0.0):
+        """Sum of the excess returns above the per-period threshold over the
+        sum below it (``threshold``: an annual required return, > -1)."""
+        cdef double req = _as_double(threshold, "threshold", False), denom
+        cdef Py_ssize_t j
+        if not (fabs(req) < INFINITY):
+            raise ValueError(f"threshold must be finite, got {threshold!r}")
+        if self.n < 2 or (self.ppy != 1.0 and req <= -1.0):
+            return NAN
+        j = self._omega_slot(req)
+        denom = -1.0 * self.om_neg[j]
+        return self.om_pos[j] / denom if denom > 0.0 else NAN
+
+    def tail_ratio(self):
+        """``|95th percentile| / |5th percentile|`` of the returns."""
+        if self.n == 0:
+            return NAN
+        self._read_sorted()
+        return fabs(admf_ost_quantile(&self.ost, 95.0 / 100.0)) / fabs(admf_ost_quantile(&self.ost, 5.0 / 100.0))
+
+    def value_at_risk(self, cutoff=0.05):
+        """The ``cutoff`` quantile of the returns (numpy's linear interpolation)."""
+        cdef double c = _cutoff(cutoff)
+        if self.n == 0:
+            return NAN
+        self._read_sorted()
+        return admf_ost_quantile(&self.ost, (100.0 * c) / 100.0)
+
+    def conditional_value_at_risk(self, cutoff=0.05):
+        """Mean of the ``int((n - 1) * cutoff) + 1`` lowest returns."""
+        cdef double c = _cutoff(cutoff)
+        cdef Py_ssize_t k
+        if self.n == 0:
+            return NAN
+        self._read_sorted()
+        k = <Py_ssize_t>((self.n - 1) * c) + 1
+        return admf_ost_smallest_sum(&self.ost, k) / k
+
+    def stability_of_timeseries(self):
+        """R squared of the cumulative log returns against the bar index."""
+        cdef double nn, sxx, rho
+        if self.n < 2:
+            return NAN
+        self._read_path()
+        nn = <double>self.n
+        sxx = nn * (nn * nn - 1.0) / 12.0
+        if self.s_m2 == 0.0:
+            return 0.0
+        rho = self.s_co / sqrt(sxx * self.s_m2)
+        rho = 1.0 if rho > 1.0 else (-1.0 if rho < -1.0 else rho)
+        return rho * rho
+
+    def beta(self):
+        """Covariance of the returns with the benchmark's over its variance;
+        NaN below 2 returns or with a variance under 1e-30."""
+        self._need_benchmark("beta")
+        if self.n < 2 or self.bm2 / self.n < 1.0e-30:
+            return NAN
+        return self.bco / self.bm2
+
+    def alpha(self):
+        """``(1 + mean(excess - beta * benchmark excess)) ** ppy - 1``."""
+        self._need_benchmark("alpha")
+        if self.n < 2:
+            return NAN
+        return pow(1.0 + (self.mean - self.beta() * (self.bmean - self.rf)), self.ppy) - 1.0
+
+    def information_ratio(self):
+        """``mean(r - benchmark) / std(r - benchmark, ddof=1)`` (empyrical's
+        ``excess_sharpe``, not annualized)."""
+        cdef double std
+        self._need_benchmark("information_ratio")
+        if self.n < 2:
+            return NAN
+        std = sqrt(self.am2 / (self.n - 1))
+        if std == 0.0:
+            return NAN if self.amean == 0.0 else copysign(INFINITY, self.amean)
+        return self.amean / std
 
 
 # ---------------------------------------------------------------------------
