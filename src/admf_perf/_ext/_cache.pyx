@@ -2282,23 +2282,17 @@ cdef extern from *:
          "set($self, /, key, value, args=None, kwargs=None)\\n--\\n\\n"
          "Store ``value`` under ``key`` (an overwrite is a use)."},
     };
-    static PyObject* __pyx_cache_fast_method(PyObject* type, int which, void* impl) {
-        __pyx_cache_fast_defs[which].ml_meth = (PyCFunction)(void(*)(void))impl;
-        return PyDescr_NewMethod((PyTypeObject*)type, &__pyx_cache_fast_defs[which]);
-    }
-    /* 1 when d is a descriptor made by __pyx_cache_fast_method(..., which, ...). */
-    static int __pyx_cache_is_fast(PyObject* d, int which) {
-        return Py_IS_TYPE(d, &PyMethodDescr_Type)
-            && ((PyMethodDescrObject*)d)->d_method == &__pyx_cache_fast_defs[which];
-    }
     """
+    ctypedef struct PyMethodDef:
+        pass
+    PyMethodDef* _FAST_DEFS "__pyx_cache_fast_defs"
     const char** _GET_NAMES "__pyx_cache_get_names"
     const char** _SET_NAMES "__pyx_cache_set_names"
     int admf_bind_args(const char* fname, const char** names, Py_ssize_t nreq, Py_ssize_t n,
                        PyObject** args, Py_ssize_t nargs, PyObject* kwnames,
                        PyObject** out) except -1
-    object _fast_method "__pyx_cache_fast_method"(object tp, int which, void* impl)
-    bint _is_fast "__pyx_cache_is_fast"(object d, int which) noexcept
+    object admf_fast_method(object tp, PyMethodDef* definition, void* impl)
+    bint admf_is_fast(object d, PyMethodDef* definition) noexcept
 
 
 # The methods' C functions (PyCFunctionFastWithKeywords): the common call
@@ -2340,13 +2334,15 @@ def _fast_methods(type cls):
     subclass."""
     if not issubclass(cls, CacheCore) or cls is CacheCore:
         raise TypeError(f"cls must be a Python subclass of CacheCore, got {cls!r}")
+    cdef int which
     for which, name in enumerate(_FAST_NAMES):
         for owner in cls.__mro__:
             if name in owner.__dict__:
                 break
-        if owner is CacheCore or _is_fast(owner.__dict__[name], which):
+        if owner is CacheCore or admf_is_fast(owner.__dict__[name], &_FAST_DEFS[which]):
             # not an owner's own get/set: one made here for cls
-            setattr(cls, name, _fast_method(cls, which, <void*>(_set_fast if which else _get_fast)))
+            setattr(cls, name, admf_fast_method(cls, &_FAST_DEFS[which],
+                                                <void*>(_set_fast if which else _get_fast)))
 
 
 cdef _setup():

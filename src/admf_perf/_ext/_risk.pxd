@@ -14,7 +14,6 @@ cdef extern from "admf_ostree.h":
         int used
 
 
-
 cdef class RiskCore:
     cdef double ppy
     cdef double sqrt_ppy

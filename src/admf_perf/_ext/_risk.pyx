@@ -180,64 +180,18 @@ cdef class RiskCore:
         return self.bmode == 1
 
     # -- updates ---------------------------------------------------------------
+    # (CachingRiskCalculator and its subclasses get these two as method
+    # descriptors the interpreter specializes: _fast_methods below)
     def update(self, equity, benchmark=None):
         """Add an equity value (> 0, finite); the first one is the starting
         equity. ``benchmark``: the benchmark's level at the same time (> 0,
         finite), on every update or on none."""
-        cdef double e, b
-        if PyFloat_CheckExact(equity):
-            e = PyFloat_AS_DOUBLE(equity)
-        else:
-            e = _as_double(equity, "equity", True)
-        if not (e > 0.0 and e < INFINITY):
-            raise ValueError(f"equity must be finite and > 0, got {equity!r}")
-        if benchmark is None and self.bmode != 1:
-            if self.started:
-                self._add(e / self.equity_ - 1.0, e)
-            else:
-                self.started = True
-                self.bmode = 2
-                self.equity_ = self.peak = e
-            return
-        self._bench_mode(benchmark)
-        b = _as_double(benchmark, "benchmark", True)
-        if not (b > 0.0 and b < INFINITY):
-            raise ValueError(f"benchmark must be finite and > 0, got {benchmark!r}")
-        if self.started:
-            self._add(e / self.equity_ - 1.0, e)
-            self._add_bench(b / self.blevel - 1.0)
-        else:
-            self.started = True
-            self.bmode = 1
-            self.equity_ = self.peak = e
-        self.blevel = b
+        _update(self, equity, benchmark)
 
     def update_return(self, r, benchmark=None):
         """Add a simple return (finite, > -1); the implied equity starts at 1.0.
         ``benchmark``: the benchmark's return over the same period."""
-        cdef double x, b = 0.0
-        if PyFloat_CheckExact(r):
-            x = PyFloat_AS_DOUBLE(r)
-        else:
-            x = _as_double(r, "r", False)
-        if not (fabs(x) < INFINITY):
-            raise ValueError(f"r must be finite, got {x!r}")
-        if not x > -1.0:
-            raise ValueError(f"r must be > -1 (equity stays positive), got {x!r}")
-        if benchmark is not None or self.bmode == 1:
-            self._bench_mode(benchmark)
-            b = _as_double(benchmark, "benchmark", False)
-            if not (b > -1.0 and b < INFINITY):
-                raise ValueError(f"benchmark must be a finite return > -1, got {benchmark!r}")
-        if not self.started:
-            self.started = True
-            self.bmode = 2 if benchmark is None else 1
-            self.equity_ = self.peak = 1.0
-            self.blevel = 1.0
-        self._add(x, self.equity_ * (1.0 + x))
-        if self.bmode == 1:
-            self._add_bench(b)
-            self.blevel *= 1.0 + b
+        _update_return(self, r, benchmark)
 
     cdef int _bench_mode(self, object benchmark) except -1:
         """Refuse an update whose benchmark breaks the calculator's rule: one
@@ -478,8 +432,8 @@ cdef class RiskCore:
         self._read_path()
         nn = <double>self.n
         sxx = nn * (nn * nn - 1.0) / 12.0
-        if self.s_m2 == 0.0:
-            return 0.0
+        if self.s_m2 == 0.0:  # a flat curve: scipy's linregress gives r = NaN (0 if it had a slope)
+            return NAN if self.s_co == 0.0 else 0.0
         rho = self.s_co / sqrt(sxx * self.s_m2)
         rho = 1.0 if rho > 1.0 else (-1.0 if rho < -1.0 else rho)
         return rho * rho
@@ -510,6 +464,145 @@ cdef class RiskCore:
         if std == 0.0:
             return NAN if self.amean == 0.0 else copysign(INFINITY, self.amean)
         return self.amean / std
+
+
+# -- update and update_return ------------------------------------------------
+
+cdef object _update(RiskCore self, object equity, object benchmark):
+    cdef double e, b
+    if PyFloat_CheckExact(equity):
+        e = PyFloat_AS_DOUBLE(equity)
+    else:
+        e = _as_double(equity, "equity", True)
+    if not (e > 0.0 and e < INFINITY):
+        raise ValueError(f"equity must be finite and > 0, got {equity!r}")
+    if benchmark is None and self.bmode != 1:
+        if self.started:
+            self._add(e / self.equity_ - 1.0, e)
+        else:
+            self.started = True
+            self.bmode = 2
+            self.equity_ = self.peak = e
+        return None
+    self._bench_mode(benchmark)
+    b = _as_double(benchmark, "benchmark", True)
+    if not (b > 0.0 and b < INFINITY):
+        raise ValueError(f"benchmark must be finite and > 0, got {benchmark!r}")
+    if self.started:
+        self._add(e / self.equity_ - 1.0, e)
+        self._add_bench(b / self.blevel - 1.0)
+    else:
+        self.started = True
+        self.bmode = 1
+        self.equity_ = self.peak = e
+    self.blevel = b
+    return None
+
+
+cdef object _update_return(RiskCore self, object r, object benchmark):
+    cdef double x, b = 0.0
+    if PyFloat_CheckExact(r):
+        x = PyFloat_AS_DOUBLE(r)
+    else:
+        x = _as_double(r, "r", False)
+    if not (fabs(x) < INFINITY):
+        raise ValueError(f"r must be finite, got {x!r}")
+    if not x > -1.0:
+        raise ValueError(f"r must be > -1 (equity stays positive), got {x!r}")
+    if benchmark is not None or self.bmode == 1:
+        self._bench_mode(benchmark)
+        b = _as_double(benchmark, "benchmark", False)
+        if not (b > -1.0 and b < INFINITY):
+            raise ValueError(f"benchmark must be a finite return > -1, got {benchmark!r}")
+    if not self.started:
+        self.started = True
+        self.bmode = 2 if benchmark is None else 1
+        self.equity_ = self.peak = 1.0
+        self.blevel = 1.0
+    self._add(x, self.equity_ * (1.0 + x))
+    if self.bmode == 1:
+        self._add_bench(b)
+        self.blevel *= 1.0 + b
+    return None
+
+
+# ``CachingRiskCalculator`` (incremental/risk.py) is a Python subclass of
+# RiskCore, and it and each of its subclasses get ``update`` and
+# ``update_return`` as METH_FASTCALL | METH_KEYWORDS method descriptors made
+# for that class (PyDescr_NewMethod, public API; see admf_fastmeth.h): the
+# interpreter specializes their calls on that exact type, while a call of
+# Cython's def method takes the generic path (451.9 -> see docs/bench.md).
+
+cdef extern from *:
+    """
+    #include "admf_fastmeth.h"
+    static const char* const __pyx_risk_update_names[] = {"equity", "benchmark"};
+    static const char* const __pyx_risk_update_return_names[] = {"r", "benchmark"};
+    static PyMethodDef __pyx_risk_fast_defs[2] = {
+        {"update", NULL, METH_FASTCALL | METH_KEYWORDS,
+         "update($self, /, equity, benchmark=None)\\n--\\n\\n"
+         "Add an equity value (> 0, finite); the first one is the starting equity.\\n"
+         "``benchmark``: the benchmark's level at the same time (> 0, finite), on\\n"
+         "every update or on none."},
+        {"update_return", NULL, METH_FASTCALL | METH_KEYWORDS,
+         "update_return($self, /, r, benchmark=None)\\n--\\n\\n"
+         "Add a simple return (finite, > -1); the implied equity starts at 1.0.\\n"
+         "``benchmark``: the benchmark's return over the same period."},
+    };
+    """
+    ctypedef struct PyMethodDef:
+        const char* ml_name
+    const char** _UPDATE_NAMES "__pyx_risk_update_names"
+    const char** _UPDATE_RETURN_NAMES "__pyx_risk_update_return_names"
+    PyMethodDef* _FAST_DEFS "__pyx_risk_fast_defs"
+    int admf_bind_args(const char* fname, const char** names, Py_ssize_t nreq, Py_ssize_t n,
+                       PyObject** args, Py_ssize_t nargs, PyObject* kwnames,
+                       PyObject** out) except -1
+    object admf_fast_method(object tp, PyMethodDef* definition, void* impl)
+    bint admf_is_fast(object d, PyMethodDef* definition) noexcept
+
+
+cdef inline object _fast_call(int which, object self, PyObject** args, Py_ssize_t nargs,
+                              PyObject* kwnames):
+    """update (``which`` 0) or update_return (1) from a vectorcall: the
+    common call (one positional) straight through, any other bound as a
+    Python function's would be."""
+    cdef PyObject* a[2]
+    a[0] = NULL
+    a[1] = <PyObject*>None
+    if kwnames == NULL and nargs == 1:
+        a[0] = args[0]
+    else:
+        admf_bind_args(_FAST_DEFS[which].ml_name, _UPDATE_RETURN_NAMES if which else _UPDATE_NAMES,
+                       1, 2, args, nargs, kwnames, a)
+    if which:
+        return _update_return(<RiskCore>self, <object>a[0], <object>a[1])
+    return _update(<RiskCore>self, <object>a[0], <object>a[1])
+
+
+cdef object _update_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    return _fast_call(0, self, args, nargs, kwnames)
+
+
+cdef object _update_return_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    return _fast_call(1, self, args, nargs, kwnames)
+
+
+def _fast_methods(type cls):
+    """Give ``cls`` (a Python subclass of RiskCore) ``update`` and
+    ``update_return`` as method descriptors made for it, unless a class in
+    its MRO defines its own. Called for ``CachingRiskCalculator`` and, by its
+    ``__init_subclass__``, for each subclass."""
+    cdef int which
+    if not issubclass(cls, RiskCore) or cls is RiskCore:
+        raise TypeError(f"cls must be a Python subclass of RiskCore, got {cls!r}")
+    for which, name in enumerate(("update", "update_return")):
+        for owner in cls.__mro__:
+            if name in owner.__dict__:
+                break
+        if owner is RiskCore or admf_is_fast(owner.__dict__[name], &_FAST_DEFS[which]):
+            setattr(cls, name, admf_fast_method(
+                cls, &_FAST_DEFS[which], <void*>(_update_return_fast if which else _update_fast)))
 
 
 # ---------------------------------------------------------------------------

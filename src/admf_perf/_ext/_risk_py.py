@@ -75,6 +75,13 @@ def _hashable(symbol: Any) -> None:
         raise TypeError(f"symbol must be hashable, got {type(symbol).__name__}") from None
 
 
+def _fast_methods(cls: type) -> None:
+    """The compiled module gives ``cls`` ``update`` and ``update_return`` as
+    method descriptors the interpreter specializes; here RiskCore's own serve."""
+    if not isinstance(cls, type) or not issubclass(cls, RiskCore) or cls is RiskCore:
+        raise TypeError(f"cls must be a Python subclass of RiskCore, got {cls!r}")
+
+
 class RiskCore:
     """Running risk statistics of an equity curve (see ``CachingRiskCalculator``).
 
@@ -424,8 +431,8 @@ class RiskCore:
         self._read_path()
         n = float(self._n)
         sxx = n * (n * n - 1.0) / 12.0  # sum of (i - mean) ** 2 over 0..n-1
-        if self._s_m2 == 0.0:
-            return 0.0
+        if self._s_m2 == 0.0:  # a flat curve: scipy's linregress gives r = NaN (0 if it had a slope)
+            return _NAN if self._s_co == 0.0 else 0.0
         rho = min(max(self._s_co / math.sqrt(sxx * self._s_m2), -1.0), 1.0)
         return rho * rho
 

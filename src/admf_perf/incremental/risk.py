@@ -1,5 +1,6 @@
-"""``CachingRiskCalculator``: Sharpe, Sortino, volatility and drawdowns of an
-equity curve, updated in O(1) per bar and equal to empyrical's definitions.
+"""``CachingRiskCalculator``: Sharpe, Sortino, volatility, drawdowns, Calmar,
+Omega, tail ratio, VaR, CVaR, stability, alpha, beta and information ratio
+of an equity curve, updated per bar and equal to empyrical's definitions.
 
 Definitions (empyrical 0.7, ``risk_free`` per period, ``ppy`` =
 ``periods_per_year``; ``x`` are the excess returns ``r - risk_free``):
@@ -14,29 +15,45 @@ Definitions (empyrical 0.7, ``risk_free`` per period, ``ppy`` =
 - ``volatility``: ``std(r, ddof=1) * sqrt(ppy)`` (annual_volatility, alpha 2)
   of the raw returns: with ``risk_free != 0`` a second running M2 of ``r``
   is kept, as ``r - risk_free`` can absorb a tiny spread.
-- ``max_drawdown`` / ``current_drawdown``: ``equity / running_peak - 1``
-  (negative fractions, 0 at a peak); the starting equity counts as a peak.
-  ``max_drawdown`` is NaN with no return yet (empyrical on an empty series);
+- ``max_drawdown`` / ``current_drawdown``: negative fractions, 0 at a peak;
+  the starting equity counts as a peak.  ``current_drawdown`` is the
+  equity's ``equity / running_peak - 1``; ``max_drawdown`` is empyrical's,
+  of ``c = 100 * cumprod(1 + r)`` as ``(c - running_max) / running_max``
+  (the equity path's to a few ulps), NaN with no return yet;
   ``current_drawdown`` is NaN before the first update, 0.0 at the start.
 - Fewer than 2 returns: NaN for Sharpe, Sortino and volatility.
+
+More metrics, each equal to empyrical's function of that name on the same
+returns: ``calmar_ratio``, ``omega_ratio(threshold=0.0)`` (an annual required
+return), ``tail_ratio``, ``value_at_risk(cutoff=0.05)``,
+``conditional_value_at_risk(cutoff=0.05)``, ``stability_of_timeseries``, and,
+against a benchmark, ``beta``, ``alpha`` and ``information_ratio``
+(empyrical's ``excess_sharpe``).
 
 Updates: ``update(equity)`` (the first call sets the starting equity and
 produces no return; later ones add ``equity / previous - 1``) or
 ``update_return(r)`` (the implied equity starts at 1.0 and is multiplied by
 ``1 + r``, as empyrical's ``cum_returns``).  The two may be mixed: each
-continues from the last equity, actual or implied.
+continues from the last equity, actual or implied.  A benchmark is fed by
+``update(equity, benchmark=level)`` (its level, read as returns like equity)
+or ``update_return(r, benchmark=rb)`` (its return): on every update or on
+none, as the first update decides.
 
-Cost model.  Every update is eager and O(1): the compiled core
-(``_ext/_risk.pyx``, ``RiskCore``; pure-Python twin ``_ext/_risk_py.py``)
-checks the value in C and updates the running statistics at once -- the
-Welford mean and M2 of the excess returns (and of the raw returns when
-``risk_free != 0``), the sum of the squared negative excess returns, the
-running peak and the maximum drawdown.  Nothing is deferred to a read, so
-every query is O(1) too; the ratios are cached until the next update.
+Cost model.  Every update is O(1): the compiled core (``_ext/_risk.pyx``,
+``RiskCore``; pure-Python twin ``_ext/_risk_py.py``) checks the value in C,
+updates the running statistics at once -- the Welford mean and M2 of the
+excess returns (and of the raw returns when ``risk_free != 0``), the sum of
+the squared negative excess returns, the equity's peak, the benchmark's
+moments and co-moments -- and stores the return.  The path metrics (the
+cumulative product and max drawdown, stability's regression sums, Omega's
+sums per threshold) and the order statistics (a treap with subtree sizes and
+sums, ``include/admf_ostree.h``) read the stored returns when asked, each
+from where it stopped: O(1), or O(log n) for the order statistics, per
+return.  Sharpe, Sortino and volatility are cached until the next update.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _ext
 from .._validate import check_str, finite_real
@@ -54,7 +71,7 @@ __all__ = ["CachingRiskCalculator"]
 
 
 class CachingRiskCalculator(_risk.RiskCore):
-    """Streaming Sharpe/Sortino/volatility/drawdowns (see the module docs).
+    """Streaming risk metrics with empyrical's definitions (see the module docs).
 
     ``update``, ``update_return`` and the results are the compiled core's
     methods (``RiskCore``), called directly; this class validates the
@@ -70,6 +87,10 @@ class CachingRiskCalculator(_risk.RiskCore):
 
     __slots__ = ("name",)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _risk._fast_methods(cls)    # update and update_return the interpreter specializes
+
     def __init__(self, periods_per_year: float = 252, risk_free: float = 0.0, name: str | None = None) -> None:
         ppy = finite_real(periods_per_year, "periods_per_year")
         if not ppy > 0.0:
@@ -83,3 +104,6 @@ class CachingRiskCalculator(_risk.RiskCore):
     def __repr__(self) -> str:
         return (f"<CachingRiskCalculator {self.name!r}: {self.count} returns, "
                 f"periods_per_year={self.periods_per_year}, risk_free={self.risk_free}>")
+
+
+_risk._fast_methods(CachingRiskCalculator)

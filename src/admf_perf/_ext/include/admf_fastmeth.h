@@ -78,6 +78,22 @@ static int admf_type_set_method(PyObject* type, PyMethodDef* def)
     return r;
 }
 
+/* A method descriptor of `def` for `type`, calling `impl` (a
+ * PyCFunctionFastWithKeywords for the METH_FASTCALL | METH_KEYWORDS defs
+ * this is used with). `def` has static storage; every descriptor made from
+ * it calls the last `impl` given (one per def). */
+static PyObject* admf_fast_method(PyObject* type, PyMethodDef* def, void* impl)
+{
+    def->ml_meth = (PyCFunction)(void(*)(void))impl;
+    return PyDescr_NewMethod((PyTypeObject*)type, def);
+}
+
+/* 1 when d is a method descriptor made from `def` (by admf_fast_method). */
+static inline int admf_is_fast(PyObject* d, PyMethodDef* def)
+{
+    return Py_IS_TYPE(d, &PyMethodDescr_Type) && ((PyMethodDescrObject*)d)->d_method == def;
+}
+
 /* callable(self, *args, **kw) from a METH_FASTCALL | METH_KEYWORDS call
  * (args: nargs positionals, then the values of kwnames). */
 static PyObject* admf_call_with_self(PyObject* callable, PyObject* self, PyObject* const* args,
