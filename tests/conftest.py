@@ -121,3 +121,24 @@ def build_user_cython(pkg, where: Path, name: str, source: str) -> None:
     build = subprocess.run([sys.executable, "setup.py"], cwd=where, capture_output=True, text=True,
                            timeout=600)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+
+def empyrical_curve_metric(name: str, r, b=None, ppy: float = 252.0, rf: float = 0.0) -> float:
+    """empyrical's value of a risk calculator metric (CURVE_METRICS) on returns
+    ``r`` and benchmark returns ``b``: the reference the searches rank by."""
+    import empyrical
+    import numpy as np
+
+    funcs = {
+        "calmar_ratio": lambda: empyrical.calmar_ratio(r, annualization=ppy),
+        "omega_ratio": lambda: empyrical.omega_ratio(r, rf, annualization=ppy),
+        "tail_ratio": lambda: empyrical.tail_ratio(r),
+        "value_at_risk": lambda: empyrical.value_at_risk(r),
+        "conditional_value_at_risk": lambda: empyrical.conditional_value_at_risk(r),
+        "stability_of_timeseries": lambda: empyrical.stability_of_timeseries(r),
+        "alpha": lambda: empyrical.alpha(r, b, rf, annualization=ppy),
+        "beta": lambda: empyrical.beta(r, b, rf),
+        "information_ratio": lambda: empyrical.excess_sharpe(r, b),
+    }
+    with np.errstate(all="ignore"):
+        return float(funcs[name]())

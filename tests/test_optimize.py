@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from admf_perf import cli, optimize
+from admf_perf.incremental.risk import CURVE_METRICS, curve_metrics
 from admf_perf.research.backtest import crossover_backtest, prepare, synthetic_bars
 from admf_perf.research.optimize import OptimizationSettings, TopN, grid_pairs, parse_periods, run_grid_search
 from admf_perf.resources.cpu import CPUManager
+from conftest import empyrical_curve_metric
 
 
 @settings(max_examples=200, deadline=None)
@@ -260,3 +262,41 @@ def test_backtest_optimize_random_method():
         bt.optimize(**grid, method="random")
     with pytest.raises(ValueError, match="method"):
         bt.optimize(**grid, method="bayes", max_tries=3)
+
+
+@pytest.mark.parametrize("metric", CURVE_METRICS)
+def test_grid_search_by_a_risk_metric(bars, metric):
+    """``--metric`` by each risk-calculator metric: the ranking and values of
+    empyrical's function on each run's per-bar returns (alpha, beta and the
+    information ratio against the close)."""
+    s = OptimizationSettings(top_n=4, metric=metric, commission=0.001)
+    report = run_grid_search(bars, FAST, SLOW, s)
+    close = bars["close"].to_numpy()
+    runs = []
+    for f, sl in grid_pairs(FAST, SLOW):
+        eq = crossover_backtest(bars, f, sl, commission=0.001).equity
+        runs.append(((f, sl), empyrical_curve_metric(metric, eq[1:] / eq[:-1] - 1.0, close[1:] / close[:-1] - 1.0)))
+    runs.sort(key=lambda run: math.inf if math.isnan(run[1]) else -run[1])
+    assert [(row["fast"], row["slow"]) for row in report.top] == [pair for pair, _ in runs[:4]]
+    for row, (_, want) in zip(report.top, runs, strict=False):
+        assert row[metric] == pytest.approx(want, rel=1e-9, abs=1e-15) or (math.isnan(want) and math.isnan(row[metric]))
+    assert f"top 4 by {metric}" in optimize.format_report(report)
+
+
+def test_crossover_backtest_curve_metrics(bars):
+    r = crossover_backtest(bars, 5, 21, curve_metrics=CURVE_METRICS)
+    assert set(CURVE_METRICS) <= set(r.metrics)
+    assert {m: r.metrics[m] for m in CURVE_METRICS} == pytest.approx(
+        curve_metrics(CURVE_METRICS, r.equity, bars["close"].to_numpy()), nan_ok=True)
+    with pytest.raises(ValueError, match="curve_metrics"):
+        crossover_backtest(bars, 5, 21, curve_metrics=("sharpe_ratio",))
+    with pytest.raises(ValueError, match="benchmark is required"):
+        curve_metrics(("beta",), r.equity)
+    assert math.isnan(curve_metrics(("omega_ratio",), np.array([100.0, 0.0, 0.0]))["omega_ratio"])
+
+
+def test_optimize_command_by_a_risk_metric(capsys):
+    assert cli.main(["optimize", "--fast", "5,10", "--slow", "30", "--metric", "conditional_value_at_risk",
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "top 2 by conditional_value_at_risk" in out and "conditional_value_at_risk  sharpe" in out

@@ -1149,3 +1149,28 @@ def test_the_toolkits_indicators_in_self_I_are_cached(ours):
     np.testing.assert_array_equal(np.asarray(third._strategy.a), ap.SMA(20).batch(close))
     np.testing.assert_array_equal(np.asarray(first._strategy.m), np.asarray(second._strategy.m))
     assert first["# Trades"] == second["# Trades"]
+
+
+@pytest.mark.parametrize("maximize", ["omega_ratio", "alpha", "conditional_value_at_risk"])
+def test_optimize_by_a_risk_metric(ours, ref, serial_ref_pool, maximize):
+    """``maximize=`` a risk-calculator metric: each run's score is empyrical's
+    function on backtesting.py's equity curve of the same parameters, per bar
+    (benchmark: the Close), and the best run is the heatmap's argmax."""
+    from conftest import empyrical_curve_metric
+
+    df = data("goog").iloc[:1200]
+    stats_o, heat_o = _optimize(ours, make_sma_cross, df, n1=[5, 10, 15], n2=[20, 30], maximize=maximize,
+                                return_heatmap=True)
+    assert heat_o.name == maximize and len(heat_o) == 6
+    close = df["Close"].to_numpy(dtype=float)
+    cls = make_sma_cross(ref.Strategy, ref.crossover)
+    for (n1, n2), got in heat_o.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eq = ref.Backtest(df, cls).run(n1=n1, n2=n2)["_equity_curve"]["Equity"].to_numpy()
+        want = empyrical_curve_metric(maximize, eq[1:] / eq[:-1] - 1.0, close[1:] / close[:-1] - 1.0)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-15), (n1, n2)
+    best = heat_o.idxmax()
+    assert (stats_o._strategy.n1, stats_o._strategy.n2) == best
+    with pytest.raises(ValueError, match="omega_ratio"):
+        _optimize(ours, make_sma_cross, df, n1=[5], n2=[20], maximize="omega")

@@ -654,3 +654,21 @@ def test_indicator_cache_key_tells_a_reversed_column_from_the_column(small_bars)
     close = small_bars["Close"].to_numpy()
     np.testing.assert_array_equal(ReversedFirst.got["backwards"], close[::-1])
     np.testing.assert_array_equal(ReversedFirst.got["forwards"], close)
+
+
+def test_strategy_command_maximize_a_risk_metric(strategy_file, builtin_bars, tmp_path, capsys):
+    """``--maximize`` a risk-calculator metric: the top rows are Backtest.optimize's
+    best by it, on the same grid."""
+    out_json = tmp_path / "top.json"
+    assert cli.main(["optimize", "--no-progress", "--strategy", f"{strategy_file}:SmaCross", *GRID_ARGS,
+                     "--maximize", "stability_of_timeseries", "--top", "3", "--json", str(out_json)]) == 0
+    assert "by stability_of_timeseries" in capsys.readouterr().out
+    top = json.loads(out_json.read_text())["top"]
+    cls = _import_independently(strategy_file, "SmaCross")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, heat = Backtest(builtin_bars, cls).optimize(maximize="stability_of_timeseries", return_heatmap=True,
+                                                       **GRID)
+    best = heat.dropna().sort_values(ascending=False, kind="stable")[:3]
+    assert [(row["n1"], row["n2"]) for row in top] == list(best.index)
+    assert [row["score"] for row in top] == pytest.approx(list(best.to_numpy()), rel=1e-12)

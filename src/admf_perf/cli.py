@@ -197,14 +197,19 @@ def _report_run(args: argparse.Namespace) -> int:
 # -- optimize -------------------------------------------------------------------------
 
 def _optimize_configure(p: argparse.ArgumentParser) -> None:
+    from admf_perf.incremental.risk import CURVE_METRICS
+
     p.add_argument("--data", metavar="PATH",
                    help="OHLCV bars, CSV or Parquet (default: a built-in seeded random walk of daily bars)")
     p.add_argument("--fast", default="5:50:5", metavar="RANGE",
                    help="fast SMA periods: START:STOP[:STEP] (STOP included) or a comma list (default 5:50:5)")
     p.add_argument("--slow", default="20:200:10", metavar="RANGE",
                    help="slow SMA periods, as --fast (default 20:200:10); pairs with fast >= slow are skipped")
-    p.add_argument("--metric", choices=("sharpe", "return", "drawdown"), default="sharpe",
-                   help="rank by Sharpe ratio, total return or max drawdown (default sharpe)")
+    p.add_argument("--metric", choices=("sharpe", "return", "drawdown", "sortino", *CURVE_METRICS),
+                   default="sharpe", metavar="NAME",
+                   help="rank by: sharpe (default), return, drawdown, sortino, or one of the risk "
+                        "calculator's (empyrical's definitions, per bar; alpha, beta and information_ratio "
+                        "against buy and hold): " + ", ".join(CURVE_METRICS))
     p.add_argument("--top", type=_positive_int, default=10, metavar="N", help="keep the N best (default 10)")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="parallel worker processes (default 1: run here)")

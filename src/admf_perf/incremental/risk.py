@@ -53,7 +53,11 @@ return.  Sharpe, Sortino and volatility are cached until the next update.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .. import _ext
 from .._validate import check_str, finite_real
@@ -64,7 +68,16 @@ if TYPE_CHECKING:  # the stub describes both implementations
 else:
     _risk = _ext.load("_risk")
 
-__all__ = ["CachingRiskCalculator"]
+__all__ = ["BENCHMARK_METRICS", "CURVE_METRICS", "CachingRiskCalculator", "curve_metrics", "feed"]
+
+#: The metrics a search can rank by beyond Sharpe, return and drawdown
+#: (``--metric``, ``maximize=``): methods of :class:`CachingRiskCalculator`
+#: taking no argument (Omega at threshold 0, VaR and CVaR at 5%).
+CURVE_METRICS: tuple[str, ...] = (
+    "calmar_ratio", "omega_ratio", "tail_ratio", "value_at_risk",
+    "conditional_value_at_risk", "stability_of_timeseries", "alpha", "beta", "information_ratio")
+#: Those of them that need a benchmark.
+BENCHMARK_METRICS: tuple[str, ...] = ("alpha", "beta", "information_ratio")
 
 
 
@@ -107,3 +120,38 @@ class CachingRiskCalculator(_risk.RiskCore):
 
 
 _risk._fast_methods(CachingRiskCalculator)
+
+
+def curve_metrics(names: Sequence[str], equity: Sequence[float] | np.ndarray,
+                  benchmark: Sequence[float] | np.ndarray | None = None,
+                  periods_per_year: float = 252.0) -> dict[str, float]:
+    """``{name: value}`` of the :data:`CURVE_METRICS` ``names`` of an equity
+    curve (one value per bar), against the ``benchmark`` levels (the same
+    length) when a name needs one. A curve that reaches 0 (ruin: no return
+    after it) gives NaN for every name."""
+    bad = [n for n in names if n not in CURVE_METRICS]
+    if bad:
+        raise ValueError(f"names must be among {', '.join(CURVE_METRICS)}; got {bad[0]!r}")
+    eq = np.asarray(equity, dtype=np.float64)
+    if not names or eq.size == 0 or not bool(np.all(eq > 0.0)):
+        return dict.fromkeys(names, math.nan)
+    if benchmark is None and any(n in BENCHMARK_METRICS for n in names):
+        raise ValueError(f"benchmark is required for {', '.join(n for n in names if n in BENCHMARK_METRICS)}")
+    rc = CachingRiskCalculator(periods_per_year, name="curve_metrics")
+    feed(rc, eq, benchmark if any(n in BENCHMARK_METRICS for n in names) else None)
+    return {n: getattr(rc, n)() for n in names}
+
+
+def feed(rc: CachingRiskCalculator, equity: np.ndarray, benchmark: Sequence[float] | np.ndarray | None = None) -> None:
+    """``rc.update`` with each value of ``equity`` (and of ``benchmark``, its
+    levels: the same length, one per equity value)."""
+    update = rc.update
+    if benchmark is None:
+        for e in equity.tolist():
+            update(e)
+        return
+    levels = np.asarray(benchmark, dtype=np.float64)
+    if levels.shape != equity.shape:
+        raise ValueError(f"benchmark must have one level per equity value ({equity.size}), got {levels.size}")
+    for e, b in zip(equity.tolist(), levels.tolist(), strict=True):
+        update(e, benchmark=b)

@@ -11,10 +11,14 @@ calendar is the definition.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from ..incremental.risk import CURVE_METRICS, curve_metrics
+from .bars import default_periods_per_year
 
 if TYPE_CHECKING:
     from .strategy import Strategy, Trade
@@ -331,3 +335,24 @@ def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
         filled = np.where(idx < len(valid), eq[valid[np.minimum(idx, len(valid) - 1)]], cash)
         eq = np.where(nan, filled, eq)
     return eq
+
+
+def stat_score(maximize: str, data: pd.DataFrame) -> Callable[[Mapping[str, Any]], float]:
+    """The score of a run's statistics by ``maximize``: a key of them, or one
+    of the risk calculator's :data:`~admf_perf.risk.CURVE_METRICS`, computed
+    on the run's equity per bar (annualized by the bars' frequency: 252 a
+    year for daily bars) with ``data``'s Close (buy and hold) as the
+    benchmark of alpha, beta and the information ratio."""
+    if maximize in CURVE_METRICS:
+        close = data["Close"].to_numpy(dtype=np.float64)
+        ppy = default_periods_per_year(data.index)
+
+        def score(stats: Mapping[str, Any]) -> float:
+            equity = stats["_equity"] if "_equity" in stats else stats["_equity_curve"]["Equity"].to_numpy()
+            return curve_metrics((maximize,), equity, close, ppy)[maximize]
+        return score
+    if maximize not in STATS_KEYS:
+        raise ValueError("`maximize`, if str, must match a key in pd.Series result of backtest.run() "
+                         f"or be one of the risk calculator's metrics ({', '.join(CURVE_METRICS)}), "
+                         f"got {maximize!r}")
+    return lambda stats: stats[maximize]

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -66,7 +66,7 @@ import pandas as pd
 from .._validate import check_int, check_real
 from ..incremental.indicators import SMA
 from ..incremental.portfolio import IncrementalPositionTracker
-from ..incremental.risk import CachingRiskCalculator
+from ..incremental.risk import BENCHMARK_METRICS, CURVE_METRICS, CachingRiskCalculator, feed
 from .bars import OHLCV, bar_arrays, load_bars, synthetic_bars
 
 __all__ = [
@@ -398,7 +398,7 @@ def _returns_metrics(equity: np.ndarray, ppy: float) -> tuple[float, float, floa
 def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
                        cash: float = 10_000.0, commission: float = 0.0,
                        periods_per_year: float = 252.0,
-                       finalize_trades: bool = False) -> BacktestResult:
+                       finalize_trades: bool = False, curve_metrics: Sequence[str] = ()) -> BacktestResult:
     """Backtest the SMA crossover ``(fast, slow)`` on ``data`` with
     backtesting.py's ``SmaCross`` rules (module docs).
 
@@ -410,6 +410,9 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
     ``periods_per_year`` annualizes the per-bar Sharpe, Sortino and
     volatility (252 for daily bars).  ``finalize_trades``: close the trade
     still open at the end, as ``Backtest(..., finalize_trades=True)``.
+    ``curve_metrics``: names of :data:`~admf_perf.risk.CURVE_METRICS` added
+    to ``metrics`` (the calculator's, per bar, with the close as the
+    benchmark; NaN after a ruin).
     """
     fast = _period(fast, "fast")
     slow = _period(slow, "slow")
@@ -422,6 +425,10 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
     ppy = check_real(periods_per_year, "periods_per_year", minimum=0.0, open_minimum=True)
     if not isinstance(finalize_trades, bool):
         raise TypeError(f"finalize_trades must be a bool, got {type(finalize_trades).__name__}")
+    curve_metrics = (curve_metrics,) if isinstance(curve_metrics, str) else tuple(curve_metrics)
+    unknown = [m for m in curve_metrics if m not in CURVE_METRICS]
+    if unknown:
+        raise ValueError(f"curve_metrics must be among {', '.join(CURVE_METRICS)}; got {unknown[0]!r}")
     bars = prepare(data) if not isinstance(data, BarData) else data
     n = len(bars)
     if slow >= n:
@@ -479,14 +486,14 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
     # metrics
     if ruin < 0:
         rc = CachingRiskCalculator(ppy, name="crossover_backtest")
-        update = rc.update
-        for e in equity.tolist():
-            update(e)
+        feed(rc, equity, close if any(m in BENCHMARK_METRICS for m in curve_metrics) else None)
         sharpe, sortino, vol = rc.sharpe_ratio(), rc.sortino_ratio(), rc.volatility()
         max_dd = rc.max_drawdown()
+        curve = {m: getattr(rc, m)() for m in curve_metrics}
     else:
         sharpe, sortino, vol = _returns_metrics(equity[:ruin + 1], ppy)
         max_dd = -1.0
+        curve = dict.fromkeys(curve_metrics, math.nan)
     k = len(pnl)
     if k:
         marks = np.bincount(eb, minlength=n + 1) - np.bincount(xb + 1, minlength=n + 1)
@@ -505,6 +512,7 @@ def crossover_backtest(data: BarData | pd.DataFrame, fast: int, slow: int, *,
         "win_rate": win_rate,
         "exposure": exposure,
         "final_equity": final,
+        **curve,
     }
     return BacktestResult(fast, slow, cash, rel, _frozen(equity), metrics, open_trade,
                           ledger.canceled, bars.index, trade_arrays)

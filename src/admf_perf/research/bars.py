@@ -23,7 +23,7 @@ import pandas as pd
 from .._validate import check_int, check_real
 from ..resources.frames import load_csv
 
-__all__ = ["OHLCV", "bar_arrays", "load_bars", "synthetic_bars"]
+__all__ = ["OHLCV", "bar_arrays", "default_periods_per_year", "load_bars", "synthetic_bars"]
 
 #: The columns of a bars DataFrame, in order.
 OHLCV: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -226,3 +226,13 @@ def synthetic_bars(n: int = 2520, seed: int = 42, start: str | pd.Timestamp = "2
     volume = np.floor(rng.lognormal(13.0, 0.4, n))
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume},
                         index=index, columns=list(OHLCV))
+
+
+def default_periods_per_year(index: pd.Index) -> float:
+    """Bars per year for annualizing: 252 for daily (or coarser) bars; 252 x
+    390 (one-minute bars of a 6.5-hour session) when bars are intraday."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        step = (index[1:] - index[:-1]).min()
+        if step < pd.Timedelta(days=1):
+            return 252.0 * 390
+    return 252.0

@@ -33,10 +33,11 @@ import pandas as pd
 import psutil
 
 from .._validate import check_callable, check_choice, check_real, positive_int
+from ..incremental.risk import CURVE_METRICS
 from ..resources.cpu import CPUManager
 from ._grid import random_subset
 from .backtest import BarData, crossover_backtest, prepare
-from .bars import load_bars, synthetic_bars
+from .bars import default_periods_per_year, load_bars, synthetic_bars
 from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, search_overfitting, trial_summary
 from .results import ResultsWriter, check_heatmap_path, heatmap_grid, write_heatmap
 
@@ -45,9 +46,13 @@ __all__ = [
     "default_periods_per_year", "format_report", "grid_pairs", "parse_periods", "run_grid_search",
 ]
 
-#: ``--metric`` name -> the backtest metric it ranks by (higher is better for
-#: all three: ``max_drawdown`` is a negative fraction, closer to 0 is better).
-METRICS: dict[str, str] = {"sharpe": "sharpe", "return": "total_return", "drawdown": "max_drawdown"}
+#: ``--metric`` name -> the backtest metric it ranks by, the higher the
+#: better (``max_drawdown``, VaR and CVaR are negative fractions: closer to 0
+#: is better). The risk calculator's :data:`~admf_perf.risk.CURVE_METRICS`
+#: are computed only for the search that ranks by one (alpha, beta and the
+#: information ratio against the close: buy and hold).
+METRICS: dict[str, str] = {"sharpe": "sharpe", "return": "total_return", "drawdown": "max_drawdown",
+                           "sortino": "sortino", **{m: m for m in CURVE_METRICS}}
 
 
 class TopN:
@@ -99,8 +104,8 @@ class TopN:
 class OptimizationSettings:
     """How a grid search runs and what it keeps.
 
-    ``top_n`` results kept by ``metric`` (``sharpe``, ``return``,
-    ``drawdown``); ``gc_after_run`` collects garbage after every backtest
+    ``top_n`` results kept by ``metric`` (a key of :data:`METRICS`);
+    ``gc_after_run`` collects garbage after every backtest
     (slower; bounds memory when runs create cycles); ``cash`` (> 0),
     ``commission`` (a fraction of each fill's value in [0, 1)) and
     ``periods_per_year`` (> 0) go to every backtest, checked here as
@@ -133,6 +138,11 @@ class OptimizationSettings:
     @property
     def metric_key(self) -> str:
         return METRICS[self.metric]
+
+    @property
+    def curve_metrics(self) -> tuple[str, ...]:
+        """The risk calculator's metrics each backtest adds: the ranked one."""
+        return (self.metric_key,) if self.metric_key in CURVE_METRICS else ()
 
 
 def parse_periods(text: str, name: str = "periods") -> list[int]:
@@ -179,11 +189,12 @@ def _run_chunk(pairs: Sequence[tuple[int, int]], data: BarData, settings: Optimi
     before = len(data.cached_periods)
     top = TopN(settings.top_n, key=lambda row: row[settings.metric_key])
     gc_after = settings.gc_after_run
+    curve = settings.curve_metrics
     trials: list[Any] = []
     rows: list[dict[str, Any]] = []
     for fast, slow in pairs:
         result = crossover_backtest(data, fast, slow, cash=settings.cash, commission=settings.commission,
-                                    periods_per_year=settings.periods_per_year)
+                                    periods_per_year=settings.periods_per_year, curve_metrics=curve)
         row = _row(fast, slow, result.metrics)
         if every:
             rows.append(row)
@@ -380,16 +391,6 @@ def _children_cpu(proc: psutil.Process) -> dict[int, float]:
     return out
 
 
-def default_periods_per_year(index: pd.Index) -> float:
-    """Bars per year for annualizing: 252 for daily (or coarser) bars; 252 x
-    390 (one-minute bars of a 6.5-hour session) when bars are intraday."""
-    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
-        step = (index[1:] - index[:-1]).min()
-        if step < pd.Timedelta(days=1):
-            return 252.0 * 390
-    return 252.0
-
-
 def load_data(path: str | None, synthetic_size: int = 2520, seed: int = 42) -> tuple[pd.DataFrame, str]:
     """Bars from ``path`` (CSV or Parquet), or the built-in seeded data set."""
     if path is None:
@@ -447,8 +448,10 @@ _COLUMNS = (("fast", "fast", "int"), ("slow", "slow", "int"), ("sharpe", "sharpe
 def format_report(report: OptimizationReport) -> str:
     """The text ``admf-perf optimize`` prints."""
     s = report.settings
-    head = ["#", *(c[0] for c in _COLUMNS)]
-    rows = [[str(i + 1), *(_fmt(row[key], kind) for _, key, kind in _COLUMNS)] for i, row in enumerate(report.top)]
+    # a risk-calculator metric ranked by: its own column, after the parameters
+    columns = (*_COLUMNS[:2], *((m, m, "num") for m in s.curve_metrics), *_COLUMNS[2:])
+    head = ["#", *(c[0] for c in columns)]
+    rows = [[str(i + 1), *(_fmt(row[key], kind) for _, key, kind in columns)] for i, row in enumerate(report.top)]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     d, g, c, r = report.data, report.grid, report.cache, report.resources

@@ -520,24 +520,20 @@ class Backtest:
                  return_optimization: bool = False, random_state: int | None = None, workers: int = 1,
                  **kwargs: Any) -> pd.Series | tuple[pd.Series, pd.Series]:
         """Run every parameter combination of ``kwargs`` (lists of values) and
-        return the statistics of the best by ``maximize`` (a stats key or a
-        callable of the stats), and the heatmap of every combination's score
+        return the statistics of the best by ``maximize`` (a stats key, a risk
+        metric such as ``"omega_ratio"``, or a callable of the stats), and the heatmap of every combination's score
         with ``return_heatmap``, as backtesting.py.  ``max_tries`` runs a
         random subset (a fraction in (0, 1] or a count), seeded by
         ``random_state`` as backtesting.py's; ``method="random"`` runs
         exactly ``max_tries`` of the admissible combinations, drawn without
         replacement before any run.  ``workers`` > 1 runs the
         combinations in that many processes (one copy of the data each)."""
-        from ._stats import STATS_KEYS
+        from ._stats import stat_score
         if not kwargs:
             raise ValueError("Need some strategy parameters to optimize")
-        maximize_key = None
-        if isinstance(maximize, str):
-            maximize_key = maximize
-            if maximize not in STATS_KEYS:
-                raise ValueError("`maximize`, if str, must match a key in pd.Series result of "
-                                 f"backtest.run(), got {maximize!r}")
-            score: Callable[[pd.Series], float] = lambda stats, _key=maximize: stats[_key]  # noqa: E731
+        maximize_key = maximize if isinstance(maximize, str) else None
+        if maximize_key is not None:  # a stats key, or a risk metric of the equity curve
+            score: Callable[[Any], float] = stat_score(maximize_key, self._data)
         elif callable(maximize):
             score = maximize
         else:

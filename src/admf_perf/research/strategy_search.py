@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import positive_int
+from ..incremental.risk import CURVE_METRICS
 from ..resources.cpu import CPUManager
 from ._grid import _AttrDict, random_subset
 from .bars import OHLCV
@@ -170,15 +171,17 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     import warnings
     bt = _strategy_backtest(task, bars)
     before = bt._indicator_cache.stats()
+    from ._stats import stat_score
     top = TopN(task.top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
+    score = (stat_score(task.maximize, bt._data) if task.maximize in CURVE_METRICS
+             else lambda stats: _stat(stats, task.maximize))
     trials: list[Any] = []
     rows: list[dict[str, Any]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for pos, params in combos:
             stats = bt._run(params, frames=False)  # the statistics only: no frames
-            row = {"_pos": pos, **params,
-                   "score": _stat(stats, task.maximize) if stats["# Trades"] else math.nan}
+            row = {"_pos": pos, **params, "score": score(stats) if stats["# Trades"] else math.nan}
             row.update({k: _stat(stats, k) for k in (_NUMERIC if task.every else STRATEGY_COLUMNS)})
             if task.every:
                 rows.append(row)
@@ -285,9 +288,11 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     cls = load_strategy(spec)
     # this toolkit's bar loaders name the columns open..volume; backtesting.py's Open..Volume
     data = data.rename(columns={c: c.capitalize() for c in data.columns if str(c) in OHLCV})
-    if maximize not in STATS_KEYS or maximize.startswith("_") or maximize in _NOT_NUMERIC:
+    if maximize not in CURVE_METRICS and (maximize not in STATS_KEYS or maximize.startswith("_")
+                                          or maximize in _NOT_NUMERIC):
         raise ValueError(f"--maximize must be a numeric statistic of a run, one of "
-                         f"{', '.join(k for k in STATS_KEYS if not k.startswith('_') and k not in _NOT_NUMERIC)}; "
+                         f"{', '.join(k for k in STATS_KEYS if not k.startswith('_') and k not in _NOT_NUMERIC)}, "
+                         f"or a risk metric of its equity curve, one of {', '.join(CURVE_METRICS)}; "
                          f"got {maximize!r}")
     workers = positive_int(workers, "workers")
     top_n = positive_int(top_n, "top_n")

@@ -179,7 +179,7 @@ def crossover_walk_forward(bars: pd.DataFrame, fast: list[int], slow: list[int],
 
     def evaluate(test_bars: pd.DataFrame, row: dict[str, Any], cash: float) -> tuple[np.ndarray, float]:
         r = crossover_backtest(test_bars, row["fast"], row["slow"], cash=cash, commission=settings.commission,
-                               periods_per_year=settings.periods_per_year)
+                               periods_per_year=settings.periods_per_year, curve_metrics=settings.curve_metrics)
         return r.equity, r.metrics[key]
 
     return walk_forward(bars, train, test, anchored, optimize=optimize, evaluate=evaluate, cash=settings.cash,
