@@ -32,7 +32,7 @@ import numpy as np
 
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register
 
-__all__ = ["TICK_ROWS", "TICK_SYMBOLS", "child_figures", "frame_mb", "peak_rss_mb",
+__all__ = ["CHILD_HWM", "TICK_ROWS", "TICK_SYMBOLS", "child_figures", "frame_mb", "peak_rss_mb", "run_child",
            "tick_csv_path", "write_tick_csv"]
 
 GROUP = "frames"
@@ -136,6 +136,17 @@ def tick_csv_path(rows: int = TICK_ROWS) -> Path:
 
 # -- child processes ---------------------------------------------------------------------
 
+#: The child's own high-water mark (``VmHWM``, bytes), or None off Linux:
+#: defined first in every child script of :func:`run_child`.
+CHILD_HWM = """\
+def hwm():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+"""
+
 _CHILD = """\
 import json, sys
 import numpy as np, pandas as pd
@@ -152,23 +163,26 @@ elif loader == "baseline":
     frame = pd.DataFrame()
 else:
     raise SystemExit("unknown loader " + loader)
-hwm = None
-try:
-    with open("/proc/self/status") as status:
-        hwm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-except (OSError, StopIteration):
-    pass
-print(json.dumps({"rows": len(frame), "hwm": hwm,
+print(json.dumps({"rows": len(frame), "hwm": hwm(),
                   "frame_bytes": int(frame.memory_usage(deep=True).sum()) if "--deep" in sys.argv else None}))
 """
 
 
 def child_figures(path: str | os.PathLike[str], loader: str, deep: bool = False) -> dict[str, Any]:
     """Run ``loader`` (``"load_csv"``, ``"read_csv"``, ``"read_csv_dates"`` or
-    ``"baseline"``: imports only) on ``path`` in a fresh Python process.
+    ``"baseline"``: imports only) on ``path`` in a fresh Python process
+    (:func:`run_child`).
 
     Returns ``rows``, ``peak_rss`` (bytes) and, with ``deep``, ``frame_bytes``
     (``memory_usage(deep=True).sum()`` of the loaded frame).
+    """
+    return run_child(_CHILD, [str(path), loader] + (["--deep"] if deep else []), loader)
+
+
+def run_child(script: str, args: list[str], what: str) -> dict[str, Any]:
+    """Run ``script`` (after :data:`CHILD_HWM`) with ``args`` in a fresh Python
+    process importing this tree; return the JSON object its last line of
+    output holds, with ``peak_rss`` (bytes) in place of its ``hwm``.
 
     ``peak_rss`` is the child's ``VmHWM`` (``/proc/self/status``, read by the
     child as it ends), falling back to ``ru_maxrss`` from ``os.wait4``
@@ -176,14 +190,13 @@ def child_figures(path: str | os.PathLike[str], loader: str, deep: bool = False)
     child's ``ru_maxrss`` (the forked copy of the parent's memory counts
     before ``exec``), so ``ru_maxrss`` is only right when the parent is
     smaller than the child; ``VmHWM`` belongs to the new program's memory
-    alone.
+    alone.  ``what`` names the child in an error.
     """
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])             # the tree this module is in
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    args = [sys.executable, "-c", _CHILD, str(path), loader] + (["--deep"] if deep else [])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", CHILD_HWM + script, *args], stdout=out, stderr=err, env=env)
         # reap the child ourselves: wait4 gives its rusage (Popen.wait would not)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -191,8 +204,8 @@ def child_figures(path: str | os.PathLike[str], loader: str, deep: bool = False)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
-        raise RuntimeError(f"{loader} child failed ({proc.returncode}): {stderr[-2000:]}")
-    figures = json.loads(stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} child failed ({proc.returncode}): {stderr[-2000:]}")
+    figures: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     hwm = figures.pop("hwm")
     figures["peak_rss"] = hwm if hwm is not None else usage.ru_maxrss * 1024
     return figures

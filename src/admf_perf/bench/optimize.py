@@ -13,6 +13,14 @@
 
 The SMA series are precomputed once in the factory (the grid's shared
 indicator cache), so the op times the backtests and their distribution.
+
+* ``optimize 1M-point grid peak RSS`` (issue 16, part 3): the peak RSS (MB,
+  ``VmHWM``) of a fresh process running ``admf-perf optimize``'s search over
+  1,000,000 parameter sets (fast 1..1000 x slow 1001..2000) on the built-in
+  data (2,520 daily bars), every run's row streamed to a Parquet file
+  (``--results``), one worker; 50,000 of them (fast 1..50) with ``--quick``.
+  Gate: under the issue's 1 GB budget (1024 MB, a constant anchor).  It takes
+  about 9 minutes in full, 25 s quick.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from typing import Any
 
 from admf_perf.bench.scenario import Gate, Impl, Scenario, one_op, register, shared_data_file
 
-__all__ = ["FAST", "SLOW", "minute_bars"]
+__all__ = ["FAST", "SLOW", "grid_peak_rss_mb", "minute_bars"]
 
 GROUP = "optimize"
 FAST = list(range(5, 101, 5))       # 20 periods
@@ -87,5 +95,45 @@ register(
         (Impl(_SERIAL, functools.partial(_grid, 1)),),
         gate=Gate(0.625, (_SERIAL,), "workers=1 (parallel efficiency >= 0.8)"),
         deterministic=False,  # two processes at once: a wall-clock figure
+    ),
+)
+
+
+_GRID_CHILD = """\
+import json, sys, tempfile, os
+from admf_perf.research.bars import synthetic_bars
+from admf_perf.research.optimize import OptimizationSettings, run_grid_search
+fast_top = int(sys.argv[1])
+with tempfile.TemporaryDirectory() as folder:
+    report = run_grid_search(synthetic_bars(2520, 42), range(1, fast_top + 1), range(1001, 2001),
+                             OptimizationSettings(), results=os.path.join(folder, "rows.parquet"))
+print(json.dumps({"runs": report.runs, "hwm": hwm()}))
+"""
+
+
+def grid_peak_rss_mb(quick: bool = False) -> float:
+    """Peak RSS (MB) of a fresh process searching the 1M-point grid (50k quick)."""
+    from admf_perf.bench.frames import run_child
+
+    fast_top = 50 if quick else 1000
+    figures = run_child(_GRID_CHILD, [str(fast_top)], "grid search")
+    if figures["runs"] != fast_top * 1000:
+        raise RuntimeError(f"the grid ran {figures['runs']} backtests, not {fast_top * 1000}")
+    return float(figures["peak_rss"]) / 2**20
+
+
+_BUDGET = "the 1 GB budget"
+
+register(
+    Scenario.measured(
+        "optimize 1M-point grid peak RSS", GROUP,
+        "peak RSS of a fresh process searching 1,000,000 SMA crossover parameter sets on the built-in data, "
+        "every row streamed to Parquet (50,000 with --quick)",
+        "MB",
+        Impl("admf_perf optimize --results", measure=grid_peak_rss_mb),
+        (Impl(_BUDGET, measure=lambda quick: 1024.0),),
+        gate=Gate(1.0, (_BUDGET,), "1024 MB (issue 16: under 1 GB)"),
+        samples=1,
+        deterministic=False,  # peak RSS moves between runs: gated, never compared
     ),
 )
