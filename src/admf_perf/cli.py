@@ -264,17 +264,14 @@ def _trials(text: str) -> int | float:
 
 
 def _optimize_run(args: argparse.Namespace) -> int:
-    from admf_perf.bench.report import write_json
     from admf_perf.research.optimize import (
         OptimizationSettings,
-        ProgressBar,
         default_periods_per_year,
         format_report,
         load_data,
         parse_periods,
         run_grid_search,
     )
-    from admf_perf.resources.cpu import CPUManager
 
     def fail(message: str) -> int:
         print(f"admf-perf optimize: error: {message}", file=sys.stderr)
@@ -297,52 +294,24 @@ def _optimize_run(args: argparse.Namespace) -> int:
                                         cash=args.cash, commission=args.commission, periods_per_year=ppy)
     except (OSError, ValueError, TypeError, ImportError) as exc:
         return fail(str(exc))
-    cpu = None
-    if args.dask:
-        cpu = CPUManager()
-        try:
-            cpu.use_backend("dask", address=None if args.dask == "local" else args.dask)
-        except (ImportError, OSError, ValueError) as exc:
-            cpu.shutdown()
-            return fail(f"--dask {args.dask}: {exc}")
-    elif args.workers > 1:
-        cpu = CPUManager()
-    progress = ProgressBar(enabled=False if args.no_progress else None)
-    search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
-              "trials": args.trials, "seed": args.seed}
-    try:
-        if args.walk_forward and (args.results or args.heatmap):
-            raise ValueError("--results and --heatmap are for one search, not --walk-forward")
-        if args.walk_forward:
-            from admf_perf.research.walkforward import crossover_walk_forward, parse_walk_forward
-            report: Any = crossover_walk_forward(bars, fast, slow, settings, *parse_walk_forward(args.walk_forward),
-                                                 **search)
-        else:
-            report = run_grid_search(bars, fast, slow, settings, progress=progress, source=source,
-                                     results=args.results, heatmap=args.heatmap, **search)
-    except ValueError as exc:
-        return fail(str(exc))
-    finally:
-        if cpu is not None:
-            cpu.shutdown()
-    print(_walk_forward_text(report) if args.walk_forward else format_report(report), flush=True)
-    if args.json:
-        write_json(args.json, report.to_dict())
-        print(f"saved {args.json}", file=sys.stderr)
-    return 0
+
+    def walk(*windows: Any, **search: Any) -> Any:
+        from admf_perf.research.walkforward import crossover_walk_forward
+        return crossover_walk_forward(bars, fast, slow, settings, *windows, **search)
+
+    return _search(args, fail, lambda **kw: run_grid_search(bars, fast, slow, settings, source=source, **kw),
+                   walk, format_report)
 
 
 def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     """``admf-perf optimize --strategy FILE.py:Class --param NAME=RANGE ...``."""
-    from admf_perf.bench.report import write_json
-    from admf_perf.research.optimize import ProgressBar, load_data
+    from admf_perf.research.optimize import load_data
     from admf_perf.research.strategy_search import (
         format_strategy_report,
         load_strategy,
         parse_param,
         run_strategy_search,
     )
-    from admf_perf.resources.cpu import CPUManager
 
     if not args.strategy:
         return fail("--param needs --strategy FILE.py:Class")
@@ -354,6 +323,30 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
         bars, source = load_data(args.data)
     except (OSError, ValueError, TypeError, ImportError) as exc:
         return fail(str(exc))
+    common = {"maximize": args.maximize, "cash": args.cash, "commission": args.commission}
+
+    def walk(*windows: Any, **search: Any) -> Any:
+        from admf_perf.research.walkforward import strategy_walk_forward
+        return strategy_walk_forward(bars, args.strategy, params, *windows, **common, **search)
+
+    return _search(args, fail,
+                   lambda **kw: run_strategy_search(bars, args.strategy, params, top_n=args.top, source=source,
+                                                    **common, **kw),
+                   walk, format_strategy_report, (ValueError, TypeError, AttributeError),
+                   constraint=args.constraint)
+
+
+def _search(args: argparse.Namespace, fail: Callable[[str], int], one: Callable[..., Any],
+            walk: Callable[..., Any], text: Callable[[Any], str],
+            errors: tuple[type[Exception], ...] = (ValueError,), **extra: Any) -> int:
+    """What both optimize commands do once their inputs parse: the CPU
+    backend (``--workers``, ``--dask``), the search (``one``, with the
+    progress bar, ``--results`` and ``--heatmap``; or ``walk`` with
+    ``--walk-forward``'s windows), and the output (``text``, ``--json``)."""
+    from admf_perf.bench.report import write_json
+    from admf_perf.research.optimize import ProgressBar
+    from admf_perf.resources.cpu import CPUManager
+
     cpu = None
     if args.dask:
         cpu = CPUManager()
@@ -364,37 +357,29 @@ def _optimize_strategy(args: argparse.Namespace, fail: Callable[[str], int]) -> 
             return fail(f"--dask {args.dask}: {exc}")
     elif args.workers > 1:
         cpu = CPUManager()
-    progress = ProgressBar(enabled=False if args.no_progress else None)
     search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
-              "trials": args.trials, "seed": args.seed, "constraint": args.constraint}
+              "trials": args.trials, "seed": args.seed, **extra}
     try:
         if args.walk_forward and (args.results or args.heatmap):
             raise ValueError("--results and --heatmap are for one search, not --walk-forward")
         if args.walk_forward:
-            from admf_perf.research.walkforward import parse_walk_forward, strategy_walk_forward
-            report: Any = strategy_walk_forward(bars, args.strategy, params, *parse_walk_forward(args.walk_forward),
-                                                maximize=args.maximize, cash=args.cash,
-                                                commission=args.commission, **search)
+            from admf_perf.research.walkforward import format_walk_forward, parse_walk_forward
+            report = walk(*parse_walk_forward(args.walk_forward), **search)
+            out = format_walk_forward(report)
         else:
-            report = run_strategy_search(bars, args.strategy, params, maximize=args.maximize, cash=args.cash,
-                                         commission=args.commission, top_n=args.top, progress=progress,
-                                         source=source, results=args.results, heatmap=args.heatmap, **search)
-    except (ValueError, TypeError, AttributeError) as exc:
+            report = one(progress=ProgressBar(enabled=False if args.no_progress else None),
+                         results=args.results, heatmap=args.heatmap, **search)
+            out = text(report)
+    except errors as exc:
         return fail(str(exc))
     finally:
         if cpu is not None:
             cpu.shutdown()
-    print(_walk_forward_text(report) if args.walk_forward else format_strategy_report(report), flush=True)
+    print(out, flush=True)
     if args.json:
         write_json(args.json, report.to_dict())
         print(f"saved {args.json}", file=sys.stderr)
     return 0
-
-
-def _walk_forward_text(report: Any) -> str:
-    from admf_perf.research.walkforward import format_walk_forward
-
-    return format_walk_forward(report)
 
 
 COMMANDS: tuple[Command, ...] = (
