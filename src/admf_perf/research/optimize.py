@@ -42,7 +42,7 @@ from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, sea
 from .results import ResultsWriter, check_heatmap_path, heatmap_grid, write_heatmap
 
 __all__ = [
-    "METRICS", "OptimizationReport", "OptimizationSettings", "TopN",
+    "METRICS", "OptimizationReport", "OptimizationSettings", "SearchReport", "TopN",
     "default_periods_per_year", "format_report", "grid_pairs", "parse_periods", "run_grid_search",
 ]
 
@@ -214,11 +214,22 @@ def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, in
                   ) -> Iterator[tuple[list[dict[str, Any]], int, int, list[Any]]]:
     """Run the chunks on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, the bars sent once; yield results as chunks finish."""
+    return pool_results(cpu, workers, bars, "optimize.chunk",
+                        ((_run_chunk, chunk, settings, every, blocks) for chunk in chunks))
+
+
+def pool_results(cpu: CPUManager, workers: int, data: Any, task_name: str,
+                 calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
+    """Run each ``(func, first, *rest)`` of ``calls`` as ``func(first,
+    handle, *rest)`` on ``cpu``'s process pool (``workers`` processes) or its
+    Dask backend, where ``handle`` is ``data`` shared once with every
+    worker; yield the results as the calls finish (the rest are canceled
+    when the caller stops early)."""
     if cpu.backend == "local":
         cpu.init_process_pool(workers)
-    with cpu.share(bars) as handle:
-        futures = [cpu.submit_task(_run_chunk, chunk, handle, settings, every, blocks, task_name="optimize.chunk",
-                                   use_process=True) for chunk in chunks]
+    with cpu.share(data) as handle:
+        futures = [cpu.submit_task(func, first, handle, *rest, task_name=task_name, use_process=True)
+                   for func, first, *rest in calls]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -227,11 +238,12 @@ def _pool_results(cpu: CPUManager, workers: int, chunks: list[list[tuple[int, in
                 future.cancel()
 
 
-@dataclass
-class OptimizationReport:
-    """What a grid search found and what it cost."""
+@dataclass(kw_only=True)
+class SearchReport:
+    """What a search found and what it cost: the fields both searches report
+    (the built-in crossover's :class:`OptimizationReport`, a user strategy's
+    ``StrategySearchReport``)."""
 
-    settings: OptimizationSettings
     data: dict[str, Any]
     grid: dict[str, Any]
     top: list[dict[str, Any]]
@@ -240,7 +252,6 @@ class OptimizationReport:
     workers: int
     backend: str
     cache: dict[str, Any]
-    resources: dict[str, Any] = field(default_factory=dict)
     overfitting: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -248,11 +259,21 @@ class OptimizationReport:
         return self.runs / self.seconds if self.seconds > 0 else math.inf
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite numbers as null or "inf"; a top
+        row's private keys, such as its grid position, left out)."""
         out = asdict(self)
         out["runs_per_second"] = self.runs_per_second
-        out["top"] = [{k: _jsonable(v) for k, v in row.items()} for row in self.top]
+        out["top"] = [{k: _jsonable(v) for k, v in row.items() if not k.startswith("_")} for row in self.top]
         out["overfitting"] = {k: _jsonable(v) for k, v in self.overfitting.items()}
         return out
+
+
+@dataclass(kw_only=True)
+class OptimizationReport(SearchReport):
+    """What a grid search of the built-in crossover found and what it cost."""
+
+    settings: OptimizationSettings
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 def _jsonable(v: Any) -> Any:

@@ -17,8 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from ..incremental.risk import CURVE_METRICS
 from ..resources.cpu import CPUManager
 from ._grid import _AttrDict, random_subset
 from .bars import OHLCV
-from .optimize import TopN, _jsonable, _random_note, _span, describe_data
+from .optimize import SearchReport, TopN, _random_note, _span, describe_data, pool_results
 from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, search_overfitting, trial_summary
 from .results import ResultsWriter, check_heatmap_path, heatmap_grid, write_heatmap
 
@@ -242,32 +241,12 @@ def _numeric_keys() -> tuple[str, ...]:
 _NUMERIC = _numeric_keys()
 
 
-@dataclass
-class StrategySearchReport:
+@dataclass(kw_only=True)
+class StrategySearchReport(SearchReport):
     """What a search over a user's strategy found and what it cost."""
 
     strategy: str
     maximize: str
-    data: dict[str, Any]
-    grid: dict[str, Any]
-    top: list[dict[str, Any]]
-    runs: int
-    seconds: float
-    workers: int
-    backend: str
-    cache: dict[str, Any]
-    overfitting: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def runs_per_second(self) -> float:
-        return self.runs / self.seconds if self.seconds > 0 else math.inf
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["runs_per_second"] = self.runs_per_second
-        out["top"] = [{k: _jsonable(v) for k, v in row.items() if k != "_pos"} for row in self.top]
-        out["overfitting"] = {k: _jsonable(v) for k, v in self.overfitting.items()}
-        return out
 
 
 def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[str, Sequence[Any]]], *,
@@ -397,17 +376,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
 
 def _strategy_pool_results(cpu: CPUManager, workers: int, chunks: list[Any], bars: pd.DataFrame,
                            task: StrategyTask) -> Iterator[tuple[list[dict[str, Any]], int, int, int, list[Any]]]:
-    if cpu.backend == "local":
-        cpu.init_process_pool(workers)
-    with cpu.share(bars) as handle:
-        futures = [cpu.submit_task(_strategy_chunk, chunk, handle, task, task_name="optimize.strategy",
-                                   use_process=True) for chunk in chunks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    return pool_results(cpu, workers, bars, "optimize.strategy", ((_strategy_chunk, chunk, task) for chunk in chunks))
 
 
 def format_strategy_report(report: StrategySearchReport) -> str:
