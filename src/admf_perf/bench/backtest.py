@@ -33,7 +33,7 @@ from typing import Any
 
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register, shared_data_file
 
-__all__ = ["CASH", "COMMISSION", "FAST", "SLOW", "orcl_bars", "orcl_path", "sma_cross_strategy"]
+__all__ = ["CASH", "COMMISSION", "FAST", "SLOW", "orcl_bars", "orcl_path", "sma_cross", "sma_cross_strategy"]
 
 GROUP = "backtest"
 FAST, SLOW = 10, 30
@@ -80,21 +80,23 @@ def _ours_warm() -> Names:
     return {"run": run}
 
 
-def sma_cross_strategy(fast: int = FAST, slow: int = SLOW) -> Any:
-    """backtesting.py's ``SmaCross`` example (its rules verbatim) with these
-    periods: the reference of the bench and of ``tests/test_backtest.py``.
-    Raises ``ImportError`` without backtesting.py."""
-    import pandas as pd
-    from backtesting import Strategy
-    from backtesting.lib import crossover
+def sma_cross(base: type, crossover: Any, name: str = "SmaCross", n1: int = FAST, n2: int = SLOW) -> type:
+    """backtesting.py's ``SmaCross`` example (its rules verbatim; SMAs of the
+    close, a pandas rolling mean as ``backtesting.test.SMA``; parameters
+    ``n1``, ``n2``) as a subclass of ``base`` (``admf_perf.Strategy`` or
+    ``backtesting.Strategy``) using that library's ``crossover``, published
+    as this module's attribute ``name`` (backtesting.py's pool pickles the
+    class by name)."""
 
     def sma(values: Any, n: int) -> Any:
+        import pandas as pd
+
         return pd.Series(values).rolling(n).mean()
 
-    class SmaCross(Strategy):  # type: ignore[misc]
+    class SmaCross(base):  # type: ignore[valid-type,misc]
         def init(self) -> None:
-            self.sma1 = self.I(sma, self.data.Close, fast)
-            self.sma2 = self.I(sma, self.data.Close, slow)
+            self.sma1 = self.I(sma, self.data.Close, self.n1)
+            self.sma2 = self.I(sma, self.data.Close, self.n2)
 
         def next(self) -> None:
             if crossover(self.sma1, self.sma2):
@@ -104,7 +106,21 @@ def sma_cross_strategy(fast: int = FAST, slow: int = SLOW) -> Any:
                 self.position.close()
                 self.sell()
 
+    SmaCross.n1, SmaCross.n2 = n1, n2
+    SmaCross.__name__ = SmaCross.__qualname__ = name
+    SmaCross.__module__ = __name__
+    globals()[name] = SmaCross
     return SmaCross
+
+
+def sma_cross_strategy(fast: int = FAST, slow: int = SLOW) -> Any:
+    """:func:`sma_cross` on backtesting.py with these periods: the reference
+    of the bench and of ``tests/test_backtest.py``.  Raises ``ImportError``
+    without backtesting.py."""
+    from backtesting import Strategy
+    from backtesting.lib import crossover
+
+    return sma_cross(Strategy, crossover, "SmaCross", fast, slow)
 
 
 def _backtesting() -> Names:

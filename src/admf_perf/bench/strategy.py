@@ -27,9 +27,10 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from admf_perf.bench.backtest import sma_cross
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register
 
-__all__ = ["GRID", "sma_cross"]
+__all__ = ["GRID"]
 
 GROUP = "strategy"
 COMMISSION = 0.002
@@ -52,62 +53,20 @@ def goog_bars(quick: bool = False) -> list[Any]:
         return [synthetic_bars(2148, seed=2148, start="2004-08-19").rename(columns=str.capitalize)]
 
 
-def _sma(values: Any, n: int) -> Any:
-    import pandas as pd
+def _engine(library: str, optimize: bool) -> Names:
+    """``run(df)``: a new Backtest of :func:`~admf_perf.bench.backtest.sma_cross`
+    (n1=10, n2=20) on ``df`` in ``library`` (``"admf_perf"`` or
+    ``"backtesting"``), then ``run()``, or ``optimize(**GRID)``."""
+    if library == "admf_perf":
+        from admf_perf.research import crossover
+        from admf_perf.research.strategy import Backtest, Strategy
+    else:
+        import backtesting.backtesting as bt_module  # ImportError: the anchor is skipped
+        from backtesting import Backtest, Strategy
+        from backtesting.lib import crossover
 
-    return pd.Series(values).rolling(n).mean()
-
-
-def sma_cross(base: type, crossover: Any, name: str = "SmaCross") -> type:
-    """backtesting.py's ``SmaCross`` example (its rules verbatim) as a
-    subclass of ``base`` (``admf_perf.Strategy`` or ``backtesting.Strategy``),
-    published as this module's attribute ``name`` (backtesting.py's pool
-    pickles the class by name)."""
-
-    class SmaCross(base):  # type: ignore[valid-type,misc]
-        n1 = 10
-        n2 = 20
-
-        def init(self) -> None:
-            self.sma1 = self.I(_sma, self.data.Close, self.n1)
-            self.sma2 = self.I(_sma, self.data.Close, self.n2)
-
-        def next(self) -> None:
-            if crossover(self.sma1, self.sma2):
-                self.position.close()
-                self.buy()
-            elif crossover(self.sma2, self.sma1):
-                self.position.close()
-                self.sell()
-
-    SmaCross.__name__ = SmaCross.__qualname__ = name
-    SmaCross.__module__ = __name__
-    globals()[name] = SmaCross
-    return SmaCross
-
-
-def _ours(optimize: bool) -> Names:
-    from admf_perf.research import crossover
-    from admf_perf.research.strategy import Backtest, Strategy
-
-    cls = sma_cross(Strategy, crossover, "SmaCrossAdmf")
-
-    def run(df: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bt = Backtest(df, cls, commission=COMMISSION)
-            return bt.optimize(**GRID) if optimize else bt.run()
-
-    return {"run": run}
-
-
-def _backtesting(optimize: bool) -> Names:
-    import backtesting.backtesting as bt_module  # ImportError: the anchor is skipped
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-
-    bt_module._tqdm = lambda seq, **_: seq  # no progress bar (and no tqdm cost) in the timings
-    cls = sma_cross(Strategy, crossover, "SmaCrossBacktestingPy")
+        bt_module._tqdm = lambda seq, **_: seq  # no progress bar (and no tqdm cost) in the timings
+    cls = sma_cross(Strategy, crossover, f"SmaCross_{library}", 10, 20)
 
     def run(df: Any) -> Any:
         with warnings.catch_warnings():
@@ -126,8 +85,8 @@ register(
         "Backtest(GOOG, SmaCross, commission=0.2%).run(): 2,148 daily bars, a new Backtest each time "
         "(indicators computed, statistics included)",
         "run(df)", goog_bars,
-        Impl("admf_perf Backtest", functools.partial(_ours, False)),
-        (Impl(_BT, functools.partial(_backtesting, False)),),
+        Impl("admf_perf Backtest", functools.partial(_engine, "admf_perf", False)),
+        (Impl(_BT, functools.partial(_engine, "backtesting", False)),),
         gate=Gate(0.20, (_BT,), "backtesting.py Backtest.run"),
         var="df", covers=("Backtest.run",),
     ),
@@ -136,8 +95,8 @@ register(
         "Backtest(GOOG, SmaCross).optimize(n1=5..50, n2=20..200): 100 runs and the best's rerun; ours in "
         "one process (self.I cached across the runs), backtesting.py with its process pool",
         "run(df)", goog_bars,
-        Impl("admf_perf Backtest.optimize", functools.partial(_ours, True)),
-        (Impl(_BT, functools.partial(_backtesting, True)),),
+        Impl("admf_perf Backtest.optimize", functools.partial(_engine, "admf_perf", True)),
+        (Impl(_BT, functools.partial(_engine, "backtesting", True)),),
         gate=Gate(0.05, (_BT,), "backtesting.py Backtest.optimize", open="issue 15"),
         var="df", samples=1, deterministic=False, covers=("Backtest.optimize",),
     ),
