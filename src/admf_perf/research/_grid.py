@@ -22,43 +22,43 @@ class _AttrDict(dict):  # type: ignore[type-arg]
 
 
 def _score_one(bt: Backtest, params: dict[str, Any], score: Callable[[pd.Series], float],
-               light: bool) -> float:
+               key: str | None) -> float:
     """A run's score; NaN without trades (backtesting.py's heatmap).
-    ``light``: the score reads one statistic by key, so the run builds no
-    frames (a callable gets the whole Series)."""
-    stats = bt._run(params, frames=not light)
+    ``key``: the score reads this one statistic, so the run builds no
+    frames and computes what it needs (a callable gets the whole Series)."""
+    stats = bt._run(params, frames=key is None, only=key)
     if not stats["# Trades"]:
         return np.nan
     return score(stats)
 
 
-_GRID: tuple[Backtest, list[dict[str, Any]], Callable[[pd.Series], float], bool] | None = None
+_GRID: tuple[Backtest, list[dict[str, Any]], Callable[[pd.Series], float], str | None] | None = None
 
 
 def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
     assert _GRID is not None
-    bt, combos, score, light = _GRID
+    bt, combos, score, key = _GRID
     before = bt._indicator_cache.stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        out = [_score_one(bt, combos[k], score, light) for k in range(*bounds)]
+        out = [_score_one(bt, combos[k], score, key) for k in range(*bounds)]
     after = bt._indicator_cache.stats()
     return out, (after.hits - before.hits, after.misses - before.misses)
 
 
 def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
-              workers: int, light: bool = False) -> list[float]:
+              workers: int, key: str | None = None) -> list[float]:
     global _GRID
     import multiprocessing as mp
     workers = min(workers, len(combos))
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return [_score_one(bt, p, score, light) for p in combos]
+            return [_score_one(bt, p, score, key) for p in combos]
     from concurrent.futures import ProcessPoolExecutor
     step = -(-len(combos) // (workers * 4))
     chunks = [(a, min(a + step, len(combos))) for a in range(0, len(combos), step)]
-    _GRID = (bt, combos, score, light)
+    _GRID = (bt, combos, score, key)
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             results = list(pool.map(_grid_chunk, chunks))

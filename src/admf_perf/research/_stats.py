@@ -183,13 +183,51 @@ def _mean(a: np.ndarray) -> float:
     return float(a.mean()) if len(a) else np.nan
 
 
+#: The statistics of a run's closed trades alone, in the order of the Series.
+TRADE_KEYS = ("Win Rate [%]", "Best Trade [%]", "Worst Trade [%]", "Avg. Trade [%]", "Profit Factor",
+              "Expectancy [%]", "SQN", "Kelly Criterion")
+#: What a grid's run scored by one key needs no more than (``only=``): the
+#: trades' statistics, the final equity and return, and the equity curve
+#: (the risk calculator's metrics).
+_CHEAP = frozenset(("# Trades", "Equity Final [$]", "Equity Peak [$]", "Return [%]", *TRADE_KEYS,
+                    *CURVE_METRICS))
+
+
+def _trade_stats(pl: np.ndarray, returns: np.ndarray) -> dict[str, Any]:
+    """:data:`TRADE_KEYS` from the trades' P&L and returns."""
+    n_trades = len(pl)
+    win_rate = np.nan if not n_trades else (pl > 0).mean()
+    pl_std = pl.std(ddof=1) if n_trades > 1 else np.nan
+    return {
+        "Win Rate [%]": win_rate * 100,
+        "Best Trade [%]": (returns.max() if n_trades else np.nan) * 100,
+        "Worst Trade [%]": (returns.min() if n_trades else np.nan) * 100,
+        "Avg. Trade [%]": _geometric_mean(returns) * 100,
+        "Profit Factor": returns[returns > 0].sum() / (abs(returns[returns < 0].sum()) or np.nan),
+        "Expectancy [%]": _mean(returns) * 100,
+        "SQN": np.sqrt(n_trades) * _mean(pl) / (pl_std or np.nan),
+        "Kelly Criterion": win_rate - (1 - win_rate) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0])),
+    }
+
+
 def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, arrays: dict[str, Any],
                   strategy: Strategy | None, first_trading_bar: int, risk_free_rate: float = 0.0,
-                  frames: bool = True) -> Any:
+                  frames: bool = True, only: str | None = None) -> Any:
     """The statistics Series of a run (backtesting.py's, key for key).
 
     ``frames=False``: only the statistics (a dict without ``_strategy``,
-    ``_equity_curve`` and ``_trades``), what a grid's run is scored on."""
+    ``_equity_curve`` and ``_trades``), what a grid's run is scored on.
+    ``only`` (with ``frames=False``): the score reads this key alone; when
+    it is one of the cheap ones (the trades' statistics, the final equity,
+    a risk-calculator metric), the dict holds only ``# Trades``, that key
+    and ``_equity``."""
+    if only in _CHEAP and not frames:
+        pl = np.array([t.pl for t in trades], dtype=float)
+        out = {"# Trades": len(trades), "Equity Final [$]": equity[-1], "Equity Peak [$]": equity.max(),
+               "Return [%]": (equity[-1] - equity[0]) / equity[0] * 100, "_equity": equity}
+        if only in TRADE_KEYS:
+            out.update(_trade_stats(pl, np.array([t.pl_pct for t in trades], dtype=float)))
+        return out
     index = ohlc.index
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = 1 - equity / np.maximum.accumulate(equity)
@@ -294,11 +332,8 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
         s["Max. Drawdown Duration"] = _round_timedelta(dd_dur.max())
         s["Avg. Drawdown Duration"] = _round_timedelta(dd_dur.mean())
     s["# Trades"] = n_trades
-    win_rate = np.nan if not n_trades else (pl > 0).mean()
-    s["Win Rate [%]"] = win_rate * 100
-    s["Best Trade [%]"] = (returns.max() if n_trades else np.nan) * 100
-    s["Worst Trade [%]"] = (returns.min() if n_trades else np.nan) * 100
-    s["Avg. Trade [%]"] = _geometric_mean(returns) * 100
+    trade_stats = _trade_stats(pl, returns)
+    s.update((k, trade_stats[k]) for k in TRADE_KEYS[:4])
     if durations is None:  # a DatetimeIndex and trades: the same as the column's max and mean
         d = _Durations(np.array([t._exit_bar for t in trades]), np.array([t._entry_bar for t in trades]),
                        index)
@@ -307,11 +342,7 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
     else:
         s["Max. Trade Duration"] = _round_timedelta(durations.max())
         s["Avg. Trade Duration"] = _round_timedelta(durations.mean())
-    s["Profit Factor"] = returns[returns > 0].sum() / (abs(returns[returns < 0].sum()) or np.nan)
-    s["Expectancy [%]"] = _mean(returns) * 100
-    pl_std = pl.std(ddof=1) if n_trades > 1 else np.nan
-    s["SQN"] = np.sqrt(n_trades) * _mean(pl) / (pl_std or np.nan)
-    s["Kelly Criterion"] = win_rate - (1 - win_rate) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0]))
+    s.update((k, trade_stats[k]) for k in TRADE_KEYS[4:])
     if not frames:
         s["_equity"] = equity  # a grid's run: its returns feed the search's overfitting measures
         return s

@@ -469,9 +469,9 @@ class Backtest:
         self._results = self._run(kwargs, frames=True)
         return self._results
 
-    def _run(self, kwargs: dict[str, Any], frames: bool) -> Any:
+    def _run(self, kwargs: dict[str, Any], frames: bool, only: str | None = None) -> Any:
         """One run; its statistics Series, or with ``frames=False`` only the
-        statistics as a dict (a grid's run: no frames built)."""
+        statistics as a dict (a grid's run: no frames built; ``only``: compute_stats')."""
         arrays = dict(self._data_arrays())
         df = self._data.copy(deep=False)  # this run's: init() may add columns (backtesting.py's data.df)
         n = len(df)
@@ -508,7 +508,7 @@ class Backtest:
             eq = np.array(equity, dtype=float)
             from ._stats import _bfill, compute_stats
             eq = _bfill(eq, broker._cash)
-            return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames)
+            return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames, only=only)
 
     def plot(self, *args: Any, **kwargs: Any) -> Any:
         _refuse("Backtest.plot (charts)")  # charts are backtesting.py's
@@ -584,7 +584,7 @@ class Backtest:
                 if constraint(params) and rand() <= grid_frac]
         if not combos:
             raise ValueError("No admissible parameter combinations to test")
-        scores = _run_grid(self, combos, score, workers, light=maximize_key is not None)
+        scores = _run_grid(self, combos, score, workers, key=maximize_key)
         heatmap = pd.Series(scores, name=maximize_key, dtype=float,
                             index=pd.MultiIndex.from_tuples([tuple(p.values()) for p in combos],
                                                             names=list(next(iter(combos)).keys())))
