@@ -26,6 +26,48 @@ import pandas as pd
 
 cnp.import_array()
 
+cdef extern from *:
+    """
+    /* arr[..., :length]: the view numpy's slicing makes of the first
+     * `length` positions of an array's last axis (a 1-D array's only one),
+     * of the same type, made without a slice object or index parsing. */
+    static PyObject* admf_head(PyObject* o, npy_intp length)
+    {
+        PyArrayObject* a;
+        int nd;
+        npy_intp dims[NPY_MAXDIMS];
+        PyArray_Descr* descr;
+        PyObject* v;
+        if (!PyArray_Check(o)) {        /* checked before the loop; kept safe here */
+            PyErr_SetString(PyExc_TypeError, "run_bars: an indicator is not an ndarray");
+            return NULL;
+        }
+        a = (PyArrayObject*)o;
+        nd = PyArray_NDIM(a);
+        descr = PyArray_DESCR(a);
+        if (nd < 1) {
+            PyErr_SetString(PyExc_ValueError, "run_bars: an indicator has no axis");
+            return NULL;
+        }
+        memcpy(dims, PyArray_DIMS(a), (size_t)nd * sizeof(npy_intp));
+        if (length < dims[nd - 1])
+            dims[nd - 1] = length;
+        Py_INCREF(descr);                               /* stolen by the call */
+        v = PyArray_NewFromDescr(Py_TYPE(o), descr, nd, dims, PyArray_STRIDES(a), PyArray_DATA(a),
+                                 PyArray_FLAGS(a) & NPY_ARRAY_WRITEABLE, o);
+        if (v == NULL)
+            return NULL;
+        Py_INCREF(o);                                   /* stolen by the call */
+        if (PyArray_SetBaseObject((PyArrayObject*)v, o) < 0) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        return v;
+    }
+    """
+    object admf_head(object arr, cnp.npy_intp length)
+
+
 cdef frozenset _PLAIN = frozenset((np.ndarray,))
 cdef object _Series = pd.Series
 cdef object _Number = Number
@@ -96,9 +138,13 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef object process_orders = broker._process_orders
     cdef object strategy_next = strategy.next
     cdef Py_ssize_t i, k
-    cdef object stop, value, pair
+    cdef object value, pair
+    cdef Py_ssize_t stop
     if n > PyList_GET_SIZE(equity) or n > PyList_GET_SIZE(closes) or start < 0:
         raise ValueError("run_bars: n exceeds the equity or closes lists, or start < 0")
+    for pair in flat + stacked:     # admf_head reads them as arrays
+        if not isinstance(pair, tuple) or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
+            raise TypeError("run_bars: flat and stacked hold (name, ndarray) pairs")
     for i in range(start, n):
         # the lists are this engine's own, but a strategy can reach anything:
         # never read past their ends
@@ -108,12 +154,12 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         data._len = stop
         if cache:
             cache.clear()
-        for k in range(PyList_GET_SIZE(flat)):
+        for k in range(PyList_GET_SIZE(flat)):      # ind[:i + 1]
             pair = flat[k]
-            attrs[pair[0]] = pair[1][:i + 1]
-        for k in range(PyList_GET_SIZE(stacked)):
+            attrs[pair[0]] = admf_head(pair[1], stop)
+        for k in range(PyList_GET_SIZE(stacked)):   # ind[..., :i + 1]
             pair = stacked[k]
-            attrs[pair[0]] = pair[1][..., :i + 1]
+            attrs[pair[0]] = admf_head(pair[1], stop)
         broker._i = i
         if orders:
             process_orders()
