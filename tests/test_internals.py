@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
     reason="pure-Python twins requested: no internals to switch",
 )
 
-MODULES = ("_cache", "_indicators", "_timeseries")
+MODULES = ("_cache", "_indicators", "_timeseries", "_strategy")
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 V = sys.version_info[:2]
 
@@ -27,6 +27,7 @@ EXPECTED = {
     "_cache": {"type_vectorcall": True, "probe_tuples": V < (3, 14), "int_hash": True},
     "_indicators": {"tuple_reuse": V < (3, 14) and not FREE_THREADED, "update_fastcall": True},
     "_timeseries": {"int_digits": True, "tp_dict_method": True},
+    "_strategy": {"view_regrow": not FREE_THREADED},
 }
 
 PROBE = (
@@ -37,13 +38,15 @@ PROBE = (
 
 #: The suites that run the fallbacks: cached calls without the vectorcall slot
 #: or probe tuples, time series without the tp_dict method or int digits, the
-#: indicators without result reuse or their fast update descriptors.
+#: indicators without result reuse or their fast update descriptors, the bar
+#: loop with a new view of each indicator every bar.
 PORTABLE_SUITES = (
     "tests/test_cache_api.py",
     "tests/test_functools_compat.py",
     "tests/test_concurrency.py",
     "tests/test_timeseries.py",
     "tests/test_indicators.py",
+    "tests/test_strategy.py::test_every_bars_view_stays_as_it_was_shown",
 )
 
 

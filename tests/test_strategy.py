@@ -1105,6 +1105,92 @@ def test_run_docstring_names_every_statistic(ours):
         assert key in ours.Backtest.run.__doc__, key
 
 
+def test_every_bars_view_stays_as_it_was_shown(ours):
+    """Each bar shows an indicator as a view of its first bars. A view the
+    strategy keeps (a list, a weak reference, an attribute set on it, new
+    flags) still shows the bars it showed then; one it drops may be reused by
+    the compiled loop for the next bar (docs/internals.md), invisibly: the
+    values, names and lengths seen are the twin's."""
+    import weakref
+
+    class S(ours.Strategy):
+        def init(self):
+            close = np.asarray(self.data.Close)
+            self.a = self.I(lambda x: x * 2.0, close, name="twice")
+            self.b = self.I(lambda x: np.vstack([x, -x]), close)
+            self.kept, self.refs, self.seen = [], [], []
+
+        def next(self):
+            n = len(self.data)
+            self.seen.append((len(self.a), self.b.shape, float(self.a[-1]), self.a.name,
+                              getattr(self.a, "note", None), self.a.flags.writeable))
+            if n % 3 == 0:
+                self.kept.append((n, self.a, self.b))
+            elif n % 3 == 1:
+                self.refs.append((n, weakref.ref(self.a), np.asarray(self.a).copy()))
+                self.a.note = n                        # an attribute of this bar's view only
+            elif n % 5 == 0:
+                self.a.setflags(write=False)
+
+    df = data("goog").iloc[:40]
+    close = df.Close.to_numpy()
+    strategy = ours.Backtest(df, S).run()._strategy
+    writeable = bool(np.asarray(strategy.a).base.flags.writeable)
+    assert strategy.seen == [(n, (2, n), 2.0 * close[n - 1], "twice", None, writeable) for n in range(2, 41)]
+    for n, a, b in strategy.kept:
+        np.testing.assert_array_equal(a, 2.0 * close[:n])
+        np.testing.assert_array_equal(b, np.vstack([close[:n], -close[:n]]))
+    for n, ref, values in strategy.refs:
+        a = ref()
+        assert a is None or (len(a) == n and a.note == n)
+        np.testing.assert_array_equal(values, 2.0 * close[:n])
+    assert len(strategy.a) == 40 and strategy.a.note == 40
+
+
+_FACTORY_CALLS: list[float] = []
+
+
+def _scaled(k):
+    def f(x):
+        _FACTORY_CALLS.append(k)
+        return np.asarray(x) * k
+    return f
+
+
+def test_functions_made_anew_each_run_are_cached_by_what_they_compute(ours):
+    """A function ``init`` defines (or a factory makes) is a new object every
+    run: the cache names it by its code and the values it closes over, so the
+    next run finds the series; one closing over the strategy itself, or over
+    a value that cannot name itself, is computed every run."""
+    del _FACTORY_CALLS[:]
+
+    class S(ours.Strategy):
+        k = 2.0
+
+        def init(self):
+            k = self.k
+            self.a = self.I(_scaled(k), self.data.Close)                # a factory's closure over k
+            self.b = self.I(lambda x: np.asarray(x) + k, self.data.Close)   # init's own
+            self.c = self.I(lambda x: np.asarray(x) * self.k, self.data.Close)  # closes over self
+
+        def next(self):
+            pass
+
+    df = data("goog").iloc[:50]
+    close = df.Close.to_numpy()
+    bt = ours.Backtest(df, S)
+    first = bt.run()._strategy
+    second = bt.run()._strategy
+    third = bt.run(k=3.0)._strategy
+    st = bt.indicator_cache_stats
+    assert (st["hits"], st["misses"], st["uncached"]) == (2, 4, 3)   # c: every run
+    assert _FACTORY_CALLS == [2.0, 3.0]
+    for s, k in ((first, 2.0), (second, 2.0), (third, 3.0)):
+        np.testing.assert_array_equal(s.a, close * k)
+        np.testing.assert_array_equal(s.b, close + k)
+        np.testing.assert_array_equal(s.c, close * k)
+
+
 def test_the_toolkits_indicators_in_self_I_are_cached(ours):
     """``self.I(SMA(n).batch, self.data.Close)``: a new indicator each run,
     found in the cache by its class and arguments; one that consumed a bar

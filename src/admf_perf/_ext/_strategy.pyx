@@ -12,12 +12,18 @@ Twin (specification): ``_strategy_py.py``.
 - ``run_bars``: the bar loop of ``Backtest.run``, the same steps as the
   twin's in C (the strategy's ``next()`` and the broker's order processing
   stay Python calls); the equity of each bar is the same double expression,
-  ``cash + (close * position_size - position_cost)``.
+  ``cash + (close * position_size - position_cost)``.  Each indicator is
+  shown as a view of its first bars made in C (``admf_head``); last bar's
+  view is grown in place when nobody else can see it (``admf_regrow``,
+  docs/internals.md), else a new one is made, as the twin does every bar.
 """
 
 cimport cython
 cimport numpy as cnp
+from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM
 
 from numbers import Number
 
@@ -28,6 +34,13 @@ cnp.import_array()
 
 cdef extern from *:
     """
+    #include "admf_internals.h"
+    #if !defined(Py_GIL_DISABLED)
+    #define ADMF_REGROW 1
+    #else
+    #define ADMF_REGROW 0                   /* refcounts are not exact there */
+    #endif
+
     /* arr[..., :length]: the view numpy's slicing makes of the first
      * `length` positions of an array's last axis (a 1-D array's only one),
      * of the same type, made without a slice object or index parsing. */
@@ -64,8 +77,64 @@ cdef extern from *:
         }
         return v;
     }
+
+    /* `v`, the view admf_head made of `root` for the last bar, grown in place
+     * to the first `length` positions of root's last axis, when nobody can
+     * see the change: only the strategy's attribute and this loop hold it
+     * (`owners` references), it has no weak reference and no attribute of its
+     * own, and it is still exactly such a view (a dtype, shape, strides or
+     * flags setter leaves it alone).  1 when grown, else 0 (make a new one).
+     * CPython internals: the exact reference count (docs/internals.md). */
+    static int admf_regrow(PyObject* v, PyObject* root, npy_intp length, Py_ssize_t owners)
+    {
+        PyArrayObject* a = (PyArrayObject*)v;
+        PyArrayObject* r = (PyArrayObject*)root;
+        Py_ssize_t wl = Py_TYPE(v)->tp_weaklistoffset;
+        PyObject* d;
+        int nd, k, empty;
+        if (!ADMF_REGROW || !admf_internals || Py_REFCNT(v) != owners || Py_TYPE(v) != Py_TYPE(root) || wl < 0
+                || (wl > 0 && *(PyObject**)((char*)v + wl) != NULL))
+            return 0;
+        nd = PyArray_NDIM(r);
+        if (PyArray_NDIM(a) != nd || PyArray_DESCR(a) != PyArray_DESCR(r) || PyArray_DATA(a) != PyArray_DATA(r)
+                || PyArray_BASE(a) != root || length > PyArray_DIMS(r)[nd - 1]
+                || (PyArray_FLAGS(a) & (NPY_ARRAY_WRITEABLE | NPY_ARRAY_OWNDATA))
+                   != (PyArray_FLAGS(r) & NPY_ARRAY_WRITEABLE)
+                || memcmp(PyArray_STRIDES(a), PyArray_STRIDES(r), (size_t)nd * sizeof(npy_intp)) != 0)
+            return 0;
+        for (k = 0; k < nd - 1; k++)
+            if (PyArray_DIMS(a)[k] != PyArray_DIMS(r)[k])
+                return 0;
+        if (Py_TYPE(v)->tp_dictoffset != 0) {       /* an attribute set on the view stays on it */
+            d = PyObject_GenericGetDict(v, NULL);
+            if (d == NULL) {
+                PyErr_Clear();
+                return 0;
+            }
+            empty = PyDict_GET_SIZE(d) == 0;
+            Py_DECREF(d);
+            if (!empty)
+                return 0;
+        }
+        PyArray_DIMS(a)[nd - 1] = length;
+        PyArray_UpdateFlags(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+        return 1;
+    }
     """
     object admf_head(object arr, cnp.npy_intp length)
+    bint admf_regrow(PyObject* v, PyObject* root, cnp.npy_intp length, Py_ssize_t owners)
+    bint ADMF_REGROW
+    bint admf_internals
+    int admf_internals_init() noexcept
+
+
+admf_internals_init()   # docs/internals.md: ADMF_PERF_PORTABLE=1 turns the internals off
+
+
+def _internals_in_use():
+    """Which CPython internals this module uses (docs/internals.md); all
+    False under ADMF_PERF_PORTABLE=1."""
+    return {"view_regrow": bool(ADMF_REGROW and admf_internals)}
 
 
 cdef frozenset _PLAIN = frozenset((np.ndarray,))
@@ -142,8 +211,14 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef Py_ssize_t stop
     if n > PyList_GET_SIZE(equity) or n > PyList_GET_SIZE(closes) or start < 0:
         raise ValueError("run_bars: n exceeds the equity or closes lists, or start < 0")
-    for pair in flat + stacked:     # admf_head reads them as arrays
-        if not isinstance(pair, tuple) or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
+    cdef list pairs = flat + stacked                # the run's own copy: read in C
+    cdef Py_ssize_t nviews = PyList_GET_SIZE(pairs)
+    cdef list views = [None] * nviews               # the view shown of each, last bar
+    cdef object name
+    cdef PyObject* shown
+    cdef PyObject* view
+    for pair in pairs:
+        if type(pair) is not tuple or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
             raise TypeError("run_bars: flat and stacked hold (name, ndarray) pairs")
     for i in range(start, n):
         # the lists are this engine's own, but a strategy can reach anything:
@@ -154,12 +229,16 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         data._len = stop
         if cache:
             cache.clear()
-        for k in range(PyList_GET_SIZE(flat)):      # ind[:i + 1]
-            pair = flat[k]
-            attrs[pair[0]] = admf_head(pair[1], stop)
-        for k in range(PyList_GET_SIZE(stacked)):   # ind[..., :i + 1]
-            pair = stacked[k]
-            attrs[pair[0]] = admf_head(pair[1], stop)
+        for k in range(nviews):                     # ind[..., :i + 1]
+            pair = <object>PyList_GET_ITEM(pairs, k)
+            name = <object>PyTuple_GET_ITEM(pair, 0)
+            shown = PyDict_GetItem(attrs, name)
+            view = PyList_GET_ITEM(views, k)
+            # last bar's view, if only the attribute and `views` hold it
+            if shown == NULL or shown != view or not admf_regrow(view, PyTuple_GET_ITEM(pair, 1), stop, 2):
+                value = admf_head(<object>PyTuple_GET_ITEM(pair, 1), stop)
+                attrs[name] = value
+                views[k] = value
         broker._i = i
         if orders:
             process_orders()

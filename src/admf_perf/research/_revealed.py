@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from numbers import Number
+from types import FunctionType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -224,6 +225,44 @@ def _warmup_bars(strategy: Any) -> int:
     return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
                     for ind in strategy.__dict__.values()
                     if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
+
+
+#: An argument of ``self.I`` that cannot name itself in a cache key.
+_MISSING = object()
+
+
+def _missing(part: Any) -> bool:
+    return part is _MISSING or (type(part) is tuple and bool(part) and part[-1] is _MISSING)
+
+
+def _callable_key(func: Any, arg_key: Callable[[Any], Any]) -> Any:
+    """A callable as a part of an indicator's cache key.  A class, a builtin,
+    a module's function or a method of a class or module is itself; a
+    function made by other code (one ``init`` defines anew each run, or a
+    factory's) is its code, module, defaults and the values it closes over,
+    each named by ``arg_key``, so the next run's identical function finds the
+    series.  ``_MISSING`` for a method bound to an object, and for a closure
+    over anything that cannot name itself (a strategy, a Series, another
+    closure): as a key it would keep that object alive, and never match."""
+    owner = getattr(func, "__self__", None)
+    if owner is not None and not isinstance(owner, (type, ModuleType)):
+        return _MISSING
+    if not isinstance(func, FunctionType) or (func.__closure__ is None and "<locals>" not in func.__qualname__):
+        return func
+    parts = []
+    for cell in func.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:              # a cell not yet filled
+            return _MISSING
+        if isinstance(value, FunctionType) and (value.__closure__ or "<locals>" in value.__qualname__):
+            return _MISSING             # no recursion into other made functions
+        parts.append(arg_key(value))
+    parts += [arg_key(d) for d in func.__defaults__ or ()]
+    parts += [(k, arg_key(v)) for k, v in (func.__kwdefaults__ or {}).items()]
+    if any(_missing(p) for p in parts):
+        return _MISSING
+    return ("function", func.__code__, func.__module__, tuple(parts))
 
 
 def _fresh_indicator_batch(func: Any) -> tuple[Any, ...] | None:

@@ -40,7 +40,6 @@ from collections.abc import Callable, Sequence
 from difflib import get_close_matches
 from itertools import chain, product, repeat
 from numbers import Number
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -51,13 +50,16 @@ from . import _revealed
 from ._broker import Order, Position, Trade, _BadArgument, _Broker, _Commission, _refuse
 from ._grid import _AttrDict, _run_grid, random_subset
 from ._revealed import (
+    _MISSING,
     _OHLCV,
     _Array,
     _as_str,
     _call_indicator,
+    _callable_key,
     _Data,
     _fresh_indicator_batch,
     _Indicator,
+    _missing,
     _warmup_bars,
     crossover,
 )
@@ -214,7 +216,6 @@ class Strategy(metaclass=ABCMeta):
         return tuple(self._broker.closed_trades)
 
 
-_MISSING = object()
 
 #: The ``self.I`` cache's byte budget (least recently used out first).
 INDICATOR_CACHE_BYTES = 256 * 2**20
@@ -230,15 +231,6 @@ def _same_view(view: np.ndarray, root: np.ndarray) -> bool:
     strided view of the same memory)."""
     return (view.shape == root.shape and view.strides == root.strides and view.dtype == root.dtype
             and view.__array_interface__["data"][0] == root.__array_interface__["data"][0])
-
-
-def _per_run(func: Any) -> bool:
-    """A callable made by a run (a bound method of an object, a function or
-    lambda defined inside ``init``): it would never be looked up again, and
-    as a cache key it would keep its object (the run's strategy) alive."""
-    owner = getattr(func, "__self__", None)
-    return ((owner is not None and not isinstance(owner, (type, ModuleType)))
-            or bool(getattr(func, "__closure__", None)) or "<locals>" in getattr(func, "__qualname__", ""))
 
 
 class Backtest:
@@ -363,12 +355,9 @@ class Backtest:
         """A key naming the indicator by its function, arguments and this
         Backtest's data, or None when an argument cannot name itself (then
         the indicator is computed, not cached)."""
-        named = _fresh_indicator_batch(func)
-        if named is None and _per_run(func):
-            return None
-        parts = [named or func, *(self._arg_key(a) for a in args),
-                 *((k, self._arg_key(v)) for k, v in kwargs.items())]
-        if any(p is _MISSING or (type(p) is tuple and p[-1] is _MISSING) for p in parts):
+        parts = [_fresh_indicator_batch(func) or _callable_key(func, self._arg_key),
+                 *(self._arg_key(a) for a in args), *((k, self._arg_key(v)) for k, v in kwargs.items())]
+        if any(_missing(p) for p in parts):
             return None
         key = tuple(parts)
         try:
@@ -392,7 +381,7 @@ class Backtest:
         if isinstance(value, (str, Number, type(None), bool)):
             return value
         if callable(value):
-            return _MISSING if _per_run(value) else value
+            return _callable_key(value, self._arg_key)
         if isinstance(value, tuple):
             keys = tuple(self._arg_key(v) for v in value)
             return _MISSING if _MISSING in keys else ("tuple", keys)
