@@ -22,7 +22,7 @@ cimport cython
 cimport numpy as cnp
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.object cimport Py_TYPE, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 from numbers import Number
@@ -137,16 +137,35 @@ def _internals_in_use():
     return {"view_regrow": bool(ADMF_REGROW and admf_internals)}
 
 
-cdef frozenset _PLAIN = frozenset((np.ndarray,))
+cdef tuple _PLAIN = (np.ndarray,)        # held: _plain's pointers stay valid
+cdef PyObject* _plain[4]                # the same types, compared by pointer
+cdef Py_ssize_t _nplain = 0
 cdef object _Series = pd.Series
 cdef object _Number = Number
 
 
 def set_array_types(*types):
     """``crossover`` indexes ndarrays of these types (and plain ndarrays) as
-    they are."""
-    global _PLAIN
-    _PLAIN = frozenset((np.ndarray,) + types)
+    they are (at most three types)."""
+    global _PLAIN, _nplain
+    if len(types) > 3 or not all(isinstance(t, type) and issubclass(t, np.ndarray) for t in types):
+        raise TypeError("set_array_types: at most three ndarray subclasses")
+    _PLAIN = tuple(reversed(types)) + (np.ndarray,)     # the most derived first
+    _nplain = len(_PLAIN)
+    for k in range(_nplain):
+        _plain[k] = <PyObject*>_PLAIN[k]
+
+
+set_array_types()
+
+
+cdef inline bint _is_plain(object a) noexcept:
+    cdef PyObject* t = <PyObject*>Py_TYPE(a)
+    cdef Py_ssize_t k
+    for k in range(_nplain):
+        if _plain[k] == t:
+            return True
+    return False
 
 
 cdef inline bint _last_two(object a, double* prev, double* last) noexcept:
@@ -155,7 +174,7 @@ cdef inline bint _last_two(object a, double* prev, double* last) noexcept:
     cdef cnp.ndarray arr
     cdef cnp.npy_intp n, stride
     cdef char* data
-    if type(a) not in _PLAIN:
+    if not _is_plain(a):
         return False
     arr = <cnp.ndarray>a
     if cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE:
@@ -182,7 +201,7 @@ cpdef bint crossover(object series1, object series2) except -1:
     cdef double p1, l1, p2, l2
     if _last_two(series1, &p1, &l1) and _last_two(series2, &p2, &l2):
         return p1 < p2 and l1 > l2
-    if type(series1) not in _PLAIN or type(series2) not in _PLAIN:
+    if not _is_plain(series1) or not _is_plain(series2):
         series1 = (series1.values if isinstance(series1, _Series) else
                    (series1, series1) if isinstance(series1, _Number) else series1)
         series2 = (series2.values if isinstance(series2, _Series) else

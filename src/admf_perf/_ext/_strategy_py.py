@@ -28,8 +28,10 @@ _PLAIN: frozenset[type] = frozenset((np.ndarray,))
 
 def set_array_types(*types: type) -> None:
     """``crossover`` indexes ndarrays of these types (and plain ndarrays) as
-    they are."""
+    they are (at most three types)."""
     global _PLAIN
+    if len(types) > 3 or not all(isinstance(t, type) and issubclass(t, np.ndarray) for t in types):
+        raise TypeError("set_array_types: at most three ndarray subclasses")
     _PLAIN = frozenset((np.ndarray, *types))
 
 
