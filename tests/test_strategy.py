@@ -1147,6 +1147,54 @@ def test_every_bars_view_stays_as_it_was_shown(ours):
     assert len(strategy.a) == 40 and strategy.a.note == 40
 
 
+def test_indicators_are_found_whatever_their_attribute(ours, ref):
+    """Every attribute holding an indicator is revealed bar by bar, as
+    backtesting.py reads them from ``__dict__``: a name stored by the class's
+    code, one made at run time (``setattr``), one indicator under two names,
+    a class attribute's name, after ``init`` read ``vars(self)``. The engine
+    finds them without reading the instance's ``__dict__`` when it can (that
+    would slow every ``self.x`` of ``next()`` on CPython 3.11 and 3.12): the
+    strategy's attribute values stay its own referents."""
+    import gc
+
+    def factory(Strategy, crossover, dynamic, read_vars):
+        class S(Strategy):
+            b = None                                    # a class attribute's name
+
+            def init(self):
+                close = np.asarray(self.data.Close)
+                self.a = self.I(lambda x: x + 1.0, close)
+                self.b = self.I(lambda x: x + 2.0, close)
+                self.alias = self.a
+                if dynamic:
+                    setattr(self, "dyn_" + "c", self.I(lambda x: x + 3.0, close))
+                if read_vars:
+                    vars(self)
+                self.seen = []
+
+            def next(self):
+                row = [len(self.a), len(self.b), len(self.alias)]
+                if dynamic:
+                    row.append(len(self.dyn_c))
+                self.seen.append(row)
+        return S
+
+    df = data("goog").iloc[:30]
+    for dynamic in (False, True):
+        for read_vars in (False, True):
+            seen = []
+            for engine in (ours, ref):
+                cls = factory(engine.Strategy, engine.crossover, dynamic, read_vars)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    strategy = engine.Backtest(df, cls).run()._strategy
+                seen.append(strategy.seen)
+                if engine is ours and not (dynamic or read_vars):
+                    held = [r for r in gc.get_referents(strategy) if isinstance(r, np.ndarray)]
+                    assert len(held) == 3, "the instance's __dict__ was read"
+            assert seen[0] == seen[1] == [[n] * (3 + dynamic) for n in range(2, 31)]
+
+
 _FACTORY_CALLS: list[float] = []
 
 

@@ -20,9 +20,9 @@ Twin (specification): ``_strategy_py.py``.
 
 cimport cython
 cimport numpy as cnp
-from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport Py_TYPE, PyObject
+from cpython.object cimport Py_TYPE, PyObject, PyObject_SetAttr
+from cpython.ref cimport Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 from numbers import Number
@@ -120,8 +120,19 @@ cdef extern from *:
         PyArray_UpdateFlags(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED);
         return 1;
     }
+
+    /* o.name as a new reference, or NULL: with the error set, or without
+     * one when o has no such attribute (the strategy deleted it). */
+    static PyObject* admf_attr(PyObject* o, PyObject* name)
+    {
+        PyObject* v = PyObject_GetAttr(o, name);
+        if (v == NULL && PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        return v;
+    }
     """
     object admf_head(object arr, cnp.npy_intp length)
+    PyObject* admf_attr(PyObject* o, PyObject* name) except? NULL
     bint admf_regrow(PyObject* v, PyObject* root, cnp.npy_intp length, Py_ssize_t owners)
     bint ADMF_REGROW
     bint admf_internals
@@ -212,15 +223,59 @@ cpdef bint crossover(object series1, object series2) except -1:
         return False
 
 
+cdef extern from *:
+    """
+    /* crossover as a builtin function (METH_FASTCALL | METH_KEYWORDS, public
+     * API): the interpreter specializes calls to those, not to Cython's
+     * function objects.  Two positional arguments go straight to the C
+     * function; any other call to Cython's own (its errors, its keywords). */
+    static PyObject* (*admf_crossover_impl)(PyObject*, PyObject*) = NULL;
+    static PyObject* admf_crossover_slow = NULL;
+
+    static PyObject* admf_crossover_fast(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                         PyObject* kwnames)
+    {
+        if (kwnames == NULL && nargs == 2)
+            return admf_crossover_impl(args[0], args[1]);
+        return PyObject_Vectorcall(admf_crossover_slow, args, (size_t)nargs, kwnames);
+    }
+
+    static PyMethodDef admf_crossover_def = {
+        "crossover", (PyCFunction)(void(*)(void))admf_crossover_fast, METH_FASTCALL | METH_KEYWORDS, NULL};
+
+    /* The builtin; `doc` (text signature and docstring) is kept alive by the
+     * module's reference to the result. */
+    static PyObject* admf_builtin_crossover(PyObject* slow, void* impl, PyObject* doc, PyObject* module)
+    {
+        const char* text = PyUnicode_AsUTF8(doc);
+        if (text == NULL)
+            return NULL;
+        Py_INCREF(slow);
+        Py_XSETREF(admf_crossover_slow, slow);
+        admf_crossover_impl = (PyObject* (*)(PyObject*, PyObject*))impl;
+        admf_crossover_def.ml_doc = text;
+        return PyCFunction_NewEx(&admf_crossover_def, NULL, module);
+    }
+    """
+    object admf_builtin_crossover(object slow, void* impl, object doc, object module)
+
+
+cdef object _crossover_object(object series1, object series2):
+    return crossover(series1, series2)
+
+
+_CROSSOVER_DOC = "crossover(series1, series2)\n--\n\n" + crossover.__doc__
+crossover = admf_builtin_crossover(crossover, <void*>_crossover_object, _CROSSOVER_DOC, __name__)
+
+
 def run_bars(object strategy, object data, object broker, list flat, list stacked,
              Py_ssize_t start, Py_ssize_t n, list equity, list closes):
     """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
-    strategy's ``__dict__`` as views up to it), fill the broker's pending
+    strategy's attributes as views up to it), fill the broker's pending
     orders, record ``equity[i]`` (cash plus the position at the close) and,
     while it is above zero, call ``strategy.next()``.  False when the money ran
     out (the broker has closed everything, as backtesting.py), else True."""
-    cdef dict attrs = strategy.__dict__
     cdef dict cache = data._cache
     cdef list orders = broker.orders
     cdef object process_orders = broker._process_orders
@@ -235,6 +290,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef list views = [None] * nviews               # the view shown of each, last bar
     cdef object name
     cdef PyObject* shown
+    cdef bint grown
     cdef PyObject* view
     for pair in pairs:
         if type(pair) is not tuple or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
@@ -251,12 +307,14 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         for k in range(nviews):                     # ind[..., :i + 1]
             pair = <object>PyList_GET_ITEM(pairs, k)
             name = <object>PyTuple_GET_ITEM(pair, 0)
-            shown = PyDict_GetItem(attrs, name)
+            shown = admf_attr(<PyObject*>strategy, <PyObject*>name)
             view = PyList_GET_ITEM(views, k)
-            # last bar's view, if only the attribute and `views` hold it
-            if shown == NULL or shown != view or not admf_regrow(view, PyTuple_GET_ITEM(pair, 1), stop, 2):
+            # last bar's view, if only the attribute, `views` and `shown` hold it
+            grown = shown == view and admf_regrow(view, PyTuple_GET_ITEM(pair, 1), stop, 3)
+            Py_XDECREF(shown)
+            if not grown:
                 value = admf_head(<object>PyTuple_GET_ITEM(pair, 1), stop)
-                attrs[name] = value
+                PyObject_SetAttr(strategy, name, value)
                 views[k] = value
         broker._i = i
         if orders:

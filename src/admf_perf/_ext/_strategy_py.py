@@ -56,11 +56,10 @@ def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
              closes: list[float]) -> bool:
     """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
-    strategy's ``__dict__`` as views up to it), fill the broker's pending
+    strategy's attributes as views up to it), fill the broker's pending
     orders, record ``equity[i]`` (cash plus the position at the close) and,
     while it is above zero, call ``strategy.next()``.  False when the money ran
     out (the broker has closed everything, as backtesting.py), else True."""
-    attrs = strategy.__dict__
     cache = data._cache
     orders = broker.orders
     process_orders = broker._process_orders
@@ -71,9 +70,9 @@ def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
         if cache:
             cache.clear()
         for attr, ind in flat:
-            attrs[attr] = ind[:stop]
+            setattr(strategy, attr, ind[:stop])
         for attr, ind in stacked:
-            attrs[attr] = ind[..., :stop]
+            setattr(strategy, attr, ind[..., :stop])
         broker._i = i
         if orders:
             process_orders()

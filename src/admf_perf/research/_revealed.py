@@ -6,9 +6,12 @@ Part of :mod:`admf_perf.research.strategy` (semantics there and in
 """
 from __future__ import annotations
 
+import dis
+import gc
+import weakref
 from collections.abc import Callable
 from numbers import Number
-from types import FunctionType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -219,12 +222,54 @@ def _call_indicator(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     return value
 
 
-def _warmup_bars(strategy: Any) -> int:
-    if strategy is None:
-        return 0
+def _warmup_bars(indicators: list[tuple[str, _Indicator]]) -> int:
+    """The bars before every (non-scatter) indicator has a value."""
     return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
-                    for ind in strategy.__dict__.values()
-                    if isinstance(ind, _Indicator) and not ind._opts["scatter"]), default=0))
+                    for _, ind in indicators if not ind._opts["scatter"]), default=0))
+
+
+#: Per strategy class: the attribute names its code (and its bases', nested
+#: functions included) stores (``x.name = ...``), less the class's descriptors.
+_STORED_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _stored_names(cls: type) -> tuple[str, ...]:
+    names = _STORED_NAMES.get(cls)
+    if names is None:
+        codes = [f.__code__ for klass in cls.__mro__ for f in vars(klass).values()
+                 if isinstance(f, FunctionType)]
+        seen: dict[str, None] = {}
+        while codes:
+            code = codes.pop()
+            seen.update((ins.argval, None) for ins in dis.get_instructions(code) if ins.opname == "STORE_ATTR")
+            codes += [c for c in code.co_consts if isinstance(c, CodeType)]
+        names = _STORED_NAMES[cls] = tuple(n for n in seen if not hasattr(getattr(cls, n, None), "__get__"))
+    return names
+
+
+def _indicator_attrs(strategy: Any) -> list[tuple[str, _Indicator]]:
+    """``(name, indicator)`` for every attribute of ``strategy`` that holds an
+    indicator (what backtesting.py reads from ``__dict__``), found without
+    reading ``__dict__``: on CPython 3.11 and 3.12 that turns the instance's
+    attribute storage into a dict for good, and every ``self.x`` of the
+    strategy's ``next()`` then takes the interpreter's slow path (about three
+    times the cost of a load).  The names the class's code stores are tried;
+    when the indicators the instance references directly are not exactly
+    those (a name made at run time, ``setattr``), ``__dict__`` is read."""
+    found = []
+    for name in _stored_names(type(strategy)):
+        try:
+            value = object.__getattribute__(strategy, name)
+        except AttributeError:
+            continue
+        if isinstance(value, _Indicator):
+            found.append((name, value))
+    referents = gc.get_referents(strategy)    # its attributes' values, or its dict
+    held = sorted(id(r) for r in referents if isinstance(r, _Indicator))
+    if held != sorted(id(v) for _, v in found) or any(
+            type(r) is dict and any(isinstance(v, _Indicator) for v in r.values()) for r in referents):
+        found = [(k, v) for k, v in vars(strategy).items() if isinstance(v, _Indicator)]
+    return found
 
 
 #: An argument of ``self.I`` that cannot name itself in a cache key.

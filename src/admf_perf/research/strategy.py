@@ -59,6 +59,7 @@ from ._revealed import (
     _Data,
     _fresh_indicator_batch,
     _Indicator,
+    _indicator_attrs,
     _missing,
     _warmup_bars,
     crossover,
@@ -477,10 +478,10 @@ class Backtest:
                 values = np.array(df[col].to_numpy(), copy=True)
                 values.setflags(write=False)
                 arrays[col] = _Array(values, name=col, index=arrays["__index"])
-        indicators = [(attr, ind) for attr, ind in strategy.__dict__.items() if isinstance(ind, _Indicator)]
+        indicators = _indicator_attrs(strategy)
         flat = [(attr, ind) for attr, ind in indicators if ind.ndim == 1]
         stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
-        start = 1 + _warmup_bars(strategy)
+        start = 1 + _warmup_bars(indicators)
         equity: list[float] = [np.nan] * n
         with np.errstate(invalid="ignore"):
             if _revealed._core.run_bars(strategy, data, broker, flat, stacked, start, n, equity, broker._close_list):
