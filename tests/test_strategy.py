@@ -1195,6 +1195,16 @@ def test_indicators_are_found_whatever_their_attribute(ours, ref):
             assert seen[0] == seen[1] == [[n] * (3 + dynamic) for n in range(2, 31)]
 
 
+@pytest.mark.parametrize("cash", [10_000, 10_000.5, np.float64(10_000.25), 2**60],
+                         ids=["int", "float", "numpy", "huge"])
+def test_cash_of_any_number_type_gives_backtesting_pys_equity(ours, ref, cash):
+    """The equity of each bar is Python's ``cash + (close * size - cost)``
+    whatever the types: the compiled loop computes it in C for exact floats
+    and ints, and with Python's operators for anything else (a numpy float),
+    the same doubles either way."""
+    compare(ours, ref, make_sma_cross, data("goog").iloc[:400], {"cash": cash, "commission": 0.001})
+
+
 _FACTORY_CALLS: list[float] = []
 
 

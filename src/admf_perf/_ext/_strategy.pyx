@@ -21,6 +21,9 @@ Twin (specification): ``_strategy_py.py``.
 cimport cython
 cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.long cimport PyLong_AsDouble, PyLong_CheckExact
 from cpython.object cimport Py_TYPE, PyObject, PyObject_SetAttr
 from cpython.ref cimport Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_ITEM
@@ -291,6 +294,9 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef object name
     cdef PyObject* shown
     cdef bint grown
+    cdef double held_at[3]                          # cash, position size, position cost
+    cdef bint held = _position(broker, held_at)
+    cdef PyObject* close
     cdef PyObject* view
     for pair in pairs:
         if type(pair) is not tuple or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
@@ -319,10 +325,37 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         broker._i = i
         if orders:
             process_orders()
-        value = broker._cash + ((<object>PyList_GET_ITEM(closes, i)) * broker._pos_size - broker._pos_cost)
+            held = _position(broker, held_at)
+        close = PyList_GET_ITEM(closes, i)
+        if held and PyFloat_CheckExact(<object>close):   # Python's double arithmetic, in C
+            value = held_at[0] + (PyFloat_AS_DOUBLE(<object>close) * held_at[1] - held_at[2])
+        else:
+            value = broker._cash + ((<object>close) * broker._pos_size - broker._pos_cost)
         equity[i] = value
         if value <= 0:
             broker._out_of_money(i, equity)
             return False
         strategy_next()
     return True
+
+
+cdef inline bint _number(object o, double* out):
+    """An exact float or int as the double Python's arithmetic with a float
+    uses (an int through PyLong_AsDouble); False for anything else."""
+    if PyFloat_CheckExact(o):
+        out[0] = PyFloat_AS_DOUBLE(o)
+        return True
+    if PyLong_CheckExact(o):
+        out[0] = PyLong_AsDouble(o)
+        if out[0] == -1.0 and PyErr_Occurred() != NULL:
+            PyErr_Clear()                   # too large: Python's arithmetic raises it
+            return False
+        return True
+    return False
+
+
+cdef bint _position(object broker, double* at):
+    """The broker's cash, position size and cost as doubles (they change
+    only when it fills orders): False when one is not an exact float or
+    int (then the bar's equity is computed with Python's operators)."""
+    return _number(broker._cash, &at[0]) and _number(broker._pos_size, &at[1]) and _number(broker._pos_cost, &at[2])
