@@ -1122,8 +1122,11 @@ def test_every_bars_view_stays_as_it_was_shown(ours):
 
         def next(self):
             n = len(self.data)
+            fresh = [v.base[..., :n] for v in (self.a, self.b)]   # numpy's own view, its flags
             self.seen.append((len(self.a), self.b.shape, float(self.a[-1]), self.a.name,
-                              getattr(self.a, "note", None), self.a.flags.writeable))
+                              getattr(self.a, "note", None), self.a.flags.writeable,
+                              [(v.flags.c_contiguous, v.flags.f_contiguous, v.strides) for v in (self.a, self.b)]
+                              == [(f.flags.c_contiguous, f.flags.f_contiguous, f.strides) for f in fresh]))
             if n % 3 == 0:
                 self.kept.append((n, self.a, self.b))
             elif n % 3 == 1:
@@ -1136,7 +1139,7 @@ def test_every_bars_view_stays_as_it_was_shown(ours):
     close = df.Close.to_numpy()
     strategy = ours.Backtest(df, S).run()._strategy
     writeable = bool(np.asarray(strategy.a).base.flags.writeable)
-    assert strategy.seen == [(n, (2, n), 2.0 * close[n - 1], "twice", None, writeable) for n in range(2, 41)]
+    assert strategy.seen == [(n, (2, n), 2.0 * close[n - 1], "twice", None, writeable, True) for n in range(2, 41)]
     for n, a, b in strategy.kept:
         np.testing.assert_array_equal(a, 2.0 * close[:n])
         np.testing.assert_array_equal(b, np.vstack([close[:n], -close[:n]]))
@@ -1318,3 +1321,23 @@ def test_optimize_by_a_risk_metric(ours, ref, serial_ref_pool, maximize):
     assert (stats_o._strategy.n1, stats_o._strategy.n2) == best
     with pytest.raises(ValueError, match="omega_ratio"):
         _optimize(ours, make_sma_cross, df, n1=[5], n2=[20], maximize="omega")
+
+
+@pytest.mark.parametrize("values", [
+    [np.nan, np.nan, 3.0, 4.0, 5.0],            # NaNs lead (the bars before the first next)
+    [np.nan, 2.0, np.nan, 4.0, np.nan],         # anywhere, and last
+    [np.nan, np.nan],                           # none valid: the cash
+    [1.0, 2.0, 3.0],                            # none
+    [-0.0, np.nan, -1.5],
+])
+def test_equity_back_fill_is_pandas(values):
+    """The equity curve's fill (each NaN takes the next value, the cash after
+    the last) is pandas' ``bfill().fillna(cash)``, bit for bit."""
+    from admf_perf.research._stats import _bfill
+
+    eq = np.array(values)
+    before = eq.copy()
+    got = _bfill(eq, 10_000.0)
+    want = pd.Series(values).bfill().fillna(10_000.0).to_numpy()
+    assert got.tobytes() == want.tobytes()
+    assert eq.tobytes() == before.tobytes()      # the input is not changed

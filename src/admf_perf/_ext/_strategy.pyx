@@ -120,7 +120,14 @@ cdef extern from *:
                 return 0;
         }
         PyArray_DIMS(a)[nd - 1] = length;
-        PyArray_UpdateFlags(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+        if (nd == 1) {                  /* numpy's rule for one axis, without its general pass */
+            if (length <= 1 || PyArray_STRIDES(a)[0] == PyArray_ITEMSIZE(a))
+                PyArray_ENABLEFLAGS(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS);
+            else
+                PyArray_CLEARFLAGS(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS);
+        }
+        else
+            PyArray_UpdateFlags(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS);
         return 1;
     }
 
@@ -297,6 +304,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef double held_at[3]                          # cash, position size, position cost
     cdef bint held = _position(broker, held_at)
     cdef PyObject* close
+    cdef object stop_obj, i_obj = start
     cdef PyObject* view
     for pair in pairs:
         if type(pair) is not tuple or len(pair) != 2 or not isinstance(pair[1], np.ndarray):
@@ -307,7 +315,8 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         if i >= PyList_GET_SIZE(equity) or i >= PyList_GET_SIZE(closes):
             raise RuntimeError("run_bars: the equity or closes list shrank during the run")
         stop = i + 1
-        data._len = stop
+        stop_obj = stop
+        data._len = stop_obj
         if cache:
             cache.clear()
         for k in range(nviews):                     # ind[..., :i + 1]
@@ -322,7 +331,8 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
                 value = admf_head(<object>PyTuple_GET_ITEM(pair, 1), stop)
                 PyObject_SetAttr(strategy, name, value)
                 views[k] = value
-        broker._i = i
+        broker._i = i_obj
+        i_obj = stop_obj                            # the next bar's i: one int made per bar
         if orders:
             process_orders()
             held = _position(broker, held_at)

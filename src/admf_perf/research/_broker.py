@@ -11,7 +11,6 @@ from collections.abc import Callable
 from math import copysign
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -203,13 +202,14 @@ class _Broker:
     hedging).  The position's size, cost and value are summed again only when
     the open trades change."""
 
-    def __init__(self, close: np.ndarray, open_: np.ndarray, index: pd.Index, cash: float,
+    def __init__(self, close: list[float], open_: list[float], index: pd.Index, cash: float,
                  commission: Callable[[float, float], float], trade_on_close: bool,
                  exclusive_orders: bool) -> None:
-        # Python floats: the same doubles as the arrays' (so the same sums),
-        # read without boxing a numpy scalar every bar
-        self._close_list: list[float] = close.tolist()
-        self._open_list: list[float] = open_.tolist()
+        # Python floats (the Backtest's, shared by its runs and never
+        # changed): the same doubles as the arrays' (so the same sums), read
+        # without boxing a numpy scalar every bar
+        self._close_list = close
+        self._open_list = open_
         self._index = index
         self._cash = cash
         self._commission = commission

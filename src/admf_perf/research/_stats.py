@@ -358,6 +358,11 @@ def _bfill(eq: np.ndarray, cash: float) -> np.ndarray:
     lead (the bars before the first ``next``)."""
     nan = np.isnan(eq)
     if nan.any():
+        first = int(nan.argmin())           # the first valid value, if any
+        if not nan[first] and not nan[first:].any():    # NaNs only lead: it fills them
+            eq = eq.copy()
+            eq[:first] = eq[first]
+            return eq
         valid = np.flatnonzero(~nan)
         if not len(valid):
             return np.full_like(eq, cash)

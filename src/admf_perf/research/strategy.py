@@ -328,7 +328,7 @@ class Backtest:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_arrays"] = None
+        state["_arrays"] = state["_prices"] = None     # made again where it runs
         state["_indicator_cache"] = None
         return state
 
@@ -348,6 +348,7 @@ class Backtest:
                 arrays[col] = _Array(values, name=col, index=index)
             arrays["__index"] = index  # type: ignore[assignment]
             self._arrays = arrays
+            self._prices = (arrays["Close"].tolist(), arrays["Open"].tolist())   # the broker's
             self._data_ids = {id(a): c for c, a in arrays.items() if c != "__index"}
         return self._arrays
 
@@ -466,8 +467,7 @@ class Backtest:
         df = self._data.copy(deep=False)  # this run's: init() may add columns (backtesting.py's data.df)
         n = len(df)
         data = _Data(df, arrays)
-        close = arrays["Close"]
-        broker = _Broker(np.asarray(close), np.asarray(arrays["Open"]), arrays["__index"], self._cash,
+        broker = _Broker(*self._prices, arrays["__index"], self._cash,
                          self._commission, self._trade_on_close, self._exclusive_orders)
         broker._backtest = self
         strategy = self._strategy(broker, data, kwargs)
@@ -495,7 +495,7 @@ class Backtest:
                                   "`Backtest(..., finalize_trades=True)` to close them and "
                                   "include them in stats.", stacklevel=2)
             data._set_length(n)
-            eq = np.array(equity, dtype=float)
+            eq = np.fromiter(equity, dtype=float, count=n)
             from ._stats import _bfill, compute_stats
             eq = _bfill(eq, broker._cash)
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames, only=only)
