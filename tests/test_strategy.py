@@ -1341,3 +1341,25 @@ def test_equity_back_fill_is_pandas(values):
     want = pd.Series(values).bfill().fillna(10_000.0).to_numpy()
     assert got.tobytes() == want.tobytes()
     assert eq.tobytes() == before.tobytes()      # the input is not changed
+
+
+def test_compiled_loop_grows_an_unheld_view_in_place(ours):
+    """With the CPython internals on (docs/internals.md), a view nothing but
+    the attribute holds is grown in place: one object for every bar, not a
+    new view each (the saving the loop is for; a held one is never touched,
+    test_every_bars_view_stays_as_it_was_shown)."""
+    from admf_perf.research import _revealed
+
+    if ours.name != "admf_perf" or not _revealed._core._internals_in_use()["view_regrow"]:
+        pytest.skip("the twin, or the internals off: a new view every bar")
+
+    class S(ours.Strategy):
+        def init(self):
+            self.a = self.I(lambda x: np.asarray(x) * 1.0, self.data.Close)
+            self.ids = []
+
+        def next(self):
+            self.ids.append(id(self.a))
+
+    strategy = ours.Backtest(data("goog").iloc[:50], S).run()._strategy
+    assert len(strategy.ids) == 49 and len(set(strategy.ids[1:])) == 1

@@ -279,7 +279,7 @@ crossover = admf_builtin_crossover(crossover, <void*>_crossover_object, _CROSSOV
 
 
 def run_bars(object strategy, object data, object broker, list flat, list stacked,
-             Py_ssize_t start, Py_ssize_t n, list equity, list closes):
+             Py_ssize_t start, Py_ssize_t n, object equity, list closes):
     """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
     strategy's attributes as views up to it), fill the broker's pending
@@ -293,8 +293,10 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef Py_ssize_t i, k
     cdef object value, pair
     cdef Py_ssize_t stop
-    if n > PyList_GET_SIZE(equity) or n > PyList_GET_SIZE(closes) or start < 0:
-        raise ValueError("run_bars: n exceeds the equity or closes lists, or start < 0")
+    cdef double[::1] equity_at = equity             # a float64 array: written in C
+    cdef double v
+    if n > equity_at.shape[0] or n > PyList_GET_SIZE(closes) or start < 0:
+        raise ValueError("run_bars: n exceeds the equity array or the closes list, or start < 0")
     cdef list pairs = flat + stacked                # the run's own copy: read in C
     cdef Py_ssize_t nviews = PyList_GET_SIZE(pairs)
     cdef list views = [None] * nviews               # the view shown of each, last bar
@@ -312,8 +314,8 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     for i in range(start, n):
         # the lists are this engine's own, but a strategy can reach anything:
         # never read past their ends
-        if i >= PyList_GET_SIZE(equity) or i >= PyList_GET_SIZE(closes):
-            raise RuntimeError("run_bars: the equity or closes list shrank during the run")
+        if i >= PyList_GET_SIZE(closes):
+            raise RuntimeError("run_bars: the closes list shrank during the run")
         stop = i + 1
         stop_obj = stop
         data._len = stop_obj
@@ -331,6 +333,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
                 value = admf_head(<object>PyTuple_GET_ITEM(pair, 1), stop)
                 PyObject_SetAttr(strategy, name, value)
                 views[k] = value
+                value = None                        # held by the attribute and `views` only
         broker._i = i_obj
         i_obj = stop_obj                            # the next bar's i: one int made per bar
         if orders:
@@ -338,11 +341,11 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
             held = _position(broker, held_at)
         close = PyList_GET_ITEM(closes, i)
         if held and PyFloat_CheckExact(<object>close):   # Python's double arithmetic, in C
-            value = held_at[0] + (PyFloat_AS_DOUBLE(<object>close) * held_at[1] - held_at[2])
+            v = held_at[0] + (PyFloat_AS_DOUBLE(<object>close) * held_at[1] - held_at[2])
         else:
-            value = broker._cash + ((<object>close) * broker._pos_size - broker._pos_cost)
-        equity[i] = value
-        if value <= 0:
+            v = broker._cash + ((<object>close) * broker._pos_size - broker._pos_cost)
+        equity_at[i] = v
+        if v <= 0:
             broker._out_of_money(i, equity)
             return False
         strategy_next()

@@ -52,7 +52,7 @@ def crossover(series1: Any, series2: Any) -> bool:
 
 
 def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
-             stacked: list[tuple[str, Any]], start: int, n: int, equity: list[float],
+             stacked: list[tuple[str, Any]], start: int, n: int, equity: Any,
              closes: list[float]) -> bool:
     """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the

@@ -347,7 +347,7 @@ class _Broker:
         self._trades_changed()
         self._cash -= self._commission(size, price)
 
-    def next(self, i: int, equity_out: list[float]) -> bool:
+    def next(self, i: int, equity_out: Any) -> bool:
         """One bar: fill the pending orders and record the equity; False
         when it is gone (backtesting.py then closes everything and stops)."""
         self._i = i
@@ -360,7 +360,7 @@ class _Broker:
             return False
         return True
 
-    def _out_of_money(self, i: int, equity_out: list[float]) -> None:
+    def _out_of_money(self, i: int, equity_out: Any) -> None:
         for trade in self.trades:  # backtesting.py's loop, which removes as it goes
             self._close_trade(trade, self._close_list[i], i)
         self._cash = 0

@@ -482,7 +482,7 @@ class Backtest:
         flat = [(attr, ind) for attr, ind in indicators if ind.ndim == 1]
         stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
         start = 1 + _warmup_bars(indicators)
-        equity: list[float] = [np.nan] * n
+        equity = np.full(n, np.nan)
         with np.errstate(invalid="ignore"):
             if _revealed._core.run_bars(strategy, data, broker, flat, stacked, start, n, equity, broker._close_list):
                 if self._finalize_trades:
@@ -495,9 +495,8 @@ class Backtest:
                                   "`Backtest(..., finalize_trades=True)` to close them and "
                                   "include them in stats.", stacklevel=2)
             data._set_length(n)
-            eq = np.fromiter(equity, dtype=float, count=n)
             from ._stats import _bfill, compute_stats
-            eq = _bfill(eq, broker._cash)
+            eq = _bfill(equity, broker._cash)
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames, only=only)
 
     def plot(self, *args: Any, **kwargs: Any) -> Any:
