@@ -1363,3 +1363,24 @@ def test_compiled_loop_grows_an_unheld_view_in_place(ours):
 
     strategy = ours.Backtest(data("goog").iloc[:50], S).run()._strategy
     assert len(strategy.ids) == 49 and len(set(strategy.ids[1:])) == 1
+
+
+@pytest.mark.parametrize("options", ["default", "commission"])
+def test_a_grid_run_scored_by_one_key_computes_it_as_the_full_statistics(ours, options):
+    """``Backtest.optimize`` scores a run by one key and computes only that
+    one when it is cheap (the trades' statistics, the final equity and
+    return, a risk metric of the curve): each equals the full statistics'
+    value, bit for bit."""
+    from admf_perf.research._stats import _CHEAP
+
+    cls = make_sma_cross(ours.Strategy, ours.crossover)
+    bt = ours.Backtest(data("goog").iloc[:800], cls, cash=10_000, **OPTIONS[options])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = bt._run({}, frames=False)
+        assert full["# Trades"] > 5
+        keys = sorted(k for k in _CHEAP if k in full)       # (a curve metric is scored on _equity)
+        assert len(keys) >= 12
+        for key in keys:
+            got = bt._run({}, frames=False, only=key)[key]
+            assert np.asarray(got).tobytes() == np.asarray(full[key]).tobytes(), key

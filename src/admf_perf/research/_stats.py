@@ -11,6 +11,7 @@ calendar is the definition.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -193,21 +194,36 @@ _CHEAP = frozenset(("# Trades", "Equity Final [$]", "Equity Peak [$]", "Return [
                     *CURVE_METRICS))
 
 
-def _trade_stats(pl: np.ndarray, returns: np.ndarray) -> dict[str, Any]:
-    """:data:`TRADE_KEYS` from the trades' P&L and returns."""
+def _trade_stats(pl: np.ndarray, returns: Callable[[], np.ndarray] | np.ndarray,
+                 only: str | None = None) -> dict[str, Any]:
+    """:data:`TRADE_KEYS` from the trades' P&L and returns (or a function
+    making them: read only by the keys that need them); ``only``: that key
+    alone, computed as in the full set."""
     n_trades = len(pl)
-    win_rate = np.nan if not n_trades else (pl > 0).mean()
-    pl_std = pl.std(ddof=1) if n_trades > 1 else np.nan
-    return {
-        "Win Rate [%]": win_rate * 100,
-        "Best Trade [%]": (returns.max() if n_trades else np.nan) * 100,
-        "Worst Trade [%]": (returns.min() if n_trades else np.nan) * 100,
-        "Avg. Trade [%]": _geometric_mean(returns) * 100,
-        "Profit Factor": returns[returns > 0].sum() / (abs(returns[returns < 0].sum()) or np.nan),
-        "Expectancy [%]": _mean(returns) * 100,
-        "SQN": np.sqrt(n_trades) * _mean(pl) / (pl_std or np.nan),
-        "Kelly Criterion": win_rate - (1 - win_rate) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0])),
+    rets = (lambda: returns) if isinstance(returns, np.ndarray) else functools.cache(returns)
+
+    def win_rate() -> Any:
+        return np.nan if not n_trades else (pl > 0).mean()
+
+    def kelly() -> Any:
+        w = win_rate()
+        return w - (1 - w) / (_mean(pl[pl > 0]) / -_mean(pl[pl < 0]))
+
+    def profit_factor() -> Any:
+        r = rets()
+        return r[r > 0].sum() / (abs(r[r < 0].sum()) or np.nan)
+
+    stats: dict[str, Callable[[], Any]] = {
+        "Win Rate [%]": lambda: win_rate() * 100,
+        "Best Trade [%]": lambda: (rets().max() if n_trades else np.nan) * 100,
+        "Worst Trade [%]": lambda: (rets().min() if n_trades else np.nan) * 100,
+        "Avg. Trade [%]": lambda: _geometric_mean(rets()) * 100,
+        "Profit Factor": profit_factor,
+        "Expectancy [%]": lambda: _mean(rets()) * 100,
+        "SQN": lambda: np.sqrt(n_trades) * _mean(pl) / ((pl.std(ddof=1) if n_trades > 1 else np.nan) or np.nan),
+        "Kelly Criterion": kelly,
     }
+    return {k: f() for k, f in stats.items() if only is None or k == only}
 
 
 def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, arrays: dict[str, Any],
@@ -226,7 +242,7 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
         out = {"# Trades": len(trades), "Equity Final [$]": equity[-1], "Equity Peak [$]": equity.max(),
                "Return [%]": (equity[-1] - equity[0]) / equity[0] * 100, "_equity": equity}
         if only in TRADE_KEYS:
-            out.update(_trade_stats(pl, np.array([t.pl_pct for t in trades], dtype=float)))
+            out.update(_trade_stats(pl, lambda: np.array([t.pl_pct for t in trades], dtype=float), only))
         return out
     index = ohlc.index
     with np.errstate(divide="ignore", invalid="ignore"):
