@@ -337,6 +337,36 @@ def test_index_table_churn_matches_a_dict(ap):
         assert all(k not in c for k in pool if k not in ref)
 
 
+@pytest.mark.parametrize("strategy", ["lru", "lfu", "wtinylfu"])
+def test_large_store_keeps_every_entry_across_growth_and_clear(ap, strategy):
+    """The entries arrays double as a store fills; from 1 MiB (16,384
+    entries) they are a mapping grown in place (Linux, compiled). Every entry
+    survives each growth, eviction picks the policy's victims, and a cleared
+    store refills (a fresh, small array) the same way. The compiled store's
+    __sizeof__ counts the arrays it has."""
+    c = ap.Cache(60_000, strategy)
+    ref = {}
+    for k in range(70_000):
+        c[k] = ref[k] = (k, -k)
+    assert len(c) == 60_000 and c.stats().evictions == 10_000
+    assert all(c[k] == ref[k] for k in c.keys())
+    if strategy == "lru":
+        assert sorted(c.keys()) == list(range(10_000, 70_000))
+    c._check()
+    grown = sys.getsizeof(c)
+    c.clear()
+    assert len(c) == 0
+    if all(ap.COMPILED.values()):   # the twin's storage is a dict: no __sizeof__ of its own
+        assert sys.getsizeof(c) < grown - 60_000 * 64
+    for k in range(40_000):
+        c[k] = str(k)
+    assert all(c[k] == str(k) for k in range(40_000)) and len(c) == 40_000
+    for k in range(0, 40_000, 2):
+        del c[k]
+    assert len(c) == 20_000 and all((k in c) == (k % 2 == 1) for k in range(40_000))
+    c._check()
+
+
 def test_index_table_hashes_by_low_bits_until_a_probe_runs_long(ap):
     """Int keys take the slot of their low bits (as CPython's dict:
     sequential keys, sequential slots), so a full table of 0..n-1 never

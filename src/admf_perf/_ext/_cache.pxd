@@ -61,7 +61,8 @@ cdef class CacheCore:
     # the entries (64-byte aligned: one per cache line) and their cold halves
     cdef Entry* ent
     cdef Cold* cold
-    cdef void* ent_block        # what ent points into (malloc'd)
+    cdef void* ent_block        # what ent points into (malloc'd, or mapped: admf_buf.h)
+    cdef bint ent_mapped
     cdef Py_ssize_t ent_cap
     cdef Py_ssize_t ent_used    # entries ever handed out: [0, ent_used) are live or free
     cdef int free_head          # the free entries, chained by next

@@ -148,6 +148,12 @@ cdef extern from "admf_clock.h":
     int ADMF_CLOCK_COARSE
     double admf_clock(int coarse) noexcept nogil
 
+cdef extern from "admf_buf.h":
+    bint ADMF_BUF_MMAP
+    char* admf_buf_map(Py_ssize_t nbytes) noexcept nogil
+    char* admf_buf_remap(char* p, Py_ssize_t old_n, Py_ssize_t new_n) noexcept nogil
+    void admf_buf_unmap(char* p, Py_ssize_t nbytes) noexcept nogil
+
 cdef extern from "admf_sketch.h":
     int admf_sketch_frequency(const unsigned char* t, unsigned long long h, int bits,
                               Py_ssize_t width) noexcept nogil
@@ -191,6 +197,7 @@ cdef enum:
     MIN_CAPACITY = 8   # index-table slots at least
     PROBE_LIMIT = 32   # a longer probe turns an identity-hashed table to Fibonacci hashing
     MIN_ENTRIES = 8
+    ENT_MAP_MIN = 1 << 20      # entries arrays of 1 MiB and more: a mapping grown by mremap (admf_buf.h)
     MAX_ENTRIES = 0x7FFFFFF0   # indices are C ints
     F_COLD_OBJECTS = 1          # the entry holds args or kwargs (in Cold)
     W = 0              # W-TinyLFU's lists (``tag``): window (the order list), probation, protected
@@ -333,7 +340,7 @@ cdef class CacheCore:
 
     def __dealloc__(self):
         _release_entries(self.ent, self.cold, self.ent_used)
-        free(self.ent_block)
+        _entries_free(self.ent_block, self.ent_cap, self.ent_mapped)
         free(self.cold)
         free(self.index)
         free(self.bk)
@@ -474,7 +481,7 @@ cdef class CacheCore:
         ``dict.__sizeof__``)."""
         cdef Py_ssize_t n = (self.mask + 1) * sizeof(int) + self.bk_cap * sizeof(Bucket)
         if self.ent_block != NULL:
-            n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + 64
+            n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + (0 if self.ent_mapped else 64)
         if self.sketch != NULL:
             n += admf_sketch_nbytes(self.sk_width)
         return object.__sizeof__(self) + n
@@ -708,30 +715,57 @@ cdef int _table_alloc(CacheCore c, Py_ssize_t capacity) except -1:
     return 0
 
 
+cdef inline void _entries_free(void* block, Py_ssize_t cap, bint mapped) noexcept nogil:
+    """Free an entries array's block (``cap`` entries; ``mapped``: a mapping)."""
+    if mapped:
+        admf_buf_unmap(<char*>block, cap * sizeof(Entry))
+    else:
+        free(block)
+
+
 cdef int _entries_grow(CacheCore c) except -1:
-    """Double the entries arrays (indices stay valid; pointers into them do not)."""
+    """Double the entries arrays (indices stay valid; pointers into them do not).
+
+    Entries of 1 MiB and more live in a mapping of their own (Linux), grown
+    by mremap: page tables move, the entries are not copied (filling a large
+    store copied each entry about once more before). A mapping starts on a
+    page, so the entries stay one per cache line; a malloc'd block is
+    over-allocated by 64 bytes and aligned by hand."""
     cdef Py_ssize_t cap = 2 * c.ent_cap if c.ent_cap else MIN_ENTRIES
-    cdef void* block
+    cdef Py_ssize_t nbytes
+    cdef void* block = NULL
     cdef Entry* ent
     cdef Cold* cold
     if c.ent_cap >= MAX_ENTRIES:
         raise OverflowError(f"a cache holds at most {<Py_ssize_t>MAX_ENTRIES} entries")
     if cap > MAX_ENTRIES:
         cap = MAX_ENTRIES
+    nbytes = cap * sizeof(Entry)
     if c.lfu and _buckets_fit(c, cap + 1) < 0:
         raise MemoryError()
-    block = malloc(cap * sizeof(Entry) + 64)
-    if block == NULL:
-        raise MemoryError()
-    cold = <Cold*>realloc(c.cold, cap * sizeof(Cold))
+    cold = <Cold*>realloc(c.cold, cap * sizeof(Cold))   # larger than needed if what follows fails: harmless
     if cold == NULL:
-        free(block)
         raise MemoryError()
     c.cold = cold
-    ent = <Entry*>(((<size_t>block) + 63) & ~(<size_t>63))
-    if c.ent_used:
-        memcpy(ent, c.ent, c.ent_used * sizeof(Entry))
-    free(c.ent_block)
+    if c.ent_mapped:
+        block = admf_buf_remap(<char*>c.ent_block, c.ent_cap * sizeof(Entry), nbytes)
+        if block == NULL:
+            raise MemoryError()
+        ent = <Entry*>block
+    else:
+        if ADMF_BUF_MMAP and nbytes >= ENT_MAP_MIN:
+            block = admf_buf_map(nbytes)
+        if block != NULL:
+            ent = <Entry*>block
+            c.ent_mapped = True
+        else:
+            block = malloc(nbytes + 64)
+            if block == NULL:
+                raise MemoryError()
+            ent = <Entry*>(((<size_t>block) + 63) & ~(<size_t>63))
+        if c.ent_used:
+            memcpy(ent, c.ent, c.ent_used * sizeof(Entry))
+        free(c.ent_block)
     c.ent_block = block
     c.ent = ent
     c.ent_cap = cap
@@ -768,6 +802,7 @@ cdef void _storage_forget(CacheCore c) noexcept nogil:
     """No entries arrays, order lists or LFU buckets (freeing what there
     was is the caller's part)."""
     c.ent_block = NULL
+    c.ent_mapped = False
     c.ent = NULL
     c.cold = NULL
     c.ent_cap = c.ent_used = 0
@@ -790,6 +825,8 @@ cdef void _empty(CacheCore c) noexcept:
     cdef Entry* old_ent = c.ent
     cdef Cold* old_cold = c.cold
     cdef Py_ssize_t old_used = c.ent_used
+    cdef Py_ssize_t old_cap = c.ent_cap
+    cdef bint old_mapped = c.ent_mapped
     cdef Bucket* old_bk = c.bk              # LFU's buckets go with the entries
     cdef int* index = <int*>malloc(MIN_CAPACITY * sizeof(int))
     _storage_forget(c)
@@ -804,7 +841,7 @@ cdef void _empty(CacheCore c) noexcept:
         _wtlfu_reset(c)
     c.miss_key = None
     _release_entries(old_ent, old_cold, old_used)
-    free(old_block)
+    _entries_free(old_block, old_cap, old_mapped)
     free(old_cold)
 
 

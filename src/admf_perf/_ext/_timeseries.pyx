@@ -42,70 +42,33 @@ __all__ = ["TimeSeriesArray"]
 
 cdef extern from *:
     """
-    #include <stdint.h>
     #include <string.h>
-    #if defined(__linux__)
-    #ifndef _GNU_SOURCE
-    #define _GNU_SOURCE
-    #endif
-    #include <sys/mman.h>
-    #define TSA_MMAP 1
-    #else
-    #define TSA_MMAP 0
-    #endif
-    /* Buffers of 4 MiB and more are mapped pages (Linux): growth is mremap,
-       which moves page tables instead of copying, so growing by small steps
-       (little slack) stays O(1) amortized.  tracemalloc is told about them
-       (PyTraceMalloc_Track, as numpy does for its data).  Smaller buffers
-       come from PyMem_RawMalloc (seen by tracemalloc directly). */
-    #define TSA_DOMAIN 0x41444D46u
-    #define TSA_MAP_MIN ((Py_ssize_t)1 << 22)
-    static void __pyx_tsa_hugepages(char* p, Py_ssize_t nbytes, int mapped) {
-    #if TSA_MMAP && defined(MADV_HUGEPAGE)
-        /* As numpy does for its data: ask for transparent huge pages on a large
-           buffer (a fresh 80 MB buffer otherwise costs ~40k page faults).  A
-           mapping of ours is advised whole, so it stays one VMA (mremap refuses
-           a range spanning two: EFAULT); a malloc'd block only on the pages
-           wholly inside it. */
-        if (p != NULL && nbytes >= TSA_MAP_MIN) {
-            uintptr_t start = mapped ? (uintptr_t)p : (((uintptr_t)p + 4095) & ~(uintptr_t)4095);
-            uintptr_t end = mapped ? (((uintptr_t)p + (uintptr_t)nbytes + 4095) & ~(uintptr_t)4095)
-                                   : (((uintptr_t)p + (uintptr_t)nbytes) & ~(uintptr_t)4095);
-            if (end > start) madvise((void*)start, end - start, MADV_HUGEPAGE);
-        }
-    #endif
-    }
-    /* A new buffer is malloc'd (freed blocks are reused: a fresh mapping per
+    #include "admf_buf.h"
+    /* Buffers of 4 MiB and more are mapped pages (Linux, admf_buf.h): growth
+       is mremap, which moves page tables instead of copying, so growing by
+       small steps (little slack) stays O(1) amortized.  tracemalloc is told
+       about them (PyTraceMalloc_Track, as numpy does for its data).  Smaller
+       buffers come from PyMem_RawMalloc (seen by tracemalloc directly).  A
+       new buffer is malloc'd (freed blocks are reused: a fresh mapping per
        buffer would pay its page faults every time); only growth past
        TSA_MAP_MIN moves a buffer to a mapping of its own. */
-    static char* __pyx_tsa_map(Py_ssize_t nbytes) {
-    #if TSA_MMAP
-        void* m = mmap(NULL, (size_t)nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) return NULL;
-        __pyx_tsa_hugepages((char*)m, nbytes, 1);
-        PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)m, (size_t)nbytes);
-        return (char*)m;
-    #else
-        return NULL;
-    #endif
-    }
+    #define TSA_DOMAIN 0x41444D46u
+    #define TSA_MAP_MIN ADMF_BUF_HUGE
     static char* __pyx_tsa_alloc(Py_ssize_t nbytes, int* mapped) {
         char* p;
         if (nbytes < 1) nbytes = 1;
         *mapped = 0;
         p = (char*)PyMem_RawMalloc((size_t)nbytes);
-        __pyx_tsa_hugepages(p, nbytes, 0);
+        admf_buf_hugepages(p, nbytes, 0);
         return p;
     }
     static void __pyx_tsa_free(char* p, Py_ssize_t nbytes, int mapped) {
         if (p == NULL) return;
-    #if TSA_MMAP
         if (mapped) {
             PyTraceMalloc_Untrack(TSA_DOMAIN, (uintptr_t)p);
-            munmap(p, (size_t)(nbytes < 1 ? 1 : nbytes));
+            admf_buf_unmap(p, nbytes);
             return;
         }
-    #endif
         PyMem_RawFree(p);
     }
     /* Resize to new_n bytes keeping the first min(old_n, new_n); NULL on
@@ -113,25 +76,22 @@ cdef extern from *:
     static char* __pyx_tsa_realloc(char* p, Py_ssize_t old_n, Py_ssize_t new_n, int* mapped) {
         char* q;
         if (new_n < 1) new_n = 1;
-    #if TSA_MMAP
         if (*mapped) {
-            void* r = mremap(p, (size_t)(old_n < 1 ? 1 : old_n), (size_t)new_n, MREMAP_MAYMOVE);
-            if (r == MAP_FAILED) return NULL;
+            q = admf_buf_remap(p, old_n, new_n);
+            if (q == NULL) return NULL;
             PyTraceMalloc_Untrack(TSA_DOMAIN, (uintptr_t)p);
-            q = (char*)r;
-            __pyx_tsa_hugepages(q, new_n, 1);
             PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)q, (size_t)new_n);
             return q;
         }
-        if (new_n >= TSA_MAP_MIN) {
-            q = __pyx_tsa_map(new_n);
+        if (ADMF_BUF_MMAP && new_n >= TSA_MAP_MIN) {
+            q = admf_buf_map(new_n);
             if (q == NULL) return NULL;
+            PyTraceMalloc_Track(TSA_DOMAIN, (uintptr_t)q, (size_t)new_n);
             memcpy(q, p, (size_t)(old_n < new_n ? old_n : new_n));
             PyMem_RawFree(p);
             *mapped = 1;
             return q;
         }
-    #endif
         return (char*)PyMem_RawRealloc(p, (size_t)new_n);
     }
     """
