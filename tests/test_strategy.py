@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -1384,3 +1385,39 @@ def test_a_grid_run_scored_by_one_key_computes_it_as_the_full_statistics(ours, o
         for key in keys:
             got = bt._run({}, frames=False, only=key)[key]
             assert np.asarray(got).tobytes() == np.asarray(full[key]).tobytes(), key
+
+
+def test_bar_loop_writes_the_bar_cells_and_refuses_bad_ones(ours):
+    """The bar loop writes the revealed length and the broker's bar into
+    one-item lists (no attribute set per bar): what the strategy reads
+    through them (``len(self.data)``, the columns, ``self.equity`` at the
+    bar's close) follows every bar, and after the run the data is whole. A
+    cell that is not a one-item list is refused with a TypeError naming it."""
+    from admf_perf.research import _revealed
+
+    class S(ours.Strategy):
+        def init(self):
+            self.seen = []
+
+        def next(self):
+            if not self.position:
+                self.buy(size=1)
+            self.seen.append((len(self.data), float(self.data.Close[-1]), self.equity))
+
+    df = data("goog").iloc[:30]
+    close = df.Close.to_numpy()
+    stats = ours.Backtest(df, S, cash=10_000, finalize_trades=True).run()
+    strategy = stats._strategy
+    assert [s[:2] for s in strategy.seen] == [(n, close[n - 1]) for n in range(2, 31)]
+    entry = stats._trades.EntryPrice.iloc[0]
+    assert strategy.seen[0][2] == 10_000
+    assert all(eq == pytest.approx(10_000 + (close[n - 1] - entry), rel=1e-12)
+               for n, _, eq in strategy.seen[1:])
+    assert len(strategy.data) == 30
+
+    core = _revealed._core
+    for owner, attr in (("data", "_shown"), ("broker", "_bar")):
+        d, b = types.SimpleNamespace(_cache={}, _shown=[0]), types.SimpleNamespace(orders=[], _bar=[0])
+        setattr(d if owner == "data" else b, attr, (0,))
+        with pytest.raises(TypeError, match=attr):
+            core.run_bars(S, d, b, [], [], 0, 0, np.zeros(0), [])

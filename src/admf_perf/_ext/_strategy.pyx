@@ -20,12 +20,12 @@ Twin (specification): ``_strategy_py.py``.
 
 cimport cython
 cimport numpy as cnp
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_SET_ITEM
 from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_CheckExact
 from cpython.object cimport Py_TYPE, PyObject, PyObject_SetAttr
-from cpython.ref cimport Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 from numbers import Number
@@ -280,13 +280,15 @@ crossover = admf_builtin_crossover(crossover, <void*>_crossover_object, _CROSSOV
 
 def run_bars(object strategy, object data, object broker, list flat, list stacked,
              Py_ssize_t start, Py_ssize_t n, object equity, list closes):
-    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
+    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._shown[0]``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
     strategy's attributes as views up to it), fill the broker's pending
     orders, record ``equity[i]`` (cash plus the position at the close) and,
     while it is above zero, call ``strategy.next()``.  False when the money ran
     out (the broker has closed everything, as backtesting.py), else True."""
     cdef dict cache = data._cache
+    cdef list shown_cell = _cell(data, "_shown")    # list items, not attributes: no setattr per bar
+    cdef list bar_cell = _cell(broker, "_bar")
     cdef list orders = broker.orders
     cdef object process_orders = broker._process_orders
     cdef object strategy_next = strategy.next
@@ -318,7 +320,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
             raise RuntimeError("run_bars: the closes list shrank during the run")
         stop = i + 1
         stop_obj = stop
-        data._len = stop_obj
+        _cell_set(shown_cell, stop_obj)
         if cache:
             cache.clear()
         for k in range(nviews):                     # ind[..., :i + 1]
@@ -334,7 +336,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
                 PyObject_SetAttr(strategy, name, value)
                 views[k] = value
                 value = None                        # held by the attribute and `views` only
-        broker._i = i_obj
+        _cell_set(bar_cell, i_obj)
         i_obj = stop_obj                            # the next bar's i: one int made per bar
         if orders:
             process_orders()
@@ -350,6 +352,26 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
             return False
         strategy_next()
     return True
+
+
+cdef list _cell(object owner, str name):
+    """``owner.name``, a one-item list the bar loop writes each bar into."""
+    cell = getattr(owner, name)
+    if type(cell) is not list or PyList_GET_SIZE(cell) != 1:
+        raise TypeError(f"run_bars: {name} must be a one-item list")
+    return cell
+
+
+cdef inline void _cell_set(list cell, object value) noexcept:
+    """cell[0] = value (a list of one item: checked when the loop starts; a
+    strategy emptying it is met with the check below, not a write past it)."""
+    cdef PyObject* old
+    if PyList_GET_SIZE(cell) < 1:
+        return
+    old = PyList_GET_ITEM(cell, 0)
+    Py_INCREF(value)
+    PyList_SET_ITEM(cell, 0, value)
+    Py_XDECREF(old)
 
 
 cdef inline bint _number(object o, double* out):

@@ -51,29 +51,38 @@ def crossover(series1: Any, series2: Any) -> bool:
         return False
 
 
+def _cell(owner: Any, name: str) -> list[Any]:
+    """``owner.name``, a one-item list the bar loop writes each bar into."""
+    cell = getattr(owner, name)
+    if type(cell) is not list or len(cell) != 1:
+        raise TypeError(f"run_bars: {name} must be a one-item list")
+    return cell
+
+
 def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
              stacked: list[tuple[str, Any]], start: int, n: int, equity: Any,
              closes: list[float]) -> bool:
-    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._len``, the
+    """Bars ``start`` to ``n - 1``: for each, reveal it (``data._shown[0]``, the
     indicators in ``flat`` (1-D) and ``stacked`` (2-D) written into the
     strategy's attributes as views up to it), fill the broker's pending
     orders, record ``equity[i]`` (cash plus the position at the close) and,
     while it is above zero, call ``strategy.next()``.  False when the money ran
     out (the broker has closed everything, as backtesting.py), else True."""
     cache = data._cache
+    shown, bar = _cell(data, "_shown"), _cell(broker, "_bar")
     orders = broker.orders
     process_orders = broker._process_orders
     strategy_next = strategy.next
     for i in range(start, n):
         stop = i + 1
-        data._len = stop
+        shown[0] = stop
         if cache:
             cache.clear()
         for attr, ind in flat:
             setattr(strategy, attr, ind[:stop])
         for attr, ind in stacked:
             setattr(strategy, attr, ind[..., :stop])
-        broker._i = i
+        bar[0] = i
         if orders:
             process_orders()
         value = broker._cash + (closes[i] * broker._pos_size - broker._pos_cost)

@@ -215,7 +215,9 @@ class _Broker:
         self._commission = commission
         self._trade_on_close = trade_on_close
         self._exclusive_orders = exclusive_orders
-        self._i = 0
+        # the current bar's index, in a one-item list: the compiled bar loop
+        # writes it there (a list item, not an attribute: no setattr per bar)
+        self._bar: list[int] = [0]
         self._backtest: Backtest | None = None
         self.orders: list[Order] = []
         self.trades: list[Trade] = []
@@ -241,17 +243,17 @@ class _Broker:
 
     @property
     def last_price(self) -> float:
-        return self._close_list[self._i]
+        return self._close_list[self._bar[0]]
 
     def _unrealized_pl(self) -> float:
-        return self._close_list[self._i] * self._pos_size - self._pos_cost
+        return self._close_list[self._bar[0]] * self._pos_size - self._pos_cost
 
     @property
     def equity(self) -> float:
-        return self._cash + (self._close_list[self._i] * self._pos_size - self._pos_cost)
+        return self._cash + (self._close_list[self._bar[0]] * self._pos_size - self._pos_cost)
 
     def _margin_available(self) -> float:
-        last = self._close_list[self._i]
+        last = self._close_list[self._bar[0]]
         margin_used = sum(abs(t._size) * last / 1.0 for t in self.trades)  # Trade.value / leverage
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
@@ -267,7 +269,7 @@ class _Broker:
         return order
 
     def _process_orders(self) -> None:
-        i = self._i
+        i = self._bar[0]
         if self._trade_on_close:
             price = self._close_list[i - 1]
             time_index = i - 1
@@ -350,7 +352,7 @@ class _Broker:
     def next(self, i: int, equity_out: Any) -> bool:
         """One bar: fill the pending orders and record the equity; False
         when it is gone (backtesting.py then closes everything and stops)."""
-        self._i = i
+        self._bar[0] = i
         if self.orders:
             self._process_orders()
         equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)

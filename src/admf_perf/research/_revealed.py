@@ -104,18 +104,20 @@ class _Data:
     def __init__(self, df: pd.DataFrame, arrays: dict[str, _Array]) -> None:
         self._df = df
         self._arrays = arrays
-        self._len = len(df)
+        # the bars revealed, in a one-item list: the compiled bar loop writes
+        # it there (a list item, not an attribute: no setattr per bar)
+        self._shown: list[int] = [len(df)]
         self._cache: dict[str, Any] = {}
         self._pip: float | None = None
 
     def _set_length(self, length: int) -> None:
-        self._len = length
+        self._shown[0] = length
         self._cache.clear()
 
     def _get(self, key: str) -> Any:
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = self._arrays[key][: self._len]
+            arr = self._cache[key] = self._arrays[key][: self._shown[0]]
         return arr
 
     def __getitem__(self, item: str) -> Any:
@@ -130,10 +132,10 @@ class _Data:
             raise AttributeError(f"Column '{item}' not in data") from None
 
     def __len__(self) -> int:
-        return self._len
+        return self._shown[0]
 
     def __repr__(self) -> str:
-        i = min(self._len, len(self._df)) - 1
+        i = min(self._shown[0], len(self._df)) - 1
         index = self._arrays["__index"][i]
         items = ", ".join(f"{k}={v}" for k, v in self._df.iloc[i].items())
         return f"<Data i={i} ({index}) {items}>"
@@ -146,7 +148,8 @@ class _Data:
 
     @property
     def df(self) -> pd.DataFrame:
-        return self._df.iloc[: self._len] if self._len < len(self._df) else self._df
+        n = self._shown[0]
+        return self._df.iloc[:n] if n < len(self._df) else self._df
 
     @property
     def pip(self) -> float:
