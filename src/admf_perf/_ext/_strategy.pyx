@@ -289,6 +289,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef dict cache = data._cache
     cdef list shown_cell = _cell(data, "_shown")    # list items, not attributes: no setattr per bar
     cdef list bar_cell = _cell(broker, "_bar")
+    cdef list ints = _bar_ints(n)                   # the bar numbers as ints, made once
     cdef list orders = broker.orders
     cdef object process_orders = broker._process_orders
     cdef object strategy_next = strategy.next
@@ -319,7 +320,10 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         if i >= PyList_GET_SIZE(closes):
             raise RuntimeError("run_bars: the closes list shrank during the run")
         stop = i + 1
-        stop_obj = stop
+        if stop < PyList_GET_SIZE(ints):
+            stop_obj = <object>PyList_GET_ITEM(ints, stop)
+        else:
+            stop_obj = stop
         _cell_set(shown_cell, stop_obj)
         if cache:
             cache.clear()
@@ -352,6 +356,20 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
             return False
         strategy_next()
     return True
+
+
+cdef list _INTS = [0]
+cdef Py_ssize_t _INTS_MAX = 1 << 16
+
+
+cdef list _bar_ints(Py_ssize_t n):
+    """The ints 0 .. min(n, 65,536), one list shared by every run (a search
+    runs the same bars again and again; 2.4 MB at most)."""
+    global _INTS
+    cdef Py_ssize_t m = min(n, _INTS_MAX) + 1
+    if PyList_GET_SIZE(_INTS) < m:
+        _INTS = list(range(m))
+    return _INTS
 
 
 cdef list _cell(object owner, str name):

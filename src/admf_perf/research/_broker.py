@@ -213,6 +213,9 @@ class _Broker:
         self._index = index
         self._cash = cash
         self._commission = commission
+        # the fee as a plain bound method when it is ours (calling the
+        # instance would look __call__ up on its type at every fill)
+        self._fee = commission.__call__ if type(commission) is _Commission else commission
         self._trade_on_close = trade_on_close
         self._exclusive_orders = exclusive_orders
         # the current bar's index, in a one-item list: the compiled bar loop
@@ -254,7 +257,14 @@ class _Broker:
 
     def _margin_available(self) -> float:
         last = self._close_list[self._bar[0]]
-        margin_used = sum(abs(t._size) * last / 1.0 for t in self.trades)  # Trade.value / leverage
+        trades = self.trades
+        # Trade.value / leverage, summed from int 0 as sum() does (written out for 0 or 1 trade)
+        if not trades:
+            margin_used = 0
+        elif len(trades) == 1:
+            margin_used = 0 + abs(trades[0]._size) * last / 1.0
+        else:
+            margin_used = sum(abs(t._size) * last / 1.0 for t in trades)
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
     def new_order(self, size: float, tag: object) -> Order:
@@ -288,10 +298,12 @@ class _Broker:
                 orders.remove(order)
                 continue
             order_size = order._size
-            price_plus_commission = price + self._commission(order_size, price) / abs(order_size)
+            price_plus_commission = price + self._fee(order_size, price) / abs(order_size)
             size = order_size
+            margin = None       # the margin available, while no trade has changed since
             if -1 < size < 1:
-                size = copysign(int((self._margin_available() * 1.0 * abs(size))
+                margin = self._margin_available()
+                size = copysign(int((margin * 1.0 * abs(size))
                                     // price_plus_commission), size)
                 if not size:
                     warnings.warn(
@@ -305,6 +317,7 @@ class _Broker:
             for t in list(self.trades):
                 if (t._size > 0) == is_long:
                     continue
+                margin = None
                 if abs(need_size) >= abs(t._size):
                     self._close_trade(t, price, time_index)
                     need_size += t._size
@@ -313,7 +326,9 @@ class _Broker:
                     need_size = 0
                 if not need_size:
                     break
-            if abs(need_size) * price_plus_commission > self._margin_available() * 1.0:
+            if margin is None:
+                margin = self._margin_available()
+            if abs(need_size) * price_plus_commission > margin * 1.0:
                 warnings.warn(
                     f"time={i}: Broker canceled the order due to insufficient margin "
                     f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
@@ -339,15 +354,15 @@ class _Broker:
         trade._exit_price = price
         trade._exit_bar = time_index
         self.closed_trades.append(trade)
-        commission = self._commission(trade._size, price)
+        commission = self._fee(trade._size, price)
         self._cash += trade.pl - commission
-        trade._commissions = commission + self._commission(trade._size, trade._entry_price)
+        trade._commissions = commission + self._fee(trade._size, trade._entry_price)
         self._trades_changed()
 
     def _open_trade(self, price: float, size: int, time_index: int, tag: object) -> None:
         self.trades.append(Trade(self, size, price, time_index, tag))
         self._trades_changed()
-        self._cash -= self._commission(size, price)
+        self._cash -= self._fee(size, price)
 
     def next(self, i: int, equity_out: Any) -> bool:
         """One bar: fill the pending orders and record the equity; False
