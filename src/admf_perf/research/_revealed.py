@@ -102,7 +102,10 @@ class _Data:
     bar).  In ``init()`` they are full length."""
 
     def __init__(self, df: pd.DataFrame, arrays: dict[str, _Array]) -> None:
+        # the Backtest's frame until ``df`` is first read: then this run's
+        # shallow copy (init() may add columns to it; the Backtest's stays)
         self._df = df
+        self._df_own = False
         self._arrays = arrays
         # the bars revealed, in a one-item list: the compiled bar loop writes
         # it there (a list item, not an attribute: no setattr per bar)
@@ -148,8 +151,12 @@ class _Data:
 
     @property
     def df(self) -> pd.DataFrame:
+        df = self._df
+        if not self._df_own:
+            df = self._df = df.copy(deep=False)
+            self._df_own = True
         n = self._shown[0]
-        return self._df.iloc[:n] if n < len(self._df) else self._df
+        return df.iloc[:n] if n < len(df) else df
 
     @property
     def pip(self) -> float:

@@ -464,15 +464,15 @@ class Backtest:
         """One run; its statistics Series, or with ``frames=False`` only the
         statistics as a dict (a grid's run: no frames built; ``only``: compute_stats')."""
         arrays = dict(self._data_arrays())
-        df = self._data.copy(deep=False)  # this run's: init() may add columns (backtesting.py's data.df)
-        n = len(df)
-        data = _Data(df, arrays)
+        n = len(self._data)
+        data = _Data(self._data, arrays)  # copied (shallow) if init() reads data.df: it may add columns
         broker = _Broker(*self._prices, arrays["__index"], self._cash,
                          self._commission, self._trade_on_close, self._exclusive_orders)
         broker._backtest = self
         strategy = self._strategy(broker, data, kwargs)
         strategy.init()
         broker._backtest = None
+        df = data._df
         for col in df.columns:  # columns init() added to data.df, revealed like the others
             if col not in arrays:
                 values = np.array(df[col].to_numpy(), copy=True)
