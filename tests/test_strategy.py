@@ -823,6 +823,19 @@ def test_optimize_without_heatmap(ours, ref, serial_ref_pool):
     assert_stats_equal(stats_o, stats_r)
 
 
+def test_optimize_takes_a_numpy_range_as_its_values(ours, ref, serial_ref_pool):
+    """np.arange(...) as a parameter's range: its values, as the same list
+    gives (backtesting.py takes the array as one value and fails to hash it)."""
+    df = data("goog").iloc[:600]
+    kw = dict(maximize="SQN", return_heatmap=True)
+    stats_l, heat_l = _optimize(ours, make_bollinger, df, n=[10, 20], k=[1.5, 2.0, 2.5], **kw)
+    stats_a, heat_a = _optimize(ours, make_bollinger, df, n=np.array([10, 20]), k=np.arange(1.5, 3.0, 0.5), **kw)
+    assert_heatmap_equal(heat_a, heat_l)
+    assert_stats_equal(stats_a, stats_l)
+    with pytest.raises(TypeError):
+        _optimize(ref, make_bollinger, df, n=[10, 20], k=np.arange(1.5, 3.0, 0.5), **kw)
+
+
 def test_optimize_nan_where_no_trades(ours, ref, serial_ref_pool):
     """Runs without a closed trade are NaN in the heatmap and never best."""
     df = data("orcl").iloc[:800]

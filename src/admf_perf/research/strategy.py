@@ -547,6 +547,8 @@ class Backtest:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
 
         def _tuple(x: Any) -> Sequence[Any]:
+            if isinstance(x, np.ndarray) and x.ndim == 1:  # np.arange(...): its values (backtesting.py
+                return x.tolist()                          # takes it as one unhashable value and fails)
             return x if isinstance(x, Sequence) and not isinstance(x, str) else (x,)
 
         for k, v in kwargs.items():
