@@ -47,6 +47,7 @@ PORTABLE_SUITES = (
     "tests/test_timeseries.py",
     "tests/test_indicators.py",
     "tests/test_strategy.py::test_every_bars_view_stays_as_it_was_shown",
+    "tests/test_strategy.py::test_data_columns_read_each_bar_are_the_bars_shown_and_kept_ones_never_change",
 )
 
 

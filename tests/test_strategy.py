@@ -1379,6 +1379,50 @@ def test_compiled_loop_grows_an_unheld_view_in_place(ours):
     assert len(strategy.ids) == 49 and len(set(strategy.ids[1:])) == 1
 
 
+def test_data_columns_read_each_bar_are_the_bars_shown_and_kept_ones_never_change(ours):
+    """self.data.Close (any column, and data["High"]) is the bars up to the
+    current one every bar. A column view the strategy keeps (a list, an
+    attribute set on it, a later numpy view of it) still shows the bars it
+    showed then; one it does not keep is grown in place by the compiled loop
+    with the internals on (one object for every bar), invisibly."""
+    from admf_perf.research import _revealed
+
+    class S(ours.Strategy):
+        def init(self):
+            self.seen, self.kept, self.ids = [], [], []
+
+        def next(self):
+            n = len(self.data)
+            pre = self.data._cache.get("Close")     # last bar's view, if the loop grew it
+            self.ids.append(None if pre is None else (len(pre), self.data.Close is pre))
+            del pre
+            close, high = self.data.Close, self.data["High"]
+            self.seen.append((len(close), float(close[-1]), len(high), float(high[-1]), close.name))
+            if n % 4 == 0:
+                self.kept.append((n, close))
+            elif n % 4 == 1:
+                self.kept.append((n, close[1:]))
+            elif n % 7 == 0:
+                close.note = n
+                self.kept.append((n, close))
+
+    df = data("goog").iloc[:60]
+    c, h = df.Close.to_numpy(), df.High.to_numpy()
+    strategy = ours.Backtest(df, S).run()._strategy
+    assert strategy.seen == [(n, c[n - 1], n, h[n - 1], "Close") for n in range(2, 61)]
+    for n, kept in strategy.kept:
+        want = c[1:n] if n % 4 == 1 else c[:n]
+        np.testing.assert_array_equal(np.asarray(kept), want)
+        if n % 4 not in (0, 1):
+            assert kept.note == n
+    if ours.name == "admf_perf" and _revealed._core._internals_in_use()["view_regrow"]:
+        # after a bar that kept nothing, the cache holds that bar's view grown to this one
+        grown = [n for n, pre in zip(range(2, 61), strategy.ids, strict=True) if pre is not None]
+        held = [m for m in range(2, 60) if m % 4 == 0 or (m % 4 > 1 and m % 7 == 0)]   # close[1:] is not
+        assert grown == [n for n in range(3, 61) if n - 1 not in held]
+        assert all(pre == (n, True) for n, pre in zip(range(2, 61), strategy.ids, strict=True) if pre is not None)
+
+
 @pytest.mark.parametrize("options", ["default", "commission"])
 def test_a_grid_run_scored_by_one_key_computes_it_as_the_full_statistics(ours, options):
     """``Backtest.optimize`` scores a run by one key and computes only that

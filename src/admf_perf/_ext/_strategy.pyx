@@ -131,6 +131,35 @@ cdef extern from *:
         return 1;
     }
 
+    /* The data's cached column views (data.Close, ...: `cache` maps a
+     * column to the view _Data._get made of its first bars) grown in place
+     * to `length`, each only when the cache alone holds it (admf_regrow; a
+     * view the strategy keeps never changes).  1 when every one was, else 0
+     * (the caller then empties the cache: the next read makes a new view).
+     * Each view is held across its check (a collection there may run
+     * Python code that changes the cache). */
+    static int admf_regrow_columns(PyObject* cache, npy_intp length)
+    {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value, *root;
+        int grown;
+        while (PyDict_Next(cache, &pos, &key, &value)) {
+            if (!PyArray_Check(value))
+                return 0;
+            root = (PyObject*)PyArray_BASE((PyArrayObject*)value);
+            if (root == NULL || !PyArray_Check(root))
+                return 0;
+            Py_INCREF(value);
+            Py_INCREF(root);
+            grown = admf_regrow(value, root, length, 2);
+            Py_DECREF(root);
+            Py_DECREF(value);
+            if (!grown)
+                return 0;
+        }
+        return 1;
+    }
+
     /* o.name as a new reference, or NULL: with the error set, or without
      * one when o has no such attribute (the strategy deleted it). */
     static PyObject* admf_attr(PyObject* o, PyObject* name)
@@ -144,6 +173,7 @@ cdef extern from *:
     object admf_head(object arr, cnp.npy_intp length)
     PyObject* admf_attr(PyObject* o, PyObject* name) except? NULL
     bint admf_regrow(PyObject* v, PyObject* root, cnp.npy_intp length, Py_ssize_t owners)
+    bint admf_regrow_columns(object cache, cnp.npy_intp length)
     bint ADMF_REGROW
     bint admf_internals
     int admf_internals_init() noexcept
@@ -325,7 +355,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         else:
             stop_obj = stop
         _cell_set(shown_cell, stop_obj)
-        if cache:
+        if cache and not admf_regrow_columns(cache, stop):   # the columns read last bar, grown
             cache.clear()
         for k in range(nviews):                     # ind[..., :i + 1]
             pair = <object>PyList_GET_ITEM(pairs, k)
