@@ -217,7 +217,6 @@ class Strategy(metaclass=ABCMeta):
         return tuple(self._broker.closed_trades)
 
 
-
 #: The ``self.I`` cache's byte budget (least recently used out first).
 INDICATOR_CACHE_BYTES = 256 * 2**20
 
