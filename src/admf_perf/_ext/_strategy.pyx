@@ -33,6 +33,8 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 
+from admf_perf._ext._strategy_py import _cell    # the start-of-run check: the twin's, once per run
+
 cnp.import_array()
 
 cdef extern from *:
@@ -400,14 +402,6 @@ cdef list _bar_ints(Py_ssize_t n):
     if PyList_GET_SIZE(_INTS) < m:
         _INTS = list(range(m))
     return _INTS
-
-
-cdef list _cell(object owner, str name):
-    """``owner.name``, a one-item list the bar loop writes each bar into."""
-    cell = getattr(owner, name)
-    if type(cell) is not list or PyList_GET_SIZE(cell) != 1:
-        raise TypeError(f"run_bars: {name} must be a one-item list")
-    return cell
 
 
 cdef inline void _cell_set(list cell, object value) noexcept:

@@ -308,7 +308,7 @@ class _Broker:
                 if not size:
                     warnings.warn(
                         f"time={i}: Broker canceled the relative-sized order due to insufficient margin "
-                        f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                        f"(equity={self.equity:.2f}, margin_available={margin:.2f}).",
                         category=UserWarning, stacklevel=4)
                     orders.remove(order)
                     continue
@@ -331,7 +331,7 @@ class _Broker:
             if abs(need_size) * price_plus_commission > margin * 1.0:
                 warnings.warn(
                     f"time={i}: Broker canceled the order due to insufficient margin "
-                    f"(equity={self.equity:.2f}, margin_available={self._margin_available():.2f}).",
+                    f"(equity={self.equity:.2f}, margin_available={margin:.2f}).",
                     category=UserWarning, stacklevel=4)
                 orders.remove(order)
                 continue
