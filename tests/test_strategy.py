@@ -55,13 +55,15 @@ def ours(request) -> Engine:
             pytest.skip("the compiled _strategy module is not loaded")
         yield Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
         return
-    saved = r._core
+    saved, saved_iter = r._core, r._Array.__dict__["__iter__"]
     _strategy_py.set_array_types(r._Array, r._Indicator)
     r._core = _strategy_py
+    r._Array.__iter__ = _strategy_py.array_iter
     try:
         yield Engine("admf_perf (twin)", m.Strategy, m.Backtest, _strategy_py.crossover)
     finally:
         r._core = saved
+        r._Array.__iter__ = saved_iter
 
 
 @pytest.fixture(scope="module")
@@ -1117,6 +1119,45 @@ def test_run_docstring_names_every_statistic(ours):
                           commission=0.002, finalize_trades=True).run()
     for key in stats.index:
         assert key in ours.Backtest.run.__doc__, key
+
+
+def test_iterating_a_revealed_array_gives_what_ndarrays_iteration_gives(ours):
+    """``_Array.__iter__`` (the core's ``array_iter``: a short 2-D array's rows
+    from a list, no IndexError at the end) gives ndarray's own items: same
+    type, values, memory and name; 1-D, long and 0-d arrays as before."""
+    from admf_perf.research import _revealed as r
+
+    assert r._Array.__dict__["__iter__"] is r._core.array_iter
+    rows_max = r._core.ROWS_MAX
+    rng = np.random.default_rng(3)
+    whole = r._Indicator(rng.random((2, 50)), name="bb")
+    cases = [
+        whole, whole[:, :10], whole[:, :0], whole[:, ::-3], whole[::-1],
+        r._Indicator(np.asfortranarray(rng.random((3, 7))), name="f"),
+        r._Indicator(rng.random((3, 2, 5)), name="3d"),
+        r._Indicator(rng.random((rows_max, 4)), name="at the limit"),
+        r._Indicator(rng.random((rows_max + 1, 4)), name="over it"),
+        r._Indicator(rng.random((0, 4)), name="no rows"),
+        r._Indicator(rng.random(6), name="1-D"), whole[0],
+        r._Array(rng.random((2, 5)), name="data"),
+    ]
+    for a in cases:
+        got, want = list(a), list(np.ndarray.__iter__(a))
+        assert len(got) == len(want) == len(a)
+        for g, w in zip(got, want, strict=True):
+            assert type(g) is type(w)
+            if isinstance(w, np.ndarray):
+                assert g.shape == w.shape and g.strides == w.strides
+                assert np.array_equal(g, w) and np.shares_memory(g, a) == np.shares_memory(w, a)
+                assert g.name == a.name
+            else:
+                assert g == w
+    upper, lower = whole[:, :10]
+    assert np.array_equal(upper, whole[0, :10]) and np.array_equal(lower, whole[1, :10])
+    with pytest.raises(ValueError, match="unpack"):
+        upper, middle, lower = whole
+    with pytest.raises(TypeError, match="0-d"):
+        iter(r._Indicator(np.float64(1.5), name="scalar"))
 
 
 def test_every_bars_view_stays_as_it_was_shown(ours):

@@ -5,6 +5,8 @@ backtesting.py-compatible engine).
 
 Twin (specification): ``_strategy_py.py``.
 
+- ``array_iter``: ``iter()`` of a revealed 2-D array (``upper, lower =
+  self.bb``) from a list of its rows, with no IndexError to end it.
 - ``crossover``: two 1-D float64 arrays of the engine's types (or plain
   ndarrays) are read in C, the last two values of each, with no numpy scalar
   boxed; anything else takes the twin's path (backtesting.py's conversions,
@@ -26,6 +28,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsDouble, PyLong_CheckExact
 from cpython.object cimport Py_TYPE, PyObject, PyObject_SetAttr
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.sequence cimport PySequence_GetItem
 from cpython.tuple cimport PyTuple_GET_ITEM
 
 from numbers import Number
@@ -210,6 +213,29 @@ def set_array_types(*types):
 
 
 set_array_types()
+
+
+cdef Py_ssize_t _ROWS_MAX = 16
+#: array_iter: at most this many rows are made at once.
+ROWS_MAX = _ROWS_MAX
+cdef object _ndarray_iter = np.ndarray.__iter__
+
+
+def array_iter(arr):
+    """``iter(arr)`` for the engine's arrays (``_Array.__iter__``): an array
+    of two dimensions or more and at most ``ROWS_MAX`` rows is iterated over a
+    list of its rows, made as ndarray's own iteration makes them (the same
+    views, of the same type). ndarray's iterator ends on an IndexError, which
+    costs about half a microsecond: ``upper, lower = self.bb``, every bar.
+    Anything else: ndarray's iterator (the items of a 1-D array are taken as
+    it goes, as before)."""
+    cdef Py_ssize_t i, n
+    if not cnp.PyArray_Check(arr) or cnp.PyArray_NDIM(<cnp.ndarray>arr) < 2:
+        return _ndarray_iter(arr)
+    n = cnp.PyArray_DIM(<cnp.ndarray>arr, 0)
+    if n > _ROWS_MAX:
+        return _ndarray_iter(arr)
+    return iter([PySequence_GetItem(arr, i) for i in range(n)])
 
 
 cdef inline bint _is_plain(object a) noexcept:

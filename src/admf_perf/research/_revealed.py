@@ -193,6 +193,9 @@ class _Data:
 #: The compiled hot paths (``crossover`` and the bar loop), or their twin.
 _core = _ext.load("_strategy")
 _core.set_array_types(_Array, _Indicator)
+#: ``iter()`` of a revealed array: a 2-D one's rows without the IndexError
+#: that ends ndarray's own iteration (``upper, lower = self.bb``)
+_Array.__iter__ = _core.array_iter  # type: ignore[method-assign,assignment]
 
 #: backtesting.py's ``backtesting.lib.crossover``: True if ``series1`` just
 #: crossed over (above) ``series2`` (compiled: two float64 arrays are read in C).
