@@ -173,12 +173,16 @@ class Position:
 
     @property
     def pl(self) -> float:
-        return self._broker._unrealized_pl()
+        """Unrealized profit or loss in cash, at the current close."""
+        b = self._broker
+        return b._close_list[b._bar[0]] * b._pos_size - b._pos_cost
 
     @property
     def pl_pct(self) -> float:
-        total = self._broker._pos_value
-        return (self.pl / total) * 100 if total else 0
+        """``pl`` in percent of what the open trades cost."""
+        b = self._broker
+        total = b._pos_value
+        return ((b._close_list[b._bar[0]] * b._pos_size - b._pos_cost) / total) * 100 if total else 0
 
     @property
     def is_long(self) -> bool:
@@ -247,9 +251,6 @@ class _Broker:
     @property
     def last_price(self) -> float:
         return self._close_list[self._bar[0]]
-
-    def _unrealized_pl(self) -> float:
-        return self._close_list[self._bar[0]] * self._pos_size - self._pos_cost
 
     @property
     def equity(self) -> float:

@@ -96,6 +96,18 @@ class _Indicator(_Array):
     """What :meth:`Strategy.I` returns."""
 
 
+def _column(name: str) -> property:
+    """``_Data.<name>``: the column revealed so far, from the bar's cache (one
+    Python call per read: a strategy reads one or two per bar)."""
+
+    def get(self: _Data) -> Any:
+        arr = self._cache.get(name)
+        return self._get(name) if arr is None else arr
+
+    get.__name__ = name
+    return property(get, doc=f"The {name} column, up to the current bar.")
+
+
 class _Data:
     """``Strategy.data``: the OHLCV columns (and any other column) as numpy
     arrays, each as long as the bars revealed so far (``[-1]`` is the current
@@ -165,25 +177,11 @@ class _Data:
                                                  for s in self._arrays["Close"].astype(str)]))
         return self._pip
 
-    @property
-    def Open(self) -> Any:  # noqa: N802 (backtesting.py's names)
-        return self._get("Open")
-
-    @property
-    def High(self) -> Any:  # noqa: N802
-        return self._get("High")
-
-    @property
-    def Low(self) -> Any:  # noqa: N802
-        return self._get("Low")
-
-    @property
-    def Close(self) -> Any:  # noqa: N802
-        return self._get("Close")
-
-    @property
-    def Volume(self) -> Any:  # noqa: N802
-        return self._get("Volume")
+    Open = _column("Open")
+    High = _column("High")
+    Low = _column("Low")
+    Close = _column("Close")
+    Volume = _column("Volume")
 
     @property
     def index(self) -> pd.Index:

@@ -194,7 +194,8 @@ class Strategy(metaclass=ABCMeta):
     @property
     def equity(self) -> float:
         """Cash plus the open position marked at the current close."""
-        return self._broker.equity
+        b = self._broker    # _Broker.equity, read here in one call
+        return b._cash + (b._close_list[b._bar[0]] * b._pos_size - b._pos_cost)
 
     @property
     def data(self) -> _Data:
