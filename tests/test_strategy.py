@@ -1121,6 +1121,40 @@ def test_run_docstring_names_every_statistic(ours):
         assert key in ours.Backtest.run.__doc__, key
 
 
+@pytest.mark.parametrize("name", ["goog", "btcusd"])
+def test_position_sums_are_recomputed_exactly_every_bar(ours, name):
+    """The broker's position (size, cost, value: kept from the open trades
+    when they change) equals, bit for bit, backtesting.py's sums over
+    ``self.trades`` recomputed every bar (sum() of generators, from int 0),
+    with up to a dozen trades open, long and short, partly closed."""
+    seen = []
+
+    class Many(ours.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            b, trades = self._broker, self.trades
+            seen.append(len(trades))
+            assert b._pos_size == sum(int(t.size) for t in trades) == self.position.size
+            assert b._pos_cost == sum(t.size * t.entry_price for t in trades)
+            assert b._pos_value == sum(abs(t.size) * t.entry_price for t in trades)
+            k = len(self.data) % 29
+            if k in (1, 2, 3, 5, 8, 13):
+                self.buy(size=0.07 if k % 2 else 1)
+            elif k in (17, 19, 21):
+                self.sell(size=0.11 if k == 19 else 2)
+            elif k == 23:
+                self.trades[0].close(0.5) if self.trades else None
+            elif k == 27:
+                self.position.close(0.4)
+            elif k == 0:
+                self.position.close()
+
+    ours.Backtest(data(name).iloc[:800], Many, cash=CASH[name], commission=0.001).run()
+    assert max(seen) >= 6 and seen.count(0) > 0
+
+
 def test_iterating_a_revealed_array_gives_what_ndarrays_iteration_gives(ours):
     """``_Array.__iter__`` (the core's ``array_iter``: a short 2-D array's rows
     from a list, no IndexError at the end) gives ndarray's own items: same

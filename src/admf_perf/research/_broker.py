@@ -244,9 +244,16 @@ class _Broker:
             size, price = trades[0]._size, trades[0]._entry_price
             self._pos_size, self._pos_cost, self._pos_value = int(size), 0 + size * price, 0 + abs(size) * price
         else:
-            self._pos_size = sum(int(t._size) for t in trades)
-            self._pos_cost = sum(t._size * t._entry_price for t in trades)
-            self._pos_value = sum(abs(t._size) * t._entry_price for t in trades)
+            # one pass: the int sum exact as it goes, the float terms into
+            # lists that sum() adds as it would the generators' (same terms,
+            # same order, same algorithm: compensated from 3.12 on)
+            size, costs, values = 0, [], []
+            for t in trades:
+                s, price = t._size, t._entry_price
+                size += int(s)
+                costs.append(s * price)
+                values.append(abs(s) * price)
+            self._pos_size, self._pos_cost, self._pos_value = size, sum(costs), sum(values)
 
     @property
     def last_price(self) -> float:
@@ -265,7 +272,7 @@ class _Broker:
         elif len(trades) == 1:
             margin_used = 0 + abs(trades[0]._size) * last / 1.0
         else:
-            margin_used = sum(abs(t._size) * last / 1.0 for t in trades)
+            margin_used = sum([abs(t._size) * last / 1.0 for t in trades])
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
     def new_order(self, size: float, tag: object) -> Order:
