@@ -134,23 +134,6 @@ def SMA(values, n):
     return pd.Series(np.asarray(values, dtype=float)).rolling(n).mean().to_numpy()
 
 
-def RSI(values, n=14):
-    """Wilder's RSI (pandas ewm with alpha 1/n); NaN for the first n bars."""
-    close = pd.Series(np.asarray(values, dtype=float))
-    delta = close.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-    loss = (-delta).clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-    return (100 - 100 / (1 + gain / loss)).to_numpy()
-
-
-def BBANDS(values, n, k):
-    """Bollinger bands: a tuple of two pandas Series (upper, lower)."""
-    s = pd.Series(np.asarray(values, dtype=float))
-    mid = s.rolling(n).mean()
-    sd = s.rolling(n).std(ddof=0)
-    return mid + k * sd, mid - k * sd
-
-
 # ---------------------------------------------------------------------------------------
 # what a strategy sees, recorded per bar
 # ---------------------------------------------------------------------------------------
@@ -208,158 +191,31 @@ def make_sma_cross(Strategy, crossover):
     return SmaCross
 
 
-def make_rsi(Strategy, crossover):
-    class RsiThreshold(Strategy):
-        n = 14
-        lower = 30
-        upper = 70
+def _member(name):
+    """The factory of the bench's strategy ``name`` (admf_perf.bench.strategy.family:
+    the rules written once, for the bench and for this suite), with this
+    suite's hooks."""
+    def make(Strategy, crossover):
+        from admf_perf.bench.strategy import family
 
-        def init(self):
-            observe_init(self)
-            self.rsi = self.I(RSI, self.data.Close, n=self.n)  # a keyword argument, passed to func
+        return family(Strategy, observe=observe, observe_init=observe_init)[name]
 
-        def next(self):
-            observe(self, self.rsi)
-            if not self.position and self.rsi[-1] < self.lower:
-                self.buy()
-            elif self.position and self.rsi[-1] > self.upper:
-                self.position.close()
-
-    return RsiThreshold
+    make.__name__ = f"make_{name}"
+    return make
 
 
-def make_fractional(Strategy, crossover):
-    """Fractions of equity and whole units, long and short, reducing earlier
-    trades first in, first out (partial closes of trades)."""
-    class FractionalSizes(Strategy):
-        n = 5
-
-        def init(self):
-            observe_init(self)
-            self.sma = self.I(SMA, self.data.Close, self.n)
-
-        def next(self):
-            observe(self, self.sma)
-            k = len(self.data) % 24
-            if k == 0:
-                self.buy(size=0.5)
-            elif k == 3:
-                self.sell(size=0.3)
-            elif k == 5:
-                self.buy(size=3)
-            elif k == 8 and self.data.Close[-1] < self.sma[-1]:
-                self.sell(size=0.3)
-            elif k == 10:
-                self.position.close()
-            elif k == 12:
-                self.sell(size=0.5)
-            elif k == 15:
-                self.buy(size=0.3)
-            elif k == 17:
-                self.sell(size=3)
-            elif k == 19 and self.data.Close[-1] > self.sma[-1]:
-                self.buy(size=0.3)
-            elif k == 22:
-                self.position.close()
-
-    return FractionalSizes
-
-
-def make_position_aware(Strategy, crossover):
-    """Decisions on position.pl / pl_pct / is_long, equity, trades and
-    closed_trades."""
-    class PositionAware(Strategy):
-        n = 15
-        take = 4.0
-        stop = 3.0
-
-        def init(self):
-            observe_init(self)
-            self.sma = self.I(SMA, self.data.Close, self.n)
-
-        def next(self):
-            observe(self, self.sma)
-            pos = self.position
-            if pos:
-                if pos.pl_pct > self.take or pos.pl_pct < -self.stop:
-                    pos.close()
-                elif pos.pl > 0.02 * self.equity and len(self.trades) < 3:
-                    if pos.is_long:
-                        self.buy(size=0.2)
-                    else:
-                        self.sell(size=0.2)
-            else:
-                go_long = len(self.closed_trades) % 3 != 2
-                if go_long and self.data.Close[-1] > self.sma[-1]:
-                    self.buy(size=0.6)
-                elif not go_long and self.data.Close[-1] < self.sma[-1]:
-                    self.sell(size=0.6)
-
-    return PositionAware
-
-
-def make_bollinger(Strategy, crossover):
-    """self.I of a function returning a tuple of two arrays; kept whole
-    (``self.bb``, 2-D) or unpacked into two attributes (``unpack=True``)."""
-    class Bollinger(Strategy):
-        n = 20
-        k = 2.0
-        unpack = False
-
-        def init(self):
-            observe_init(self)
-            if self.unpack:
-                self.upper, self.lower = self.I(BBANDS, self.data.Close, self.n, self.k)
-            else:
-                self.bb = self.I(BBANDS, self.data.Close, self.n, self.k)
-
-        def next(self):
-            if self.unpack:
-                upper, lower = self.upper, self.lower
-                observe(self, upper, lower)
-            else:
-                observe(self, self.bb)
-                upper, lower = self.bb
-            close = self.data.Close[-1]
-            if close < lower[-1] and not self.position.is_long:
-                self.position.close()
-                self.buy()
-            elif close > upper[-1] and not self.position.is_short:
-                self.position.close()
-                self.sell()
-
-    return Bollinger
-
-
-def make_multi_order(Strategy, crossover):
-    """Several orders in one bar (closes are queued before the others)."""
-    class MultiOrder(Strategy):
-        n = 7
-
-        def init(self):
-            observe_init(self)
-            self.sma = self.I(SMA, self.data.Close, self.n)
-
-        def next(self):
-            observe(self, self.sma)
-            k = len(self.data) % 10
-            if k == 0:
-                self.buy(size=2)
-                self.buy(size=0.2)
-                self.sell(size=1)
-            elif k == 3:
-                self.position.close()
-                self.sell(size=0.25)
-                self.sell(size=4)
-            elif k == 6:
-                self.buy(size=5)
-                self.position.close()
-            elif k == 8:
-                self.buy(size=0.1)
-                self.buy(size=0.1)
-                self.position.close()
-
-    return MultiOrder
+#: an RSI threshold: self.position, self.rsi[-1] against two levels
+make_rsi = _member("RsiThreshold")
+#: fractions of equity and whole units, long and short, reducing earlier
+#: trades first in, first out (partial closes of trades)
+make_fractional = _member("FractionalSizes")
+#: decisions on position.pl / pl_pct / is_long, equity, trades and closed_trades
+make_position_aware = _member("PositionAware")
+#: self.I of a function returning a tuple of two Series, kept whole (self.bb,
+#: 2-D) or unpacked into two attributes (unpack=True)
+make_bollinger = _member("Bollinger")
+#: several orders in one bar (closes are queued before the others)
+make_multi_order = _member("MultiOrder")
 
 
 #: name -> (factory, run() parameters)
