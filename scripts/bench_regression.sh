@@ -75,7 +75,7 @@ skip() {
         echo "$1" >"$work/base.skip"
         exit 0
     fi
-    head_run "${args[@]}"
+    head_run ${args[@]+"${args[@]}"}
     exit $?
 }
 

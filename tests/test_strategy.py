@@ -977,13 +977,30 @@ def test_run_docstring_names_every_statistic(ours):
         assert key in ours.Backtest.run.__doc__, key
 
 
+@pytest.mark.parametrize("trade_on_close", [False, True])
+def test_a_zero_price_fills_at_the_last_close_as_backtesting_py(ours, ref, trade_on_close):
+    """backtesting.py opens a trade at ``price or last_price`` (its
+    _adjusted_price): a bar whose fill price is 0 (bad data) enters at that
+    bar's close, while the commission is still on the raw price."""
+    df = data("goog").iloc[:400].copy()
+    df.loc[df.index[5::6], "Open"] = 0.0      # every 6th bar opens at 0
+    stats, _ = compare(ours, ref, make_multi_order, df,
+                       {"cash": 10_000, "commission": 0.002, "trade_on_close": trade_on_close})
+    entries = stats["_trades"]["EntryBar"].to_numpy()
+    if not trade_on_close:
+        assert np.isin(entries, np.arange(5, 400, 6)).any()   # some fills met a zero price
+
+
 @pytest.mark.parametrize("name", ["goog", "btcusd"])
 def test_position_sums_are_recomputed_exactly_every_bar(ours, name):
     """The broker's position (size, cost, value: kept from the open trades
     when they change) equals, bit for bit, backtesting.py's sums over
-    ``self.trades`` recomputed every bar (sum() of generators, from int 0),
-    with up to a dozen trades open, long and short, partly closed."""
+    ``self.trades`` recomputed every bar: sum() of generators from int 0,
+    whose terms are numpy float64 there (its prices are), which sum() adds
+    left to right on every Python (3.12's compensated sum is for exact
+    floats). Up to a dozen trades open, long and short, partly closed."""
     seen = []
+    f64 = np.float64
 
     class Many(ours.Strategy):
         def init(self):
@@ -992,9 +1009,12 @@ def test_position_sums_are_recomputed_exactly_every_bar(ours, name):
         def next(self):
             b, trades = self._broker, self.trades
             seen.append(len(trades))
-            assert b._pos_size == sum(int(t.size) for t in trades) == self.position.size
-            assert b._pos_cost == sum(t.size * t.entry_price for t in trades)
-            assert b._pos_value == sum(abs(t.size) * t.entry_price for t in trades)
+            assert b._pos_size == sum(int(t.size) for t in trades)
+            assert b._pos_cost == sum(t.size * f64(t.entry_price) for t in trades)
+            assert b._pos_value == sum(abs(t.size) * f64(t.entry_price) for t in trades)
+            last = f64(self.data.Close[-1])
+            used = sum(abs(t.size) * last / 1.0 for t in trades)
+            assert b._margin_available() == max(0, b._cash + (last * b._pos_size - b._pos_cost) - used)
             k = len(self.data) % 29
             if k in (1, 2, 3, 5, 8, 13):
                 self.buy(size=0.07 if k % 2 else 1)

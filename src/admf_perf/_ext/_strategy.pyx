@@ -216,7 +216,8 @@ set_array_types()
 
 
 cdef Py_ssize_t _ROWS_MAX = 16
-#: array_iter: at most this many rows are made at once.
+#: array_iter: at most this many rows are made at once (read-only: a copy of
+#: the C constant array_iter reads).
 ROWS_MAX = _ROWS_MAX
 cdef object _ndarray_iter = np.ndarray.__iter__
 

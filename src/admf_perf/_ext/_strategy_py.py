@@ -37,7 +37,8 @@ def set_array_types(*types: type) -> None:
     _PLAIN = frozenset((np.ndarray, *types))
 
 
-#: array_iter: at most this many rows are made at once.
+#: array_iter: at most this many rows are made at once (read-only: the
+#: compiled core holds its own copy).
 ROWS_MAX = 16
 
 

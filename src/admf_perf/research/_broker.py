@@ -235,25 +235,18 @@ class _Broker:
         self._pos_value: float = 0
 
     def _trades_changed(self) -> None:
-        # backtesting.py's sums (from int 0, in the trades' order), written
-        # out for the usual 0 or 1 open trade
-        trades = self.trades
-        if not trades:
-            self._pos_size, self._pos_cost, self._pos_value = 0, 0, 0
-        elif len(trades) == 1:
-            size, price = trades[0]._size, trades[0]._entry_price
-            self._pos_size, self._pos_cost, self._pos_value = int(size), 0 + size * price, 0 + abs(size) * price
-        else:
-            # one pass: the int sum exact as it goes, the float terms into
-            # lists that sum() adds as it would the generators' (same terms,
-            # same order, same algorithm: compensated from 3.12 on)
-            size, costs, values = 0, [], []
-            for t in trades:
-                s, price = t._size, t._entry_price
-                size += int(s)
-                costs.append(s * price)
-                values.append(abs(s) * price)
-            self._pos_size, self._pos_cost, self._pos_value = size, sum(costs), sum(values)
+        # backtesting.py's sums: sum() from int 0 over the trades in order.
+        # Its terms are numpy float64 (its prices are), which sum() adds one
+        # by one, left to right, on every Python (the compensated sum of 3.12
+        # and later is for exact floats only): so a plain loop here, over our
+        # exact floats, never sum() (the same doubles, the same additions).
+        size, cost, value = 0, 0, 0
+        for t in self.trades:
+            s, price = t._size, t._entry_price
+            size += int(s)
+            cost = cost + s * price
+            value = value + abs(s) * price
+        self._pos_size, self._pos_cost, self._pos_value = size, cost, value
 
     @property
     def last_price(self) -> float:
@@ -266,13 +259,11 @@ class _Broker:
     def _margin_available(self) -> float:
         last = self._close_list[self._bar[0]]
         trades = self.trades
-        # Trade.value / leverage, summed from int 0 as sum() does (written out for 0 or 1 trade)
-        if not trades:
-            margin_used = 0
-        elif len(trades) == 1:
-            margin_used = 0 + abs(trades[0]._size) * last / 1.0
-        else:
-            margin_used = sum([abs(t._size) * last / 1.0 for t in trades])
+        # Trade.value / leverage, added from int 0 left to right as
+        # backtesting.py's sum() of float64 terms does (_trades_changed)
+        margin_used = 0
+        for t in trades:
+            margin_used = margin_used + abs(t._size) * last / 1.0
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
     def new_order(self, size: float, tag: object) -> Order:
@@ -306,7 +297,9 @@ class _Broker:
                 orders.remove(order)
                 continue
             order_size = order._size
-            price_plus_commission = price + self._fee(order_size, price) / abs(order_size)
+            # backtesting.py's _adjusted_price (no spread): a zero price is the last close
+            adjusted = price or self._close_list[i]
+            price_plus_commission = adjusted + self._fee(order_size, price) / abs(order_size)
             size = order_size
             margin = None       # the margin available, while no trade has changed since
             if -1 < size < 1:
@@ -344,7 +337,7 @@ class _Broker:
                 orders.remove(order)
                 continue
             if need_size:
-                self._open_trade(price, need_size, time_index, order._tag)
+                self._open_trade(adjusted, need_size, time_index, order._tag)
             orders.remove(order)
 
     def _reduce_trade(self, trade: Trade, price: float, size: float, time_index: int) -> None:

@@ -248,7 +248,9 @@ def compute_stats(trades: list[Trade], equity: np.ndarray, ohlc: pd.DataFrame, a
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = 1 - equity / np.maximum.accumulate(equity)
     dd_dur, dd_peaks = _drawdown_duration_peaks(dd, index)
-    commissions = sum(t._commissions for t in trades)
+    commissions = 0     # backtesting.py's sum() of float64 terms: left to right on every Python
+    for t in trades:
+        commissions = commissions + t._commissions
     n_trades = len(trades)
     pl = np.array([t.pl for t in trades], dtype=float)
     returns = np.array([t.pl_pct for t in trades], dtype=float)
