@@ -977,6 +977,92 @@ def test_run_docstring_names_every_statistic(ours):
         assert key in ours.Backtest.run.__doc__, key
 
 
+def _whole_units(Strategy, crossover):
+    class WholeUnits(Strategy):
+        def init(self):
+            observe_init(self)
+
+        def next(self):
+            observe(self)
+            k = len(self.data) % 7
+            if k == 2:
+                self.buy(size=2)
+            elif k == 5:
+                self.sell(size=3)
+            elif k == 0:
+                self.position.close()
+
+    return WholeUnits
+
+
+def test_a_trade_entered_at_zero_gives_backtesting_pys_inf_and_nan(ours, ref):
+    """Open and Close 0 on a fill bar (bad data): the trade enters at 0,
+    and its return is backtesting.py's float64 division (inf or NaN), not an
+    error."""
+    df = data("goog").iloc[:120].copy()
+    df.loc[df.index[9::14], ["Open", "High", "Low", "Close"]] = 0.0
+    stats, _ = compare(ours, ref, _whole_units, df, {"cash": 10_000, "finalize_trades": True})
+    assert (stats["_trades"]["EntryPrice"] == 0).any()
+
+
+def _derived(Strategy, crossover):
+    """Indicators made from indicators and data by numpy arithmetic in init()
+    and next() (backtesting.py's arrays keep their name and options)."""
+    def sma(values, n):
+        return pd.Series(np.asarray(values, dtype=float)).rolling(n).mean().to_numpy()
+
+    class Derived(Strategy):
+        def init(self):
+            observe_init(self)
+            self.a = self.I(sma, self.data.Close, 10)
+            self.band = self.a * 1.01           # an indicator by arithmetic: revealed, warm-up counted
+            self.mid = self.I(sma, (self.data.High + self.data.Low) / 2, 5)
+
+        def next(self):
+            observe(self, self.a, self.band, self.mid)
+            m = (self.data.High + self.data.Low) / 2
+            type(self).observed.append((m.name, len(m.s), self.band.name))
+            if not self.position and self.data.Close[-1] > self.band[-1]:
+                self.buy()
+            elif self.position and self.data.Close[-1] < self.mid[-1]:
+                self.position.close()
+
+    return Derived
+
+
+def test_arrays_made_by_arithmetic_keep_their_name_and_reveal_as_backtesting_py(ours, ref):
+    stats, observed = compare(ours, ref, _derived, data("goog").iloc[:300], {"cash": 10_000})
+    named = [o for o in observed if len(o) == 3]
+    assert named and all(o[0] == "High" and o[2] == "sma(C,10)" for o in named)
+    assert stats["# Trades"] > 0
+
+
+def _rewrites_close(Strategy, crossover):
+    class Rewrites(Strategy):
+        def init(self):
+            observe_init(self)
+            df = self.data.df
+            df["Close"] = df["Close"] * 2           # an existing column changed: the run takes it
+            df["Open"] = df["Open"] * 2
+            df["Mid"] = (df["High"] + df["Low"]) / 2
+
+        def next(self):
+            observe(self)
+            type(self).observed.append(float(self.data.Mid[-1]))
+            if len(self.data) % 15 == 0:
+                self.buy(size=0.5) if not self.position else self.position.close()
+
+    return Rewrites
+
+
+def test_columns_changed_in_init_are_what_the_run_sees_and_fills_at(ours, ref):
+    """backtesting.py's data._update(): a column init() changed in data.df
+    (not only one it added) is revealed, filled at and marked at."""
+    stats, observed = compare(ours, ref, _rewrites_close, data("goog").iloc[:200], {"cash": 10_000})
+    first = observed[1]                     # (bars shown, ..., Close[-1] at 6, ...)
+    assert stats["# Trades"] > 3 and first[6] == 2 * float(data("goog")["Close"].iloc[first[0] - 1])
+
+
 @pytest.mark.parametrize("trade_on_close", [False, True])
 def test_a_zero_price_fills_at_the_last_close_as_backtesting_py(ours, ref, trade_on_close):
     """backtesting.py opens a trade at ``price or last_price`` (its

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from math import copysign
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -147,8 +148,11 @@ class Trade:
     def pl_pct(self) -> float:
         """Return as a fraction of the entry price, net of commissions."""
         price = self._exit_price or self._broker.last_price
-        gross = copysign(1, self._size) * (price / self._entry_price - 1)
-        return gross - self._commissions / (abs(self._size) * self._entry_price)
+        entry = self._entry_price
+        if not entry:   # a trade entered at 0 (bad data): backtesting.py's float64 division, inf or NaN
+            entry = np.float64(entry)
+        gross = copysign(1, self._size) * (price / entry - 1)
+        return gross - self._commissions / (abs(self._size) * entry)
 
     @property
     def value(self) -> float:

@@ -38,6 +38,17 @@ class _Array(np.ndarray):
         obj.__dict__["_meta"] = (name if name is not None else getattr(array, "name", None), opts)
         return obj
 
+    def __array_wrap__(self, obj: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        """A ufunc's result (``self.sma * 1.01``, ``(data.High + data.Low) / 2``)
+        keeps the name and options of its first such input, as backtesting.py's
+        (whose ``__array_finalize__`` copies them); views need no copy (see
+        the class)."""
+        out = (super().__array_wrap__(obj, context, return_scalar) if return_scalar
+               else super().__array_wrap__(obj, context))
+        if isinstance(out, _Array) and "_meta" not in out.__dict__:
+            out.__dict__["_meta"] = self._root_meta()
+        return out
+
     def _root_meta(self) -> tuple[Any, dict[str, Any]]:
         meta = self.__dict__.get("_meta")
         if meta is None:
@@ -188,6 +199,28 @@ class _Data:
         return self._get("__index")
 
 
+def update_columns(df: pd.DataFrame, arrays: dict[str, Any], data: _Data, broker: Any) -> None:
+    """The columns ``init()`` added to ``data.df`` or changed in it, revealed
+    like the others from then on (backtesting.py's ``data._update()``); a
+    changed Close or Open is also what the broker fills and marks at."""
+    for col in df.columns:
+        values = np.array(df[col].to_numpy(), copy=True)
+        old = arrays.get(col)
+        if old is not None and values.dtype == old.dtype and values.shape == old.shape:
+            try:
+                if np.array_equal(values, old, equal_nan=values.dtype.kind in "fc"):
+                    continue
+            except TypeError:
+                pass
+        values.setflags(write=False)
+        arrays[col] = _Array(values, name=col, index=arrays["__index"])
+        if col == "Close":
+            broker._close_list = arrays[col].tolist()
+        elif col == "Open":
+            broker._open_list = arrays[col].tolist()
+    data._cache.clear()
+
+
 #: The compiled hot paths (``crossover`` and the bar loop), or their twin.
 _core = _ext.load("_strategy")
 _core.set_array_types(_Array, _Indicator)
@@ -236,7 +269,7 @@ def _call_indicator(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
 def _warmup_bars(indicators: list[tuple[str, _Indicator]]) -> int:
     """The bars before every (non-scatter) indicator has a value."""
     return int(max((np.isnan(np.asarray(ind).astype(float)).argmin(axis=-1).max()
-                    for _, ind in indicators if not ind._opts["scatter"]), default=0))
+                    for _, ind in indicators if not ind._opts.get("scatter")), default=0))
 
 
 #: Per strategy class: the attribute names its code (and its bases', nested

@@ -213,13 +213,17 @@ def _trade_stats(pl: np.ndarray, returns: Callable[[], np.ndarray] | np.ndarray,
         r = rets()
         return r[r > 0].sum() / (abs(r[r < 0].sum()) or np.nan)
 
+    def valid() -> np.ndarray:    # pandas' max/min/mean skip NaN (a trade entered at 0)
+        r = rets()
+        return r[~np.isnan(r)]
+
     stats: dict[str, Callable[[], Any]] = {
         "Win Rate [%]": lambda: win_rate() * 100,
-        "Best Trade [%]": lambda: (rets().max() if n_trades else np.nan) * 100,
-        "Worst Trade [%]": lambda: (rets().min() if n_trades else np.nan) * 100,
+        "Best Trade [%]": lambda: (valid().max() if len(valid()) else np.nan) * 100,
+        "Worst Trade [%]": lambda: (valid().min() if len(valid()) else np.nan) * 100,
         "Avg. Trade [%]": lambda: _geometric_mean(rets()) * 100,
         "Profit Factor": profit_factor,
-        "Expectancy [%]": lambda: _mean(rets()) * 100,
+        "Expectancy [%]": lambda: _mean(valid()) * 100,
         "SQN": lambda: np.sqrt(n_trades) * _mean(pl) / ((pl.std(ddof=1) if n_trades > 1 else np.nan) or np.nan),
         "Kelly Criterion": kelly,
     }

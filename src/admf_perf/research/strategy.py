@@ -63,6 +63,7 @@ from ._revealed import (
     _missing,
     _warmup_bars,
     crossover,
+    update_columns,
 )
 
 __all__ = ["Backtest", "Order", "Position", "Strategy", "Trade", "crossover"]
@@ -473,11 +474,8 @@ class Backtest:
         strategy.init()
         broker._backtest = None
         df = data._df
-        for col in df.columns:  # columns init() added to data.df, revealed like the others
-            if col not in arrays:
-                values = np.array(df[col].to_numpy(), copy=True)
-                values.setflags(write=False)
-                arrays[col] = _Array(values, name=col, index=arrays["__index"])
+        if data._df_own:    # init() read data.df: backtesting.py's data._update() takes its columns as they are now
+            update_columns(df, arrays, data, broker)
         indicators = _indicator_attrs(strategy)
         flat = [(attr, ind) for attr, ind in indicators if ind.ndim == 1]
         stacked = [(attr, ind) for attr, ind in indicators if ind.ndim != 1]
