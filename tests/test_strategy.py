@@ -1005,6 +1005,41 @@ def test_a_trade_entered_at_zero_gives_backtesting_pys_inf_and_nan(ours, ref):
     assert (stats["_trades"]["EntryPrice"] == 0).any()
 
 
+def test_int_prices_give_backtesting_pys_types(ours, ref):
+    """Integer price columns: a trade enters at a float (backtesting.py's
+    adjusted price is the price times 1.0) and exits at the raw int, so the
+    trades' dtypes and a trade's repr are backtesting.py's."""
+    df = data("goog").iloc[:150].astype({"Open": int, "Close": int})
+    stats_r, _ = run_engine(ref, _whole_units, df.copy(), {"cash": 10_000})
+    stats_o, _ = run_engine(ours, _whole_units, df.copy(), {"cash": 10_000})
+    assert stats_o["_trades"].dtypes.to_dict() == stats_r["_trades"].dtypes.to_dict()
+    assert_trades_equal(stats_o["_trades"], stats_r["_trades"])
+    assert_stats_equal(stats_o, stats_r)
+    t_o, t_r = stats_o["_strategy"].closed_trades[0], stats_r["_strategy"].closed_trades[0]
+    assert repr(t_o) == repr(t_r) and isinstance(t_o.entry_price, float)
+
+
+def test_an_orders_repr_is_backtesting_pys(ours, ref):
+    seen = {}
+
+    def tagged(Strategy, crossover):
+        class Tagged(Strategy):
+            def init(self):
+                observe_init(self)
+
+            def next(self):
+                if len(self.data) == 5:
+                    seen.setdefault(Strategy, []).extend(
+                        repr(o) for o in (self.buy(size=0.3333333, tag=1.23456789), self.sell(size=2, tag="x"),
+                                          self.buy(size=1)))
+
+        return Tagged
+
+    run_engine(ref, tagged, data("goog").iloc[:20], {"cash": 10_000})
+    run_engine(ours, tagged, data("goog").iloc[:20], {"cash": 10_000})
+    assert seen[ours.Strategy] == seen[ref.Strategy] and len(seen[ref.Strategy]) == 3
+
+
 def _derived(Strategy, crossover):
     """Indicators made from indicators and data by numpy arithmetic in init()
     and next() (backtesting.py's arrays keep their name and options)."""

@@ -35,6 +35,13 @@ def _refuse(feature: str) -> None:
         "(market orders only: see docs/strategies.md); run this strategy with backtesting.py")
 
 
+def _round5(value: Any) -> Any:
+    try:
+        return round(value, 5)
+    except Exception:
+        return value
+
+
 class Order:
     """A market order waiting for the next fill (``Strategy.orders``)."""
 
@@ -48,10 +55,10 @@ class Order:
         self._tag = tag
 
     def __repr__(self) -> str:
-        parts = [f"size={round(self._size, 5)!r}", "contingent=False"]
-        if self._tag is not None:
-            parts.append(f"tag={self._tag!r}")
-        return f"<Order {', '.join(parts)}>"
+        # backtesting.py's: every field given rounded to 5 places when it can be
+        # (contingent=0, a numeric tag rounded too)
+        fields = (("size", self._size), ("contingent", False), ("tag", self._tag))
+        return f"<Order {', '.join(f'{k}={_round5(v)!r}' for k, v in fields if v is not None)}>"
 
     def cancel(self) -> None:
         """Cancel the order."""
@@ -301,8 +308,9 @@ class _Broker:
                 orders.remove(order)
                 continue
             order_size = order._size
-            # backtesting.py's _adjusted_price (no spread): a zero price is the last close
-            adjusted = price or self._close_list[i]
+            # backtesting.py's _adjusted_price with no spread: a zero price is the
+            # last close, times 1.0 (1 + copysign(0, size)): an int price is a float
+            adjusted = (price or self._close_list[i]) * 1.0
             price_plus_commission = adjusted + self._fee(order_size, price) / abs(order_size)
             size = order_size
             margin = None       # the margin available, while no trade has changed since

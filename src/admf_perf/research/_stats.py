@@ -158,7 +158,7 @@ def _trades_frame(trades: list[Trade], index: pd.Index, strategy: Strategy | Non
         "EntryBar": entry,
         "ExitBar": exit_,
         "EntryPrice": np.array([t._entry_price for t in trades], dtype=float),
-        "ExitPrice": np.array([t._exit_price for t in trades], dtype=float),
+        "ExitPrice": np.array([t._exit_price for t in trades]),   # the raw price: int64 on int data
         "SL": none,
         "TP": none,
         "PnL": pl,
