@@ -1040,6 +1040,34 @@ def test_an_orders_repr_is_backtesting_pys(ours, ref):
     assert seen[ours.Strategy] == seen[ref.Strategy] and len(seen[ref.Strategy]) == 3
 
 
+def test_after_running_out_of_money_the_trades_left_are_priced_as_backtesting_pys(ours, ref):
+    """backtesting.py's out-of-money loop closes every other trade (it
+    removes as it iterates); after the run, the data is shown whole, so what
+    is left is priced at the last bar's close: so is ours."""
+    df = data("goog").iloc[:60].copy()
+    for c in ("Open", "High", "Low", "Close"):
+        df[c] = np.linspace(10, 500, 60)
+
+    def shorts(Strategy, crossover):
+        class Shorts(Strategy):
+            def init(self):
+                observe_init(self)
+
+            def next(self):
+                if len(self.data) in (3, 4, 5):
+                    self.sell(size=100)
+
+        return Shorts
+
+    stats_r, _ = run_engine(ref, shorts, df.copy(), {"cash": 10_000})
+    stats_o, _ = run_engine(ours, shorts, df.copy(), {"cash": 10_000})
+    assert_stats_equal(stats_o, stats_r)
+    s_o, s_r = stats_o["_strategy"], stats_r["_strategy"]
+    assert len(s_r.trades) >= 1 and len(s_o.trades) == len(s_r.trades)
+    assert [t.pl for t in s_o.trades] == [t.pl for t in s_r.trades]
+    assert (s_o.position.pl, s_o.equity) == (s_r.position.pl, s_r.equity)
+
+
 def _derived(Strategy, crossover):
     """Indicators made from indicators and data by numpy arithmetic in init()
     and next() (backtesting.py's arrays keep their name and options)."""

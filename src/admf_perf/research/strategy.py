@@ -493,6 +493,7 @@ class Backtest:
                                   "`Backtest(..., finalize_trades=True)` to close them and "
                                   "include them in stats.", stacklevel=2)
             data._set_length(n)
+            broker._bar[0] = max(n - 1, 0)     # the whole data shown: prices are the last bar's, as backtesting.py's
             from ._stats import _bfill, compute_stats
             eq = _bfill(equity, broker._cash)
             return compute_stats(broker.closed_trades, eq, df, arrays, strategy, start - 1, frames=frames, only=only)
