@@ -80,6 +80,14 @@ def _ours_warm() -> Names:
     return {"run": run}
 
 
+def sma(values: Any, n: int) -> Any:
+    """The simple moving average the bench's strategies use: a pandas rolling
+    mean, as ``backtesting.test.SMA``."""
+    import pandas as pd
+
+    return pd.Series(values).rolling(n).mean()
+
+
 def sma_cross(base: type, crossover: Any, name: str = "SmaCross", n1: int = FAST, n2: int = SLOW) -> type:
     """backtesting.py's ``SmaCross`` example (its rules verbatim; SMAs of the
     close, a pandas rolling mean as ``backtesting.test.SMA``; parameters
@@ -87,11 +95,6 @@ def sma_cross(base: type, crossover: Any, name: str = "SmaCross", n1: int = FAST
     ``backtesting.Strategy``) using that library's ``crossover``, published
     as this module's attribute ``name`` (backtesting.py's pool pickles the
     class by name)."""
-
-    def sma(values: Any, n: int) -> Any:
-        import pandas as pd
-
-        return pd.Series(values).rolling(n).mean()
 
     class SmaCross(base):  # type: ignore[valid-type,misc]
         def init(self) -> None:

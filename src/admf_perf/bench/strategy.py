@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from admf_perf.bench.backtest import sma_cross
+from admf_perf.bench.backtest import sma, sma_cross
 from admf_perf.bench.scenario import Gate, Impl, Scenario, register
 
 __all__ = ["FAMILY_GRIDS", "GRID", "family"]
@@ -65,12 +65,6 @@ def goog_bars(quick: bool = False) -> list[Any]:
         from admf_perf.research.bars import synthetic_bars
 
         return [synthetic_bars(2148, seed=2148, start="2004-08-19").rename(columns=str.capitalize)]
-
-
-def _sma(values: Any, n: int) -> Any:
-    import pandas as pd
-
-    return pd.Series(values).rolling(n).mean()
 
 
 def _rsi(values: Any, n: int = 14) -> Any:
@@ -128,7 +122,7 @@ def family(base: type, library: str | None = None, observe: Any = None, observe_
 
         def init(self) -> None:
             start_init(self)
-            self.sma = self.I(_sma, self.data.Close, self.n)
+            self.sma = self.I(sma, self.data.Close, self.n)
 
         def next(self) -> None:
             start(self, self.sma)
@@ -159,7 +153,7 @@ def family(base: type, library: str | None = None, observe: Any = None, observe_
 
         def init(self) -> None:
             start_init(self)
-            self.sma = self.I(_sma, self.data.Close, self.n)
+            self.sma = self.I(sma, self.data.Close, self.n)
 
         def next(self) -> None:
             start(self, self.sma)
@@ -212,7 +206,7 @@ def family(base: type, library: str | None = None, observe: Any = None, observe_
 
         def init(self) -> None:
             start_init(self)
-            self.sma = self.I(_sma, self.data.Close, self.n)
+            self.sma = self.I(sma, self.data.Close, self.n)
 
         def next(self) -> None:
             start(self, self.sma)
