@@ -199,12 +199,19 @@ class _Data:
         return self._get("__index")
 
 
+def column_array(values: Any, name: str, index: pd.Index) -> _Array:
+    """A data column as a run keeps it: a read-only copy, named, on the data's index."""
+    values = np.array(values, copy=True)
+    values.setflags(write=False)
+    return _Array(values, name=name, index=index)
+
+
 def update_columns(df: pd.DataFrame, arrays: dict[str, Any], data: _Data, broker: Any) -> None:
     """The columns ``init()`` added to ``data.df`` or changed in it, revealed
     like the others from then on (backtesting.py's ``data._update()``); a
     changed Close or Open is also what the broker fills and marks at."""
     for col in df.columns:
-        values = np.array(df[col].to_numpy(), copy=True)
+        values = df[col].to_numpy()
         old = arrays.get(col)
         if old is not None and values.dtype == old.dtype and values.shape == old.shape:
             try:
@@ -212,8 +219,7 @@ def update_columns(df: pd.DataFrame, arrays: dict[str, Any], data: _Data, broker
                     continue
             except TypeError:
                 pass
-        values.setflags(write=False)
-        arrays[col] = _Array(values, name=col, index=arrays["__index"])
+        arrays[col] = column_array(values, col, arrays["__index"])
         if col == "Close":
             broker._close_list = arrays[col].tolist()
         elif col == "Open":

@@ -62,6 +62,7 @@ from ._revealed import (
     _indicator_attrs,
     _missing,
     _warmup_bars,
+    column_array,
     crossover,
     update_columns,
 )
@@ -344,9 +345,7 @@ class Backtest:
             index = df.index.copy()
             arrays: dict[str, _Array] = {}
             for col, series in df.items():
-                values = np.array(series.to_numpy(), copy=True)
-                values.setflags(write=False)
-                arrays[col] = _Array(values, name=col, index=index)
+                arrays[col] = column_array(series.to_numpy(), col, index)
             arrays["__index"] = index  # type: ignore[assignment]
             self._arrays = arrays
             self._prices = (arrays["Close"].tolist(), arrays["Open"].tolist())   # the broker's
