@@ -213,6 +213,7 @@ def _trade_stats(pl: np.ndarray, returns: Callable[[], np.ndarray] | np.ndarray,
         r = rets()
         return r[r > 0].sum() / (abs(r[r < 0].sum()) or np.nan)
 
+    @functools.cache
     def valid() -> np.ndarray:    # pandas' max/min/mean skip NaN (a trade entered at 0)
         r = rets()
         return r[~np.isnan(r)]
