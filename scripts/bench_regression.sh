@@ -3,30 +3,35 @@
 #
 #   scripts/bench_regression.sh [--ref REF] [--work DIR] [--phase both|base|head] [-- ARGS...]
 #
-# 1. Builds REF (default HEAD^, the parent of the checked-out commit) from
-#    `git archive` into a second virtual environment (pip install ".[bench]",
-#    compiling its Cython).
-# 2. Measures it: `admf-perf bench --instructions --quick --save BASE.json`
-#    (deterministic: callgrind's counts per op; compared on instructions and
-#    first-level misses, see docs/bench.md).
-# 3. Measures the admf-perf installed in the current environment (the head;
-#    install it first) the same way with `--compare BASE.json`, passing ARGS
-#    on (e.g. --check --json head.json).  A scenario whose per-op cost of ours
-#    grew by more than 3% (--max-regression) fails the run, and is named.
+# 1. Builds REF (default HEAD^, the parent of the checked-out commit) and
+#    the head (HEAD, with any uncommitted change to its tracked files) the same
+#    way: each from its files into DIR/base and DIR/head, paths of the same
+#    length, in a virtual environment of its own (pip install ".[bench]",
+#    compiling its Cython).  Identical code so builds to identical counts:
+#    what the process holds (the venv's path, its packages) moves the heap,
+#    and with it the first-level misses, by a few percent (docs/bench.md).
+# 2. Measures the base: `admf-perf bench --instructions --quick --save
+#    BASE.json` (deterministic: callgrind's counts per op; compared on
+#    instructions and first-level misses, see docs/bench.md).
+# 3. Measures the head's build the same way with `--compare BASE.json`,
+#    passing ARGS on (e.g. --check --json head.json).  A scenario whose
+#    per-op cost of ours grew by more than 3% (--max-regression) fails the
+#    run, and is named.
 #
 # No figure from another machine is trusted: both sides are measured here,
 # now.  When REF cannot be found (a shallow clone), fails to build, or
-# predates --instructions, the script says so and runs the head alone (its
-# gates still apply).  Both runs start from the repository root, where
-# ../shared holds the data the scenarios read.
+# predates --instructions, the script says so and runs the admf-perf
+# installed in the current environment alone (its gates still apply).  Both
+# runs start from the repository root, where ../shared holds the data the
+# scenarios read.
 #
-# --phase splits the run in two, so that CI can build and measure the base
-# while it runs the tests (instruction counts do not change with the load):
-# `base` does steps 1-2 only, into DIR (give --work), and records in
+# --phase splits the run in two, so that CI can build both and measure the
+# base while it runs the tests (instruction counts do not change with the
+# load): `base` does steps 1-2 only, into DIR (give --work), and records in
 # DIR/base.skip why it could not; `head` does step 3 only, against what
 # `base` left in DIR.  The default, `both`, does all three.
 #
-# Environment: PYTHON (interpreter of the second venv; default: `python` on
+# Environment: PYTHON (interpreter of both venvs; default: `python` on
 # PATH), BENCH_MODE (default "--instructions --quick").
 set -euo pipefail
 
@@ -62,9 +67,12 @@ else
 fi
 cd "$root"
 
+# head_run ADMF_PERF ARGS...: measure the head with that admf-perf
 head_run() {
-    echo "==> head: admf-perf bench ${mode[*]} $*"
-    admf-perf bench "${mode[@]}" "$@"
+    local exe="$1"
+    shift
+    echo "==> head: $exe bench ${mode[*]} $*"
+    "$exe" bench "${mode[@]}" "$@"
 }
 
 # skip REASON: no base to compare with. The head is measured alone (its gates
@@ -75,7 +83,7 @@ skip() {
         echo "$1" >"$work/base.skip"
         exit 0
     fi
-    head_run ${args[@]+"${args[@]}"}
+    head_run admf-perf ${args[@]+"${args[@]}"}
     exit $?
 }
 
@@ -83,14 +91,14 @@ args=("$@")
 if [[ "$phase" == head ]]; then
     if [[ -f "$work/base.skip" ]]; then
         echo "==> regression check skipped: $(cat "$work/base.skip")"
-        head_run "$@"
+        head_run admf-perf "$@"
         exit $?
     fi
-    if [[ ! -f "$work/base.json" ]]; then
-        echo "bench_regression: no base measurement in $work (run --phase base first)" >&2
+    if [[ ! -f "$work/base.json" || ! -x "$work/head/venv/bin/admf-perf" ]]; then
+        echo "bench_regression: no base measurement or head build in $work (run --phase base first)" >&2
         exit 2
     fi
-    head_run --compare "$work/base.json" "$@"
+    head_run "$work/head/venv/bin/admf-perf" --compare "$work/base.json" "$@"
     exit $?
 fi
 rm -f "$work/base.skip" "$work/base.json"
@@ -99,21 +107,38 @@ if ! base="$(git rev-parse --verify --quiet "${ref}^{commit}")"; then
     skip "$ref is not in this clone (a shallow clone? git fetch --deepen=1)"
 fi
 echo "==> base: $ref = $(git log -1 --format='%h %s' "$base")"
-mkdir -p "$work/src"
-git archive "$base" | tar -x -C "$work/src"
-t0=$SECONDS
-if ! { "$python" -m venv "$work/venv" && PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$work/venv/bin/python" -m pip install -q "$work/src[bench]"; } >"$work/install.log" 2>&1; then
-    tail -20 "$work/install.log"
-    skip "$ref does not build (the log: $work/install.log)"
+# build SIDE: install DIR/SIDE/src, extracted by the caller, into a fresh
+# DIR/SIDE/venv; the same recipe for both sides (its log: DIR/SIDE/install.log)
+build() {
+    local dir="$work/$1" t0=$SECONDS
+    if ! { "$python" -m venv "$dir/venv" && PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            "$dir/venv/bin/python" -m pip install -q "$dir/src[bench]"; } >"$dir/install.log" 2>&1; then
+        tail -20 "$dir/install.log"
+        return 1
+    fi
+    echo "==> $1 built in $((SECONDS - t0)) s"
+}
+rm -rf "$work/base" "$work/head"
+mkdir -p "$work/base/src" "$work/head/src"
+git archive "$base" | tar -x -C "$work/base/src"
+if ! build base; then
+    skip "$ref does not build (the log: $work/base/install.log)"
 fi
-echo "==> base built in $((SECONDS - t0)) s"
-if ! "$work/venv/bin/admf-perf" bench --help | grep -q -- "--instructions"; then
+# The head: HEAD, or with uncommitted changes to tracked files a commit of
+# the working tree that `git stash create` makes (nothing is stashed).
+head_tree="HEAD"
+if ! git diff --quiet HEAD --; then head_tree="$(git stash create)"; fi
+git archive "$head_tree" | tar -x -C "$work/head/src"
+if ! build head; then
+    echo "bench_regression: the head does not build (the log: $work/head/install.log)" >&2
+    exit 1
+fi
+if ! "$work/base/venv/bin/admf-perf" bench --help | grep -q -- "--instructions"; then
     skip "$ref predates admf-perf bench --instructions"
 fi
 echo "==> base: admf-perf bench ${mode[*]} --save $work/base.json"
 t0=$SECONDS
-if ! "$work/venv/bin/admf-perf" bench "${mode[@]}" --save "$work/base.json" >"$work/base.txt" 2>"$work/base.err"; then
+if ! "$work/base/venv/bin/admf-perf" bench "${mode[@]}" --save "$work/base.json" >"$work/base.txt" 2>"$work/base.err"; then
     tail -20 "$work/base.err"
     skip "the base run failed (the log: $work/base.err)"
 fi
@@ -121,4 +146,4 @@ echo "==> base measured in $((SECONDS - t0)) s"
 if [[ "$phase" == base ]]; then
     exit 0
 fi
-head_run --compare "$work/base.json" "$@"
+head_run "$work/head/venv/bin/admf-perf" --compare "$work/base.json" "$@"
