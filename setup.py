@@ -16,6 +16,7 @@ Cython and numpy version: the C Cython writes depends on all three (numpy's
 toolchains (an in-tree ``pip install`` for another interpreter beside a
 developer's ``build_ext --inplace``) would hand one of them the other's C.
 """
+import os
 import platform
 import sys
 import sysconfig
@@ -57,6 +58,11 @@ def msvc() -> bool:
     return bool(cc) and Path(str(cc).split()[0]).stem == "cl"
 
 
+def clang() -> bool:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or ""
+    return "clang" in str(cc)
+
+
 def x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
@@ -67,6 +73,12 @@ def compile_args(name: str) -> list[str]:
     args = ["-O3", "-ffp-contract=off"]
     if name in ("_indicators", "_ind_simd"):
         args += ["-funroll-loops", "-fno-math-errno", "-fno-trapping-math"]
+    if name == "_indicators" and not clang():
+        # GCC stops inlining once the unit has grown 40% (its default), and
+        # this unit is large: which kernel steps stayed out of line then
+        # depended on unrelated changes (one grew T3's bank update by 30%).
+        # Room for every `inline` the kernels ask for, so that none is left out.
+        args += ["--param=inline-unit-growth=200"]
     if name == "_ind_simd":
         args += ["-mavx2", "-mfma"]     # explicit fma() calls only: contraction stays off
     return args

@@ -88,6 +88,10 @@ cdef extern from "admf_ind.h":
                                     double prev, double* obv) noexcept nogil
     unsigned long long admf_trange_run(const double* h, const double* l, const double* c, double* y,
                                        Py_ssize_t n) noexcept nogil
+    #: a[0] + ... + a[L - 1], left to right (TA-Lib's order)
+    double arr_sum "admf_sum_lr"(const double* a, i64 L) noexcept nogil
+    #: |a[0] - m| + ... + |a[L - 1] - m|, left to right
+    double arr_absdev "admf_absdev_lr"(const double* a, i64 L, double m) noexcept nogil
 
 
 cdef extern from "admf_ind.h":
@@ -137,14 +141,6 @@ cdef inline double ring_sum(const double* ring, i64 pos, i64 L) noexcept nogil:
         s += ring[j]
     for j in range(pos):
         s += ring[j]
-    return s
-
-
-cdef inline double arr_sum(const double* a, i64 L) noexcept nogil:
-    cdef double s = 0.0
-    cdef i64 j
-    for j in range(L):
-        s += a[j]
     return s
 
 
@@ -2394,9 +2390,9 @@ cdef inline void CCI_init(CCISt* s, i64 period) noexcept nogil:
 
 
 cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef i64 p = s.period, j
+    cdef i64 p = s.period
     cdef double tp = (x[0] + x[1] + x[2]) / 3.0
-    cdef double avg = 0.0, dev = 0.0, d
+    cdef double avg, dev, d
     ring[s.pos] = tp
     s.pos += 1
     if s.pos == p:
@@ -2405,11 +2401,8 @@ cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) 
     if s.n < p:
         out[0] = NAN
         return
-    for j in range(p):
-        avg += ring[j]
-    avg /= <double>p
-    for j in range(p):
-        dev += fabs(ring[j] - avg)
+    avg = arr_sum(ring, p) / <double>p
+    dev = arr_absdev(ring, p, avg)
     d = tp - avg
     if fabs(d) <= TA_EPS * (fabs(tp) + fabs(avg)) or dev <= TA_EPS * fabs(avg) * <double>p:
         out[0] = 0.0                    # TA-Lib's zero tests, at the prices' scale
@@ -2485,8 +2478,12 @@ cdef inline void t3_seed(T3St* s, i64 level, double v) noexcept nogil:
 
 
 cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef i64 p = s.period, m, stage
+    cdef i64 p = s.period, m = s.n + 1 - p, stage
     s.n += 1
+    if p > 1 and m > 5 * (p - 1):       # every level seeded (the common case, first)
+        t3_push(s, x[0], 6)
+        out[0] = t3_out(s)
+        return
     out[0] = NAN
     if p == 1:                          # every level is the input (k = 1)
         s.e1 = s.e2 = s.e3 = s.e4 = s.e5 = s.e6 = x[0]
@@ -2498,12 +2495,7 @@ cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) no
             s.e1 = s.sum / p
             s.sum = s.e1
         return
-    m = s.n - p
-    stage = (m - 1) // (p - 1) + 1      # 1 .. 5: seeding e2 .. e6; then every level
-    if stage > 5:
-        t3_push(s, x[0], 6)
-        out[0] = t3_out(s)
-        return
+    stage = (m - 1) // (p - 1) + 1      # 1 .. 5: seeding e2 .. e6
     s.sum += t3_push(s, x[0], stage)
     if m % (p - 1) == 0:                # the stage's last bar: the next level's seed
         t3_seed(s, stage + 1, s.sum / p)

@@ -68,6 +68,9 @@ cdef double MISSING = admf_missing()
 
 cdef extern from "admf_ind.h":
     int admf_cpu_avx2() noexcept nogil
+    void admf_fma_init() noexcept nogil
+
+admf_fma_init()     # the fma instruction where the CPU has it (admf_ind.h)
 
 cdef run_fn* SIMD = NULL
 
@@ -120,15 +123,16 @@ cdef extern from *:
     #else
     #define ADMF_TUPLE_REUSE 0
     #endif
-    static PyObject* admf_float1(PyObject** cache, double a) {
-        PyObject* f = *cache;
-    #if ADMF_TUPLE_REUSE
-        if (admf_internals && f != NULL && Py_REFCNT(f) == 1) {
-            ((PyFloatObject*)f)->ob_fval = a;
-            Py_INCREF(f);
-            return f;
-        }
+    #if defined(__GNUC__)
+    #define ADMF_NOINLINE __attribute__((noinline))
+    #else
+    #define ADMF_NOINLINE
     #endif
+    /* admf_float1 when the last result is held elsewhere: a new float (kept
+       as the next one to reuse). Out of line: the inline part below is the
+       whole of the common case. */
+    static ADMF_NOINLINE PyObject* admf_float1_new(PyObject** cache, double a) {
+        PyObject* f = *cache;
         PyObject* nf = PyFloat_FromDouble(a);
         if (nf == NULL) return NULL;
     #if ADMF_TUPLE_REUSE
@@ -139,6 +143,17 @@ cdef extern from *:
         }
     #endif
         return nf;
+    }
+    static inline PyObject* admf_float1(PyObject** cache, double a) {
+    #if ADMF_TUPLE_REUSE
+        PyObject* f = *cache;
+        if (admf_internals && f != NULL && Py_REFCNT(f) == 1) {
+            ((PyFloatObject*)f)->ob_fval = a;
+            Py_INCREF(f);
+            return f;
+        }
+    #endif
+        return admf_float1_new(cache, a);
     }
     static PyObject* admf_tuple(PyObject** cache, const double* v, Py_ssize_t n) {
         PyObject* t = *cache;
@@ -202,6 +217,7 @@ cdef extern from *:
     }
     """
     int admf_float_arg(PyObject* o, double* out) noexcept
+    int admf_finite_n(const double* x, int n) noexcept
     int admf_real_arg(PyObject* o) noexcept
     object admf_call_with_self(object callable, object self, PyObject** args, Py_ssize_t nargs,
                                PyObject* kwnames)
@@ -611,6 +627,21 @@ cdef class _Indicator:
             f[:] = np.where(pos >= 0, r[np.maximum(pos, 0)] if len(r) else NAN, first[k])
             full.append(f)
         return full[0] if self._nout == 1 else tuple(full)
+
+
+cdef object _update_slow(_Indicator ind, PyObject** args, Py_ssize_t nargs, PyObject* kwnames,
+                         object update):
+    """Every call a class's fast ``update`` descriptor (``<name>_update_fast``
+    of the template) leaves: an input that is not a real number gets the
+    twin's TypeError, naming it; any other call goes to ``update``, the
+    class's own. One function for every class, out of the fast path."""
+    cdef Py_ssize_t k
+    names = ind._innames
+    for k in range(min(nargs, len(names))):
+        if not admf_real_arg(args[k]):
+            raise TypeError(f"{type(ind).__name__}.update: input {names[k]!r} must be real number, "
+                            f"not {type(<object>args[k]).__name__}")
+    return admf_call_with_self(update, ind, args, nargs, kwnames)
 
 
 # ---------------------------------------------------------------------------

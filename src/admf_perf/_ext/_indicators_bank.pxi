@@ -2,7 +2,7 @@
 # and pandas are incremental/bank.py's). One indicator's kernel state per
 # symbol, each in a block of one allocation:
 #
-#     [ kernel struct (sts, rounded up to 8) | outputs (3 doubles) |
+#     [ kernel struct (sts, rounded up to 8) | outputs (nout doubles) |
 #       bars consumed (i64) | ring (nring doubles) ]
 #
 # (the struct, outputs and count together: a step touches them and one ring
@@ -51,7 +51,8 @@ cdef class BankCore:
         self.upd = BANK_UPDATES[proto._kind]
         sts8 = (self.proto._sts + 7) & ~(<size_t>7)
         self.out_off = sts8
-        self.cnt_off = self.out_off + 3 * sizeof(double)
+        self.cnt_off = self.out_off + self.nout * sizeof(double)   # the outputs it has: a block
+        # is streamed through once a bar, and a smaller one misses less
         self.ring_off = self.cnt_off + sizeof(i64)
         self.block = self.ring_off + self.proto._nring * sizeof(double)
         self.L.n, self.L.block = n, self.block
@@ -68,14 +69,14 @@ cdef class BankCore:
 
     cdef void _fresh(self) noexcept nogil:
         cdef Py_ssize_t j
+        cdef int k
         cdef char* b
         for j in range(self.n):
             b = self.mem + j * self.block
             memcpy(b, self.proto._stp, self.proto._sts)
             memset(b + self.ring_off, 0, self.proto._nring * sizeof(double))
-            (<double*>(b + self.out_off))[0] = NAN
-            (<double*>(b + self.out_off))[1] = NAN
-            (<double*>(b + self.out_off))[2] = NAN
+            for k in range(self.nout):
+                (<double*>(b + self.out_off))[k] = NAN
             (<i64*>(b + self.cnt_off))[0] = 0
 
     cdef int _idle(self, str method) except -1:
@@ -227,7 +228,7 @@ cdef class BankCore:
         ind = type(self.proto)(*self.proto._args)
         memcpy(ind._stp, b, self.proto._sts)
         memcpy(ind._ring, b + self.ring_off, self.proto._nring * sizeof(double))
-        memcpy(ind._out, b + self.out_off, 3 * sizeof(double))
+        memcpy(ind._out, b + self.out_off, self.nout * sizeof(double))
         ind._count = (<i64*>(b + self.cnt_off))[0]
         return ind
 
@@ -239,7 +240,7 @@ cdef class BankCore:
             raise TypeError(f"IndicatorBank: symbol {j} needs a {self.proto!r}, got {ind!r}")
         memcpy(b, ind._stp, self.proto._sts)
         memcpy(b + self.ring_off, ind._ring, self.proto._nring * sizeof(double))
-        memcpy(b + self.out_off, ind._out, 3 * sizeof(double))
+        memcpy(b + self.out_off, ind._out, self.nout * sizeof(double))
         (<i64*>(b + self.cnt_off))[0] = ind._count
 
     def reset(self):

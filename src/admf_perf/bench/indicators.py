@@ -113,31 +113,31 @@ INDICATORS: tuple[IndicatorCase, ...] = (
 #: Goals not met yet (both bench modes measured), closed by the issue named:
 #: a scenario leaves this set when it meets its gate.
 OPEN_GOALS: dict[str, str] = {
-    # update, instruction counts, 2026-12-03: the classes' update is a
+    # update, instruction counts, 2026-12-04: the classes' update is a
     # METH_FASTCALL | METH_KEYWORDS method descriptor (docs/internals.md: the
     # interpreter specializes its calls, floats by position skip Cython's
-    # argument parsing) and a result nobody holds is reused: 0.22-0.35x
-    # talib.stream; SMA and EMA 0.97x and 0.90x the compiled floor. Open: ADX
-    # 0.354
-    **{f"{name}.update": "issue 11" for name in ("ADX",)},
+    # argument parsing; self borrowed, everything but the common case in one
+    # shared function) and a result nobody holds is reused: 0.21-0.34x
+    # talib.stream (ADX 0.339, MFI 0.342); SMA and EMA 0.90x and 0.84x the
+    # compiled floor. Every one passes in wall-clock (0.17-0.26x). Open, in
+    # instruction counts only: WILLR 0.356 (two deques), CCI 0.361 (two
+    # O(period) sums, as TA-Lib's), ULTOSC 0.351
+    **{f"{name}.update": "issue 14" for name in ("WilliamsR", "CCI", "UltimateOscillator")},
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
-    # the fifteen of issue 14, update (instruction counts): 0.28-0.34x pass
-    # (TRANGE 0.310, NATR 0.328, ADOSC 0.328, T3 0.335, SAR 0.316 among
-    # them); open: WILLR 0.368, MFI 0.355, CCI 0.382, ULTOSC 0.366
-    **{f"{name}.update": "issue 14" for name in ("WilliamsR", "MFI", "CCI", "UltimateOscillator")},
-    # their batch, 2026-12-03, instruction counts / wall-clock (one machine):
-    # WILLR 0.82/0.81, APO 0.77/0.65, PPO 0.60/0.55, AROON 0.80/0.93, STOCHRSI
-    # 0.82/0.53, MFI 0.83/0.53 pass both. Open: CMO 1.02/0.27, TRIMA
-    # 0.75/0.98-1.05 (both SMAs in one loop; two exact divisions per bar), CCI
-    # 1.05/1.02 (its O(period) sums, as TA-Lib's), SAR 1.10/0.93-0.96 (a new
-    # extreme by selects: the branch was a coin toss; more instructions), and in
-    # wall-clock only TRANGE 0.78/1.0-1.1, NATR 0.72/1.07-1.14 (ATR's), ADOSC
-    # 1.00/1.10, T3 0.95/1.02-1.05, ULTOSC 0.73/0.98-1.06 (empty windows
-    # zeroed, as TA-Lib's)
+    # the fifteen of issue 14's batch, 2026-12-03/04, instruction counts /
+    # wall-clock (one machine): WILLR 0.82/0.81, APO 0.77/0.65, PPO 0.60/0.55,
+    # AROON 0.80/0.93, STOCHRSI 0.82/0.53, MFI 0.83/0.53, CCI 0.995/0.92 (its
+    # window sums four terms a turn) pass both. Open: CMO 1.02/0.27, TRIMA
+    # 0.75/0.98-1.05 (both SMAs in one loop; two exact divisions per bar), SAR
+    # 1.10/0.93-0.96 (a new extreme by selects: the branch was a coin toss;
+    # more instructions), and in wall-clock only TRANGE 0.78/1.0-1.1, NATR
+    # 0.72/1.07-1.14 (ATR's), ADOSC 0.95-0.99/1.10 (its scratch's place among
+    # the cache's sets moves its first-level misses), T3 0.95/1.02-1.05,
+    # ULTOSC 0.73/0.98-1.06 (empty windows zeroed, as TA-Lib's)
     **{f"{name}.batch": "issue 14" for name in (
-        "TrueRange", "NATR", "CMO", "TRIMA", "ChaikinOscillator", "CCI", "T3", "ParabolicSAR",
+        "TrueRange", "NATR", "CMO", "TRIMA", "ChaikinOscillator", "T3", "ParabolicSAR",
         "UltimateOscillator")},
 }
 

@@ -12,6 +12,7 @@
  *   the recurrence over it, a block at a time);
  * - admf_vhgw_max / admf_vhgw_min: van Herk / Gil-Werman rolling extremes;
  * - admf_sqrt_block / admf_bb_block: packed square roots (StdDev, BBANDS);
+ * - admf_sum_lr / admf_absdev_lr: a short window's sums, left to right;
  * - the missing-argument NaN payload and the result-tuple reuse of update.
  *
  * Floating-point contraction is off (-ffp-contract=off, and the pragma below
@@ -60,20 +61,24 @@ static int admf_cpu_avx2(void) {
    x86-64 build cannot assume it: fma() there is a libm call, whose cost
    (and the registers it clobbers) showed in every update.  admf_fma issues
    the instruction itself when the CPU (and the OS, for the AVX state) has
-   it, checked once per module; otherwise it calls libm.  Same bits either
+   it, checked once when the module is imported; otherwise it calls libm.  Same bits either
    way. */
 #if defined(__FMA__) || defined(__aarch64__) || defined(_M_ARM64) || \
     !((defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__))
 #define admf_fma fma
+#define admf_fma_init() ((void)0)
 #else
-static int admf_fma_hw = -1;            /* unknown, then 0 or 1 (a benign race: the same value) */
-static int admf_fma_detect(void) {
+/* 0: libm's fma (right everywhere) until admf_fma_init, run when the module
+   is imported, finds the instruction. Never -1 and "detect on first use":
+   a test that may call a function kept the flag's load in front of every
+   fma of a loop (T3's bank update: three instructions per fma). */
+static int admf_fma_hw = 0;
+static void admf_fma_init(void) {
     __builtin_cpu_init();
     admf_fma_hw = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
-    return admf_fma_hw;
 }
 static inline double admf_fma(double a, double b, double c) {
-    if (__builtin_expect(admf_fma_hw > 0, 1) || (admf_fma_hw < 0 && admf_fma_detect())) {
+    if (__builtin_expect(admf_fma_hw, 1)) {
         __asm__("vfmadd231sd %2, %1, %0" : "+x"(c) : "x"(a), "x"(b));   /* c = a * b + c */
         return c;
     }
@@ -415,6 +420,51 @@ static inline double admf_missing(void) {
 }
 static inline int admf_is_missing(double x) {
     uint64_t u; memcpy(&u, &x, 8); return u == ADMF_MISSING_BITS;
+}
+
+/* ---- left-to-right sums of a short window (CCI, sums TA-Lib recomputes) ---- */
+
+/* a[0] + a[1] + ... + a[n - 1] added left to right, as TA-Lib adds its
+   buffers: the first n % 4 terms, then four a turn (the loop not unrolled
+   further: windows are short, and every extra unrolling costs a remainder
+   loop of its own). */
+static inline double admf_sum_lr(const double* a, int64_t n) {
+    double s = 0.0;
+    int64_t k = n & 3;
+    if (k > 0) s += a[0];
+    if (k > 1) s += a[1];
+    if (k > 2) s += a[2];
+    a += k;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+    for (n >>= 2; n > 0; n--, a += 4) {
+        s += a[0];
+        s += a[1];
+        s += a[2];
+        s += a[3];
+    }
+    return s;
+}
+
+/* |a[0] - m| + |a[1] - m| + ..., left to right (as admf_sum_lr). */
+static inline double admf_absdev_lr(const double* a, int64_t n, double m) {
+    double s = 0.0;
+    int64_t k = n & 3;
+    if (k > 0) s += fabs(a[0] - m);
+    if (k > 1) s += fabs(a[1] - m);
+    if (k > 2) s += fabs(a[2] - m);
+    a += k;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+    for (n >>= 2; n > 0; n--, a += 4) {
+        s += fabs(a[0] - m);
+        s += fabs(a[1] - m);
+        s += fabs(a[2] - m);
+        s += fabs(a[3] - m);
+    }
+    return s;
 }
 
 #endif /* ADMF_IND_H */
