@@ -2901,8 +2901,8 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     cdef double pc = s.pc, cm, tr, v
     s.n += 1
     s.pc = x[2]
-    out[0] = NAN
     if t == 0:
+        out[0] = NAN
         return
     cm = x[2] - (x[1] if x[1] < pc else pc)
     tr = x[0] - x[1]
@@ -2938,6 +2938,8 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
         j += p3 if j < 0 else 0
         s.a3 -= ring[j]
         s.b3 -= ring[p3 + j]
+    else:
+        out[0] = NAN                    # the warm-up (one store a bar, not two)
     s.pos += 1
     if s.pos == p3:
         s.pos = 0
