@@ -2478,8 +2478,9 @@ cdef inline void t3_seed(T3St* s, i64 level, double v) noexcept nogil:
 
 
 cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef i64 p = s.period, m = s.n + 1 - p, stage
+    cdef i64 p = s.period, m, stage
     s.n += 1
+    m = s.n - p
     if p > 1 and m > 5 * (p - 1):       # every level seeded (the common case, first)
         t3_push(s, x[0], 6)
         out[0] = t3_out(s)

@@ -118,8 +118,8 @@ OPEN_GOALS: dict[str, str] = {
     # interpreter specializes its calls, floats by position skip Cython's
     # argument parsing; self borrowed, everything but the common case in one
     # shared function) and a result nobody holds is reused: 0.21-0.34x
-    # talib.stream (ADX 0.339, MFI 0.342); SMA and EMA 0.90x and 0.84x the
-    # compiled floor. Every one passes in wall-clock (0.17-0.26x). Open, in
+    # talib.stream (ADX 0.339, MFI 0.342); SMA and EMA 0.90x and 0.87x the
+    # compiled floor. Every one passes in wall-clock (0.11-0.27x). Open, in
     # instruction counts only: WILLR 0.356 (two deques), CCI 0.361 (two
     # O(period) sums, as TA-Lib's), ULTOSC 0.350 (574.7 against 574.7: kept
     # open until it passes with room)

@@ -129,7 +129,8 @@ static inline int admf_float_arg(PyObject* o, double* out)
 /* 1 when the n values are all finite: x - x is 0 for a finite x and NaN for
    an infinity or a NaN, so one test of the sum answers for all of them (the
    update descriptors' check of their inputs: fewer instructions than one
-   test per value; n is a constant there, the loop unrolled). */
+   test per value; n is a constant there, the loop unrolled). Arrays have
+   admf_all_finite (admf_ind.h), out of line and vectorized. */
 static inline int admf_finite_n(const double* x, int n)
 {
     double z = 0.0;
