@@ -5,6 +5,7 @@
     nox -s smoke             # the smoke subset, per interpreter
     nox -s smoke-3.12        # one interpreter
     nox -s bench             # the deterministic bench per interpreter (.bench/)
+    nox -s freethreaded      # the suite on a free-threaded CPython, PYTHON_GIL=0
     nox -s wheel_smoke -- dist/admf_perf-0.1.0-cp312-cp312-manylinux*.whl
 
 Interpreters: CPython 3.11 to 3.14, found by ``scripts/pythons.sh`` (on PATH as
@@ -75,6 +76,16 @@ def bench(session: nox.Session) -> None:
     out.mkdir(exist_ok=True)
     opts = session.posargs or ["--instructions", "--quick"]
     session.run("admf-perf", "bench", *opts, "--json", str(out / f"bench-{session.python}.json"))
+
+
+@nox.session(python=False)
+def freethreaded(session: nox.Session) -> None:
+    """The whole suite on a free-threaded CPython (3.13t/3.14t) with
+    PYTHON_GIL=0, after checking that importing every module keeps the GIL
+    off (scripts/freethreaded.sh: the interpreter, the venv, which optional
+    requirements install there). A machine without such an interpreter gets
+    a line saying so. Posargs go to pytest."""
+    session.run("bash", "scripts/freethreaded.sh", *session.posargs, external=True)
 
 
 @nox.session(python=False)

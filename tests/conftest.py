@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+#: CPython 3.13t makes every object with deferred reference counts (classes,
+#: functions) immortal once a second thread has started (gh-117783; 3.14t
+#: frees them again): a test that a dropped class or function is collected
+#: cannot pass there once the suite has run a thread.
+IMMORTAL_DEFERRED = bool(__import__("sysconfig").get_config_var("Py_GIL_DISABLED")) and sys.version_info < (3, 14)
 #: Real data shared by every session and CI (never copied into the project).
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -142,3 +147,14 @@ def empyrical_curve_metric(name: str, r, b=None, ppy: float = 252.0, rf: float =
     }
     with np.errstate(all="ignore"):
         return float(funcs[name]())
+
+
+@pytest.fixture
+def fast_switching():
+    """Threads switch every microsecond (with the GIL): races show sooner."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)

@@ -22,16 +22,6 @@ JOIN_TIMEOUT = 60
 POLICIES = ["lru", "lfu", "fifo", "tlru", "unbounded", "wtinylfu"]
 
 
-@pytest.fixture
-def fast_switching():
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
 def run_threads(targets, timeout=JOIN_TIMEOUT):
     """Start one thread per target behind a barrier; re-raise the first error."""
     errors = []
@@ -588,6 +578,18 @@ def _wait_for(predicate, timeout=30.0):
     return predicate()
 
 
+def _all_waiting(threads):
+    """Every thread is blocked in a ``wait`` (an Event's or a Condition's)."""
+    frames = sys._current_frames()
+    for t in threads:
+        frame = frames.get(t.ident)
+        while frame is not None and frame.f_code.co_name != "wait":
+            frame = frame.f_back
+        if frame is None:
+            return False
+    return True
+
+
 def _run_all_missing(f, worker, release):
     """Start N_THREADS threads on worker(i); once all have missed, release them."""
     threads = [threading.Thread(target=worker(i), daemon=True) for i in range(N_THREADS)]
@@ -595,6 +597,11 @@ def _run_all_missing(f, worker, release):
         t.start()
     try:
         assert _wait_for(lambda: f.cache_info().misses == N_THREADS)
+        # and every one of them waits (in the body, or for the flight): a
+        # thread still on its way to the flight when the leader finished
+        # would start a flight of its own (threads really run at once on a
+        # free-threaded build)
+        assert _wait_for(lambda: _all_waiting(threads))
     finally:
         release.set()
         for t in threads:

@@ -523,7 +523,9 @@ def test_queued_writes_survive_interpreter_exit(tmp_path, ending):
             io.write_file_async(f"f{{i}}", b"%d" % i)
         for i in range(25):
             io.write_file_async("same", "version %d" % i)
-        assert io.io_stats()["totals"]["writes"] == 0        # still queued at exit
+        # the blocker may be written already (its callback holds the worker);
+        # the rest is still queued at exit
+        assert io.io_stats()["totals"]["writes"] <= 1
         if {ending!r} == "dropped":
             del io
         elif {ending!r} == "sys.exit":

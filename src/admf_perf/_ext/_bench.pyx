@@ -1,4 +1,5 @@
 # cython: language_level=3, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled hot path of ``bench/callgrind.py``: the measured region.
 
 ``measured_region(fn)`` calls ``fn()`` inside the C function

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled stores and call path of admf_perf's caches.
 
 Twin (specification): ``_cache_py.py``. Semantics: docs/caching.md.
@@ -29,6 +30,8 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport fabs
 from libc.string cimport memcpy, memset
+
+from admf_perf._ext._ft cimport ADMF_FT, admf_cs, admf_cs_begin, admf_cs_end
 
 import threading
 
@@ -355,24 +358,25 @@ cdef class CacheCore:
     # -- hot API ---------------------------------------------------------------
     def get(self, key, default=None):
         """The value of ``key`` (a use), or ``default``."""
-        value = _get(self, key, _hash(key))
+        value = _get_locked(self, key)
         if value is _MISS:
             return default
         return value
 
     def set(self, key, value, args=None, kwargs=None):
         """Store ``value`` under ``key`` (an overwrite is a use)."""
-        _write(self, key, value, args, kwargs)
+        _write_locked(self, key, value, args, kwargs)
 
     def __getitem__(self, key):
-        value = _get(self, key, _hash(key))
+        value = _get_locked(self, key)
         if value is _MISS:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key, value):
-        _write(self, key, value, None, None)
+        _write_locked(self, key, value, None, None)
 
+    @cython.critical_section
     def __delitem__(self, key):
         cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
         if i < 0:
@@ -380,13 +384,23 @@ cdef class CacheCore:
         _remove(self, i)
 
     def __contains__(self, key):
-        return _find_live(self, key, _hash(key), False) >= 0
+        cdef admf_cs cs
+        cdef Py_hash_t h = _hash(key)
+        cdef Py_ssize_t i
+        admf_cs_begin(&cs, self)
+        try:
+            i = _find_live(self, key, h, False)
+        finally:
+            admf_cs_end(&cs)
+        return i >= 0
 
+    @cython.critical_section
     def __len__(self):
         if self.has_ttl:
             _purge(self, _now(self))
         return self.size
 
+    @cython.critical_section
     def pop(self, key, default=_MISS):
         """Remove ``key`` and return its value (not a use); ``default`` or KeyError if absent."""
         cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
@@ -399,18 +413,22 @@ cdef class CacheCore:
         return value
 
     # -- cold API --------------------------------------------------------------
+    @cython.critical_section
     def keys(self):
         """Snapshot of the live keys, in order-list order."""
         return _snapshot(self, 0)
 
+    @cython.critical_section
     def values(self):
         """Snapshot of the live values, in order-list order."""
         return _snapshot(self, 1)
 
+    @cython.critical_section
     def items(self):
         """Snapshot of the live (key, value) pairs, in order-list order."""
         return _snapshot_pairs(self, False)
 
+    @cython.critical_section
     def _discard(self, key):
         """Remove ``key`` if live (not an eviction); True when something was removed."""
         cdef Py_ssize_t i = _find_live(self, key, _hash(key), True)
@@ -419,6 +437,7 @@ cdef class CacheCore:
         _remove(self, i)
         return True
 
+    @cython.critical_section
     def _discard_matching(self, predicate):
         """Remove the live entries whose key satisfies ``predicate``; return how many."""
         cdef Py_ssize_t removed = 0
@@ -430,23 +449,28 @@ cdef class CacheCore:
                 removed += 1
         return removed
 
+    @cython.critical_section
     def expire(self):
         """Remove the expired entries now; return how many."""
         if not self.has_ttl:
             return 0
         return _purge(self, _now(self))
 
+    @cython.critical_section
     def clear(self):
         """Remove every entry (statistics stay)."""
         _empty(self)
 
+    @cython.critical_section
     def reset_stats(self):
         self.hits = self.misses = self.evictions = self.expirations = 0
 
+    @cython.critical_section
     def _counters(self):
         """(hits, misses, evictions, expirations)."""
         return self.hits, self.misses, self.evictions, self.expirations
 
+    @cython.critical_section
     def _entry(self, key):
         """(value, created_at, last_access, access_count, expires_at, args, kwargs) or None."""
         cdef Py_ssize_t i = _find_live(self, key, _hash(key), False)
@@ -471,10 +495,12 @@ cdef class CacheCore:
         return (value, created, last, count,
                 created + self.ttl_seconds if self.has_ttl else None, args, kwargs)
 
+    @cython.critical_section
     def _table(self):
         """(index-table slots, slots holding an entry, Fibonacci hashing on)."""
         return self.mask + 1, self.filled, bool(self.scatter)
 
+    @cython.critical_section
     def __sizeof__(self):
         """The store's own bytes: the object, its index table, entries
         arrays, LFU buckets and sketch (not the keys and values it holds, as
@@ -511,6 +537,7 @@ cdef class CacheCore:
     def policy(self):
         return self.policy_code
 
+    @cython.critical_section
     def _check(self, strict=True):
         """Assert the internal invariants (for tests).
 
@@ -633,6 +660,41 @@ cdef inline void _touch(CacheCore c, Py_ssize_t i) noexcept:
         _lfu_promote(c, i)
     elif c.wtlfu:
         _wtlfu_hit(c, i)
+
+
+cdef inline object _get_locked(CacheCore c, object key):
+    """``_get`` under the store's lock on a free-threaded build (the key
+    hashed before, without it); with the GIL, ``_get`` as it always was."""
+    if ADMF_FT:
+        return _get_ft(c, key)
+    return _get(c, key, _hash(key))
+
+
+cdef object _get_ft(CacheCore c, object key):
+    cdef admf_cs cs
+    cdef Py_hash_t h = _hash(key)
+    admf_cs_begin(&cs, c)
+    try:
+        return _get(c, key, h)
+    finally:
+        admf_cs_end(&cs)
+
+
+cdef inline int _write_locked(CacheCore c, object key, object value, object args,
+                              object kwargs) except -1:
+    """``_write`` under the store's lock on a free-threaded build."""
+    if ADMF_FT:
+        return _write_ft(c, key, value, args, kwargs)
+    return _write(c, key, value, args, kwargs)
+
+
+cdef int _write_ft(CacheCore c, object key, object value, object args, object kwargs) except -1:
+    cdef admf_cs cs
+    admf_cs_begin(&cs, c)
+    try:
+        return _write(c, key, value, args, kwargs)
+    finally:
+        admf_cs_end(&cs)
 
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
@@ -2078,7 +2140,39 @@ cdef object _cached_vectorcall(object self, PyObject* const* args, size_t nargsf
 
 cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
                   PyObject* kwnames, size_t nargsf, object instance, object token):
-    """One call; ``instance``/``token`` are set for ``obj.method(...)`` calls."""
+    """One call; ``instance``/``token`` are set for ``obj.method(...)`` calls.
+    A free-threaded build runs it under the store's lock (``_call_locked``),
+    let go while the function runs."""
+    if ADMF_FT:
+        return _call_locked(f, args, nargs, kwnames, nargsf, instance, token)
+    return _call_in(f, args, nargs, kwnames, nargsf, instance, token, NULL)
+
+
+cdef object _call_locked(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames, size_t nargsf, object instance, object token):
+    cdef admf_cs cs
+    admf_cs_begin(&cs, f.core)
+    try:
+        return _call_in(f, args, nargs, kwnames, nargsf, instance, token, &cs)
+    finally:
+        admf_cs_end(&cs)
+
+
+cdef object _unlocked(admf_cs* cs, CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames, size_t nargsf, object instance):
+    """The function, called with the store's lock let go (free-threaded)."""
+    admf_cs_end(cs)
+    try:
+        return _call_func(f, args, nargs, kwnames, nargsf, instance)
+    finally:
+        admf_cs_begin(cs, f.core)
+
+
+cdef inline object _call_in(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames, size_t nargsf, object instance, object token,
+                            admf_cs* cs):
+    """``_call``'s body: ``cs`` is the held lock of a free-threaded build
+    (NULL with the GIL); every call of the function lets it go."""
     cdef CacheCore c = f.core
     cdef object key
     cdef Py_hash_t h
@@ -2091,9 +2185,13 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     cdef unsigned long long miss_at
     cdef Py_ssize_t pos = 0
     if not _enabled:
+        if ADMF_FT:
+            return _unlocked(cs, f, args, nargs, kwnames, nargsf, instance)
         return _call_func(f, args, nargs, kwnames, nargsf, instance)
     if c.maxsize == 0:
         c.misses += 1
+        if ADMF_FT:
+            return _unlocked(cs, f, args, nargs, kwnames, nargsf, instance)
         return _call_func(f, args, nargs, kwnames, nargsf, instance)
     if f.key_maker is not None:
         key = f.key_maker(_key_args(args, nargs, token), _kwargs_dict(args, nargs, kwnames))
@@ -2143,9 +2241,18 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     else:
         c.misses += 1
     if f.single_flight:
+        if ADMF_FT:                     # the flight takes the lock where it needs it
+            admf_cs_end(cs)
+            try:
+                return _flight_call(f, key, h, explicit, args, nargs, kwnames, nargsf, instance)
+            finally:
+                admf_cs_begin(cs, c)
         return _flight_call(f, key, h, explicit, args, nargs, kwnames, nargsf, instance)
     miss_at = c.mutations if i_entry < 0 else UNKNOWN
-    result = _call_func(f, args, nargs, kwnames, nargsf, instance)
+    if ADMF_FT:
+        result = _unlocked(cs, f, args, nargs, kwnames, nargsf, instance)
+    else:
+        result = _call_func(f, args, nargs, kwnames, nargsf, instance)
     if explicit:
         _store(c, key, h, result, _args_tuple(args, nargs), _kwargs_dict(args, nargs, kwnames),
                False, miss_at, pos)
@@ -2197,9 +2304,10 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
         flight = f.flights.get(key)
         leader = flight is None
         if leader:
-            i = _find_live(f.core, key, h, False)
-            if i >= 0:                # stored between our miss and now
-                return <object>f.core.ent[i].value
+            with cython.critical_section(f.core):
+                i = _find_live(f.core, key, h, False)
+                if i >= 0:                # stored between our miss and now
+                    return <object>f.core.ent[i].value
             flight = _Flight()
             f.flights[key] = flight
     if not leader:
@@ -2212,11 +2320,12 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
     try:
         result = _call_func(f, args, nargs, kwnames, nargsf, instance)
         flight.result = result
-        if explicit:
-            _store(f.core, key, h, result, _args_tuple(args, nargs),
-                   _kwargs_dict(args, nargs, kwnames), False, UNKNOWN, 0)
-        else:
-            _store(f.core, key, h, result, None, None, False, UNKNOWN, 0)
+        with cython.critical_section(f.core):
+            if explicit:
+                _store(f.core, key, h, result, _args_tuple(args, nargs),
+                       _kwargs_dict(args, nargs, kwnames), False, UNKNOWN, 0)
+            else:
+                _store(f.core, key, h, result, None, None, False, UNKNOWN, 0)
         return result
     except BaseException as exc:
         flight.error = exc
@@ -2338,26 +2447,24 @@ cdef extern from *:
 cdef object _get_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
     cdef PyObject* a[2]
     if kwnames == NULL and nargs == 1:
-        key = <object>args[0]
-        value = _get(<CacheCore>self, key, _hash(key))
+        value = _get_locked(<CacheCore>self, <object>args[0])
         return None if value is _MISS else value
     a[0] = NULL
     a[1] = <PyObject*>None
     admf_bind_args("get", _GET_NAMES, 1, 2, args, nargs, kwnames, a)
-    key = <object>a[0]
-    value = _get(<CacheCore>self, key, _hash(key))
+    value = _get_locked(<CacheCore>self, <object>a[0])
     return <object>a[1] if value is _MISS else value
 
 
 cdef object _set_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
     cdef PyObject* a[4]
     if kwnames == NULL and nargs == 2:
-        _write(<CacheCore>self, <object>args[0], <object>args[1], None, None)
+        _write_locked(<CacheCore>self, <object>args[0], <object>args[1], None, None)
         return None
     a[0] = a[1] = NULL
     a[2] = a[3] = <PyObject*>None
     admf_bind_args("set", _SET_NAMES, 2, 4, args, nargs, kwnames, a)
-    _write(<CacheCore>self, <object>a[0], <object>a[1], <object>a[2], <object>a[3])
+    _write_locked(<CacheCore>self, <object>a[0], <object>a[1], <object>a[2], <object>a[3])
     return None
 
 

@@ -1,4 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: freethreading_compatible=True
 """The indicators' whole-array runs, compiled for AVX2 and FMA (x86-64 only).
 
 The same kernels as ``_indicators`` (``_ind_kernels.pxd``), built a second

@@ -41,6 +41,7 @@ cdef class _Indicator:
     cdef object _result(self)
     cdef object _peek(self, const double* x)
     cdef object _refused(self, str method, tuple values, tuple more)
+    cdef int _changed(self, str method) except -1
     cdef object _update_src(self, tuple inputs, bint peek)
     cdef int _init_source(self, object source) except -1
     cdef void _set_slow(self) noexcept

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled incremental indicators (O(1) per bar), equal to TA-Lib's.
 
 Twin (specification): ``_indicators_py.py``.  Semantics: docs/indicators.md.
@@ -32,6 +33,8 @@ from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.math cimport NAN, isfinite, isnan
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
+
+from admf_perf._ext._ft cimport ADMF_FT, admf_cs, admf_cs_begin, admf_cs_end
 
 import os
 
@@ -182,9 +185,13 @@ cdef extern from *:
             if (f == NULL) { Py_DECREF(nt); return NULL; }
             PyTuple_SET_ITEM(nt, i, f);
         }
+    #if ADMF_TUPLE_REUSE
         Py_XDECREF(t);
         Py_INCREF(nt);
         *cache = nt;
+    #else
+        (void)t;
+    #endif
         return nt;
     }
     """
@@ -352,11 +359,27 @@ cdef class _Indicator:
         return admf_tuple(&self._tup, self._out, self._nout)
 
     cdef object _peek(self, const double* x):
+        cdef admf_cs cs
+        cdef double o[3]
+        admf_cs_begin(&cs, self)        # free-threaded builds: the state is
+        if ADMF_FT and self._slow:      # stepped and put back under the lock
+            admf_cs_end(&cs)
+            self._changed("peek")
         self._save_state()
         self._step(x)
-        r = self._result()
+        o[0], o[1], o[2] = self._out[0], self._out[1], self._out[2]
         self._restore_state()
-        return r
+        admf_cs_end(&cs)
+        if self._nout == 1:
+            return o[0]
+        return tuple([o[k] for k in range(self._nout)])
+
+    cdef int _changed(self, str method) except -1:
+        """RuntimeError: another thread started a batch (or gave a source)
+        between this call's checks and its step (free-threaded builds)."""
+        self._check_idle(method)
+        raise RuntimeError(f"{type(self).__name__}.{method}: another thread changed this indicator "
+                           "during the call; use one indicator per thread")
 
     cdef object _refused(self, str method, tuple values, tuple more):
         """Why update/peek cannot run: busy, the wrong number of inputs, a
@@ -369,7 +392,7 @@ cdef class _Indicator:
         for name, v in zip(self._innames, values):
             if not isfinite(v):
                 raise ValueError(f"{type(self).__name__}.{method}: input {name!r} must be finite, got {v!r}")
-        raise AssertionError("unreachable")   # pragma: no cover
+        self._changed(method)   # nothing wrong with the call: another thread's doing
 
     def _arity_error(self, method, got):
         names = self._input_names()
@@ -403,6 +426,7 @@ cdef class _Indicator:
         """The indicator whose outputs feed this one, or None."""
         return self._source
 
+    @cython.critical_section
     def reset(self):
         """Back to the freshly constructed state (the source too)."""
         self._check_idle("reset")
@@ -410,6 +434,7 @@ cdef class _Indicator:
         if self._source is not None:
             self._source.reset()
 
+    @cython.critical_section
     def copy(self):
         """An independent indicator with the same state (the source copied)."""
         self._check_idle("copy")
@@ -435,6 +460,7 @@ cdef class _Indicator:
 
         return (rebuild, (type(self).__name__, self._args, self.__getstate__()))
 
+    @cython.critical_section
     def __getstate__(self):
         """``(STATE_VERSION, count, outputs, kernel state dict, ring list,
         source)``: plain numbers, the same in the twin."""
@@ -442,6 +468,7 @@ cdef class _Indicator:
         return (STATE_VERSION, self._count, (self._out[0], self._out[1], self._out[2]),
                 self._state_dict(), [self._ring[i] for i in range(self._nring)], self._source)
 
+    @cython.critical_section
     def __setstate__(self, state):
         cdef Py_ssize_t i
         self._check_idle("__setstate__")
@@ -573,7 +600,9 @@ cdef class _Indicator:
             a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>arrs[k])
         for k in range(self._nout):
             o[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>outs[k])
-        self._busy = self._slow = 1
+        with cython.critical_section(self):     # claimed by one thread (free-threaded builds)
+            self._check_idle("batch")
+            self._busy = self._slow = 1
         try:
             with nogil:
                 self._save_state()
@@ -591,8 +620,9 @@ cdef class _Indicator:
                     for k in range(self._nout):
                         self._out[k] = o[k][n - 1]
         finally:
-            self._busy = 0
-            self._set_slow()
+            with cython.critical_section(self):
+                self._busy = 0
+                self._set_slow()
         if bad:
             self._bad_batch(arrs)
         return outs[0] if self._nout == 1 else tuple(outs)

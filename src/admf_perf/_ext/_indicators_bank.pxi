@@ -81,9 +81,21 @@ cdef class BankCore:
 
     cdef int _idle(self, str method) except -1:
         if self.busy:
-            raise RuntimeError(f"IndicatorBank.{method}: a batch of this bank is running in another "
-                               "thread; use one bank per thread")
+            raise RuntimeError(f"IndicatorBank.{method}: an update or a batch of this bank is running in "
+                               "another thread; use one bank per thread")
         return 0
+
+    cdef int _claim(self, str method) except -1:
+        """The bank for this thread's update or batch (which run without the
+        GIL): RuntimeError if another thread holds it."""
+        with cython.critical_section(self):
+            self._idle(method)
+            self.busy = 1
+        return 0
+
+    cdef void _release(self) noexcept:
+        with cython.critical_section(self):
+            self.busy = 0
 
     cdef object _not_finite(self, str method, Py_ssize_t j, Py_ssize_t i, int k, double v):
         where = f"symbol {j}" if i < 0 else f"symbol {j}, bar {i}"
@@ -104,12 +116,9 @@ cdef class BankCore:
         length n, one per input; a new array of the outputs. NotImplemented
         when a row is not such an array (the caller converts it)."""
         cdef const double* a[4]
-        cdef double v
-        cdef Py_ssize_t j, bad = -1, n = self.n
+        cdef Py_ssize_t bad = -1, n = self.n
         cdef int k, badk = 0
-        cdef bint clean
         cdef double* o
-        self._idle("update")
         if PyTuple_GET_SIZE(rows) != self.nin:
             return NotImplemented
         for k in range(self.nin):
@@ -123,6 +132,20 @@ cdef class BankCore:
         else:
             out = np.empty((n, self.nout), dtype=np.float64)
         o = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
+        self._claim("update")
+        try:
+            self._update_rows(a, o, &bad, &badk)
+        finally:
+            self._release()
+        if bad >= 0:
+            self._not_finite("update", bad, -1, badk, a[badk][bad])
+        return out
+
+    cdef void _update_rows(self, const double** a, double* o, Py_ssize_t* pbad, int* pbadk) noexcept:
+        cdef double v
+        cdef Py_ssize_t j, bad = -1, n = self.n
+        cdef int k, badk = 0
+        cdef bint clean
         with nogil:
             # checks first: an error changes nothing. A vectorized pass per
             # input; only when it finds a NaN or an infinity, the scan that
@@ -141,9 +164,8 @@ cdef class BankCore:
                     break
             if bad < 0:
                 self.upd(self.mem, &self.L, a, o, self.skip)
-        if bad >= 0:
-            self._not_finite("update", bad, -1, badk, a[badk][bad])
-        return out
+        pbad[0] = bad
+        pbadk[0] = badk
 
     def batch(self, list panels, Py_ssize_t threads):
         """``update`` over every bar: ``panels`` are (bars, n) float64 arrays
@@ -170,14 +192,14 @@ cdef class BankCore:
         job.out = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
         if nb == 0:
             return out
-        job.saved = <char*>malloc(self.n * self.block)
-        if job.saved == NULL:
-            raise MemoryError()
-        memcpy(job.saved, self.mem, self.n * self.block)
         threads = max(1, min(threads, self.n))
         results = []
-        self.busy = 1
+        self._claim("batch")
         try:
+            job.saved = <char*>malloc(self.n * self.block)
+            if job.saved == NULL:
+                raise MemoryError()
+            memcpy(job.saved, self.mem, self.n * self.block)
             if threads == 1:
                 results.append(job.work(0, self.n))
             else:
@@ -201,7 +223,7 @@ cdef class BankCore:
             if failed:                                  # all or nothing
                 memcpy(self.mem, job.saved, self.n * self.block)
         finally:
-            self.busy = 0
+            self._release()
             free(job.saved)
             job.saved = NULL
         if failed:
@@ -220,6 +242,7 @@ cdef class BankCore:
             r[j] = not isnan((<double*>(self.mem + j * self.block + self.out_off))[0])
         return out
 
+    @cython.critical_section
     def get(self, Py_ssize_t j):
         """A new indicator with symbol j's state."""
         cdef char* b = self.mem + j * self.block
@@ -232,6 +255,7 @@ cdef class BankCore:
         ind._count = (<i64*>(b + self.cnt_off))[0]
         return ind
 
+    @cython.critical_section
     def put(self, Py_ssize_t j, _Indicator ind):
         """Symbol j takes ``ind``'s state (the same class and parameters)."""
         cdef char* b = self.mem + j * self.block
@@ -243,11 +267,13 @@ cdef class BankCore:
         memcpy(b + self.out_off, ind._out, self.nout * sizeof(double))
         (<i64*>(b + self.cnt_off))[0] = ind._count
 
+    @cython.critical_section
     def reset(self):
         """Every symbol back to the freshly constructed state."""
         self._idle("reset")
         self._fresh()
 
+    @cython.critical_section
     def copy(self):
         """An independent bank with the same states."""
         self._idle("copy")

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from admf_perf._ext._types import twin_locked
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
@@ -1283,6 +1284,7 @@ class _Indicator:
             out.append(v)
         return out
 
+    @twin_locked
     def _update(self, method, values, more):
         """``update`` (method "update") or ``peek`` (method "peek") of the inputs
         ``values`` (the declared ones, possibly missing) and ``more``."""
@@ -1298,6 +1300,7 @@ class _Indicator:
         self._count += 1
         return self._result()
 
+    @twin_locked
     def _update_raw(self, values):
         values = self._floats("update_raw", values)
         for v in values:
@@ -1351,6 +1354,7 @@ class _Indicator:
         """The indicator whose outputs feed this one, or None."""
         return self._source
 
+    @twin_locked
     def reset(self):
         """Back to the freshly constructed state (the source too)."""
         self._check_idle("reset")
@@ -1358,6 +1362,7 @@ class _Indicator:
         if self._source is not None:
             self._source.reset()
 
+    @twin_locked
     def copy(self):
         """An independent indicator with the same state (the source copied)."""
         self._check_idle("copy")
@@ -1382,6 +1387,7 @@ class _Indicator:
 
         return (rebuild, (type(self).__name__, self._args, self.__getstate__()))
 
+    @twin_locked
     def __getstate__(self):
         """``(STATE_VERSION, count, outputs, kernel state dict, ring list,
         source)``: plain numbers, the same in the compiled module."""
@@ -1389,6 +1395,7 @@ class _Indicator:
         return (STATE_VERSION, self._count, (out[0], out[1], out[2]),
                 self._state_dict(), list(self._ring), self._source)
 
+    @twin_locked
     def __setstate__(self, state):
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
@@ -1509,6 +1516,7 @@ class _Indicator:
             return np.array(outs[0], dtype=np.float64)
         return tuple(np.array(outs, dtype=np.float64).reshape(nout, n))   # the rows of one block, as compiled
 
+    @twin_locked
     def batch(self, *arrays):
         """``update`` on every row: an array (a tuple of arrays for several
         outputs), bit for bit, leaving the same state."""
@@ -3029,6 +3037,7 @@ class BankCore:
     def _bad(self, v):
         return not math.isfinite(v) and not (self.skip and math.isnan(v))
 
+    @twin_locked
     def update(self, rows):
         if len(rows) != self.n_inputs or not all(
                 type(r) is np.ndarray and r.dtype == np.float64 and r.shape == (self.n,)
@@ -3049,6 +3058,7 @@ class BankCore:
             out[j] = ind._out[0] if nout == 1 else ind._out[:nout]
         return out
 
+    @twin_locked
     def batch(self, panels, threads):
         nout = self.proto._nout
         nb = panels[0].shape[0]
@@ -3074,18 +3084,22 @@ class BankCore:
     def ready(self):
         return np.array([not math.isnan(ind._out[0]) for ind in self.inds], dtype=np.bool_)
 
+    @twin_locked
     def get(self, j):
         return self.inds[j].copy()
 
+    @twin_locked
     def put(self, j, ind):
         if type(ind) is not type(self.proto) or ind._args != self.proto._args or ind._source is not None:
             raise TypeError(f"IndicatorBank: symbol {j} needs a {self.proto!r}, got {ind!r}")
         self.inds[j] = ind.copy()
 
+    @twin_locked
     def reset(self):
         for ind in self.inds:
             ind.reset()
 
+    @twin_locked
     def copy(self):
         other = BankCore(self.proto, self.n, self.skip)
         other.inds = [ind.copy() for ind in self.inds]

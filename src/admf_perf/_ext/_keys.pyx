@@ -1,4 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: freethreading_compatible=True
 """Cache-key construction and hashing (compiled).
 
 Same behaviour as the pure-Python twin ``_keys_py`` (the specification; read

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled hot path of ``pool.py`` (``ObjectPool``): the free list.
 
 Twin (specification): ``_pool_py.py``.  ``admf_perf.pool.ObjectPool``
@@ -17,6 +18,7 @@ step is a C section that runs no Python code, so the GIL makes it atomic;
 the factory and the reset hook run outside them and may raise.
 """
 
+cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport calloc, free as c_free
@@ -160,6 +162,7 @@ cdef class PoolCore:
     def idle(self):
         return len(self._free)
 
+    @cython.critical_section
     def acquire(self):
         cdef list free = self._free
         cdef Py_ssize_t n = list_size(free)
@@ -185,6 +188,7 @@ cdef class PoolCore:
         self._created += 1
         return obj
 
+    @cython.critical_section
     def release(self, obj):
         if not self._discard(<PyObject*>obj):
             self._not_out(obj)
@@ -216,11 +220,13 @@ cdef class PoolCore:
         if self._reset is not None:
             self._reset(obj)
 
+    @cython.critical_section
     def clear(self):
         cdef list old = self._free
         self._free = []
         return len(old)
 
+    @cython.critical_section
     def stats(self):
         return {
             "created": self._created,

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled hot paths of ``risk.py`` and ``portfolio.py``: eager O(1) updates.
 
 Twin (specification): ``_risk_py.py``. Semantics: the module docs of
@@ -22,6 +23,8 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject
 from libc.math cimport INFINITY, NAN, copysign, fabs, isinf, log1p, pow, sqrt
+
+from admf_perf._ext._ft cimport ADMF_FT, admf_cs, admf_cs_begin, admf_cs_end
 
 cdef extern from "Python.h":
     # borrowed reference; NULL without an exception when absent
@@ -150,6 +153,7 @@ cdef class RiskCore:
         self.blevel = NAN
         self.bmean = self.bm2 = self.bco = self.amean = self.am2 = 0.0
 
+    @cython.critical_section
     def reset(self):
         """Forget every equity and return (called by ``CacheManager.clear_all``)."""
         self._clear()
@@ -182,12 +186,14 @@ cdef class RiskCore:
     # -- updates ---------------------------------------------------------------
     # (CachingRiskCalculator and its subclasses get these two as method
     # descriptors the interpreter specializes: _fast_methods below)
+    @cython.critical_section
     def update(self, equity, benchmark=None):
         """Add an equity value (> 0, finite); the first one is the starting
         equity. ``benchmark``: the benchmark's level at the same time (> 0,
         finite), on every update or on none."""
         _update(self, equity, benchmark)
 
+    @cython.critical_section
     def update_return(self, r, benchmark=None):
         """Add a simple return (finite, > -1); the implied equity starts at 1.0.
         ``benchmark``: the benchmark's return over the same period."""
@@ -575,9 +581,22 @@ cdef inline object _fast_call(int which, object self, PyObject** args, Py_ssize_
     else:
         admf_bind_args(_FAST_DEFS[which].ml_name, _UPDATE_RETURN_NAMES if which else _UPDATE_NAMES,
                        1, 2, args, nargs, kwnames, a)
+    if ADMF_FT:                     # free-threaded builds: one update at a time
+        return _update_locked(which, <RiskCore>self, a)
     if which:
         return _update_return(<RiskCore>self, <object>a[0], <object>a[1])
     return _update(<RiskCore>self, <object>a[0], <object>a[1])
+
+
+cdef object _update_locked(int which, RiskCore self, PyObject** a):
+    cdef admf_cs cs
+    admf_cs_begin(&cs, self)
+    try:
+        if which:
+            return _update_return(self, <object>a[0], <object>a[1])
+        return _update(self, <object>a[0], <object>a[1])
+    finally:
+        admf_cs_end(&cs)
 
 
 cdef object _update_fast(object self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
@@ -672,6 +691,7 @@ cdef class PositionCore:
         self.initial = initial_cash
         self.reset()
 
+    @cython.critical_section
     def reset(self):
         """Back to ``initial_cash`` and no positions."""
         cdef list _held = [self._seen_keys, self._seen_pos]  # released on return
@@ -685,6 +705,7 @@ cdef class PositionCore:
         return self.initial
 
     # -- events ----------------------------------------------------------------
+    @cython.critical_section
     def on_price(self, symbol, price):
         """Mark ``symbol`` at ``price`` (finite, > 0)."""
         cdef double p, q, d
@@ -787,6 +808,7 @@ cdef class PositionCore:
                 raise TypeError(f"symbol must be hashable, got {type(symbol).__name__}") from None
             raise
 
+    @cython.critical_section
     def _fill(self, symbol, double q, double p, double c):
         """Apply a validated fill (``q`` != 0, ``p`` > 0, all finite)."""
         cdef double old_q, old_a, old_last, new_q, new_a, gain
@@ -819,6 +841,7 @@ cdef class PositionCore:
         self.upnl += new_q * (p - new_a) - old_q * (old_last - old_a)
 
     # -- reads -----------------------------------------------------------------
+    @cython.critical_section
     def _get(self, symbol):
         """``(quantity, avg_price, last_price, realized)`` of ``symbol``, or None."""
         cdef _Pos s = self.state.get(symbol)
@@ -826,6 +849,7 @@ cdef class PositionCore:
             return None
         return (s.qty, s.avg, s.last, s.realized)
 
+    @cython.critical_section
     def _open(self):
         """``[(symbol, quantity, avg_price, last_price, realized), ...]`` of
         the non-flat positions."""

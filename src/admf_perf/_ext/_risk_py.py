@@ -12,6 +12,8 @@ import math
 from collections.abc import Hashable
 from typing import Any
 
+from admf_perf._ext._types import twin_locked
+
 __all__ = ["PositionCore", "RiskCore"]
 
 _INF = math.inf
@@ -134,6 +136,7 @@ class RiskCore:
         self._bco = 0.0  # co-moment of the excess and the benchmark returns
         self._amean = self._am2 = 0.0  # Welford of the active returns r - b
 
+    @twin_locked
     def reset(self) -> None:
         """Forget every equity and return (called by ``CacheManager.clear_all``)."""
         self._clear()
@@ -164,6 +167,7 @@ class RiskCore:
         return self._bmode == 1
 
     # -- updates ---------------------------------------------------------------
+    @twin_locked
     def update(self, equity: Any, benchmark: Any = None) -> None:
         """Add an equity value (> 0, finite); the first one is the starting
         equity. ``benchmark``: the benchmark's level at the same time (> 0,
@@ -192,6 +196,7 @@ class RiskCore:
             self._equity = self._peak = e
         self._blevel = b
 
+    @twin_locked
     def update_return(self, r: Any, benchmark: Any = None) -> None:
         """Add a simple return (finite, > -1); the implied equity starts at 1.0.
         ``benchmark``: the benchmark's return over the same period."""
@@ -489,6 +494,7 @@ class PositionCore:
         self.flat_tolerance = 1e-12
         self.reset()
 
+    @twin_locked
     def reset(self) -> None:
         """Back to ``initial_cash`` and no positions."""
         self._state.clear()
@@ -502,6 +508,7 @@ class PositionCore:
         return self._initial
 
     # -- events ----------------------------------------------------------------
+    @twin_locked
     def on_price(self, symbol: Hashable, price: Any) -> None:
         """Mark ``symbol`` at ``price`` (finite, > 0)."""
         if price.__class__ is float:
@@ -529,6 +536,7 @@ class PositionCore:
             self._upnl += d
         s.last = p
 
+    @twin_locked
     def _fill(self, symbol: Hashable, q: float, p: float, c: float) -> None:
         """Apply a validated fill (``q`` != 0, ``p`` > 0, all finite)."""
         q, p, c = float(q), float(p), float(c)

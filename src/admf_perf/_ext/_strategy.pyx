@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled hot paths of ``admf_perf.research.strategy`` (the
 backtesting.py-compatible engine).
 

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
+# cython: freethreading_compatible=True
 """Compiled ``TimeSeriesArray``: int64 ns timestamps and values in two
 contiguous C buffers from ``PyMem_RawMalloc``; a buffer that grows past 4 MiB
 moves (Linux) to mapped pages of its own, grown by ``mremap``, which moves page
@@ -23,6 +24,8 @@ from cpython.long cimport PyLong_CheckExact
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy, memmove
+
+from admf_perf._ext._ft cimport ADMF_FT, admf_cs, admf_cs_begin, admf_cs_end
 
 import numpy as np
 
@@ -236,6 +239,7 @@ cdef class TimeSeriesArray:
         memcpy(self._vals + self._end * self._isz, cnp.PyArray_DATA(a), self._isz)
         return 0
 
+    @cython.critical_section
     def append(self, ts, value, /):
         """Append one point; ``ts`` must not be older than the last one.
 
@@ -266,6 +270,7 @@ cdef class TimeSeriesArray:
             self._start += 1
         return 0
 
+    @cython.critical_section
     def extend(self, timestamps, values):
         """Append arrays of points (one memcpy of each)."""
         cdef cnp.ndarray ts = np.ascontiguousarray(_ts_array(timestamps))
@@ -274,16 +279,16 @@ cdef class TimeSeriesArray:
         cdef int64_t* tp = <int64_t*>cnp.PyArray_DATA(ts)
         if k == 0:
             return
-        if self._end > self._start and tp[0] < self._ts[self._end - 1]:
-            raise ValueError("timestamps must not be older than the last timestamp "
-                             f"({tp[0]} < {self._ts[self._end - 1]})")
-        with nogil:
-            for i in range(1, k):
+        with nogil:         # the input alone (the state is read after: a free-threaded
+            for i in range(1, k):       # build's lock is let go here)
                 if tp[i] < tp[i - 1]:
                     skip = -1
                     break
         if skip:
             raise ValueError("timestamps must be sorted (non-decreasing)")
+        if self._end > self._start and tp[0] < self._ts[self._end - 1]:
+            raise ValueError("timestamps must not be older than the last timestamp "
+                             f"({tp[0]} < {self._ts[self._end - 1]})")
         if self._capacity and k >= self._capacity:
             skip = k - self._capacity
             k = self._capacity
@@ -297,6 +302,7 @@ cdef class TimeSeriesArray:
         if self._capacity and self._end - self._start > self._capacity:
             self._start = self._end - self._capacity
 
+    @cython.critical_section
     def clear(self):
         """Remove every point (existing views keep theirs)."""
         self._alloc(2 * self._capacity)
@@ -334,6 +340,7 @@ cdef class TimeSeriesArray:
                 hi = mid
         return lo
 
+    @cython.critical_section
     def between(self, start=None, end=None):
         """``(timestamps, values)`` views of the points with
         ``start <= t <= end`` (pandas' ``.loc[start:end]``; ``None``: open)."""
@@ -347,6 +354,7 @@ cdef class TimeSeriesArray:
         return (_view(self._tsbuf, lo * 8, (hi - lo) * 8, np.int64),
                 _view(self._valbuf, lo * self._isz, (hi - lo) * self._isz, self._dtype))
 
+    @cython.critical_section
     def asof(self, ts):
         """The value of the last point at or before ``ts``; ``nan`` if none."""
         cdef Py_ssize_t i = self._search(_to_ns(ts), True)
@@ -373,6 +381,7 @@ cdef class TimeSeriesArray:
         return (type(self), (self.capacity, self._dtype.str),
                 (self.timestamps.copy(), self.values.copy()))
 
+    @cython.critical_section
     def __setstate__(self, state):
         self.extend(state[0], state[1])
 
@@ -437,9 +446,23 @@ cdef extern from "admf_internals.h":
 
 
 cdef object _append_fast(object self, object ts, object value):
+    if ADMF_FT:                 # a free-threaded build appends under the array's lock
+        return _append_locked(<TimeSeriesArray>self, ts, value)
+    return _append_in(<TimeSeriesArray>self, ts, value)
+
+
+cdef object _append_locked(TimeSeriesArray a, object ts, object value):
+    cdef admf_cs cs
+    admf_cs_begin(&cs, a)
+    try:
+        return _append_in(a, ts, value)
+    finally:
+        admf_cs_end(&cs)
+
+
+cdef inline object _append_in(TimeSeriesArray a, object ts, object value):
     # The common case inline (an exact int timestamp in order, a float into
     # a float64 array with room); anything else takes _append's full path.
-    cdef TimeSeriesArray a = <TimeSeriesArray>self
     cdef int64_t t
     cdef Py_ssize_t end = a._end
     if (a._kind == 0 and end < a._cap and PyFloat_CheckExact(value) and PyLong_CheckExact(ts)

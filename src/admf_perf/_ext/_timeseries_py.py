@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from admf_perf._ext._types import twin_locked
+
 __all__ = ["TimeSeriesArray"]
 
 _INT64 = np.dtype(np.int64)
@@ -187,6 +189,7 @@ class TimeSeriesArray:
         return int(self._ts[self._end - 1]) if self._end > self._start else None
 
     # -- writes --------------------------------------------------------------
+    @twin_locked
     def append(self, ts: Any, value: Any, /) -> None:
         """Append one point; ``ts`` must not be older than the last one."""
         t = _to_ns(ts)
@@ -219,6 +222,7 @@ class TimeSeriesArray:
         if self._capacity and self._end - self._start > self._capacity:
             self._start += 1
 
+    @twin_locked
     def extend(self, timestamps: Any, values: Any) -> None:
         """Append arrays of points (numpy arrays: one copy of each, no loop)."""
         ts = _ts_array(timestamps)
@@ -239,6 +243,7 @@ class TimeSeriesArray:
         if self._capacity and self._end - self._start > self._capacity:
             self._start = self._end - self._capacity
 
+    @twin_locked
     def clear(self) -> None:
         """Remove every point (existing views keep theirs)."""
         self._start = self._end = 0
@@ -301,5 +306,6 @@ class TimeSeriesArray:
         return (type(self), (self.capacity, self._dtype.str),
                 (self.timestamps.copy(), self.values.copy()))
 
+    @twin_locked
     def __setstate__(self, state: tuple[np.ndarray, np.ndarray]) -> None:
         self.extend(state[0], state[1])

@@ -1,0 +1,92 @@
+"""Throughput of two threads against one, on a free-threaded CPython
+(docs/freethreading.md, "Scaling, measured"): wall-clock, best of 5, printed,
+never a gate (the machines are shared and noisy).
+
+    PYTHON_GIL=0 python3.13t scripts/ft_scaling.py
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import timeit
+from collections.abc import Callable
+
+import numpy as np
+
+import admf_perf as ap
+
+N = 200_000
+KEYS = list(range(512))
+REPEAT = 5
+
+
+def wall(n_threads: int, make_body: Callable[[int], Callable[[], None]]) -> float:
+    """Seconds for ``n_threads`` threads, each running ``make_body(i)``, started together."""
+    bodies = [make_body(i) for i in range(n_threads)]
+    barrier = threading.Barrier(n_threads + 1)
+
+    def run(body: Callable[[], None]) -> None:
+        barrier.wait()
+        body()
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def scale(name: str, make_body: Callable[[int], Callable[[], None]], ops: int) -> None:
+    one = ops / min(wall(1, make_body) for _ in range(REPEAT))
+    two = 2 * ops / min(wall(2, make_body) for _ in range(REPEAT))
+    print(f"{name:55s} 1 thread {one / 1e6:6.2f} M/s   2 threads {two / 1e6:6.2f} M/s   {two / one:.2f}x")
+
+
+def over_keys(call: Callable[[int], object]) -> Callable[[], None]:
+    def body() -> None:
+        for _ in range(N // len(KEYS)):
+            for k in KEYS:
+                call(k)
+    return body
+
+
+def main() -> None:
+    ops = (N // len(KEYS)) * len(KEYS)
+    shared = ap.cached(max_size=1024)(lambda k: k)
+    own = [ap.cached(max_size=1024)(lambda k: k) for _ in range(2)]
+    cache = ap.Cache(max_size=1024)
+    for k in KEYS:
+        shared(k)
+        own[0](k)
+        own[1](k)
+        cache[k] = k
+    scale("cached hits, one function shared by both threads", lambda i: over_keys(shared), ops)
+    scale("cached hits, a function per thread", lambda i: over_keys(own[i]), ops)
+    scale("Cache.get hits, one cache shared", lambda i: over_keys(cache.get), ops)
+    smas = [ap.SMA(20) for _ in range(2)]
+
+    def updates(i: int) -> Callable[[], None]:
+        update = smas[i].update
+
+        def body() -> None:
+            for _ in range(N):
+                update(1.5)
+        return body
+
+    scale("SMA.update, an indicator per thread", updates, N)
+    panel = np.random.default_rng(1).normal(100, 1, (2000, 1000)).cumsum(axis=0)
+    bank = ap.IndicatorBank(ap.SMA, 1000, period=30)
+    t = {n: min(timeit.repeat(lambda n=n: (bank.reset(), bank.batch(panel, threads=n)), number=1, repeat=7))
+         for n in (1, 2)}
+    print(f"{'IndicatorBank(SMA).batch 1,000 x 2,000, threads=2 vs 1':55s} {t[1] * 1e3:.1f} ms vs "
+          f"{t[2] * 1e3:.1f} ms   {t[1] / t[2]:.2f}x")
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    print(f"GIL enabled: {gil}")
+
+
+if __name__ == "__main__":
+    main()
