@@ -50,7 +50,7 @@ vpy="$venv/bin/python"
 pip_install() { "$vpy" -m pip install -q --disable-pip-version-check --prefer-binary --only-binary hypothesis "$@"; }
 
 step "runtime dependencies, pytest, hypothesis, the build tools"
-pip_install numpy pandas psutil pytest hypothesis "setuptools>=64" wheel "Cython>=3.0"
+pip_install numpy pandas psutil pytest hypothesis "setuptools>=64" wheel "Cython>=3.1"
 
 step "the [test] extra, one requirement at a time"
 mapfile -t reqs < <("$vpy" - "$repo/pyproject.toml" <<'EOF'

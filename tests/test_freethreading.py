@@ -269,3 +269,106 @@ def test_risk_calculator_shared_by_threads_counts_every_update(ap, fast_switchin
 
     assert not raised(run_threads([body] * 4))
     assert calc.count == 4 * per - 1             # the first equity starts the curve
+
+
+def test_a_composed_indicator_shared_by_threads(ap, fast_switching):
+    """EMA of an RSI (``source=``): peek works, and updates from threads step
+    both exactly once each."""
+    ind = ap.EMA(4, source=ap.RSI(5))
+    ref = ap.EMA(4, source=ap.RSI(5))
+    xs = [100.0 + (i % 7) for i in range(40)]
+    for x in xs:
+        ind.update(x)
+        ref.update(x)
+    assert ind.peek(101.5) == ref.peek(101.5)
+    per = 500
+
+    def body():
+        for _ in range(per):
+            ind.update(101.0)
+
+    assert not raised(run_threads([body] * 4))
+    assert ind.count == len(xs) + 4 * per
+    assert ind.source.count == len(xs) + 4 * per
+    for _ in range(4 * per):
+        ref.update(101.0)
+    assert ind.value == ref.value
+
+
+def test_cache_stats_polled_while_threads_write(ap, fast_switching):
+    """``stats()`` purges expired entries of a measured TTL cache: it runs
+    under the store's lock like every other operation."""
+    clock = [0.0]
+    cache = ap.Cache(max_size=64, ttl=1.0, max_bytes=10_000, timer=lambda: clock[0])
+    stop = threading.Event()
+
+    def writer():
+        for i in range(3000):
+            cache[i % 200] = i
+            clock[0] += 0.01
+
+    def poller():
+        while not stop.is_set():
+            cache.stats()
+
+    t = threading.Thread(target=poller, daemon=True)
+    t.start()
+    try:
+        assert not raised(run_threads([writer] * 3))
+    finally:
+        stop.set()
+        t.join(JOIN_TIMEOUT)
+    cache._check()
+    assert cache.stats().size == len(cache.keys())
+
+
+def test_risk_metrics_read_while_another_thread_updates(ap, fast_switching):
+    calc = ap.CachingRiskCalculator()
+    equity = 100.0 * np.cumprod(1.0 + np.random.default_rng(7).normal(0.0005, 0.01, 4000))
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            calc.sharpe_ratio()
+            calc.max_drawdown()
+            calc.value_at_risk()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        for e in equity:
+            calc.update(float(e))
+    finally:
+        stop.set()
+        t.join(JOIN_TIMEOUT)
+    ref = ap.CachingRiskCalculator()
+    for e in equity:
+        ref.update(float(e))
+    assert calc.count == ref.count
+    assert calc.sharpe_ratio() == ref.sharpe_ratio()
+    assert calc.max_drawdown() == ref.max_drawdown()
+    assert calc.value_at_risk() == ref.value_at_risk()
+
+
+def test_timeseries_pickled_while_another_thread_appends(ap, fast_switching):
+    ts = ap.TimeSeriesArray()
+    stop = threading.Event()
+
+    def appender():
+        i = 0
+        while not stop.is_set():
+            ts.append(i, float(i))
+            i += 1
+
+    t = threading.Thread(target=appender, daemon=True)
+    t.start()
+    try:
+        for _ in range(200):
+            cls, args, state = ts.__reduce__()     # what pickle stores (the twin's class
+            copy = cls(*args)                       # is a fresh copy's: not picklable by name)
+            copy.__setstate__(state)
+            assert len(copy.timestamps) == len(copy.values)
+            assert np.array_equal(copy.timestamps, copy.values.astype(np.int64))
+    finally:
+        stop.set()
+        t.join(JOIN_TIMEOUT)

@@ -525,9 +525,10 @@ cdef class CacheCore:
         """The bytes of the live entries as measured when stored (None: not measured)."""
         if self.measure is None:
             return None
-        if self.has_ttl:
-            _purge(self, _now(self))
-        return self.nbytes
+        with cython.critical_section(self):     # free-threaded builds: the purge
+            if self.has_ttl:
+                _purge(self, _now(self))
+            return self.nbytes
 
     @property
     def ttl(self):

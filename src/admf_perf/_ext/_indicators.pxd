@@ -40,6 +40,7 @@ cdef class _Indicator:
     cdef void _restore_state(self) noexcept nogil
     cdef object _result(self)
     cdef object _peek(self, const double* x)
+    cdef object _result_of(self, const double* o)
     cdef object _refused(self, str method, tuple values, tuple more)
     cdef int _changed(self, str method) except -1
     cdef object _update_src(self, tuple inputs, bint peek)

@@ -362,7 +362,7 @@ cdef class _Indicator:
         cdef admf_cs cs
         cdef double o[3]
         admf_cs_begin(&cs, self)        # free-threaded builds: the state is
-        if ADMF_FT and self._slow:      # stepped and put back under the lock
+        if ADMF_FT and self._busy:      # stepped and put back under the lock
             admf_cs_end(&cs)
             self._changed("peek")
         self._save_state()
@@ -370,6 +370,10 @@ cdef class _Indicator:
         o[0], o[1], o[2] = self._out[0], self._out[1], self._out[2]
         self._restore_state()
         admf_cs_end(&cs)
+        return self._result_of(o)
+
+    cdef object _result_of(self, const double* o):
+        """The outputs ``o`` as update returns them: a new float or tuple."""
         if self._nout == 1:
             return o[0]
         return tuple([o[k] for k in range(self._nout)])
@@ -465,6 +469,7 @@ cdef class _Indicator:
         """``(STATE_VERSION, count, outputs, kernel state dict, ring list,
         source)``: plain numbers, the same in the twin."""
         cdef Py_ssize_t i
+        self._check_idle("pickle")
         return (STATE_VERSION, self._count, (self._out[0], self._out[1], self._out[2]),
                 self._state_dict(), [self._ring[i] for i in range(self._nring)], self._source)
 
@@ -531,13 +536,21 @@ cdef class _Indicator:
             self._arity_error("peek" if peek else "update", len(inputs))
         if self._source is None:                 # no source, one input too many
             self._arity_error("peek" if peek else "update", len(inputs))
+        cdef admf_cs cs
+        cdef double o[3]
         v = self._source.peek(*inputs) if peek else self._source.update(*inputs)
         if peek:
             return self._result() if isnan(v) else self._peek(&v)
+        admf_cs_begin(&cs, self)        # free-threaded builds: one step at a time
+        if ADMF_FT and self._busy:
+            admf_cs_end(&cs)
+            self._changed("update")
         if not isnan(v):
             self._step(&v)
         self._count += 1
-        return self._result()
+        o[0], o[1], o[2] = self._out[0], self._out[1], self._out[2]
+        admf_cs_end(&cs)
+        return self._result_of(o)
 
     # -- batch ---------------------------------------------------------------------
 

@@ -323,6 +323,7 @@ cdef class RiskCore:
         return 0
 
     # -- results ---------------------------------------------------------------
+    @cython.critical_section
     def volatility(self):
         """Annualized standard deviation of the returns (ddof=1); NaN below 2 returns."""
         cdef double m2
@@ -335,6 +336,7 @@ cdef class RiskCore:
             self.have |= HAVE_VOL
         return self.c_vol
 
+    @cython.critical_section
     def sharpe_ratio(self):
         """``mean(excess) / std(excess, ddof=1) * sqrt(periods_per_year)``."""
         cdef double std
@@ -350,6 +352,7 @@ cdef class RiskCore:
             self.have |= HAVE_SHARPE
         return self.c_sharpe
 
+    @cython.critical_section
     def sortino_ratio(self):
         """``mean(excess) * ppy / (sqrt(mean(min(excess, 0) ** 2)) * sqrt(ppy))``."""
         cdef double annual, downside
@@ -366,6 +369,7 @@ cdef class RiskCore:
             self.have |= HAVE_SORTINO
         return self.c_sortino
 
+    @cython.critical_section
     def max_drawdown(self):
         """Most negative drawdown so far (<= 0), of the returns' cumulative
         product (the starting value counts as a peak); NaN with no return."""
@@ -374,12 +378,14 @@ cdef class RiskCore:
         self._read_path()
         return self.mdd
 
+    @cython.critical_section
     def current_drawdown(self):
         """``equity / peak - 1`` now (<= 0); NaN before the first update."""
         if not self.started:
             return NAN
         return self.equity_ / self.peak - 1.0
 
+    @cython.critical_section
     def calmar_ratio(self):
         """Annual return (``prod(1 + r) ** (ppy / n) - 1``) over ``|max_drawdown|``;
         NaN without a drawdown or when infinite."""
@@ -392,6 +398,7 @@ cdef class RiskCore:
         out = (pow(self.growth, 1.0 / (self.n / self.ppy)) - 1.0) / fabs(self.mdd)
         return NAN if isinf(out) else out
 
+    @cython.critical_section
     def omega_ratio(self, threshold=0.0):
         """Sum of the excess returns above the per-period threshold over the
         sum below it (``threshold``: an annual required return, > -1)."""
@@ -405,6 +412,7 @@ cdef class RiskCore:
         denom = -1.0 * self.om_neg[j]
         return self.om_pos[j] / denom if denom > 0.0 else NAN
 
+    @cython.critical_section
     def tail_ratio(self):
         """``|95th percentile| / |5th percentile|`` of the returns."""
         if self.n == 0:
@@ -412,6 +420,7 @@ cdef class RiskCore:
         self._read_sorted()
         return fabs(admf_ost_quantile(&self.ost, 95.0 / 100.0)) / fabs(admf_ost_quantile(&self.ost, 5.0 / 100.0))
 
+    @cython.critical_section
     def value_at_risk(self, cutoff=0.05):
         """The ``cutoff`` quantile of the returns (numpy's linear interpolation)."""
         cdef double c = _cutoff(cutoff)
@@ -420,6 +429,7 @@ cdef class RiskCore:
         self._read_sorted()
         return admf_ost_quantile(&self.ost, (100.0 * c) / 100.0)
 
+    @cython.critical_section
     def conditional_value_at_risk(self, cutoff=0.05):
         """Mean of the ``int((n - 1) * cutoff) + 1`` lowest returns."""
         cdef double c = _cutoff(cutoff)
@@ -430,6 +440,7 @@ cdef class RiskCore:
         k = <Py_ssize_t>((self.n - 1) * c) + 1
         return admf_ost_smallest_sum(&self.ost, k) / k
 
+    @cython.critical_section
     def stability_of_timeseries(self):
         """R squared of the cumulative log returns against the bar index."""
         cdef double nn, sxx, rho
@@ -444,6 +455,7 @@ cdef class RiskCore:
         rho = 1.0 if rho > 1.0 else (-1.0 if rho < -1.0 else rho)
         return rho * rho
 
+    @cython.critical_section
     def beta(self):
         """Covariance of the returns with the benchmark's over its variance;
         NaN below 2 returns or with a variance under 1e-30."""
@@ -452,6 +464,7 @@ cdef class RiskCore:
             return NAN
         return self.bco / self.bm2
 
+    @cython.critical_section
     def alpha(self):
         """``(1 + mean(excess - beta * benchmark excess)) ** ppy - 1``."""
         self._need_benchmark("alpha")
@@ -459,6 +472,7 @@ cdef class RiskCore:
             return NAN
         return pow(1.0 + (self.mean - self.beta() * (self.bmean - self.rf)), self.ppy) - 1.0
 
+    @cython.critical_section
     def information_ratio(self):
         """``mean(r - benchmark) / std(r - benchmark, ddof=1)`` (empyrical's
         ``excess_sharpe``, not annualized)."""

@@ -324,6 +324,7 @@ class RiskCore:
                              "from the first update")
 
     # -- results ---------------------------------------------------------------
+    @twin_locked
     def volatility(self) -> float:
         """Annualized standard deviation of the returns (ddof=1); NaN below 2 returns."""
         if not self._have & _HAVE_VOL:
@@ -336,6 +337,7 @@ class RiskCore:
             self._have |= _HAVE_VOL
         return self._c_vol
 
+    @twin_locked
     def sharpe_ratio(self) -> float:
         """``mean(excess) / std(excess, ddof=1) * sqrt(periods_per_year)``."""
         if not self._have & _HAVE_SHARPE:
@@ -351,6 +353,7 @@ class RiskCore:
             self._have |= _HAVE_SHARPE
         return self._c_sharpe
 
+    @twin_locked
     def sortino_ratio(self) -> float:
         """``mean(excess) * ppy / (sqrt(mean(min(excess, 0) ** 2)) * sqrt(ppy))``."""
         if not self._have & _HAVE_SORTINO:
@@ -367,6 +370,7 @@ class RiskCore:
             self._have |= _HAVE_SORTINO
         return self._c_sortino
 
+    @twin_locked
     def max_drawdown(self) -> float:
         """Most negative drawdown so far (<= 0), of the returns' cumulative
         product (the starting value counts as a peak); NaN with no return."""
@@ -375,12 +379,14 @@ class RiskCore:
         self._read_path()
         return self._mdd
 
+    @twin_locked
     def current_drawdown(self) -> float:
         """``equity / peak - 1`` now (<= 0); NaN before the first update."""
         if not self._started:
             return _NAN
         return self._equity / self._peak - 1.0
 
+    @twin_locked
     def calmar_ratio(self) -> float:
         """Annual return (``prod(1 + r) ** (ppy / n) - 1``) over ``|max_drawdown|``;
         NaN without a drawdown or when infinite."""
@@ -392,6 +398,7 @@ class RiskCore:
         out = (_pow(self._growth, 1.0 / (self._n / self._ppy)) - 1.0) / abs(self._mdd)
         return _NAN if math.isinf(out) else out
 
+    @twin_locked
     def omega_ratio(self, threshold: Any = 0.0) -> float:
         """Sum of the excess returns above the per-period threshold over the
         sum below it (``threshold``: an annual required return, > -1)."""
@@ -404,6 +411,7 @@ class RiskCore:
         denom = -1.0 * neg
         return pos / denom if denom > 0.0 else _NAN
 
+    @twin_locked
     def tail_ratio(self) -> float:
         """``|95th percentile| / |5th percentile|`` of the returns."""
         if self._n == 0:
@@ -414,6 +422,7 @@ class RiskCore:
             return _NAN if top == 0.0 else _INF
         return top / bottom
 
+    @twin_locked
     def value_at_risk(self, cutoff: Any = 0.05) -> float:
         """The ``cutoff`` quantile of the returns (numpy's linear interpolation)."""
         c = _cutoff(cutoff)
@@ -421,6 +430,7 @@ class RiskCore:
             return _NAN
         return _quantile(self._read_sorted(), (100.0 * c) / 100.0)
 
+    @twin_locked
     def conditional_value_at_risk(self, cutoff: Any = 0.05) -> float:
         """Mean of the ``int((n - 1) * cutoff) + 1`` lowest returns."""
         c = _cutoff(cutoff)
@@ -429,6 +439,7 @@ class RiskCore:
         k = int((self._n - 1) * c) + 1
         return math.fsum(self._read_sorted()[:k]) / k
 
+    @twin_locked
     def stability_of_timeseries(self) -> float:
         """R squared of the cumulative log returns against the bar index."""
         if self._n < 2:
@@ -441,6 +452,7 @@ class RiskCore:
         rho = min(max(self._s_co / math.sqrt(sxx * self._s_m2), -1.0), 1.0)
         return rho * rho
 
+    @twin_locked
     def beta(self) -> float:
         """Covariance of the returns with the benchmark's over its variance;
         NaN below 2 returns or with a variance under 1e-30."""
@@ -449,6 +461,7 @@ class RiskCore:
             return _NAN
         return self._bco / self._bm2
 
+    @twin_locked
     def alpha(self) -> float:
         """``(1 + mean(excess - beta * benchmark excess)) ** ppy - 1``."""
         self._need_benchmark("alpha")
@@ -456,6 +469,7 @@ class RiskCore:
             return _NAN
         return _pow(1.0 + (self._mean - self.beta() * (self._bmean - self._rf)), self._ppy) - 1.0
 
+    @twin_locked
     def information_ratio(self) -> float:
         """``mean(r - benchmark) / std(r - benchmark, ddof=1)`` (empyrical's
         ``excess_sharpe``, not annualized)."""

@@ -33,3 +33,4 @@ cdef class TimeSeriesArray:
     cdef int _store_slow(self, object value) except -1
     cdef int _append(self, object ts, object value) except -1
     cdef Py_ssize_t _search(self, int64_t t, bint right) noexcept
+    cdef tuple _snapshot(self)

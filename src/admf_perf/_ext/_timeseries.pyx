@@ -284,11 +284,11 @@ cdef class TimeSeriesArray:
                 if tp[i] < tp[i - 1]:
                     skip = -1
                     break
-        if skip:
-            raise ValueError("timestamps must be sorted (non-decreasing)")
         if self._end > self._start and tp[0] < self._ts[self._end - 1]:
             raise ValueError("timestamps must not be older than the last timestamp "
                              f"({tp[0]} < {self._ts[self._end - 1]})")
+        if skip:
+            raise ValueError("timestamps must be sorted (non-decreasing)")
         if self._capacity and k >= self._capacity:
             skip = k - self._capacity
             k = self._capacity
@@ -321,13 +321,15 @@ cdef class TimeSeriesArray:
     @property
     def timestamps(self):
         """Read-only zero-copy int64 ns view, in time order."""
-        return _view(self._tsbuf, self._start * 8, (self._end - self._start) * 8, np.int64)
+        with cython.critical_section(self):     # free-threaded builds: the buffer in place
+            return _view(self._tsbuf, self._start * 8, (self._end - self._start) * 8, np.int64)
 
     @property
     def values(self):
         """Read-only zero-copy view of the values, in time order."""
-        return _view(self._valbuf, self._start * self._isz,
-                     (self._end - self._start) * self._isz, self._dtype)
+        with cython.critical_section(self):
+            return _view(self._valbuf, self._start * self._isz,
+                         (self._end - self._start) * self._isz, self._dtype)
 
     cdef Py_ssize_t _search(self, int64_t t, bint right) noexcept:
         """First index in [start, end) with ts > t (right) or ts >= t (left)."""
@@ -366,20 +368,30 @@ cdef class TimeSeriesArray:
             return (<int64_t*>self._vals)[i - 1]
         return self.values[i - 1 - self._start].item()
 
+    @cython.critical_section
     def to_pandas(self, name=None):
         """A ``pandas.Series`` (copied) with a ``datetime64[ns]`` DatetimeIndex."""
         import pandas as pd
 
-        index = pd.DatetimeIndex(self.timestamps.view("datetime64[ns]").copy())
-        return pd.Series(self.values.copy(), index=index, name=name)
+        ts, vals = self._snapshot()
+        index = pd.DatetimeIndex(ts.view("datetime64[ns]").copy())
+        return pd.Series(vals.copy(), index=index, name=name)
+
+    cdef tuple _snapshot(self):
+        """Views of the same points (numpy's copies may let the GIL go, and
+        an append in between must not make them differ in length)."""
+        cdef Py_ssize_t start = self._start, n = self._end - self._start
+        return (_view(self._tsbuf, start * 8, n * 8, np.int64),
+                _view(self._valbuf, start * self._isz, n * self._isz, self._dtype))
 
     def __repr__(self):
         cap = f", capacity={self._capacity}" if self._capacity else ""
         return f"TimeSeriesArray(len={len(self)}, dtype={self._dtype}{cap})"
 
+    @cython.critical_section
     def __reduce__(self):
-        return (type(self), (self.capacity, self._dtype.str),
-                (self.timestamps.copy(), self.values.copy()))
+        ts, vals = self._snapshot()
+        return (type(self), (self.capacity, self._dtype.str), (ts.copy(), vals.copy()))
 
     @cython.critical_section
     def __setstate__(self, state):

@@ -290,6 +290,7 @@ class TimeSeriesArray:
             return float("nan")
         return self._vals[self._start + i - 1].item()
 
+    @twin_locked
     def to_pandas(self, name: Any = None) -> Any:
         """A ``pandas.Series`` (copied) with a ``datetime64[ns]`` DatetimeIndex."""
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -302,6 +303,7 @@ class TimeSeriesArray:
         return f"TimeSeriesArray(len={len(self)}, dtype={self._dtype}{cap})"
 
     # -- pickling ------------------------------------------------------------
+    @twin_locked
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.capacity, self._dtype.str),
                 (self.timestamps.copy(), self.values.copy()))
