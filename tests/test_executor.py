@@ -59,14 +59,25 @@ class CountingCPU:
             self.max_seen = max(self.max_seen, self.inflight)
             if self.inflight > self.executor.parallelism:
                 self.violations.append((self.inflight, self.executor.parallelism))
-        future = self.cpu.submit_task(fn, *args, use_process=use_process, task_name=task_name, **kwargs)
-
-        def done(_f):
+        def done(_f=None):
             with self._lock:
                 self.inflight -= 1
 
-        future.add_done_callback(done)
-        return future
+        if use_process:
+            future = self.cpu.submit_task(fn, *args, use_process=True, task_name=task_name, **kwargs)
+            future.add_done_callback(done)
+            return future
+
+        # a thread task counts itself out as it ends, before its future wakes
+        # the executor (a done-callback runs after: with threads really running
+        # at once, the executor's next submission could come first)
+        def run(*a, **k):
+            try:
+                return fn(*a, **k)
+            finally:
+                done()
+
+        return self.cpu.submit_task(run, *args, use_process=False, task_name=task_name, **kwargs)
 
 
 class RecordingMemory:

@@ -143,10 +143,12 @@ class _Supervisor:
                     and start_method is None):
                 return
             self.workers = max_workers
-            self._retire(gen)
+            old = self._retire(gen)
             self._gen = None
             self._ensure_dispatcher()
             self._cond.notify_all()
+        if old is not None:
+            old.shutdown(wait=False)
 
     def submit(self, jobs: list[_Job]) -> None:
         with self._lock:
@@ -155,13 +157,17 @@ class _Supervisor:
             self._ensure_dispatcher()
             self._cond.notify_all()
 
-    def _retire(self, gen: _Generation | None) -> None:
+    def _retire(self, gen: _Generation | None) -> cf.Executor | None:
+        """Retire ``gen`` (lock held); the executor the caller shuts down
+        once it has let the lock go: shutting it down takes the executor's own
+        lock, which its thread holds while it runs our done-callbacks, which
+        take ours (a deadlock once threads run at once)."""
         if gen is None or gen.retired:
-            return
+            return None
         gen.retired = True
         if not gen.inflight and gen in self._gens:
             self._gens.remove(gen)
-        gen.executor.shutdown(wait=False)        # its chunks still finish
+        return gen.executor                      # its chunks still finish
 
     # -- dispatcher -------------------------------------------------------------------------
     def _ensure_dispatcher(self) -> None:
@@ -339,7 +345,9 @@ class _Supervisor:
             gen.broken = True
             if self._gen is gen:
                 self._gen = None                  # the next chunk builds a new pool
-            self._retire(gen)
+            old = self._retire(gen)
+        if old is not None:
+            old.shutdown(wait=False)
         exitcodes = self._exit_codes(gen)
         # A worker that died by itself has an exit code other than the SIGTERM
         # the executor sends the survivors.
@@ -432,8 +440,8 @@ class _Supervisor:
             return                                 # the dispatcher closes the pool when idle
         with self._lock:
             gen = self._close_idle_pool()
-        if gen is not None and wait:
-            gen.executor.shutdown(wait=True)
+        if gen is not None:
+            gen.executor.shutdown(wait=wait)
 
     def _close_idle_pool(self) -> _Generation | None:
         """Retire the process pool after shutdown once it is idle (lock held)."""
@@ -442,5 +450,5 @@ class _Supervisor:
             return None
         self._gen = None
         self._closing = False
-        self._retire(gen)
+        self._retire(gen)                        # the caller shuts its executor down
         return gen
