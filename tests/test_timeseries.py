@@ -348,3 +348,43 @@ def test_append_int_timestamps_across_digit_boundaries(tsa, capacity):
     with pytest.raises(ValueError, match="older"):
         a.append(2**63 - 2, 1.0)
     assert len(a) == keep
+
+
+class _AppendingValue:
+    """A value whose conversion appends ``m`` points from ``t`` on to
+    ``array`` (and to the reference list ``ref``), then gives 99."""
+
+    def __init__(self, array, ref, t, m):
+        self.array, self.ref, self.t, self.m = array, ref, t, m
+
+    def __index__(self):
+        for i in range(self.m):
+            self.array.append(self.t + i, 2 + i)
+            self.ref.append((self.t + i, 2 + i))
+        return 99
+
+    def __float__(self):
+        return float(self.__index__())
+
+
+@pytest.mark.parametrize("capacity", [None, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.int32])
+def test_a_value_whose_conversion_appends_to_the_same_array(tsa, capacity, dtype):
+    """``__float__``/``__index__`` run before the value is stored; when they
+    append to the array themselves, the point goes after theirs if it is not
+    older (else ValueError), and every point stays where a list reference
+    puts it (at each size, so that a conversion fills a full buffer)."""
+    for m in range(0, 40):
+        a = tsa(capacity=capacity, dtype=dtype)
+        a.append(T0, 1)
+        ref = [(T0, 1)]
+        a.append(T0 + 1000, _AppendingValue(a, ref, T0 + 1, m))   # theirs are older: it goes last
+        ref.append((T0 + 1000, 99))
+        if m:
+            with pytest.raises(ValueError, match="older"):        # theirs are newer: refused
+                a.append(T0 + 1001, _AppendingValue(a, ref, T0 + 2000, m))
+        keep = ref[-capacity:] if capacity else ref
+        assert a.timestamps.tolist() == [t for t, _ in keep], m
+        assert a.values.tolist() == [v for _, v in keep], m
+        assert len(a) == len(keep)
+        assert (np.diff(a.timestamps) >= 0).all()

@@ -30,7 +30,9 @@ cdef class TimeSeriesArray:
 
     cdef int _alloc(self, Py_ssize_t cap) except -1
     cdef int _make_room(self, Py_ssize_t k) except -1
-    cdef int _store_slow(self, object value) except -1
+    cdef object _converted(self, object value)
     cdef int _append(self, object ts, object value) except -1
     cdef Py_ssize_t _search(self, int64_t t, bint right) noexcept
+    cdef object _ts_view(self, Py_ssize_t lo, Py_ssize_t n)
+    cdef object _val_view(self, Py_ssize_t lo, Py_ssize_t n)
     cdef tuple _snapshot(self)

@@ -144,6 +144,27 @@ cdef object _view(_Buffer buf, Py_ssize_t offset, Py_ssize_t nbytes, object dtyp
     return out
 
 
+cdef inline int _slot(TimeSeriesArray a, int64_t t) except -1:
+    """Room at ``end`` for a point at ``t``, or ValueError if ``t`` is older
+    than the last point."""
+    if a._end > a._start and t < a._ts[a._end - 1]:
+        raise ValueError("ts must not be older than the last timestamp "
+                         f"({t} < {a._ts[a._end - 1]})")
+    if a._end == a._cap:
+        a._make_room(1)
+    return 0
+
+
+cdef int _store_converted(TimeSeriesArray a, int64_t t, object value) except -1:
+    """Store ``value``, converted as the twin does, at ``end`` (the slot for
+    ``t`` taken again after the conversion: its Python code, or another
+    thread, may have appended to ``a``)."""
+    cdef cnp.ndarray v = a._converted(value)
+    _slot(a, t)
+    memcpy(a._vals + a._end * a._isz, cnp.PyArray_DATA(v), a._isz)
+    return 0
+
+
 cdef class TimeSeriesArray:
     """Timestamps (int64 ns) and values in two contiguous buffers."""
 
@@ -212,9 +233,9 @@ cdef class TimeSeriesArray:
         self._end = keep
         return 0
 
-    cdef int _store_slow(self, object value) except -1:
-        """Convert ``value`` as the twin does and store it at ``end``."""
-        cdef cnp.ndarray a
+    cdef object _converted(self, object value):
+        """``value`` converted as the twin does, in a 0-d array of the dtype
+        (Python code may run: ``__index__``, ``__float__``)."""
         kind = self._dtype.kind
         if kind in "iu":
             if isinstance(value, (float, np.floating)):
@@ -235,9 +256,7 @@ cdef class TimeSeriesArray:
             except TypeError:
                 raise TypeError(f"value must be a real number, "
                                 f"got {type(value).__name__}") from None
-        a = np.array(v, dtype=self._dtype)
-        memcpy(self._vals + self._end * self._isz, cnp.PyArray_DATA(a), self._isz)
-        return 0
+        return np.array(v, dtype=self._dtype)
 
     @cython.critical_section
     def append(self, ts, value, /):
@@ -253,17 +272,13 @@ cdef class TimeSeriesArray:
             t = ts  # Cython's inlined digit conversion (OverflowError past int64)
         else:
             t = _to_ns(ts)
-        if self._end > self._start and t < self._ts[self._end - 1]:
-            raise ValueError("ts must not be older than the last timestamp "
-                             f"({t} < {self._ts[self._end - 1]})")
-        if self._end == self._cap:
-            self._make_room(1)
+        _slot(self, t)
         if self._kind == 0 and PyFloat_CheckExact(value):
             (<double*>self._vals)[self._end] = PyFloat_AS_DOUBLE(value)
         elif self._kind == 1 and PyLong_CheckExact(value):
             (<int64_t*>self._vals)[self._end] = <int64_t>value
         else:
-            self._store_slow(value)
+            _store_converted(self, t, value)
         self._ts[self._end] = t
         self._end += 1
         if self._capacity and self._end - self._start > self._capacity:
@@ -322,14 +337,21 @@ cdef class TimeSeriesArray:
     def timestamps(self):
         """Read-only zero-copy int64 ns view, in time order."""
         with cython.critical_section(self):     # free-threaded builds: the buffer in place
-            return _view(self._tsbuf, self._start * 8, (self._end - self._start) * 8, np.int64)
+            return self._ts_view(self._start, self._end - self._start)
 
     @property
     def values(self):
         """Read-only zero-copy view of the values, in time order."""
         with cython.critical_section(self):
-            return _view(self._valbuf, self._start * self._isz,
-                         (self._end - self._start) * self._isz, self._dtype)
+            return self._val_view(self._start, self._end - self._start)
+
+    cdef object _ts_view(self, Py_ssize_t lo, Py_ssize_t n):
+        """Read-only view of the timestamps of points lo .. lo + n - 1."""
+        return _view(self._tsbuf, lo * 8, n * 8, np.int64)
+
+    cdef object _val_view(self, Py_ssize_t lo, Py_ssize_t n):
+        """Read-only view of the values of points lo .. lo + n - 1."""
+        return _view(self._valbuf, lo * self._isz, n * self._isz, self._dtype)
 
     cdef Py_ssize_t _search(self, int64_t t, bint right) noexcept:
         """First index in [start, end) with ts > t (right) or ts >= t (left)."""
@@ -353,8 +375,7 @@ cdef class TimeSeriesArray:
             hi = self._search(_to_ns(end, "end"), True)
         if hi < lo:
             hi = lo
-        return (_view(self._tsbuf, lo * 8, (hi - lo) * 8, np.int64),
-                _view(self._valbuf, lo * self._isz, (hi - lo) * self._isz, self._dtype))
+        return (self._ts_view(lo, hi - lo), self._val_view(lo, hi - lo))
 
     @cython.critical_section
     def asof(self, ts):
@@ -366,7 +387,7 @@ cdef class TimeSeriesArray:
             return (<double*>self._vals)[i - 1]
         if self._kind == 1:
             return (<int64_t*>self._vals)[i - 1]
-        return self.values[i - 1 - self._start].item()
+        return self._val_view(i - 1, 1)[0].item()
 
     @cython.critical_section
     def to_pandas(self, name=None):
@@ -381,8 +402,7 @@ cdef class TimeSeriesArray:
         """Views of the same points (numpy's copies may let the GIL go, and
         an append in between must not make them differ in length)."""
         cdef Py_ssize_t start = self._start, n = self._end - self._start
-        return (_view(self._tsbuf, start * 8, n * 8, np.int64),
-                _view(self._valbuf, start * self._isz, n * self._isz, self._dtype))
+        return (self._ts_view(start, n), self._val_view(start, n))
 
     def __repr__(self):
         cap = f", capacity={self._capacity}" if self._capacity else ""

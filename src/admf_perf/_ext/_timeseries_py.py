@@ -189,13 +189,17 @@ class TimeSeriesArray:
         return int(self._ts[self._end - 1]) if self._end > self._start else None
 
     # -- writes --------------------------------------------------------------
+    def _check_order(self, t: int) -> None:
+        """ValueError if ``t`` is older than the last point."""
+        if self._end > self._start and t < self._ts[self._end - 1]:
+            raise ValueError("ts must not be older than the last timestamp "
+                             f"({t} < {int(self._ts[self._end - 1])})")
+
     @twin_locked
     def append(self, ts: Any, value: Any, /) -> None:
         """Append one point; ``ts`` must not be older than the last one."""
         t = _to_ns(ts)
-        if self._end > self._start and t < self._ts[self._end - 1]:
-            raise ValueError("ts must not be older than the last timestamp "
-                             f"({t} < {int(self._ts[self._end - 1])})")
+        self._check_order(t)
         if self._dtype.kind in "iu":
             if isinstance(value, (float, np.floating)):
                 raise TypeError(f"value must be an int for dtype {self._dtype}, got float")
@@ -214,6 +218,7 @@ class TimeSeriesArray:
             except TypeError:
                 raise TypeError(f"value must be a real number, "
                                 f"got {type(value).__name__}") from None
+        self._check_order(t)     # __index__/__float__ may have appended to this array
         if self._end == len(self._ts):
             self._make_room(1)
         self._ts[self._end] = t
