@@ -384,15 +384,7 @@ cdef class CacheCore:
         _remove(self, i)
 
     def __contains__(self, key):
-        cdef admf_cs cs
-        cdef Py_hash_t h = _hash(key)
-        cdef Py_ssize_t i
-        admf_cs_begin(&cs, self)
-        try:
-            i = _find_live(self, key, h, False)
-        finally:
-            admf_cs_end(&cs)
-        return i >= 0
+        return _contains_locked(self, key)
 
     @cython.critical_section
     def __len__(self):
@@ -677,6 +669,24 @@ cdef object _get_ft(CacheCore c, object key):
     admf_cs_begin(&cs, c)
     try:
         return _get(c, key, h)
+    finally:
+        admf_cs_end(&cs)
+
+
+cdef inline bint _contains_locked(CacheCore c, object key) except -1:
+    """Whether ``key`` has a live entry (not a use), under the store's lock
+    on a free-threaded build."""
+    if ADMF_FT:
+        return _contains_ft(c, key)
+    return _find_live(c, key, _hash(key), False) >= 0
+
+
+cdef bint _contains_ft(CacheCore c, object key) except -1:
+    cdef admf_cs cs
+    cdef Py_hash_t h = _hash(key)
+    admf_cs_begin(&cs, c)
+    try:
+        return _find_live(c, key, h, False) >= 0
     finally:
         admf_cs_end(&cs)
 

@@ -367,7 +367,7 @@ cdef class _Indicator:
             self._changed("peek")
         self._save_state()
         self._step(x)
-        o[0], o[1], o[2] = self._out[0], self._out[1], self._out[2]
+        memcpy(o, self._out, 3 * sizeof(double))   # the outputs, read under the lock
         self._restore_state()
         admf_cs_end(&cs)
         return self._result_of(o)
@@ -548,7 +548,7 @@ cdef class _Indicator:
         if not isnan(v):
             self._step(&v)
         self._count += 1
-        o[0], o[1], o[2] = self._out[0], self._out[1], self._out[2]
+        memcpy(o, self._out, 3 * sizeof(double))   # the outputs, read under the lock
         admf_cs_end(&cs)
         return self._result_of(o)
 
