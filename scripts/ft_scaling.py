@@ -84,8 +84,40 @@ def main() -> None:
          for n in (1, 2)}
     print(f"{'IndicatorBank(SMA).batch 1,000 x 2,000, threads=2 vs 1':55s} {t[1] * 1e3:.1f} ms vs "
           f"{t[2] * 1e3:.1f} ms   {t[1] / t[2]:.2f}x")
+    searches()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     print(f"GIL enabled: {gil}")
+
+
+def searches() -> None:
+    """``run_grid_search`` of the built-in crossover: one worker here against
+    two threads of the "threads" backend (``admf-perf optimize --workers 2
+    --threads``), the same bars shared, the same top."""
+    import pandas as pd
+
+    from admf_perf.research.optimize import run_grid_search
+    from admf_perf.resources.cpu import CPUManager
+
+    close = 100 * np.exp(np.random.default_rng(2).normal(0, 0.01, 20_000).cumsum())
+    bars = pd.DataFrame({"Open": close, "High": close * 1.001, "Low": close * 0.999, "Close": close},
+                        index=pd.date_range("2020-01-01", periods=len(close), freq="min"))
+    fast, slow = list(range(5, 55, 5)), list(range(20, 220, 10))
+
+    def run(workers: int) -> tuple[float, list[dict[str, object]], int]:
+        cpu = CPUManager()
+        cpu.use_backend("threads")
+        try:
+            t0 = time.perf_counter()
+            report = run_grid_search(bars, fast, slow, workers=workers, cpu=cpu if workers > 1 else None)
+            return time.perf_counter() - t0, report.top, report.runs
+        finally:
+            cpu.shutdown()
+
+    one = min(run(1) for _ in range(3))
+    two = min(run(2) for _ in range(3))
+    assert one[1] == two[1], "the threads found another top"
+    print(f"{f'run_grid_search, {one[2]} backtests: 2 threads vs 1 worker':55s} {one[0] * 1e3:.0f} ms vs "
+          f"{two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x")
 
 
 if __name__ == "__main__":

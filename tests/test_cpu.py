@@ -612,3 +612,33 @@ def test_missing_dask_is_a_clear_import_error(cpu, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"admf-perf\[dask\]"):
         cpu.CPUManager().use_backend("dask")
+
+
+# -- the "threads" backend ---------------------------------------------------------------------
+def test_threads_backend_runs_process_tasks_on_threads(cpu, prices):
+    m = cpu.CPUManager()
+    try:
+        assert m.backend == "local"
+        m.use_backend("threads")
+        assert m.backend == "threads"
+        m.init_thread_pool(2)
+        total = float(prices["close"].sum())
+        handle = m.share(prices)
+        futures = [m.submit_task(frame_sum, x, handle, use_process=True, task_name="t") for x in range(6)]
+        out = [f.result(T) for f in futures]
+        assert [v for v, _, _ in out] == [x + total for x in range(6)]
+        assert {i for _, i, _ in out} == {id(prices)}          # the object itself: nothing pickled
+        assert {pid for _, _, pid in out} == {os.getpid()}
+        mapped = m.map_tasks(frame_sum, range(8), use_process=True, chunksize=3, shared=prices)
+        assert [v for v, _, _ in mapped] == [x + total for x in range(8)]
+        assert {pid for _, _, pid in mapped} == {os.getpid()}
+        assert m.task_stats()["t"]["count"] == 6
+        assert m.pool_sizes() == {"threads": 2, "processes": None}   # no process pool chosen
+        with pytest.raises(ValueError, match="'threads' takes no address"):
+            m.use_backend("threads", address="tcp://x:1")
+        m.use_backend("local")
+        assert m.backend == "local"
+        m.init_process_pool(1)
+        assert m.submit_task(os.getpid, use_process=True).result(T) != os.getpid()
+    finally:
+        m.shutdown(wait=True)

@@ -104,17 +104,26 @@ def test_grid_search_equals_brute_force(bars, metric):
                             "sma_hit_rate": (30 - len(periods)) / 30}
 
 
-def test_grid_search_on_worker_processes_equals_local(bars):
+@pytest.mark.parametrize("backend", ["local", "threads"])
+def test_grid_search_on_workers_equals_local(bars, backend, tmp_path):
+    """Two worker processes, or two threads (the "threads" backend), find
+    what one run here finds: every row, in the same order."""
     s = OptimizationSettings(top_n=4)
-    local = run_grid_search(bars, FAST, SLOW, s)
+    local = run_grid_search(bars, FAST, SLOW, s, results=str(tmp_path / "one.csv"))
     cpu = CPUManager()
     try:
-        parallel = run_grid_search(prepare(bars), FAST, SLOW, s, workers=2, cpu=cpu)
+        cpu.use_backend(backend)
+        parallel = run_grid_search(prepare(bars), FAST, SLOW, s, workers=2, cpu=cpu,
+                                   results=str(tmp_path / "two.csv"))
         stats = cpu.task_stats()["optimize.chunk"]
     finally:
         cpu.shutdown()
     assert parallel.top == local.top and parallel.runs == local.runs
+    assert parallel.backend == backend
     assert stats["count"] == parallel.grid["chunks"] and stats["failures"] == 0
+    rows = [pd.read_csv(tmp_path / name).sort_values(["fast", "slow"], ignore_index=True)
+            for name in ("one.csv", "two.csv")]
+    pd.testing.assert_frame_equal(rows[0], rows[1])
 
 
 def test_gc_after_each_run(bars, monkeypatch):

@@ -242,24 +242,32 @@ def test_strategy_command_equals_backtest_optimize(dataset, maximize, top, strat
                               "indicator_hit_rate": (requests - computed) / requests}
 
 
-def test_strategy_command_two_workers_same_top_as_one(strategy_file, tmp_path, capsys):
+@pytest.mark.parametrize("threads", [False, True])
+def test_strategy_command_two_workers_same_top_as_one(strategy_file, tmp_path, capsys, threads):
     tops, caches = [], []
     for workers in (1, 2):
         out_json = tmp_path / f"top{workers}.json"
         status = cli.main(["optimize", "--strategy", f"{strategy_file}:SmaCross", *GRID_ARGS, "--top", "5",
-                           "--workers", str(workers), "--json", str(out_json), "--no-progress"])
+                           "--workers", str(workers), "--json", str(out_json), "--no-progress",
+                           *(["--threads"] if threads and workers > 1 else [])])
         captured = capsys.readouterr()
         assert status == 0, captured.err
         saved = json.loads(out_json.read_text())
         assert saved["workers"] == workers and saved["runs"] == 9
+        assert saved["backend"] == ("threads" if threads and workers > 1 else "local")
         tops.append(saved["top"])
         caches.append(saved["cache"])
         assert f"({workers} worker" in captured.out
     assert tops[1] == tops[0]  # every column of every row, in the same order
     assert len(tops[0]) == 5
     assert caches[1]["indicator_requests"] == caches[0]["indicator_requests"] == 18
-    # each worker process has its own cache: at most every distinct series once per worker
+    # each worker (process or thread) has its own cache: at most every distinct series once per worker
     assert len(PERIODS) <= caches[1]["indicator_computed"] <= 2 * len(PERIODS)
+
+
+def test_threads_and_dask_are_two_backends(capsys):
+    assert cli.main(["optimize", "--workers", "2", "--threads", "--dask", "local"]) == 2
+    assert "--threads and --dask" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------

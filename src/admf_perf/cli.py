@@ -213,6 +213,9 @@ def _optimize_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=_positive_int, default=10, metavar="N", help="keep the N best (default 10)")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="parallel worker processes (default 1: run here)")
+    p.add_argument("--threads", action="store_true",
+                   help="the workers are threads of this process, sharing the data (parallel on "
+                        "free-threaded CPython, 3.13t and later; with the GIL they take turns)")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster (tcp://host:8786, or 'local' to start a LocalCluster); "
                         "needs admf-perf[dask]")
@@ -340,7 +343,7 @@ def _search(args: argparse.Namespace, fail: Callable[[str], int], one: Callable[
             walk: Callable[..., Any], text: Callable[[Any], str],
             errors: tuple[type[Exception], ...] = (ValueError,), **extra: Any) -> int:
     """What both optimize commands do once their inputs parse: the CPU
-    backend (``--workers``, ``--dask``), the search (``one``, with the
+    backend (``--workers``, ``--threads``, ``--dask``), the search (``one``, with the
     progress bar, ``--results`` and ``--heatmap``; or ``walk`` with
     ``--walk-forward``'s windows), and the output (``text``, ``--json``)."""
     from admf_perf.bench.report import write_json
@@ -348,6 +351,8 @@ def _search(args: argparse.Namespace, fail: Callable[[str], int], one: Callable[
     from admf_perf.resources.cpu import CPUManager
 
     cpu = None
+    if args.dask and args.threads:
+        return fail("--threads and --dask are two backends: choose one")
     if args.dask:
         cpu = CPUManager()
         try:
@@ -357,6 +362,8 @@ def _search(args: argparse.Namespace, fail: Callable[[str], int], one: Callable[
             return fail(f"--dask {args.dask}: {exc}")
     elif args.workers > 1:
         cpu = CPUManager()
+        if args.threads:
+            cpu.use_backend("threads")
     search = {"workers": max(args.workers, 2 if args.dask else 1), "cpu": cpu, "search": args.search,
               "trials": args.trials, "seed": args.seed, **extra}
     try:

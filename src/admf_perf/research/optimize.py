@@ -223,10 +223,13 @@ def pool_results(cpu: CPUManager, workers: int, data: Any, task_name: str,
     """Run each ``(func, first, *rest)`` of ``calls`` as ``func(first,
     handle, *rest)`` on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, where ``handle`` is ``data`` shared once with every
-    worker; yield the results as the calls finish (the rest are canceled
-    when the caller stops early)."""
+    worker (or its thread pool of ``workers`` threads, the ``"threads"``
+    backend, where ``handle`` is ``data`` itself); yield the results as the
+    calls finish (the rest are canceled when the caller stops early)."""
     if cpu.backend == "local":
         cpu.init_process_pool(workers)
+    elif cpu.backend == "threads":
+        cpu.init_thread_pool(workers)
     with cpu.share(data) as handle:
         futures = [cpu.submit_task(func, first, handle, *rest, task_name=task_name, use_process=True)
                    for func, first, *rest in calls]

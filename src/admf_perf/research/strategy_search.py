@@ -15,6 +15,7 @@ import itertools
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -143,15 +144,16 @@ class StrategyTask:
     blocks: bool = True      # the block moments (PBO)
 
 
-#: One Backtest per (strategy, settings, bars) in each process, so a worker's
-#: chunks share its ``self.I`` cache.
+#: One Backtest per (strategy, settings, bars) in each process and thread
+#: (the "threads" backend runs chunks side by side), so a worker's chunks
+#: share its ``self.I`` cache.
 _BACKTESTS: dict[tuple[Any, ...], Any] = {}
 
 
 def _strategy_backtest(task: StrategyTask, bars: pd.DataFrame) -> Any:
     from .strategy import Backtest
 
-    key = (task.path, task.class_name, task.cash, task.commission, id(bars))
+    key = (task.path, task.class_name, task.cash, task.commission, id(bars), threading.get_ident())
     entry = _BACKTESTS.get(key)
     if entry is None:
         cls = load_strategy(f"{task.path}:{task.class_name}")

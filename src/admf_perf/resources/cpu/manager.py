@@ -40,6 +40,7 @@ class CPUManager(Singleton):
         self._threads: cf.ThreadPoolExecutor | None = None
         self._thread_workers: int | None = None
         self._dask: _DaskBackend | None = None
+        self._on_threads = False                 # the "threads" backend: process tasks on the thread pool
         self._process = psutil.Process()
         self._process.cpu_percent(None)          # prime: the next reading covers the interval
         psutil.cpu_percent(None)
@@ -135,11 +136,11 @@ class CPUManager(Singleton):
 
     def _submit_jobs(self, jobs: list[_Job], use_process: bool) -> None:
         with self._lock:
-            dask = self._dask
+            dask, on_threads = self._dask, self._on_threads
         if dask is not None:
             for job in jobs:
                 dask.run(job)
-        elif use_process:
+        elif use_process and not on_threads:
             self._supervisor.submit(jobs)
         else:
             pool = self._thread_pool()
@@ -157,21 +158,29 @@ class CPUManager(Singleton):
             fut = self._thread_pool().submit(_run_chunk, job.fn, calls, -1, "thread", shared)
         fut.add_done_callback(lambda f: deliver(self._stats, job, f, "thread"))
 
-    # -- Dask ------------------------------------------------------------------------------------
+    # -- backends: local pools, threads only, Dask -------------------------------------------------
     def use_backend(self, backend: str, address: str | None = None, **cluster_kwargs: Any) -> None:
-        """Run ``submit_task``/``map_tasks`` on ``"dask"`` or back on ``"local"`` pools.
+        """Run ``submit_task``/``map_tasks`` on ``"local"`` pools (the default),
+        ``"threads"`` or ``"dask"``.
 
-        ``address=None`` starts a ``distributed.LocalCluster(**cluster_kwargs)``
+        ``"threads"`` runs the ``use_process=True`` tasks on the thread pool
+        too: no pickling, every task sees the same objects.  On free-threaded
+        CPython (3.13t and later) the threads run in parallel; with the GIL
+        they take turns (the process pool is the parallel choice there).
+
+        For ``"dask"``, ``address=None`` starts a ``distributed.LocalCluster(**cluster_kwargs)``
         that the manager closes when it leaves the backend; with an address
         (``"tcp://host:8786"``) it connects a ``Client(address, **cluster_kwargs)``
         and leaves that cluster running.  Needs ``pip install "admf-perf[dask]"``.
         """
-        backend = check_choice(backend, "backend", ("local", "dask"))
+        backend = check_choice(backend, "backend", ("local", "threads", "dask"))
         address = check_str(address, "address", allow_none=True)
-        if backend == "local" and (address is not None or cluster_kwargs):
-            raise ValueError("backend 'local' takes no address or cluster_kwargs")
+        if backend != "dask" and (address is not None or cluster_kwargs):
+            raise ValueError(f"backend {backend!r} takes no address or cluster_kwargs")
         distributed = require_distributed() if backend == "dask" else None
         self._close_dask()
+        with self._lock:
+            self._on_threads = backend == "threads"
         if distributed is not None:
             dask = _DaskBackend.connect(distributed, address, cluster_kwargs, self._stats)
             with self._lock:
@@ -179,8 +188,10 @@ class CPUManager(Singleton):
 
     @property
     def backend(self) -> str:
-        """``"dask"`` or ``"local"``."""
-        return "dask" if self._dask is not None else "local"
+        """``"local"``, ``"threads"`` or ``"dask"``."""
+        if self._dask is not None:
+            return "dask"
+        return "threads" if self._on_threads else "local"
 
     @property
     def dask_client(self) -> Any:
