@@ -90,35 +90,34 @@ def main() -> None:
 
 
 def searches() -> None:
-    """``run_grid_search`` of the built-in crossover: one worker here against
-    two threads of the "threads" backend (``admf-perf optimize --workers 2
-    --threads``), the same bars shared, the same top."""
-    import pandas as pd
+    """``admf-perf optimize`` (its default grid), one worker against
+    ``--workers 2 --threads``, each run a fresh process as a user's is; on
+    the built-in bars and on the shared data's bars when ``../shared`` is
+    beside the repository. The time is the report's (what the command
+    prints), best of 3; the two tops must be equal."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
 
-    from admf_perf.research.optimize import run_grid_search
-    from admf_perf.resources.cpu import CPUManager
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "ohlcv"
+    paths = [None, *sorted(str(p) for p in shared.glob("*.csv"))]
 
-    close = 100 * np.exp(np.random.default_rng(2).normal(0, 0.01, 20_000).cumsum())
-    bars = pd.DataFrame({"Open": close, "High": close * 1.001, "Low": close * 0.999, "Close": close},
-                        index=pd.date_range("2020-01-01", periods=len(close), freq="min"))
-    fast, slow = list(range(5, 55, 5)), list(range(20, 220, 10))
+    def run(path: str | None, *options: str) -> tuple[float, list[object], int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "report.json"
+            subprocess.run([sys.executable, "-m", "admf_perf", "optimize", "--no-progress", "--json", str(out),
+                            *(["--data", path] if path else []), *options],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            report = json.loads(out.read_text())
+        return report["seconds"], report["top"], report["runs"]
 
-    def run(workers: int) -> tuple[float, list[dict[str, object]], int]:
-        cpu = CPUManager()
-        cpu.use_backend("threads")
-        try:
-            t0 = time.perf_counter()
-            report = run_grid_search(bars, fast, slow, workers=workers, cpu=cpu if workers > 1 else None)
-            return time.perf_counter() - t0, report.top, report.runs
-        finally:
-            cpu.shutdown()
-
-    one = min(run(1) for _ in range(3))
-    two = min(run(2) for _ in range(3))
-    assert one[1] == two[1], "the threads found another top"
-    print(f"{f'run_grid_search, {one[2]} backtests: 2 threads vs 1 worker':55s} {one[0] * 1e3:.0f} ms vs "
-          f"{two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x")
-
+    for path in paths:
+        one = min((run(path) for _ in range(3)), key=lambda r: r[0])
+        two = min((run(path, "--workers", "2", "--threads") for _ in range(3)), key=lambda r: r[0])
+        assert one[1] == two[1], "the threads found another top"
+        name = f"optimize --workers 2 --threads, {one[2]} runs ({Path(path).name if path else 'built-in bars'})"
+        print(f"{name:55s} {one[0] * 1e3:.0f} ms vs {two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x")
 
 if __name__ == "__main__":
     main()
