@@ -555,6 +555,35 @@ def test_extra_columns_and_unsorted_index(ours, ref):
     compare(ours, ref, make_sma_cross, shuffled, {"cash": 10_000})
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "ns"])
+def test_uneven_spacing_rounds_durations_as_pandas_does(ours, ref, unit):
+    """Bars one day and one day plus a tick apart, alternating: the median
+    spacing falls between two ticks, and pandas truncates it to the index's
+    unit; the durations are rounded up to that (backtesting.py's rounding).
+    99 bars: the spacing is the median of the last 100 bars, and only an
+    even count of spans (here 98) has a median between two of them."""
+    df = data("goog").iloc[:99].copy()
+    tick = {"s": 1, "ms": 1_000, "ns": 1_000_000_000}[unit]
+    steps = np.where(np.arange(len(df)) % 2, 86_400 * tick, 86_400 * tick + 1)
+    steps[0] = 0
+    start = pd.Timestamp("2020-01-01").as_unit(unit).value // {"s": 10**9, "ms": 10**6, "ns": 1}[unit]
+    df.index = pd.DatetimeIndex((start + np.cumsum(steps)).astype(f"datetime64[{unit}]"))
+    stats, _ = compare(ours, ref, make_sma_cross, df, {"cash": 10_000})
+    assert stats["# Trades"] >= 2 and stats["Max. Drawdown Duration"] > pd.Timedelta(0)
+
+
+def test_repeated_timestamps_place_drawdowns_by_label(ours, ref):
+    """An index whose timestamps repeat (backtesting.py allows it): each
+    drawdown's duration and depth go to every bar of its end's label, as
+    backtesting.py's reindex puts them, and count once per bar."""
+    df = data("goog").iloc[:400].copy()
+    df.index = df.index[:200].append(df.index[:200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # both sort the index, and say so
+        stats, _ = compare(ours, ref, make_sma_cross, df, {"cash": 10_000})
+    assert stats["_equity_curve"]["DrawdownDuration"].notna().sum() >= 2
+
+
 def test_input_frame_untouched(ours):
     df = data("goog").iloc[:400]
     before = df.copy(deep=True)

@@ -53,8 +53,10 @@ def _data_period(index: pd.Index) -> Any:
         diffs = np.diff(index[-100:].asi8)
         if not len(diffs):
             return pd.NaT
-        return pd.Timedelta(int(np.median(diffs)) if len(diffs) % 2 else float(np.median(diffs)),
-                            unit=index.unit)
+        # pandas' median of timedelta64[unit]: the float median truncated to
+        # the unit (the mean of two middle spans 1 s apart, on a seconds
+        # index, is the shorter one; on a nanoseconds one the same half-tick cut)
+        return pd.Timedelta(int(np.median(diffs)), unit=index.unit)
     values = pd.Series(index[-100:])
     return values.diff().dropna().median()
 
@@ -71,11 +73,6 @@ def _drawdown_duration_peaks(dd: np.ndarray, index: pd.Index) -> tuple[pd.Series
     if not len(cur):
         s = pd.Series(dd, index=index).replace(0, np.nan)
         return s, s.to_numpy()
-    if isinstance(index, pd.DatetimeIndex):
-        duration: Any = _Durations(cur, prev, index)
-    else:
-        at = index[cur]
-        duration = (pd.Series(index[cur], index=at) - pd.Series(index[prev], index=at)).reindex(index)
     # each drawdown's deepest point: a max over [prev, cur] (segments between
     # them are reduced too, and dropped)
     bounds = np.empty(2 * len(cur), dtype=np.intp)
@@ -83,7 +80,14 @@ def _drawdown_duration_peaks(dd: np.ndarray, index: pd.Index) -> tuple[pd.Series
     if bounds[-1] == n:
         bounds = bounds[:-1]
     peaks = np.fmax.reduceat(dd, bounds)[0::2]
-    return duration, peaks
+    if isinstance(index, pd.DatetimeIndex) and index.is_unique:
+        return _Durations(cur, prev, index), peaks
+    # backtesting.py places both by label (a reindex on the index): a label
+    # that repeats gets its drawdown's figures at each of its bars, and they
+    # count once per bar in the averages
+    at = index[cur]
+    duration = (pd.Series(index[cur], index=at) - pd.Series(index[prev], index=at)).reindex(index)
+    return duration, pd.Series(peaks, index=at).reindex(index).to_numpy()
 
 
 _UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
