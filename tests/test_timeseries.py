@@ -388,3 +388,28 @@ def test_a_value_whose_conversion_appends_to_the_same_array(tsa, capacity, dtype
         assert a.values.tolist() == [v for _, v in keep], m
         assert len(a) == len(keep)
         assert (np.diff(a.timestamps) >= 0).all()
+
+
+def test_an_int_dtype_takes_what_operator_index_takes(tsa):
+    """``operator.index`` decides, on both implementations: an ``__index__``
+    that returns a float is a TypeError (never a truncated 2), and its own
+    errors pass through."""
+    class FloatIndex:
+        def __index__(self):
+            return 2.5
+
+    class Failing:
+        def __index__(self):
+            raise ValueError("boom")
+
+    class Fine:
+        def __index__(self):
+            return 7
+
+    a = tsa(dtype=np.int64)
+    with pytest.raises(TypeError, match="must be an int.*FloatIndex"):
+        a.append(T0, FloatIndex())
+    with pytest.raises(ValueError, match="boom"):
+        a.append(T0, Failing())
+    a.append(T0, Fine())
+    assert a.values.tolist() == [7] and len(a) == 1

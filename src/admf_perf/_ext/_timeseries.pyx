@@ -21,6 +21,7 @@ cimport cython
 cimport numpy as cnp
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
+from cpython.number cimport PyNumber_Index
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy, memmove
@@ -241,8 +242,8 @@ cdef class TimeSeriesArray:
             if isinstance(value, (float, np.floating)):
                 raise TypeError(f"value must be an int for dtype {self._dtype}, got float")
             try:
-                v = value.__index__() if not isinstance(value, int) else value
-            except AttributeError:
+                v = PyNumber_Index(value)   # operator.index, as the twin
+            except TypeError:
                 raise TypeError(f"value must be an int for dtype {self._dtype}, "
                                 f"got {type(value).__name__}") from None
             info = np.iinfo(self._dtype)
