@@ -642,3 +642,46 @@ def test_threads_backend_runs_process_tasks_on_threads(cpu, prices):
         assert m.submit_task(os.getpid, use_process=True).result(T) != os.getpid()
     finally:
         m.shutdown(wait=True)
+
+
+def test_thread_tasks_cancelled_before_they_start_never_run(cpu):
+    """A thread task waits pending until a pool thread takes it: cancel()
+    stops it, as for processes (shutdown's cancel_pending too)."""
+    import threading as th
+
+    m = cpu.CPUManager()
+    gate = th.Event()
+    ran = []
+    try:
+        m.init_thread_pool(1)
+        blocker = m.submit_task(gate.wait, T)
+        queued = [m.submit_task(ran.append, i, task_name="queued") for i in range(5)]
+        assert all(f.cancel() for f in queued[:3])
+        gate.set()
+        assert blocker.result(T) is True
+        assert [f.result(T) for f in queued[3:]] == [None, None]
+        assert sorted(ran) == [3, 4]
+        assert all(f.cancelled() for f in queued[:3])
+        assert m.task_stats()["queued"]["count"] == 2          # the cancelled ones never ran
+        gate.clear()
+        blocker = m.submit_task(gate.wait, T)
+        pending = [m.submit_task(ran.append, i, task_name="pending") for i in range(5, 8)]
+        th.Timer(0.2, gate.set).start()
+        m.shutdown(wait=True, cancel_pending=True)
+        assert all(f.cancelled() for f in pending) and sorted(ran) == [3, 4]
+        assert "pending" not in m.task_stats()
+    finally:
+        gate.set()
+        m.shutdown(wait=True)
+
+
+def test_a_failed_dask_connection_leaves_the_backend(cpu):
+    pytest.importorskip("distributed")
+    m = cpu.CPUManager()
+    try:
+        m.use_backend("threads")
+        with pytest.raises(OSError):
+            m.use_backend("dask", address="tcp://127.0.0.1:9", timeout=1)
+        assert m.backend == "threads"
+    finally:
+        m.shutdown(wait=True)

@@ -309,3 +309,21 @@ def test_optimize_command_by_a_risk_metric(capsys):
                      "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "top 2 by conditional_value_at_risk" in out and "conditional_value_at_risk  sharpe" in out
+
+
+def test_searches_inside_tasks_of_the_same_thread_pool(bars):
+    """Two searches run as tasks of the "threads" backend's own pool (both
+    of its threads busy with them): their chunks run inline, not queued
+    behind the tasks that wait for them."""
+    s = OptimizationSettings(top_n=3)
+    local = run_grid_search(bars, FAST, SLOW, s)
+    cpu = CPUManager()
+    try:
+        cpu.use_backend("threads")
+        cpu.init_thread_pool(2)
+        futures = [cpu.submit_task(run_grid_search, prepare(bars), FAST, SLOW, s, workers=2, cpu=cpu)
+                   for _ in range(2)]
+        reports = [f.result(timeout=120) for f in futures]
+    finally:
+        cpu.shutdown()
+    assert all(r.top == local.top for r in reports)

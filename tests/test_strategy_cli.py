@@ -268,6 +268,33 @@ def test_strategy_command_two_workers_same_top_as_one(strategy_file, tmp_path, c
 def test_threads_and_dask_are_two_backends(capsys):
     assert cli.main(["optimize", "--workers", "2", "--threads", "--dask", "local"]) == 2
     assert "--threads and --dask" in capsys.readouterr().err
+    assert cli.main(["optimize", "--threads"]) == 2
+    assert "--workers 2 or more" in capsys.readouterr().err
+
+
+def test_a_threads_search_sets_the_warning_filters_once(strategy_file):
+    """backtesting.py's warnings about the data (here: the index is not
+    datetime) are off for the whole search, with an error filter outside
+    it; the chunks on the pool threads leave the process-wide filters alone,
+    and the search puts them back as they were."""
+    from admf_perf.research.strategy_search import run_strategy_search
+    from admf_perf.resources.cpu import CPUManager
+
+    data = synthetic_bars(600, 3).reset_index(drop=True)
+    params = [("n1", [5, 10, 15]), ("n2", [20, 30, 40])]
+    one = run_strategy_search(data, f"{strategy_file}:SmaCross", params, top_n=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        before = list(warnings.filters)
+        cpu = CPUManager()
+        try:
+            cpu.use_backend("threads")
+            two = run_strategy_search(data, f"{strategy_file}:SmaCross", params, top_n=5, workers=2, cpu=cpu)
+        finally:
+            cpu.shutdown()
+        assert warnings.filters == before
+    assert two.backend == "threads"
+    pd.testing.assert_frame_equal(pd.DataFrame(two.top), pd.DataFrame(one.top))   # NaN Sharpe: no dates
 
 
 # ---------------------------------------------------------------------------------------

@@ -353,6 +353,8 @@ def _search(args: argparse.Namespace, fail: Callable[[str], int], one: Callable[
     cpu = None
     if args.dask and args.threads:
         return fail("--threads and --dask are two backends: choose one")
+    if args.threads and args.workers < 2:
+        return fail("--threads makes the --workers threads: give --workers 2 or more")
     if args.dask:
         cpu = CPUManager()
         try:

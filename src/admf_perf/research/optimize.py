@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import as_completed
@@ -35,6 +36,7 @@ import psutil
 from .._validate import check_callable, check_choice, check_real, positive_int
 from ..incremental.risk import CURVE_METRICS
 from ..resources.cpu import CPUManager
+from ..resources.cpu.manager import THREAD_NAME_PREFIX
 from ._grid import random_subset
 from .backtest import BarData, crossover_backtest, prepare
 from .bars import default_periods_per_year, load_bars, synthetic_bars
@@ -223,12 +225,20 @@ def pool_results(cpu: CPUManager, workers: int, data: Any, task_name: str,
     """Run each ``(func, first, *rest)`` of ``calls`` as ``func(first,
     handle, *rest)`` on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, where ``handle`` is ``data`` shared once with every
-    worker (or its thread pool of ``workers`` threads, the ``"threads"``
-    backend, where ``handle`` is ``data`` itself); yield the results as the
-    calls finish (the rest are canceled when the caller stops early)."""
-    if cpu.backend == "local":
+    worker (or its thread pool, sized to ``workers`` threads, on the
+    ``"threads"`` backend, where ``handle`` is ``data`` itself); yield the
+    results as the calls finish (the rest are canceled when the caller stops
+    early).  A search run by a task on a manager's thread pool runs its
+    calls there, one after the other: queued behind the task that waits for
+    them, they would never start."""
+    backend = cpu.backend
+    if backend == "threads" and threading.current_thread().name.startswith(THREAD_NAME_PREFIX):
+        for func, first, *rest in calls:
+            yield func(first, data, *rest)
+        return
+    if backend == "local":
         cpu.init_process_pool(workers)
-    elif cpu.backend == "threads":
+    elif backend == "threads":
         cpu.init_thread_pool(workers)
     with cpu.share(data) as handle:
         futures = [cpu.submit_task(func, first, handle, *rest, task_name=task_name, use_process=True)
@@ -300,7 +310,7 @@ def run_grid_search(data: pd.DataFrame | BarData, fast: Sequence[int], slow: Seq
     ``settings.top_n`` best by ``settings.metric``.
 
     ``workers``: 1 runs here; more use ``cpu``'s process pool of that size (or
-    its Dask backend when one is in use).  ``progress(done, total)`` is called
+    its thread pool on the ``"threads"`` backend, or Dask when in use).  ``progress(done, total)`` is called
     as chunks finish.  ``search="random"``: ``trials`` of the pairs (a
     count, or a fraction in (0, 1]) drawn with ``seed`` before any run (the
     same trials whatever the workers).  ``results``: a CSV or Parquet path

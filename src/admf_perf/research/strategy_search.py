@@ -11,12 +11,15 @@ Docs: ``docs/strategies.md``.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import math
 import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +145,23 @@ class StrategyTask:
     top_n: int
     every: bool = False      # every run's row (--results), not only the chunk's best
     blocks: bool = True      # the block moments (PBO)
+    filters: bool = True     # the chunk sets the warning filters (not on threads: see _quiet)
+
+
+@contextlib.contextmanager
+def _quiet(here: bool = True) -> Iterator[None]:
+    """backtesting.py's UserWarnings about the data off, for a search's runs.
+
+    The filters are process-wide (``catch_warnings`` swaps them), so on the
+    "threads" backend the search sets them once around all its chunks, and
+    the chunks (``here=False``) leave them alone: two threads swapping them
+    would restore each other's."""
+    if not here:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 #: One Backtest per (strategy, settings, bars) in each process and thread
@@ -157,9 +177,7 @@ def _strategy_backtest(task: StrategyTask, bars: pd.DataFrame) -> Any:
     entry = _BACKTESTS.get(key)
     if entry is None:
         cls = load_strategy(f"{task.path}:{task.class_name}")
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with _quiet(task.filters):
             entry = _BACKTESTS[key] = (Backtest(bars, cls, cash=task.cash, commission=task.commission), bars)
     return entry[0]
 
@@ -169,7 +187,6 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
     """Run ``combos`` (grid position, parameters); return (the chunk's top rows,
     runs, ``self.I`` hits, misses, and each run's (position, per-bar Sharpe,
     block sums, block sums of squares): the search's overfitting measures)."""
-    import warnings
     bt = _strategy_backtest(task, bars)
     before = bt._indicator_cache.stats()
     from ._stats import stat_score
@@ -178,8 +195,7 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
              else lambda stats: _stat(stats, task.maximize))
     trials: list[Any] = []
     rows: list[dict[str, Any]] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+    with _quiet(task.filters):
         for pos, params in combos:
             stats = bt._run(params, frames=False)  # the statistics only: no frames
             row = {"_pos": pos, **params, "score": score(stats) if stats["# Trades"] else math.nan}
@@ -321,6 +337,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     else:
         cpu = cpu or CPUManager.get_instance()
         backend = cpu.backend
+        task = dataclasses.replace(task, filters=backend != "threads")
         outcomes = _strategy_pool_results(cpu, workers, chunks, data, task)
     top = TopN(top_n, key=lambda row: row["score"], tiebreak=lambda row: row["_pos"])
     done = hits = misses = 0
@@ -328,22 +345,23 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     block_sums: Any = None
     block_squares: Any = None
     try:
-        for rows, n, h, m, summaries in outcomes:
-            for pos, score, sharpe, sums, squares in summaries:
-                sharpes[pos], scores[pos] = sharpe, score
-                if sums is not None:
-                    if block_sums is None:
-                        block_sums = np.zeros((len(sums), len(combos)))
-                        block_squares = np.zeros((len(sums), len(combos)))
-                    block_sums[:, pos], block_squares[:, pos] = sums, squares
-            if writer is not None:
-                writer.write([{k: v for k, v in r.items() if k != "_pos"} for r in rows])
-            top.extend(rows)
-            done += n
-            hits += h
-            misses += m
-            if progress:
-                progress(done, len(combos))
+        with _quiet(not task.filters):          # threads: once, here, for all the chunks
+            for rows, n, h, m, summaries in outcomes:
+                for pos, score, sharpe, sums, squares in summaries:
+                    sharpes[pos], scores[pos] = sharpe, score
+                    if sums is not None:
+                        if block_sums is None:
+                            block_sums = np.zeros((len(sums), len(combos)))
+                            block_squares = np.zeros((len(sums), len(combos)))
+                        block_sums[:, pos], block_squares[:, pos] = sums, squares
+                if writer is not None:
+                    writer.write([{k: v for k, v in r.items() if k != "_pos"} for r in rows])
+                top.extend(rows)
+                done += n
+                hits += h
+                misses += m
+                if progress:
+                    progress(done, len(combos))
     finally:
         _BACKTESTS.clear()  # this process's (the workers' go with their processes)
         if writer is not None:
@@ -356,9 +374,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
     best = top.items()
     best_returns = np.array([])
     if best:  # the best, once more, for its returns
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with _quiet():
             best_returns = period_returns(_strategy_backtest(task, data)._run(combos[best[0]["_pos"]],
                                                                                frames=False)["_equity"])
         _BACKTESTS.clear()

@@ -38,6 +38,8 @@ Semantics (details and costs in ``docs/cpu.md``):
   handle usable as any top-level argument.  Threads get the object itself;
   processes get it through a pickle file written once and loaded once per
   worker process; Dask gets ``Client.scatter(obj, broadcast=True)`` once.
+- ``use_backend("threads")`` runs the ``use_process=True`` tasks on the
+  thread pool too (nothing pickled): parallel on free-threaded CPython.
 
 Modules (each imports only those listed after it):
 

@@ -142,6 +142,11 @@ def fail(stats: _TaskStats, item: _Item, name: str, exc: BaseException, crashed:
 
 def deliver(stats: _TaskStats, job: _Job, fut: cf.Future, mode: str) -> None:
     """Outcomes of a finished chunk to the items' futures and the stats."""
+    if fut.cancelled() and mode == "thread":  # never started: its items are still pending
+        for item in job.items:
+            if not item.future.cancel():
+                fail(stats, item, job.name, cf.CancelledError("the thread pool cancelled the task"))
+        return
     exc = (cf.CancelledError(f"the {mode} backend cancelled the task") if fut.cancelled()
            else fut.exception())
     if exc is not None:                       # transport failure: the whole chunk

@@ -18,7 +18,10 @@ from .stats import _TaskStats
 from .supervisor import _Supervisor, check_start_method, cpu_count
 from .tasks import SharedObject, _run_chunk
 
-__all__ = ["CPUManager"]
+__all__ = ["THREAD_NAME_PREFIX", "CPUManager"]
+
+#: The names of the thread pools' threads start with this.
+THREAD_NAME_PREFIX = "admf-perf-cpu"
 
 
 class CPUManager(Singleton):
@@ -61,7 +64,7 @@ class CPUManager(Singleton):
             old = self._threads
             if old is not None and self._thread_workers == n:
                 return
-            self._threads = cf.ThreadPoolExecutor(n, thread_name_prefix="admf-perf-cpu")
+            self._threads = cf.ThreadPoolExecutor(n, thread_name_prefix=THREAD_NAME_PREFIX)
             self._thread_workers = n
         if old is not None:
             old.shutdown(wait=False)             # queued work still runs
@@ -148,14 +151,19 @@ class CPUManager(Singleton):
                 self._run_thread(pool, job)
 
     def _run_thread(self, pool: cf.ThreadPoolExecutor, job: _Job) -> None:
-        prepared = prepare(job, "thread")
-        if prepared is None:
-            return
-        calls, shared = prepared
+        def run() -> list[tuple[bool, Any, float, str | None]]:
+            # prepared when a pool thread takes it: until then its futures stay
+            # pending, so cancel() (and shutdown's cancel_pending) still stops them
+            prepared = prepare(job, "thread")
+            if prepared is None:
+                return []
+            calls, shared = prepared
+            return _run_chunk(job.fn, calls, -1, "thread", shared)
+
         try:
-            fut = pool.submit(_run_chunk, job.fn, calls, -1, "thread", shared)
+            fut = pool.submit(run)
         except RuntimeError:                      # replaced concurrently: use the new pool
-            fut = self._thread_pool().submit(_run_chunk, job.fn, calls, -1, "thread", shared)
+            fut = self._thread_pool().submit(run)
         fut.add_done_callback(lambda f: deliver(self._stats, job, f, "thread"))
 
     # -- backends: local pools, threads only, Dask -------------------------------------------------
@@ -178,20 +186,22 @@ class CPUManager(Singleton):
         if backend != "dask" and (address is not None or cluster_kwargs):
             raise ValueError(f"backend {backend!r} takes no address or cluster_kwargs")
         distributed = require_distributed() if backend == "dask" else None
-        self._close_dask()
-        with self._lock:
-            self._on_threads = backend == "threads"
-        if distributed is not None:
+        dask = None
+        if distributed is not None:               # connected first: a failure changes nothing
             dask = _DaskBackend.connect(distributed, address, cluster_kwargs, self._stats)
-            with self._lock:
-                self._dask = dask
+        with self._lock:
+            old, self._dask = self._dask, dask
+            self._on_threads = backend == "threads"
+        if old is not None:
+            old.close()
 
     @property
     def backend(self) -> str:
         """``"local"``, ``"threads"`` or ``"dask"``."""
-        if self._dask is not None:
-            return "dask"
-        return "threads" if self._on_threads else "local"
+        with self._lock:
+            if self._dask is not None:
+                return "dask"
+            return "threads" if self._on_threads else "local"
 
     @property
     def dask_client(self) -> Any:
