@@ -327,3 +327,37 @@ def test_searches_inside_tasks_of_the_same_thread_pool(bars):
     finally:
         cpu.shutdown()
     assert all(r.top == local.top for r in reports)
+
+
+def test_threads_backend_runs_at_most_workers_chunks_and_keeps_the_pool(bars, monkeypatch):
+    """workers=2 on a manager whose thread pool has 4 threads: 2 chunks at
+    a time, and the pool (shared with the manager's other users) keeps 4."""
+    import threading
+    import time
+
+    lock, now, peak = threading.Lock(), [0], [0]
+    original = optimize._run_chunk
+
+    def counted(*args, **kwargs):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        try:
+            time.sleep(0.02)
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                now[0] -= 1
+
+    monkeypatch.setattr(optimize, "_run_chunk", counted)
+    s = OptimizationSettings(top_n=3)
+    cpu = CPUManager()
+    try:
+        cpu.use_backend("threads")
+        cpu.init_thread_pool(4)
+        report = run_grid_search(prepare(bars), FAST, SLOW, s, workers=2, cpu=cpu)
+        assert cpu.pool_sizes()["threads"] == 4
+    finally:
+        cpu.shutdown()
+    assert 1 <= peak[0] <= 2 and report.grid["chunks"] > 2
+    assert report.top == run_grid_search(bars, FAST, SLOW, s).top

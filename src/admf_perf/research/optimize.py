@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -225,21 +225,29 @@ def pool_results(cpu: CPUManager, workers: int, data: Any, task_name: str,
     """Run each ``(func, first, *rest)`` of ``calls`` as ``func(first,
     handle, *rest)`` on ``cpu``'s process pool (``workers`` processes) or its
     Dask backend, where ``handle`` is ``data`` shared once with every
-    worker (or its thread pool, sized to ``workers`` threads, on the
-    ``"threads"`` backend, where ``handle`` is ``data`` itself); yield the
-    results as the calls finish (the rest are canceled when the caller stops
-    early).  A search run by a task on a manager's thread pool runs its
-    calls there, one after the other: queued behind the task that waits for
-    them, they would never start."""
+    worker; yield the results as the calls finish (the rest are canceled
+    when the caller stops early).
+
+    On the ``"threads"`` backend ``handle`` is ``data`` itself, and at most
+    ``workers`` calls run at once on the manager's thread pool (grown to
+    ``workers`` threads if smaller; never shrunk: other users share it).  A
+    search run by a task of such a pool runs its calls there, one after the
+    other: queued behind the task that waits for them, they would never
+    start."""
     backend = cpu.backend
-    if backend == "threads" and threading.current_thread().name.startswith(THREAD_NAME_PREFIX):
-        for func, first, *rest in calls:
-            yield func(first, data, *rest)
+    if backend == "threads":
+        if threading.current_thread().name.startswith(THREAD_NAME_PREFIX):
+            for func, first, *rest in calls:
+                yield func(first, data, *rest)
+            return
+        threads = cpu.pool_sizes()["threads"]
+        if threads is None or threads < workers:
+            cpu.init_thread_pool(workers)
+        yield from _at_most(workers, (cpu.submit_task(func, first, data, *rest, task_name=task_name)
+                                      for func, first, *rest in calls))
         return
     if backend == "local":
         cpu.init_process_pool(workers)
-    elif backend == "threads":
-        cpu.init_thread_pool(workers)
     with cpu.share(data) as handle:
         futures = [cpu.submit_task(func, first, handle, *rest, task_name=task_name, use_process=True)
                    for func, first, *rest in calls]
@@ -249,6 +257,29 @@ def pool_results(cpu: CPUManager, workers: int, data: Any, task_name: str,
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _at_most(n: int, submissions: Iterator[Future]) -> Iterator[Any]:
+    """The results of the futures ``submissions`` makes, as they finish,
+    with at most ``n`` submitted and not yet finished; when the caller
+    stops early, nothing more is submitted and the unfinished are canceled."""
+    running: set[Future] = set()
+    more = True
+    try:
+        while more or running:
+            while more and len(running) < n:
+                future = next(submissions, None)
+                if future is None:
+                    more = False
+                else:
+                    running.add(future)
+            if running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for finished in done:
+                    yield finished.result()
+    finally:
+        for future in running:
+            future.cancel()
 
 
 @dataclass(kw_only=True)
