@@ -664,10 +664,13 @@ def test_thread_tasks_cancelled_before_they_start_never_run(cpu):
         assert all(f.cancelled() for f in queued[:3])
         assert m.task_stats()["queued"]["count"] == 2          # the cancelled ones never ran
         gate.clear()
-        blocker = m.submit_task(gate.wait, T)
+        started = th.Event()
+        blocker = m.submit_task(lambda: started.set() or gate.wait(T))
         pending = [m.submit_task(ran.append, i, task_name="pending") for i in range(5, 8)]
-        th.Timer(0.2, gate.set).start()
-        m.shutdown(wait=True, cancel_pending=True)
+        assert started.wait(T)
+        m.shutdown(wait=False, cancel_pending=True)     # the blocker still holds the thread
+        gate.set()
+        assert blocker.result(T) is True
         assert all(f.cancelled() for f in pending) and sorted(ran) == [3, 4]
         assert "pending" not in m.task_stats()
     finally:
