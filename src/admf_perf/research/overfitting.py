@@ -163,8 +163,8 @@ def pbo_from_blocks(sums: Any, squares: Any, size: int) -> dict[str, Any]:
     # a search's next workers need (a repeated search on 2 threads ran 2x slower)
     left = blocks // 2
     tables = left <= 12                          # past 24 blocks (C(26, 13) splits): the product
-    weights = np.where(chosen < left, 1 << chosen, 1 << (chosen - left)) if tables else None
     if tables:
+        weights = np.where(chosen < left, 1 << chosen, 1 << (chosen - left))
         codes_left = np.where(chosen < left, weights, 0).sum(axis=1)
         codes_right = np.where(chosen >= left, weights, 0).sum(axis=1)
         sums_left, sums_right = _subset_sums(sums[:left]), _subset_sums(sums[left:])
