@@ -138,6 +138,92 @@ def test_layouts_and_threads_give_the_same_result(ap, threads):
                  _bank(ap, "EMA", 7).batch(c.astype(np.float32)))
 
 
+def _compiled_bank_module():
+    from admf_perf import COMPILED
+    if not all(COMPILED.values()):
+        pytest.skip("compiled modules not loaded")
+    from admf_perf._ext import _indicators
+    return _indicators
+
+
+def test_threaded_batches_reuse_their_helper_threads():
+    """The helpers a batch starts are kept: later batches (and more parts
+    than before) start only what is missing, and give the same result."""
+    mod = _compiled_bank_module()
+    import admf_perf as ap
+    (c,) = _panels("x", 60, 9)
+    want = _bank(ap, "KAMA", 9).batch(c)
+    assert _same(_bank(ap, "KAMA", 9).batch(c, threads=3), want)
+    kept = mod._helper_threads()
+    assert kept >= 2
+    for _ in range(20):
+        assert _same(_bank(ap, "KAMA", 9).batch(c, threads=3), want)
+    assert mod._helper_threads() == kept
+    assert _same(_bank(ap, "KAMA", 9).batch(c, threads=9), want)           # a part per symbol
+    assert mod._helper_threads() == max(kept, 8)
+
+
+def test_concurrent_threaded_batches(ap):
+    """Threads that each run their own bank's batch(threads=3) at once get
+    what one thread gets (each takes its own helpers)."""
+    import threading
+    (c,) = _panels("x", 80, 11)
+    want = _bank(ap, "MACD", 11).batch(c)
+    got, errors = [None] * 6, []
+
+    def run(t):
+        try:
+            for _ in range(5):
+                got[t] = _bank(ap, "MACD", 11).batch(c, threads=3)
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    for r in got:
+        assert _same(r, want)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no os.fork here")
+def test_threaded_batch_in_a_forked_child():
+    """A child forked after the parent's batches started helpers has none of
+    them: its own threaded batch starts new ones and gives the same result
+    (it would wait forever on the parent's)."""
+    import os
+    import warnings
+    mod = _compiled_bank_module()
+    import admf_perf as ap
+    (c,) = _panels("x", 60, 6)
+    want = _bank(ap, "RSI", 6).batch(c, threads=2)
+    assert mod._helper_threads() >= 1
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # fork of a process with threads
+        pid = os.fork()
+    if pid == 0:                                               # pragma: no cover -- the child
+        import signal
+        signal.alarm(60)                # a child that waits on the parent's helpers dies: b"" read
+        code = 1
+        try:
+            fresh = mod._helper_threads() == 0
+            same = _same(_bank(ap, "RSI", 6).batch(c, threads=2), want)
+            code = 0 if fresh and same and mod._helper_threads() >= 1 else 2
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(0)
+    os.close(w)
+    try:
+        status = os.read(r, 1)
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert status == bytes([0])
+
+
 def test_errors_change_nothing_and_name_the_symbol(ap):
     (c,) = _panels("x", 50, 4)
     bank = _bank(ap, "RSI", 4)

@@ -35,6 +35,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from admf_perf._ext._ft cimport ADMF_FT, admf_cs, admf_cs_begin, admf_cs_end
+from admf_perf._ext._workers cimport *
 
 import os
 

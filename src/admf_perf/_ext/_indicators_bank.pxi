@@ -14,6 +14,24 @@
 # the template's tables; the AVX2 runs where a single indicator uses them),
 # so every symbol's outputs are the single class's, bit for bit.
 
+# the helper threads of every batch with threads > 1 (include/admf_workers.h)
+admf_workers_init()
+
+
+def _workers_after_fork():
+    admf_workers_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_workers_after_fork)
+
+
+def _helper_threads():
+    """How many native helper threads the banks' batches have started in
+    this process (kept and reused; none in a fresh fork child)."""
+    return admf_workers_count()
+
+
 cdef enum:
     GATHER = 8                  # batch: symbols whose inputs are gathered together (a cache line)
     GATHER_BYTES = 512 * 1024   # ... while their scratch stays within half an L2 cache
@@ -170,14 +188,19 @@ cdef class BankCore:
     def batch(self, list panels, Py_ssize_t threads):
         """``update`` over every bar: ``panels`` are (bars, n) float64 arrays
         (aligned, any strides); the outputs as (bars, n[, outputs]). Columns
-        split across ``threads`` native threads; all or nothing."""
+        split across ``threads`` native threads (the calling one and helpers
+        kept between calls: include/admf_workers.h); all or nothing."""
         cdef Py_ssize_t nb = cnp.PyArray_DIM(<cnp.ndarray>panels[0], 0)
-        cdef _BankJob job = _BankJob.__new__(_BankJob)
-        cdef Py_ssize_t t, lo, hi, per
+        cdef BankJob job
+        cdef admf_worker** ws = NULL
+        cdef Py_ssize_t t, k_ws = 0
+        cdef BankBad* bad = NULL
         cdef int k
         self._idle("batch")
-        job.core = self
+        memset(&job, 0, sizeof(job))
+        job.L = self.L
         job.nb = nb
+        job.nin, job.nout, job.skip, job.run, job.mem = self.nin, self.nout, self.skip, self.run, self.mem
         for k in range(self.nin):
             p = <cnp.ndarray>panels[k]
             job.p[k] = <const double*>cnp.PyArray_DATA(p)
@@ -193,44 +216,34 @@ cdef class BankCore:
         if nb == 0:
             return out
         threads = max(1, min(threads, self.n))
-        results = []
+        job.per = (self.n + threads - 1) // threads
+        threads = (self.n + job.per - 1) // job.per        # no empty part
         self._claim("batch")
         try:
+            job.bad = bad = <BankBad*>calloc(threads, sizeof(BankBad))
             job.saved = <char*>malloc(self.n * self.block)
-            if job.saved == NULL:
+            if job.saved == NULL or bad == NULL:
                 raise MemoryError()
             memcpy(job.saved, self.mem, self.n * self.block)
-            if threads == 1:
-                results.append(job.work(0, self.n))
-            else:
-                import threading
-                per = (self.n + threads - 1) // threads
-                workers = []
-                for t in range(1, threads):
-                    lo = t * per
-                    hi = min(self.n, lo + per)
-                    if lo < hi:
-                        workers.append(threading.Thread(
-                            target=lambda lo=lo, hi=hi: results.append(job.work(lo, hi))))
-                for w in workers:
-                    w.start()
-                try:
-                    results.append(job.work(0, min(per, self.n)))
-                finally:
-                    for w in workers:
-                        w.join()
+            if threads > 1:
+                ws = <admf_worker**>malloc((threads - 1) * sizeof(admf_worker*))
+                if ws != NULL:
+                    k_ws = admf_workers_take(ws, threads - 1)
+            with nogil:
+                admf_workers_run(ws, k_ws, _bank_part, &job, threads)
+            admf_workers_give(ws, k_ws)
             failed = job.stop
             if failed:                                  # all or nothing
                 memcpy(self.mem, job.saved, self.n * self.block)
+                for t in range(threads):                # the first symbol that failed
+                    if bad[t].j >= 0 and bad[t].r == 0:
+                        self._not_finite("batch", bad[t].j, bad[t].i, bad[t].k, bad[t].v)
+                raise MemoryError()                     # a part had no memory for its scratch
         finally:
             self._release()
             free(job.saved)
-            job.saved = NULL
-        if failed:
-            bad = min((r for r in results if r), default=None)
-            if bad is None:                             # a worker had no memory
-                raise MemoryError()
-            self._not_finite("batch", bad[0], bad[1], bad[2], bad[3])
+            free(bad)
+            free(ws)
         return out
 
     def ready(self):
@@ -282,153 +295,170 @@ cdef class BankCore:
         return other
 
 
-@cython.final
-cdef class _BankJob:
-    """One batch: the panels' and outputs' pointers, the saved states; a
-    worker that meets a non-finite input (or no memory) stops every other."""
+cdef struct BankBad:
+    Py_ssize_t j, i             # the first non-finite input a part met (j = -1: none)
+    int k
+    double v
+    int r                       # -1: no memory for the part's scratch
 
-    cdef BankCore core
-    cdef const double* p[4]
-    cdef Py_ssize_t s0[4]
-    cdef Py_ssize_t s1[4]
-    cdef double* out
-    cdef char* saved
-    cdef Py_ssize_t nb
-    cdef volatile int stop
 
-    def work(self, Py_ssize_t lo, Py_ssize_t hi):
-        """Columns [lo, hi), without the GIL: None, the first non-finite
-        input met as ``(symbol, bar, input, value)``, or False when there
-        was no memory for the columns' scratch (``stop`` set in both cases)."""
-        cdef Py_ssize_t bad_j = -1, bad_i = -1
-        cdef int bad_k = 0, r
-        cdef double bad_v = 0.0
-        with nogil:
-            r = self._columns(lo, hi, &bad_j, &bad_i, &bad_k, &bad_v)
-        if r < 0:
-            return False
-        return None if bad_j < 0 else (bad_j, bad_i, bad_k, bad_v)
+# One batch: the panels' and outputs' pointers, the bank's layout, the saved
+# states; a part that meets a non-finite input (or no memory) stops every
+# other.
+cdef struct BankJob:
+    BankLayout L
+    const double* p[4]
+    Py_ssize_t s0[4]
+    Py_ssize_t s1[4]
+    double* out
+    char* mem
+    char* saved
+    Py_ssize_t nb, per
+    int nin, nout
+    bint skip
+    run_fn run
+    BankBad* bad                # one per part
+    volatile int stop           # set by the part that fails; every part checks it
 
-    cdef int _columns(self, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* bad_j, Py_ssize_t* bad_i,
-                      int* bad_k, double* bad_v) noexcept nogil:
-        cdef Py_ssize_t nb = self.nb, n = self.core.n, block = self.core.block, i, j, m, q
-        cdef Py_ssize_t ring_off = self.core.ring_off, out_off = self.core.out_off
-        cdef int nin = self.core.nin, nout = self.core.nout, k, miss
-        cdef bint skip = self.core.skip
-        cdef run_fn run = self.core.run
-        cdef char* mem = self.core.mem
-        cdef double v
-        cdef Py_ssize_t G = GATHER, jg, g, gn
-        cdef double* buf
-        cdef double* gb
-        cdef const double* row
-        cdef const double* src[4]
-        cdef const double* run_in[4]
-        cdef Py_ssize_t st[4]
-        cdef double* cb[4]
-        cdef bint clean
-        cdef double* o[3]
-        cdef double last[3]
-        cdef Py_ssize_t* pos
-        cdef char* b
-        cdef double* po
-        # The inputs of G symbols at a time, gathered by rows: a panel in C
-        # order holds a bar's symbols side by side, so one cache line serves
-        # eight of them (a column at a time would touch a line per value).
-        # One symbol at a time where the columns are contiguous, or the
-        # group's scratch would outgrow the L2 cache.
-        for k in range(nin):
-            if self.s0[k] == 1:
-                G = 1
-        if nin * G * nb * <Py_ssize_t>sizeof(double) > GATHER_BYTES:
+
+cdef void _bank_part(void* ctx, Py_ssize_t part) noexcept nogil:
+    """Part ``part`` of a batch: the columns [part * per, (part + 1) * per)."""
+    cdef BankJob* job = <BankJob*>ctx
+    cdef BankBad* r = &job.bad[part]
+    cdef Py_ssize_t lo = part * job.per
+    cdef Py_ssize_t hi = min(job.L.n, lo + job.per)
+    r.j, r.i, r.k, r.v = -1, -1, 0, 0.0
+    r.r = _columns(job, lo, hi, r)
+
+
+cdef int _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noexcept nogil:
+    """Columns [lo, hi): 0, or -1 when there was no memory for their
+    scratch; the first non-finite input met in ``bad`` (``stop`` set in
+    both cases)."""
+    cdef Py_ssize_t nb = job.nb, n = job.L.n, block = job.L.block, i, j, m, q
+    cdef Py_ssize_t ring_off = job.L.ring_off, out_off = job.L.out_off
+    cdef int nin = job.nin, nout = job.nout, k, miss
+    cdef bint skip = job.skip
+    cdef run_fn run = job.run
+    cdef char* mem = job.mem
+    cdef double v
+    cdef Py_ssize_t G = GATHER, jg, g, gn
+    cdef double* buf
+    cdef double* gb
+    cdef const double* row
+    cdef const double* src[4]
+    cdef const double* run_in[4]
+    cdef Py_ssize_t st[4]
+    cdef double* cb[4]
+    cdef bint clean
+    cdef double* o[3]
+    cdef double* od[3]
+    cdef double last[3]
+    cdef Py_ssize_t* pos
+    cdef char* b
+    cdef double* po
+    # The inputs of G symbols at a time, gathered by rows: a panel in C
+    # order holds a bar's symbols side by side, so one cache line serves
+    # eight of them (a column at a time would touch a line per value).
+    # One symbol at a time where the columns are contiguous, or the
+    # group's scratch would outgrow the L2 cache.
+    for k in range(nin):
+        if job.s0[k] == 1:
             G = 1
-        buf = <double*>malloc((nin + nout) * nb * sizeof(double) + nb * sizeof(Py_ssize_t)
-                              + nin * G * nb * sizeof(double))
-        if buf == NULL:
-            self.stop = 1
-            return -1
-        for k in range(nin):
-            cb[k] = buf + k * nb
-        for k in range(nout):
-            o[k] = buf + (nin + k) * nb
-        pos = <Py_ssize_t*>(buf + (nin + nout) * nb)
-        gb = <double*>(pos + nb)
-        jg = lo
-        while jg < hi:
-            gn = G if jg + G <= hi else hi - jg
-            if G > 1:
-                for k in range(nin):
-                    for i in range(nb):
-                        row = self.p[k] + i * self.s0[k] + jg * self.s1[k]
-                        for g in range(gn):
-                            gb[(k * G + g) * nb + i] = row[g * self.s1[k]]
-            for j in range(jg, jg + gn):
-                if self.stop:
-                    break                       # another worker failed: the batch is undone
-                clean = 1
-                for k in range(nin):            # symbol j's inputs: gathered, or in the panels
-                    if G > 1:
-                        src[k], st[k] = gb + (k * G + (j - jg)) * nb, 1
-                    else:
-                        src[k], st[k] = self.p[k] + j * self.s1[k], self.s0[k]
-                    if st[k] == 1:              # contiguous: the kernel reads it in place
-                        run_in[k] = src[k]
-                    else:
-                        for i in range(nb):
-                            cb[k][i] = src[k][i * st[k]]
-                        run_in[k] = cb[k]
-                    clean = clean and admf_all_finite(run_in[k], nb)
-                b = mem + j * block
-                po = <double*>(b + out_off)
-                m = 0
-                if clean:                       # every bar present and finite (the common case)
-                    m = nb
-                for i in range(nb if not clean else 0):
-                    miss = 0
-                    for k in range(nin):
-                        v = src[k][i * st[k]]
-                        cb[k][m] = v
-                        if not finite(v):
-                            if skip and isnan(v):
-                                miss = 1
-                            elif bad_j[0] < 0:
-                                bad_j[0] = j
-                                bad_i[0] = i
-                                bad_k[0] = k
-                                bad_v[0] = v
-                    if bad_j[0] >= 0:
-                        break
-                    if not miss:
-                        pos[m] = i
-                        m += 1
-                if bad_j[0] >= 0:
-                    self.stop = 1
-                    break
-                if not clean:                   # the slow path compacted the present bars into cb
-                    for k in range(nin):
-                        run_in[k] = cb[k]
-                if m:
-                    run(b, <double*>(b + ring_off), run_in, o, m)
-                if m == nb:
-                    for k in range(nout):
-                        memcpy(self.out + nb * (j + n * k), o[k], nb * sizeof(double))
+    if nin * G * nb * <Py_ssize_t>sizeof(double) > GATHER_BYTES:
+        G = 1
+    buf = <double*>malloc((nin + nout) * nb * sizeof(double) + nb * sizeof(Py_ssize_t)
+                          + nin * G * nb * sizeof(double))
+    if buf == NULL:
+        job.stop = 1
+        return -1
+    for k in range(nin):
+        cb[k] = buf + k * nb
+    for k in range(nout):
+        o[k] = buf + (nin + k) * nb
+    pos = <Py_ssize_t*>(buf + (nin + nout) * nb)
+    gb = <double*>(pos + nb)
+    jg = lo
+    while jg < hi:
+        gn = G if jg + G <= hi else hi - jg
+        if G > 1:
+            for k in range(nin):
+                for i in range(nb):
+                    row = job.p[k] + i * job.s0[k] + jg * job.s1[k]
+                    for g in range(gn):
+                        gb[(k * G + g) * nb + i] = row[g * job.s1[k]]
+        for j in range(jg, jg + gn):
+            if job.stop:
+                break                       # another worker failed: the batch is undone
+            clean = 1
+            for k in range(nin):            # symbol j's inputs: gathered, or in the panels
+                if G > 1:
+                    src[k], st[k] = gb + (k * G + (j - jg)) * nb, 1
                 else:
-                    for k in range(nout):
-                        last[k] = po[k]
-                    q = 0
+                    src[k], st[k] = job.p[k] + j * job.s1[k], job.s0[k]
+                if st[k] == 1:              # contiguous: the kernel reads it in place
+                    run_in[k] = src[k]
+                else:
                     for i in range(nb):
-                        if q < m and pos[q] == i:
-                            for k in range(nout):
-                                last[k] = o[k][q]
-                            q += 1
-                        for k in range(nout):
-                            self.out[i + nb * (j + n * k)] = last[k]
-                if m:
-                    (<i64*>(b + self.core.cnt_off))[0] += m
-                    for k in range(nout):
-                        po[k] = o[k][m - 1]
-            if self.stop:
+                        cb[k][i] = src[k][i * st[k]]
+                    run_in[k] = cb[k]
+                clean = clean and admf_all_finite(run_in[k], nb)
+            b = mem + j * block
+            po = <double*>(b + out_off)
+            m = 0
+            if clean:                       # every bar present and finite (the common case)
+                m = nb
+            for i in range(nb if not clean else 0):
+                miss = 0
+                for k in range(nin):
+                    v = src[k][i * st[k]]
+                    cb[k][m] = v
+                    if not finite(v):
+                        if skip and isnan(v):
+                            miss = 1
+                        elif bad.j < 0:
+                            bad.j = j
+                            bad.i = i
+                            bad.k = k
+                            bad.v = v
+                if bad.j >= 0:
+                    break
+                if not miss:
+                    pos[m] = i
+                    m += 1
+            if bad.j >= 0:
+                job.stop = 1
                 break
-            jg += gn
-        free(buf)
-        return 0
+            if not clean:                   # the slow path compacted the present bars into cb
+                for k in range(nin):
+                    run_in[k] = cb[k]
+            if m == nb:                     # every bar: the kernel writes the output columns
+                for k in range(nout):
+                    od[k] = job.out + nb * (j + n * k)
+                run(b, <double*>(b + ring_off), run_in, od, m)
+                for k in range(nout):
+                    po[k] = od[k][m - 1]
+                (<i64*>(b + job.L.cnt_off))[0] += m
+                continue
+            if m:
+                run(b, <double*>(b + ring_off), run_in, o, m)
+            # some bars missing: each output holds its last value over them
+            for k in range(nout):
+                last[k] = po[k]
+            q = 0
+            for i in range(nb):
+                if q < m and pos[q] == i:
+                    for k in range(nout):
+                        last[k] = o[k][q]
+                    q += 1
+                for k in range(nout):
+                    job.out[i + nb * (j + n * k)] = last[k]
+            if m:
+                (<i64*>(b + job.L.cnt_off))[0] += m
+                for k in range(nout):
+                    po[k] = o[k][m - 1]
+        if job.stop:
+            break
+        jg += gn
+    free(buf)
+    return 0
