@@ -664,13 +664,9 @@ cdef inline object _get_locked(CacheCore c, object key):
 
 
 cdef object _get_ft(CacheCore c, object key):
-    cdef admf_cs cs
     cdef Py_hash_t h = _hash(key)
-    admf_cs_begin(&cs, c)
-    try:
+    with cython.critical_section(c):
         return _get(c, key, h)
-    finally:
-        admf_cs_end(&cs)
 
 
 cdef inline bint _contains_locked(CacheCore c, object key) except -1:
@@ -682,13 +678,9 @@ cdef inline bint _contains_locked(CacheCore c, object key) except -1:
 
 
 cdef bint _contains_ft(CacheCore c, object key) except -1:
-    cdef admf_cs cs
     cdef Py_hash_t h = _hash(key)
-    admf_cs_begin(&cs, c)
-    try:
+    with cython.critical_section(c):
         return _find_live(c, key, h, False) >= 0
-    finally:
-        admf_cs_end(&cs)
 
 
 cdef inline int _write_locked(CacheCore c, object key, object value, object args,
@@ -700,12 +692,8 @@ cdef inline int _write_locked(CacheCore c, object key, object value, object args
 
 
 cdef int _write_ft(CacheCore c, object key, object value, object args, object kwargs) except -1:
-    cdef admf_cs cs
-    admf_cs_begin(&cs, c)
-    try:
+    with cython.critical_section(c):
         return _write(c, key, value, args, kwargs)
-    finally:
-        admf_cs_end(&cs)
 
 
 cdef inline object _get(CacheCore c, object key, Py_hash_t h):
