@@ -83,7 +83,9 @@ def test_batch_in_another_thread_is_never_raced(compiled):
         "copy": lambda ind: ind.copy(), "pickle": lambda ind: ind.__reduce__(),
     }
     refused: set[str] = set()
-    for _attempt in range(5):
+    # each attempt a race that a loaded machine can lose (this thread not run
+    # while the batch is): attempts until every call was seen refusing
+    for _attempt in range(100):
         ind = compiled.SMA(20)
         done = threading.Event()
         t = threading.Thread(target=lambda ind=ind, done=done: (ind.batch(x), done.set()))
