@@ -3,6 +3,7 @@
 never a gate (the machines are shared and noisy).
 
     PYTHON_GIL=0 python3.13t scripts/ft_scaling.py
+    PYTHON_GIL=0 python3.13t scripts/ft_scaling.py --banks   (every bank class, 400 and 2,000 bars)
 """
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import threading
 import time
 import timeit
 from collections.abc import Callable
-
-import numpy as np
 
 import admf_perf as ap
 
@@ -78,15 +77,29 @@ def main() -> None:
         return body
 
     scale("SMA.update, an indicator per thread", updates, N)
-    panel = np.random.default_rng(1).normal(100, 1, (2000, 1000)).cumsum(axis=0)
-    bank = ap.IndicatorBank(ap.SMA, 1000, period=30)
-    t = {n: min(timeit.repeat(lambda n=n: (bank.reset(), bank.batch(panel, threads=n)), number=1, repeat=7))
-         for n in (1, 2)}
-    print(f"{'IndicatorBank(SMA).batch 1,000 x 2,000, threads=2 vs 1':55s} {t[1] * 1e3:.1f} ms vs "
-          f"{t[2] * 1e3:.1f} ms   {t[1] / t[2]:.2f}x")
+    banks(("SMA",), (2_000,))
     searches()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     print(f"GIL enabled: {gil}")
+
+
+def banks(names: tuple[str, ...] | None = None, bars: tuple[int, ...] = (400, 2_000)) -> None:
+    """``IndicatorBank.batch(threads=2)`` against ``threads=1`` on the
+    bench's panels (1,000 symbols; every class, or ``names``), best of 7."""
+    from admf_perf.bench import bank
+    from admf_perf.bench.indicators import INDICATORS
+
+    for case in INDICATORS:
+        if names is not None and case.name not in names:
+            continue
+        for n_bars in bars:
+            panels = bank.panels(case.inputs, n_bars, bank.SEED + 1)
+            b = bank._bank(case, False)
+            t = {n: min(timeit.repeat(lambda n=n, b=b, panels=panels: (b.reset(), b.batch(*panels, threads=n)),
+                                      number=1, repeat=7))
+                 for n in (1, 2)}
+            name = f"IndicatorBank({case.name}).batch 1,000 x {n_bars:,}, threads=2 vs 1"
+            print(f"{name:55s} {t[1] * 1e3:.2f} ms vs {t[2] * 1e3:.2f} ms   {t[1] / t[2]:.2f}x", flush=True)
 
 
 def searches() -> None:
@@ -120,4 +133,7 @@ def searches() -> None:
         print(f"{name:55s} {one[0] * 1e3:.0f} ms vs {two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x")
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--banks"]:             # the whole family, two sizes
+        banks()
+    else:
+        main()
