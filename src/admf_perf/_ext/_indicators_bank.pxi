@@ -221,10 +221,9 @@ cdef class BankCore:
         self._claim("batch")
         try:
             job.bad = bad = <BankBad*>calloc(threads, sizeof(BankBad))
-            job.saved = <char*>malloc(self.n * self.block)
+            job.saved = <char*>malloc(self.n * self.block)     # each part saves its columns
             if job.saved == NULL or bad == NULL:
                 raise MemoryError()
-            memcpy(job.saved, self.mem, self.n * self.block)
             if threads > 1:
                 ws = <admf_worker**>malloc((threads - 1) * sizeof(admf_worker*))
                 if ws != NULL:
@@ -322,12 +321,14 @@ cdef struct BankJob:
 
 
 cdef void _bank_part(void* ctx, Py_ssize_t part) noexcept nogil:
-    """Part ``part`` of a batch: the columns [part * per, (part + 1) * per)."""
+    """Part ``part`` of a batch: the columns [part * per, (part + 1) * per),
+    their states saved first (always: a failed batch restores them all)."""
     cdef BankJob* job = <BankJob*>ctx
     cdef BankBad* r = &job.bad[part]
     cdef Py_ssize_t lo = part * job.per
     cdef Py_ssize_t hi = min(job.L.n, lo + job.per)
     r.j, r.i, r.k, r.v = -1, -1, 0, 0.0
+    memcpy(job.saved + lo * job.L.block, job.mem + lo * job.L.block, (hi - lo) * job.L.block)
     r.r = _columns(job, lo, hi, r)
 
 
