@@ -163,6 +163,24 @@ def test_threaded_batches_reuse_their_helper_threads():
     assert mod._helper_threads() == max(kept, 8)
 
 
+def test_helper_hand_offs_spinning_and_asleep():
+    """Batches back to back (the helpers still spinning) and after pauses
+    (asleep on their locks), each the result of one thread: no hand-off is
+    lost or doubled."""
+    import time
+    _compiled_bank_module()
+    import admf_perf as ap
+    (c,) = _panels("x", 12, 5)
+    bank = _bank(ap, "SMA", 5)
+    want = [bank.batch(c[i:i + 3]) for i in range(0, 12, 3)]
+    for rnd in range(400):
+        bank.reset()
+        for k, i in enumerate(range(0, 12, 3)):
+            assert _same(bank.batch(c[i:i + 3], threads=2 + (rnd + k) % 4), want[k])
+        if rnd % 100 == 99:
+            time.sleep(0.05)                    # past any spin: the helpers sleep
+
+
 def test_concurrent_threaded_batches(ap):
     """Threads that each run their own bank's batch(threads=3) at once get
     what one thread gets (each takes its own helpers)."""
