@@ -361,3 +361,63 @@ def test_threads_backend_runs_at_most_workers_chunks_and_keeps_the_pool(bars, mo
         cpu.shutdown()
     assert 1 <= peak[0] <= 2 and report.grid["chunks"] > 2
     assert report.top == run_grid_search(bars, FAST, SLOW, s).top
+
+
+def test_at_most_submits_from_finishing_threads_and_stops_cleanly():
+    """optimize._at_most: every result once, at most n running; a finished
+    future's thread submits the next; a submission that raises is raised
+    where the results are read; closing early submits nothing more and
+    cancels what has not started."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        lock, now, peak, submitters = threading.Lock(), [0], [0], set()
+
+        def job(i):
+            with lock:
+                now[0] += 1
+                peak[0] = max(peak[0], now[0])
+            try:
+                return i * i
+            finally:
+                with lock:
+                    now[0] -= 1
+
+        def submissions(n):
+            for i in range(n):
+                submitters.add(threading.current_thread().name)
+                yield pool.submit(job, i)
+
+        assert sorted(optimize._at_most(2, submissions(50))) == [i * i for i in range(50)]
+        assert peak[0] <= 2 and len(submitters) > 1         # later ones from the pool's threads
+
+        def failing():
+            yield pool.submit(job, 3)
+            raise RuntimeError("no more workers")
+
+        with pytest.raises(RuntimeError, match="no more workers"):
+            list(optimize._at_most(2, failing()))
+
+        gate, started = threading.Event(), []
+
+        def blocked(i):
+            started.append(i)
+            if i:
+                gate.wait(10)
+            return i
+
+        made = []
+
+        def slow_submissions():
+            for i in range(10):
+                f = pool.submit(blocked, i)
+                made.append(f)
+                yield f
+
+        results = optimize._at_most(1, slow_submissions())
+        assert next(results) == 0                            # the next one runs, held at the gate
+        results.close()                                      # stops: nothing more submitted
+        gate.set()
+        made[-1].result(10)
+        assert len(made) == 2 and started == [0, 1]
