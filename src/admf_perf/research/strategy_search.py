@@ -371,6 +371,7 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
         held = ", ".join(f"{k}={v}" for k, v in others.items())
         write_heatmap(heatmap, xs, ys, z, names[0], names[1],
                       f"{cls.__name__}: {maximize} by {names[0]} x {names[1]}" + (f" ({held})" if held else ""))
+    seconds = time.perf_counter() - t0          # the grid's backtests, as the built-in search's
     best = top.items()
     best_returns = np.array([])
     if best:  # the best, once more, for its returns
@@ -379,7 +380,6 @@ def run_strategy_search(data: pd.DataFrame, spec: str, params: Sequence[tuple[st
                                                                                frames=False)["_equity"])
         _BACKTESTS.clear()
     overfitting = search_overfitting(sharpes, best_returns, block_sums, block_squares, (len(data) - 1) // 16)
-    seconds = time.perf_counter() - t0
     lookups = hits + misses
     return StrategySearchReport(
         strategy=f"{cls.__name__} ({path})", maximize=maximize, data=describe_data(data, source),
