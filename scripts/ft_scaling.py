@@ -102,6 +102,34 @@ def banks(names: tuple[str, ...] | None = None, bars: tuple[int, ...] = (400, 2_
             print(f"{name:55s} {t[1] * 1e3:.2f} ms vs {t[2] * 1e3:.2f} ms   {t[1] / t[2]:.2f}x", flush=True)
 
 
+SMA_CROSS = """\
+import pandas as pd
+from admf_perf import Strategy
+from admf_perf.research import crossover
+
+
+def sma(values, n):
+    return pd.Series(values).rolling(n).mean()
+
+
+class SmaCross(Strategy):
+    n1 = 10
+    n2 = 20
+
+    def init(self):
+        self.sma1 = self.I(sma, self.data.Close, self.n1)
+        self.sma2 = self.I(sma, self.data.Close, self.n2)
+
+    def next(self):
+        if crossover(self.sma1, self.sma2):
+            self.position.close()
+            self.buy()
+        elif crossover(self.sma2, self.sma1):
+            self.position.close()
+            self.sell()
+"""
+
+
 def searches() -> None:
     """``admf-perf optimize`` (its default grid), one worker against
     ``--workers 2 --threads``, each run a fresh process as a user's is; on
@@ -125,12 +153,21 @@ def searches() -> None:
             report = json.loads(out.read_text())
         return report["seconds"], report["top"], report["runs"]
 
-    for path in paths:
-        one = min((run(path) for _ in range(3)), key=lambda r: r[0])
-        two = min((run(path, "--workers", "2", "--threads") for _ in range(3)), key=lambda r: r[0])
+    def compare(name: str, path: str | None, *options: str) -> None:
+        one = min((run(path, *options) for _ in range(3)), key=lambda r: r[0])
+        two = min((run(path, *options, "--workers", "2", "--threads") for _ in range(3)), key=lambda r: r[0])
         assert one[1] == two[1], "the threads found another top"
-        name = f"optimize --workers 2 --threads, {one[2]} runs ({Path(path).name if path else 'built-in bars'})"
-        print(f"{name:55s} {one[0] * 1e3:.0f} ms vs {two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x")
+        name = f"{name}, {one[2]} runs ({Path(path).name if path else 'built-in bars'})"
+        print(f"{name:55s} {one[0] * 1e3:.0f} ms vs {two[0] * 1e3:.0f} ms   {one[0] / two[0]:.2f}x", flush=True)
+
+    for path in paths:
+        compare("optimize --workers 2 --threads", path)
+    with tempfile.TemporaryDirectory() as tmp:       # a backtesting.py strategy, searched by --strategy
+        file = Path(tmp) / "smacross.py"
+        file.write_text(SMA_CROSS)
+        for path in paths:
+            compare("optimize --strategy SmaCross --workers 2 --threads", path, "--strategy",
+                    f"{file}:SmaCross", "--param", "n1=5:30:5", "--param", "n2=10:70:5")
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--banks"]:             # the whole family, two sizes
