@@ -235,7 +235,7 @@ cdef class BankCore:
             if failed:                                  # all or nothing
                 memcpy(self.mem, job.saved, self.n * self.block)
                 for t in range(threads):                # the first symbol that failed
-                    if bad[t].j >= 0 and bad[t].r == 0:
+                    if bad[t].j >= 0:
                         self._not_finite("batch", bad[t].j, bad[t].i, bad[t].k, bad[t].v)
                 raise MemoryError()                     # a part had no memory for its scratch
         finally:
@@ -298,7 +298,6 @@ cdef struct BankBad:
     Py_ssize_t j, i             # the first non-finite input a part met (j = -1: none)
     int k
     double v
-    int r                       # -1: no memory for the part's scratch
 
 
 # One batch: the panels' and outputs' pointers, the bank's layout, the saved
@@ -329,13 +328,13 @@ cdef void _bank_part(void* ctx, Py_ssize_t part) noexcept nogil:
     cdef Py_ssize_t hi = min(job.L.n, lo + job.per)
     r.j, r.i, r.k, r.v = -1, -1, 0, 0.0
     memcpy(job.saved + lo * job.L.block, job.mem + lo * job.L.block, (hi - lo) * job.L.block)
-    r.r = _columns(job, lo, hi, r)
+    _columns(job, lo, hi, r)
 
 
-cdef int _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noexcept nogil:
-    """Columns [lo, hi): 0, or -1 when there was no memory for their
-    scratch; the first non-finite input met in ``bad`` (``stop`` set in
-    both cases)."""
+cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noexcept nogil:
+    """Columns [lo, hi); the first non-finite input met in ``bad``. ``stop``
+    set when one is met, or when there is no memory for their scratch
+    (``bad`` left empty: the batch raises MemoryError)."""
     cdef Py_ssize_t nb = job.nb, n = job.L.n, block = job.L.block, i, j, m, q
     cdef Py_ssize_t ring_off = job.L.ring_off, out_off = job.L.out_off
     cdef int nin = job.nin, nout = job.nout, k, miss
@@ -372,7 +371,7 @@ cdef int _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noex
                           + nin * G * nb * sizeof(double))
     if buf == NULL:
         job.stop = 1
-        return -1
+        return
     for k in range(nin):
         cb[k] = buf + k * nb
     for k in range(nout):
@@ -462,4 +461,3 @@ cdef int _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noex
             break
         jg += gn
     free(buf)
-    return 0
