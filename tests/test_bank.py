@@ -184,24 +184,16 @@ def test_helper_hand_offs_spinning_and_asleep():
 def test_concurrent_threaded_batches(ap):
     """Threads that each run their own bank's batch(threads=3) at once get
     what one thread gets (each takes its own helpers)."""
-    import threading
+    from test_concurrency import run_threads
     (c,) = _panels("x", 80, 11)
     want = _bank(ap, "MACD", 11).batch(c)
-    got, errors = [None] * 6, []
+    got = [None] * 6
 
     def run(t):
-        try:
-            for _ in range(5):
-                got[t] = _bank(ap, "MACD", 11).batch(c, threads=3)
-        except BaseException as exc:  # noqa: BLE001 -- reported below
-            errors.append(exc)
+        for _ in range(5):
+            got[t] = _bank(ap, "MACD", 11).batch(c, threads=3)
 
-    workers = [threading.Thread(target=run, args=(t,)) for t in range(6)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    run_threads([lambda t=t: run(t) for t in range(6)])    # re-raises a thread's error
     for r in got:
         assert _same(r, want)
 
