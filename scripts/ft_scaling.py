@@ -102,31 +102,14 @@ def banks(names: tuple[str, ...] | None = None, bars: tuple[int, ...] = (400, 2_
             print(f"{name:55s} {t[1] * 1e3:.2f} ms vs {t[2] * 1e3:.2f} ms   {t[1] / t[2]:.2f}x", flush=True)
 
 
+#: backtesting.py's SmaCross example (the bench's, ``admf_perf.bench.backtest.sma_cross``)
+#: as a strategy file of its own, for ``--strategy``
 SMA_CROSS = """\
-import pandas as pd
 from admf_perf import Strategy
+from admf_perf.bench.backtest import sma_cross
 from admf_perf.research import crossover
 
-
-def sma(values, n):
-    return pd.Series(values).rolling(n).mean()
-
-
-class SmaCross(Strategy):
-    n1 = 10
-    n2 = 20
-
-    def init(self):
-        self.sma1 = self.I(sma, self.data.Close, self.n1)
-        self.sma2 = self.I(sma, self.data.Close, self.n2)
-
-    def next(self):
-        if crossover(self.sma1, self.sma2):
-            self.position.close()
-            self.buy()
-        elif crossover(self.sma2, self.sma1):
-            self.position.close()
-            self.sell()
+SmaCross = sma_cross(Strategy, crossover, "SmaCross", 10, 20)
 """
 
 
