@@ -268,8 +268,7 @@ def _at_most(n: int, submissions: Iterator[Future]) -> Iterator[Any]:
     A future's completion submits the next one from the thread that
     completed it (its done callback): a pool thread that finishes a chunk
     takes the next at once, without waiting for this generator's thread to
-    wake, collect the result and submit (on two threads a search lost a
-    tenth of its time that way)."""
+    wake, collect the result and submit."""
     lock = threading.RLock()      # an already-finished future runs its callback at once, lock held
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     running: set[Future] = set()
