@@ -24,6 +24,7 @@ import pytest
 JOIN_TIMEOUT = 120
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 THREADS = [2, 8, 32]
+MAX_APPENDS = 200_000      # a racing appender's bound: memory stays small on any machine
 
 
 def run_threads(targets):
@@ -177,7 +178,7 @@ def test_an_indicator_refuses_updates_while_another_thread_runs_its_batch(ap, fa
     big = np.linspace(1.0, 2.0, 2_000_000)
     ref = ap.EMA(10)
     stop = threading.Event()
-    refused = []
+    refused: set[str] = set()
 
     def batch():
         try:
@@ -190,7 +191,7 @@ def test_an_indicator_refuses_updates_while_another_thread_runs_its_batch(ap, fa
             try:
                 ind.update(1.5)
             except RuntimeError as exc:
-                refused.append(str(exc))
+                refused.add(str(exc))       # a set: the loop spins for the whole batch
 
     errors = run_threads([batch, update])
     assert not raised(errors)
@@ -355,10 +356,12 @@ def test_timeseries_pickled_while_another_thread_appends(ap, fast_switching):
     stop = threading.Event()
 
     def appender():
-        i = 0
-        while not stop.is_set():
+        # bounded: each copy below is O(len), so an unbounded appender grows
+        # the series (and the test's memory) without limit on a slow machine
+        for i in range(MAX_APPENDS):
+            if stop.is_set():
+                break
             ts.append(i, float(i))
-            i += 1
 
     t = threading.Thread(target=appender, daemon=True)
     t.start()
