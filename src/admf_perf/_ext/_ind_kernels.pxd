@@ -81,6 +81,8 @@ cdef extern from "admf_ind.h":
     void adx_dm "admf_adx_dm"(double dp, double dm, double* pd, double* md) noexcept nogil
     unsigned long long admf_atr_run(const double* h, const double* l, const double* c, double* y,
                                     Py_ssize_t n, double pc, double* atr, double a1, double inv) noexcept nogil
+    unsigned long long admf_adosc_run(const double* h, const double* l, const double* c, const double* v,
+                                      double* y, Py_ssize_t n, double* st, const double* k) noexcept nogil
     double kama_er "admf_kama_er"(double x, double old, double sumroc) noexcept nogil
     void admf_kama_run(const double* x, double* y, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t p,
                        double* sumroc, double* kama) noexcept nogil
@@ -289,7 +291,9 @@ cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py
             fresh = arr_sum(&x[e - p], p)
         for j in range(i, e):
             t += x[j] - x[j - p]
-            y[j] = t / dp
+            y[j] = t
+        for j in range(i, e):           # the divisions, off the chain (packed)
+            y[j] = y[j] / dp
         cnt += e - i
         if resum:
             t = fresh + poison(t)
@@ -1916,7 +1920,9 @@ cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py
 
 
 # TRIMA (TA-Lib TRIMA: the SMA of an SMA, periods (n+1)/2 twice for an odd n,
-# n/2 then n/2 + 1 for an even one): the outer SMA's ring after the inner's
+# n/2 then n/2 + 1 for an even one): the outer SMA's ring after the inner's.
+# The inner SMA keeps its sum undivided (dp 1.0) and the outer one divides by
+# p1 * p2 (TA-Lib likewise scales its weighted sum once): one division a bar
 
 cdef struct TRIMASt:
     SMASt a
@@ -1930,6 +1936,8 @@ cdef inline i64 TRIMA_NRING(i64 period) noexcept nogil:
 cdef inline void TRIMA_init(TRIMASt* s, i64 period) noexcept nogil:
     SMA_init(&s.a, (period + 1) // 2 if period % 2 else period // 2)
     SMA_init(&s.b, (period + 1) // 2 if period % 2 else period // 2 + 1)
+    s.b.dp = <double>(s.a.period * s.b.period)
+    s.a.dp = 1.0
 
 
 cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* out) noexcept nogil:
@@ -1942,9 +1950,10 @@ cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* o
 
 
 cdef inline int trima_blocks(TRIMASt* s, double* ring, const double* x, double* y, Py_ssize_t n) noexcept nogil:
-    """Periods with a 1 (an SMA that is the identity): a block at a time, the
-    inner SMA's run into a scratch array that stays in L1, then the outer
-    one's over its values from the first that is not a warm-up NaN."""
+    """Periods with a 1 (an SMA that is the identity), or a restored state
+    whose inner SMA divides: a block at a time, the inner SMA's run into a
+    scratch array that stays in L1, then the outer one's over its values from
+    the first that is not a warm-up NaN."""
     cdef double* m
     cdef const double* xi[1]
     cdef double* yo[1]
@@ -1978,16 +1987,19 @@ cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o
     the array; then both SMAs in one loop (their two addition chains overlap),
     the inner one's values a block at a time into a scratch array after the
     previous p2 (the outer one's lagged values), each re-summed exactly when
-    its own count says, as SMA_run; the rings refilled from the arrays."""
+    its own count says, as SMA_run; the block's divisions by p1 * p2 after it,
+    packed; the rings refilled from the arrays.  A state whose inner SMA
+    divides (restored from a version before the undivided inner sum) runs as
+    two SMA runs, which honour each one's divisor."""
     cdef const double* x = a[0]
     cdef double* y = o[0]
     cdef i64 p1 = s.a.period, p2 = s.b.period, ca, cb
     cdef Py_ssize_t i = 0, j, j0, j1, e, k, B = 4 * BLOCK
     cdef double* m
-    cdef double t1, t2, v, d1 = s.a.dp, d2 = s.b.dp
+    cdef double t1, t2, d2 = s.b.dp
     if n == 0:
         return 0
-    if p1 == 1 or p2 == 1:
+    if p1 == 1 or p2 == 1 or s.a.dp != 1.0:
         return trima_blocks(s, ring, x, y, n)
     m = <double*>scratch((p2 + B) * sizeof(double))
     if m == NULL:
@@ -2014,10 +2026,9 @@ cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o
             k = p2 + (j - j0)
             for j in range(j, e):
                 t1 += x[j] - x[j - p1]
-                v = t1 / d1
-                m[k] = v
-                t2 += v - m[k - p2]
-                y[j] = t2 / d2
+                m[k] = t1
+                t2 += t1 - m[k - p2]
+                y[j] = t2
                 k += 1
             j = e
             ca = s.a.n + (e - i)
@@ -2026,6 +2037,8 @@ cdef inline int TRIMA_run(TRIMASt* s, double* ring, const double** a, double** o
                 t1 = arr_sum(&x[e - p1], p1) + poison(t1)
             if (cb & (RESUM - 1)) == 0:
                 t2 = arr_sum(&m[k - p2], p2) + poison(t2)
+        for j in range(j0, j1):         # the block's divisions, off the chains (packed)
+            y[j] = y[j] / d2
         if j1 == n:
             break
         memmove(m, m + (j1 - j0), p2 * sizeof(double))     # the next block's lagged values
@@ -2260,51 +2273,29 @@ cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, co
 
 cdef inline int ChaikinOscillator_run(ChaikinOscillatorSt* s, double* ring, const double** a, double** o,
                                       Py_ssize_t n) noexcept nogil:
-    """Steps through the warm-up; then, a block at a time, the inputs checked,
-    the A/D line's increments element-wise (vectorized, the division too)
-    into a scratch array, and the line and both EMAs in registers."""
-    cdef const double* H = a[0]
-    cdef const double* L = a[1]
-    cdef const double* C = a[2]
-    cdef const double* V = a[3]
+    """Steps through the warm-up; then admf_adosc_run: the A/D line's
+    increments four bars at a time (vectorized, the division and the inputs'
+    finiteness too), and the line and both EMAs in registers."""
     cdef double* y = o[0]
-    cdef Py_ssize_t i = 0, j0, j1, t, B = 4 * BLOCK
+    cdef Py_ssize_t i = 0
     cdef double x[4]
-    cdef double* inc
-    cdef double ad, fast, slow, kf, kf1, ks, ks1, r
-    inc = <double*>scratch(B * sizeof(double))
-    if inc == NULL:
-        return RUN_NOMEM
+    cdef double st[3]
+    cdef double k[4]
+    cdef unsigned long long nf
     while i < n and s.n <= s.lookback:
-        x[0], x[1], x[2], x[3] = H[i], L[i], C[i], V[i]
+        x[0], x[1], x[2], x[3] = a[0][i], a[1][i], a[2][i], a[3][i]
         ChaikinOscillator_step(s, ring, x, &y[i])
         i += 1
     if not rows_finite(a, 4, 0, i):
-        free(inc)
         return 1
     if i == n:
-        free(inc)
         return 0
-    ad, fast, slow, kf, kf1, ks, ks1 = s.ad, s.fast, s.slow, s.kf, s.kf1, s.ks, s.ks1
-    j0 = i
-    while j0 < n:
-        j1 = j0 + B if j0 + B < n else n
-        if not rows_finite(a, 4, j0, j1):
-            free(inc)
-            return 1
-        for t in range(j1 - j0):        # ChaikinOscillator_step's increment (+ 0.0 where h <= l:
-            r = H[j0 + t] - L[j0 + t]   # ad is never -0.0, so the same bits)
-            inc[t] = ((((C[j0 + t] - L[j0 + t]) - (H[j0 + t] - C[j0 + t])) / r) * V[j0 + t]) if r > 0.0 else 0.0
-        for t in range(j1 - j0):
-            ad += inc[t]
-            fast = fma(kf1, fast, kf * ad)
-            slow = fma(ks1, slow, ks * ad)
-            y[j0 + t] = fast - slow
-        j0 = j1
-    s.ad, s.fast, s.slow = ad, fast, slow
+    st[0], st[1], st[2] = s.ad, s.fast, s.slow
+    k[0], k[1], k[2], k[3] = s.kf, s.kf1, s.ks, s.ks1
+    nf = admf_adosc_run(a[0] + i, a[1] + i, a[2] + i, a[3] + i, y + i, n - i, st, k)
+    s.ad, s.fast, s.slow = st[0], st[1], st[2]
     s.n += n - i
-    free(inc)
-    return 0
+    return (nf >> 63) != 0
 
 
 # Aroon (TA-Lib AROON: over the last n + 1 bars, the bars since the highest

@@ -2271,6 +2271,8 @@ def TRIMA_NRING(period):
 def TRIMA_init(s, period):
     SMA_init(s.a, (period + 1) // 2 if period % 2 else period // 2)
     SMA_init(s.b, (period + 1) // 2 if period % 2 else period // 2 + 1)
+    s.b.dp = float(s.a.period * s.b.period)    # the inner sum undivided: one division a bar
+    s.a.dp = 1.0
 
 
 def TRIMA_step(s, ring, x, out):

@@ -257,6 +257,64 @@ static uint64_t admf_atr_run(const double* h, const double* l, const double* c, 
     return acc;
 }
 
+/* ChaikinOscillator past its warm-up (ChaikinOscillator_step's last
+   branch): the A/D line's increments, ((c - l) - (h - c)) / (h - l) * v
+   where h > l, else + 0.0 (the line is never -0.0: the same bits), four bars
+   at a time (vectorized, the division and the inputs' finiteness too), and
+   the line and both EMAs, fma(k1, ema, k * ad), over them from registers.
+   Software-pipelined: the next four bars' increments are computed in the
+   turn that runs the recurrences over the current four, so the out-of-order
+   core overlaps them with the EMAs' latency.  st: ad, fast, slow in and
+   out; k: kf, 1 - kf, ks, 1 - ks.  The finiteness bits of all four inputs. */
+ADMF_CLONES
+static uint64_t admf_adosc_run(const double* h, const double* l, const double* c, const double* v,
+                               double* y, Py_ssize_t n, double* st, const double* k) {
+    uint64_t acc = 0;
+    double ad = st[0], fast = st[1], slow = st[2], r;
+    const double kf = k[0], kf1 = k[1], ks = k[2], ks1 = k[3];
+    Py_ssize_t j = 0;
+#define ADMF_ADOSC_STEP(INC, J) do { \
+        ad += (INC); \
+        fast = admf_fma(kf1, fast, kf * ad); \
+        slow = admf_fma(ks1, slow, ks * ad); \
+        y[J] = fast - slow; \
+    } while (0)
+#ifdef ADMF_HAVE_V4
+    if (n >= 8) {
+        admf_v4u va = {0, 0, 0, 0};
+        const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
+        admf_v4d cur, next;
+#define ADMF_ADOSC_INC4(J, OUT) do { \
+            admf_v4d hv = *(const admf_v4d*)(h + (J)), lv = *(const admf_v4d*)(l + (J)); \
+            admf_v4d cv = *(const admf_v4d*)(c + (J)), vv = *(const admf_v4d*)(v + (J)); \
+            admf_v4d rv = hv - lv; \
+            ADMF_V4NF(va, h + (J)); ADMF_V4NF(va, l + (J)); \
+            ADMF_V4NF(va, c + (J)); ADMF_V4NF(va, v + (J)); \
+            (OUT) = ADMF_V4SEL(rv > zero, (((cv - lv) - (hv - cv)) / rv) * vv, zero); \
+        } while (0)
+        ADMF_ADOSC_INC4(0, cur);
+        for (; j + 8 <= n; j += 4) {
+            ADMF_ADOSC_INC4(j + 4, next);
+            ADMF_ADOSC_STEP(cur[0], j);
+            ADMF_ADOSC_STEP(cur[1], j + 1);
+            ADMF_ADOSC_STEP(cur[2], j + 2);
+            ADMF_ADOSC_STEP(cur[3], j + 3);
+            cur = next;
+        }
+#undef ADMF_ADOSC_INC4
+        acc |= va[0] | va[1] | va[2] | va[3];
+    }
+#endif
+    for (; j < n; j++) {
+        ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]); ADMF_NF(acc, &v[j]);
+        r = h[j] - l[j];
+        ADMF_ADOSC_STEP(r > 0.0 ? (((c[j] - l[j]) - (h[j] - c[j])) / r) * v[j] : 0.0, j);
+    }
+#undef ADMF_ADOSC_STEP
+    st[0] = ad; st[1] = fast; st[2] = slow;
+    return acc;
+}
+
 /* KAMA past its seed over bars [lo, hi) of x (lo > p: x[j - p - 1] exists):
    the step of kama_core (_ind_kernels.pxd), four bars at a time.  The
    changes and the efficiency ratios of four bars are vectorized (the sum of
