@@ -75,6 +75,7 @@ cdef extern from "admf_ind.h":
     void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
                        Py_ssize_t n, double u, double d) noexcept nogil
     double admf_sqrt(double v) noexcept nogil
+    void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t n) noexcept nogil
     double true_range "admf_true_range"(double h, double l, double pc) noexcept nogil
     bint nonzero "admf_nonzero"(double x) noexcept nogil
     double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
@@ -107,6 +108,7 @@ cdef extern from "admf_ind.h":
 cdef enum:
     RESUM = 256     # bars between the exact re-sums of a rolling sum
     BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
+    ULT_CHUNK = 64  # UltimateOscillator's bars per packed pass of its divisions
     SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
     RUN_NOMEM = -1      # a run's scratch could not be allocated (nothing changed)
 
@@ -2957,8 +2959,10 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     """Steps until the warm-up is over and the longest window lies in the
     array; then, a block at a time, the block's terms element-wise into a
     scratch array after the previous longest - 1 bars' terms, and the running
-    totals over it in registers (the leaving terms read back from it); the
-    ring refilled with the last window's terms."""
+    totals over it in registers (the leaving terms read back from it), each
+    bar's six totals kept for the output's four divisions, which run packed a
+    chunk of ULT_CHUNK bars at a time (admf_ult_ratios); the ring refilled
+    with the last window's terms."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
@@ -2970,12 +2974,15 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     cdef double* tr
     cdef double a1, a2, a3, b1, b2, b3
     cdef Py_ssize_t nz                  # the last bar with a nonzero true range
+    cdef Py_ssize_t c0, c1
+    cdef double* tot                    # a chunk's totals: rows a1, b1, a2, b2, a3, b3
     if not rows_finite(a, 3, 0, n):
         return 1
     B = w if w > B else B               # the carried terms cost at most one copy per bar
-    cm = <double*>scratch(2 * (w + B) * sizeof(double))
+    cm = <double*>scratch((2 * (w + B) + 6 * ULT_CHUNK) * sizeof(double))
     if cm == NULL:
         return RUN_NOMEM
+    tot = cm + 2 * (w + B)
     while i < n and (s.n <= p3 or i < p3):
         x[0], x[1], x[2] = H[i], L[i], C[i]
         UltimateOscillator_step(s, ring, x, &y[i])
@@ -2991,24 +2998,35 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
     while True:
         j1 = j0 + B if j0 + B < n else n
         ult_terms(H, L, C, j0, j1, cm + w, tr + w)     # bar j's terms at w + (j - j0)
-        for j in range(j0, j1):         # UltimateOscillator_step's last branch
-            k = w + (j - j0)
-            a1 += cm[k]
-            a2 += cm[k]
-            a3 += cm[k]
-            b1 += tr[k]
-            b2 += tr[k]
-            b3 += tr[k]
-            nz = j if tr[k] != 0.0 else nz
-            if nz <= j - p1:            # the shortest window is flat
-                ult_flat(s, nz, j, &a1, &b1, &a2, &b2, &a3, &b3)
-            y[j] = ult_ratios(a1, b1, a2, b2, a3, b3)
-            a1 -= cm[k - p1 + 1]
-            b1 -= tr[k - p1 + 1]
-            a2 -= cm[k - p2 + 1]
-            b2 -= tr[k - p2 + 1]
-            a3 -= cm[k - w]
-            b3 -= tr[k - w]
+        c0 = j0
+        while c0 < j1:
+            c1 = c0 + ULT_CHUNK if c0 + ULT_CHUNK < j1 else j1
+            for j in range(c0, c1):     # UltimateOscillator_step's last branch
+                k = w + (j - j0)
+                a1 += cm[k]
+                a2 += cm[k]
+                a3 += cm[k]
+                b1 += tr[k]
+                b2 += tr[k]
+                b3 += tr[k]
+                nz = j if tr[k] != 0.0 else nz
+                if nz <= j - p1:        # the shortest window is flat
+                    ult_flat(s, nz, j, &a1, &b1, &a2, &b2, &a3, &b3)
+                m = j - c0              # the output's totals: ult_ratios below
+                tot[m] = a1
+                tot[ULT_CHUNK + m] = b1
+                tot[2 * ULT_CHUNK + m] = a2
+                tot[3 * ULT_CHUNK + m] = b2
+                tot[4 * ULT_CHUNK + m] = a3
+                tot[5 * ULT_CHUNK + m] = b3
+                a1 -= cm[k - p1 + 1]
+                b1 -= tr[k - p1 + 1]
+                a2 -= cm[k - p2 + 1]
+                b2 -= tr[k - p2 + 1]
+                a3 -= cm[k - w]
+                b3 -= tr[k - w]
+            admf_ult_ratios(tot, ULT_CHUNK, y + c0, c1 - c0)
+            c0 = c1
         if j1 == n:
             break
         memmove(cm, cm + (j1 - j0), w * sizeof(double))     # the next block's leaving terms

@@ -12,6 +12,7 @@
  *   the recurrence over it, a block at a time);
  * - admf_vhgw_max / admf_vhgw_min: van Herk / Gil-Werman rolling extremes;
  * - admf_sqrt_block / admf_bb_block: packed square roots (StdDev, BBANDS);
+ * - admf_ult_ratios: ULTOSC's output from its totals, packed divisions;
  * - admf_sum_lr / admf_absdev_lr: a short window's sums, left to right;
  * - the missing-argument NaN payload and the result-tuple reuse of update.
  *
@@ -445,6 +446,38 @@ ADMF_VHGW(admf_vhgw_max, ADMF_GT, -INFINITY)
 ADMF_VHGW(admf_vhgw_min, ADMF_LT, INFINITY)
 
 /* ---- square roots (StdDev, BollingerBands) ----------------------------- */
+
+/* UltimateOscillator's output from its six totals over n bars (t: the rows
+   a1, b1, a2, b2, a3, b3, each of stride r), ult_ratios (_ind_kernels.pxd)
+   element-wise: 100 * ((0.0 + 4 (a1 / b1) + 2 (a2 / b2) + a3 / b3) / 7), a
+   ratio left out unless its b is above 0.  Four bars at a time, the ratios
+   left out by selects of 0.0: adding 0.0 changes no sum here (it starts at
+   +0.0 and is never -0.0), so the bits are the scalar's.  Four divisions a
+   bar, packed: their throughput, not the totals' chains, bounded the loop. */
+ADMF_CLONES
+static void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    double o;
+#ifdef ADMF_HAVE_V4
+    const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
+    for (; j + 4 <= n; j += 4) {
+        admf_v4d a1 = *(const admf_v4d*)(t + j), b1 = *(const admf_v4d*)(t + r + j);
+        admf_v4d a2 = *(const admf_v4d*)(t + 2 * r + j), b2 = *(const admf_v4d*)(t + 3 * r + j);
+        admf_v4d a3 = *(const admf_v4d*)(t + 4 * r + j), b3 = *(const admf_v4d*)(t + 5 * r + j);
+        admf_v4d ov = zero + ADMF_V4SEL(b1 > zero, 4.0 * (a1 / b1), zero);
+        ov = ov + ADMF_V4SEL(b2 > zero, 2.0 * (a2 / b2), zero);
+        ov = ov + ADMF_V4SEL(b3 > zero, a3 / b3, zero);
+        *(admf_v4d*)(y + j) = 100.0 * (ov / 7.0);
+    }
+#endif
+    for (; j < n; j++) {
+        o = 0.0;
+        if (t[r + j] > 0.0) o += 4.0 * (t[j] / t[r + j]);
+        if (t[3 * r + j] > 0.0) o += 2.0 * (t[2 * r + j] / t[3 * r + j]);
+        if (t[5 * r + j] > 0.0) o += t[4 * r + j] / t[5 * r + j];
+        y[j] = 100.0 * (o / 7.0);
+    }
+}
 
 /* sqrt of a value known to be >= 0, correctly rounded (the instruction) */
 static inline double admf_sqrt(double v) { return sqrt(v); }
