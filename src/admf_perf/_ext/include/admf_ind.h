@@ -416,7 +416,8 @@ static uint64_t admf_trange_run(const double* h, const double* l, const double* 
 /* Windows of p ending at i in [p-1, n) (n >= p): blocks of p aligned at 0;
    the prefix extremes of a block and the suffix extremes of the previous
    one give every window's extreme in 3 comparisons per element, without
-   branches.  buf: 2 * (p + 1) doubles.  Returns 1 when some a[i] is not
+   branches; a block's prefix and suffix run in one loop, two independent
+   chains.  buf: 2 * (p + 1) doubles.  Returns 1 when some a[i] is not
    finite.  A tie picks either equal value: the same value. */
 #define ADMF_VHGW(NAME, BETTER, WORST)                                              \
 static int NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
@@ -431,11 +432,11 @@ static int NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* 
         Py_ssize_t bs = k * p, L = (k < kf) ? p : n - kf * p;                          \
         if (L == 0) break;                                                             \
         g = WORST; h = WORST;                                                          \
-        for (t = 0; t < L; t++) {                                                      \
+        for (t = 0; t < L; t++) {  /* the prefix and the suffix chains overlap */      \
             v = a[bs + t]; g = BETTER(v, g) ? v : g;                                   \
             w = sp[t + 1]; o[bs + t] = BETTER(w, g) ? w : g;                           \
+            v = a[bs + L - 1 - t]; h = BETTER(v, h) ? v : h; sc[L - 1 - t] = h;        \
         }                                                                              \
-        for (t = L - 1; t >= 0; t--) { v = a[bs + t]; h = BETTER(v, h) ? v : h; sc[t] = h; } \
         tmp = sp; sp = sc; sc = tmp;                                                   \
     }                                                                                  \
     return (admf_nf_run(a, n) >> 63) != 0;                                             \
@@ -445,7 +446,7 @@ static int NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* 
 ADMF_VHGW(admf_vhgw_max, ADMF_GT, -INFINITY)
 ADMF_VHGW(admf_vhgw_min, ADMF_LT, INFINITY)
 
-/* ---- square roots (StdDev, BollingerBands) ----------------------------- */
+/* ---- UltimateOscillator's output ---------------------------------------- */
 
 /* UltimateOscillator's output from its six totals over n bars (t: the rows
    a1, b1, a2, b2, a3, b3, each of stride r), ult_ratios (_ind_kernels.pxd)
@@ -478,6 +479,8 @@ static void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t
         y[j] = 100.0 * (o / 7.0);
     }
 }
+
+/* ---- square roots (StdDev, BollingerBands) ----------------------------- */
 
 /* sqrt of a value known to be >= 0, correctly rounded (the instruction) */
 static inline double admf_sqrt(double v) { return sqrt(v); }
