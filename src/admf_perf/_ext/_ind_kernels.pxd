@@ -69,8 +69,8 @@ cdef extern from "admf_ind.h":
                                     Py_ssize_t p) noexcept nogil
     unsigned long long admf_lag_roc(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n,
                                     Py_ssize_t p) noexcept nogil
-    int admf_vhgw_max(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
-    int admf_vhgw_min(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    void admf_vhgw_max(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    void admf_vhgw_min(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
     void admf_sqrt_block(const double* v, double* out, Py_ssize_t n, double nb) noexcept nogil
     void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
                        Py_ssize_t n, double u, double d) noexcept nogil
@@ -1056,8 +1056,12 @@ cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, 
         y[i] = deque_push(s, ring, x[i], is_max)
     if n < p:
         return not admf_all_finite(x, n)
-    bad = admf_vhgw_max(x, y, n, p, buf) if is_max else admf_vhgw_min(x, y, n, p, buf)
+    if is_max:
+        admf_vhgw_max(x, y, n, p, buf)
+    else:
+        admf_vhgw_min(x, y, n, p, buf)
     free(buf)
+    bad = not admf_all_finite(x, n)
     s.head = s.size = 0                 # the deque of the last window, as streaming leaves it
     s.k = k0 + n - p
     for i in range(n - p, n):

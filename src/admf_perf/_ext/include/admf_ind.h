@@ -417,10 +417,10 @@ static uint64_t admf_trange_run(const double* h, const double* l, const double* 
    the prefix extremes of a block and the suffix extremes of the previous
    one give every window's extreme in 3 comparisons per element, without
    branches; a block's prefix and suffix run in one loop, two independent
-   chains.  buf: 2 * (p + 1) doubles.  Returns 1 when some a[i] is not
-   finite.  A tie picks either equal value: the same value. */
+   chains.  buf: 2 * (p + 1) doubles.  The inputs' finiteness is the
+   caller's to check.  A tie picks either equal value: the same value. */
 #define ADMF_VHGW(NAME, BETTER, WORST)                                              \
-static int NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
+static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
     double *sp = buf, *sc = buf + (p + 1), *tmp;                                       \
     Py_ssize_t kf = n / p, k, t;                                                       \
     double g, h, v, w;                                                                 \
@@ -439,7 +439,6 @@ static int NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* 
         }                                                                              \
         tmp = sp; sp = sc; sc = tmp;                                                   \
     }                                                                                  \
-    return (admf_nf_run(a, n) >> 63) != 0;                                             \
 }
 #define ADMF_GT(a, b) ((a) > (b))
 #define ADMF_LT(a, b) ((a) < (b))
