@@ -127,19 +127,17 @@ OPEN_GOALS: dict[str, str] = {
     # batch: every one passes in both modes (ATR: 0.63x, 0.93-1.10x in
     # wall-clock, at its recurrence's latency as TA-Lib's)
     **{f"{name}.batch": "issue 11" for name in ("ATR",)},
-    # the fifteen of issue 14's batch, 2026-12-03/04, instruction counts /
-    # wall-clock (one machine): WILLR 0.82/0.81, APO 0.77/0.65, PPO 0.60/0.55,
-    # AROON 0.80/0.93, STOCHRSI 0.82/0.53, MFI 0.83/0.53, CCI 0.995/0.92 (its
-    # window sums four terms a turn) pass both. Open: CMO 1.02/0.27, TRIMA
-    # 0.75/0.98-1.05 (both SMAs in one loop; two exact divisions per bar), SAR
-    # 1.10/0.93-0.96 (a new extreme by selects: the branch was a coin toss;
-    # more instructions), and in wall-clock only TRANGE 0.78/1.0-1.1, NATR
-    # 0.72/1.07-1.14 (ATR's), ADOSC 0.95-0.99/1.10 (its scratch's place among
-    # the cache's sets moves its first-level misses), T3 0.95/1.02-1.05,
-    # ULTOSC 0.73/0.98-1.06 (empty windows zeroed, as TA-Lib's)
-    **{f"{name}.batch": "issue 14" for name in (
-        "TrueRange", "NATR", "CMO", "TRIMA", "ChaikinOscillator", "T3", "ParabolicSAR",
-        "UltimateOscillator")},
+    # the fifteen of issue 14's batch, instruction counts / wall-clock (one
+    # machine, --quick), 2026-12-05: WILLR 0.71/0.89, APO 0.77/0.66, PPO
+    # 0.60/0.51, AROON 0.79/0.83, STOCHRSI 0.81/0.42, MFI 0.84/0.25, CCI
+    # 0.995/0.90, TRANGE 0.78/0.69, TRIMA 0.68/0.61 (one division a bar, off
+    # the chains), ADOSC 0.75/0.81 (increments pipelined with the EMAs),
+    # ULTOSC 0.73/0.81 (its four divisions packed) pass both. Open: CMO
+    # 1.02/0.27, SAR 1.10/0.83 (a new extreme by selects: the branch was a
+    # coin toss; more instructions), and in wall-clock only NATR 0.72/1.17
+    # (ATR's recurrence), T3 0.95/1.05 (six EMAs: the multiply units'
+    # throughput, as TA-Lib's)
+    **{f"{name}.batch": "issue 14" for name in ("NATR", "CMO", "T3", "ParabolicSAR")},
 }
 
 
