@@ -339,6 +339,36 @@ def test_index_table_churn_matches_a_dict(ap):
         assert all(k not in c for k in pool if k not in ref)
 
 
+@pytest.mark.parametrize("strategy", ["lru", "fifo"])
+def test_a_large_full_store_evicts_in_its_order(ap, strategy):
+    """A full store of 20,000 entries (over the size from which the compiled
+    one fetches its next victims early) evicts exactly the entries an
+    OrderedDict model evicts, under new keys, hits, overwrites and
+    deletions, with the victims' keys and values released."""
+    from collections import OrderedDict
+
+    n = 20_000
+    rng = random.Random(3)
+    c, ref = ap.Cache(n, strategy), OrderedDict()
+    for step in range(3 * n):
+        k = rng.randrange(3 * n)
+        r = rng.random()
+        if r < 0.15 and k in ref:
+            assert c[k] == ref[k]
+            if strategy == "lru":
+                ref.move_to_end(k)
+        elif r < 0.2:
+            assert c.pop(k, None) == ref.pop(k, None)
+        else:
+            if k in ref:                # an overwrite is a use (LRU), a new insertion (FIFO)
+                ref.move_to_end(k)
+            c[k] = ref[k] = (step,)
+            if len(ref) > n:
+                ref.popitem(last=False)
+    c._check()
+    assert list(c.keys()) == list(ref) and all(c[k] == v for k, v in ref.items())
+
+
 @pytest.mark.parametrize("strategy", ["lru", "lfu", "wtinylfu"])
 def test_large_store_keeps_every_entry_across_growth_and_clear(ap, strategy):
     """The entries arrays double as a store fills; from 1 MiB (16,384

@@ -199,6 +199,7 @@ cdef enum:
     EMPTY = -1         # an index-table slot that holds no entry
     MIN_CAPACITY = 8   # index-table slots at least
     PROBE_LIMIT = 32   # a longer probe turns an identity-hashed table to Fibonacci hashing
+    PREFETCH_MIN = 16384   # a full store this large fetches its victims early (_prefetch_victims)
     MIN_ENTRIES = 8
     ENT_MAP_MIN = 1 << 20      # entries arrays of 1 MiB and more: a mapping grown by mremap (admf_buf.h)
     MAX_ENTRIES = 0x7FFFFFF0   # indices are C ints
@@ -740,6 +741,17 @@ cdef inline unsigned long long _absent_at(CacheCore c, object key, Py_hash_t h) 
 # -- the index table and the entries arrays --------------------------------------
 
 cdef unsigned long long FIBONACCI = 0x9E3779B97F4A7C15ULL   # 2**64 / golden ratio, odd
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define admf_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define admf_prefetch(p) ((void)(p))
+    #endif
+    """
+    void admf_prefetch(const void* p) noexcept nogil
 
 
 cdef inline Py_ssize_t _home(CacheCore c, Py_hash_t h) noexcept nogil:
@@ -1360,6 +1372,21 @@ cdef int _rewrite_any(CacheCore c, Py_ssize_t i, object value, object args, obje
     return 0
 
 
+cdef inline void _prefetch_victims(CacheCore c) noexcept nogil:
+    """A full store in list order (LRU, FIFO) after a new key: what evicting
+    the next victim touches (its key, value and index slot) and the entry of
+    the one after it are fetched now, so that a large store's misses overlap
+    the caller's work instead of waiting in the next store.  Hints only:
+    nothing is read but the next victim's entry (fetched the same way by the
+    previous store)."""
+    cdef Entry* e = &c.ent[c.lists[W].first]
+    admf_prefetch(e.key)
+    admf_prefetch(e.value)
+    admf_prefetch(&c.index[_home(c, e.hash)])
+    if e.next != NIL:
+        admf_prefetch(&c.ent[e.next])
+
+
 cdef inline int _write(CacheCore c, object key, object value, object args, object kwargs) except -1:
     """set / c[k] = v. On a store whose writes run no Python code but the
     key's __eq__ (``plain_writes``: no ttl, measure or timer), a key not known
@@ -1467,6 +1494,8 @@ cdef int _store(CacheCore c, object key, Py_hash_t h, object value, object args,
     if c.measured:
         c.cold[i].nbytes = size
     _attach(c, i)
+    if c.size >= c.maxsize >= PREFETCH_MIN and not c.ranked:
+        _prefetch_victims(c)
     return 0
 
 
