@@ -81,7 +81,8 @@ cdef extern from "admf_ind.h":
     double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
     void adx_dm "admf_adx_dm"(double dp, double dm, double* pd, double* md) noexcept nogil
     unsigned long long admf_atr_run(const double* h, const double* l, const double* c, double* y,
-                                    Py_ssize_t n, double pc, double* atr, double a1, double inv) noexcept nogil
+                                    Py_ssize_t n, double pc, double* atr, double a1, double inv,
+                                    int natr) noexcept nogil
     unsigned long long admf_adosc_run(const double* h, const double* l, const double* c, const double* v,
                                       double* y, Py_ssize_t n, double* st, const double* k) noexcept nogil
     double kama_er "admf_kama_er"(double x, double old, double sumroc) noexcept nogil
@@ -1239,7 +1240,10 @@ cdef inline bint rows_finite(const double** a, int nin, Py_ssize_t lo, Py_ssize_
     return True
 
 
-cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+cdef inline int atr_run(ATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n,
+                        bint natr) noexcept nogil:
+    """ATR's run (NATR's outputs when natr): the warm-up and the seed by
+    steps, then admf_atr_run."""
     cdef const double* h = a[0]
     cdef const double* l = a[1]
     cdef const double* c = a[2]
@@ -1249,17 +1253,24 @@ cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py
     cdef unsigned long long nf
     while i < n and (s.n <= s.period or s.period == 1):     # the warm-up and the seed
         row[0], row[1], row[2] = h[i], l[i], c[i]
-        ATR_step(s, ring, row, &y[i])
+        if natr:
+            NATR_step(s, ring, row, &y[i])
+        else:
+            ATR_step(s, ring, row, &y[i])
         i += 1
     if not rows_finite(a, 3, 0, i):
         return 1
     if i < n:                           # Wilder's branch: true ranges, then the recurrence
         nf = admf_atr_run(h + i, l + i, c + i, y + i, n - i, s.pc if i == 0 else c[i - 1],
-                          &s.atr, s.a1, s.inv)
+                          &s.atr, s.a1, s.inv, natr)
         s.pc = c[n - 1]
         s.n += n - i
         return (nf >> 63) != 0
     return 0
+
+
+cdef inline int ATR_run(ATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    return atr_run(s, ring, a, o, n, False)
 
 
 # ---------------------------------------------------------------------------
@@ -1714,26 +1725,8 @@ cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out
 
 
 cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    """ATR's run, then the division element-wise, a block at a time (the
-    block's ATRs still in L1)."""
-    cdef const double* ab[3]
-    cdef double* ob[1]
-    cdef double* y
-    cdef const double* C
-    cdef Py_ssize_t i, j0 = 0, j1
-    while j0 < n:
-        j1 = j0 + 4 * BLOCK if j0 + 4 * BLOCK < n else n
-        ab[0], ab[1], ab[2] = a[0] + j0, a[1] + j0, a[2] + j0
-        ob[0] = o[0] + j0
-        if ATR_run(s, ring, ab, ob, j1 - j0):
-            return 1
-        if s.period != 1:
-            y, C = ob[0], ab[2]
-            for i in range(j1 - j0):
-                if not isnan(y[i]):
-                    y[i] = (y[i] / C[i]) * 100.0 if C[i] != 0.0 else 0.0
-        j0 = j1
-    return 0
+    """ATR's run with NATR's outputs: the division beside the recurrence."""
+    return atr_run(s, ring, a, o, n, True)
 
 
 # WilliamsR (TA-Lib WILLR: the highest high and lowest low of the last n
