@@ -46,7 +46,9 @@
 /* A recurrence whose outputs are stored one by one: GCC's straight-line
    vectorizer would gather four of them into one packed store, recomputing
    them with a packed fma and shuffles beside the scalar chain (the AVX2
-   build's ATR run: 1.10 against 1.0 ns a bar without it). */
+   build's ATR run: 1.10 against 0.95 ns a bar without it).  The
+   element-wise runs (TRANGE, MOM, ROC, OBV, the rolling extremes) go
+   without it too: measured faster (docs/indicators.md). */
 #if defined(__GNUC__) && !defined(__clang__)
 #define ADMF_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
 #else
@@ -140,7 +142,7 @@ static int admf_all_finite(const double* a, Py_ssize_t n) {
 /* ---- lagged differences (MOM, ROC) ------------------------------------- */
 
 /* o[i] = a[i] - a[i - p] for i in [lo, n); returns the finiteness bits of a[lo:n] */
-ADMF_CLONES
+ADMF_CLONES ADMF_NO_SLP
 static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n, Py_ssize_t p) {
     uint64_t acc = 0;
     for (Py_ssize_t i = lo; i < n; i++) {
@@ -151,7 +153,7 @@ static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize
 }
 
 /* TA-Lib's ROC: o[i] = ((a[i] / a[i-p]) - 1) * 100, 0 where a[i-p] == 0 */
-ADMF_CLONES
+ADMF_CLONES ADMF_NO_SLP
 static uint64_t admf_lag_roc(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n, Py_ssize_t p) {
     uint64_t acc = 0;
     for (Py_ssize_t i = lo; i < n; i++) {
@@ -395,6 +397,7 @@ static void admf_kama_run(const double* x, double* y, Py_ssize_t lo, Py_ssize_t 
 /* OBV after its first bar: blocks of changes (vectorized, with the inputs'
    finiteness), then their running sum in place.  prev: the close before
    c[0]; *obv in and out.  The finiteness bits. */
+ADMF_NO_SLP
 static uint64_t admf_obv_run(const double* c, const double* v, double* y, Py_ssize_t n,
                              double prev, double* obv) {
     uint64_t acc = 0;
@@ -422,7 +425,7 @@ static uint64_t admf_obv_run(const double* c, const double* v, double* y, Py_ssi
 /* TRANGE over arrays: y[j] = the true range of bar j against c[j - 1], for
    j in [1, n); returns the finiteness bits of h, l and c[0:n] (one pass:
    vectorized, no second read of the inputs) */
-ADMF_CLONES
+ADMF_CLONES ADMF_NO_SLP
 static uint64_t admf_trange_run(const double* h, const double* l, const double* c, double* y, Py_ssize_t n) {
     uint64_t acc = 0;
     if (n <= 0) return 0;
@@ -443,7 +446,7 @@ static uint64_t admf_trange_run(const double* h, const double* l, const double* 
    chains.  buf: 2 * (p + 1) doubles.  The inputs' finiteness is the
    caller's to check.  A tie picks either equal value: the same value. */
 #define ADMF_VHGW(NAME, BETTER, WORST)                                              \
-static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
+ADMF_NO_SLP static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
     double *sp = buf, *sc = buf + (p + 1), *tmp;                                       \
     Py_ssize_t kf = n / p, k, t;                                                       \
     double g, h, v, w;                                                                 \
