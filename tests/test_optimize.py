@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -416,7 +417,11 @@ def test_at_most_submits_from_finishing_threads_and_stops_cleanly():
                 yield f
 
         results = optimize._at_most(1, slow_submissions())
-        assert next(results) == 0                            # the next one runs, held at the gate
+        assert next(results) == 0
+        deadline = time.monotonic() + 30                     # the next one starts (a pool thread
+        while len(started) < 2 and time.monotonic() < deadline:  # takes it when it can), held
+            time.sleep(0.001)                                # at the gate: not cancelable
+        assert started == [0, 1]
         results.close()                                      # stops: nothing more submitted
         gate.set()
         made[-1].result(10)
