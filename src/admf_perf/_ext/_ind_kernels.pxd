@@ -77,6 +77,8 @@ cdef extern from "admf_ind.h":
     double admf_sqrt(double v) noexcept nogil
     void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t n) noexcept nogil
     double true_range "admf_true_range"(double h, double l, double pc) noexcept nogil
+    double natr_of "admf_natr"(double atr, double c) noexcept nogil
+    double ad_inc "admf_ad_inc"(double h, double l, double c, double v, double r) noexcept nogil
     bint nonzero "admf_nonzero"(double x) noexcept nogil
     double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
     void adx_dm "admf_adx_dm"(double dp, double dm, double* pd, double* md) noexcept nogil
@@ -1721,7 +1723,7 @@ cdef inline void NATR_init(NATRSt* s, i64 period) noexcept nogil:
 cdef inline void NATR_step(NATRSt* s, double* ring, const double* x, double* out) noexcept nogil:
     ATR_step(s, ring, x, out)
     if s.period != 1 and not isnan(out[0]):
-        out[0] = (out[0] / x[2]) * 100.0 if x[2] != 0.0 else 0.0
+        out[0] = natr_of(out[0], x[2])
 
 
 cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -2260,7 +2262,7 @@ cdef inline void ChaikinOscillator_step(ChaikinOscillatorSt* s, double* ring, co
                                         double* out) noexcept nogil:
     cdef double r = x[0] - x[1]
     if r > 0.0:
-        s.ad += (((x[2] - x[1]) - (x[0] - x[2])) / r) * x[3]
+        s.ad += ad_inc(x[0], x[1], x[2], x[3], r)
     s.n += 1
     if s.n == 1:
         s.fast = s.slow = s.ad

@@ -209,16 +209,24 @@ static inline void admf_adx_dm(double dp, double dm, double* pd, double* md) {
 
 #define ADMF_BLOCK 512     /* bars per block of the two-pass run (OBV): in L1 */
 
-/* NATR from an ATR and its close: NATR_step's last line */
-#define ADMF_NATR(a, cj) ((cj) != 0.0 ? ((a) / (cj)) * 100.0 : 0.0)
+/* NATR from an ATR and its close (NATR_step and admf_atr_run) */
+static inline double admf_natr(double a, double c) {
+    return c != 0.0 ? (a / c) * 100.0 : 0.0;
+}
+
+/* ChaikinOscillator's A/D increment of a bar whose range r = h - l is above
+   0 (ChaikinOscillator_step and admf_adosc_run) */
+static inline double admf_ad_inc(double h, double l, double c, double v, double r) {
+    return (((c - l) - (h - c)) / r) * v;
+}
 
 /* ATR past its seed (period > 1), in one pass: four true ranges at a time
    (vectorized, with the closes' finiteness), times 1/n, then Wilder's fma(atr, a1, .)
    over them from registers, so that the independent part overlaps the
    recurrence.  pc: the close before c[0]; *atr in and out.  natr: the
-   outputs are NATR's (ADMF_NATR), the division four bars at a time beside
+   outputs are NATR's (admf_natr), the division four bars at a time beside
    the chain.  The finiteness bits.  The vector lanes compute exactly
-   admf_true_range (the same comparisons and selects) and ADMF_NATR, so the
+   admf_true_range (the same comparisons and selects) and admf_natr, so the
    bits do not depend on the path. */
 #if defined(__GNUC__) || defined(__clang__)
 typedef double admf_v4d __attribute__((vector_size(32), aligned(8), may_alias));
@@ -239,7 +247,7 @@ static uint64_t admf_atr_run(const double* h, const double* l, const double* c, 
     if (n <= 0) return 0;
     ADMF_NF(acc, &h[0]); ADMF_NF(acc, &l[0]); ADMF_NF(acc, &c[0]);
     a = admf_fma(a, a1, admf_true_range(h[0], l[0], pc) * inv);
-    y[0] = natr ? ADMF_NATR(a, c[0]) : a;
+    y[0] = natr ? admf_natr(a, c[0]) : a;
 #ifdef ADMF_HAVE_V4
     {
         admf_v4u va = {0, 0, 0, 0};
@@ -277,7 +285,7 @@ static uint64_t admf_atr_run(const double* h, const double* l, const double* c, 
     for (; j < n; j++) {
         ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]);
         a = admf_fma(a, a1, admf_true_range(h[j], l[j], c[j - 1]) * inv);
-        y[j] = natr ? ADMF_NATR(a, c[j]) : a;
+        y[j] = natr ? admf_natr(a, c[j]) : a;
     }
     *atr = a;
     return acc;
@@ -334,7 +342,7 @@ static uint64_t admf_adosc_run(const double* h, const double* l, const double* c
     for (; j < n; j++) {
         ADMF_NF(acc, &h[j]); ADMF_NF(acc, &l[j]); ADMF_NF(acc, &c[j]); ADMF_NF(acc, &v[j]);
         r = h[j] - l[j];
-        ADMF_ADOSC_STEP(r > 0.0 ? (((c[j] - l[j]) - (h[j] - c[j])) / r) * v[j] : 0.0, j);
+        ADMF_ADOSC_STEP(r > 0.0 ? admf_ad_inc(h[j], l[j], c[j], v[j], r) : 0.0, j);
     }
 #undef ADMF_ADOSC_STEP
     st[0] = ad; st[1] = fast; st[2] = slow;
