@@ -1209,6 +1209,23 @@ def test_twin_mirrors_the_compiled_module(dname):
         assert _same(batch_c, got_c) and _same(batch_t, got_t), f"{what}: batch"
 
 
+@pytest.mark.parametrize("name", ["RSI", "CMO"])
+def test_twin_and_compiled_keep_one_state_past_an_infinite_difference(name):
+    """A source may pass +inf on (ROC(1) over 1e-300 then 1e300 overflows),
+    so a difference of +inf reaches the smoothed sums: the losses then
+    become NaN in both implementations (``up - d``), the gains inf, every
+    output NaN, and the two keep, and pickle, the same state."""
+    cind, tind = _compiled_and_twin()
+    xs = [1.0, 2.0, 1e-300, 1e300, 1e300, 2.0, 3.0, 1.5, 2.5, 1.0, 4.0]
+    comp = getattr(cind, name)(3, source=cind.ROC(1))
+    twin = getattr(tind, name)(3, source=tind.ROC(1))
+    out_c, out_t = [comp.update(x) for x in xs], [twin.update(x) for x in xs]
+    assert _same_bits(np.array(out_c), np.array(out_t))
+    state = _kernel_state(comp)
+    assert state[3]["gain"] == math.inf and math.isnan(state[3]["loss"])
+    assert _same_numbers(state, _kernel_state(twin))
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_pickles_cross_implementations(name):
     """A state taken mid-stream from one implementation loads into the other

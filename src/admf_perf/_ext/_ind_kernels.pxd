@@ -78,6 +78,9 @@ cdef extern from "admf_ind.h":
     void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t n) noexcept nogil
     double true_range "admf_true_range"(double h, double l, double pc) noexcept nogil
     double natr_of "admf_natr"(double atr, double c) noexcept nogil
+    double rsi_out "admf_rsi_out"(double gain, double loss, bint cmo) noexcept nogil
+    void admf_rsi_out_block(const double* g, const double* l, double* y, Py_ssize_t n, bint cmo) noexcept nogil
+    double ult_out "admf_ult"(double a1, double b1, double a2, double b2, double a3, double b3) noexcept nogil
     double ad_inc "admf_ad_inc"(double h, double l, double c, double v, double r) noexcept nogil
     bint nonzero "admf_nonzero"(double x) noexcept nogil
     double obv_delta "admf_obv_delta"(double c, double prev, double v) noexcept nogil
@@ -94,6 +97,9 @@ cdef extern from "admf_ind.h":
                                     double prev, double* obv) noexcept nogil
     unsigned long long admf_trange_run(const double* h, const double* l, const double* c, double* y,
                                        Py_ssize_t n) noexcept nogil
+    #: the rolling extremes' deque, its back dropped where x makes it irrelevant: its new length
+    i64 deque_keep "admf_deque_keep"(const double* vals, i64 head, i64 size, i64 n, double x,
+                                     bint is_max) noexcept nogil
     #: a[0] + ... + a[L - 1], left to right (TA-Lib's order)
     double arr_sum "admf_sum_lr"(const double* a, i64 L) noexcept nogil
     #: |a[0] - m| + ... + |a[L - 1] - m|, left to right
@@ -112,6 +118,7 @@ cdef enum:
     RESUM = 256     # bars between the exact re-sums of a rolling sum
     BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
     ULT_CHUNK = 64  # UltimateOscillator's bars per packed pass of its divisions
+    RSI_CHUNK = 64  # RSI's and CMO's bars per packed pass of their divisions
     SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
     RUN_NOMEM = -1      # a run's scratch could not be allocated (nothing changed)
 
@@ -740,13 +747,18 @@ cdef inline void RSI_init(RSISt* s, i64 period) noexcept nogil:
     s.inv = 1.0 / period
 
 
-cdef inline double rsi_out(double gain, double loss, bint cmo) noexcept nogil:
-    """RSI's 100 * gain / (gain + loss), or CMO's 100 * (gain - loss) / (gain +
-    loss); 0 when that sum is 0."""
-    cdef double t = gain + loss
-    if t == 0.0:
-        return 0.0
-    return 100.0 * ((gain - loss) / t) if cmo else 100.0 * (gain / t)
+cdef inline double rsi_gain(double d) noexcept nogil:
+    """A difference's gain (a NaN difference is kept: it poisons the sums)."""
+    return 0.0 if d <= 0.0 else d
+
+
+cdef inline double rsi_loss(double d, double up) noexcept nogil:
+    """A difference's loss from its gain: 0.0 if d >= 0.0 else -d (NaN, not
+    0.0, when d is +inf: the gains are inf then, every output NaN either way;
+    the twin says the same), with no branch for GCC to make: it had turned
+    that select into one beside the run's fma (0.0 * inv hoisted),
+    mispredicted every other bar of a random walk."""
+    return up - d
 
 
 cdef inline void rsi_step(RSISt* s, const double* x, double* out, bint cmo) noexcept nogil:
@@ -758,8 +770,8 @@ cdef inline void rsi_step(RSISt* s, const double* x, double* out, bint cmo) noex
         return
     d = x[0] - s.prev
     s.prev = x[0]
-    up = 0.0 if d <= 0.0 else d         # (a NaN difference is kept: it poisons the sums)
-    dn = 0.0 if d >= 0.0 else -d
+    up = rsi_gain(d)
+    dn = rsi_loss(d, up)
     if s.n <= s.period:
         s.gain += up
         s.loss += dn
@@ -776,23 +788,32 @@ cdef inline void rsi_step(RSISt* s, const double* x, double* out, bint cmo) noex
 
 
 cdef inline int rsi_run(RSISt* s, const double* x, double* y, Py_ssize_t n, bint cmo) noexcept nogil:
-    cdef Py_ssize_t i = 0, j
+    """Steps through the seed; then the smoothed sums a chunk of RSI_CHUNK bars
+    at a time into gl (gains, then losses), and the chunk's outputs packed
+    (admf_rsi_out_block)."""
+    cdef Py_ssize_t i = 0, j, c1
     cdef double prev, gain, loss, a1, inv, d, up, dn
+    cdef double gl[2 * RSI_CHUNK]
     while i < n and s.n <= s.period:
         rsi_step(s, &x[i], &y[i], cmo)
         i += 1
     if i < n:
         prev, gain, loss, a1, inv = s.prev, s.gain, s.loss, s.a1, s.inv
-        for j in range(i, n):
-            d = x[j] - prev
-            prev = x[j]
-            up = 0.0 if d <= 0.0 else d
-            dn = 0.0 if d >= 0.0 else -d
-            loss = fma(loss, a1, dn * inv)
-            gain = fma(gain, a1, up * inv)
-            y[j] = rsi_out(gain, loss, cmo)
-        s.prev, s.gain, s.loss = prev, gain, loss
         s.n += n - i
+        while i < n:
+            c1 = i + RSI_CHUNK if i + RSI_CHUNK < n else n
+            for j in range(i, c1):
+                d = x[j] - prev
+                prev = x[j]
+                up = rsi_gain(d)
+                dn = rsi_loss(d, up)
+                loss = fma(loss, a1, dn * inv)
+                gain = fma(gain, a1, up * inv)
+                gl[j - i] = gain
+                gl[RSI_CHUNK + j - i] = loss
+            admf_rsi_out_block(gl, gl + RSI_CHUNK, y + i, c1 - i, cmo)
+            i = c1
+        s.prev, s.gain, s.loss = prev, gain, loss
     # a non-finite input makes its difference, so the sums, non-finite for good
     # (the first bar's is the previous value of the next difference)
     if finite(s.gain) and finite(s.loss) and finite(s.prev):
@@ -1017,32 +1038,43 @@ cdef inline void deque_init(DequeSt* s, i64 period) noexcept nogil:
     s.period = period
 
 
-cdef inline double deque_push(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
-    """The extreme of the last ``period`` values with x added."""
-    cdef i64 n = s.period, back
+cdef inline void deque_add(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """x added to the deque of the last ``period`` values; the extreme is then
+    deque_front once ``period`` values came (deque_push).  The state is read
+    into locals and written back once."""
+    cdef i64 n = s.period, head = s.head, size = s.size, k = s.k, back
     cdef double* vals = ring
     cdef double* idx = ring + n         # bar indices, as doubles (exact below 2**53)
-    while s.size > 0:                   # drop the back while it cannot be the extreme again
-        back = s.head + s.size - 1
-        if back >= n:
-            back -= n
-        if (vals[back] <= x) if is_max else (vals[back] >= x):
-            s.size -= 1
-        else:
-            break
-    if s.size > 0 and idx[s.head] <= <double>(s.k - n):     # the front left the window
-        s.head += 1
-        if s.head == n:
-            s.head = 0
-        s.size -= 1
-    back = s.head + s.size
+    size = deque_keep(vals, head, size, n, x, is_max)  # drop what cannot be the extreme again
+    if size > 0 and idx[head] <= <double>(k - n):       # the front left the window
+        head += 1
+        if head == n:
+            head = 0
+        size -= 1
+    back = head + size
     if back >= n:
         back -= n
     vals[back] = x
-    idx[back] = <double>s.k
-    s.size += 1
-    s.k += 1
-    return vals[s.head] if s.k >= n else NAN
+    idx[back] = <double>k
+    s.head = head
+    s.size = size + 1
+    s.k = k + 1
+
+
+cdef inline double deque_front(const DequeSt* s, const double* ring) noexcept nogil:
+    """The deque's extreme (its front's value)."""
+    return ring[s.head]
+
+
+cdef inline double deque_front_index(const DequeSt* s, const double* ring) noexcept nogil:
+    """The bar index of the deque's extreme, as a double."""
+    return ring[s.period + s.head]
+
+
+cdef inline double deque_push(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """The extreme of the last ``period`` values with x added (NaN before)."""
+    deque_add(s, ring, x, is_max)
+    return deque_front(s, ring) if s.k >= s.period else NAN
 
 
 cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
@@ -1068,7 +1100,7 @@ cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, 
     s.head = s.size = 0                 # the deque of the last window, as streaming leaves it
     s.k = k0 + n - p
     for i in range(n - p, n):
-        deque_push(s, ring, x[i], is_max)
+        deque_add(s, ring, x[i], is_max)
     return bad
 
 
@@ -1431,12 +1463,13 @@ cdef inline void Stochastic_init(StochasticSt* s, i64 fastk, i64 slowk, i64 slow
 
 cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 n = s.hi.period
-    cdef double hh = deque_push(&s.hi, ring, x[0], True)
-    cdef double ll = deque_push(&s.lo, ring + 2 * n, x[1], False)
-    cdef double diff, k, sk, sd
+    cdef double hh, ll, diff, k, sk, sd
+    deque_add(&s.hi, ring, x[0], True)
+    deque_add(&s.lo, ring + 2 * n, x[1], False)
     out[0] = out[1] = NAN
-    if isnan(hh):
+    if s.hi.k < n:
         return
+    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     diff = (hh - ll) / 100.0
     if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # TA-Lib's scale-aware zero test
         k = 0.0
@@ -1520,8 +1553,8 @@ cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double
     hi.head = hi.size = lo.head = lo.size = 0
     hi.k = lo.k = k - p
     for j in range(n - p, n):
-        deque_push(hi, ring_hi, H[j], True)
-        deque_push(lo, ring_lo, L[j], False)
+        deque_add(hi, ring_hi, H[j], True)
+        deque_add(lo, ring_lo, L[j], False)
 
 
 cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* H, const double* L, const double* C,
@@ -1750,12 +1783,14 @@ cdef inline void WilliamsR_init(WilliamsRSt* s, i64 period) noexcept nogil:
 
 
 cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double hh = deque_push(&s.hi, ring, x[0], True)
-    cdef double ll = deque_push(&s.lo, ring + 2 * s.hi.period, x[1], False)
-    cdef double diff
-    if s.hi.k < s.hi.period:
+    cdef i64 n = s.hi.period
+    cdef double hh, ll, diff
+    deque_add(&s.hi, ring, x[0], True)
+    deque_add(&s.lo, ring + 2 * n, x[1], False)
+    if s.hi.k < n:
         out[0] = NAN
         return
+    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     diff = (hh - ll) / -100.0
     out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
 
@@ -2322,15 +2357,15 @@ cdef inline void Aroon_init(AroonSt* s, i64 period) noexcept nogil:
 cdef inline void Aroon_step(AroonSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 w = s.period + 1
     cdef double today, factor
-    deque_push(&s.hi, ring, x[0], True)
-    deque_push(&s.lo, ring + 2 * w, x[1], False)
+    deque_add(&s.hi, ring, x[0], True)
+    deque_add(&s.lo, ring + 2 * w, x[1], False)
     if s.hi.k < w:
         out[0] = out[1] = NAN
         return
     today = <double>(s.hi.k - 1)
     factor = 100.0 / <double>s.period
-    out[0] = factor * (<double>s.period - (today - (ring + 3 * w)[s.lo.head]))
-    out[1] = factor * (<double>s.period - (today - (ring + w)[s.hi.head]))
+    out[0] = factor * (<double>s.period - (today - deque_front_index(&s.lo, ring + 2 * w)))
+    out[1] = factor * (<double>s.period - (today - deque_front_index(&s.hi, ring)))
 
 
 cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -2738,10 +2773,11 @@ cdef inline void stochrsi_k(StochRSISt* s, double* ring, double r, double* out) 
     cdef i64 n = s.hi.period
     cdef double hh, ll, k, d
     out[0] = out[1] = NAN
-    hh = deque_push(&s.hi, ring, r, True)
-    ll = deque_push(&s.lo, ring + 2 * n, r, False)
-    if isnan(hh):
+    deque_add(&s.hi, ring, r, True)
+    deque_add(&s.lo, ring + 2 * n, r, False)
+    if s.hi.k < n:
         return
+    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic's fastK
         k = 0.0
     else:
@@ -2866,17 +2902,6 @@ cdef inline void UltimateOscillator_init(UltimateOscillatorSt* s, i64 p1, i64 p2
     s.pc = s.a1 = s.a2 = s.a3 = s.b1 = s.b2 = s.b3 = 0.0
 
 
-cdef inline double ult_ratios(double a1, double b1, double a2, double b2, double a3, double b3) noexcept nogil:
-    cdef double o = 0.0
-    if b1 > 0.0:
-        o += 4.0 * (a1 / b1)
-    if b2 > 0.0:
-        o += 2.0 * (a2 / b2)
-    if b3 > 0.0:
-        o += a3 / b3
-    return 100.0 * (o / 7.0)
-
-
 cdef inline void ult_flat(UltimateOscillatorSt* s, i64 nz, i64 t, double* a1, double* b1, double* a2,
                           double* b2, double* a3, double* b3) noexcept nogil:
     """Exact zeros for the totals of each window ending at bar t that holds
@@ -2918,7 +2943,7 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     if t >= p3:
         if s.nz <= t - s.p1:
             ult_flat(s, s.nz, t, &s.a1, &s.b1, &s.a2, &s.b2, &s.a3, &s.b3)
-        out[0] = ult_ratios(s.a1, s.b1, s.a2, s.b2, s.a3, s.b3)
+        out[0] = ult_out(s.a1, s.b1, s.a2, s.b2, s.a3, s.b3)
         j = s.pos - s.p1 + 1            # each window's oldest term leaves
         j += p3 if j < 0 else 0
         s.a1 -= ring[j]
@@ -3011,7 +3036,7 @@ cdef inline int UltimateOscillator_run(UltimateOscillatorSt* s, double* ring, co
                 nz = j if tr[k] != 0.0 else nz
                 if nz <= j - p1:        # the shortest window is flat
                     ult_flat(s, nz, j, &a1, &b1, &a2, &b2, &a3, &b3)
-                m = j - c0              # the output's totals: ult_ratios below
+                m = j - c0              # the output's totals: admf_ult_ratios below
                 tot[m] = a1
                 tot[ULT_CHUNK + m] = b1
                 tot[2 * ULT_CHUNK + m] = a2

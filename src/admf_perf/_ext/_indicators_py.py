@@ -559,7 +559,7 @@ def RSI_step(s, ring, x, out):
     d = x[0] - s.prev
     s.prev = x[0]
     up = 0.0 if d <= 0.0 else d         # (a NaN difference is kept: it poisons the sums)
-    dn = 0.0 if d >= 0.0 else -d
+    dn = up - d                         # 0.0 if d >= 0.0 else -d; NaN, not 0.0, when d is +inf
     if s.n <= s.period:
         s.gain += up
         s.loss += dn

@@ -12,7 +12,10 @@
  *   the recurrence over it, a block at a time);
  * - admf_vhgw_max / admf_vhgw_min: van Herk / Gil-Werman rolling extremes;
  * - admf_sqrt_block / admf_bb_block: packed square roots (StdDev, BBANDS);
- * - admf_ult_ratios: ULTOSC's output from its totals, packed divisions;
+ * - admf_rsi_out / admf_rsi_out_block: RSI's and CMO's output (a bar; n bars);
+ * - admf_ult / admf_ult_ratios: ULTOSC's output from its totals (a bar; n bars,
+ *   the divisions packed);
+ * - admf_deque_keep: the rolling extremes' deque, dropping from its back;
  * - admf_sum_lr / admf_absdev_lr: a short window's sums, left to right;
  * - the missing-argument NaN payload and the result-tuple reuse of update.
  *
@@ -481,17 +484,25 @@ ADMF_VHGW(admf_vhgw_min, ADMF_LT, INFINITY)
 
 /* ---- UltimateOscillator's output ---------------------------------------- */
 
-/* UltimateOscillator's output from its six totals over n bars (t: the rows
-   a1, b1, a2, b2, a3, b3, each of stride r), ult_ratios (_ind_kernels.pxd)
-   element-wise: 100 * ((0.0 + 4 (a1 / b1) + 2 (a2 / b2) + a3 / b3) / 7), a
-   ratio left out unless its b is above 0.  Four bars at a time, the ratios
+/* UltimateOscillator's output from its six totals (its step, and the
+   scalar tail below): 100 * ((0.0 + 4 (a1 / b1) + 2 (a2 / b2) + a3 / b3) / 7),
+   a ratio left out unless its b is above 0. */
+static inline double admf_ult(double a1, double b1, double a2, double b2, double a3, double b3) {
+    double o = 0.0;
+    if (b1 > 0.0) o += 4.0 * (a1 / b1);
+    if (b2 > 0.0) o += 2.0 * (a2 / b2);
+    if (b3 > 0.0) o += a3 / b3;
+    return 100.0 * (o / 7.0);
+}
+
+/* The same over n bars (t: the rows a1, b1, a2, b2, a3, b3, each of stride
+   r), admf_ult element-wise.  Four bars at a time, the ratios
    left out by selects of 0.0: adding 0.0 changes no sum here (it starts at
    +0.0 and is never -0.0), so the bits are the scalar's.  Four divisions a
    bar, packed: their throughput, not the totals' chains, bounded the loop. */
 ADMF_CLONES
 static void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t n) {
     Py_ssize_t j = 0;
-    double o;
 #ifdef ADMF_HAVE_V4
     const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
     for (; j + 4 <= n; j += 4) {
@@ -504,13 +515,39 @@ static void admf_ult_ratios(const double* t, Py_ssize_t r, double* y, Py_ssize_t
         *(admf_v4d*)(y + j) = 100.0 * (ov / 7.0);
     }
 #endif
-    for (; j < n; j++) {
-        o = 0.0;
-        if (t[r + j] > 0.0) o += 4.0 * (t[j] / t[r + j]);
-        if (t[3 * r + j] > 0.0) o += 2.0 * (t[2 * r + j] / t[3 * r + j]);
-        if (t[5 * r + j] > 0.0) o += t[4 * r + j] / t[5 * r + j];
-        y[j] = 100.0 * (o / 7.0);
+    for (; j < n; j++)
+        y[j] = admf_ult(t[j], t[r + j], t[2 * r + j], t[3 * r + j], t[4 * r + j], t[5 * r + j]);
+}
+
+/* ---- RSI's and CMO's output ---------------------------------------------- */
+
+/* RSI's 100 * (gain / (gain + loss)), or CMO's 100 * ((gain - loss) / (gain +
+   loss)); 0 when that sum is 0 (their steps, and the tail below). */
+static inline double admf_rsi_out(double gain, double loss, int cmo) {
+    double t = gain + loss;
+    if (t == 0.0) return 0.0;
+    return cmo ? 100.0 * ((gain - loss) / t) : 100.0 * (gain / t);
+}
+
+/* The same over n bars (g, l: the smoothed gains and losses), four bars at a
+   time: the division's throughput, not the sums' chains, bounds the scalar
+   loop.  A zero sum's lane divides by zero (in the default, masked floating-
+   point environment: a flag, no trap, as admf_ult_ratios' lanes) and is
+   replaced by 0.0, so the bits are admf_rsi_out's. */
+ADMF_CLONES
+static void admf_rsi_out_block(const double* g, const double* l, double* y, Py_ssize_t n, int cmo) {
+    Py_ssize_t j = 0;
+#ifdef ADMF_HAVE_V4
+    const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
+    for (; j + 4 <= n; j += 4) {
+        admf_v4d gv = *(const admf_v4d*)(g + j), lv = *(const admf_v4d*)(l + j);
+        admf_v4d t = gv + lv, q = gv;
+        if (cmo) q = gv - lv;
+        q = q / t;
+        *(admf_v4d*)(y + j) = ADMF_V4SEL(t != zero, 100.0 * q, zero);
     }
+#endif
+    for (; j < n; j++) y[j] = admf_rsi_out(g[j], l[j], cmo);
 }
 
 /* ---- square roots (StdDev, BollingerBands) ----------------------------- */
@@ -547,6 +584,27 @@ static inline double admf_missing(void) {
 }
 static inline int admf_is_missing(double x) {
     uint64_t u; memcpy(&u, &x, 8); return u == ADMF_MISSING_BITS;
+}
+
+/* ---- the monotonic deque of the rolling extremes ------------------------ */
+
+/* The deque's length once every value at its back that x makes irrelevant
+   is dropped (is_max: those <= x; else those >= x).  vals is a ring of n
+   slots; the front is at head.  One compare a turn, not unrolled: usually
+   zero to two values go, and -funroll-loops' eight-way copy cost a dozen
+   instructions of remainder dispatch on every push. */
+static inline int64_t admf_deque_keep(const double* vals, int64_t head, int64_t size, int64_t n,
+                                      double x, int is_max) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+    while (size > 0) {
+        int64_t back = head + size - 1;
+        if (back >= n) back -= n;
+        if (is_max ? !(vals[back] <= x) : !(vals[back] >= x)) break;
+        size--;
+    }
+    return size;
 }
 
 /* ---- left-to-right sums of a short window (CCI, sums TA-Lib recomputes) ---- */
