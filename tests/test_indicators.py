@@ -274,7 +274,9 @@ def _parity_cases():
     for a in ((2, 2), (10, 3), (5, 20)):
         add("ChaikinOscillator", a, "hlcv", lambda h, l, c, v, a=a: talib.ADOSC(h, l, c, v, *a), "volume")
     add("CCI", (), "hlc", lambda h, l, c, v: talib.CCI(h, l, c), "osc")
-    for p in (2, 3, 4, 5, 7, 30):   # every remainder of the window sums taken four a turn
+    # the window sums' paths (admf_sum_lr, admf_absdev_lr): a switch's every
+    # entry up to 16 terms (8 pairs), an odd head, and the loops past them
+    for p in (2, 3, 4, 5, 7, 16, 17, 30, 33):
         add("CCI", (p,), "hlc", lambda h, l, c, v, p=p: talib.CCI(h, l, c, p), "osc")
     add("T3", (), "x", lambda h, l, c, v: talib.T3(c))
     for a in ((1, 0.7), (2, 0.0), (9, 1.0), (30, 0.5)):
