@@ -2916,7 +2916,7 @@ cdef inline void ult_flat(UltimateOscillatorSt* s, i64 nz, i64 t, double* a1, do
 cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
                                          double* out) noexcept nogil:
     cdef i64 t = s.n, p3 = s.p3, j
-    cdef double pc = s.pc, cm, tr, v
+    cdef double pc = s.pc, cm, tr, v, a1, b1, a2, b2, a3, b3
     s.n += 1
     s.pc = x[2]
     if t == 0:
@@ -2932,32 +2932,31 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     ring[p3 + s.pos] = tr
     if tr != 0.0:
         s.nz = t
-    if t > p3 - s.p1:
-        s.a1 += cm
-        s.b1 += tr
-    if t > p3 - s.p2:
-        s.a2 += cm
-        s.b2 += tr
-    s.a3 += cm
-    s.b3 += tr
-    if t >= p3:
+    if t >= p3:                         # every window takes the bar (p1, p2 >= 1)
+        # the totals in locals, stored once: out may alias the state
+        a1, b1, a2, b2, a3, b3 = s.a1 + cm, s.b1 + tr, s.a2 + cm, s.b2 + tr, s.a3 + cm, s.b3 + tr
         if s.nz <= t - s.p1:
-            ult_flat(s, s.nz, t, &s.a1, &s.b1, &s.a2, &s.b2, &s.a3, &s.b3)
-        out[0] = ult_out(s.a1, s.b1, s.a2, s.b2, s.a3, s.b3)
+            ult_flat(s, s.nz, t, &a1, &b1, &a2, &b2, &a3, &b3)
+        out[0] = ult_out(a1, b1, a2, b2, a3, b3)
         j = s.pos - s.p1 + 1            # each window's oldest term leaves
         j += p3 if j < 0 else 0
-        s.a1 -= ring[j]
-        s.b1 -= ring[p3 + j]
+        s.a1, s.b1 = a1 - ring[j], b1 - ring[p3 + j]
         j = s.pos - s.p2 + 1
         j += p3 if j < 0 else 0
-        s.a2 -= ring[j]
-        s.b2 -= ring[p3 + j]
+        s.a2, s.b2 = a2 - ring[j], b2 - ring[p3 + j]
         j = s.pos - p3 + 1
         j += p3 if j < 0 else 0
-        s.a3 -= ring[j]
-        s.b3 -= ring[p3 + j]
-    else:
-        out[0] = NAN                    # the warm-up (one store a bar, not two)
+        s.a3, s.b3 = a3 - ring[j], b3 - ring[p3 + j]
+    else:                               # the warm-up: the windows fill
+        if t > p3 - s.p1:
+            s.a1 += cm
+            s.b1 += tr
+        if t > p3 - s.p2:
+            s.a2 += cm
+            s.b2 += tr
+        s.a3 += cm
+        s.b3 += tr
+        out[0] = NAN                    # (one store a bar, not two)
     s.pos += 1
     if s.pos == p3:
         s.pos = 0

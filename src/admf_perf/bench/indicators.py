@@ -119,12 +119,11 @@ OPEN_GOALS: dict[str, str] = {
     # argument parsing; self borrowed, everything but the common case in one
     # shared function) and a result nobody holds is reused: 0.21-0.34x
     # talib.stream (ADX 0.339, MFI 0.342); SMA and EMA 0.90x and 0.87x the
-    # compiled floor. Every one passes in wall-clock (0.11-0.27x). WILLR
-    # 0.357 -> 0.346 (2026-12-05: the deque's back-pop loop kept rolled), CCI
-    # 0.362 -> 0.348 (its window sums straight-line, the deviation's
-    # differences in pairs). Open, in instruction counts only: ULTOSC 0.350
-    # (574.7 against 574.7: kept open until it passes with room)
-    **{f"{name}.update": "issue 14" for name in ("UltimateOscillator",)},
+    # compiled floor. Every one passes in wall-clock (0.11-0.27x), and since
+    # 2026-12-05 in instruction counts too: WILLR 0.357 -> 0.346 (the deque's
+    # back-pop loop kept rolled), CCI 0.362 -> 0.348 (its window sums
+    # straight-line, the deviation's differences in pairs), ULTOSC 0.350 ->
+    # 0.340 (its totals in locals, stored once)
     # batch: every one passes in both modes (ATR: 0.63x, 0.96x in wall-clock
     # once GCC's straight-line vectorizer kept off its recurrence, ADMF_NO_SLP)
     # the fifteen of issue 14's batch, instruction counts / wall-clock (one
