@@ -493,8 +493,26 @@ cdef inline void TEMA_init(TEMASt* s, i64 period) noexcept nogil:
     ema_init(&s.e3, period)
 
 
+cdef inline double tema_next(double* v1, double* v2, double* v3, double k, double k1, double x) noexcept nogil:
+    """One bar of TEMA once every EMA is seeded (its step's and run's loop body)."""
+    v1[0] = fma(v1[0], k1, x * k)
+    v2[0] = fma(v2[0], k1, v1[0] * k)
+    v3[0] = fma(v3[0], k1, v2[0] * k)
+    return v3[0] + ((3.0 * v1[0]) - (3.0 * v2[0]))
+
+
 cdef inline void TEMA_step(TEMASt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double e1 = ema_push(&s.e1, x[0]), e2, e3
+    cdef double e1, e2, e3, y
+    if s.e3.n >= s.e3.period:           # every EMA seeded: the run's body, no branch per EMA
+        e1, e2, e3 = s.e1.v, s.e2.v, s.e3.v
+        y = tema_next(&e1, &e2, &e3, s.e1.k, s.e1.k1, x[0])
+        s.e1.v, s.e2.v, s.e3.v = e1, e2, e3
+        s.e1.n += 1
+        s.e2.n += 1
+        s.e3.n += 1
+        out[0] = y
+        return
+    e1 = ema_push(&s.e1, x[0])
     out[0] = NAN
     if isnan(e1):
         return
@@ -517,10 +535,7 @@ cdef inline int TEMA_run(TEMASt* s, double* ring, const double** a, double** o, 
     if i < n:
         v1, v2, v3, k, k1 = s.e1.v, s.e2.v, s.e3.v, s.e1.k, s.e1.k1
         for j in range(i, n):
-            v1 = fma(v1, k1, x[j] * k)
-            v2 = fma(v2, k1, v1 * k)
-            v3 = fma(v3, k1, v2 * k)
-            y[j] = v3 + ((3.0 * v1) - (3.0 * v2))
+            y[j] = tema_next(&v1, &v2, &v3, k, k1, x[j])
         s.e1.v, s.e2.v, s.e3.v = v1, v2, v3
         s.e1.n += n - i
         s.e2.n += n - i
@@ -553,8 +568,32 @@ cdef inline void MACD_init(MACDSt* s, i64 fast, i64 slow, i64 signal) noexcept n
     ema_init(&s.sig, signal)
 
 
+cdef inline double macd_next(double* f, double* sl, double* g, double kf, double kf1, double ks, double ks1,
+                             double kg, double kg1, double x) noexcept nogil:
+    """One bar of MACD once the signal is seeded (its step's and run's loop
+    body): the MACD line; f, sl and g (the signal) updated."""
+    cdef double m
+    sl[0] = fma(sl[0], ks1, x * ks)
+    f[0] = fma(f[0], kf1, x * kf)
+    m = f[0] - sl[0]
+    g[0] = fma(g[0], kg1, m * kg)
+    return m
+
+
 cdef inline void MACD_step(MACDSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef double f, sl, m, g
+    if s.sig.n >= s.sig.period:         # seeded: the run's body, no branch per EMA
+        f, sl, g = s.fast.v, s.slow.v, s.sig.v
+        m = macd_next(&f, &sl, &g, s.fast.k, s.fast.k1, s.slow.k, s.slow.k1, s.sig.k, s.sig.k1, x[0])
+        s.fast.v, s.slow.v, s.sig.v = f, sl, g
+        s.n += 1
+        s.fast.n += 1
+        s.slow.n += 1
+        s.sig.n += 1
+        out[0] = m
+        out[1] = g
+        out[2] = m - g
+        return
     s.n += 1
     out[0] = out[1] = out[2] = NAN
     sl = ema_push(&s.slow, x[0])
@@ -579,7 +618,7 @@ cdef inline int MACD_run(MACDSt* s, double* ring, const double** a, double** o, 
     cdef double* y2 = o[2]
     cdef double out[3]
     cdef Py_ssize_t i = 0, j
-    cdef double f, sl, g, m, kf, kf1, ks, ks1, kg, kg1, xx
+    cdef double f, sl, g, m, kf, kf1, ks, ks1, kg, kg1
     while i < n and s.sig.n < s.sig.period:
         MACD_step(s, ring, &x[i], out)
         y0[i], y1[i], y2[i] = out[0], out[1], out[2]
@@ -588,11 +627,7 @@ cdef inline int MACD_run(MACDSt* s, double* ring, const double** a, double** o, 
         f, sl, g = s.fast.v, s.slow.v, s.sig.v
         kf, kf1, ks, ks1, kg, kg1 = s.fast.k, s.fast.k1, s.slow.k, s.slow.k1, s.sig.k, s.sig.k1
         for j in range(i, n):
-            xx = x[j]
-            sl = fma(sl, ks1, xx * ks)
-            f = fma(f, kf1, xx * kf)
-            m = f - sl
-            g = fma(g, kg1, m * kg)
+            m = macd_next(&f, &sl, &g, kf, kf1, ks, ks1, kg, kg1, x[j])
             y0[j] = m
             y1[j] = g
             y2[j] = m - g
