@@ -674,7 +674,9 @@ static inline double admf_sum_lr(const double* a, int64_t n) {
    cost GCC two register copies a pair); the pairs run as admf_sum_lr's
    terms, eight at most a switch (ADMF_DOWN8: sixteen made CCI's step too
    large for GCC to inline it in its run).  Always inlined: GCC's size
-   estimate of the jump table left it a call. */
+   estimate of the jump table left it a call.  (A pair load over a value
+   its caller has just stored, 8 bytes, waits for that store to reach the
+   cache: CCI.batch loses 3% in wall-clock to it; docs/indicators.md.) */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
