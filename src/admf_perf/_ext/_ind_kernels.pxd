@@ -98,7 +98,7 @@ cdef extern from "admf_ind.h":
     unsigned long long admf_trange_run(const double* h, const double* l, const double* c, double* y,
                                        Py_ssize_t n) noexcept nogil
     #: the rolling extremes' deque, its back dropped where x makes it irrelevant: its new length
-    i64 deque_keep "admf_deque_keep"(const double* vals, i64 head, i64 size, i64 n, double x,
+    i64 deque_keep "admf_deque_keep"(const double* pairs, i64 head, i64 size, i64 n, double x,
                                      bint is_max) noexcept nogil
     #: a[0] + ... + a[L - 1], left to right (TA-Lib's order)
     double arr_sum "admf_sum_lr"(const double* a, i64 L) noexcept nogil
@@ -1059,7 +1059,9 @@ cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const doub
 
 # ---------------------------------------------------------------------------
 # RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
-# (values in ring[0:n], their bar indices in ring[n:2n]); the run uses van
+# (slot j: its value in ring[2j], its bar index in ring[2j + 1]; every class
+# with deques keeps them first in its ring, in its state's order: the
+# pickled state's version 2 upgrade relies on it); the run uses van
 # Herk / Gil-Werman block extremes once the window lies in the array, then
 # rebuilds the deque from the last window
 # ---------------------------------------------------------------------------
@@ -1073,15 +1075,13 @@ cdef inline void deque_init(DequeSt* s, i64 period) noexcept nogil:
     s.period = period
 
 
-cdef inline void deque_add(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
-    """x added to the deque of the last ``period`` values; the extreme is then
-    deque_front once ``period`` values came (deque_push).  The state is read
-    into locals and written back once."""
+cdef inline double deque_add(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """x added to the deque of the last ``period`` values; returns its front's
+    value (the extreme once ``period`` values came: deque_push).
+    The state is read into locals and written back once."""
     cdef i64 n = s.period, head = s.head, size = s.size, k = s.k, back
-    cdef double* vals = ring
-    cdef double* idx = ring + n         # bar indices, as doubles (exact below 2**53)
-    size = deque_keep(vals, head, size, n, x, is_max)  # drop what cannot be the extreme again
-    if size > 0 and idx[head] <= <double>(k - n):       # the front left the window
+    size = deque_keep(ring, head, size, n, x, is_max)  # drop what cannot be the extreme again
+    if size > 0 and ring[2 * head + 1] <= <double>(k - n):  # the front left the window
         head += 1
         if head == n:
             head = 0
@@ -1089,27 +1089,23 @@ cdef inline void deque_add(DequeSt* s, double* ring, double x, bint is_max) noex
     back = head + size
     if back >= n:
         back -= n
-    vals[back] = x
-    idx[back] = <double>k
+    ring[2 * back] = x
+    ring[2 * back + 1] = <double>k      # the bar index, as a double (exact below 2**53)
     s.head = head
     s.size = size + 1
     s.k = k + 1
-
-
-cdef inline double deque_front(const DequeSt* s, const double* ring) noexcept nogil:
-    """The deque's extreme (its front's value)."""
-    return ring[s.head]
+    return ring[2 * head]
 
 
 cdef inline double deque_front_index(const DequeSt* s, const double* ring) noexcept nogil:
     """The bar index of the deque's extreme, as a double."""
-    return ring[s.period + s.head]
+    return ring[2 * s.head + 1]
 
 
 cdef inline double deque_push(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
     """The extreme of the last ``period`` values with x added (NaN before)."""
-    deque_add(s, ring, x, is_max)
-    return deque_front(s, ring) if s.k >= s.period else NAN
+    cdef double front = deque_add(s, ring, x, is_max)
+    return front if s.k >= s.period else NAN
 
 
 cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
@@ -1499,12 +1495,11 @@ cdef inline void Stochastic_init(StochasticSt* s, i64 fastk, i64 slowk, i64 slow
 cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 n = s.hi.period
     cdef double hh, ll, diff, k, sk, sd
-    deque_add(&s.hi, ring, x[0], True)
-    deque_add(&s.lo, ring + 2 * n, x[1], False)
+    hh = deque_add(&s.hi, ring, x[0], True)
+    ll = deque_add(&s.lo, ring + 2 * n, x[1], False)
     out[0] = out[1] = NAN
     if s.hi.k < n:
         return
-    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     diff = (hh - ll) / 100.0
     if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # TA-Lib's scale-aware zero test
         k = 0.0
@@ -1820,12 +1815,11 @@ cdef inline void WilliamsR_init(WilliamsRSt* s, i64 period) noexcept nogil:
 cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 n = s.hi.period
     cdef double hh, ll, diff
-    deque_add(&s.hi, ring, x[0], True)
-    deque_add(&s.lo, ring + 2 * n, x[1], False)
+    hh = deque_add(&s.hi, ring, x[0], True)
+    ll = deque_add(&s.lo, ring + 2 * n, x[1], False)
     if s.hi.k < n:
         out[0] = NAN
         return
-    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     diff = (hh - ll) / -100.0
     out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
 
@@ -2808,11 +2802,10 @@ cdef inline void stochrsi_k(StochRSISt* s, double* ring, double r, double* out) 
     cdef i64 n = s.hi.period
     cdef double hh, ll, k, d
     out[0] = out[1] = NAN
-    deque_add(&s.hi, ring, r, True)
-    deque_add(&s.lo, ring + 2 * n, r, False)
+    hh = deque_add(&s.hi, ring, r, True)
+    ll = deque_add(&s.lo, ring + 2 * n, r, False)
     if s.hi.k < n:
         return
-    hh, ll = deque_front(&s.hi, ring), deque_front(&s.lo, ring + 2 * n)
     if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic's fastK
         k = 0.0
     else:

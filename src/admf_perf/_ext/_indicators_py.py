@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 #: The runs ``batch`` uses: the compiled module has its own and an AVX2 build
 #: of them (the same bits); the twin steps.
@@ -707,7 +707,10 @@ def BollingerBands_step(s, ring, x, out):
 
 # =============================================================================
 # RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
-# (values in ring[base:base+n], their bar indices in ring[base+n:base+2n])
+# (slot j of the deque at ``base``: its value in ring[base + 2j], its bar
+# index in ring[base + 2j + 1]; every class with deques keeps them first in
+# its ring, in its state's order: _indicator_state's upgrade of a version 2
+# pickle relies on it)
 # =============================================================================
 
 @dataclass(slots=True)
@@ -727,17 +730,15 @@ def deque_push(s, ring, base, x, is_max):
     """The extreme of the last ``period`` values with x added (the deque at
     ``ring + base``)."""
     n = s.period
-    vals = base                         # ring[vals + j]: the values
-    idx = base + n                      # ring[idx + j]: their bar indices, as floats
     while s.size > 0:                   # drop the back while it cannot be the extreme again
         back = s.head + s.size - 1
         if back >= n:
             back -= n
-        if (ring[vals + back] <= x) if is_max else (ring[vals + back] >= x):
+        if (ring[base + 2 * back] <= x) if is_max else (ring[base + 2 * back] >= x):
             s.size -= 1
         else:
             break
-    if s.size > 0 and ring[idx + s.head] <= float(s.k - n):    # the front left the window
+    if s.size > 0 and deque_front_index(s, ring, base) <= float(s.k - n):   # the front left the window
         s.head += 1
         if s.head == n:
             s.head = 0
@@ -745,11 +746,16 @@ def deque_push(s, ring, base, x, is_max):
     back = s.head + s.size
     if back >= n:
         back -= n
-    ring[vals + back] = x
-    ring[idx + back] = float(s.k)
+    ring[base + 2 * back] = x
+    ring[base + 2 * back + 1] = float(s.k)      # the bar index, as a float
     s.size += 1
     s.k += 1
-    return ring[vals + s.head] if s.k >= n else NAN
+    return ring[base + 2 * s.head] if s.k >= n else NAN
+
+
+def deque_front_index(s, ring, base):
+    """The bar index of the deque's extreme, as a float."""
+    return ring[base + 2 * s.head + 1]
 
 
 RollingMaxSt = DequeSt
@@ -2408,8 +2414,8 @@ def Aroon_step(s, ring, x, out):
         return
     today = float(s.hi.k - 1)
     factor = 100.0 / float(s.period)
-    out[0] = factor * (float(s.period) - (today - ring[3 * w + s.lo.head]))
-    out[1] = factor * (float(s.period) - (today - ring[w + s.hi.head]))
+    out[0] = factor * (float(s.period) - (today - deque_front_index(s.lo, ring, 2 * w)))
+    out[1] = factor * (float(s.period) - (today - deque_front_index(s.hi, ring, 0)))
 
 
 def _update_hlcv(self, high=_MISSING, low=_MISSING, close=_MISSING, volume=_MISSING, *more):

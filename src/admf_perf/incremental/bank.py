@@ -236,10 +236,12 @@ def _is_frame(x: Any) -> bool:
 def _rebuild(cls_name: str, n: int, policy: str, params: dict, states: list) -> IndicatorBank:
     """Unpickle into the implementation in use (each symbol's state as its
     indicator pickles it: the same numbers in both)."""
+    from admf_perf._ext._indicator_state import upgrade
+
     cls = getattr(_ind, cls_name)
     bank = IndicatorBank(cls, n, nan_policy=policy, **params)
     for j, state in enumerate(states):
         ind = cls(**params)
-        ind.__setstate__(state)
+        ind.__setstate__(upgrade(state))
         bank._core.put(j, ind)
     return bank

@@ -589,20 +589,25 @@ static inline int admf_is_missing(double x) {
 /* ---- the monotonic deque of the rolling extremes ------------------------ */
 
 /* The deque's length once every value at its back that x makes irrelevant
-   is dropped (is_max: those <= x; else those >= x).  vals is a ring of n
-   slots; the front is at head.  One compare a turn, not unrolled: usually
-   zero to two values go, and -funroll-loops' eight-way copy cost a dozen
-   instructions of remainder dispatch on every push. */
-static inline int64_t admf_deque_keep(const double* vals, int64_t head, int64_t size, int64_t n,
+   is dropped (is_max: those <= x; else those >= x).  pairs is a ring of n
+   slots, each a value and its bar index side by side (pairs[2 * j],
+   pairs[2 * j + 1]: the back's value, the front's index and the new pair
+   share a cache line while the deque is short); the front is at head.  One
+   compare a turn, not unrolled: usually zero to two values go, and
+   -funroll-loops' eight-way copy cost a dozen instructions of remainder
+   dispatch on every push. */
+static inline int64_t admf_deque_keep(const double* pairs, int64_t head, int64_t size, int64_t n,
                                       double x, int is_max) {
+    int64_t n2 = 2 * n, b2 = 2 * (head + size - 1);     /* the back's value: pairs[b2] */
+    if (b2 >= n2) b2 -= n2;
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 1
 #endif
     while (size > 0) {
-        int64_t back = head + size - 1;
-        if (back >= n) back -= n;
-        if (is_max ? !(vals[back] <= x) : !(vals[back] >= x)) break;
+        if (is_max ? !(pairs[b2] <= x) : !(pairs[b2] >= x)) break;
         size--;
+        b2 -= 2;
+        if (b2 < 0) b2 += n2;
     }
     return size;
 }
