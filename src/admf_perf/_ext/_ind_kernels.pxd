@@ -50,7 +50,8 @@ ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_
 #: IndicatorBank's blocks: one per symbol, ``block`` bytes apart; the kernel
 #: struct at 0, then the outputs, the bar count and the ring.
 cdef struct BankLayout:
-    Py_ssize_t n, block, out_off, cnt_off, ring_off
+    Py_ssize_t n, block, out_off, cnt_off   # the heads: n of block bytes, from the start
+    Py_ssize_t ring_off, rblock             # the rings: n of rblock bytes, from ring_off
 
 
 #: One bar for every symbol of a bank, the class's step inline (the template

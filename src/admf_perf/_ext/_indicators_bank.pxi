@@ -1,14 +1,18 @@
 # IndicatorBank's engine (included by _indicators.pyx; the API, validation
 # and pandas are incremental/bank.py's). One indicator's kernel state per
-# symbol, each in a block of one allocation:
+# symbol, in one allocation of two regions:
 #
-#     [ kernel struct (sts, rounded up to 8) | outputs (nout doubles) |
-#       bars consumed (i64) | ring (nring doubles) ]
+#     heads: n x [ kernel struct (sts, rounded up to 8) | outputs (nout
+#                  doubles) | bars consumed (i64) ]            (``block`` each)
+#     rings: n x [ ring (nring doubles) ]                      (``rblock`` each)
 #
-# (the struct, outputs and count together: a step touches them and one ring
-# slot)
+# A step touches its symbol's head and a slot or two of its ring; a bar
+# streams through the heads in order, packed (0.75 of a cache line a symbol
+# for a 48-byte head, where a head followed by its ring straddled two lines
+# about half the time), and a ring's lines are touched only where a step
+# reads them.
 #
-# A symbol's block holds exactly what an indicator object holds (_stp,
+# A symbol's head and ring hold exactly what an indicator object holds (_stp,
 # _ring, _out, _count), so ``get`` and ``put`` copy between the two, and the
 # bank steps and runs the blocks with the class's own kernels (BANK_UPDATES, BANK_RUNS:
 # the template's tables; the AVX2 runs where a single indicator uses them),
@@ -43,7 +47,7 @@ cdef class BankCore:
     (``batch``) without the GIL (see ``IndicatorBank``)."""
 
     cdef _Indicator proto       # freshly constructed: every symbol's first state
-    cdef Py_ssize_t n, block, ring_off, out_off, cnt_off
+    cdef Py_ssize_t n, block, rblock, size, ring_off, out_off, cnt_off
     cdef BankLayout L
     cdef char* mem
     cdef run_fn run
@@ -69,15 +73,17 @@ cdef class BankCore:
         self.upd = BANK_UPDATES[proto._kind]
         sts8 = (self.proto._sts + 7) & ~(<size_t>7)
         self.out_off = sts8
-        self.cnt_off = self.out_off + self.nout * sizeof(double)   # the outputs it has: a block
-        # is streamed through once a bar, and a smaller one misses less
-        self.ring_off = self.cnt_off + sizeof(i64)
-        self.block = self.ring_off + self.proto._nring * sizeof(double)
-        self.L.n, self.L.block = n, self.block
+        self.cnt_off = self.out_off + self.nout * sizeof(double)   # the outputs it has: the heads
+        # are streamed through once a bar, and a smaller one misses less
+        self.block = self.cnt_off + sizeof(i64)
+        self.rblock = self.proto._nring * sizeof(double)
+        if n > (<Py_ssize_t>1 << 40) // (self.block + self.rblock):
+            raise MemoryError(f"IndicatorBank: {n} symbols of {self.block + self.rblock} bytes")
+        self.ring_off = n * self.block              # the rings' region
+        self.size = n * (self.block + self.rblock)
+        self.L.n, self.L.block, self.L.rblock = n, self.block, self.rblock
         self.L.out_off, self.L.cnt_off, self.L.ring_off = self.out_off, self.cnt_off, self.ring_off
-        if n > (<Py_ssize_t>1 << 40) // self.block:
-            raise MemoryError(f"IndicatorBank: {n} symbols of {self.block} bytes")
-        self.mem = <char*>malloc(n * self.block)
+        self.mem = <char*>malloc(self.size)
         if self.mem == NULL:
             raise MemoryError()
         self._fresh()
@@ -92,10 +98,13 @@ cdef class BankCore:
         for j in range(self.n):
             b = self.mem + j * self.block
             memcpy(b, self.proto._stp, self.proto._sts)
-            memset(b + self.ring_off, 0, self.proto._nring * sizeof(double))
+            memset(self._ring(j), 0, self.rblock)
             for k in range(self.nout):
                 (<double*>(b + self.out_off))[k] = NAN
             (<i64*>(b + self.cnt_off))[0] = 0
+
+    cdef inline char* _ring(self, Py_ssize_t j) noexcept nogil:
+        return self.mem + self.ring_off + j * self.rblock
 
     cdef int _idle(self, str method) except -1:
         if self.busy:
@@ -221,7 +230,7 @@ cdef class BankCore:
         self._claim("batch")
         try:
             job.bad = bad = <BankBad*>calloc(threads, sizeof(BankBad))
-            job.saved = <char*>malloc(self.n * self.block)     # each part saves its columns
+            job.saved = <char*>malloc(self.size)        # each part saves its columns
             if job.saved == NULL or bad == NULL:
                 raise MemoryError()
             if threads > 1:
@@ -233,7 +242,7 @@ cdef class BankCore:
             admf_workers_give(ws, k_ws)
             failed = job.stop
             if failed:                                  # all or nothing
-                memcpy(self.mem, job.saved, self.n * self.block)
+                memcpy(self.mem, job.saved, self.size)
                 for t in range(threads):                # the first symbol that failed
                     if bad[t].j >= 0:
                         self._not_finite("batch", bad[t].j, bad[t].i, bad[t].k, bad[t].v)
@@ -262,7 +271,7 @@ cdef class BankCore:
         self._idle("get")
         ind = type(self.proto)(*self.proto._args)
         memcpy(ind._stp, b, self.proto._sts)
-        memcpy(ind._ring, b + self.ring_off, self.proto._nring * sizeof(double))
+        memcpy(ind._ring, self._ring(j), self.rblock)
         memcpy(ind._out, b + self.out_off, self.nout * sizeof(double))
         ind._count = (<i64*>(b + self.cnt_off))[0]
         return ind
@@ -275,7 +284,7 @@ cdef class BankCore:
         if type(ind) is not type(self.proto) or ind._args != self.proto._args or ind._source is not None:
             raise TypeError(f"IndicatorBank: symbol {j} needs a {self.proto!r}, got {ind!r}")
         memcpy(b, ind._stp, self.proto._sts)
-        memcpy(b + self.ring_off, ind._ring, self.proto._nring * sizeof(double))
+        memcpy(self._ring(j), ind._ring, self.rblock)
         memcpy(b + self.out_off, ind._out, self.nout * sizeof(double))
         (<i64*>(b + self.cnt_off))[0] = ind._count
 
@@ -290,7 +299,7 @@ cdef class BankCore:
         """An independent bank with the same states."""
         self._idle("copy")
         cdef BankCore other = BankCore(self.proto, self.n, self.skip)
-        memcpy(other.mem, self.mem, self.n * self.block)
+        memcpy(other.mem, self.mem, self.size)
         return other
 
 
@@ -327,7 +336,9 @@ cdef void _bank_part(void* ctx, Py_ssize_t part) noexcept nogil:
     cdef Py_ssize_t lo = part * job.per
     cdef Py_ssize_t hi = min(job.L.n, lo + job.per)
     r.j, r.i, r.k, r.v = -1, -1, 0, 0.0
+    cdef Py_ssize_t rings = job.L.ring_off + lo * job.L.rblock
     memcpy(job.saved + lo * job.L.block, job.mem + lo * job.L.block, (hi - lo) * job.L.block)
+    memcpy(job.saved + rings, job.mem + rings, (hi - lo) * job.L.rblock)
     _columns(job, lo, hi, r)
 
 
@@ -336,7 +347,7 @@ cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noe
     set when one is met, or when there is no memory for their scratch
     (``bad`` left empty: the batch raises MemoryError)."""
     cdef Py_ssize_t nb = job.nb, n = job.L.n, block = job.L.block, i, j, m, q
-    cdef Py_ssize_t ring_off = job.L.ring_off, out_off = job.L.out_off
+    cdef Py_ssize_t ring_off = job.L.ring_off, rblock = job.L.rblock, out_off = job.L.out_off
     cdef int nin = job.nin, nout = job.nout, k, miss
     cdef bint skip = job.skip
     cdef run_fn run = job.run
@@ -435,13 +446,13 @@ cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noe
             if m == nb:                     # every bar: the kernel writes the output columns
                 for k in range(nout):
                     od[k] = job.out + nb * (j + n * k)
-                run(b, <double*>(b + ring_off), run_in, od, m)
+                run(b, <double*>(mem + ring_off + j * rblock), run_in, od, m)
                 for k in range(nout):
                     po[k] = od[k][m - 1]
                 (<i64*>(b + job.L.cnt_off))[0] += m
                 continue
             if m:
-                run(b, <double*>(b + ring_off), run_in, o, m)
+                run(b, <double*>(mem + ring_off + j * rblock), run_in, o, m)
             # some bars missing: each output holds its last value over them
             for k in range(nout):
                 last[k] = po[k]
