@@ -146,6 +146,7 @@ cdef class BankCore:
         cdef Py_ssize_t bad = -1, n = self.n
         cdef int k, badk = 0
         cdef double* o
+        cdef cnp.npy_intp dims[2]
         if PyTuple_GET_SIZE(rows) != self.nin:
             return NotImplemented
         for k in range(self.nin):
@@ -154,10 +155,8 @@ cdef class BankCore:
                     and cnp.PyArray_DIM(<cnp.ndarray>row, 0) == n):
                 return NotImplemented
             a[k] = <const double*>cnp.PyArray_DATA(<cnp.ndarray>row)
-        if self.nout == 1:
-            out = np.empty(n, dtype=np.float64)
-        else:
-            out = np.empty((n, self.nout), dtype=np.float64)
+        dims[0], dims[1] = n, self.nout      # numpy's C API: no argument parsing a bar
+        out = cnp.PyArray_EMPTY(1 if self.nout == 1 else 2, dims, cnp.NPY_FLOAT64, 0)
         o = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
         self._claim("update")
         try:
