@@ -966,10 +966,13 @@ cdef inline void StdDev_init(StdDevSt* s, i64 period, double nbdev) noexcept nog
 
 cdef inline void StdDev_step(StdDevSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef double m2
-    out[0] = NAN
+    # out stored once, on its path: a NaN stored first had to be kept, as
+    # out may alias the state as far as GCC knows
     if var_push(s, ring, x[0]):
         m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
         out[0] = admf_sqrt(var_v(s, m2)) * s.nb
+    else:
+        out[0] = NAN
 
 
 cdef inline int StdDev_run(StdDevSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -1015,14 +1018,15 @@ cdef inline void BollingerBands_init(BollingerBandsSt* s, i64 period, double up,
 cdef inline void BollingerBands_step(BollingerBandsSt* s, double* ring, const double* x,
                                      double* out) noexcept nogil:
     cdef double m2, mid, sd
-    out[0] = out[1] = out[2] = NAN
-    if var_push(s, ring, x[0]):
+    if var_push(s, ring, x[0]):         # out stored once (StdDev_step)
         m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
         mid = s.r + s.s1 * s.inv
         sd = admf_sqrt(var_v(s, m2))
         out[0] = mid + sd * s.up
         out[1] = mid
         out[2] = mid - sd * s.down
+    else:
+        out[0] = out[1] = out[2] = NAN
 
 
 cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const double** a, double** o,
