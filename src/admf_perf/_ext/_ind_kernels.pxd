@@ -47,8 +47,9 @@ ctypedef long long i64
 ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil
 
 
-#: IndicatorBank's blocks: one per symbol, ``block`` bytes apart; the kernel
-#: struct at 0, then the outputs, the bar count and the ring.
+#: IndicatorBank's layout: a head per symbol (the kernel struct at 0, then the
+#: outputs and the bar count), ``block`` bytes apart from the start, then a
+#: ring per symbol, ``rblock`` bytes apart from ``ring_off``.
 cdef struct BankLayout:
     Py_ssize_t n, block, out_off, cnt_off   # the heads: n of block bytes, from the start
     Py_ssize_t ring_off, rblock             # the rings: n of rblock bytes, from ring_off

@@ -14,7 +14,7 @@
 #
 # A symbol's head and ring hold exactly what an indicator object holds (_stp,
 # _ring, _out, _count), so ``get`` and ``put`` copy between the two, and the
-# bank steps and runs the blocks with the class's own kernels (BANK_UPDATES, BANK_RUNS:
+# bank steps and runs the symbols with the class's own kernels (BANK_UPDATES, BANK_RUNS:
 # the template's tables; the AVX2 runs where a single indicator uses them),
 # so every symbol's outputs are the single class's, bit for bit.
 
@@ -366,6 +366,7 @@ cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noe
     cdef double last[3]
     cdef Py_ssize_t* pos
     cdef char* b
+    cdef double* ring
     cdef double* po
     # The inputs of G symbols at a time, gathered by rows: a panel in C
     # order holds a bar's symbols side by side, so one cache line serves
@@ -414,6 +415,7 @@ cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noe
                     run_in[k] = cb[k]
                 clean = clean and admf_all_finite(run_in[k], nb)
             b = mem + j * block
+            ring = <double*>(mem + ring_off + j * rblock)
             po = <double*>(b + out_off)
             m = 0
             if clean:                       # every bar present and finite (the common case)
@@ -445,13 +447,13 @@ cdef void _columns(BankJob* job, Py_ssize_t lo, Py_ssize_t hi, BankBad* bad) noe
             if m == nb:                     # every bar: the kernel writes the output columns
                 for k in range(nout):
                     od[k] = job.out + nb * (j + n * k)
-                run(b, <double*>(mem + ring_off + j * rblock), run_in, od, m)
+                run(b, ring, run_in, od, m)
                 for k in range(nout):
                     po[k] = od[k][m - 1]
                 (<i64*>(b + job.L.cnt_off))[0] += m
                 continue
             if m:
-                run(b, <double*>(mem + ring_off + j * rblock), run_in, o, m)
+                run(b, ring, run_in, o, m)
             # some bars missing: each output holds its last value over them
             for k in range(nout):
                 last[k] = po[k]
