@@ -97,6 +97,8 @@ cdef extern from "admf_ind.h":
                        double* sumroc, double* kama) noexcept nogil
     unsigned long long admf_obv_run(const double* c, const double* v, double* y, Py_ssize_t n,
                                     double prev, double* obv) noexcept nogil
+    void admf_t3_run(const double* x, double* y, Py_ssize_t n, double* e, double k, double k1,
+                     double c1, double c2, double c3, double c4) noexcept nogil
     unsigned long long admf_trange_run(const double* h, const double* l, const double* c, double* y,
                                        Py_ssize_t n) noexcept nogil
     #: the rolling extremes' deque, its back dropped where x makes it irrelevant: its new length
@@ -2568,27 +2570,20 @@ cdef inline void T3_step(T3St* s, double* ring, const double* x, double* out) no
 
 
 cdef inline int T3_run(T3St* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    """Steps through the staged seeding, then the six EMAs in registers."""
+    """Steps through the staged seeding, then the six EMAs in registers
+    (admf_t3_run)."""
     cdef const double* x = a[0]
     cdef double* y = o[0]
     cdef i64 p = s.period
-    cdef Py_ssize_t i = 0, j
-    cdef double k, k1, c1, c2, c3, c4, e1, e2, e3, e4, e5, e6
+    cdef Py_ssize_t i = 0
+    cdef double e[6]
     while i < n and (p == 1 or s.n < 6 * p - 5):
         T3_step(s, ring, &x[i], &y[i])
         i += 1
     if i < n:
-        k, k1, c1, c2, c3, c4 = s.k, s.k1, s.c1, s.c2, s.c3, s.c4
-        e1, e2, e3, e4, e5, e6 = s.e1, s.e2, s.e3, s.e4, s.e5, s.e6
-        for j in range(i, n):
-            e1 = fma(k1, e1, k * x[j])
-            e2 = fma(k1, e2, k * e1)
-            e3 = fma(k1, e3, k * e2)
-            e4 = fma(k1, e4, k * e3)
-            e5 = fma(k1, e5, k * e4)
-            e6 = fma(k1, e6, k * e5)
-            y[j] = fma(c4, e3, fma(c3, e4, fma(c1, e6, c2 * e5)))
-        s.e1, s.e2, s.e3, s.e4, s.e5, s.e6 = e1, e2, e3, e4, e5, e6
+        e[0], e[1], e[2], e[3], e[4], e[5] = s.e1, s.e2, s.e3, s.e4, s.e5, s.e6
+        admf_t3_run(x + i, y + i, n - i, e, s.k, s.k1, s.c1, s.c2, s.c3, s.c4)
+        s.e1, s.e2, s.e3, s.e4, s.e5, s.e6 = e[0], e[1], e[2], e[3], e[4], e[5]
         s.n += n - i
     return not admf_all_finite(x, n)
 
