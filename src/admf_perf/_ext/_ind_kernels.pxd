@@ -108,6 +108,10 @@ cdef extern from "admf_ind.h":
     double arr_sum "admf_sum_lr"(const double* a, i64 L) noexcept nogil
     #: |a[0] - m| + ... + |a[L - 1] - m|, left to right
     double arr_absdev "admf_absdev_lr"(const double* a, i64 L, double m) noexcept nogil
+    double sum_from "admf_sum_lr_from"(double s, const double* a, i64 L) noexcept nogil
+    double sum16_from "admf_sum16_from"(double s, const double* a, i64 L) noexcept nogil
+    double absdev16_from "admf_absdev16_from"(double s, const double* a, i64 L, double m) noexcept nogil
+    double absdev2 "admf_absdev2_lr"(const double* a1, i64 n1, const double* a2, i64 n2, double m) noexcept nogil
 
 
 cdef extern from "admf_ind.h":
@@ -2438,7 +2442,9 @@ cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o
 # and the mean absolute deviation from that mean, both summed over the window
 # in the ring's slot order as TA-Lib sums its circular buffer; (tp - mean) /
 # (0.015 * deviation), 0 when either is within TA_EPSILON of the prices'
-# scale): O(n) per bar, as TA-Lib
+# scale): O(n) per bar, as TA-Lib.  The run: the typical prices into a
+# scratch array (the ring's last p - 1 first), the windows summed from it in
+# slot order (cci_windows), then the ring as the steps would leave it
 
 cdef struct CCISt:
     i64 n, pos, period
@@ -2453,10 +2459,19 @@ cdef inline void CCI_init(CCISt* s, i64 period) noexcept nogil:
     s.period = period
 
 
+cdef inline double cci_out(double tp, double avg, double dev, double dp) noexcept nogil:
+    """The output from the newest typical price, the window's mean and its
+    summed absolute deviation."""
+    cdef double d = tp - avg
+    if fabs(d) <= TA_EPS * (fabs(tp) + fabs(avg)) or dev <= TA_EPS * fabs(avg) * dp:
+        return 0.0                      # TA-Lib's zero tests, at the prices' scale
+    return d / (0.015 * (dev / dp))
+
+
 cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 p = s.period
     cdef double tp = (x[0] + x[1] + x[2]) / 3.0
-    cdef double avg, dev, d
+    cdef double avg, dev
     ring[s.pos] = tp
     s.pos += 1
     if s.pos == p:
@@ -2467,11 +2482,76 @@ cdef inline void CCI_step(CCISt* s, double* ring, const double* x, double* out) 
         return
     avg = arr_sum(ring, p) / <double>p
     dev = arr_absdev(ring, p, avg)
-    d = tp - avg
-    if fabs(d) <= TA_EPS * (fabs(tp) + fabs(avg)) or dev <= TA_EPS * fabs(avg) * <double>p:
-        out[0] = 0.0                    # TA-Lib's zero tests, at the prices' scale
-    else:
-        out[0] = d / (0.015 * (dev / <double>p))
+    out[0] = cci_out(tp, avg, dev, <double>p)
+
+
+cdef inline void cci_windows(const double* T, double* y, Py_ssize_t m, i64 p, i64 pos) noexcept nogil:
+    """CCI past its warm-up over an array of typical prices: bar t's window
+    is T[t:t + p], its newest value in ring slot pos (pos + t wrapped for
+    bar t), and both sums run in the ring's slot order, as the step's (and
+    TA-Lib's circular buffer): slots 0 .. pos, T[t + p - 1 - pos:t + p],
+    then slots pos + 1 .. p - 1, T[t:t + p - 1 - pos].  The first part of
+    the mean's sum is the one the bar before summed, plus the newest value
+    (pre: over slots 0 .. pos, begun again at slot 0), so only the second
+    part is summed anew: about half the additions.  The deviation's terms
+    depend on the bar's mean: both parts anew.  The step reads its ring
+    right after storing the newest value in it, and a 16-byte pair load
+    over that pending 8-byte store waits for it to reach the cache: each
+    bar then waited for the last one.  Here every value was written before
+    the loop, and the bars' sums overlap."""
+    cdef double dp = <double>p, pre, avg, dev
+    cdef const double* w
+    cdef Py_ssize_t t
+    cdef i64 n1
+    pre = arr_sum(T + p - 1 - pos, pos)     # slots 0 .. pos - 1
+    for t in range(m):
+        w = T + t
+        n1 = pos + 1
+        pre = (0.0 if pos == 0 else pre) + w[p - 1]
+        if p <= 16:                     # the branch goes the same way every bar
+            avg = sum16_from(pre, w, p - n1) / dp
+            dev = absdev16_from(absdev16_from(0.0, w + p - n1, n1, avg), w, p - n1, avg)
+        else:
+            avg = sum_from(pre, w, p - n1) / dp
+            dev = absdev2(w + p - n1, n1, w, p - n1, avg)
+        y[t] = cci_out(w[p - 1], avg, dev, dp)
+        pos += 1
+        if pos == p:
+            pos = 0
+
+
+cdef inline int CCI_run(CCISt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
+    cdef const double* H = a[0]
+    cdef const double* L = a[1]
+    cdef const double* C = a[2]
+    cdef i64 p = s.period, pos, k
+    cdef Py_ssize_t i = 0, t, m
+    cdef double* T
+    cdef double x[3]
+    if not rows_finite(a, 3, 0, n):
+        return 1
+    T = <double*>scratch((p - 1 + n) * sizeof(double))
+    if T == NULL:
+        return RUN_NOMEM
+    while i < n and s.n < p - 1:        # the warm-up: until the ring holds p - 1 values
+        x[0], x[1], x[2] = H[i], L[i], C[i]
+        CCI_step(s, ring, x, &o[0][i])
+        i += 1
+    m = n - i
+    if m > 0:
+        pos = s.pos                     # the slot of the next value
+        for k in range(1, p):           # the last p - 1 values, oldest first
+            T[p - 1 - k] = ring[pos - k if pos >= k else pos - k + p]
+        for t in range(m):
+            T[p - 1 + t] = (H[i + t] + L[i + t] + C[i + t]) / 3.0
+        cci_windows(T, o[0] + i, m, p, pos)
+        pos = (pos + m) % p             # the slot of the next value, after m more
+        for k in range(1, p + 1):       # the last p values back in their slots
+            ring[pos - k if pos >= k else pos - k + p] = T[p - 1 + m - k]
+        s.pos = pos
+        s.n += m
+    free(T)
+    return 0
 
 
 # T3 (TA-Lib T3: six EMAs chained, k = 2 / (n + 1) as fma(1 - k, e, k * x);

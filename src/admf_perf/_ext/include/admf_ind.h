@@ -768,8 +768,7 @@ static inline int64_t admf_deque_keep(const double* pairs, int64_t head, int64_t
 
 /* a[0] + a[1] + ... + a[n - 1] added left to right, as TA-Lib adds its
    buffers: sixteen a turn while more are left, then the rest straight. */
-static inline double admf_sum_lr(const double* a, int64_t n) {
-    double s = 0.0;
+static inline double admf_sum_lr_from(double s, const double* a, int64_t n) {
     const double* e;
 #define ADMF_SUM_TERM(k) (s += e[-(k)])
     for (; n > 16; n -= 16, a += 16) {
@@ -782,7 +781,24 @@ static inline double admf_sum_lr(const double* a, int64_t n) {
     return s;
 }
 
-/* |a[0] - m| + |a[1] - m| + ..., left to right (as admf_sum_lr).  Where
+static inline double admf_sum_lr(const double* a, int64_t n) {
+    return admf_sum_lr_from(0.0, a, n);
+}
+
+/* admf_absdev_acc's running sum: the low lane of an SSE2 register (no
+   conversion from a double in between: the one GCC emits, vmovq between
+   registers, is an instruction valgrind 3.19 cannot run), or a double */
+#if defined(__SSE2__) || defined(_M_X64)
+typedef __m128d admf_absacc;
+#define ADMF_ABSACC_ZERO _mm_setzero_pd()
+#define ADMF_ABSACC_VALUE(s) _mm_cvtsd_f64(s)
+#else
+typedef double admf_absacc;
+#define ADMF_ABSACC_ZERO 0.0
+#define ADMF_ABSACC_VALUE(s) (s)
+#endif
+
+/* s + |a[0] - m| + |a[1] - m| + ..., left to right (as admf_sum_lr).  Where
    SSE2 is (every x86-64), the differences and their absolute values a pair
    at a time (subpd, andpd: the scalar's bits), only the additions one by
    one (addsd into the low lane of an accumulator: a scalar accumulator
@@ -791,15 +807,15 @@ static inline double admf_sum_lr(const double* a, int64_t n) {
    large for GCC to inline it in its run).  Always inlined: GCC's size
    estimate of the jump table left it a call.  (A pair load over a value
    its caller has just stored, 8 bytes, waits for that store to reach the
-   cache: CCI.batch loses 3% in wall-clock to it; docs/indicators.md.) */
+   cache: CCI's step does, and its batch runs from an array instead.) */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline double admf_absdev_lr(const double* a, int64_t n, double m) {
+static inline admf_absacc admf_absdev_acc(admf_absacc s, const double* a, int64_t n, double m) {
     const double* e;
 #if defined(__SSE2__) || defined(_M_X64)
     const __m128d mm = _mm_set1_pd(m), mask = _mm_castsi128_pd(_mm_set1_epi64x(INT64_MAX));
-    __m128d t, s = _mm_setzero_pd();
+    __m128d t;
 #define ADMF_ABSDEV_TERM(k) (t = _mm_and_pd(_mm_sub_pd(_mm_loadu_pd(e - 2 * (k)), mm), mask), \
                              s = _mm_add_sd(s, t), s = _mm_add_sd(s, _mm_unpackhi_pd(t, t)))
 #define ADMF_ABSDEV_UNIT 2
@@ -809,7 +825,6 @@ static inline double admf_absdev_lr(const double* a, int64_t n, double m) {
     }
     n >>= 1;                            /* pairs */
 #else
-    double s = 0.0;
 #define ADMF_ABSDEV_TERM(k) (s += fabs(e[-(k)] - m))
 #define ADMF_ABSDEV_UNIT 1
 #endif
@@ -821,11 +836,41 @@ static inline double admf_absdev_lr(const double* a, int64_t n, double m) {
     ADMF_DOWN8(n, ADMF_ABSDEV_TERM)
 #undef ADMF_ABSDEV_TERM
 #undef ADMF_ABSDEV_UNIT
-#if defined(__SSE2__) || defined(_M_X64)
-    return _mm_cvtsd_f64(s);
-#else
     return s;
+}
+
+#if defined(__GNUC__)
+__attribute__((always_inline))
 #endif
+static inline double admf_absdev_lr(const double* a, int64_t n, double m) {
+    return ADMF_ABSACC_VALUE(admf_absdev_acc(ADMF_ABSACC_ZERO, a, n, m));
+}
+
+/* The same sums from a start value, for a window in two parts (CCI's run:
+   the ring's slot order over an array in bar order).  Up to 16 terms, one
+   by one: one entry into the run of terms, no loop, no odd one out. */
+static inline double admf_sum16_from(double s, const double* a, int64_t n) {
+    const double* e = a + n;
+#define ADMF_SUM_TERM(k) (s += e[-(k)])
+    ADMF_DOWN16(n, ADMF_SUM_TERM)
+#undef ADMF_SUM_TERM
+    return s;
+}
+
+static inline double admf_absdev16_from(double s, const double* a, int64_t n, double m) {
+    const double* e = a + n;
+#define ADMF_ABSDEV_TERM(k) (s += fabs(e[-(k)] - m))
+    ADMF_DOWN16(n, ADMF_ABSDEV_TERM)
+#undef ADMF_ABSDEV_TERM
+    return s;
+}
+
+/* |a1[0] - m| + ... + |a1[n1 - 1] - m| + |a2[0] - m| + ..., left to right */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline double admf_absdev2_lr(const double* a1, int64_t n1, const double* a2, int64_t n2, double m) {
+    return ADMF_ABSACC_VALUE(admf_absdev_acc(admf_absdev_acc(ADMF_ABSACC_ZERO, a1, n1, m), a2, n2, m));
 }
 
 #endif /* ADMF_IND_H */
