@@ -506,6 +506,16 @@ static uint64_t admf_obv_run(const double* c, const double* v, double* y, Py_ssi
 #define ADMF_OPAQUE(p) ((void)0)
 #endif
 
+/* six turns from bar o of the loop's pointers: the roles back in place */
+#define ADMF_T3_SIX(o) do {                                                   \
+        ADMF_T3_TURN(xp[(o)], yp[(o)], a, b, c, d, f);                        \
+        ADMF_T3_TURN(xp[(o) + 1], yp[(o) + 1], c, a, b, f, d);                \
+        ADMF_T3_TURN(xp[(o) + 2], yp[(o) + 2], b, c, a, d, f);                \
+        ADMF_T3_TURN(xp[(o) + 3], yp[(o) + 3], a, b, c, f, d);                \
+        ADMF_T3_TURN(xp[(o) + 4], yp[(o) + 4], c, a, b, d, f);                \
+        ADMF_T3_TURN(xp[(o) + 5], yp[(o) + 5], b, c, a, f, d);                \
+    } while (0)
+
 ADMF_NO_SLP
 static void admf_t3_run(const double* x, double* y, Py_ssize_t n, double* e, double k, double k1,
                         double c1, double c2, double c3, double c4) {
@@ -545,18 +555,8 @@ static void admf_t3_run(const double* x, double* y, Py_ssize_t n, double* e, dou
         double* yp = y;
         for (; xp + 11 < x + n; xp += 12, yp += 12) {
             ADMF_OPAQUE(kc);
-            ADMF_T3_TURN(xp[0], yp[0], a, b, c, d, f);
-            ADMF_T3_TURN(xp[1], yp[1], c, a, b, f, d);
-            ADMF_T3_TURN(xp[2], yp[2], b, c, a, d, f);
-            ADMF_T3_TURN(xp[3], yp[3], a, b, c, f, d);
-            ADMF_T3_TURN(xp[4], yp[4], c, a, b, d, f);
-            ADMF_T3_TURN(xp[5], yp[5], b, c, a, f, d);
-            ADMF_T3_TURN(xp[6], yp[6], a, b, c, d, f);
-            ADMF_T3_TURN(xp[7], yp[7], c, a, b, f, d);
-            ADMF_T3_TURN(xp[8], yp[8], b, c, a, d, f);
-            ADMF_T3_TURN(xp[9], yp[9], a, b, c, f, d);
-            ADMF_T3_TURN(xp[10], yp[10], c, a, b, d, f);
-            ADMF_T3_TURN(xp[11], yp[11], b, c, a, f, d);
+            ADMF_T3_SIX(0);
+            ADMF_T3_SIX(6);
         }
         j = xp - x;
     }
@@ -578,6 +578,7 @@ static void admf_t3_run(const double* x, double* y, Py_ssize_t n, double* e, dou
     }
     e[0] = e1; e[1] = e2; e[2] = a; e[3] = d; e[4] = e5; e[5] = e6;
 }
+#undef ADMF_T3_SIX
 #undef ADMF_T3_TURN
 
 /* TRANGE over arrays: y[j] = the true range of bar j against c[j - 1], for
