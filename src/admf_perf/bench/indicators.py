@@ -135,8 +135,9 @@ OPEN_GOALS: dict[str, str] = {
     # division packed beside ATR's recurrence), CMO 0.69/0.22 (its divisions
     # packed; was 1.02/0.27), T3 0.93/0.88 (2026-12-06: its run skewed, the
     # six EMAs' multiply-adds independent within a bar; was 0.95/1.03) pass
-    # both. Open: SAR 1.10/0.83 (a new extreme by selects: the branch was a
-    # coin toss; more instructions)
+    # both. Open: SAR 1.05/0.78 (a new extreme by selects: the branch was a
+    # coin toss; more instructions; 1.10 before the finiteness pass's
+    # multiply-adds, 2026-12-06)
     "ParabolicSAR.batch": "issue 14",
 }
 
