@@ -1748,8 +1748,8 @@ cdef inline int VWAP_run(VWAPSt* s, double* ring, const double** a, double** o, 
 
 # ---------------------------------------------------------------------------
 # The newer kernels (TA-Lib's fifteen of issue 14).  Each has a run of its own
-# but CCI, whose run the template writes (``_indicators_classes.pxi.in``,
-# STEPS_ONLY: its steps, then the inputs checked).
+# (CCI's since 2026-12-06: before, the template's steps, STEPS_ONLY in
+# ``_indicators_classes.pxi.in``).
 # ---------------------------------------------------------------------------
 
 # TrueRange (TA-Lib TRANGE: the true range from bar 1)
