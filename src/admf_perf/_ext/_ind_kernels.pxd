@@ -104,6 +104,10 @@ cdef extern from "admf_ind.h":
     #: the rolling extremes' deque, its back dropped where x makes it irrelevant: its new length
     i64 deque_keep "admf_deque_keep"(const double* pairs, i64 head, i64 size, i64 n, double x,
                                      bint is_max) noexcept nogil
+    #: x into a short window's ring (each value twice: slots head and head + n, head
+    #: then the next slot); the window's extreme, the newest of equal values (n <= 8)
+    double window_add_max "admf_window_add_max"(double* ring, i64* head, i64 n, double x) noexcept nogil
+    double window_add_min "admf_window_add_min"(double* ring, i64* head, i64 n, double x) noexcept nogil
     #: a[0] + ... + a[L - 1], left to right (TA-Lib's order)
     double arr_sum "admf_sum_lr"(const double* a, i64 L) noexcept nogil
     #: |a[0] - m| + ... + |a[L - 1] - m|, left to right
@@ -128,6 +132,7 @@ cdef enum:
     ULT_CHUNK = 64  # UltimateOscillator's bars per packed pass of its divisions
     RSI_CHUNK = 64  # RSI's and CMO's bars per packed pass of their divisions
     SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
+    SHORT_WINDOW = 8    # a rolling extreme this short is kept as its window (ext_add)
     RUN_NOMEM = -1      # a run's scratch could not be allocated (nothing changed)
 
 
@@ -1073,9 +1078,21 @@ cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const doub
 # RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
 # (slot j: its value in ring[2j], its bar index in ring[2j + 1]; every class
 # with deques keeps them first in its ring, in its state's order: the
-# pickled state's version 2 upgrade relies on it); the run uses van
-# Herk / Gil-Werman block extremes once the window lies in the array, then
-# rebuilds the deque from the last window
+# pickled state's upgrades rely on it); the run uses van Herk / Gil-Werman
+# block extremes once the window lies in the array, then rebuilds the deque
+# from the last window.
+#
+# A window of at most SHORT_WINDOW bars is no deque but the window itself
+# (``ext_add``): each value stored twice, in ring[head] and ring[head + n], so
+# the window lies in a row, ring[head + 1 .. head + n] after the store; its
+# extreme one maxsd / minsd a value, in bar order (window_max).  The deque's
+# pops and its front's expiry were branches on the data, one mispredicted
+# every bar or two; its ring's pairs, twice the bytes.  ``head`` is then the
+# slot of the next value (k mod n) and ``size`` 0.  Stochastic and StochRSI
+# (their windows: 5 bars by default) keep short windows so.  The others keep
+# the deque for every window: Aroon needs the extreme's bar, and the test of
+# the window's length cost the defaults of the rest more than it saved
+# (WilliamsR's 14 bars: its bank update 5%; RollingMax's 30: 4%).
 # ---------------------------------------------------------------------------
 
 cdef struct DequeSt:
@@ -1109,6 +1126,24 @@ cdef inline double deque_add(DequeSt* s, double* ring, double x, bint is_max) no
     return ring[2 * head]
 
 
+cdef inline double window_add(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """ext_add of a short window (period <= SHORT_WINDOW): x stored twice,
+    the extreme of the last ``period`` values scanned (of the values seen
+    so far and zeros while fewer came: the callers wait for the window)."""
+    s.k += 1
+    if is_max:
+        return window_add_max(ring, &s.head, s.period, x)
+    return window_add_min(ring, &s.head, s.period, x)
+
+
+cdef inline double ext_add(DequeSt* s, double* ring, double x, bint is_max) noexcept nogil:
+    """x added to the last ``period`` values: their extreme (as deque_add),
+    from the window itself when it is short, else from the deque."""
+    if s.period <= SHORT_WINDOW:
+        return window_add(s, ring, x, is_max)
+    return deque_add(s, ring, x, is_max)
+
+
 cdef inline double deque_front_index(const DequeSt* s, const double* ring) noexcept nogil:
     """The bar index of the deque's extreme, as a double."""
     return ring[2 * s.head + 1]
@@ -1118,6 +1153,25 @@ cdef inline double deque_push(DequeSt* s, double* ring, double x, bint is_max) n
     """The extreme of the last ``period`` values with x added (NaN before)."""
     cdef double front = deque_add(s, ring, x, is_max)
     return front if s.k >= s.period else NAN
+
+
+cdef inline void ext_refill(DequeSt* s, double* ring, const double* x, Py_ssize_t n, i64 k,
+                            bint is_max, bint windows=True) noexcept nogil:
+    """The deque (or window: ``windows`` and a short one, as ext_add) as
+    streaming the array's last values leaves it (k: the values pushed in
+    all, n >= period)."""
+    cdef i64 p = s.period
+    cdef Py_ssize_t j
+    s.size = 0
+    s.k = k - p
+    if windows and p <= SHORT_WINDOW:
+        s.head = s.k % p                # a window's slots: the bars' indices mod p
+        for j in range(n - p, n):
+            window_add(s, ring, x[j], is_max)
+    else:
+        s.head = 0
+        for j in range(n - p, n):
+            deque_add(s, ring, x[j], is_max)
 
 
 cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
@@ -1140,10 +1194,7 @@ cdef inline int deque_run(DequeSt* s, double* ring, const double* x, double* y, 
         admf_vhgw_min(x, y, n, p, buf)
     free(buf)
     bad = not admf_all_finite(x, n)
-    s.head = s.size = 0                 # the deque of the last window, as streaming leaves it
-    s.k = k0 + n - p
-    for i in range(n - p, n):
-        deque_add(s, ring, x[i], is_max)
+    ext_refill(s, ring, x, n, k0 + n, is_max, False)    # the last window, as streaming leaves it
     return bad
 
 
@@ -1507,8 +1558,8 @@ cdef inline void Stochastic_init(StochasticSt* s, i64 fastk, i64 slowk, i64 slow
 cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x, double* out) noexcept nogil:
     cdef i64 n = s.hi.period
     cdef double hh, ll, diff, k, sk, sd
-    hh = deque_add(&s.hi, ring, x[0], True)
-    ll = deque_add(&s.lo, ring + 2 * n, x[1], False)
+    hh = ext_add(&s.hi, ring, x[0], True)
+    ll = ext_add(&s.lo, ring + 2 * n, x[1], False)
     out[0] = out[1] = NAN
     if s.hi.k < n:
         return
@@ -1588,15 +1639,11 @@ cdef inline HL ext_values(Ext* e, const double* H, const double* L, Py_ssize_t j
 
 
 cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
-                               const double* L, Py_ssize_t n, i64 k) noexcept nogil:
-    """The two deques of a window of hi.period as streaming the array's last
-    ones leaves them (k: the values pushed in all, n >= hi.period)."""
-    cdef Py_ssize_t j, p = hi.period
-    hi.head = hi.size = lo.head = lo.size = 0
-    hi.k = lo.k = k - p
-    for j in range(n - p, n):
-        deque_add(hi, ring_hi, H[j], True)
-        deque_add(lo, ring_lo, L[j], False)
+                               const double* L, Py_ssize_t n, i64 k, bint windows=True) noexcept nogil:
+    """The two deques (or windows) of hi.period bars as streaming the
+    array's last ones leaves them (ext_refill)."""
+    ext_refill(hi, ring_hi, H, n, k, True, windows)
+    ext_refill(lo, ring_lo, L, n, k, False, windows)
 
 
 cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* H, const double* L, const double* C,
@@ -1878,7 +1925,7 @@ cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, do
             y[j] = (hh[j - j0 + p - 1] - C[j]) / diff if diff != 0.0 else 0.0
         j0 = j1
     free(hh)
-    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
+    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i), False)
     return 0
 
 
@@ -2434,7 +2481,7 @@ cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o
         ext_push(&e, H, L, j, w)
         o[0][j] = factor * (dp - <double>(j - e.lo))
         o[1][j] = factor * (dp - <double>(j - e.hi))
-    deques_refill(&s.hi, &s.lo, ring, ring + 2 * w, H, L, n, s.hi.k + (n - i))
+    deques_refill(&s.hi, &s.lo, ring, ring + 2 * w, H, L, n, s.hi.k + (n - i), False)
     return 0
 
 
@@ -2883,8 +2930,8 @@ cdef inline void stochrsi_k(StochRSISt* s, double* ring, double r, double* out) 
     cdef i64 n = s.hi.period
     cdef double hh, ll, k, d
     out[0] = out[1] = NAN
-    hh = deque_add(&s.hi, ring, r, True)
-    ll = deque_add(&s.lo, ring + 2 * n, r, False)
+    hh = ext_add(&s.hi, ring, r, True)
+    ll = ext_add(&s.lo, ring + 2 * n, r, False)
     if s.hi.k < n:
         return
     if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic's fastK

@@ -6,52 +6,101 @@ kernel's state as a dict, the ring as a list, the source): the compiled
 module and its pure-Python twin write and read the same, so a pickle loads
 into the implementation this process uses (``admf_perf._ext.load``).
 
-Versions: 3 (this release) keeps a rolling extreme's deque slot by slot,
-each value beside its bar index; 2 kept the deque's values, then their
-indices. ``upgrade`` turns a version 2 state into a version 3 one, so a
-pickle written by the previous release loads with the same contents.
+Versions: 4 (this release) keeps Stochastic's and StochRSI's rolling
+extremes of at most ``SHORT_WINDOW`` values as their windows: each value
+twice, in slots ``j`` and ``j + n`` of the deque's ring (``j``: its bar
+index mod n), ``head`` the next slot and ``size`` 0; 3 kept every extreme as
+a monotonic deque, slot by slot, each value beside its bar index; 2 kept the
+deque's values, then their indices. ``upgrade`` turns a version 2 or 3 state
+into a version 4 one, so a pickle written by an earlier release loads as the
+same indicator: its outputs from there on are the same bits.  (A deque has
+dropped the values that can no longer be an extreme: each such bar's slot
+gets the value of the next bar the deque kept, which is at least as extreme
+and newer.)
 """
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
 __all__ = ["rebuild", "upgrade"]
 
 _DEQUE_KEYS = ("k", "head", "size", "period")
+SHORT_WINDOW = 8                # the kernels' SHORT_WINDOW: a window this short is kept as itself
+_WINDOWS = ("Stochastic", "StochRSI")  # the classes that keep a short extreme as its window
 
 
 def rebuild(name: str, args: tuple[Any, ...], state: tuple[Any, ...]) -> Any:
     from admf_perf._ext import load
 
     obj = getattr(load("_indicators"), name)(*args)
-    obj.__setstate__(upgrade(state))
+    obj.__setstate__(upgrade(state, name))
     return obj
 
 
-def _deque_periods(st: Any) -> list[int]:
-    """The periods of the deques in a kernel state dict, in its order (a
-    deque is a dict of exactly k, head, size and period)."""
+def _deques(st: Any) -> list[dict]:
+    """The deques of a kernel state dict, in its order."""
     if not isinstance(st, dict):
         return []
     if tuple(st) == _DEQUE_KEYS:
-        return [st["period"]]
-    return [p for v in st.values() for p in _deque_periods(v)]
+        return [st]
+    return [d for v in st.values() for d in _deques(v)]
 
 
-def upgrade(state: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``state`` in the current version: a version 2 state's deques (first
-    in its ring, in its state dict's order, each ``period`` values then
-    ``period`` indices) interleaved slot by slot; any other state as it is
-    (``__setstate__`` names a version it cannot read)."""
-    if not (isinstance(state, tuple) and len(state) == 6 and state[0] == 2):
+def _as_window(d: dict, pairs: list, n: int) -> list | None:
+    """A version 3 deque (its ring's 2n numbers) as the window version 4
+    keeps (the same 2n numbers), or None when it is not a deque that
+    release wrote.  ``d`` is updated: head the next slot, size 0."""
+    k, head, size = d["k"], d["head"], d["size"]
+    if not all(isinstance(v, int) for v in (k, head, size)) or not (0 <= head < n and 0 <= size <= min(k, n)):
+        return None
+    kept = {}
+    for i in range(size):
+        j = (head + i) % n
+        bar = pairs[2 * j + 1]
+        if not (isinstance(bar, (int, float)) and math.isfinite(bar) and bar == int(bar) and k - n <= bar < k):
+            return None
+        kept[int(bar)] = pairs[2 * j]
+    window = [0.0] * (2 * n)            # slots of bars not seen yet: overwritten before they count
+    value = None
+    for bar in range(k - 1, max(k - n, 0) - 1, -1):
+        value = kept.get(bar, value)    # a dropped bar: the next bar kept (the back is bar k - 1)
+        if value is None:
+            return None
+        window[bar % n] = window[bar % n + n] = value
+    d["head"], d["size"] = k % n, 0
+    return window
+
+
+def upgrade(state: tuple[Any, ...], name: str) -> tuple[Any, ...]:
+    """``state`` of a ``name`` in the current version: a version 2 state's
+    deques (first in its ring, in its state dict's order, each ``period``
+    values then ``period`` indices) interleaved slot by slot (version 3);
+    a version 3 state's short deques as their windows; any other state as it
+    is (``__setstate__`` names a version it cannot read)."""
+    if not (isinstance(state, tuple) and len(state) == 6 and state[0] in (2, 3)):
         return state
-    _, count, out, st, ring, source = state
+    version, count, out, st, ring, source = state
     ring = list(ring)
     base = 0
-    for n in _deque_periods(st):
+    if version == 2:
+        for n in (d["period"] for d in _deques(st)):
+            if not (isinstance(n, int) and 0 < n and base + 2 * n <= len(ring)):
+                return state            # not a state this release wrote: __setstate__ refuses it
+            vals, idx = ring[base:base + n], ring[base + n:base + 2 * n]
+            ring[base:base + 2 * n] = [x for pair in zip(vals, idx, strict=True) for x in pair]
+            base += 2 * n
+    st = copy.deepcopy(st)
+    base = 0
+    for d in _deques(st):
+        n = d["period"]
         if not (isinstance(n, int) and 0 < n and base + 2 * n <= len(ring)):
-            return state                # not a state this release wrote: __setstate__ refuses it
-        vals, idx = ring[base:base + n], ring[base + n:base + 2 * n]
-        ring[base:base + 2 * n] = [x for pair in zip(vals, idx, strict=True) for x in pair]
+            return state
+        if n <= SHORT_WINDOW and name in _WINDOWS:
+            window = _as_window(d, ring[base:base + 2 * n], n)
+            if window is None:
+                return state
+            ring[base:base + 2 * n] = window
         base += 2 * n
-    return (3, count, out, st, ring, source)
+    return (4, count, out, st, ring, source)

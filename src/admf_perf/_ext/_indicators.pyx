@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the twin).
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 cdef extern from "admf_ind.h":
     double admf_missing() noexcept nogil

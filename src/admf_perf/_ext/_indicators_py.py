@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 #: Version of the pickled state (a tuple of plain numbers, shared with the compiled module).
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 #: The runs ``batch`` uses: the compiled module has its own and an AVX2 build
 #: of them (the same bits); the twin steps.
@@ -709,9 +709,15 @@ def BollingerBands_step(s, ring, x, out):
 # RollingMax / RollingMin (TA-Lib MAX / MIN): a monotonic deque in the ring
 # (slot j of the deque at ``base``: its value in ring[base + 2j], its bar
 # index in ring[base + 2j + 1]; every class with deques keeps them first in
-# its ring, in its state's order: _indicator_state's upgrade of a version 2
-# pickle relies on it)
+# its ring, in its state's order: _indicator_state's upgrades of older
+# pickles rely on it).  A window of at most SHORT_WINDOW values is no deque
+# but the window itself (ext_push): each value twice, in ring[base + head]
+# and ring[base + head + n], the window then in a row; head the slot of the
+# next value (k mod n), size 0: Stochastic's and StochRSI's (the others
+# keep the deque for every window).
 # =============================================================================
+
+SHORT_WINDOW = 8        # the longest window ext_push keeps as itself
 
 @dataclass(slots=True)
 class DequeSt:
@@ -751,6 +757,25 @@ def deque_push(s, ring, base, x, is_max):
     s.size += 1
     s.k += 1
     return ring[base + 2 * s.head] if s.k >= n else NAN
+
+
+def ext_push(s, ring, base, x, is_max):
+    """deque_push, or for a window of at most SHORT_WINDOW values the window
+    itself: its values oldest first, the running extreme replaced by each
+    one it is not above (below, for the minimum): the newest of equal values."""
+    n = s.period
+    if n > SHORT_WINDOW:
+        return deque_push(s, ring, base, x, is_max)
+    j = s.head
+    ring[base + j] = ring[base + j + n] = x
+    s.head = j + 1 if j + 1 < n else 0
+    s.k += 1
+    if s.k < n:
+        return NAN
+    r = -math.inf if is_max else math.inf
+    for v in ring[base + j + 1:base + j + n + 1]:
+        r = r if (r > v if is_max else r < v) else v
+    return r
 
 
 def deque_front_index(s, ring, base):
@@ -1046,8 +1071,8 @@ def Stochastic_init(s, fastk, slowk, slowd):
 
 def Stochastic_step(s, ring, x, out):
     n = s.hi.period
-    hh = deque_push(s.hi, ring, 0, x[0], True)
-    ll = deque_push(s.lo, ring, 2 * n, x[1], False)
+    hh = ext_push(s.hi, ring, 0, x[0], True)
+    ll = ext_push(s.lo, ring, 2 * n, x[1], False)
     out[0] = out[1] = NAN
     if hh != hh:
         return
@@ -2829,8 +2854,8 @@ def StochRSI_step(s, ring, x, out):
     r = rv[0]
     if r != r:
         return
-    hh = deque_push(s.hi, ring, 0, r, True)
-    ll = deque_push(s.lo, ring, 2 * n, r, False)
+    hh = ext_push(s.hi, ring, 0, r, True)
+    ll = ext_push(s.lo, ring, 2 * n, r, False)
     if hh != hh:
         return
     if abs(hh - ll) <= TA_EPS * (abs(hh) + abs(ll)):    # Stochastic's fastK

@@ -242,6 +242,6 @@ def _rebuild(cls_name: str, n: int, policy: str, params: dict, states: list) -> 
     bank = IndicatorBank(cls, n, nan_policy=policy, **params)
     for j, state in enumerate(states):
         ind = cls(**params)
-        ind.__setstate__(upgrade(state))
+        ind.__setstate__(upgrade(state, cls_name))
         bank._core.put(j, ind)
     return bank

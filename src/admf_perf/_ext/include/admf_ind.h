@@ -17,6 +17,7 @@
  * - admf_ult / admf_ult_ratios: ULTOSC's output from its totals (a bar; n bars,
  *   the divisions packed);
  * - admf_deque_keep: the rolling extremes' deque, dropping from its back;
+ * - admf_window_add_max / _min: a short window of an extreme (Stochastic, StochRSI);
  * - admf_sum_lr / admf_absdev_lr: a short window's sums, left to right;
  * - the missing-argument NaN payload and the result-tuple reuse of update.
  *
@@ -894,6 +895,61 @@ static inline double admf_sum16_from(double s, const double* a, int64_t n) {
 #undef ADMF_SUM_TERM
     return s;
 }
+
+/* The extreme of a short window (1 <= n <= 8) held oldest first in
+   e[-n] .. e[-1]: each value in order, kept when the running extreme is not
+   above it (below it: the minimum).  So of equal values the newest wins, as
+   the deque keeps it (0.0 and -0.0 too), and each term is one maxsd / minsd
+   with a memory operand, no branch: that instruction is r > v ? r : v
+   exactly, but GCC wrote the expression as two loads, a compare and an
+   integer cmov, so the accumulator is the low lane of an SSE2 register.
+   Windows of the rolling extremes up to SHORT_WINDOW (8) bars (their ring:
+   each value twice, the window in a row). */
+#if defined(__GNUC__)
+#define ADMF_NOINLINE __attribute__((noinline))
+#else
+#define ADMF_NOINLINE
+#endif
+#if defined(__SSE2__) || defined(_M_X64)
+#define ADMF_WINDOW_EXT(name, init, op)                                       \
+    static inline double name(const double* e, int64_t n) {                  \
+        __m128d r = _mm_set1_pd(init);                                        \
+        ADMF_DOWN8(n, op)                                                     \
+        return _mm_cvtsd_f64(r);                                              \
+    }
+#define ADMF_WMAX_TERM(k) (r = _mm_max_sd(r, _mm_load_sd(e - (k))))
+#define ADMF_WMIN_TERM(k) (r = _mm_min_sd(r, _mm_load_sd(e - (k))))
+#else
+#define ADMF_WINDOW_EXT(name, init, op)                                       \
+    static inline double name(const double* e, int64_t n) {                  \
+        double r = (init);                                                    \
+        ADMF_DOWN8(n, op)                                                     \
+        return r;                                                             \
+    }
+#define ADMF_WMAX_TERM(k) (r = (r > e[-(k)]) ? r : e[-(k)])
+#define ADMF_WMIN_TERM(k) (r = (r < e[-(k)]) ? r : e[-(k)])
+#endif
+ADMF_WINDOW_EXT(admf_window_max, -HUGE_VAL, ADMF_WMAX_TERM)
+ADMF_WINDOW_EXT(admf_window_min, HUGE_VAL, ADMF_WMIN_TERM)
+#undef ADMF_WINDOW_EXT
+#undef ADMF_WMAX_TERM
+#undef ADMF_WMIN_TERM
+
+/* x into a short window's ring (2n values: x in slots j and j + n, j =
+   *head, then *head the next slot) and the window's extreme.  Out of line:
+   inlined, the scan made the steps that hold it too large for GCC to
+   inline them in a bank's loop, which cost more than this call. */
+#define ADMF_WINDOW_ADD(name, ext)                                            \
+    ADMF_NOINLINE static double name(double* ring, long long* head, long long n, double x) { \
+        long long j = *head;                                                  \
+        ring[j] = x;                                                          \
+        ring[j + n] = x;                                                      \
+        *head = j + 1 < n ? j + 1 : 0;                                        \
+        return ext(ring + j + n + 1, n);                                      \
+    }
+ADMF_WINDOW_ADD(admf_window_add_max, admf_window_max)
+ADMF_WINDOW_ADD(admf_window_add_min, admf_window_min)
+#undef ADMF_WINDOW_ADD
 
 static inline double admf_absdev16_from(double s, const double* a, int64_t n, double m) {
     const double* e = a + n;
