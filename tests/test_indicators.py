@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -1282,6 +1283,63 @@ def test_twin_and_compiled_keep_one_state_past_an_infinite_difference(name):
     state = _kernel_state(comp)
     assert state[3]["gain"] == math.inf and math.isnan(state[3]["loss"])
     assert _same_numbers(state, _kernel_state(twin))
+
+
+def _int_fields(st, path=()):
+    """The paths of a kernel state dict's integer fields."""
+    for key, v in st.items():
+        if isinstance(v, dict):
+            yield from _int_fields(v, path + (key,))
+        elif isinstance(v, int):
+            yield path + (key,)
+
+
+def _with(st, path, v):
+    st = copy.deepcopy(st)
+    d = st
+    for key in path[:-1]:
+        d = d[key]
+    d[path[-1]] = v
+    return st
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_corrupted_pickled_state_is_refused_and_changes_nothing(ind, name):
+    """A state whose integers the steps index the ring with (slots,
+    lengths, parameters the ring's layout follows, counts) is checked:
+    out of range, __setstate__ raises ValueError naming the field and the
+    indicator is as before (it had read and written outside its ring: a
+    crash, or another object's memory changed)."""
+    obj = getattr(ind, name)()
+    _, rows = _stream_data(name)
+    _stream(obj, rows[:60])
+    good = obj.__getstate__()
+    version, count, out, st, ring, source = good
+    fields = list(_int_fields(st))
+    assert fields or name == "VWAP"
+    for path in fields:
+        d = st                          # the field's own dict: its window
+        for key in path[:-1]:
+            d = d[key]
+        bound = d.get("period", max((d[p] for p in ("p1", "p2", "p3") if p in d), default=0))
+        bad = [-1, -(2 ** 62)]
+        if path[-1] in ("pos", "head", "size"):         # a ring slot, a length: within the window
+            bad += [bound + (path[-1] == "size"), 2 ** 40]
+        elif path[-1] in ("period", "p1", "p2", "p3", "lag", "lookback", "pct"):   # the parameters
+            bad += [d[path[-1]] + 1]
+        for v in bad:
+            with pytest.raises(ValueError, match=re.escape(".".join(path))):
+                obj.__setstate__((version, count, out, _with(st, path, v), ring, source))
+            assert _same_numbers(_kernel_state(obj), good[:5]), f"{path}={v}"
+    if fields:                          # a float where an integer is
+        with pytest.raises(TypeError, match=re.escape(".".join(fields[0]))):
+            obj.__setstate__((version, count, out, _with(st, fields[0], 1.5), ring, source))
+    with pytest.raises(ValueError, match="fields"):
+        obj.__setstate__((version, count, out, {**st, "extra": 0}, ring, source))
+    n_out = N_OUTPUTS.get(name, 1)
+    ref = getattr(ind, name)()
+    _stream(ref, rows[:60])
+    assert _same_bits(_as_arrays(_stream(obj, rows[60:]), n_out), _as_arrays(_stream(ref, rows[60:]), n_out))
 
 
 @pytest.mark.parametrize("name", ALL)

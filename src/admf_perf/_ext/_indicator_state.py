@@ -24,11 +24,65 @@ import copy
 import math
 from typing import Any
 
-__all__ = ["rebuild", "upgrade"]
+__all__ = ["check_state", "rebuild", "upgrade"]
 
 _DEQUE_KEYS = ("k", "head", "size", "period")
 SHORT_WINDOW = 8                # the kernels' SHORT_WINDOW: a window this short is kept as itself
 _WINDOWS = ("Stochastic", "StochRSI")  # the classes that keep a short extreme as its window
+
+
+#: the integer fields of the kernel states: parameters (the fresh state's
+#: values, which the ring's layout follows), ring slots (below their dict's
+#: window), lengths (up to it), flags, the resum counter, and counters
+_PARAMS = frozenset({"period", "lag", "lookback", "pct", "p1", "p2", "p3"})
+_SLOTS = frozenset({"pos", "head"})
+_COUNT_MAX = 2 ** 53            # bar counts: exact as doubles (a deque's bar indices)
+
+
+def check_state(fresh: Any, st: Any) -> None:
+    """Refuse a kernel state dict that ``__setstate__`` of an indicator like
+    ``fresh`` (its class and arguments, freshly constructed) could not use
+    safely: other fields than fresh's, a parameter other than its, a ring
+    slot or length outside its window, a negative count.  A ``ValueError``
+    (``TypeError`` for a field of the wrong type) names the field; a
+    corrupted pickle is refused before anything changes, instead of steps
+    reading and writing outside the ring."""
+    _check(type(fresh).__name__, fresh._state_dict(), st, "")
+
+
+def _check(name: str, fresh: dict, st: Any, where: str) -> None:
+    if not isinstance(st, dict) or list(st) != list(fresh):
+        raise ValueError(f"{name}: pickled state: {where.rstrip('.') or 'the kernel state'} must have "
+                         f"the fields {list(fresh)}, got {list(st) if isinstance(st, dict) else type(st).__name__}")
+    window = fresh.get("period", max((fresh[p] for p in ("p1", "p2", "p3") if p in fresh), default=None))
+    for key, want in fresh.items():
+        v, field = st[key], where + key
+        if isinstance(want, dict):
+            _check(name, want, v, field + ".")
+            continue
+        if not isinstance(want, int):
+            continue                    # a float: any value is safe (converted by __setstate__)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name}: pickled state: {field} must be an int, got {type(v).__name__}")
+        if key in _PARAMS:
+            if v != want:
+                raise ValueError(f"{name}: pickled state: {field} is {v}, this indicator's is {want}")
+            continue
+        if key in _SLOTS:
+            hi = window - 1
+        elif key == "size":
+            hi = window
+        elif key == "is_long":
+            hi = 1
+        elif key == "since":
+            hi = _RESUM - 1
+        else:
+            hi = _COUNT_MAX
+        if not 0 <= v <= hi:
+            raise ValueError(f"{name}: pickled state: {field} must be in [0, {hi}], got {v}")
+
+
+_RESUM = 256                    # the kernels' RESUM: a rolling sum's bars between exact re-sums
 
 
 def rebuild(name: str, args: tuple[Any, ...], state: tuple[Any, ...]) -> Any:

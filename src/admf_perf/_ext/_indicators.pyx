@@ -46,6 +46,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 from admf_perf._ext._ind_kernels cimport *
+from admf_perf._ext._indicator_state import check_state
 from admf_perf._validate import check_int, check_real
 
 __all__ = [
@@ -481,6 +482,7 @@ cdef class _Indicator:
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
+        check_state(type(self)(*self._args), st)    # its slots within its ring, its parameters these
         old_source = self._source
         self._save_state()
         try:                                    # all or nothing

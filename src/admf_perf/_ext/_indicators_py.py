@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from admf_perf._ext._indicator_state import check_state
 from admf_perf._ext._types import twin_locked
 from admf_perf._validate import check_int, check_real
 
@@ -1431,7 +1432,8 @@ class _Indicator:
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
-        # everything converted first: a bad state changes nothing
+        # everything checked and converted first: a bad state changes nothing
+        check_state(type(self)(*self._args), st)
         new_st = _struct_from(type(self.st), st)
         new_ring = [_f64(v) for v in ring]
         new_count = _i64(count)
