@@ -1328,16 +1328,59 @@ def test_a_corrupted_pickled_state_is_refused_and_changes_nothing(ind, name):
         elif path[-1] in ("period", "p1", "p2", "p3", "lag", "lookback", "pct"):   # the parameters
             bad += [d[path[-1]] + 1]
         for v in bad:
-            with pytest.raises(ValueError, match=re.escape(".".join(path))):
+            with pytest.raises(ValueError, match=re.escape(f": {'.'.join(path)} ")):
                 obj.__setstate__((version, count, out, _with(st, path, v), ring, source))
             assert _same_numbers(_kernel_state(obj), good[:5]), f"{path}={v}"
     if fields:                          # a float where an integer is
-        with pytest.raises(TypeError, match=re.escape(".".join(fields[0]))):
+        with pytest.raises(TypeError, match=re.escape(f": {'.'.join(fields[0])} ")):
             obj.__setstate__((version, count, out, _with(st, fields[0], 1.5), ring, source))
     with pytest.raises(ValueError, match="fields"):
         obj.__setstate__((version, count, out, {**st, "extra": 0}, ring, source))
     n_out = N_OUTPUTS.get(name, 1)
     ref = getattr(ind, name)()
+    _stream(ref, rows[:60])
+    assert _same_bits(_as_arrays(_stream(obj, rows[60:]), n_out), _as_arrays(_stream(ref, rows[60:]), n_out))
+
+
+def _deque_dicts(st, path=()):
+    """The rolling extremes' dicts of a kernel state (k, head, size, period), in order."""
+    if list(st) == ["k", "head", "size", "period"]:
+        return [(path, st)]
+    return [d for key, v in st.items() if isinstance(v, dict) for d in _deque_dicts(v, path + (key,))]
+
+
+@pytest.mark.parametrize("name, args", [("RollingMax", (3,)), ("RollingMin", ()), ("WilliamsR", ()), ("Aroon", (5,)),
+                                        ("Stochastic", (14, 3, 3)), ("Stochastic", ()), ("StochRSI", ())])
+def test_a_pickled_deque_that_could_outgrow_its_slots_is_refused(ind, name, args):
+    """A deque stays within its slots because its front leaves the window:
+    bar indices that do not increase within the window, or more values
+    than bars, would let it grow past them (into the next deque's slots, or
+    past the ring).  Such a state is refused and changes nothing; a window
+    (at most 8 bars: Stochastic's, StochRSI's fastk) has no length."""
+    obj = getattr(ind, name)(*args)
+    _, rows = _stream_data(name)
+    _stream(obj, rows[:60])
+    good = obj.__getstate__()
+    version, count, out, st, ring, source = good
+    base = 0
+    for path, d in _deque_dicts(st):
+        n = d["period"]
+        window = name in ("Stochastic", "StochRSI") and n <= 8
+        bad = [(_with(st, path + ("size",), 1), ring)]
+        if not window:
+            bad = [(_with(st, path + ("size",), n), ring)]   # every slot, bar indices out of order
+            head = d["head"]
+            for v in (1e300, math.nan, float(d["k"])):          # the front's bar index
+                r = list(ring)
+                r[base + 2 * head + 1] = v
+                bad.append((st, r))
+        for bst, br in bad:
+            with pytest.raises(ValueError, match="size must be 0" if window else "bar indices|size must be"):
+                obj.__setstate__((version, count, out, bst, br, source))
+            assert _same_numbers(_kernel_state(obj), good[:5])
+        base += 2 * n
+    n_out = N_OUTPUTS.get(name, 1)
+    ref = getattr(ind, name)(*args)
     _stream(ref, rows[:60])
     assert _same_bits(_as_arrays(_stream(obj, rows[60:]), n_out), _as_arrays(_stream(ref, rows[60:]), n_out))
 

@@ -21,6 +21,7 @@ and newer.)
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from typing import Any
 
@@ -39,15 +40,43 @@ _SLOTS = frozenset({"pos", "head"})
 _COUNT_MAX = 2 ** 53            # bar counts: exact as doubles (a deque's bar indices)
 
 
-def check_state(fresh: Any, st: Any) -> None:
-    """Refuse a kernel state dict that ``__setstate__`` of an indicator like
-    ``fresh`` (its class and arguments, freshly constructed) could not use
-    safely: other fields than fresh's, a parameter other than its, a ring
-    slot or length outside its window, a negative count.  A ``ValueError``
-    (``TypeError`` for a field of the wrong type) names the field; a
-    corrupted pickle is refused before anything changes, instead of steps
-    reading and writing outside the ring."""
-    _check(type(fresh).__name__, fresh._state_dict(), st, "")
+def check_state(fresh: Any, st: Any, ring: Any) -> None:
+    """Refuse a kernel state dict and ring that ``__setstate__`` of an
+    indicator like ``fresh`` (its class and arguments, freshly constructed)
+    could not use safely: other fields than fresh's, a parameter other than
+    its, a ring slot or length outside its window, a negative count, a deque
+    whose bar indices are not increasing bars of its window (it would grow
+    past its slots: the expiry of its front keeps it within them).  A
+    ``ValueError`` (``TypeError`` for a field of the wrong type) names the
+    field; a corrupted pickle is refused before anything changes, instead of
+    steps reading and writing outside the ring."""
+    name = type(fresh).__name__
+    _check(name, fresh._state_dict(), st, "")
+    base = 0
+    for path, d in _deque_paths(st):
+        n, k, head, size = d["period"], d["k"], d["head"], d["size"]
+        if n <= SHORT_WINDOW and name in _WINDOWS:      # a window: head its next slot
+            if size != 0:
+                raise ValueError(f"{name}: pickled state: {path}size must be 0 (a window), got {size}")
+        else:
+            if size > min(k, n):
+                raise ValueError(f"{name}: pickled state: {path}size must be in [0, {min(k, n)}], got {size}")
+            bars = [ring[base + 2 * ((head + i) % n) + 1] for i in range(size)]
+            if not all(isinstance(b, (int, float)) and k - n <= b <= k - 1 and b == int(b) for b in bars) \
+                    or any(a >= b for a, b in itertools.pairwise(bars)):
+                raise ValueError(f"{name}: pickled state: the deque {path.rstrip('.') or 'of the state'}: "
+                                 f"its bar indices must increase within [{k - n}, {k - 1}], got {bars}")
+        base += 2 * n
+
+
+def _deque_paths(st: Any, path: str = "") -> list[tuple[str, dict]]:
+    """The deques of a kernel state dict in its order, each with its path
+    ("hi.", "" for the state itself)."""
+    if not isinstance(st, dict):
+        return []
+    if tuple(st) == _DEQUE_KEYS:
+        return [(path, st)]
+    return [d for key, v in st.items() for d in _deque_paths(v, f"{path}{key}.")]
 
 
 def _check(name: str, fresh: dict, st: Any, where: str) -> None:
@@ -95,11 +124,7 @@ def rebuild(name: str, args: tuple[Any, ...], state: tuple[Any, ...]) -> Any:
 
 def _deques(st: Any) -> list[dict]:
     """The deques of a kernel state dict, in its order."""
-    if not isinstance(st, dict):
-        return []
-    if tuple(st) == _DEQUE_KEYS:
-        return [st]
-    return [d for v in st.values() for d in _deques(v)]
+    return [d for _, d in _deque_paths(st)]
 
 
 def _as_window(d: dict, pairs: list, n: int) -> list | None:

@@ -482,7 +482,7 @@ cdef class _Indicator:
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
-        check_state(type(self)(*self._args), st)    # its slots within its ring, its parameters these
+        check_state(type(self)(*self._args), st, ring)  # its slots within its ring, its parameters these
         old_source = self._source
         self._save_state()
         try:                                    # all or nothing

@@ -1433,7 +1433,7 @@ class _Indicator:
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
         # everything checked and converted first: a bad state changes nothing
-        check_state(type(self)(*self._args), st)
+        check_state(type(self)(*self._args), st, ring)
         new_st = _struct_from(type(self.st), st)
         new_ring = [_f64(v) for v in ring]
         new_count = _i64(count)
