@@ -83,7 +83,8 @@ def _check(name: str, fresh: dict, st: Any, where: str) -> None:
     if not isinstance(st, dict) or list(st) != list(fresh):
         raise ValueError(f"{name}: pickled state: {where.rstrip('.') or 'the kernel state'} must have "
                          f"the fields {list(fresh)}, got {list(st) if isinstance(st, dict) else type(st).__name__}")
-    window = fresh.get("period", max((fresh[p] for p in ("p1", "p2", "p3") if p in fresh), default=None))
+    window = fresh["period"] if "period" in fresh else max((fresh[p] for p in ("p1", "p2", "p3") if p in fresh),
+                                                           default=0)
     for key, want in fresh.items():
         v, field = st[key], where + key
         if isinstance(want, dict):

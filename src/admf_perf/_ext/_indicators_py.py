@@ -48,7 +48,6 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from admf_perf._ext._indicator_state import check_state
 from admf_perf._ext._types import twin_locked
 from admf_perf._validate import check_int, check_real
 
@@ -1432,6 +1431,8 @@ class _Indicator:
         version, count, out, st, ring, source = state
         if version != STATE_VERSION or len(ring) != self._nring:
             raise ValueError(f"{type(self).__name__}: incompatible pickled state (version {version})")
+        from admf_perf._ext._indicator_state import check_state  # not at import: the twin stands alone
+
         # everything checked and converted first: a bad state changes nothing
         check_state(type(self)(*self._args), st, ring)
         new_st = _struct_from(type(self.st), st)
