@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from typing import Any
 
 __all__ = ["check_state", "rebuild", "upgrade"]
@@ -38,6 +37,7 @@ _WINDOWS = ("Stochastic", "StochRSI")  # the classes that keep a short extreme a
 _PARAMS = frozenset({"period", "lag", "lookback", "pct", "p1", "p2", "p3"})
 _SLOTS = frozenset({"pos", "head"})
 _COUNT_MAX = 2 ** 53            # bar counts: exact as doubles (a deque's bar indices)
+_RESUM = 256                    # the kernels' RESUM: a rolling sum's bars between exact re-sums
 
 
 def check_state(fresh: Any, st: Any, ring: Any) -> None:
@@ -55,18 +55,38 @@ def check_state(fresh: Any, st: Any, ring: Any) -> None:
     base = 0
     for path, d in _deque_paths(st):
         n, k, head, size = d["period"], d["k"], d["head"], d["size"]
-        if n <= SHORT_WINDOW and name in _WINDOWS:      # a window: head its next slot
+        if _is_window(name, n):                         # a window: head its next slot
             if size != 0:
                 raise ValueError(f"{name}: pickled state: {path}size must be 0 (a window), got {size}")
         else:
             if size > min(k, n):
                 raise ValueError(f"{name}: pickled state: {path}size must be in [0, {min(k, n)}], got {size}")
-            bars = [ring[base + 2 * ((head + i) % n) + 1] for i in range(size)]
-            if not all(isinstance(b, (int, float)) and k - n <= b <= k - 1 and b == int(b) for b in bars) \
-                    or any(a >= b for a, b in itertools.pairwise(bars)):
+            if _kept(d, ring[base:base + 2 * n]) is None:
+                bars = [ring[base + 2 * ((head + i) % n) + 1] for i in range(size)]
                 raise ValueError(f"{name}: pickled state: the deque {path.rstrip('.') or 'of the state'}: "
                                  f"its bar indices must increase within [{k - n}, {k - 1}], got {bars}")
         base += 2 * n
+
+
+def _is_window(name: str, n: int) -> bool:
+    """Whether a rolling extreme of n values of ``name`` is kept as its window."""
+    return n <= SHORT_WINDOW and name in _WINDOWS
+
+
+def _kept(d: dict, pairs: list) -> dict[int, Any] | None:
+    """A deque's kept values by bar index (``pairs``: its ring's 2n numbers,
+    each value beside its bar index), or None unless it holds at most
+    min(k, n) values whose bar indices are integers increasing within the
+    window, k - n .. k - 1 (a deque that keeps them so stays within its
+    slots: its front leaves the window)."""
+    k, head, size, n = d["k"], d["head"], d["size"], d["period"]
+    if not all(isinstance(v, int) for v in (k, head, size)) or not (0 <= head < n and 0 <= size <= min(k, n)):
+        return None
+    bars = [pairs[2 * ((head + i) % n) + 1] for i in range(size)]
+    if not all(isinstance(b, (int, float)) and k - n <= b <= k - 1 and b == int(b) for b in bars) \
+            or any(a >= b for a, b in itertools.pairwise(bars)):
+        return None
+    return {int(b): pairs[2 * ((head + i) % n)] for i, b in enumerate(bars)}
 
 
 def _deque_paths(st: Any, path: str = "") -> list[tuple[str, dict]]:
@@ -112,9 +132,6 @@ def _check(name: str, fresh: dict, st: Any, where: str) -> None:
             raise ValueError(f"{name}: pickled state: {field} must be in [0, {hi}], got {v}")
 
 
-_RESUM = 256                    # the kernels' RESUM: a rolling sum's bars between exact re-sums
-
-
 def rebuild(name: str, args: tuple[Any, ...], state: tuple[Any, ...]) -> Any:
     from admf_perf._ext import load
 
@@ -132,16 +149,10 @@ def _as_window(d: dict, pairs: list, n: int) -> list | None:
     """A version 3 deque (its ring's 2n numbers) as the window version 4
     keeps (the same 2n numbers), or None when it is not a deque that
     release wrote.  ``d`` is updated: head the next slot, size 0."""
-    k, head, size = d["k"], d["head"], d["size"]
-    if not all(isinstance(v, int) for v in (k, head, size)) or not (0 <= head < n and 0 <= size <= min(k, n)):
+    kept = _kept(d, pairs)
+    if kept is None:
         return None
-    kept = {}
-    for i in range(size):
-        j = (head + i) % n
-        bar = pairs[2 * j + 1]
-        if not (isinstance(bar, (int, float)) and math.isfinite(bar) and bar == int(bar) and k - n <= bar < k):
-            return None
-        kept[int(bar)] = pairs[2 * j]
+    k = d["k"]
     window = [0.0] * (2 * n)            # slots of bars not seen yet: overwritten before they count
     value = None
     for bar in range(k - 1, max(k - n, 0) - 1, -1):
@@ -177,7 +188,7 @@ def upgrade(state: tuple[Any, ...], name: str) -> tuple[Any, ...]:
         n = d["period"]
         if not (isinstance(n, int) and 0 < n and base + 2 * n <= len(ring)):
             return state
-        if n <= SHORT_WINDOW and name in _WINDOWS:
+        if _is_window(name, n):
             window = _as_window(d, ring[base:base + 2 * n], n)
             if window is None:
                 return state
