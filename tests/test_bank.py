@@ -91,6 +91,32 @@ def test_batch_and_update_equal_the_single_class_per_column(ap, name):
             assert _same(out[j], ind.copy().update(*(x[j] for x in nxt)))
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_updates_and_batches_interleaved(ap, name):
+    """Runs of updates and batches in turn on one bank, past the rolling sums'
+    exact re-sums (every 256 bars): each symbol's outputs and state are its
+    single indicator's. (Some classes' banks keep their rings slot-major: a
+    batch gathers a symbol's ring and scatters it back, updates step it in
+    place.)"""
+    panels = _panels(SPECS[name][1], 700, 5, seed=11)
+    want, inds = _single_columns(ap, name, panels)
+    bank = _bank(ap, name, 5)
+    got, i = [], 0
+    for k, size in enumerate([3, 130, 1, 200, 40, 260, 66]):
+        if k % 2:
+            got.extend(bank.batch(*(p[i:i + size] for p in panels), threads=1 + k % 3))
+        else:
+            got.extend(bank.update(*(p[j] for p in panels)) for j in range(i, i + size))
+        i += size
+    assert i == 700 and _same(np.stack(got), want)
+    assert [bank[j].count for j in range(5)] == [ind.count for ind in inds]
+    nxt = [p[0] for p in panels]             # the next bar, on the bank, on a copy of a symbol
+    for out in (bank.copy().update(*nxt), _unpickled(bank).update(*nxt)):   # and on a bank
+        for j, ind in enumerate(inds):                                       # put back together
+            assert _same(out[j], ind.copy().update(*(x[j] for x in nxt)))
+            assert _same(bank[j].update(*(x[j] for x in nxt)), out[j])
+
+
 @pytest.mark.parametrize("name", ["SMA", "MACD", "Stochastic", "OBV"])
 def test_missing_bars_are_skipped(ap, name):
     """nan_policy="skip": a NaN in any input of a symbol leaves its state and

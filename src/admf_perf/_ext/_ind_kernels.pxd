@@ -48,11 +48,15 @@ ctypedef int (*run_fn)(void* st, double* ring, const double** a, double** o, Py_
 
 
 #: IndicatorBank's layout: a head per symbol (the kernel struct at 0, then the
-#: outputs and the bar count), ``block`` bytes apart from the start, then a
-#: ring per symbol, ``rblock`` bytes apart from ``ring_off``.
+#: outputs and the bar count), ``block`` bytes apart from the start, then the
+#: rings from ``ring_off``, ``rblock`` bytes (``nring`` doubles) a symbol:
+#: value k of symbol j is the double ``j * jstride + k * kstride`` there, a
+#: ring per symbol (jstride nring, kstride 1: batch's layout) or slot-major
+#: (1 and n: update's, for the template's SLOT_MAJOR classes; BankCore._layout).
 cdef struct BankLayout:
     Py_ssize_t n, block, out_off, cnt_off   # the heads: n of block bytes, from the start
-    Py_ssize_t ring_off, rblock             # the rings: n of rblock bytes, from ring_off
+    Py_ssize_t ring_off, rblock             # the rings: n * rblock bytes, from ring_off
+    Py_ssize_t nring, jstride, kstride
 
 
 #: One bar for every symbol of a bank, the class's step inline (the template
@@ -150,24 +154,49 @@ cdef inline double poison(double x) noexcept nogil:
 # The lag ring: the last L inputs, ``pos`` the oldest (the next to leave)
 # ---------------------------------------------------------------------------
 
-cdef inline double ring_push(double* ring, i64* pos, i64 L, double x) noexcept nogil:
+# A ring's stride ``rs`` (the ``_s`` steps): 1 alone; the number of symbols
+# in an IndicatorBank whose rings are slot-major (value k of symbol j at
+# k * n + j: one bar's update of neighbouring symbols touches neighbouring
+# doubles). The steps without ``_s`` are theirs with rs = 1, folded.
+
+cdef inline double ring_push_s(double* ring, Py_ssize_t rs, i64* pos, i64 L, double x) noexcept nogil:
     """Store x, return the value it replaces (L inputs back)."""
-    cdef double old = ring[pos[0]]
-    ring[pos[0]] = x
+    cdef double* r = ring + pos[0] * rs
+    cdef double old = r[0]
+    r[0] = x
     pos[0] += 1
     if pos[0] == L:
         pos[0] = 0
     return old
 
 
-cdef inline double ring_sum(const double* ring, i64 pos, i64 L) noexcept nogil:
+cdef inline double ring_push(double* ring, i64* pos, i64 L, double x) noexcept nogil:
+    return ring_push_s(ring, 1, pos, L, x)
+
+
+cdef inline double ring_sum_s(const double* ring, Py_ssize_t rs, i64 pos, i64 L) noexcept nogil:
     """The ring's values summed oldest first (the order an array's are)."""
     cdef double s = 0.0
     cdef i64 j
     for j in range(pos, L):
-        s += ring[j]
+        s += ring[j * rs]
     for j in range(pos):
-        s += ring[j]
+        s += ring[j * rs]
+    return s
+
+
+cdef inline double ring_sum(const double* ring, i64 pos, i64 L) noexcept nogil:
+    return ring_sum_s(ring, 1, pos, L)
+
+
+cdef inline double arr_sum_s(const double* a, Py_ssize_t rs, i64 L) noexcept nogil:
+    """arr_sum of a[0], a[rs], ... a[(L - 1) * rs]: the same order, the same bits."""
+    cdef double s = 0.0
+    cdef i64 j
+    if rs == 1:
+        return arr_sum(a, L)
+    for j in range(L):
+        s += a[j * rs]
     return s
 
 
@@ -273,20 +302,24 @@ cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
     s.dp = <double>period
 
 
-cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void SMA_step_s(SMASt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
     cdef i64 p = s.period
     s.n += 1
     if p == 1:
         out[0] = x[0]
         return
     # the ring holds 0.0 until it is full: x - 0.0 is x
-    s.sum += x[0] - ring_push(ring, &s.pos, p, x[0])
+    s.sum += x[0] - ring_push_s(ring, rs, &s.pos, p, x[0])
     if s.n < p:
         out[0] = NAN
         return
     out[0] = s.sum / s.dp
     if (s.n & (RESUM - 1)) == 0:        # every RESUM bars (by the count: no counter of its own)
-        s.sum = ring_sum(ring, s.pos, p) + poison(s.sum)
+        s.sum = ring_sum_s(ring, rs, s.pos, p) + poison(s.sum)
+
+
+cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    SMA_step_s(s, ring, 1, x, out)
 
 
 cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -356,25 +389,27 @@ cdef inline void WMA_init(WMASt* s, i64 period) noexcept nogil:
     s.dp = <double>period
 
 
-cdef inline void wma_fresh(const double* w1, i64 n1, const double* w2, i64 n2, double* f) noexcept nogil:
+cdef inline void wma_fresh(const double* w1, i64 n1, const double* w2, i64 n2, Py_ssize_t rs,
+                           double* f) noexcept nogil:
     """f[0], f[1]: sub and sum summed afresh over the window w1[:n1] then
-    w2[:n2] (oldest first)."""
+    w2[:n2] (oldest first; values rs apart)."""
     cdef double sub = 0.0, sm = 0.0
     cdef i64 j
     for j in range(n1):
-        sub += w1[j]
-        sm += w1[j] * <double>j
+        sub += w1[j * rs]
+        sm += w1[j * rs] * <double>j
     for j in range(n2):
-        sub += w2[j]
-        sm += w2[j] * <double>(n1 + j)
+        sub += w2[j * rs]
+        sm += w2[j * rs] * <double>(n1 + j)
     f[0] = sub
     f[1] = sm
 
 
-cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
+cdef inline void wma_resum(WMASt* s, const double* w1, i64 n1, const double* w2, i64 n2,
+                           Py_ssize_t rs) noexcept nogil:
     """sub and sum recomputed from the window w1[:n1] then w2[:n2] (oldest first)."""
     cdef double f[2]
-    wma_fresh(w1, n1, w2, n2, f)
+    wma_fresh(w1, n1, w2, n2, rs, f)
     s.sub = f[0] + poison(s.sub)
     s.sum = f[1] + poison(s.sum)
 
@@ -387,13 +422,13 @@ cdef inline double wma_core(WMASt* s, double xx, double old) noexcept nogil:
     return out
 
 
-cdef inline void WMA_step(WMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void WMA_step_s(WMASt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
     cdef double xx = x[0], old
     s.n += 1
     if s.period == 1:
         out[0] = xx
         return
-    old = ring_push(ring, &s.pos, s.period, xx)     # 0.0 until the ring is full
+    old = ring_push_s(ring, rs, &s.pos, s.period, xx)     # 0.0 until the ring is full
     if s.n < s.period:
         s.sub += xx
         s.sum += xx * <double>s.n
@@ -403,7 +438,11 @@ cdef inline void WMA_step(WMASt* s, double* ring, const double* x, double* out) 
     s.since += 1
     if s.since == RESUM:
         s.since = 0
-        wma_resum(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+        wma_resum(s, ring + s.pos * rs, s.period - s.pos, ring, s.pos, rs)
+
+
+cdef inline void WMA_step(WMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    WMA_step_s(s, ring, 1, x, out)
 
 
 cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -427,7 +466,7 @@ cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py
         if e > n:
             e = n
         if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chains
-            wma_fresh(&x[e - p], p, x, 0, fresh)
+            wma_fresh(&x[e - p], p, x, 0, 1, fresh)
         sub, sm, div, dp = s.sub, s.sum, s.div, s.dp
         for j in range(i, e):           # wma_core, the state in registers
             xx = x[j]
@@ -689,28 +728,29 @@ cdef inline double kama_core(KAMASt* s, double x, double old) noexcept nogil:
 
 
 cdef inline double kama_resum(double trailing, const double* w1, i64 n1, const double* w2, i64 n2,
-                              double old_sum) noexcept nogil:
+                              Py_ssize_t rs, double old_sum) noexcept nogil:
     """The sum of |changes| over the window (w1[:n1] then w2[:n2], oldest
-    first, preceded by trailing), as a fresh sum."""
+    first, preceded by trailing; values rs apart), as a fresh sum."""
     cdef double s = 0.0, prev = trailing
     cdef i64 j
     for j in range(n1):
-        s += fabs(w1[j] - prev)
-        prev = w1[j]
+        s += fabs(w1[j * rs] - prev)
+        prev = w1[j * rs]
     for j in range(n2):
-        s += fabs(w2[j] - prev)
-        prev = w2[j]
+        s += fabs(w2[j * rs] - prev)
+        prev = w2[j * rs]
     return s + poison(old_sum)
 
 
-cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void KAMA_step_s(KAMASt* s, double* ring, Py_ssize_t rs, const double* x,
+                             double* out) noexcept nogil:
     cdef double xx = x[0], old
     cdef i64 t = s.n, p = s.period
     s.n += 1
     if p == 1:
         out[0] = xx
         return
-    old = ring_push(ring, &s.pos, p, xx)              # x[t-n] once t >= n
+    old = ring_push_s(ring, rs, &s.pos, p, xx)              # x[t-n] once t >= n
     out[0] = NAN
     if t == 0:
         s.last = xx
@@ -731,7 +771,11 @@ cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out
     s.since += 1
     if s.since == RESUM:
         s.since = 0
-        s.sumroc = kama_resum(s.trailing, ring + s.pos, p - s.pos, ring, s.pos, s.sumroc)
+        s.sumroc = kama_resum(s.trailing, ring + s.pos * rs, p - s.pos, ring, s.pos, rs, s.sumroc)
+
+
+cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    KAMA_step_s(s, ring, 1, x, out)
 
 
 cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -754,7 +798,7 @@ cdef inline int KAMA_run(KAMASt* s, double* ring, const double** a, double** o, 
         if e > n:
             e = n
         if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chain
-            fresh = kama_resum(x[e - 1 - p], &x[e - p], p, x, 0, 0.0)
+            fresh = kama_resum(x[e - 1 - p], &x[e - p], p, x, 0, 1, 0.0)
         if i == p:                      # x[i - p - 1] is before this array: the state's
             y[i] = kama_core(s, x[i], x[0])
             i += 1
@@ -903,15 +947,15 @@ cdef inline void var_init(VarSt* s, i64 period) noexcept nogil:
 
 
 cdef inline void var_resum(VarSt* s, const double* w1, i64 n1, const double* w2, i64 n2,
-                           double r) noexcept nogil:
+                           Py_ssize_t rs, double r) noexcept nogil:
     cdef i64 j
     cdef double s1 = 0.0, s2 = 0.0, d
     for j in range(n1):
-        d = w1[j] - r
+        d = w1[j * rs] - r
         s1 += d
         s2 += d * d
     for j in range(n2):
-        d = w2[j] - r
+        d = w2[j * rs] - r
         s1 += d
         s2 += d * d
     s.r = r
@@ -930,10 +974,10 @@ cdef inline void var_roll(VarSt* s, double x, double xo) noexcept nogil:
     s.e += s.s2
 
 
-cdef inline bint var_push(VarSt* s, double* ring, double x) noexcept nogil:
-    """x enters the window (the ring of period values); True once it is full."""
+cdef inline bint var_push(VarSt* s, double* ring, Py_ssize_t rs, double x) noexcept nogil:
+    """x enters the window (the ring of period values, rs apart); True once it is full."""
     cdef i64 n = s.period
-    cdef double xo = ring_push(ring, &s.pos, n, x), d
+    cdef double xo = ring_push_s(ring, rs, &s.pos, n, x), d
     if s.k == n:
         var_roll(s, x, xo)
         return True
@@ -948,12 +992,14 @@ cdef inline bint var_push(VarSt* s, double* ring, double x) noexcept nogil:
     return s.k == n
 
 
-cdef inline double var_m2(VarSt* s, const double* w1, i64 n1, const double* w2, i64 n2) noexcept nogil:
+cdef inline double var_m2(VarSt* s, const double* w1, i64 n1, const double* w2, i64 n2,
+                          Py_ssize_t rs) noexcept nogil:
     """The window's sum of squared deviations from its mean, re-centring
-    first when it nears the rounding (the window: w1[:n1] then w2[:n2])."""
+    first when it nears the rounding (the window: w1[:n1] then w2[:n2],
+    values rs apart)."""
     cdef double m2 = s.s2 - s.s1 * (s.s1 * s.inv)
     if m2 <= s.e * VAR_TRIG:
-        var_resum(s, w1, n1, w2, n2, w2[n2 - 1] if n2 > 0 else w1[n1 - 1])
+        var_resum(s, w1, n1, w2, n2, rs, w2[(n2 - 1) * rs] if n2 > 0 else w1[(n1 - 1) * rs])
         m2 = s.s2 - s.s1 * (s.s1 * s.inv)
     return m2
 
@@ -976,15 +1022,20 @@ cdef inline void StdDev_init(StdDevSt* s, i64 period, double nbdev) noexcept nog
     s.nb = nbdev
 
 
-cdef inline void StdDev_step(StdDevSt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void StdDev_step_s(StdDevSt* s, double* ring, Py_ssize_t rs, const double* x,
+                               double* out) noexcept nogil:
     cdef double m2
     # out stored once, on its path: a NaN stored first had to be kept, as
     # out may alias the state as far as GCC knows
-    if var_push(s, ring, x[0]):
-        m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+    if var_push(s, ring, rs, x[0]):
+        m2 = var_m2(s, ring + s.pos * rs, s.period - s.pos, ring, s.pos, rs)
         out[0] = admf_sqrt(var_v(s, m2)) * s.nb
     else:
         out[0] = NAN
+
+
+cdef inline void StdDev_step(StdDevSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    StdDev_step_s(s, ring, 1, x, out)
 
 
 cdef inline int StdDev_run(StdDevSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -1006,7 +1057,7 @@ cdef inline int StdDev_run(StdDevSt* s, double* ring, const double** a, double**
         b = n - i0 if n - i0 < BLOCK else BLOCK
         for j in range(i0, i0 + b):
             var_roll(&st, x[j], x[j - p])
-            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0))
+            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0, 1))
         admf_sqrt_block(blk, &y[i0], b, st.nb)
         i0 += b
     pos = s.pos
@@ -1027,11 +1078,11 @@ cdef inline void BollingerBands_init(BollingerBandsSt* s, i64 period, double up,
     s.down = down
 
 
-cdef inline void BollingerBands_step(BollingerBandsSt* s, double* ring, const double* x,
-                                     double* out) noexcept nogil:
+cdef inline void BollingerBands_step_s(BollingerBandsSt* s, double* ring, Py_ssize_t rs, const double* x,
+                                       double* out) noexcept nogil:
     cdef double m2, mid, sd
-    if var_push(s, ring, x[0]):         # out stored once (StdDev_step)
-        m2 = var_m2(s, ring + s.pos, s.period - s.pos, ring, s.pos)
+    if var_push(s, ring, rs, x[0]):     # out stored once (StdDev_step)
+        m2 = var_m2(s, ring + s.pos * rs, s.period - s.pos, ring, s.pos, rs)
         mid = s.r + s.s1 * s.inv
         sd = admf_sqrt(var_v(s, m2))
         out[0] = mid + sd * s.up
@@ -1039,6 +1090,11 @@ cdef inline void BollingerBands_step(BollingerBandsSt* s, double* ring, const do
         out[2] = mid - sd * s.down
     else:
         out[0] = out[1] = out[2] = NAN
+
+
+cdef inline void BollingerBands_step(BollingerBandsSt* s, double* ring, const double* x,
+                                     double* out) noexcept nogil:
+    BollingerBands_step_s(s, ring, 1, x, out)
 
 
 cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const double** a, double** o,
@@ -1062,7 +1118,7 @@ cdef inline int BollingerBands_run(BollingerBandsSt* s, double* ring, const doub
         b = n - i0 if n - i0 < BLOCK else BLOCK
         for j in range(i0, i0 + b):
             var_roll(&st, x[j], x[j - p])
-            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0))
+            blk[j - i0] = var_v(&st, var_m2(&st, &x[j - p + 1], p, x, 0, 1))
             blk[BLOCK + j - i0] = st.r + st.s1 * st.inv
         admf_bb_block(blk, blk + BLOCK, &o[0][i0], &o[1][i0], &o[2][i0], b, st.up, st.down)
         i0 += b
@@ -1267,10 +1323,14 @@ cdef inline void ROC_init(ROCSt* s, i64 period) noexcept nogil:
     lag_init(s, period)
 
 
-cdef inline void ROC_step(ROCSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double old = ring_push(ring, &s.pos, s.period, x[0])
+cdef inline void ROC_step_s(ROCSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+    cdef double old = ring_push_s(ring, rs, &s.pos, s.period, x[0])
     s.n += 1
     out[0] = roc_of(x[0], old) if s.n > s.period else NAN
+
+
+cdef inline void ROC_step(ROCSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    ROC_step_s(s, ring, 1, x, out)
 
 
 cdef inline i64 Momentum_NRING(i64 period) noexcept nogil:
@@ -1281,10 +1341,15 @@ cdef inline void Momentum_init(MomentumSt* s, i64 period) noexcept nogil:
     lag_init(s, period)
 
 
-cdef inline void Momentum_step(MomentumSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    cdef double old = ring_push(ring, &s.pos, s.period, x[0])
+cdef inline void Momentum_step_s(MomentumSt* s, double* ring, Py_ssize_t rs, const double* x,
+                                 double* out) noexcept nogil:
+    cdef double old = ring_push_s(ring, rs, &s.pos, s.period, x[0])
     s.n += 1
     out[0] = x[0] - old if s.n > s.period else NAN
+
+
+cdef inline void Momentum_step(MomentumSt* s, double* ring, const double* x, double* out) noexcept nogil:
+    Momentum_step_s(s, ring, 1, x, out)
 
 
 cdef inline int lag_run(LagSt* s, double* ring, const double* x, double* y, Py_ssize_t n,
@@ -1973,10 +2038,10 @@ cdef inline void po_init(POSt* s, i64 fast, i64 slow, bint pct) noexcept nogil:
     s.pct = pct
 
 
-cdef inline void po_step(POSt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void po_step_s(POSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
     cdef double f, sl
-    SMA_step(&s.fast, ring, x, &f)
-    SMA_step(&s.slow, ring + SMA_NRING(s.fast.period), x, &sl)
+    SMA_step_s(&s.fast, ring, rs, x, &f)
+    SMA_step_s(&s.slow, ring + SMA_NRING(s.fast.period) * rs, rs, x, &sl)
     if isnan(sl):
         out[0] = NAN
     elif not s.pct:
@@ -2019,8 +2084,12 @@ cdef inline void APO_init(APOSt* s, i64 fast, i64 slow) noexcept nogil:
     po_init(s, fast, slow, False)
 
 
+cdef inline void APO_step_s(APOSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+    po_step_s(s, ring, rs, x, out)
+
+
 cdef inline void APO_step(APOSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    po_step(s, ring, x, out)
+    po_step_s(s, ring, 1, x, out)
 
 
 cdef inline int APO_run(APOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -2035,8 +2104,12 @@ cdef inline void PPO_init(PPOSt* s, i64 fast, i64 slow) noexcept nogil:
     po_init(s, fast, slow, True)
 
 
+cdef inline void PPO_step_s(PPOSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+    po_step_s(s, ring, rs, x, out)
+
+
 cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    po_step(s, ring, x, out)
+    po_step_s(s, ring, 1, x, out)
 
 
 cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -2064,13 +2137,18 @@ cdef inline void TRIMA_init(TRIMASt* s, i64 period) noexcept nogil:
     s.a.dp = 1.0
 
 
-cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void TRIMA_step_s(TRIMASt* s, double* ring, Py_ssize_t rs, const double* x,
+                              double* out) noexcept nogil:
     cdef double m
-    SMA_step(&s.a, ring, x, &m)
+    SMA_step_s(&s.a, ring, rs, x, &m)
     if isnan(m):
         out[0] = NAN
     else:
-        SMA_step(&s.b, ring + s.a.period, &m, out)
+        SMA_step_s(&s.b, ring + s.a.period * rs, rs, &m, out)
+
+
+cdef inline void TRIMA_step(TRIMASt* s, double* ring, const double* x, double* out) noexcept nogil:
+    TRIMA_step_s(s, ring, 1, x, out)
 
 
 cdef inline int trima_blocks(TRIMASt* s, double* ring, const double* x, double* y, Py_ssize_t n) noexcept nogil:
@@ -2209,30 +2287,32 @@ cdef inline double mfi_out(double psum, double nsum, i64 npos, i64 nneg) noexcep
     return 100.0 if t > 100.0 else (0.0 if t < 0.0 else t)   # TA-Lib clamps (negative prices)
 
 
-cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) noexcept nogil:
+cdef inline void MFI_step_s(MFISt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
     cdef i64 p = s.period
     cdef double tp = (x[0] + x[1] + x[2]) / 3.0
     cdef double d, f
+    cdef double* rp = ring + s.pos * rs         # this bar's positive flow
+    cdef double* rn = ring + (p + s.pos) * rs   # and negative one
     s.n += 1
     out[0] = NAN
     if s.n == 1:
         s.prev = tp
         return
     if s.n > p + 1:                     # the oldest flow leaves
-        s.psum -= ring[s.pos]
-        s.nsum -= ring[p + s.pos]
-        s.npos -= ring[s.pos] != 0.0
-        s.nneg -= ring[p + s.pos] != 0.0
+        s.psum -= rp[0]
+        s.nsum -= rn[0]
+        s.npos -= rp[0] != 0.0
+        s.nneg -= rn[0] != 0.0
     d = tp - s.prev
     f = tp * x[3]
-    ring[s.pos] = ring[p + s.pos] = 0.0
+    rp[0] = rn[0] = 0.0
     if fabs(d) > TA_EPS * (fabs(tp) + fabs(s.prev)):
         if d < 0.0:
-            ring[p + s.pos] = f
+            rn[0] = f
             s.nsum += f
             s.nneg += f != 0.0
         else:
-            ring[s.pos] = f
+            rp[0] = f
             s.psum += f
             s.npos += f != 0.0
     s.prev = tp
@@ -2240,10 +2320,14 @@ cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) 
     if s.pos == p:
         s.pos = 0
     if (s.n & (RESUM - 1)) == 0:        # the exact sums again (by the count: no counter of its own)
-        s.psum = arr_sum(ring, p) + poison(s.psum)
-        s.nsum = arr_sum(ring + p, p) + poison(s.nsum)
+        s.psum = arr_sum_s(ring, rs, p) + poison(s.psum)
+        s.nsum = arr_sum_s(ring + p * rs, rs, p) + poison(s.nsum)
     if s.n > p:
         out[0] = mfi_out(s.psum, s.nsum, s.npos, s.nneg)
+
+
+cdef inline void MFI_step(MFISt* s, double* ring, const double* x, double* out) noexcept nogil:
+    MFI_step_s(s, ring, 1, x, out)
 
 
 cdef inline double slot_sum(const double* w, i64 p, i64 pos) noexcept nogil:
@@ -3069,8 +3153,8 @@ cdef inline void ult_flat(UltimateOscillatorSt* s, i64 nz, i64 t, double* a1, do
         a3[0] = b3[0] = 0.0
 
 
-cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
-                                         double* out) noexcept nogil:
+cdef inline void UltimateOscillator_step_s(UltimateOscillatorSt* s, double* ring, Py_ssize_t rs,
+                                           const double* x, double* out) noexcept nogil:
     cdef i64 t = s.n, p3 = s.p3, j
     cdef double pc = s.pc, cm, tr, v, a1, b1, a2, b2, a3, b3
     s.n += 1
@@ -3084,8 +3168,8 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     tr = v if v > tr else tr
     v = fabs(pc - x[1])
     tr = v if v > tr else tr
-    ring[s.pos] = cm
-    ring[p3 + s.pos] = tr
+    ring[s.pos * rs] = cm
+    ring[(p3 + s.pos) * rs] = tr
     if tr != 0.0:
         s.nz = t
     if t >= p3:                         # every window takes the bar (p1, p2 >= 1)
@@ -3096,13 +3180,13 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
         out[0] = ult_out(a1, b1, a2, b2, a3, b3)
         j = s.pos - s.p1 + 1            # each window's oldest term leaves
         j += p3 if j < 0 else 0
-        s.a1, s.b1 = a1 - ring[j], b1 - ring[p3 + j]
+        s.a1, s.b1 = a1 - ring[j * rs], b1 - ring[(p3 + j) * rs]
         j = s.pos - s.p2 + 1
         j += p3 if j < 0 else 0
-        s.a2, s.b2 = a2 - ring[j], b2 - ring[p3 + j]
+        s.a2, s.b2 = a2 - ring[j * rs], b2 - ring[(p3 + j) * rs]
         j = s.pos - p3 + 1
         j += p3 if j < 0 else 0
-        s.a3, s.b3 = a3 - ring[j], b3 - ring[p3 + j]
+        s.a3, s.b3 = a3 - ring[j * rs], b3 - ring[(p3 + j) * rs]
     else:                               # the warm-up: the windows fill
         if t > p3 - s.p1:
             s.a1 += cm
@@ -3116,6 +3200,11 @@ cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, 
     s.pos += 1
     if s.pos == p3:
         s.pos = 0
+
+
+cdef inline void UltimateOscillator_step(UltimateOscillatorSt* s, double* ring, const double* x,
+                                         double* out) noexcept nogil:
+    UltimateOscillator_step_s(s, ring, 1, x, out)
 
 
 cdef inline void ult_terms(const double* H, const double* L, const double* C, Py_ssize_t lo, Py_ssize_t hi,

@@ -55,6 +55,8 @@ cdef class BankCore:
     cdef int nin, nout
     cdef bint skip
     cdef int busy               # a batch runs without the GIL: update, reset, ... refuse
+    cdef bint slot_ok           # the class's steps take a ring's stride (the template's SLOT_MAJOR)
+    cdef bint slot              # the rings are slot-major now (else a ring per symbol)
 
     def __cinit__(self, _Indicator proto, Py_ssize_t n, bint skip):
         cdef size_t sts8
@@ -83,6 +85,10 @@ cdef class BankCore:
         self.size = n * (self.block + self.rblock)
         self.L.n, self.L.block, self.L.rblock = n, self.block, self.rblock
         self.L.out_off, self.L.cnt_off, self.L.ring_off = self.out_off, self.cnt_off, self.ring_off
+        self.L.nring = self.proto._nring
+        self.L.jstride, self.L.kstride = self.L.nring, 1
+        self.slot_ok = BANK_SLOT_MAJOR[proto._kind] and self.L.nring > 0
+        self.slot = False
         self.mem = <char*>malloc(self.size)
         if self.mem == NULL:
             raise MemoryError()
@@ -95,16 +101,45 @@ cdef class BankCore:
         cdef Py_ssize_t j
         cdef int k
         cdef char* b
+        memset(self.mem + self.ring_off, 0, self.n * self.rblock)      # in either layout
         for j in range(self.n):
             b = self.mem + j * self.block
             memcpy(b, self.proto._stp, self.proto._sts)
-            memset(self._ring(j), 0, self.rblock)
             for k in range(self.nout):
                 (<double*>(b + self.out_off))[k] = NAN
             (<i64*>(b + self.cnt_off))[0] = 0
 
-    cdef inline char* _ring(self, Py_ssize_t j) noexcept nogil:
-        return self.mem + self.ring_off + j * self.rblock
+    cdef int _layout(self, bint slot) except -1:
+        """The rings slot-major (``update``'s layout where the class's steps
+        take a stride: one bar of neighbouring symbols touches neighbouring
+        doubles) or a ring per symbol (``batch``'s: each symbol's run reads
+        its own); transposed when they are not. A stream of updates after a
+        warm-up batch transposes once."""
+        cdef Py_ssize_t m = self.L.nring, n = self.n, j, k
+        cdef double* r = <double*>(self.mem + self.ring_off)
+        cdef double* t
+        if slot == self.slot:
+            return 0
+        t = <double*>malloc(n * m * sizeof(double))
+        if t == NULL:
+            raise MemoryError()
+        with nogil:
+            if slot:
+                for j in range(n):
+                    for k in range(m):
+                        t[k * n + j] = r[j * m + k]
+            else:
+                for k in range(m):
+                    for j in range(n):
+                        t[j * m + k] = r[k * n + j]
+            memcpy(r, t, n * m * sizeof(double))
+        free(t)
+        self.slot = slot
+        if slot:
+            self.L.jstride, self.L.kstride = 1, n
+        else:
+            self.L.jstride, self.L.kstride = m, 1
+        return 0
 
     cdef int _idle(self, str method) except -1:
         if self.busy:
@@ -160,6 +195,8 @@ cdef class BankCore:
         o = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
         self._claim("update")
         try:
+            if self.slot_ok:
+                self._layout(True)
             self._update_rows(a, o, &bad, &badk)
         finally:
             self._release()
@@ -228,6 +265,7 @@ cdef class BankCore:
         threads = (self.n + job.per - 1) // job.per        # no empty part
         self._claim("batch")
         try:
+            self._layout(False)
             job.bad = bad = <BankBad*>calloc(threads, sizeof(BankBad))
             job.saved = <char*>malloc(self.size)        # each part saves its columns
             if job.saved == NULL or bad == NULL:
@@ -270,7 +308,7 @@ cdef class BankCore:
         self._idle("get")
         ind = type(self.proto)(*self.proto._args)
         memcpy(ind._stp, b, self.proto._sts)
-        memcpy(ind._ring, self._ring(j), self.rblock)
+        bank_ring_out(&self.L, self.mem, j, ind._ring)
         memcpy(ind._out, b + self.out_off, self.nout * sizeof(double))
         ind._count = (<i64*>(b + self.cnt_off))[0]
         return ind
@@ -283,7 +321,7 @@ cdef class BankCore:
         if type(ind) is not type(self.proto) or ind._args != self.proto._args or ind._source is not None:
             raise TypeError(f"IndicatorBank: symbol {j} needs a {self.proto!r}, got {ind!r}")
         memcpy(b, ind._stp, self.proto._sts)
-        memcpy(self._ring(j), ind._ring, self.rblock)
+        bank_ring_in(&self.L, self.mem, j, ind._ring)
         memcpy(b + self.out_off, ind._out, self.nout * sizeof(double))
         (<i64*>(b + self.cnt_off))[0] = ind._count
 
@@ -299,7 +337,25 @@ cdef class BankCore:
         self._idle("copy")
         cdef BankCore other = BankCore(self.proto, self.n, self.skip)
         memcpy(other.mem, self.mem, self.size)
+        other.slot, other.L = self.slot, self.L
         return other
+
+
+cdef inline void bank_ring_out(const BankLayout* L, const char* mem, Py_ssize_t j,
+                               double* dst) noexcept nogil:
+    """Symbol j's ring, as its single indicator keeps it (either layout)."""
+    cdef const double* r = <const double*>(mem + L.ring_off) + j * L.jstride
+    cdef Py_ssize_t k
+    for k in range(L.nring):
+        dst[k] = r[k * L.kstride]
+
+
+cdef inline void bank_ring_in(const BankLayout* L, char* mem, Py_ssize_t j, const double* src) noexcept nogil:
+    """Symbol j's ring from a single indicator's."""
+    cdef double* r = <double*>(mem + L.ring_off) + j * L.jstride
+    cdef Py_ssize_t k
+    for k in range(L.nring):
+        r[k * L.kstride] = src[k]
 
 
 cdef struct BankBad:
