@@ -302,20 +302,26 @@ cdef inline void SMA_init(SMASt* s, i64 period) noexcept nogil:
     s.dp = <double>period
 
 
-cdef inline void SMA_step_s(SMASt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+cdef inline void sma_push(SMASt* s, double* ring, Py_ssize_t rs, double x, double* out) noexcept nogil:
+    """SMA_step_s of a period of 2 or more (APO's and PPO's: no test of it)."""
     cdef i64 p = s.period
     s.n += 1
-    if p == 1:
-        out[0] = x[0]
-        return
     # the ring holds 0.0 until it is full: x - 0.0 is x
-    s.sum += x[0] - ring_push_s(ring, rs, &s.pos, p, x[0])
+    s.sum += x - ring_push_s(ring, rs, &s.pos, p, x)
     if s.n < p:
         out[0] = NAN
         return
     out[0] = s.sum / s.dp
     if (s.n & (RESUM - 1)) == 0:        # every RESUM bars (by the count: no counter of its own)
         s.sum = ring_sum_s(ring, rs, s.pos, p) + poison(s.sum)
+
+
+cdef inline void SMA_step_s(SMASt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+    if s.period == 1:
+        s.n += 1
+        out[0] = x[0]
+        return
+    sma_push(s, ring, rs, x[0], out)
 
 
 cdef inline void SMA_step(SMASt* s, double* ring, const double* x, double* out) noexcept nogil:
@@ -2040,8 +2046,8 @@ cdef inline void po_init(POSt* s, i64 fast, i64 slow, bint pct) noexcept nogil:
 
 cdef inline void po_step_s(POSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
     cdef double f, sl
-    SMA_step_s(&s.fast, ring, rs, x, &f)
-    SMA_step_s(&s.slow, ring + SMA_NRING(s.fast.period) * rs, rs, x, &sl)
+    sma_push(&s.fast, ring, rs, x[0], &f)              # both periods are 2 or more
+    sma_push(&s.slow, ring + SMA_NRING(s.fast.period) * rs, rs, x[0], &sl)
     if isnan(sl):
         out[0] = NAN
     elif not s.pct:

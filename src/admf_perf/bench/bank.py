@@ -50,12 +50,13 @@ OPEN_GOALS: dict[str, str] = {
     # rings, the bank loop keeps its layout in locals and the output comes
     # from numpy's C API; T3 0.089, MACD 0.089; the twelve classes of the
     # template's SLOT_MAJOR since their updates keep the rings slot-major:
-    # docs/indicators.md); KAMA 0.099 and APO 0.098 pass by less than the
-    # figures move between processes; the rest are 0.10-0.21 (their steps
-    # are longer: two or more kernels, deques, CCI's window)
+    # docs/indicators.md; APO 0.094 since its SMAs skip the test of a period
+    # of 1); KAMA 0.099 and PPO 0.0996 pass by less than the figures move
+    # between processes; the rest are 0.10-0.21 (their steps are longer: two
+    # or more kernels, deques, CCI's window)
     **{f"IndicatorBank.update {name} ({N_SYMBOLS:,} symbols)": "issue 14" for name in (
         "KAMA", "ADX", "Stochastic",
-        "WilliamsR", "APO", "PPO", "MFI", "Aroon", "CCI", "StochRSI", "UltimateOscillator")},
+        "WilliamsR", "PPO", "MFI", "Aroon", "CCI", "StochRSI", "UltimateOscillator")},
 }
 
 
