@@ -753,6 +753,14 @@ cdef inline void KAMA_step_s(KAMASt* s, double* ring, Py_ssize_t rs, const doubl
     cdef double xx = x[0], old
     cdef i64 t = s.n, p = s.period
     s.n += 1
+    if t > p and p != 1:                # past the seed: the one test of a bar once warm
+        old = ring_push_s(ring, rs, &s.pos, p, xx)          # x[t-n]
+        out[0] = kama_core(s, xx, old)
+        s.since += 1
+        if s.since == RESUM:
+            s.since = 0
+            s.sumroc = kama_resum(s.trailing, ring + s.pos * rs, p - s.pos, ring, s.pos, rs, s.sumroc)
+        return
     if p == 1:
         out[0] = xx
         return
@@ -765,19 +773,13 @@ cdef inline void KAMA_step_s(KAMASt* s, double* ring, Py_ssize_t rs, const doubl
         s.sumroc += fabs(s.last - xx)
         s.last = xx
         return
-    if t == p:                                         # the seed, then the first KAMA
-        s.sumroc += fabs(s.last - xx)
-        s.kama = s.last
-        s.trailing = old
-        s.kama = fma(xx - s.kama, kama_er(xx, old, s.sumroc), s.kama)
-        s.last = xx
-        out[0] = s.kama
-        return
-    out[0] = kama_core(s, xx, old)
-    s.since += 1
-    if s.since == RESUM:
-        s.since = 0
-        s.sumroc = kama_resum(s.trailing, ring + s.pos * rs, p - s.pos, ring, s.pos, rs, s.sumroc)
+    # t == p: the seed, then the first KAMA
+    s.sumroc += fabs(s.last - xx)
+    s.kama = s.last
+    s.trailing = old
+    s.kama = fma(xx - s.kama, kama_er(xx, old, s.sumroc), s.kama)
+    s.last = xx
+    out[0] = s.kama
 
 
 cdef inline void KAMA_step(KAMASt* s, double* ring, const double* x, double* out) noexcept nogil:
