@@ -2046,13 +2046,16 @@ cdef inline void po_init(POSt* s, i64 fast, i64 slow, bint pct) noexcept nogil:
     s.pct = pct
 
 
-cdef inline void po_step_s(POSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
+cdef inline void po_step_s(POSt* s, double* ring, Py_ssize_t rs, const double* x, double* out,
+                           bint pct) noexcept nogil:
+    """APO's (pct False) or PPO's step: the class's constant, where s.pct is
+    the same flag for po_run."""
     cdef double f, sl
     sma_push(&s.fast, ring, rs, x[0], &f)              # both periods are 2 or more
     sma_push(&s.slow, ring + SMA_NRING(s.fast.period) * rs, rs, x[0], &sl)
     if isnan(sl):
         out[0] = NAN
-    elif not s.pct:
+    elif not pct:
         out[0] = f - sl
     else:
         out[0] = ((f - sl) / sl) * 100.0 if fabs(sl) >= TA_EPS else 0.0
@@ -2093,11 +2096,11 @@ cdef inline void APO_init(APOSt* s, i64 fast, i64 slow) noexcept nogil:
 
 
 cdef inline void APO_step_s(APOSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
-    po_step_s(s, ring, rs, x, out)
+    po_step_s(s, ring, rs, x, out, False)
 
 
 cdef inline void APO_step(APOSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    po_step_s(s, ring, 1, x, out)
+    po_step_s(s, ring, 1, x, out, False)
 
 
 cdef inline int APO_run(APOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
@@ -2113,11 +2116,11 @@ cdef inline void PPO_init(PPOSt* s, i64 fast, i64 slow) noexcept nogil:
 
 
 cdef inline void PPO_step_s(PPOSt* s, double* ring, Py_ssize_t rs, const double* x, double* out) noexcept nogil:
-    po_step_s(s, ring, rs, x, out)
+    po_step_s(s, ring, rs, x, out, True)
 
 
 cdef inline void PPO_step(PPOSt* s, double* ring, const double* x, double* out) noexcept nogil:
-    po_step_s(s, ring, 1, x, out)
+    po_step_s(s, ring, 1, x, out, True)
 
 
 cdef inline int PPO_run(PPOSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
