@@ -7,8 +7,9 @@ one table of classes, written out once per use (see TEMPLATES).
 Compiler flags: ``-ffp-contract=off`` everywhere (no fused multiply-adds: the
 order of operations is part of the results, which are bit-identical on every
 compiler and CPU); the indicators' loops are also unrolled.  On x86-64 the
-indicators' runs are built a second time for AVX2 and FMA (``_ind_simd``,
-loaded only on a CPU that has both).
+indicators' runs and IndicatorBank's updates are built a second time for
+AVX2 and FMA (``_ind_simd``, ``_ind_bank_simd``: SIMD_MODULES, loaded only on
+a CPU that has both).
 
 Cython's C goes under ``build/cython-<toolchain>/``, one tree per Python,
 Cython and numpy version: the C Cython writes depends on all three (numpy's
@@ -39,6 +40,7 @@ TEMPLATES = {
         "_indicators_decl.pxi": {"part": "decl"},   # for _indicators.pxd (cimport)
         "_indicators_impl.pxi": {"part": "impl"},   # for _indicators.pyx
         "_ind_simd_table.pxi": {"part": "simd"},    # for _ind_simd.pyx (the AVX2 runs)
+        "_ind_bank_simd_table.pxi": {"part": "bank_simd"},   # for _ind_bank_simd.pyx
     },
 }
 
@@ -67,28 +69,33 @@ def x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
+#: The AVX2 builds of the indicators: the runs, and IndicatorBank's updates.
+SIMD_MODULES = ("_ind_simd", "_ind_bank_simd")
+
+
 def compile_args(name: str) -> list[str]:
     if msvc():
         return ["/O2", "/fp:precise"]
     args = ["-O3", "-ffp-contract=off"]
-    if name in ("_indicators", "_ind_simd"):
+    if name in ("_indicators", *SIMD_MODULES):
         args += ["-funroll-loops", "-fno-math-errno", "-fno-trapping-math"]
-    if name == "_indicators" and not clang():
+    if name in ("_indicators", "_ind_bank_simd") and not clang():
         # GCC stops inlining once the unit has grown 40% (its default), and
-        # this unit is large: which kernel steps stayed out of line then
-        # depended on unrelated changes (one grew T3's bank update by 30%).
+        # these units are large: which kernel steps stayed out of line then
+        # depended on unrelated changes (one grew T3's bank update by 30%;
+        # without it the AVX2 bank updates called ADX's step).
         # Room for every `inline` the kernels ask for, so that none is left out.
-        # Not _ind_simd: there the flag moved ADOSC's batch by +4% (its runs
-        # only; the steps are this module's).
+        # Not _ind_simd: there the flag moved ADOSC's batch by +4% and CCI's
+        # by +3.8% (its runs only; the steps are this module's).
         args += ["--param=inline-unit-growth=200"]
-    if name == "_ind_simd":
+    if name in SIMD_MODULES:
         args += ["-mavx2", "-mfma"]     # explicit fma() calls only: contraction stays off
     return args
 
 
 def built(pyx: Path) -> bool:
-    """_ind_simd (the AVX2 runs) only where gcc or clang target x86-64."""
-    return pyx.stem != "_ind_simd" or (x86_64() and not msvc())
+    """The AVX2 builds only where gcc or clang target x86-64."""
+    return pyx.stem not in SIMD_MODULES or (x86_64() and not msvc())
 
 
 expand_templates()

@@ -34,7 +34,7 @@ SMOKE_TESTS = (
     "tests/test_build.py",
 )
 
-#: The compiled modules every platform builds (_ind_simd: x86-64 only).
+#: The compiled modules every platform builds (_ind_simd, _ind_bank_simd: x86-64 only).
 COMPILED_MODULES = ("_bench", "_cache", "_indicators", "_keys", "_pool", "_risk", "_timeseries")
 
 

@@ -117,6 +117,34 @@ def test_updates_and_batches_interleaved(ap, name):
             assert _same(bank[j].update(*(x[j] for x in nxt)), out[j])
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_avx2_updates_give_the_baseline_bits(name):
+    """A bank made while the AVX2 build is in use updates through its bank
+    updates (``_ind_bank_simd.BANK_UPDATES``), one made with ``_use_simd(False)``
+    through the baseline module's: the same outputs and states, bit for bit,
+    over 300 bars (past the re-sums) with missing bars skipped."""
+    from conftest import get_package
+
+    ap = get_package("compiled")
+    mod = ap._ext._indicators
+    if not all(ap.COMPILED.values()) or mod._use_simd(True) != "avx2":
+        pytest.skip("no AVX2 build or no AVX2 on this CPU")
+    panels = [p.copy() for p in _panels(SPECS[name][1], 300, 9, seed=23)]
+    holes = np.random.default_rng(5).random((300, 9)) < 0.05
+    for p in panels:
+        p[holes] = np.nan
+    try:
+        avx2 = _bank(ap, name, 9, nan_policy="skip")
+        mod._use_simd(False)
+        baseline = _bank(ap, name, 9, nan_policy="skip")
+    finally:
+        mod._use_simd(True)
+    for i in range(300):
+        row = [p[i] for p in panels]
+        assert _same(avx2.update(*row), baseline.update(*row)), f"{name}: bar {i}"
+    assert _states(avx2) == _states(baseline)
+
+
 @pytest.mark.parametrize("name", ["SMA", "MACD", "Stochastic", "OBV"])
 def test_missing_bars_are_skipped(ap, name):
     """nan_policy="skip": a NaN in any input of a symbol leaves its state and

@@ -1513,6 +1513,18 @@ cdef inline void ADX_step(ADXSt* s, double* ring, const double* x, double* out) 
     cdef double h = x[0], l = x[1], c = x[2], pd, md, tr, dx
     cdef i64 t = s.n
     s.n += 1
+    if t >= 2 * s.period:               # the steady state first: one test a bar once warm
+        adx_dm(h - s.ph, s.pl - l, &pd, &md)
+        tr = true_range(h, l, s.pc)
+        s.ph, s.pl, s.pc = h, l, c
+        s.pdm = fma(s.pdm, s.a1, pd)
+        s.mdm = fma(s.mdm, s.a1, md)
+        s.tr = fma(s.tr, s.a1, tr)
+        dx = adx_dx(s.pdm, s.mdm, s.tr)
+        if not isnan(dx):
+            s.adx = fma(s.adx, s.a1, dx * s.inv)
+        out[0] = s.adx
+        return
     out[0] = NAN
     if t == 0:
         s.ph, s.pl, s.pc = h, l, c

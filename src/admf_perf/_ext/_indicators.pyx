@@ -67,8 +67,9 @@ cdef double MISSING = admf_missing()
 
 
 # ---------------------------------------------------------------------------
-# The runs: this module's, or the AVX2 build's (_ind_simd: the same kernels,
-# the same bits) where the CPU has AVX2, unless ADMF_PERF_SIMD=0
+# The runs and bank updates: this module's, or the AVX2 builds' (_ind_simd,
+# _ind_bank_simd: the same kernels, the same bits) where the CPU has AVX2,
+# unless ADMF_PERF_SIMD=0
 # ---------------------------------------------------------------------------
 
 cdef extern from "admf_ind.h":
@@ -78,15 +79,18 @@ cdef extern from "admf_ind.h":
 admf_fma_init()     # the fma instruction where the CPU has it (admf_ind.h)
 
 cdef run_fn* SIMD = NULL
+cdef bank_update_fn* SIMD_BANK = NULL
 
 
 def _use_simd(enable=True):
-    """Run ``batch`` through the AVX2 build (``enable`` true, when the CPU has
-    AVX2 and the module was built) or this module's own runs; returns the
-    name of the runs now in use, ``"avx2"`` or ``"baseline"``.  The results
-    are the same bit for bit either way."""
-    global SIMD, RUNS
+    """Run ``batch`` and ``IndicatorBank.update`` through the AVX2 builds
+    (``_ind_simd``, ``_ind_bank_simd``: ``enable`` true, when the CPU has AVX2
+    and the modules were built) or this module's own code; returns the name
+    of the runs now in use, ``"avx2"`` or ``"baseline"``.  The results are the
+    same bit for bit either way (a bank takes its update when it is made)."""
+    global SIMD, SIMD_BANK, RUNS
     SIMD = NULL
+    SIMD_BANK = NULL
     if enable and admf_cpu_avx2():
         try:
             from admf_perf._ext import _ind_simd
@@ -94,6 +98,13 @@ def _use_simd(enable=True):
             pass
         else:
             SIMD = <run_fn*>PyCapsule_GetPointer(_ind_simd.RUNS, _ind_simd.CAPSULE_NAME.encode())
+        try:
+            from admf_perf._ext import _ind_bank_simd
+        except ImportError:
+            pass
+        else:
+            SIMD_BANK = <bank_update_fn*>PyCapsule_GetPointer(_ind_bank_simd.BANK_UPDATES,
+                                                              _ind_bank_simd.CAPSULE_NAME.encode())
     RUNS = "avx2" if SIMD != NULL else "baseline"
     return RUNS
 

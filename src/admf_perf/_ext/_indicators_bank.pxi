@@ -15,8 +15,10 @@
 # A symbol's head and ring hold exactly what an indicator object holds (_stp,
 # _ring, _out, _count), so ``get`` and ``put`` copy between the two, and the
 # bank steps and runs the symbols with the class's own kernels (BANK_UPDATES, BANK_RUNS:
-# the template's tables; the AVX2 runs where a single indicator uses them),
-# so every symbol's outputs are the single class's, bit for bit.
+# the template's tables; the AVX2 build's updates and runs where a single
+# indicator's batch uses the AVX2 runs: three-operand code and one
+# instruction per fma), so every symbol's outputs are the single class's,
+# bit for bit.
 
 # the helper threads of every batch with threads > 1 (include/admf_workers.h)
 admf_workers_init()
@@ -73,6 +75,8 @@ cdef class BankCore:
         self.nout = proto._nout
         self.run = SIMD[proto._kind] if SIMD != NULL else BANK_RUNS[proto._kind]
         self.upd = BANK_UPDATES[proto._kind]
+        if SIMD_BANK != NULL and SIMD_BANK[proto._kind] != NULL:   # the AVX2 build's (NULL: none)
+            self.upd = SIMD_BANK[proto._kind]
         sts8 = (self.proto._sts + 7) & ~(<size_t>7)
         self.out_off = sts8
         self.cnt_off = self.out_off + self.nout * sizeof(double)   # the outputs it has: the heads

@@ -63,7 +63,7 @@
 #define ADMF_NO_SLP
 #endif
 
-/* ---- the CPU: may the AVX2 + FMA build of the runs (_ind_simd) load? ---- */
+/* -- the CPU: may the AVX2 + FMA builds (_ind_simd, _ind_bank_simd) load? -- */
 
 static int admf_cpu_avx2(void) {
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
