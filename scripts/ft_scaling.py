@@ -21,22 +21,26 @@ REPEAT = 5
 
 
 def wall(n_threads: int, make_body: Callable[[int], Callable[[], None]]) -> float:
-    """Seconds for ``n_threads`` threads, each running ``make_body(i)``, started together."""
+    """Seconds for ``n_threads`` threads, each running ``make_body(i)``,
+    started together: from the first one's start to the last one's end, as
+    the threads read the clock (the main thread, a third on two cores, may
+    be scheduled late)."""
     bodies = [make_body(i) for i in range(n_threads)]
-    barrier = threading.Barrier(n_threads + 1)
+    barrier = threading.Barrier(n_threads)
+    spans: list[tuple[float, float]] = []
 
     def run(body: Callable[[], None]) -> None:
         barrier.wait()
+        t0 = time.perf_counter()
         body()
+        spans.append((t0, time.perf_counter()))
 
     threads = [threading.Thread(target=run, args=(b,)) for b in bodies]
     for t in threads:
         t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
     for t in threads:
         t.join()
-    return time.perf_counter() - t0
+    return max(e for _, e in spans) - min(s for s, _ in spans)
 
 
 def scale(name: str, make_body: Callable[[int], Callable[[], None]], ops: int) -> None:
@@ -66,6 +70,9 @@ def main() -> None:
     scale("cached hits, one function shared by both threads", lambda i: over_keys(shared), ops)
     scale("cached hits, a function per thread", lambda i: over_keys(own[i]), ops)
     scale("Cache.get hits, one cache shared", lambda i: over_keys(cache.get), ops)
+    table = {k: k for k in KEYS}
+    scale("  anchor: dict.get hits, one dict shared", lambda i: over_keys(table.get), ops)
+    shared_map(shared, own, cache, table)
     smas = [ap.SMA(20) for _ in range(2)]
 
     def updates(i: int) -> Callable[[], None]:
@@ -81,6 +88,35 @@ def main() -> None:
     searches()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     print(f"GIL enabled: {gil}")
+
+
+def shared_map(shared, own, cache, table) -> None:
+    """The same hits driven from C (``map`` over each thread's own key
+    objects, results dropped by a ``deque``): the interpreter then takes no
+    reference to the shared function and the keys per call. In a Python loop
+    each call increments and decrements the callable's reference count, an
+    atomic operation on a line both threads write on a free-threaded 3.13,
+    which bounds any shared callable (the dict's row above)."""
+    from collections import deque
+
+    keys = [[int(str(k)) for k in KEYS] for _ in range(2)]       # each thread its own int objects
+    rounds = N // len(KEYS)
+
+    def driven(fn):
+        def make(i):
+            ks = keys[i]
+
+            def body() -> None:
+                for _ in range(rounds):
+                    deque(map(fn, ks), maxlen=0)
+            return body
+        return make
+
+    ops = rounds * len(KEYS)
+    scale("cached hits from C, one function shared", driven(shared), ops)
+    scale("cached hits from C, a function per thread", lambda i: driven(own[i])(i), ops)
+    scale("Cache.get hits from C, one cache shared", driven(cache.get), ops)
+    scale("  anchor: dict.get hits from C, one dict shared", driven(table.get), ops)
 
 
 def banks(names: tuple[str, ...] | None = None, bars: tuple[int, ...] = (400, 2_000)) -> None:

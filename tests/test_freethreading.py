@@ -13,6 +13,7 @@ No timing assertions: threads are joined with a timeout, so a deadlock fails.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import sysconfig
@@ -95,6 +96,60 @@ def test_cache_shared_by_threads_loses_nothing_and_counts_exactly(ap, fast_switc
     s = cache.stats()
     assert s.hits == 2 * n_threads * per + len(keys)    # + the check just above
     assert s.misses == 0
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "wtinylfu", "unbounded"])
+def test_hits_applied_later_keep_the_twins_order_and_counts(ap, policy):
+    """A free-threaded build finds most hits without the store's lock and
+    applies their uses later, in time order (docs/freethreading.md, "Hits
+    without the lock"): the order, the evictions and the statistics stay
+    those of the twin running the same operations. Long runs of hits (more
+    than a ring holds), keys of ints, strs and tuples of them (the lock-free
+    kinds) and of floats (the locked kind)."""
+    from conftest import get_package
+
+    twin = get_package("python")
+    rnd = random.Random(11)
+    a = ap.Cache(max_size=16, strategy=policy)
+    b = twin.Cache(max_size=16, strategy=policy)
+    keys = [*range(24), *(str(k) for k in range(8)), *((k, str(k)) for k in range(8)), 0.5, 1.5]
+    for step in range(4000):
+        live = b.keys()
+        k = rnd.choice(live) if live and rnd.random() < (0.98 if step % 1000 < 500 else 0.6) else rnd.choice(keys)
+        if rnd.random() < 0.9:
+            assert a.get(k, "absent") == b.get(k, "absent")
+        else:
+            a[k] = b[k] = step
+        if step % 173 == 0:
+            assert a.keys() == b.keys(), step
+    assert a.keys() == b.keys()
+    sa, sb = a.stats(), b.stats()
+    assert (sa.hits, sa.misses, sa.evictions, sa.size) == (sb.hits, sb.misses, sb.evictions, sb.size)
+
+
+@pytest.mark.parametrize("n_threads", [2, 8, 40])
+def test_cached_hits_of_many_threads_count_exactly(ap, fast_switching, n_threads):
+    """More threads than the readers' slots (16): the ones whose slot is
+    taken use the lock; keys of one argument and of two (a tuple key)."""
+    runs = []
+
+    @ap.cached(max_size=64)
+    def f(k, tag="x"):
+        runs.append(k)
+        return (k, tag)
+
+    def body():
+        for _ in range(20):
+            for k in range(40):
+                assert f(k) == (k, "x")
+                assert f(k, str(k)) == (k, str(k))
+
+    assert not raised(run_threads([body] * n_threads))
+    info = f.cache_info()
+    assert info.hits + info.misses == 2 * 20 * 40 * n_threads
+    assert info.misses == len(runs)
+    assert info.currsize == 64
+    f.cache._check()
 
 
 @pytest.mark.parametrize("n_threads", THREADS)

@@ -12,6 +12,16 @@ from cpython.object cimport PyObject
 cdef extern from "Python.h":
     ctypedef PyObject* (*vectorcallfunc)(PyObject*, PyObject* const*, size_t, PyObject*)
 
+cdef extern from "admf_rdlock.h":
+    # free-threaded builds: hits without the lock (include/admf_rdlock.h)
+    ctypedef Py_ssize_t admf_writers
+    ctypedef struct admf_use:
+        int entry
+        unsigned long long at
+    ctypedef struct admf_uses:
+        pass
+    ctypedef int admf_flag
+
 cdef enum:
     MAX_PROBE = 4     # arities up to this are looked up through a probe tuple
 
@@ -110,6 +120,12 @@ cdef class CacheCore:
     cdef Py_ssize_t wmax, qmax
     cdef Py_ssize_t sample_hits, sample_misses, adjustment
     cdef double previous_rate, step
+    # free-threaded builds: writers in the store (readers keep out while > 0),
+    # the uses readers found (a ring per slot) and the flag of the reader
+    # applying them (include/admf_rdlock.h)
+    cdef admf_writers writers
+    cdef admf_uses* uses
+    cdef admf_flag applying
     cdef object __weakref__
 
 
