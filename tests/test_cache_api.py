@@ -693,3 +693,16 @@ def test_int_keys_found_as_a_dict_finds_them(ap):
     assert c[1] == "t" and type(next(k for k in c if k == 1)) is int
     del c[-1.0]
     assert -1 not in c and c[-2] == ("v", -2)
+
+
+def test_a_cached_function_cannot_be_set_up_twice(ap):
+    # Its store is fixed for its life: a free-threaded hit reads it without
+    # taking a reference (docs/freethreading.md, "Hits without the lock").
+    @ap.cached(max_size=4)
+    def f(x):
+        return x + 1
+
+    assert f(1) == 2
+    with pytest.raises(RuntimeError, match="already set up"):
+        f.__init__(lambda x: x, ap.Cache(max_size=4))
+    assert f(1) == 2 and f.cache_info().hits == 1

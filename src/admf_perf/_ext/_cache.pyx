@@ -2390,6 +2390,8 @@ cdef class CachedFunction:
 
     def __init__(self, func, CacheCore cache, typed=False, key_maker=None, fallback_key=None,
                  single_flight=False):
+        if self.core is not None:       # a free-threaded hit reads the store through a borrowed pointer
+            raise RuntimeError("CachedFunction.__init__ called on a function already set up")
         if not callable(func):
             raise TypeError("func must be callable")
         self.func = func

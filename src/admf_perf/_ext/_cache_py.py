@@ -864,6 +864,8 @@ class CachedFunction:
 
     def __init__(self, func, cache: CacheCore, typed: bool = False,
                  key_maker=None, fallback_key=None, single_flight: bool = False):
+        if getattr(self, "_cache", None) is not None:
+            raise RuntimeError("CachedFunction.__init__ called on a function already set up")
         if not callable(func):
             raise TypeError("func must be callable")
         self._func = func
