@@ -17,6 +17,7 @@ cdef extern from "admf_rdlock.h":
     ctypedef Py_ssize_t admf_writers
     ctypedef struct admf_use:
         int entry
+        double when
         unsigned long long at
     ctypedef struct admf_uses:
         pass

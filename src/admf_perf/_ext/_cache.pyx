@@ -146,11 +146,13 @@ cdef extern from *:
 cdef extern from "admf_rdlock.h":
     ctypedef struct admf_rd_slot:
         pass
+    bint ADMF_RD_ENABLED
     int ADMF_RD_SLOTS
     int ADMF_USES_N
     unsigned long long ULLONG_MAX
     admf_use* admf_uses_at(admf_uses* u, unsigned int k) noexcept nogil
-    int admf_uses_push(admf_uses* u, int entry, unsigned long long at) noexcept nogil
+    int admf_uses_push(admf_uses* u, int entry, double when, unsigned long long at) noexcept nogil
+    void admf_uses_drop(admf_uses* u) noexcept nogil
     unsigned int admf_uses_len(admf_uses* u) noexcept nogil
     unsigned int admf_uses_tail(admf_uses* u) noexcept nogil
     unsigned int admf_uses_head(admf_uses* u) noexcept nogil
@@ -361,7 +363,7 @@ cdef class CacheCore:
 
     def __init__(self, max_size=128, int policy=P_LRU, ttl=None, timer=None, max_bytes=None,
                  measure=None):
-        if self.size:
+        if self.size or self.uses != NULL:     # (uses: free-threaded readers have come)
             raise RuntimeError("CacheCore.__init__ called on a store in use")
         if policy < P_LRU or policy > P_WTINYLFU:
             raise ValueError(f"policy must be a code from admf_perf._ext._types; got {policy}")
@@ -587,7 +589,7 @@ cdef class CacheCore:
     @cython.critical_section
     def __sizeof__(self):
         """The store's own bytes: the object, its index table, entries
-        arrays, LFU buckets and sketch (not the keys and values it holds, as
+        arrays, LFU buckets, sketch and readers' rings (not the keys and values it holds, as
         ``dict.__sizeof__``)."""
         cdef Py_ssize_t n
         _wr_enter(self)
@@ -597,6 +599,8 @@ cdef class CacheCore:
                 n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + (0 if self.ent_mapped else 64)
             if self.sketch != NULL:
                 n += admf_sketch_nbytes(self.sk_width)
+            if self.uses != NULL:
+                n += ADMF_RD_SLOTS * sizeof(admf_uses)
             return object.__sizeof__(self) + n
         finally:
             _wr_leave(self)
@@ -882,7 +886,6 @@ cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
     cdef admf_use* use
     cdef admf_use* first
     cdef Entry* e
-    cdef double now = admf_clock(ADMF_CLOCK_COARSE)    # the uses' time stamp (as _hit_fast's)
     for k in range(ADMF_RD_SLOTS):
         head[m] = admf_uses_head(&c.uses[k])
         tail[m] = admf_uses_tail(&c.uses[k])
@@ -900,7 +903,7 @@ cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
         if first.at >= before:
             break
         e = &c.ent[first.entry]
-        e.last_access = now
+        e.last_access = first.when         # the coarse clock at the hit, as _hit_fast's
         e.access_count += 1
         c.hits += 1
         _touch(c, first.entry)
@@ -956,7 +959,7 @@ cdef PyObject* _read_ft(CacheCore c, PyObject* key, Py_hash_t h, bint use) noexc
     cdef PyObject* value
     cdef admf_uses* u
     cdef unsigned long long at
-    if not ADMF_FT or c.uses == NULL or c.precise or c.has_ttl:
+    if not ADMF_RD_ENABLED or c.uses == NULL or c.precise or c.has_ttl:
         return NULL
     slot = admf_rd_enter(<void*>c, &c.writers)
     if slot == NULL:
@@ -973,14 +976,14 @@ cdef PyObject* _read_ft(CacheCore c, PyObject* key, Py_hash_t h, bint use) noexc
             if eq > 0:
                 break
             if eq < 0:
-                PyErr_Clear()           # an error of an int or str comparison (none is known)
                 admf_rd_leave(slot)
+                PyErr_Clear()           # an error of an int or str comparison (none is known)
                 return NULL
         s = (s + 1) & c.mask
         steps += 1
     if use:
         u = &c.uses[admf_rd_index(slot)]
-        if not admf_uses_push(u, i, at):
+        if not admf_uses_push(u, i, admf_clock(ADMF_CLOCK_COARSE), at):
             admf_rd_leave(slot)         # full: the locked path applies them all
             return NULL
         if admf_uses_len(u) >= ADMF_USES_N // 2 and admf_flag_try(&c.applying):
@@ -1197,6 +1200,10 @@ cdef void _empty(CacheCore c) noexcept:
     cdef bint old_mapped = c.ent_mapped
     cdef Bucket* old_bk = c.bk              # LFU's buckets go with the entries
     cdef int* index = <int*>malloc(MIN_CAPACITY * sizeof(int))
+    cdef int k
+    if c.uses != NULL:                      # free-threaded: the buffered uses' entries go
+        for k in range(ADMF_RD_SLOTS):
+            admf_uses_drop(&c.uses[k])
     _storage_forget(c)
     free(old_bk)
     c.size = 0
@@ -2482,7 +2489,7 @@ cdef object _call_ft(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     cdef admf_cs cs
     cdef PyObject* value
     if (_enabled and kwnames == NULL and token is None and f.key_maker is None and not f.typed
-            and 0 < nargs <= MAX_PROBE):
+            and 0 < nargs <= MAX_PROBE and <PyObject*>f.core != <PyObject*>None):
         value = _call_read_ft(<PyObject*>f.core, args, nargs)
         if value != NULL:
             return admf_steal(value)

@@ -50,7 +50,7 @@
 
 /* A store's ring of one slot's uses: `tail` is written by the slot's
    reader, `head` by whoever applies them. */
-typedef struct { int entry; unsigned long long at; } admf_use;
+typedef struct { int entry; double when; unsigned long long at; } admf_use;
 
 #ifdef Py_GIL_DISABLED
 #include <stdatomic.h>
@@ -63,8 +63,22 @@ typedef struct { int entry; unsigned long long at; } admf_use;
 #define admf_cpu_relax() ((void)0)
 #endif
 
+/* Readers only where the time stamps are the time-stamp counter (below);
+   elsewhere every hit takes the lock, as before. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define ADMF_RD_ENABLED 1
+#else
+#define ADMF_RD_ENABLED 0
+#endif
 #define ADMF_RD_SLOTS 16
 #define ADMF_RD_SPINS 256       /* pauses a reader waits for a writer to leave */
+#define ADMF_WR_SPINS 4096      /* pauses a writer waits for a reader before yielding */
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#define admf_yield() sched_yield()
+#else
+#define admf_yield() admf_cpu_relax()
+#endif
 
 typedef struct {
     _Alignas(64) _Atomic(unsigned int) tail;
@@ -94,12 +108,15 @@ static inline admf_rd_slot* admf_rd_slot_of(void) {
 
 /* When a use happened: a time that never goes back, across threads (an
    operation that returned before another started stamps an earlier time).
-   x86-64: the time-stamp counter (a counter the kernel keeps in step on
-   every core: its monotonic clock reads it), read once the instructions
-   before it have run (rdtscp: after the reader's entry); the cut-off of
-   whoever applies them also keeps what follows from running first (lfence:
-   the rings are read after it). Elsewhere the monotonic clock. */
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+   x86-64: the time-stamp counter, read once the instructions before it have
+   run (rdtscp: after the reader's entry); the cut-off of whoever applies
+   them also keeps what follows from running first (lfence: the rings are
+   read after it).  This assumes the counter in step on every core, as an
+   invariant TSC is and as Linux requires before its clock reads it; a
+   machine where it is not could apply two uses of hits that did not
+   overlap out of order (the order lists only; nothing is lost).  Elsewhere
+   (readers off) the monotonic clock, unused. */
+#if ADMF_RD_ENABLED
 #include <x86intrin.h>
 static inline unsigned long long admf_use_time(void) {
     unsigned int aux;
@@ -157,8 +174,12 @@ static inline int admf_wr_enter(void* store, admf_writers* writers) {
     if (w != 0)
         return 0;
     for (int i = 0; i < ADMF_RD_SLOTS; i++) {
-        while (atomic_load(&admf_rd_slots[i].store) == store)
-            admf_cpu_relax();
+        for (unsigned int spins = 0; atomic_load(&admf_rd_slots[i].store) == store; spins++) {
+            if (spins < ADMF_WR_SPINS)
+                admf_cpu_relax();
+            else
+                admf_yield();       /* the reader's thread was preempted: let it run */
+        }
     }
     return 1;
 }
@@ -169,11 +190,12 @@ static inline void admf_wr_leave(admf_writers* writers) {
 }
 
 /* The ring's reader: append a use (0: full); how many it holds. */
-static inline int admf_uses_push(admf_uses* u, int entry, unsigned long long at) {
+static inline int admf_uses_push(admf_uses* u, int entry, double when, unsigned long long at) {
     unsigned int t = atomic_load_explicit(&u->tail, memory_order_relaxed);
     if (t - atomic_load_explicit(&u->head, memory_order_acquire) >= ADMF_USES_N)
         return 0;
     u->use[t & (ADMF_USES_N - 1)].entry = entry;
+    u->use[t & (ADMF_USES_N - 1)].when = when;
     u->use[t & (ADMF_USES_N - 1)].at = at;
     atomic_store_explicit(&u->tail, t + 1, memory_order_release);
     return 1;
@@ -198,6 +220,12 @@ static inline void admf_uses_set_head(admf_uses* u, unsigned int h) {
     atomic_store_explicit(&u->head, h, memory_order_release);
 }
 
+/* Forget a ring's uses (the store emptied: their entries are gone). */
+static inline void admf_uses_drop(admf_uses* u) {
+    atomic_store_explicit(&u->head, atomic_load_explicit(&u->tail, memory_order_acquire),
+                          memory_order_release);
+}
+
 /* The flag of the reader applying the uses. */
 static inline int admf_flag_try(admf_flag* f) {
     int expected = 0;
@@ -211,6 +239,7 @@ static inline void admf_flag_clear(admf_flag* f) {
 _Static_assert(ADMF_RD_SLOTS <= 32, "_apply_uses merges at most 32 rings");
 
 #else   /* the GIL: nothing */
+#define ADMF_RD_ENABLED 0
 #define ADMF_RD_SLOTS 1
 #define ADMF_RD_SPINS 0
 typedef struct { unsigned int tail, head; admf_use use[1]; } admf_uses;
@@ -228,14 +257,15 @@ static inline int admf_wr_enter(void* store, admf_writers* writers) {
     (void)store; (void)writers; return 0;
 }
 static inline void admf_wr_leave(admf_writers* writers) { (void)writers; }
-static inline int admf_uses_push(admf_uses* u, int entry, unsigned long long at) {
-    (void)u; (void)entry; (void)at; return 0;
+static inline int admf_uses_push(admf_uses* u, int entry, double when, unsigned long long at) {
+    (void)u; (void)entry; (void)when; (void)at; return 0;
 }
 static inline unsigned int admf_uses_len(admf_uses* u) { (void)u; return 0; }
 static inline unsigned int admf_uses_tail(admf_uses* u) { (void)u; return 0; }
 static inline admf_use* admf_uses_at(admf_uses* u, unsigned int k) { (void)k; return &u->use[0]; }
 static inline unsigned int admf_uses_head(admf_uses* u) { (void)u; return 0; }
 static inline void admf_uses_set_head(admf_uses* u, unsigned int h) { (void)u; (void)h; }
+static inline void admf_uses_drop(admf_uses* u) { (void)u; }
 static inline int admf_flag_try(admf_flag* f) { (void)f; return 0; }
 static inline void admf_flag_clear(admf_flag* f) { (void)f; }
 #endif
