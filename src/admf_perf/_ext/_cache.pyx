@@ -140,6 +140,7 @@ cdef extern from *:
     bint admf_same_exact_scalar(PyObject*, PyObject*) noexcept
     object admf_steal(PyObject*)
     PyObject* admf_tuple_of(PyObject* const* items, Py_ssize_t n) noexcept
+    object admf_tuple_obj "admf_tuple_of"(PyObject* const* items, Py_ssize_t n)
     int admf_fail() except -1
     void ADMF_TYPE_SET_VECTORCALL(PyTypeObject*, Py_ssize_t)
 
@@ -432,178 +433,69 @@ cdef class CacheCore:
     def __setitem__(self, key, value):
         _write_locked(self, key, value, None, None)
 
-    @cython.critical_section
     def __delitem__(self, key):
-        if not _remove_key(self, key):
+        if not _as_writer(self, _op_discard, key, None, 0):
             raise KeyError(key)
 
     def __contains__(self, key):
         return _contains_locked(self, key)
 
-    @cython.critical_section
     def __len__(self):
-        return _live_total(self, False)
+        return _as_writer(self, _op_live_total, False, None, 0)
 
-    @cython.critical_section
     def pop(self, key, default=_MISS):
         """Remove ``key`` and return its value (not a use); ``default`` or KeyError if absent."""
-        cdef Py_ssize_t i
-        _wr_enter(self)
-        try:
-            i = _find_live(self, key, _hash(key), True)
-            if i < 0:
-                if default is _MISS:
-                    raise KeyError(key)
-                return default
-            value = <object>self.ent[i].value
-            _remove(self, i)
-            return value
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_pop, key, default, 0)
 
     # -- cold API --------------------------------------------------------------
-    @cython.critical_section
     def keys(self):
         """Snapshot of the live keys, in order-list order."""
-        _wr_enter(self)
-        try:
-            return _snapshot(self, 0)
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_snapshot, 0, None, 0)
 
-    @cython.critical_section
     def values(self):
         """Snapshot of the live values, in order-list order."""
-        _wr_enter(self)
-        try:
-            return _snapshot(self, 1)
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_snapshot, 1, None, 0)
 
-    @cython.critical_section
     def items(self):
         """Snapshot of the live (key, value) pairs, in order-list order."""
-        _wr_enter(self)
-        try:
-            return _snapshot_pairs(self, False)
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_snapshot, None, None, 0)
 
-    @cython.critical_section
     def _discard(self, key):
         """Remove ``key`` if live (not an eviction); True when something was removed."""
-        return _remove_key(self, key)
+        return _as_writer(self, _op_discard, key, None, 0)
 
-    @cython.critical_section
     def _discard_matching(self, predicate):
         """Remove the live entries whose key satisfies ``predicate``; return how many."""
-        cdef Py_ssize_t removed = 0
-        cdef Py_ssize_t i
-        _wr_enter(self)
-        try:
-            for key, i in _snapshot_pairs(self, True):
-                # still the same entry: the key stored at i is this very object
-                if _holds(self, i, key) and predicate(key) and _holds(self, i, key):
-                    _remove(self, i)
-                    removed += 1
-            return removed
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_discard_matching, predicate, None, 0)
 
-    @cython.critical_section
     def expire(self):
         """Remove the expired entries now; return how many."""
-        _wr_enter(self)
-        try:
-            if not self.has_ttl:
-                return 0
-            return _purge(self, _now(self))
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_expire, None, None, 0)
 
-    @cython.critical_section
     def clear(self):
         """Remove every entry (statistics stay)."""
-        _wr_enter(self)
-        try:
-            _empty(self)
-        finally:
-            _wr_leave(self)
+        _as_writer(self, _op_clear, None, None, 0)
 
-    @cython.critical_section
     def reset_stats(self):
-        _wr_enter(self)
-        try:
-            self.hits = self.misses = self.evictions = self.expirations = 0
-        finally:
-            _wr_leave(self)
+        _as_writer(self, _op_reset_stats, None, None, 0)
 
-    @cython.critical_section
     def _counters(self):
         """(hits, misses, evictions, expirations)."""
-        _wr_enter(self)
-        try:
-            return self.hits, self.misses, self.evictions, self.expirations
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_counters, None, None, 0)
 
-    @cython.critical_section
     def _entry(self, key):
         """(value, created_at, last_access, access_count, expires_at, args, kwargs) or None."""
-        cdef Py_ssize_t i
-        cdef Entry* e
-        cdef double created, last
-        cdef Py_ssize_t count
-        _wr_enter(self)
-        try:
-            i = _find_live(self, key, _hash(key), False)
-            if i < 0:
-                return None
-            e = &self.ent[i]
-            # Everything is read before anything is allocated (an allocation may
-            # start a garbage-collection pass that runs Python code).
-            value = <object>e.value
-            created = e.created_at
-            last = e.last_access
-            count = e.access_count
-            args = kwargs = None
-            if e.flags & F_COLD_OBJECTS:
-                if self.cold[i].args != NULL:
-                    args = <object>self.cold[i].args
-                if self.cold[i].kwargs != NULL:
-                    kwargs = <object>self.cold[i].kwargs
-            return (value, created, last, count,
-                    created + self.ttl_seconds if self.has_ttl else None, args, kwargs)
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_entry, key, None, 0)
 
-    @cython.critical_section
     def _table(self):
         """(index-table slots, slots holding an entry, Fibonacci hashing on)."""
-        _wr_enter(self)
-        try:
-            return self.mask + 1, self.filled, bool(self.scatter)
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_table, None, None, 0)
 
-    @cython.critical_section
     def __sizeof__(self):
         """The store's own bytes: the object, its index table, entries
         arrays, LFU buckets, sketch and readers' rings (not the keys and values it holds, as
         ``dict.__sizeof__``)."""
-        cdef Py_ssize_t n
-        _wr_enter(self)
-        try:
-            n = (self.mask + 1) * sizeof(int) + self.bk_cap * sizeof(Bucket)
-            if self.ent_block != NULL:
-                n += self.ent_cap * (sizeof(Entry) + sizeof(Cold)) + (0 if self.ent_mapped else 64)
-            if self.sketch != NULL:
-                n += admf_sketch_nbytes(self.sk_width)
-            if self.uses != NULL:
-                n += ADMF_RD_SLOTS * sizeof(admf_uses)
-            return object.__sizeof__(self) + n
-        finally:
-            _wr_leave(self)
+        return _as_writer(self, _op_sizeof, None, None, 0)
 
     @property
     def max_size(self):
@@ -618,8 +510,7 @@ cdef class CacheCore:
         """The bytes of the live entries as measured when stored (None: not measured)."""
         if self.measure is None:
             return None
-        with cython.critical_section(self):     # free-threaded builds: the purge
-            return _live_total(self, True)
+        return _as_writer(self, _op_live_total, True, None, 0)
 
     @property
     def ttl(self):
@@ -629,93 +520,9 @@ cdef class CacheCore:
     def policy(self):
         return self.policy_code
 
-    @cython.critical_section
     def _check(self, strict=True):
-        """Assert the internal invariants (for tests).
-
-        The lists are sound and hold exactly the live entries, tagged with
-        their list (or bucket); ``size`` counts them; LFU buckets increase;
-        the time list is in expiry order; the index table maps each live
-        entry's key, from its home slot, to it and to nothing else; the free
-        entries are the others. ``strict`` is for the twin's sake (this store
-        never keeps two equal keys).
-        """
-        cdef Py_ssize_t i, j, s, d, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
-        cdef int b, last_freq = 0
-        cdef Py_ssize_t window, protected
-        _wr_enter(self)
-        try:
-            order = _order_indices(self)
-            assert len(order) == self.size, (len(order), self.size)
-            assert len(set(order)) == len(order), "an entry is linked twice"
-            for i in range(self.ent_used):
-                if self.ent[i].key != NULL:
-                    live += 1
-                    seen_nbytes += self.cold[i].nbytes if self.measured else 0
-            assert live == self.size, (live, self.size)
-            for i in order:
-                assert self.ent[i].key != NULL, "a free entry is linked"
-            i = self.free_head
-            while i != NIL:
-                assert 0 <= i < self.ent_used and self.ent[i].key == NULL
-                free_count += 1
-                assert free_count <= self.ent_used, "the free list loops"
-                i = self.ent[i].next
-            assert free_count + live == self.ent_used, (free_count, live, self.ent_used)
-            for j in range(self.mask + 1):
-                i = self.index[j]
-                if i >= 0:
-                    in_table += 1
-                    assert i < self.ent_used and self.ent[i].key != NULL
-                    s = _home(self, self.ent[i].hash)
-                    d = 0
-                    while self.index[s] != i:       # its probe reaches it: no EMPTY slot before,
-                        assert self.index[s] != EMPTY, "an EMPTY slot hides an entry from its probe"
-                        assert _dist(self, s, self.index[s]) >= d, "Robin Hood order broken"   # nor one nearer home
-                        s = (s + 1) & self.mask
-                        d += 1
-                    assert s == j
-                else:
-                    assert i == EMPTY, i
-            assert in_table == self.size, (in_table, self.size)
-            assert self.filled == in_table and self.filled * 2 <= self.mask + 1 + 2, (self.filled, self.mask)
-            assert self.mult == (FIBONACCI if self.scatter else (<object>1) << self.shift)
-            if self.maxsize >= 0:
-                assert self.size <= self.maxsize, (self.size, self.maxsize)
-            assert self.nbytes == seen_nbytes, (self.nbytes, seen_nbytes)
-            assert self.nbytes <= self.maxbytes, (self.nbytes, self.maxbytes)
-            if self.lfu:
-                b = self.bk_first
-                n = 0
-                while b != NIL:
-                    assert self.bk[b].freq > last_freq and self.bk[b].items.len > 0
-                    assert _list_length(self, &self.bk[b].items, b) == self.bk[b].items.len
-                    last_freq = self.bk[b].freq
-                    n += self.bk[b].items.len
-                    b = self.bk[b].next
-                assert n == self.size
-            elif self.wtlfu:
-                for b in range(3):
-                    assert _list_length(self, &self.lists[b], b) == self.lists[b].len, b
-                _caps(self, &window, &protected)
-                if self.maxsize > 0:
-                    assert self.lists[PROTECTED].len <= protected, (self.lists[PROTECTED].len, protected)
-                    assert window >= 1 and protected >= 0 and window + protected <= self.maxsize
-            else:
-                assert self.lists[W].len == self.size
-            if self.has_ttl:
-                n = 0
-                last = -1e308
-                i = self.times.first
-                while i != NIL:
-                    assert self.ent[i].created_at >= last
-                    last = self.ent[i].created_at
-                    n += 1
-                    assert n <= self.size
-                    i = self.cold[i].tnext
-                assert n == self.size == self.times.len
-        finally:
-            _wr_leave(self)
+        """Assert the internal invariants (for tests): ``_op_check``."""
+        _as_writer(self, _op_check, strict, None, 0)
 
 
 # -- store internals (module functions: direct C calls, no vtable) -------------
@@ -772,13 +579,12 @@ cdef object _get_ft(CacheCore c, object key):
     cdef PyObject* value = _read_ft(c, <PyObject*>key, h, True)
     if value != NULL:
         return admf_steal(value)
-    with cython.critical_section(c):
-        _wr_enter(c)
-        try:
-            _uses_alloc(c)
-            return _get(c, key, h)
-        finally:
-            _wr_leave(c)
+    return _as_writer(c, _op_get, key, None, h)
+
+
+cdef object _op_get(CacheCore c, object key, object unused, Py_hash_t h):
+    _uses_alloc(c)
+    return _get(c, key, h)
 
 
 cdef inline bint _contains_locked(CacheCore c, object key) except -1:
@@ -795,13 +601,12 @@ cdef bint _contains_ft(CacheCore c, object key) except -1:
     if value != NULL:
         Py_DECREF_ptr(value)
         return True
-    with cython.critical_section(c):
-        _wr_enter(c)
-        try:
-            _uses_alloc(c)
-            return _find_live(c, key, h, False) >= 0
-        finally:
-            _wr_leave(c)
+    return _as_writer(c, _op_contains, key, None, h) is True
+
+
+cdef object _op_contains(CacheCore c, object key, object unused, Py_hash_t h):
+    _uses_alloc(c)
+    return _find_live(c, key, h, False) >= 0
 
 
 cdef inline int _write_locked(CacheCore c, object key, object value, object args,
@@ -813,19 +618,20 @@ cdef inline int _write_locked(CacheCore c, object key, object value, object args
 
 
 cdef int _write_ft(CacheCore c, object key, object value, object args, object kwargs) except -1:
-    with cython.critical_section(c):
-        _wr_enter(c)
-        try:
-            return _write(c, key, value, args, kwargs)
-        finally:
-            _wr_leave(c)
+    cdef admf_cs cs
+    _lock(&cs, c)
+    try:
+        return _write(c, key, value, args, kwargs)
+    finally:
+        _unlock(&cs, c)
 
 
 # -- free-threaded builds: hits without the lock (include/admf_rdlock.h) ---------
 #
-# Every operation under the store's critical section is a writer: it enters
-# with _wr_enter (which waits for the readers in the store to leave) and
-# leaves with _wr_leave, on every exit. With the GIL both are nothing.
+# Every operation under the store's critical section is a writer: _lock
+# enters the section and then _wr_enter (which waits for the readers in the
+# store to leave), _unlock leaves both; _as_writer runs an operation between
+# them, on every exit. With the GIL all of it is nothing.
 
 cdef inline void _wr_enter(CacheCore c) noexcept:
     if ADMF_FT:
@@ -838,31 +644,220 @@ cdef inline void _wr_leave(CacheCore c) noexcept:
         admf_wr_leave(&c.writers)
 
 
-cdef bint _remove_key(CacheCore c, object key) except -1:
-    """Remove ``key``'s live entry (not an eviction), as a writer (the caller
-    holds the store's critical section); whether there was one."""
+# The operations under the store's critical section. Each is written once as
+# an op (the store, two objects, a hash) and run by _as_writer, which holds the
+# lock as a writer on every exit; the methods only name their op.
+ctypedef object (*writer_op)(CacheCore c, object a, object b, Py_hash_t h)
+
+
+cdef object _as_writer(CacheCore c, writer_op op, object a, object b, Py_hash_t h):
+    """``op(c, a, b, h)`` under the store's critical section, as a writer (on
+    a free-threaded build; with the GIL, the call alone)."""
+    cdef admf_cs cs
+    if not ADMF_FT:
+        return op(c, a, b, h)
+    _lock(&cs, c)
+    try:
+        return op(c, a, b, h)
+    finally:
+        _unlock(&cs, c)
+
+
+cdef object _op_find(CacheCore c, object key, object unused, Py_hash_t h):
+    """The live value of ``key`` (not a use), or ``_MISS``."""
+    cdef Py_ssize_t i = _find_live(c, key, h, False)
+    return <object>c.ent[i].value if i >= 0 else _MISS
+
+
+cdef object _op_store(CacheCore c, object key, object stored, Py_hash_t h):
+    """Store ``stored``: (value, args, kwargs), under ``key``."""
+    _store(c, key, h, stored[0], stored[1], stored[2], False, UNKNOWN, 0)
+
+
+cdef object _op_discard(CacheCore c, object key, object unused, Py_hash_t h):
+    """Remove ``key``'s live entry (not an eviction); whether there was one."""
+    cdef Py_ssize_t i = _find_live(c, key, _hash(key), True)
+    if i < 0:
+        return False
+    _remove(c, i)
+    return True
+
+
+cdef object _op_live_total(CacheCore c, object nbytes, object unused, Py_hash_t h):
+    """The live entries' count (or measured bytes), the expired ones purged first."""
+    if c.has_ttl:
+        _purge(c, _now(c))
+    return c.nbytes if nbytes else c.size
+
+
+cdef object _op_pop(CacheCore c, object key, object default, Py_hash_t h):
+    cdef Py_ssize_t i = _find_live(c, key, _hash(key), True)
+    if i < 0:
+        if default is _MISS:
+            raise KeyError(key)
+        return default
+    value = <object>c.ent[i].value
+    _remove(c, i)
+    return value
+
+
+cdef object _op_snapshot(CacheCore c, object which, object unused, Py_hash_t h):
+    """Keys (0), values (1) or (key, value) pairs (None), in order-list order."""
+    if which is None:
+        return _snapshot_pairs(c, False)
+    return _snapshot(c, which)
+
+
+cdef object _op_discard_matching(CacheCore c, object predicate, object unused, Py_hash_t h):
+    cdef Py_ssize_t removed = 0
     cdef Py_ssize_t i
-    _wr_enter(c)
-    try:
-        i = _find_live(c, key, _hash(key), True)
-        if i < 0:
-            return False
-        _remove(c, i)
-        return True
-    finally:
-        _wr_leave(c)
+    for key, i in _snapshot_pairs(c, True):
+        # still the same entry: the key stored at i is this very object
+        if _holds(c, i, key) and predicate(key) and _holds(c, i, key):
+            _remove(c, i)
+            removed += 1
+    return removed
 
 
-cdef Py_ssize_t _live_total(CacheCore c, bint nbytes) except -1:
-    """The live entries' count (or measured bytes), the expired ones purged
-    first, as a writer (the caller holds the store's critical section)."""
-    _wr_enter(c)
-    try:
-        if c.has_ttl:
-            _purge(c, _now(c))
-        return c.nbytes if nbytes else c.size
-    finally:
-        _wr_leave(c)
+cdef object _op_expire(CacheCore c, object unused, object unused2, Py_hash_t h):
+    if not c.has_ttl:
+        return 0
+    return _purge(c, _now(c))
+
+
+cdef object _op_clear(CacheCore c, object unused, object unused2, Py_hash_t h):
+    _empty(c)
+
+
+cdef object _op_reset_stats(CacheCore c, object unused, object unused2, Py_hash_t h):
+    c.hits = c.misses = c.evictions = c.expirations = 0
+
+
+cdef object _op_counters(CacheCore c, object unused, object unused2, Py_hash_t h):
+    return c.hits, c.misses, c.evictions, c.expirations
+
+
+cdef object _op_entry(CacheCore c, object key, object unused, Py_hash_t h):
+    cdef Py_ssize_t i = _find_live(c, key, _hash(key), False)
+    cdef Entry* e
+    cdef double created, last
+    cdef Py_ssize_t count
+    if i < 0:
+        return None
+    e = &c.ent[i]
+    # Everything is read before anything is allocated (an allocation may
+    # start a garbage-collection pass that runs Python code).
+    value = <object>e.value
+    created = e.created_at
+    last = e.last_access
+    count = e.access_count
+    args = kwargs = None
+    if e.flags & F_COLD_OBJECTS:
+        if c.cold[i].args != NULL:
+            args = <object>c.cold[i].args
+        if c.cold[i].kwargs != NULL:
+            kwargs = <object>c.cold[i].kwargs
+    return (value, created, last, count,
+            created + c.ttl_seconds if c.has_ttl else None, args, kwargs)
+
+
+cdef object _op_table(CacheCore c, object unused, object unused2, Py_hash_t h):
+    return c.mask + 1, c.filled, bool(c.scatter)
+
+
+cdef object _op_sizeof(CacheCore c, object unused, object unused2, Py_hash_t h):
+    cdef Py_ssize_t n = (c.mask + 1) * sizeof(int) + c.bk_cap * sizeof(Bucket)
+    if c.ent_block != NULL:
+        n += c.ent_cap * (sizeof(Entry) + sizeof(Cold)) + (0 if c.ent_mapped else 64)
+    if c.sketch != NULL:
+        n += admf_sketch_nbytes(c.sk_width)
+    if c.uses != NULL:
+        n += ADMF_RD_SLOTS * sizeof(admf_uses)
+    return object.__sizeof__(c) + n
+
+
+cdef object _op_check(CacheCore c, object strict, object unused, Py_hash_t h):
+    """Assert the internal invariants (for tests).
+
+    The lists are sound and hold exactly the live entries, tagged with
+    their list (or bucket); ``size`` counts them; LFU buckets increase;
+    the time list is in expiry order; the index table maps each live
+    entry's key, from its home slot, to it and to nothing else; the free
+    entries are the others. ``strict`` is for the twin's sake (this store
+    never keeps two equal keys).
+    """
+    cdef Py_ssize_t i, j, s, d, n, live = 0, free_count = 0, in_table = 0, seen_nbytes = 0
+    cdef int b, last_freq = 0
+    cdef Py_ssize_t window, protected
+    order = _order_indices(c)
+    assert len(order) == c.size, (len(order), c.size)
+    assert len(set(order)) == len(order), "an entry is linked twice"
+    for i in range(c.ent_used):
+        if c.ent[i].key != NULL:
+            live += 1
+            seen_nbytes += c.cold[i].nbytes if c.measured else 0
+    assert live == c.size, (live, c.size)
+    for i in order:
+        assert c.ent[i].key != NULL, "a free entry is linked"
+    i = c.free_head
+    while i != NIL:
+        assert 0 <= i < c.ent_used and c.ent[i].key == NULL
+        free_count += 1
+        assert free_count <= c.ent_used, "the free list loops"
+        i = c.ent[i].next
+    assert free_count + live == c.ent_used, (free_count, live, c.ent_used)
+    for j in range(c.mask + 1):
+        i = c.index[j]
+        if i >= 0:
+            in_table += 1
+            assert i < c.ent_used and c.ent[i].key != NULL
+            s = _home(c, c.ent[i].hash)
+            d = 0
+            while c.index[s] != i:       # its probe reaches it: no EMPTY slot before,
+                assert c.index[s] != EMPTY, "an EMPTY slot hides an entry from its probe"
+                assert _dist(c, s, c.index[s]) >= d, "Robin Hood order broken"   # nor one nearer home
+                s = (s + 1) & c.mask
+                d += 1
+            assert s == j
+        else:
+            assert i == EMPTY, i
+    assert in_table == c.size, (in_table, c.size)
+    assert c.filled == in_table and c.filled * 2 <= c.mask + 1 + 2, (c.filled, c.mask)
+    assert c.mult == (FIBONACCI if c.scatter else (<object>1) << c.shift)
+    if c.maxsize >= 0:
+        assert c.size <= c.maxsize, (c.size, c.maxsize)
+    assert c.nbytes == seen_nbytes, (c.nbytes, seen_nbytes)
+    assert c.nbytes <= c.maxbytes, (c.nbytes, c.maxbytes)
+    if c.lfu:
+        b = c.bk_first
+        n = 0
+        while b != NIL:
+            assert c.bk[b].freq > last_freq and c.bk[b].items.len > 0
+            assert _list_length(c, &c.bk[b].items, b) == c.bk[b].items.len
+            last_freq = c.bk[b].freq
+            n += c.bk[b].items.len
+            b = c.bk[b].next
+        assert n == c.size
+    elif c.wtlfu:
+        for b in range(3):
+            assert _list_length(c, &c.lists[b], b) == c.lists[b].len, b
+        _caps(c, &window, &protected)
+        if c.maxsize > 0:
+            assert c.lists[PROTECTED].len <= protected, (c.lists[PROTECTED].len, protected)
+            assert window >= 1 and protected >= 0 and window + protected <= c.maxsize
+    else:
+        assert c.lists[W].len == c.size
+    if c.has_ttl:
+        n = 0
+        last = -1e308
+        i = c.times.first
+        while i != NIL:
+            assert c.ent[i].created_at >= last
+            last = c.ent[i].created_at
+            n += 1
+            assert n <= c.size
+            i = c.cold[i].tnext
+        assert n == c.size == c.times.len
 
 
 cdef void _uses_alloc(CacheCore c) noexcept:
@@ -885,7 +880,6 @@ cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
     cdef int k, m = 0, best
     cdef admf_use* use
     cdef admf_use* first
-    cdef Entry* e
     for k in range(ADMF_RD_SLOTS):
         head[m] = admf_uses_head(&c.uses[k])
         tail[m] = admf_uses_tail(&c.uses[k])
@@ -902,11 +896,7 @@ cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
                 first = use
         if first.at >= before:
             break
-        e = &c.ent[first.entry]
-        e.last_access = first.when         # the coarse clock at the hit, as _hit_fast's
-        e.access_count += 1
-        c.hits += 1
-        _touch(c, first.entry)
+        _record_use(c, first.entry, first.when)    # the coarse clock at the hit, as _hit_fast's
         head[best] += 1
         if head[best] == tail[best]:
             admf_uses_set_head(&c.uses[ring[best]], head[best])
@@ -968,7 +958,7 @@ cdef PyObject* _read_ft(CacheCore c, PyObject* key, Py_hash_t h, bint use) noexc
     s = _home(c, h)
     while True:
         i = c.index[s]
-        if i == EMPTY or steps > READ_PROBE_LIMIT or (c.ent[i].hash != h and _dist(c, s, i) < steps):
+        if steps > READ_PROBE_LIMIT or _probe_ends(c, s, i, h, steps):
             admf_rd_leave(slot)
             return NULL
         if c.ent[i].hash == h:
@@ -1252,8 +1242,7 @@ cdef Py_ssize_t _find_probe(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t*
         steps = 0
         while True:
             i = c.index[s]
-            if i == EMPTY or (c.ent[i].hash != h and _dist(c, s, i) < steps):
-                # absent: an empty slot, or an entry nearer its home (Robin Hood)
+            if _probe_ends(c, s, i, h, steps):
                 if steps > PROBE_LIMIT and _table_scatter(c):
                     break                       # rebuilt: start over
                 pos[0] = s
@@ -1281,6 +1270,12 @@ cdef Py_ssize_t _find_probe(CacheCore c, PyObject* key, Py_hash_t h, Py_ssize_t*
                         return i
             s = (s + 1) & c.mask
             steps += 1
+
+
+cdef inline bint _probe_ends(CacheCore c, Py_ssize_t s, int i, Py_hash_t h, Py_ssize_t steps) noexcept nogil:
+    """The probe for hash h, at its ``steps``-th slot s (holding entry i),
+    ends absent: an empty slot, or an entry nearer its home (Robin Hood)."""
+    return i == EMPTY or (c.ent[i].hash != h and _dist(c, s, i) < steps)
 
 
 cdef Py_ssize_t _slot_of(CacheCore c, Py_ssize_t i) noexcept nogil:
@@ -1401,11 +1396,19 @@ cdef inline bint _hit_fast(CacheCore c, Py_ssize_t i) noexcept:
             return False
     else:
         t = admf_clock(ADMF_CLOCK_COARSE)   # only a time stamp: the cheap clock
-    e.last_access = t
+    _record_use(c, i, t)
+    return True
+
+
+cdef inline void _record_use(CacheCore c, Py_ssize_t i, double when) noexcept:
+    """A hit on live entry i at ``when``: its time stamp and use count, the
+    store's hits, and the policy's reordering (every hit: _hit_fast,
+    _get_slow and the readers' buffered uses, _apply_uses)."""
+    cdef Entry* e = &c.ent[i]
+    e.last_access = when
     e.access_count += 1
     c.hits += 1
     _touch(c, i)
-    return True
 
 
 cdef object _get_slow(CacheCore c, Py_ssize_t i):
@@ -1423,10 +1426,7 @@ cdef object _get_slow(CacheCore c, Py_ssize_t i):
         c.expirations += 1
         c.misses += 1
         return _MISS
-    c.ent[i].last_access = now
-    c.ent[i].access_count += 1
-    c.hits += 1
-    _touch(c, i)
+    _record_use(c, i, now)
     return <object>c.ent[i].value
 
 
@@ -2264,13 +2264,7 @@ cdef object _functools_key(PyObject* const* args, Py_ssize_t nargs, PyObject* kw
 
 
 cdef tuple _args_tuple(PyObject* const* args, Py_ssize_t nargs):
-    cdef Py_ssize_t i
-    t = PyTuple_New(nargs)
-    for i in range(nargs):
-        item = <object>args[i]
-        Py_INCREF(item)
-        PyTuple_SET_ITEM(t, i, item)
-    return t
+    return <tuple>admf_tuple_obj(args, nargs)
 
 
 cdef dict _kwargs_dict(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames):
@@ -2682,19 +2676,13 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
     """A miss with single_flight: one thread runs the function, the others wait."""
     cdef _Flight flight
     cdef bint leader
-    cdef Py_ssize_t i
     with f.flight_lock:
         flight = f.flights.get(key)
         leader = flight is None
         if leader:
-            with cython.critical_section(f.core):
-                _wr_enter(f.core)
-                try:
-                    i = _find_live(f.core, key, h, False)
-                    if i >= 0:                # stored between our miss and now
-                        return <object>f.core.ent[i].value
-                finally:
-                    _wr_leave(f.core)
+            value = _as_writer(f.core, _op_find, key, None, h)
+            if value is not _MISS:            # stored between our miss and now
+                return value
             flight = _Flight()
             f.flights[key] = flight
     if not leader:
@@ -2707,16 +2695,11 @@ cdef object _flight_call(CachedFunction f, object key, Py_hash_t h, bint explici
     try:
         result = _call_func(f, args, nargs, kwnames, nargsf, instance)
         flight.result = result
-        with cython.critical_section(f.core):
-            _wr_enter(f.core)
-            try:
-                if explicit:
-                    _store(f.core, key, h, result, _args_tuple(args, nargs),
-                           _kwargs_dict(args, nargs, kwnames), False, UNKNOWN, 0)
-                else:
-                    _store(f.core, key, h, result, None, None, False, UNKNOWN, 0)
-            finally:
-                _wr_leave(f.core)
+        if explicit:
+            _as_writer(f.core, _op_store, key,
+                       (result, _args_tuple(args, nargs), _kwargs_dict(args, nargs, kwnames)), h)
+        else:
+            _as_writer(f.core, _op_store, key, (result, None, None), h)
         return result
     except BaseException as exc:
         flight.error = exc
