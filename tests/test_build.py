@@ -106,3 +106,65 @@ def test_import_does_not_load_pandas_until_needed():
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+_UNINITIALIZED = r'''
+import importlib, pkgutil, sys
+import admf_perf._ext as ext
+
+ARGS = [(), (1,), (1.5,), ("a",), (1, 2), (1, 2.0), (1.0, 2.0, 3.0), (1.0, 2.0, 3.0, 4.0)]
+DUNDERS = {"__call__", "__len__", "__iter__", "__next__", "__getitem__", "__setitem__", "__delitem__",
+           "__contains__", "__repr__", "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__",
+           "__copy__", "__deepcopy__", "__sizeof__", "__array__", "__eq__", "__hash__", "__get__",
+           "__enter__", "__exit__"}
+tried = 0
+for m in pkgutil.iter_modules(ext.__path__):
+    if m.name.endswith("_py") or m.name in ("_types", "_indicator_state"):
+        continue
+    mod = importlib.import_module("admf_perf._ext." + m.name)
+    for T in list(vars(mod).values()):
+        if not isinstance(T, type) or T.__module__ != mod.__name__:
+            continue
+        try:
+            obj = T.__new__(T)
+        except Exception:
+            continue
+        for name in dir(T):
+            if name.startswith("__") and name not in DUNDERS:
+                continue
+            try:
+                attr = getattr(obj, name)
+            except Exception:
+                continue
+            if not callable(attr):
+                continue
+            for args in ARGS:
+                print(f"{T.__module__}.{T.__name__}.{name}{args}", file=sys.stderr, flush=True)
+                tried += 1
+                try:
+                    attr(*args)
+                except BaseException:
+                    pass
+print(tried)
+'''
+
+
+@pytest.mark.skipif(
+    os.environ.get("ADMF_PERF_NO_EXTENSIONS", "").strip() not in ("", "0"),
+    reason="pure-Python twins requested",
+)
+def test_compiled_objects_made_by_new_alone_never_crash():
+    """Every compiled type made by ``T.__new__(T)`` (no ``__init__``), each of
+    its methods called with a few argument shapes: errors, never a crash (in
+    a child process; the last call it printed names a crash)."""
+    import subprocess
+    import sys
+
+    pkg = get_package("compiled")
+    if not all(pkg.COMPILED.values()):
+        pytest.skip("compiled modules not loaded")
+    result = subprocess.run([sys.executable, "-c", _UNINITIALIZED], capture_output=True, text=True,
+                            timeout=600)
+    last = result.stderr.strip().splitlines()[-1:] if result.stderr.strip() else []
+    assert result.returncode == 0, f"exit {result.returncode} after {last}"
+    assert int(result.stdout) > 1000, result.stdout

@@ -706,3 +706,28 @@ def test_a_cached_function_cannot_be_set_up_twice(ap):
     with pytest.raises(RuntimeError, match="already set up"):
         f.__init__(lambda x: x, ap.Cache(max_size=4))
     assert f(1) == 2 and f.cache_info().hits == 1
+
+
+def test_a_cached_function_without_its_store_raises(ap):
+    # Made by __new__ alone, or emptied by the collector breaking a cycle (a
+    # finalizer may call it after): a TypeError, never a crash (compiled: a
+    # call wrote the store's counters through None).
+    @ap.cached(max_size=4)
+    def f(x):
+        return x + 1
+
+    class A:
+        @ap.cached(max_size=4)
+        def m(self, x):
+            return x
+
+    F = type(f)
+    bare = F.__new__(F)
+    for call in (lambda: bare(1), lambda: bare(a=1), lambda: bare.__get__(A(), A)):
+        with pytest.raises(TypeError, match="no store"):
+            call()
+    B = type(A().m)
+    bare_bound = B.__new__(B)
+    with pytest.raises(TypeError, match="no store"):
+        bare_bound(1)
+    assert f(1) == 2 and A().m(3) == 3

@@ -2445,11 +2445,22 @@ cdef class CachedFunction:
         return f"<cached function {getattr(self, '__qualname__', self.func)!r}>"
 
 
+cdef int _not_set_up(CachedFunction f) except -1:
+    """The error of a cached function without a store: made by ``__new__``
+    without ``__init__``, or emptied by the garbage collector breaking a
+    cycle (a call from a finalizer that runs after it); ``f`` may be None
+    (a bound method's, likewise)."""
+    raise TypeError("this cached function has no store: it was made without __init__, "
+                    "or the garbage collector has cleared it")
+
+
 cdef object _call_tuple(CachedFunction f, tuple args, dict kwargs, object instance, object token):
     """A call from tp_call's (args, kwargs), put in vectorcall form (public
     API only): the positional arguments, then the keyword values, their
     names in a tuple."""
     cdef Py_ssize_t nargs = len(args)
+    if f is None:
+        _not_set_up(f)
     if not kwargs:
         return _call(f, PySequence_Fast_ITEMS(args), nargs, NULL, <size_t>nargs, instance, token)
     cdef list flat = list(args)
@@ -2470,6 +2481,8 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     """One call; ``instance``/``token`` are set for ``obj.method(...)`` calls.
     A free-threaded build runs it under the store's lock (``_call_locked``),
     let go while the function runs."""
+    if <PyObject*>f.core == <PyObject*>None:
+        _not_set_up(f)
     if ADMF_FT:
         return _call_ft(f, args, nargs, kwnames, nargsf, instance, token)
     return _call_in(f, args, nargs, kwnames, nargsf, instance, token, NULL)
@@ -2718,7 +2731,9 @@ cdef class _BoundCachedMethod:
     def __cinit__(self, *args, **kwargs):
         self.vectorcall = ADMF_AS_VECTORCALL(<void*>_bound_vectorcall)
 
-    def __init__(self, CachedFunction func, obj):
+    def __init__(self, CachedFunction func not None, obj):
+        if func.core is None:
+            _not_set_up(func)
         self.func = func
         self.obj = obj
         self.token = func.tokens.token(obj)
@@ -2744,6 +2759,8 @@ cdef class _BoundCachedMethod:
 cdef object _bound_vectorcall(object self, PyObject* const* args, size_t nargsf,
                               PyObject* kwnames):
     cdef _BoundCachedMethod b = <_BoundCachedMethod>self
+    if b.func is None:
+        _not_set_up(b.func)
     return _call(b.func, args, PyVectorcall_NARGS(nargsf), kwnames, nargsf, b.obj, b.token)
 
 

@@ -859,6 +859,17 @@ class _Token:
         return f"<instance token {id(self):#x}>"
 
 
+def _store_of(f):
+    """The store of a cached function (None too); TypeError when it has none:
+    made by ``__new__`` without ``__init__``, or cleared by the garbage
+    collector breaking a cycle (a finalizer's call after it)."""
+    try:
+        return f._cache
+    except AttributeError:
+        raise TypeError("this cached function has no store: it was made without __init__, "
+                        "or the garbage collector has cleared it") from None
+
+
 class CachedFunction:
     """What ``cached`` returns: a functools-compatible caching wrapper."""
 
@@ -887,10 +898,10 @@ class CachedFunction:
 
     def _call(self, prefix, args, kwargs, call_args=None):
         """prefix: the instance token of a bound call (call_args then holds obj)."""
+        cache = _store_of(self)
         func_args = args if call_args is None else call_args
         if not _enabled:
             return self._func(*func_args, **kwargs)
-        cache = self._cache
         if cache._max_size == 0:
             with cache._lock:
                 cache.misses += 1
@@ -975,14 +986,22 @@ class _BoundCachedMethod:
     __slots__ = ("__func__", "__self__", "_token")
 
     def __init__(self, func: CachedFunction, obj):
+        _store_of(func)
         self.__func__ = func
         self.__self__ = obj
         self._token = func._tokens.token(obj)
 
     def __call__(self, *args, **kwargs):
-        return self.__func__._call(self._token, args, kwargs, (self.__self__,) + args)
+        try:
+            func, token, obj = self.__func__, self._token, self.__self__
+        except AttributeError:      # made by __new__ alone
+            func = token = obj = None
+        _store_of(func)
+        return func._call(token, args, kwargs, (obj,) + args)
 
     def __getattr__(self, name):
+        if name in self.__slots__:      # unset: made by __new__ alone
+            raise AttributeError(name)
         return getattr(self.__func__, name)
 
     def __repr__(self):

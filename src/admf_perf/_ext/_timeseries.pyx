@@ -108,6 +108,7 @@ cdef Py_ssize_t _MIN_CAP = 16
 
 
 @cython.final
+@cython.auto_pickle(False)      # a raw pointer: Cython's pickling would read it as a C string
 cdef class _Buffer:
     """Owner of one raw buffer (freed when the last view and the array let go)."""
 
