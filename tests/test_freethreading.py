@@ -260,7 +260,10 @@ def test_an_indicator_refuses_updates_while_another_thread_runs_its_batch(ap, fa
 
 
 def test_a_bank_refuses_a_second_thread_instead_of_racing(ap, fast_switching):
-    n = 20_000
+    # long enough updates that the threads overlap: the twin's steps are
+    # Python code (20,000 of them an update took 130 s for the test on a
+    # loaded free-threaded 3.13, past JOIN_TIMEOUT at times)
+    n = 20_000 if ap.COMPILED["_indicators"] else 1_000
     bank = ap.IndicatorBank(ap.SMA, n, period=3)
     row = np.ones(n)
     done = []
