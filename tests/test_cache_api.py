@@ -730,4 +730,17 @@ def test_a_cached_function_without_its_store_raises(ap):
     bare_bound = B.__new__(B)
     with pytest.raises(TypeError, match="no store"):
         bare_bound(1)
+
+    class Falsy:
+        def __bool__(self):
+            raise ValueError("no truth")
+
+    half = F.__new__(F)        # an __init__ that raised midway: still no store
+    with pytest.raises(ValueError, match="no truth"):
+        half.__init__(lambda self, x: x, ap.Cache(max_size=4), typed=Falsy())
+    for call in (lambda: half(1), lambda: half.__get__(A(), A)):
+        with pytest.raises(TypeError, match="no store"):
+            call()
+    half.__init__(lambda x: -x, ap.Cache(max_size=4))      # set up now, once
+    assert half(2) == -2 and half(2) == -2 and half.cache_info().hits == 1
     assert f(1) == 2 and A().m(3) == 3

@@ -2395,15 +2395,18 @@ cdef class CachedFunction:
             raise RuntimeError("CachedFunction.__init__ called on a function already set up")
         if not callable(func):
             raise TypeError("func must be callable")
+        typed = bool(typed)
+        single_flight = bool(single_flight)
+        tokens = MethodTokens(cache)
         self.func = func
-        self.core = cache
-        self.typed = bool(typed)
+        self.typed = typed
         self.key_maker = key_maker
         self.fallback = fallback_key
-        self.single_flight = bool(single_flight)
+        self.single_flight = single_flight
         self.flights = {}
         self.flight_lock = threading.RLock()
-        self.tokens = MethodTokens(cache)
+        self.tokens = tokens
+        self.core = cache       # last: a store means set up (_call's check), whatever raised before
 
     @property
     def cache(self):
@@ -2496,7 +2499,7 @@ cdef object _call_ft(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     cdef admf_cs cs
     cdef PyObject* value
     if (_enabled and kwnames == NULL and token is None and f.key_maker is None and not f.typed
-            and 0 < nargs <= MAX_PROBE and <PyObject*>f.core != <PyObject*>None):
+            and 0 < nargs <= MAX_PROBE):     # (a store: _call's check)
         value = _call_read_ft(<PyObject*>f.core, args, nargs)
         if value != NULL:
             return admf_steal(value)

@@ -863,11 +863,11 @@ def _store_of(f):
     """The store of a cached function (None too); TypeError when it has none:
     made by ``__new__`` without ``__init__``, or cleared by the garbage
     collector breaking a cycle (a finalizer's call after it)."""
-    try:
-        return f._cache
-    except AttributeError:
+    cache = getattr(f, "_cache", None)
+    if cache is None:
         raise TypeError("this cached function has no store: it was made without __init__, "
-                        "or the garbage collector has cleared it") from None
+                        "or the garbage collector has cleared it")
+    return cache
 
 
 class CachedFunction:
@@ -879,15 +879,18 @@ class CachedFunction:
             raise RuntimeError("CachedFunction.__init__ called on a function already set up")
         if not callable(func):
             raise TypeError("func must be callable")
+        typed = bool(typed)
+        single_flight = bool(single_flight)
+        tokens = MethodTokens(cache)
         self._func = func
-        self._cache = cache
-        self._typed = bool(typed)
+        self._typed = typed
         self._key_maker = key_maker
         self._fallback_key = fallback_key
-        self._single_flight = bool(single_flight)
+        self._single_flight = single_flight
         self._flights: dict = {}
         self._flight_lock = threading.RLock()
-        self._tokens = MethodTokens(cache)
+        self._tokens = tokens
+        self._cache = cache     # last: a store means set up (_store_of), whatever raised before
 
     @property
     def cache(self):
