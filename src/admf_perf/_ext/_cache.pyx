@@ -2448,11 +2448,11 @@ cdef class CachedFunction:
         return f"<cached function {getattr(self, '__qualname__', self.func)!r}>"
 
 
-cdef int _not_set_up(CachedFunction f) except -1:
-    """The error of a cached function without a store: made by ``__new__``
-    without ``__init__``, or emptied by the garbage collector breaking a
-    cycle (a call from a finalizer that runs after it); ``f`` may be None
-    (a bound method's, likewise)."""
+cdef int _not_set_up() except -1:
+    """The error of a cached function without a store (or a bound method
+    without its function): made by ``__new__`` without ``__init__``, or
+    emptied by the garbage collector breaking a cycle (a call from a
+    finalizer that runs after it)."""
     raise TypeError("this cached function has no store: it was made without __init__, "
                     "or the garbage collector has cleared it")
 
@@ -2463,7 +2463,7 @@ cdef object _call_tuple(CachedFunction f, tuple args, dict kwargs, object instan
     names in a tuple."""
     cdef Py_ssize_t nargs = len(args)
     if f is None:
-        _not_set_up(f)
+        _not_set_up()
     if not kwargs:
         return _call(f, PySequence_Fast_ITEMS(args), nargs, NULL, <size_t>nargs, instance, token)
     cdef list flat = list(args)
@@ -2485,7 +2485,7 @@ cdef object _call(CachedFunction f, PyObject* const* args, Py_ssize_t nargs,
     A free-threaded build runs it under the store's lock (``_call_locked``),
     let go while the function runs."""
     if <PyObject*>f.core == <PyObject*>None:
-        _not_set_up(f)
+        _not_set_up()
     if ADMF_FT:
         return _call_ft(f, args, nargs, kwnames, nargsf, instance, token)
     return _call_in(f, args, nargs, kwnames, nargsf, instance, token, NULL)
@@ -2736,7 +2736,7 @@ cdef class _BoundCachedMethod:
 
     def __init__(self, CachedFunction func not None, obj):
         if func.core is None:
-            _not_set_up(func)
+            _not_set_up()
         self.func = func
         self.obj = obj
         self.token = func.tokens.token(obj)
@@ -2763,7 +2763,7 @@ cdef object _bound_vectorcall(object self, PyObject* const* args, size_t nargsf,
                               PyObject* kwnames):
     cdef _BoundCachedMethod b = <_BoundCachedMethod>self
     if b.func is None:
-        _not_set_up(b.func)
+        _not_set_up()
     return _call(b.func, args, PyVectorcall_NARGS(nargsf), kwnames, nargsf, b.obj, b.token)
 
 

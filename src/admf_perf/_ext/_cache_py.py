@@ -997,10 +997,9 @@ class _BoundCachedMethod:
     def __call__(self, *args, **kwargs):
         try:
             func, token, obj = self.__func__, self._token, self.__self__
-        except AttributeError:      # made by __new__ alone
+        except AttributeError:      # made by __new__ alone: _call's _store_of raises
             func = token = obj = None
-        _store_of(func)
-        return func._call(token, args, kwargs, (obj,) + args)
+        return CachedFunction._call(func, token, args, kwargs, (obj,) + args)
 
     def __getattr__(self, name):
         if name in self.__slots__:      # unset: made by __new__ alone
