@@ -16,6 +16,12 @@ Cython and numpy version: the C Cython writes depends on all three (numpy's
 ``__init__.pxd``, the interpreter's headers), and a tree shared by two
 toolchains (an in-tree ``pip install`` for another interpreter beside a
 developer's ``build_ext --inplace``) would hand one of them the other's C.
+
+Both halves run on every CPU this process may use (JOBS; the environment
+variable ADMF_PERF_BUILD_JOBS=N sets it): Cython's translation in a process
+pool, the C compilations in build_ext's threads, largest unit first (the
+indicators' three take most of the time).  A build_ext ``--parallel``/``-j``
+given on the command line wins.
 """
 import os
 import platform
@@ -28,6 +34,7 @@ import numpy
 from Cython import Tempita
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 EXT_DIR = Path("src/admf_perf/_ext")
 INCLUDE_DIR = EXT_DIR / "include"
@@ -43,6 +50,36 @@ TEMPLATES = {
         "_ind_bank_simd_table.pxi": {"part": "bank_simd"},   # for _ind_bank_simd.pyx
     },
 }
+
+
+def jobs() -> int:
+    """ADMF_PERF_BUILD_JOBS, else the CPUs this process may run on (its
+    affinity); at least 1."""
+    given = os.environ.get("ADMF_PERF_BUILD_JOBS", "").strip()
+    if given:
+        try:
+            return max(1, int(given))
+        except ValueError:
+            sys.exit(f"ADMF_PERF_BUILD_JOBS must be a whole number of jobs, got {given!r}")
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:          # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+JOBS = jobs()
+
+
+class ParallelBuildExt(build_ext):
+    """build_ext compiling JOBS extensions at a time, unless told otherwise."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = JOBS
+        # the longest compilations first, so that none starts last alone
+        self.extensions.sort(key=lambda ext: -sum(Path(s).stat().st_size for s in ext.sources
+                                                  if Path(s).exists()))
 
 
 def expand_templates() -> None:
@@ -119,5 +156,7 @@ setup(
         include_path=[str(EXT_DIR.parent.parent)],
         build_dir=str(Path("build") / f"cython-{TOOLCHAIN}"),
         annotate=False,
+        nthreads=JOBS if JOBS > 1 else 0,
     ),
+    cmdclass={"build_ext": ParallelBuildExt},
 )
