@@ -22,6 +22,7 @@ cdef extern from "admf_rdlock.h":
     ctypedef struct admf_uses:
         pass
     ctypedef int admf_flag
+    ctypedef unsigned int admf_mask
 
 cdef enum:
     MAX_PROBE = 4     # arities up to this are looked up through a probe tuple
@@ -122,9 +123,11 @@ cdef class CacheCore:
     cdef Py_ssize_t sample_hits, sample_misses, adjustment
     cdef double previous_rate, step
     # free-threaded builds: writers in the store (readers keep out while > 0),
-    # the uses readers found (a ring per slot) and the flag of the reader
-    # applying them (include/admf_rdlock.h)
+    # the rings that may hold uses (a bit each; beside `writers`, a line the
+    # readers read), the uses readers found (a ring per slot) and the flag of
+    # the reader applying them (include/admf_rdlock.h)
     cdef admf_writers writers
+    cdef admf_mask pending
     cdef admf_uses* uses
     cdef admf_flag applying
     cdef object __weakref__

@@ -160,6 +160,9 @@ cdef extern from "admf_rdlock.h":
     void admf_uses_set_head(admf_uses* u, unsigned int h) noexcept nogil
     bint admf_flag_try(admf_flag* f) noexcept nogil
     void admf_flag_clear(admf_flag* f) noexcept nogil
+    void admf_mask_mark(admf_mask* m, int k) noexcept nogil
+    unsigned int admf_mask_get(admf_mask* m) noexcept nogil
+    unsigned int admf_mask_take(admf_mask* m) noexcept nogil
     admf_rd_slot* admf_rd_enter(void* store, admf_writers* writers) noexcept nogil
     void admf_rd_leave(admf_rd_slot* slot) noexcept nogil
     int admf_rd_index(admf_rd_slot* slot) noexcept nogil
@@ -636,7 +639,7 @@ cdef int _write_ft(CacheCore c, object key, object value, object args, object kw
 cdef inline void _wr_enter(CacheCore c) noexcept:
     if ADMF_FT:
         if admf_wr_enter(<void*>c, &c.writers) and c.uses != NULL:
-            _apply_uses(c, ULLONG_MAX)
+            _apply_uses(c, ULLONG_MAX, admf_mask_take(&c.pending))
 
 
 cdef inline void _wr_leave(CacheCore c) noexcept:
@@ -867,13 +870,14 @@ cdef void _uses_alloc(CacheCore c) noexcept:
         c.uses = <admf_uses*>admf_aligned_calloc(ADMF_RD_SLOTS * sizeof(admf_uses))
 
 
-cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
+cdef void _apply_uses(CacheCore c, unsigned long long before, unsigned int rings) noexcept:
     """Apply the uses the readers buffered that are stamped ``before`` (all:
     ULLONG_MAX), in time order (a merge of the slots' rings, each in time
     order): use count, hit, time stamp and the policy's reordering, as a hit
-    under the lock does (_hit_fast). The caller is the first writer in (the
-    readers have left) or the reader holding ``applying`` (the other readers
-    go on reading and appending)."""
+    under the lock does (_hit_fast). Only the rings of the mask ``rings`` are
+    read (a ring not in ``pending`` holds none). The caller is the first
+    writer in (the readers have left) or the reader holding ``applying`` (the
+    other readers go on reading and appending)."""
     cdef int ring[32]
     cdef unsigned int head[32]
     cdef unsigned int tail[32]
@@ -881,6 +885,8 @@ cdef void _apply_uses(CacheCore c, unsigned long long before) noexcept:
     cdef admf_use* use
     cdef admf_use* first
     for k in range(ADMF_RD_SLOTS):
+        if not (rings >> k) & 1:
+            continue
         head[m] = admf_uses_head(&c.uses[k])
         tail[m] = admf_uses_tail(&c.uses[k])
         if head[m] != tail[m]:
@@ -976,8 +982,9 @@ cdef PyObject* _read_ft(CacheCore c, PyObject* key, Py_hash_t h, bint use) noexc
         if not admf_uses_push(u, i, admf_clock(ADMF_CLOCK_COARSE), at):
             admf_rd_leave(slot)         # full: the locked path applies them all
             return NULL
+        admf_mask_mark(&c.pending, admf_rd_index(slot))
         if admf_uses_len(u) >= ADMF_USES_N // 2 and admf_flag_try(&c.applying):
-            _apply_uses(c, admf_use_cutoff())
+            _apply_uses(c, admf_use_cutoff(), admf_mask_get(&c.pending))
             admf_flag_clear(&c.applying)
     value = c.ent[i].value
     Py_INCREF_ptr(value)

@@ -19,7 +19,11 @@
      - writers: every other operation (under the critical section) counts
        itself into the store's `writers` first; the count going from 0 to 1
        waits until no slot announces the store (an applying reader
-       included), then applies every buffered use.  While `writers` is above
+       included), then applies every buffered use: those of the rings the
+       store's `pending` mask names (a reader sets its ring's bit when the
+       bit is clear, the first writer clears them all), so that a store
+       no reader used since the last writer costs its next writer no scan
+       of the rings.  While `writers` is above
        0, readers take the locked path, and so does a reader whose ring is
        full.
 
@@ -95,6 +99,7 @@ static _Alignas(64) admf_rd_slot admf_rd_slots[ADMF_RD_SLOTS];
 
 typedef _Atomic(Py_ssize_t) admf_writers;
 typedef atomic_int admf_flag;
+typedef atomic_uint admf_mask;
 
 /* The calling thread's slot, from its stack's address (threads' stacks are
    megabytes apart; no thread-local storage to look up).  Any slot would do:
@@ -226,6 +231,20 @@ static inline void admf_uses_drop(admf_uses* u) {
                           memory_order_release);
 }
 
+/* The store's mask of rings that may hold uses.  A reader marks its ring
+   after a push (the read alone when the bit is already set: a line the
+   readers share and seldom write); only the first writer clears it, when no
+   reader is in, so a ring holding a use always has its bit set (a reader
+   applying the uses leaves the bits as they are).  The reader's slot, left
+   with a release store after the mark, publishes it to that writer. */
+static inline void admf_mask_mark(admf_mask* m, int k) {
+    unsigned int bit = 1u << k;
+    if (!(atomic_load_explicit(m, memory_order_relaxed) & bit))
+        atomic_fetch_or(m, bit);
+}
+static inline unsigned int admf_mask_get(admf_mask* m) { return atomic_load(m); }
+static inline unsigned int admf_mask_take(admf_mask* m) { return atomic_exchange(m, 0u); }
+
 /* The flag of the reader applying the uses. */
 static inline int admf_flag_try(admf_flag* f) {
     int expected = 0;
@@ -246,6 +265,7 @@ typedef struct { unsigned int tail, head; admf_use use[1]; } admf_uses;
 typedef struct { char unused; } admf_rd_slot;
 typedef Py_ssize_t admf_writers;
 typedef int admf_flag;
+typedef unsigned int admf_mask;
 static inline unsigned long long admf_use_time(void) { return 0; }
 static inline unsigned long long admf_use_cutoff(void) { return 0; }
 static inline admf_rd_slot* admf_rd_enter(void* store, admf_writers* writers) {
@@ -267,6 +287,9 @@ static inline unsigned int admf_uses_head(admf_uses* u) { (void)u; return 0; }
 static inline void admf_uses_set_head(admf_uses* u, unsigned int h) { (void)u; (void)h; }
 static inline void admf_uses_drop(admf_uses* u) { (void)u; }
 static inline int admf_flag_try(admf_flag* f) { (void)f; return 0; }
+static inline void admf_mask_mark(admf_mask* m, int k) { (void)m; (void)k; }
+static inline unsigned int admf_mask_get(admf_mask* m) { (void)m; return 0; }
+static inline unsigned int admf_mask_take(admf_mask* m) { (void)m; return 0; }
 static inline void admf_flag_clear(admf_flag* f) { (void)f; }
 #endif
 
