@@ -71,7 +71,18 @@ def get_package(kind: str):
     return _packages[kind]
 
 
-@pytest.fixture(params=["compiled", "python"], scope="session")
+#: The implementations ``ap`` runs on: both, or the one that
+#: ``ADMF_PERF_TEST_IMPLS`` names ("compiled" or "python"; the suite of
+#: tests/test_internals.py reruns on the compiled fallbacks only, which the
+#: twins do not have).
+IMPLS = [kind.strip() for kind in os.environ.get("ADMF_PERF_TEST_IMPLS", "compiled,python").split(",")
+         if kind.strip()]
+if not IMPLS or not set(IMPLS) <= {"compiled", "python"}:
+    raise pytest.UsageError(f"ADMF_PERF_TEST_IMPLS must name compiled, python or both, "
+                            f"got {os.environ['ADMF_PERF_TEST_IMPLS']!r}")
+
+
+@pytest.fixture(params=IMPLS, scope="session")
 def ap(request):
     pkg = get_package(request.param)
     if request.param == "compiled" and not all(pkg.COMPILED.values()):
