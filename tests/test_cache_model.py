@@ -38,6 +38,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import examples
+
 POLICIES = ["lru", "lfu", "fifo", "tlru", "unbounded", "wtinylfu"]
 TTL = 10.0
 
@@ -55,7 +57,7 @@ REGEXES = st.sampled_from([r"^a", r"1$", r"-", r"\d", r"b", r"zz"])
 MISSING = object()
 
 SETTINGS = settings(
-    max_examples=100,
+    max_examples=examples(100),
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

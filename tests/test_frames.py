@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from admf_perf.bench import frames as bench_frames
+from conftest import examples
 
 INTS = [np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
                               np.int64, np.uint64)]
@@ -67,7 +68,7 @@ def cast_back(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
 
 # -- dtype rules (property tests) ---------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(INTS).flatmap(
     lambda d: hnp.arrays(d, st.integers(0, 40), elements=hnp.from_dtype(d))))
 def test_int_downcast_is_smallest_exact_dtype(arr):
@@ -91,7 +92,7 @@ _FLOATS = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_FLOATS, max_size=30))
 def test_float_downcast_only_when_every_value_round_trips(values):
     fr = importlib.import_module("admf_perf.resources.frames")
@@ -106,7 +107,7 @@ def test_float_downcast_only_when_every_value_round_trips(values):
     assert np.array_equal(np.signbit(back), np.signbit(arr))      # -0.0 stays -0.0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30),
        st.floats(0, 1e-1))
 def test_float_tolerance_holds_on_every_value(values, tol):

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import IMMORTAL_DEFERRED, get_package
+from conftest import IMMORTAL_DEFERRED, examples, get_package
 
 JOIN_TIMEOUT = 30
 
@@ -919,7 +919,7 @@ CALL = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calls=st.lists(CALL, max_size=60),
        maxsize=st.sampled_from([None, 0, 1, 2, 3, 5, -1, 128]),
        typed=st.booleans())
@@ -946,7 +946,7 @@ def _implementations():
     return impls
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(keys=st.lists(st.integers(0, 12), max_size=200), maxsize=st.integers(1, 8))
 def test_random_stream_same_results_as_functools(keys, maxsize):
     # Which calls run the function is the observable eviction order.

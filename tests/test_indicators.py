@@ -30,6 +30,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
+
 talib = pytest.importorskip("talib")
 
 
@@ -1143,7 +1145,7 @@ def _ohlcv(draw):
     return c + up, c - down, c, v
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=examples(150), deadline=None,
           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no slow "explain"
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(_PROPERTY_CASES)), data=st.data(), bars=_ohlcv())

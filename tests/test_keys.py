@@ -23,6 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
+
 pd = pytest.importorskip("pandas")
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -609,7 +611,7 @@ def _rebuild(x):
     return x
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(structures)
 def test_property_equal_structures_equal_keys(ap, value):
     gk = ap.CacheKey.generate_key
@@ -619,14 +621,14 @@ def test_property_equal_structures_equal_keys(ap, value):
         assert hash(ka) == hash(kb)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(structures, structures)
 def test_property_key_equality_is_value_equality(ap, a, b):
     gk = ap.CacheKey.generate_key
     assert (gk((a,)) == gk((b,))) == (a == b)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(with_nan)
 def test_property_nan_structures_key_alike(ap, value):
     gk = ap.CacheKey.generate_key

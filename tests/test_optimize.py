@@ -18,10 +18,10 @@ from admf_perf.incremental.risk import CURVE_METRICS, curve_metrics
 from admf_perf.research.backtest import crossover_backtest, prepare, synthetic_bars
 from admf_perf.research.optimize import OptimizationSettings, TopN, grid_pairs, parse_periods, run_grid_search
 from admf_perf.resources.cpu import CPUManager
-from conftest import empyrical_curve_metric
+from conftest import empyrical_curve_metric, examples
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(math.nan)), max_size=40), st.integers(1, 8))
 def test_topn_equals_a_stable_full_sort(values, n):
     top = TopN(n, key=lambda item: item[1])
@@ -32,7 +32,7 @@ def test_topn_equals_a_stable_full_sort(values, n):
     assert len(top) == min(n, len(values)) and top.seen == len(values)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.one_of(st.integers(-3, 3).map(float), st.just(math.nan)), max_size=30), st.integers(1, 6),
        st.randoms(use_true_random=False))
 def test_topn_tiebreak_makes_the_merge_order_free(values, n, rnd):

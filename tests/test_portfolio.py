@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
+
 NAN = math.nan
 
 
@@ -289,7 +291,7 @@ def test_exact_against_fractions(pf):
             assert getattr(pos, field) == pytest.approx(float(value), rel=1e-12, abs=1e-9), (sym, field)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(
     st.one_of(
         st.tuples(st.just("fill"), st.sampled_from("ABC"),

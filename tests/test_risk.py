@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
+
 NAN, INF = math.nan, math.inf
 
 
@@ -166,7 +168,7 @@ def conditioned_tolerances(returns, rf):
 _RETURN = st.floats(-0.5, 0.5, allow_nan=False).map(lambda r: 0.0 if abs(r) < 1e-12 else r)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(_RETURN, min_size=0, max_size=120),
        st.sampled_from([0.0, 0.001]),
        st.sampled_from([None, 1, 5, 64]))

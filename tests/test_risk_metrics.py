@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from conftest import examples
+
 NAN = math.nan
 
 #: metric name -> (ours, given the calculator; empyrical's, given returns,
@@ -199,7 +201,7 @@ class MetricsMachine(RuleBasedStateMachine):
 def test_metrics_state_machine(rk):
     MetricsMachine.rk = rk
     run = MetricsMachine.TestCase
-    run.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
+    run.settings = settings(max_examples=examples(60), stateful_step_count=30, deadline=None,
                             suppress_health_check=list(HealthCheck))
     run().runTest()
 
