@@ -29,9 +29,10 @@ def _compiled_modules(pkg) -> list[str]:
     ext = Path(pkg._ext.__file__).parent
     names = set()
     for p in ext.iterdir():
-        suffix = next((s for s in sorted(EXTENSION_SUFFIXES, key=len, reverse=True) if p.name.endswith(s)), None)
-        if suffix:
-            names.add(p.name[: -len(suffix)])
+        # a module's name has no dot: what follows the first is the suffix,
+        # this interpreter's or another's built in place beside it (3.13t's)
+        if p.name.endswith(tuple(EXTENSION_SUFFIXES)):
+            names.add(p.name.split(".", 1)[0])
     return sorted(names)
 
 
