@@ -120,7 +120,8 @@ def test_cached_calls_without_the_vectorcall_slot():
                     reason="already portable")
 def test_suites_pass_on_the_fallbacks():
     """The suites of the modules with internals, again with every internal off
-    (on the compiled modules: the twins have no internals to switch off)."""
+    (their fixtures on the compiled modules only: the twins have no internals
+    to switch off; a test that compares the two still builds both)."""
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *PORTABLE_SUITES],
         cwd=ROOT, env=dict(_portable_env(), ADMF_PERF_TEST_IMPLS="compiled"), capture_output=True, text=True,
