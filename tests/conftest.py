@@ -94,9 +94,10 @@ def get_package(kind: str):
     return _packages[kind]
 
 
-#: The implementations ``ap`` runs on: both, or the one that
-#: ``ADMF_PERF_TEST_IMPLS`` names ("compiled" or "python"; the suite of
-#: tests/test_internals.py reruns on the compiled fallbacks only, which the
+#: The implementations that the fixtures running a test on each one (``ap``
+#: here, test_strategy's ``ours``, test_keys' ``keymod``) run on: both, or the
+#: one that ``ADMF_PERF_TEST_IMPLS`` names ("compiled" or "python"; the suites
+#: of tests/test_internals.py rerun on the compiled fallbacks only, which the
 #: twins do not have).
 IMPLS = [kind.strip() for kind in os.environ.get("ADMF_PERF_TEST_IMPLS", "compiled,python").split(",")
          if kind.strip()]
