@@ -18,6 +18,12 @@
 #    per-op cost of ours grew by more than 3% (--max-regression) fails the
 #    run, and is named.
 #
+# When no file the package is built from differs between REF and the head
+# (the change is to the tests, the docs, the benches, CI or the scripts),
+# both would build the same package: nothing is built, the comparison is
+# skipped with a line saying so, and the admf-perf installed in the current
+# environment is measured alone (its gates still apply).
+#
 # No figure from another machine is trusted: both sides are measured here,
 # now.  When REF cannot be found (a shallow clone), fails to build, or
 # predates --instructions, the script says so and runs the admf-perf
@@ -88,6 +94,10 @@ skip() {
 }
 
 args=("$@")
+# What `pip install .` does not build the package from.
+not_the_package=(':(exclude)tests' ':(exclude)docs' ':(exclude)benches' ':(exclude).ci'
+                 ':(exclude)scripts' ':(exclude)noxfile.py' ':(exclude)*.md')
+not_the_package_names="tests, docs, benches, .ci, scripts, noxfile.py or Markdown files only"
 if [[ "$phase" == head ]]; then
     if [[ -f "$work/base.skip" ]]; then
         echo "==> regression check skipped: $(cat "$work/base.skip")"
@@ -107,6 +117,16 @@ if ! base="$(git rev-parse --verify --quiet "${ref}^{commit}")"; then
     skip "$ref is not in this clone (a shallow clone? git fetch --deepen=1)"
 fi
 echo "==> base: $ref = $(git log -1 --format='%h %s' "$base")"
+# The head: HEAD, or with uncommitted changes to tracked files a commit of
+# the working tree that `git stash create` makes (nothing is stashed).
+head_tree="HEAD"
+if ! git diff --quiet HEAD --; then head_tree="$(git stash create)"; fi
+# Nothing the package is built from changed (only the tests, the docs, the
+# benches, CI or the scripts did): both sides would build the same package,
+# and measuring it twice compares it with itself.
+if git diff --quiet "$base" "$head_tree" -- . "${not_the_package[@]}"; then
+    skip "$ref builds the same package (the change is to ${not_the_package_names}): nothing to compare"
+fi
 # build SIDE: install DIR/SIDE/src, extracted by the caller, into a fresh
 # DIR/SIDE/venv; the same recipe for both sides (its log: DIR/SIDE/install.log)
 build() {
@@ -124,10 +144,6 @@ git archive "$base" | tar -x -C "$work/base/src"
 if ! build base; then
     skip "$ref does not build (the log: $work/base/install.log)"
 fi
-# The head: HEAD, or with uncommitted changes to tracked files a commit of
-# the working tree that `git stash create` makes (nothing is stashed).
-head_tree="HEAD"
-if ! git diff --quiet HEAD --; then head_tree="$(git stash create)"; fi
 git archive "$head_tree" | tar -x -C "$work/head/src"
 if ! build head; then
     echo "bench_regression: the head does not build (the log: $work/head/install.log)" >&2
