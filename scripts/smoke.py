@@ -6,7 +6,10 @@ on every interpreter besides the default one.
 
 1. import admf_perf; every compiled module loads compiled
    (``admf_perf._ext.COMPILED`` all true);
-2. one test module per area (``SMOKE_TESTS``);
+2. one test module per area (``SMOKE_TESTS``), on the compiled modules: what
+   a wheel brings (the pure-Python twins are the same files everywhere, run
+   by the default interpreter's full pass); ``ADMF_PERF_TEST_IMPLS`` set by
+   the caller wins;
 3. ``admf-perf optimize`` on a small grid.
 
 Run it from the repository root (the tests and ../shared are read there); the
@@ -57,8 +60,9 @@ def check_compiled() -> None:
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     check_compiled()
+    env = {**os.environ, "ADMF_PERF_TEST_IMPLS": os.environ.get("ADMF_PERF_TEST_IMPLS", "compiled")}
     rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          *SMOKE_TESTS, *argv])
+                          *SMOKE_TESTS, *argv], env=env)
     if rc:
         return rc
     cli = Path(sys.executable).with_name("admf-perf")

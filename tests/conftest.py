@@ -94,19 +94,53 @@ def get_package(kind: str):
     return _packages[kind]
 
 
-#: The implementations that the fixtures running a test on each one (``ap``
-#: here, test_strategy's ``ours``, test_keys' ``keymod``) run on: both, or the
-#: one that ``ADMF_PERF_TEST_IMPLS`` names ("compiled" or "python"; the suites
-#: of tests/test_internals.py rerun on the compiled fallbacks only, which the
-#: twins do not have).
-IMPLS = [kind.strip() for kind in os.environ.get("ADMF_PERF_TEST_IMPLS", "compiled,python").split(",")
-         if kind.strip()]
-if not IMPLS or not set(IMPLS) <= {"compiled", "python"}:
-    raise pytest.UsageError(f"ADMF_PERF_TEST_IMPLS must name compiled, python or both, "
-                            f"got {os.environ['ADMF_PERF_TEST_IMPLS']!r}")
+#: The two implementations; the fixtures that run a test on each one (``ap``
+#: here, test_strategy's ``ours``, test_keys' ``keymod``) take both as params,
+#: and the collection keeps those that the two variables below name.
+ALL_IMPLS = ("compiled", "python")
+IMPL_FIXTURES = ("ap", "ours", "keymod")
 
 
-@pytest.fixture(params=IMPLS, scope="session")
+def _impls(variable: str, default: str) -> list[str]:
+    value = os.environ.get(variable, default)
+    kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+    if not kinds or not set(kinds) <= set(ALL_IMPLS):
+        raise pytest.UsageError(f"{variable} must name compiled, python or both, got {value!r}")
+    return kinds
+
+
+#: ``ADMF_PERF_TEST_IMPLS``: the implementations the tests run on, both by
+#: default ("compiled" alone: tests/test_internals.py reruns its suites on the
+#: compiled fallbacks, which the twins do not have).
+IMPLS = _impls("ADMF_PERF_TEST_IMPLS", ",".join(ALL_IMPLS))
+#: ``ADMF_PERF_TEST_THREAD_IMPLS``: the same for the tests that run threads
+#: against shared objects (:data:`THREAD_MODULES`, and every test asking for
+#: ``fast_switching``); by default the same as ``ADMF_PERF_TEST_IMPLS``.
+#: The free-threaded pass of .ci/run runs the compiled modules everywhere and
+#: the twins in these tests too: what a free-threaded build can break in a
+#: pure-Python twin is its thread safety (docs/freethreading.md).
+THREAD_IMPLS = _impls("ADMF_PERF_TEST_THREAD_IMPLS", ",".join(IMPLS))
+THREAD_MODULES = frozenset({"test_freethreading", "test_linearizable", "test_concurrency"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the tests on an implementation that the variables above leave out."""
+    if set(IMPLS) == set(THREAD_IMPLS) == set(ALL_IMPLS):
+        return
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        kinds = {params[name] for name in IMPL_FIXTURES if name in params}
+        module = getattr(item, "module", None)
+        threaded = ("fast_switching" in getattr(item, "fixturenames", ())
+                    or getattr(module, "__name__", "").rpartition(".")[2] in THREAD_MODULES)
+        (keep if kinds <= set(THREAD_IMPLS if threaded else IMPLS) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(params=ALL_IMPLS, scope="session")
 def ap(request):
     pkg = get_package(request.param)
     if request.param == "compiled" and not all(pkg.COMPILED.values()):

@@ -124,6 +124,6 @@ def test_suites_pass_on_the_fallbacks():
     to switch off; a test that compares the two still builds both)."""
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *PORTABLE_SUITES],
-        cwd=ROOT, env=dict(_portable_env(), ADMF_PERF_TEST_IMPLS="compiled"), capture_output=True, text=True,
-        timeout=1800)
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        env=dict(_portable_env(), ADMF_PERF_TEST_IMPLS="compiled", ADMF_PERF_TEST_THREAD_IMPLS="compiled"))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

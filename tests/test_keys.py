@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import IMPLS, examples
+from conftest import ALL_IMPLS, examples
 
 pd = pytest.importorskip("pandas")
 
@@ -42,7 +42,7 @@ def _import_compiled_keys():
         return None
 
 
-@pytest.fixture(params=IMPLS)
+@pytest.fixture(params=ALL_IMPLS)
 def keymod(request):
     """The ``_keys`` module itself (for ``digest`` and module-level checks)."""
     if request.param == "python":

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import IMPLS
+from conftest import ALL_IMPLS
 
 ORCL_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ohlcv" / "orcl-1995-2014-daily.csv"
 RTOL = 1e-9
@@ -44,7 +44,7 @@ class Engine:
         return f"<Engine {self.name}>"
 
 
-@pytest.fixture(scope="module", params=IMPLS)
+@pytest.fixture(scope="module", params=ALL_IMPLS)
 def ours(request) -> Engine:
     """Our engine on its compiled hot paths (``_ext/_strategy``), then on
     their pure-Python twin (``_strategy_py``): the whole file runs on both."""
