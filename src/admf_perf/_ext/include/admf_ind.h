@@ -139,18 +139,7 @@ static inline void* admf_scratch(size_t n) {
 /* admf_nf_run (the finiteness bits of an array) and admf_all_finite are
    below the vector types. */
 
-/* ---- lagged differences (MOM, ROC) ------------------------------------- */
-
-/* o[i] = a[i] - a[i - p] for i in [lo, n); returns the finiteness bits of a[lo:n] */
-ADMF_CLONES ADMF_NO_SLP
-static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n, Py_ssize_t p) {
-    uint64_t acc = 0;
-    for (Py_ssize_t i = lo; i < n; i++) {
-        ADMF_NF(acc, &a[i]);
-        o[i] = a[i] - a[i - p];
-    }
-    return acc;
-}
+/* ---- lagged ratios (ROC; MOM's run is below the vector types) -------- */
 
 /* TA-Lib's ROC: o[i] = ((a[i] / a[i-p]) - 1) * 100, 0 where a[i-p] == 0 */
 ADMF_CLONES ADMF_NO_SLP
@@ -278,6 +267,56 @@ static uint64_t admf_nf_run(const double* a, Py_ssize_t n) {
 static int admf_all_finite(const double* a, Py_ssize_t n) {
     return (admf_nf_run(a, n) >> 63) == 0;
 }
+
+/* ---- lagged differences (MOM) ----------------------------------------- */
+
+/* o[i] = a[i] - a[i - p] for i in [lo, n); returns the finiteness bits of
+   a[lo:n].  Sixteen values a turn, each loaded once: its finiteness is
+   summed from the register the subtraction read, x * 0.0 into four vector
+   sums as admf_nf_run does (one fused multiply-add each where the build has
+   FMA), not ADMF_NF's integer and, add and or on a second load of it, which
+   had made this run the slower of it and TA-Lib's MOM in wall-clock time
+   (1.16-1.20x on this project's AMD machines, for fewer instructions).
+   Each output is one IEEE subtraction: the same bits at any width. */
+ADMF_CLONES ADMF_NO_SLP
+static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize_t n, Py_ssize_t p) {
+    uint64_t acc = 0;
+    Py_ssize_t i = lo;
+#ifdef ADMF_HAVE_V4
+    if (n - lo >= 16) {
+        const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
+        admf_v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero, t;
+        for (; i + 16 <= n; i += 16) {
+            admf_v4d x0 = *(const admf_v4d*)(a + i), x1 = *(const admf_v4d*)(a + i + 4);
+            admf_v4d x2 = *(const admf_v4d*)(a + i + 8), x3 = *(const admf_v4d*)(a + i + 12);
+            *(admf_v4d*)(o + i) = x0 - *(const admf_v4d*)(a + i - p);
+            *(admf_v4d*)(o + i + 4) = x1 - *(const admf_v4d*)(a + i + 4 - p);
+            *(admf_v4d*)(o + i + 8) = x2 - *(const admf_v4d*)(a + i + 8 - p);
+            *(admf_v4d*)(o + i + 12) = x3 - *(const admf_v4d*)(a + i + 12 - p);
+#if defined(__FMA__)
+            s0 = (admf_v4d)_mm256_fmadd_pd(x0, zero, s0);
+            s1 = (admf_v4d)_mm256_fmadd_pd(x1, zero, s1);
+            s2 = (admf_v4d)_mm256_fmadd_pd(x2, zero, s2);
+            s3 = (admf_v4d)_mm256_fmadd_pd(x3, zero, s3);
+#else
+            s0 += x0 * zero;
+            s1 += x1 * zero;
+            s2 += x2 * zero;
+            s3 += x3 * zero;
+#endif
+        }
+        t = (s0 + s1) + (s2 + s3);
+        if (t[0] != t[0] || t[1] != t[1] || t[2] != t[2] || t[3] != t[3])
+            acc = 1ULL << 63;
+    }
+#endif
+    for (; i < n; i++) {
+        ADMF_NF(acc, &a[i]);
+        o[i] = a[i] - a[i - p];
+    }
+    return acc;
+}
+
 
 ADMF_CLONES ADMF_NO_SLP
 static uint64_t admf_atr_run(const double* h, const double* l, const double* c, double* y,
