@@ -34,7 +34,7 @@ from admf_perf.bench.report import (
 )
 from admf_perf.bench.runner import WALL_CLOCK_ONLY, run_instructions
 from admf_perf.bench.scenario import Gate, Impl, Scenario, scenarios
-from admf_perf.bench.timing import QUICK, Measurement
+from admf_perf.bench.timing import FULL, QUICK, Measurement
 
 # -- coverage: every public hot path has a scenario ------------------------------------
 
@@ -261,9 +261,11 @@ def test_instructions_mode_is_deterministic_and_skips_what_it_cannot_count():
     second = callgrind.measure_groups({"caching": [name]}, quick=True, jobs=1)
     scenario = next(s for s in scenarios() if s.name == name)
     assert set(first) == {(name, impl.name) for impl in scenario.implementations}
-    assert first[(name, "cachetools.cached")] == callgrind.CONTEXT_SKIPPED  # context: not simulated
+    context = {impl.name for impl in scenario.implementations if impl.context}
+    assert {"cachetools.cached", "cachebox.cached"} <= context
     for key, counts in first.items():
-        if key[1] == "cachetools.cached":
+        if key[1] in context:
+            assert counts == callgrind.CONTEXT_SKIPPED  # context: not simulated
             continue
         assert isinstance(counts, callgrind.Counts), counts
         other = second[key]
@@ -300,6 +302,23 @@ def test_open_gate_reports_open_and_fails_only_when_strict():
     table = format_table([result])
     assert "OPEN (issue 12)" in table and "1 OPEN" in table
     assert "PASS (open: issue 12 may close it)" in format_table([_result(result.scenario, 90.0, 100.0)])
+
+
+@pytest.mark.parametrize("settings", [QUICK, FULL], ids=["quick", "full"])
+def test_rounds_fill_the_budget_within_bounds_and_long_rounds_take_fewer(settings):
+    ms = 1_000_000
+    # short rounds: the budget's worth, at most max_repeats
+    assert settings.repeats(1) == settings.max_repeats
+    assert settings.repeats(settings.budget_ns // 20) == min(20, settings.max_repeats)
+    # rounds too long for the budget: min_repeats, while those fit in long_ns
+    fits = settings.long_ns // settings.min_repeats
+    assert settings.repeats(fits) == settings.min_repeats
+    # longer: the rounds that fit in long_ns, never fewer than long_repeats
+    assert settings.repeats(fits + 1) == max(settings.long_repeats, settings.long_ns // (fits + 1))
+    assert settings.min_repeats > settings.repeats(settings.long_ns // 5) == 5 >= settings.long_repeats
+    assert settings.repeats(settings.long_ns * 4) == settings.long_repeats == 3
+    for round_ns in (1, 10 * ms, 500 * ms, 2_000 * ms, 10**12):
+        assert settings.long_repeats <= settings.repeats(round_ns) <= settings.max_repeats
 
 
 def test_skipped_scenario_has_no_verdict():

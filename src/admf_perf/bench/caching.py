@@ -121,7 +121,7 @@ def _decorators(maxsize: int, user: Callable[..., Any]) -> tuple[Impl, tuple[Imp
 
     return Impl("admf_perf.cached", ours), (
         Impl("functools.lru_cache", lru_cache),
-        Impl("cachebox.cached", cachebox),
+        Impl("cachebox.cached", cachebox, context=True),
         Impl("cachetools.cached", cachetools, context=True),
     )
 
@@ -268,7 +268,7 @@ def _cached_matrix(size: int, order: str) -> Scenario:
         Impl("admf_perf.cached", filled("admf_perf")),
         (
             Impl("functools.lru_cache", filled("functools")),
-            Impl("cachebox.cached", filled("cachebox")),
+            Impl("cachebox.cached", filled("cachebox"), context=True),
         ),
         gate=Gate(1.00, ("functools.lru_cache",), "functools",
                   open=OPEN_GOALS.get(f"cached hit ({_size_label(size)}, {order})")),
@@ -301,7 +301,7 @@ def _evict_matrix(size: int, order: str) -> Scenario:
         (
             Impl("cachebox.LRUCache", _store("cachebox", "LRUCache", size)),
             Impl("cachebox.LRUCache.insert", _store("cachebox", "LRUCache", size), stmt="c.insert(k, k)"),
-            Impl("lru.LRU", _store("lru", "LRU", size)),
+            Impl("lru.LRU", _store("lru", "LRU", size), context=True),
         ),
         gate=Gate(0.90, ("cachebox.LRUCache", "cachebox.LRUCache.insert"), "cachebox",
                   open=OPEN_GOALS.get(f"Cache.set+evict ({_size_label(size)}, {order})")),
@@ -353,7 +353,7 @@ register(
         Impl("admf_perf.Cache(wtinylfu)", _store("admf_perf", "Cache", 1_024, "wtinylfu")),
         (
             Impl("cachebox.LRUCache", _store("cachebox", "LRUCache", 1_024)),
-            Impl("theine.Cache", _store("theine", "Cache", 1_024), stmt=THEINE_GET_OR_SET),
+            Impl("theine.Cache", _store("theine", "Cache", 1_024), stmt=THEINE_GET_OR_SET, context=True),
         ),
         gate=Gate(1.00, ("cachebox.LRUCache",), "cachebox LRU", open=OPEN_GOALS.get("Zipf W-TinyLFU")),
     ),

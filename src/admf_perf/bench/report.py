@@ -383,6 +383,8 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
             "budget_ns": settings.budget_ns,
             "min_repeats": settings.min_repeats,
             "max_repeats": settings.max_repeats,
+            "long_ns": settings.long_ns,
+            "long_repeats": settings.long_repeats,
             "timer": "callgrind (estimated cycles)" if mode == INSTRUCTIONS else "time.perf_counter_ns",
         },
         "scenarios": scenarios,

@@ -29,7 +29,13 @@ class Settings:
     """How long and how often to sample.
 
     ``repeats`` (rounds) is ``budget_ns`` divided by the time of one round,
-    clamped to ``[min_repeats, max_repeats]``.
+    clamped to ``[min_repeats, max_repeats]``; where ``min_repeats`` rounds
+    would last longer than ``long_ns`` (a round of seconds: a grid search
+    beside backtesting.py's), as many rounds as fit in ``long_ns``, and never
+    fewer than ``long_repeats``.  A sample that long is not moved by the
+    scheduler's millisecond noise, and its minimum over three is as stable as
+    a short one's over seven: this keeps the six grid-search scenarios from
+    taking half of the quick run (docs/bench.md, "Sampling").
     """
 
     quick: bool
@@ -37,10 +43,22 @@ class Settings:
     budget_ns: int
     min_repeats: int
     max_repeats: int
+    long_ns: int
+    long_repeats: int = 3
+
+    def repeats(self, round_ns: int) -> int:
+        """Rounds of a scenario whose round (one sample of each
+        implementation) lasts ``round_ns``."""
+        least = self.min_repeats
+        if round_ns * least > self.long_ns:
+            least = max(self.long_repeats, self.long_ns // round_ns)
+        return int(min(self.max_repeats, max(least, self.budget_ns // round_ns)))
 
 
-FULL = Settings(quick=False, sample_ns=2_000_000, budget_ns=3_000_000_000, min_repeats=9, max_repeats=200)
-QUICK = Settings(quick=True, sample_ns=1_000_000, budget_ns=1_000_000_000, min_repeats=7, max_repeats=80)
+FULL = Settings(quick=False, sample_ns=2_000_000, budget_ns=3_000_000_000, min_repeats=9, max_repeats=200,
+                long_ns=30_000_000_000)
+QUICK = Settings(quick=True, sample_ns=1_000_000, budget_ns=1_000_000_000, min_repeats=7, max_repeats=80,
+                 long_ns=10_000_000_000)
 
 
 @dataclass
@@ -97,7 +115,7 @@ def measure(timed: Mapping[str, Timed], settings: Settings) -> dict[str, Measure
             one = max(_sample(timed[name].fn, 1), 1)
             number[name] = max(1, math.ceil(settings.sample_ns / one))
             round_ns += number[name] * one
-        repeats = min(settings.max_repeats, max(settings.min_repeats, settings.budget_ns // round_ns))
+        repeats = settings.repeats(round_ns)
         out = {n: Measurement(ops=timed[n].ops, number=number[n]) for n in names}
         for r in range(repeats):
             shift = r % len(names)
