@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regression check against another commit, both measured in this run.
 #
-#   scripts/bench_regression.sh [--ref REF] [--work DIR] [--phase both|base|head] [-- ARGS...]
+#   scripts/bench_regression.sh [--ref REF] [--work DIR] [-- ARGS...]
 #
 # 1. Builds REF (default HEAD^, the parent of the checked-out commit) and
 #    the head (HEAD, with any uncommitted change to its tracked files) the same
@@ -10,13 +10,20 @@
 #    compiling its Cython).  Identical code so builds to identical counts:
 #    what the process holds (the venv's path, its packages) moves the heap,
 #    and with it the first-level misses, by a few percent (docs/bench.md).
-# 2. Measures the base: `admf-perf bench --instructions --quick --save
-#    BASE.json` (deterministic: callgrind's counts per op; compared on
-#    instructions and first-level misses, see docs/bench.md).
-# 3. Measures the head's build the same way with `--compare BASE.json`,
-#    passing ARGS on (e.g. --check --json head.json).  A scenario whose
-#    per-op cost of ours grew by more than 3% (--max-regression) fails the
-#    run, and is named.
+# 2. Measures the head: `admf-perf bench --instructions --quick ARGS`
+#    (deterministic: callgrind's counts per op), ARGS passed on (e.g.
+#    --check --json head.json); its record (ARGS' --json, else DIR/head.json)
+#    says which of the package's compiled modules each loop ran.
+# 3. Measures REF the same way (`--save DIR/base.json`), but only the
+#    workers where a loop of ours ran a compiled module that the change
+#    rebuilt differently, or every one when a changed file of the package is
+#    not a compiled source (`python -m admf_perf.bench.affected`, whose
+#    reasons are printed; docs/bench.md, "Regressions against the parent"),
+#    and of those only the scenarios the head measured (ARGS' -k).  None: the
+#    comparison is skipped with a line saying why.
+# 4. Compares them (`python -m admf_perf.bench.compare`): a scenario whose
+#    per-op cost of ours grew by more than 3% fails the run, and is named.
+#    The exit status is the head's (its gates) or else the comparison's.
 #
 # When no file the package is built from differs between REF and the head
 # (the change is to the tests, the docs, the benches, CI or the scripts),
@@ -31,12 +38,6 @@
 # runs start from the repository root, where ../shared holds the data the
 # scenarios read.
 #
-# --phase splits the run in two, so that CI can build both and measure the
-# base while it runs the tests (instruction counts do not change with the
-# load): `base` does steps 1-2 only, into DIR (give --work), and records in
-# DIR/base.skip why it could not; `head` does step 3 only, against what
-# `base` left in DIR.  The default, `both`, does all three.
-#
 # Environment: PYTHON (interpreter of both venvs; default: `python` on
 # PATH), BENCH_MODE (default "--instructions --quick").
 set -euo pipefail
@@ -44,25 +45,15 @@ set -euo pipefail
 root="$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)"
 ref="HEAD^"
 work=""
-phase="both"
 while (($#)); do
     case "$1" in
         --ref) ref="$2"; shift 2 ;;
         --work) work="$2"; shift 2 ;;
-        --phase) phase="$2"; shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench_regression: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-case "$phase" in
-    both|base|head) ;;
-    *) echo "bench_regression: --phase must be both, base or head, got $phase" >&2; exit 2 ;;
-esac
-if [[ "$phase" != both && -z "$work" ]]; then
-    echo "bench_regression: --phase $phase needs --work DIR (where the base is kept)" >&2
-    exit 2
-fi
 read -r -a mode <<<"${BENCH_MODE:---instructions --quick}"
 python="${PYTHON:-python}"
 if [[ -n "$work" ]]; then
@@ -73,6 +64,20 @@ else
 fi
 cd "$root"
 
+args=("$@")
+# The head's record: where ARGS save it, else DIR/head.json.
+head_json=""
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        --json|--save) head_json="${args[i + 1]:-}" ;;
+        --json=*|--save=*) head_json="${args[i]#*=}" ;;
+    esac
+done
+if [[ -z "$head_json" ]]; then
+    head_json="$work/head.json"
+    args+=(--json "$head_json")
+fi
+
 # head_run ADMF_PERF ARGS...: measure the head with that admf-perf
 head_run() {
     local exe="$1"
@@ -81,36 +86,17 @@ head_run() {
     "$exe" bench "${mode[@]}" "$@"
 }
 
-# skip REASON: no base to compare with. The head is measured alone (its gates
-# still apply), now or, in the base phase, by the head phase (told in base.skip).
+# skip REASON: no base to compare with; the head is measured alone (its gates still apply).
 skip() {
     echo "==> regression check skipped: $1"
-    if [[ "$phase" == base ]]; then
-        echo "$1" >"$work/base.skip"
-        exit 0
-    fi
     head_run admf-perf ${args[@]+"${args[@]}"}
     exit $?
 }
 
-args=("$@")
 # What `pip install .` does not build the package from.
 not_the_package=(':(exclude)tests' ':(exclude)docs' ':(exclude)benches' ':(exclude).ci'
                  ':(exclude)scripts' ':(exclude)noxfile.py' ':(exclude)*.md')
-if [[ "$phase" == head ]]; then
-    if [[ -f "$work/base.skip" ]]; then
-        echo "==> regression check skipped: $(cat "$work/base.skip")"
-        head_run admf-perf "$@"
-        exit $?
-    fi
-    if [[ ! -f "$work/base.json" || ! -x "$work/head/venv/bin/admf-perf" ]]; then
-        echo "bench_regression: no base measurement or head build in $work (run --phase base first)" >&2
-        exit 2
-    fi
-    head_run "$work/head/venv/bin/admf-perf" --compare "$work/base.json" "$@"
-    exit $?
-fi
-rm -f "$work/base.skip" "$work/base.json"
+rm -f "$work/base.json" "$work/affected.txt"
 
 if ! base="$(git rev-parse --verify --quiet "${ref}^{commit}")"; then
     skip "$ref is not in this clone (a shallow clone? git fetch --deepen=1)"
@@ -152,14 +138,51 @@ fi
 if ! "$work/base/venv/bin/admf-perf" bench --help | grep -q -- "--instructions"; then
     skip "$ref predates admf-perf bench --instructions"
 fi
-echo "==> base: admf-perf bench ${mode[*]} --save $work/base.json"
+
+# 2. The head, first: its record says which compiled modules each loop ran.
 t0=$SECONDS
-if ! "$work/base/venv/bin/admf-perf" bench "${mode[@]}" --save "$work/base.json" >"$work/base.txt" 2>"$work/base.err"; then
+head_rc=0
+head_run "$work/head/venv/bin/admf-perf" "${args[@]}" || head_rc=$?
+echo "==> head measured in $((SECONDS - t0)) s (exit $head_rc)"
+if [[ ! -f "$head_json" ]]; then
+    echo "bench_regression: the head's run wrote no record ($head_json): nothing to compare" >&2
+    exit $((head_rc ? head_rc : 1))
+fi
+
+# 3. REF, in the workers the change can move.
+ext_dir() { (cd / && "$work/$1/venv/bin/python" -c 'import os, admf_perf._ext as e; print(os.path.dirname(e.__file__))'); }
+changed_files=()
+while IFS= read -r f; do changed_files+=(--changed "$f"); done \
+    < <(git diff --name-only "$base" "$head_tree" -- . "${not_the_package[@]}")
+if ! "$work/head/venv/bin/python" -m admf_perf.bench.affected --record "$head_json" \
+        --base-ext "$(ext_dir base)" --head-ext "$(ext_dir head)" ${changed_files[@]+"${changed_files[@]}"} \
+        >"$work/affected.txt" 2>"$work/affected.why"; then
+    cat "$work/affected.why"
+    echo "==> regression check skipped: which workers to measure is unknown (above)"
+    exit "$((head_rc ? head_rc : 1))"
+fi
+sed 's/^affected: /==> regression check: /' "$work/affected.why"
+select=()
+while IFS= read -r name; do
+    if [[ -n "$name" ]]; then select+=(-k "$name"); fi
+done <"$work/affected.txt"
+if ((${#select[@]} == 0)); then
+    echo "==> regression check skipped: nothing the change rebuilt runs in a measured loop"
+    exit "$head_rc"
+fi
+echo "==> base: admf-perf bench ${mode[*]} --save $work/base.json -k NAME ($((${#select[@]} / 2)) scenarios, above)"
+t0=$SECONDS
+if ! "$work/base/venv/bin/admf-perf" bench "${mode[@]}" --save "$work/base.json" "${select[@]}" \
+        >"$work/base.txt" 2>"$work/base.err"; then
     tail -20 "$work/base.err"
-    skip "the base run failed (the log: $work/base.err)"
+    echo "==> regression check skipped: the base run failed (the log: $work/base.err)"
+    exit "$head_rc"
 fi
 echo "==> base measured in $((SECONDS - t0)) s"
-if [[ "$phase" == base ]]; then
-    exit 0
-fi
-head_run "$work/head/venv/bin/admf-perf" --compare "$work/base.json" "$@"
+
+# 4. The comparison.
+compare_rc=0
+"$work/head/venv/bin/python" -m admf_perf.bench.compare "$work/base.json" "$head_json" \
+    --only "$work/affected.txt" || compare_rc=$?
+if ((head_rc != 0)); then exit "$head_rc"; fi
+exit "$compare_rc"

@@ -272,6 +272,9 @@ def test_instructions_mode_is_deterministic_and_skips_what_it_cannot_count():
         assert abs(other.cycles_per_op / counts.cycles_per_op - 1) < 0.005, (key, counts, other)
         assert counts.events["Ir"] > 0 and counts.ops == 1_000
     ours, functools_ = first[(name, "admf_perf.cached")], first[(name, "functools.lru_cache")]
+    # which of the package's compiled modules each loop ran (the regression check's selection)
+    assert ours.objects.get("_cache", 0) > 0 and "_bench" in ours.objects
+    assert "_cache" not in functools_.objects and sum(functools_.objects.values()) < 100
     assert ours.cycles_per_op < 3 * functools_.cycles_per_op  # the same work, the same order of magnitude
     wall = next(s for s in scenarios() if not s.deterministic and not s.is_measured)
     [result] = run_instructions([wall], QUICK)
@@ -390,6 +393,26 @@ def test_compare_flags_growth_over_the_threshold_only():
     text = format_comparison(result, "base.json")
     assert "REGRESSION" in text and "b: 100.0 -> 103.1" in text and text.endswith("over +3.0%: b")
     assert result.to_dict()["regressions"] == ["b"]
+
+
+def test_compare_command_compares_two_saved_records_on_the_named_scenarios(tmp_path, capsys):
+    from admf_perf.bench import compare as compare_module
+
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    base.write_text(json.dumps(_record({"a": (100.0, 200.0), "b": (100.0, 200.0)})))
+    head.write_text(json.dumps(_record({"a": (100.0, 200.0), "b": (110.0, 200.0)})))
+    assert compare_module.main([str(base), str(head)]) == 1
+    assert "REGRESSION  b: 100.0 -> 110.0" in capsys.readouterr().out
+    only = tmp_path / "only.txt"
+    only.write_text("a\n\n")
+    assert compare_module.main([str(base), str(head), "--only", str(only)]) == 0
+    out = capsys.readouterr().out
+    assert "1 scenarios compared" in out and "not in this run" not in out
+    assert out.rstrip().endswith("PASS: no regression")
+    assert compare_module.main([str(base), str(head), "--max-regression", "15"]) == 0
+    capsys.readouterr()
+    assert compare_module.main([str(base), str(tmp_path / "missing.json")]) == 2
+    assert "cannot read a bench record" in capsys.readouterr().err
 
 
 def test_compare_skips_changed_definitions_and_refuses_other_modes():

@@ -48,7 +48,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,9 @@ __all__ = [
     "callgrind_available",
     "estimated_cycles",
     "measure_groups",
+    "package_objects",
     "parse_dump",
+    "parse_dump_objects",
     "valgrind_command",
     "worker_main",
 ]
@@ -105,10 +107,13 @@ def estimated_cycles(events: Mapping[str, float]) -> float:
 
 @dataclass(frozen=True)
 class Counts:
-    """One measured region: callgrind's event totals and the loop's operations."""
+    """One measured region: callgrind's event totals and the loop's
+    operations; ``objects``: the instructions it ran in each of this
+    package's compiled modules (by module name, ``"_cache"``)."""
 
     events: Mapping[str, int]
     ops: int
+    objects: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def per_op(self) -> dict[str, float]:
@@ -136,6 +141,53 @@ def parse_dump(path: str | os.PathLike[str]) -> dict[str, int]:
         raise CallgrindError(f"{path}: not a callgrind dump (no events/totals line)")
     values = [int(v) for v in totals] + [0] * (len(names) - len(totals))
     return dict(zip(names, values, strict=True))
+
+
+def parse_dump_objects(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Instructions (``Ir``, self cost) per object file (``ob=``: a shared
+    library, the interpreter) in one callgrind dump; the cost line after a
+    ``calls=`` line is the call's inclusive cost and is not counted."""
+    out: dict[str, int] = {}
+    ob = "???"
+    after_call = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            head = line[:1]
+            if head.isdigit() or head in "+-*":
+                if after_call:
+                    after_call = False
+                    continue
+                parts = line.split(None, 2)
+                if len(parts) > 1:
+                    out[ob] = out.get(ob, 0) + int(parts[1])
+            elif line.startswith("ob="):
+                ob = _dump_name(line[3:])
+            elif line.startswith("calls="):
+                after_call = True
+    return {name: ir for name, ir in out.items() if ir}
+
+
+def _dump_name(text: str) -> str:
+    """A name of a dump's ``ob=``/``fn=`` line, compressed (``(3) name``,
+    ``(3)``) or not; a bare id gives ``(3)`` (its first use named it)."""
+    text = text.strip()
+    if text.startswith("(") and ")" in text:
+        rest = text[text.index(")") + 1:].strip()
+        return rest or text
+    return text
+
+
+def package_objects(objects: Mapping[str, int]) -> dict[str, int]:
+    """The part of :func:`parse_dump_objects` in this package's compiled
+    modules, by module name (``.../admf_perf/_ext/_cache.cpython-311-...so``
+    -> ``"_cache"``)."""
+    out: dict[str, int] = {}
+    for path, ir in objects.items():
+        parent, _, file = path.replace("\\", "/").rpartition("/")
+        if parent.endswith("admf_perf/_ext"):
+            name = file.split(".", 1)[0]
+            out[name] = out.get(name, 0) + ir
+    return out
 
 
 def valgrind_command(out_dir: str | os.PathLike[str]) -> list[str]:
@@ -328,7 +380,8 @@ def _run_group(group: str, names: list[str], quick: bool, log: Callable[[str], N
             return out
         for entry, dump in zip(regions, dumps, strict=True):
             if "error" not in entry:
-                out[(entry["scenario"], entry["impl"])] = Counts(parse_dump(dump), int(entry["ops"]))
+                out[(entry["scenario"], entry["impl"])] = Counts(parse_dump(dump), int(entry["ops"]),
+                                                                 package_objects(parse_dump_objects(dump)))
         for entry in entries:
             if "error" in entry:
                 out[(entry["scenario"], entry["impl"])] = entry["error"]

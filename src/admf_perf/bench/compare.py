@@ -35,10 +35,12 @@ as excused, with both figures.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,3 +253,40 @@ def format_comparison(comparison: Comparison, label: str = "the baseline") -> st
                + ", ".join(ch.scenario for ch in c.regressions)) if c.regressions else "PASS: no regression"
     lines.append(verdict)
     return "\n".join(lines)
+
+
+def _only(record: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    return {**record, "scenarios": [s for s in record["scenarios"] if s["name"] in names]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m admf_perf.bench.compare BASE HEAD [--only FILE]``: compare
+    two saved records (the head measured first, the parent after it, as
+    ``scripts/bench_regression.sh`` does); ``--only``: a file of scenario
+    names, one per line, the only ones compared (the workers of the parent
+    that were measured, :mod:`admf_perf.bench.affected`).  Exit 1 on a
+    regression, 2 when the records cannot be compared."""
+    parser = argparse.ArgumentParser(prog="python -m admf_perf.bench.compare",
+                                     description="compare ours' per-op costs of two saved bench records")
+    parser.add_argument("base", help="the baseline record (the parent's)")
+    parser.add_argument("head", help="the record compared with it")
+    parser.add_argument("--only", metavar="FILE", help="compare only the scenarios named in FILE, one per line")
+    parser.add_argument("--max-regression", metavar="PCT", type=float, default=DEFAULT_MAX_REGRESSION * 100,
+                        help="the growth in percent that fails (default 3)")
+    args = parser.parse_args(argv)
+    try:
+        base, head = load_record(args.base), load_record(args.head)
+        if args.only:
+            with open(args.only, encoding="utf-8") as f:
+                names = {line.strip() for line in f if line.strip()}
+            base, head = _only(base, names), _only(head, names)
+        comparison = compare(head, base, args.max_regression / 100.0)
+    except (BaselineError, OSError) as exc:
+        print(f"compare: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_comparison(comparison, args.base), flush=True)
+    return 1 if comparison.regressions else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

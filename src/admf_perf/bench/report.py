@@ -34,12 +34,15 @@ DISTRIBUTIONS = ("admf-perf", "numpy", "pandas", "cachetools", "cachebox", "lru-
 @dataclass
 class ImplResult:
     """One implementation's measurement, or why it has none.  ``events``:
-    callgrind's events per operation (deterministic mode)."""
+    callgrind's events per operation, ``objects``: its instructions per
+    operation in each of this package's compiled modules (deterministic
+    mode)."""
 
     impl: Impl
     measurement: Measurement | None = None
     error: str | None = None
     events: dict[str, float] | None = None
+    objects: dict[str, float] | None = None
 
     @property
     def figure(self) -> float | None:
@@ -321,8 +324,10 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
     """The record of a run: one entry per scenario, with every
     implementation's figure and the ratio.  ``ns_per_op`` is the figure of a
     wall-clock run (or a measured scenario's figure in its unit, as
-    ``figure``); a deterministic run fills ``cycles_per_op`` and
-    ``events_per_op`` instead."""
+    ``figure``); a deterministic run fills ``cycles_per_op``,
+    ``events_per_op`` and ``objects_ir_per_op`` (which of this package's
+    compiled modules the loop ran, :mod:`admf_perf.bench.affected`)
+    instead."""
     scenarios = []
     for result in results:
         s = result.scenario
@@ -338,6 +343,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
                 "ns_per_op": None if counted else r.figure,
                 "cycles_per_op": r.figure if counted else None,
                 "events_per_op": r.events,
+                "objects_ir_per_op": r.objects,
                 "median_ns_per_op": m.median if m and m.samples and not counted else None,
                 "ratio_ours_over_this": None if impl is s.ours else result.ratio_to(impl.name),
                 "ops_per_call": m.ops if m else None,
@@ -351,6 +357,7 @@ def to_json(results: Sequence[ScenarioResult], settings: Settings, margin: float
             "op": s.op,
             "unit": result.unit,
             "fingerprint": s.fingerprint(),
+            "worker": s.worker_name,
             "deterministic": s.deterministic,
             "covers": list(s.covers),
             "skipped": result.skipped,

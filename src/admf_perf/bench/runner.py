@@ -135,5 +135,6 @@ def run_instructions(scenarios: Iterable[Scenario], settings: Settings, margin: 
                 else:
                     entry.measurement = Measurement(ops=got.ops, number=1, samples=[got.cycles_per_op])
                     entry.events = got.per_op
+                    entry.objects = {name: ir / got.ops for name, ir in sorted(got.objects.items())}
         results.append(result)
     return results
