@@ -234,6 +234,21 @@ typedef int64_t admf_v4i __attribute__((vector_size(32)));
    each where the build has FMA (the load folded in: 0.3 instructions a
    value, against 0.88 for ADMF_NF's and, add and or), a multiply and an
    add where not; the rest by ADMF_NF. */
+#ifdef ADMF_HAVE_V4
+/* One turn of those sums: s += x * 0.0, a fused multiply-add where the
+   build has FMA (admf_nf_run, admf_lag_sub) */
+#if defined(__FMA__)
+#define ADMF_V4NF_ADD(s, x, zero) ((s) = (admf_v4d)_mm256_fmadd_pd((x), (zero), (s)))
+#else
+#define ADMF_V4NF_ADD(s, x, zero) ((s) += (x) * (zero))
+#endif
+/* The finiteness bits of four such sums: bit 63 when a lane is NaN */
+static inline uint64_t admf_v4nf_bits(admf_v4d s0, admf_v4d s1, admf_v4d s2, admf_v4d s3) {
+    admf_v4d t = (s0 + s1) + (s2 + s3);
+    return (t[0] != t[0] || t[1] != t[1] || t[2] != t[2] || t[3] != t[3]) ? 1ULL << 63 : 0;
+}
+#endif
+
 ADMF_CLONES
 static uint64_t admf_nf_run(const double* a, Py_ssize_t n) {
     uint64_t acc = 0;
@@ -241,23 +256,14 @@ static uint64_t admf_nf_run(const double* a, Py_ssize_t n) {
 #ifdef ADMF_HAVE_V4
     if (n >= 16) {
         const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
-        admf_v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero, t;
+        admf_v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero;
         for (; i + 16 <= n; i += 16) {
-#if defined(__FMA__)
-            s0 = (admf_v4d)_mm256_fmadd_pd(*(const admf_v4d*)(a + i), zero, s0);
-            s1 = (admf_v4d)_mm256_fmadd_pd(*(const admf_v4d*)(a + i + 4), zero, s1);
-            s2 = (admf_v4d)_mm256_fmadd_pd(*(const admf_v4d*)(a + i + 8), zero, s2);
-            s3 = (admf_v4d)_mm256_fmadd_pd(*(const admf_v4d*)(a + i + 12), zero, s3);
-#else
-            s0 += *(const admf_v4d*)(a + i) * zero;
-            s1 += *(const admf_v4d*)(a + i + 4) * zero;
-            s2 += *(const admf_v4d*)(a + i + 8) * zero;
-            s3 += *(const admf_v4d*)(a + i + 12) * zero;
-#endif
+            ADMF_V4NF_ADD(s0, *(const admf_v4d*)(a + i), zero);
+            ADMF_V4NF_ADD(s1, *(const admf_v4d*)(a + i + 4), zero);
+            ADMF_V4NF_ADD(s2, *(const admf_v4d*)(a + i + 8), zero);
+            ADMF_V4NF_ADD(s3, *(const admf_v4d*)(a + i + 12), zero);
         }
-        t = (s0 + s1) + (s2 + s3);
-        if (t[0] != t[0] || t[1] != t[1] || t[2] != t[2] || t[3] != t[3])
-            acc = 1ULL << 63;
+        acc = admf_v4nf_bits(s0, s1, s2, s3);
     }
 #endif
     for (; i < n; i++) ADMF_NF(acc, &a[i]);
@@ -285,7 +291,7 @@ static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize
 #ifdef ADMF_HAVE_V4
     if (n - lo >= 16) {
         const admf_v4d zero = {0.0, 0.0, 0.0, 0.0};
-        admf_v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero, t;
+        admf_v4d s0 = zero, s1 = zero, s2 = zero, s3 = zero;
         for (; i + 16 <= n; i += 16) {
             admf_v4d x0 = *(const admf_v4d*)(a + i), x1 = *(const admf_v4d*)(a + i + 4);
             admf_v4d x2 = *(const admf_v4d*)(a + i + 8), x3 = *(const admf_v4d*)(a + i + 12);
@@ -293,21 +299,12 @@ static uint64_t admf_lag_sub(const double* a, double* o, Py_ssize_t lo, Py_ssize
             *(admf_v4d*)(o + i + 4) = x1 - *(const admf_v4d*)(a + i + 4 - p);
             *(admf_v4d*)(o + i + 8) = x2 - *(const admf_v4d*)(a + i + 8 - p);
             *(admf_v4d*)(o + i + 12) = x3 - *(const admf_v4d*)(a + i + 12 - p);
-#if defined(__FMA__)
-            s0 = (admf_v4d)_mm256_fmadd_pd(x0, zero, s0);
-            s1 = (admf_v4d)_mm256_fmadd_pd(x1, zero, s1);
-            s2 = (admf_v4d)_mm256_fmadd_pd(x2, zero, s2);
-            s3 = (admf_v4d)_mm256_fmadd_pd(x3, zero, s3);
-#else
-            s0 += x0 * zero;
-            s1 += x1 * zero;
-            s2 += x2 * zero;
-            s3 += x3 * zero;
-#endif
+            ADMF_V4NF_ADD(s0, x0, zero);
+            ADMF_V4NF_ADD(s1, x1, zero);
+            ADMF_V4NF_ADD(s2, x2, zero);
+            ADMF_V4NF_ADD(s3, x3, zero);
         }
-        t = (s0 + s1) + (s2 + s3);
-        if (t[0] != t[0] || t[1] != t[1] || t[2] != t[2] || t[3] != t[3])
-            acc = 1ULL << 63;
+        acc = admf_v4nf_bits(s0, s1, s2, s3);
     }
 #endif
     for (; i < n; i++) {
