@@ -130,8 +130,9 @@ def scenarios_to_measure(record: Mapping[str, Any], changed: set[str]) -> tuple[
     modules: (the scenario names of every worker where ours ran one of them,
     plus the measured scenarios, measured in the main process), and why."""
     workers, measured = _comparable(record)
+    every = [name for names in workers.values() for name in names] + measured
     if None in workers:
-        return everything(record), f"{workers[None][0]} names no worker (an older record): every scenario"
+        return every, f"{workers[None][0]} names no worker (an older record): every scenario"
     hit: dict[str, set[str]] = {}
     for scenario in record.get("scenarios", []):
         name, worker = scenario["name"], scenario.get("worker")
@@ -142,7 +143,7 @@ def scenarios_to_measure(record: Mapping[str, Any], changed: set[str]) -> tuple[
                 continue
             objects = impl.get("objects_ir_per_op")
             if objects is None:
-                return everything(record), f"{name} has no per-module counts (an older record): every scenario"
+                return every, f"{name} has no per-module counts (an older record): every scenario"
             ran = changed & set(objects)
             if ran:
                 hit.setdefault(worker, set()).update(ran)
