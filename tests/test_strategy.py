@@ -49,6 +49,7 @@ def ours(request) -> Engine:
     """Our engine on its compiled hot paths (``_ext/_strategy``), then on
     their pure-Python twin (``_strategy_py``): the whole file runs on both."""
     from admf_perf._ext import _strategy_py
+    from admf_perf.research import _broker as br
     from admf_perf.research import _revealed as r
     from admf_perf.research import strategy as m
 
@@ -57,15 +58,23 @@ def ours(request) -> Engine:
             pytest.skip("the compiled _strategy module is not loaded")
         yield Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
         return
-    saved, saved_iter = r._core, r._Array.__dict__["__iter__"]
+    saved, saved_iter, saved_position = r._core, r._Array.__dict__["__iter__"], br.Position
+
+    class Position(br._PositionMethods, _strategy_py.PositionCore):    # the broker's, on the twin's core
+        __slots__ = ()
+
+    Position.__qualname__ = "TwinPosition"          # a run's results pickle: by this module's name
+    globals()["TwinPosition"] = Position
     _strategy_py.set_array_types(r._Array, r._Indicator)
     r._core = _strategy_py
     r._Array.__iter__ = _strategy_py.array_iter
+    br.Position = Position
     try:
         yield Engine("admf_perf (twin)", m.Strategy, m.Backtest, _strategy_py.crossover)
     finally:
         r._core = saved
         r._Array.__iter__ = saved_iter
+        br.Position = saved_position
 
 
 @pytest.fixture(scope="module")
@@ -1169,6 +1178,44 @@ def test_a_zero_price_fills_at_the_last_close_as_backtesting_py(ours, ref, trade
     entries = stats["_trades"]["EntryBar"].to_numpy()
     if not trade_on_close:
         assert np.isin(entries, np.arange(5, 400, 6)).any()   # some fills met a zero price
+
+
+@pytest.mark.parametrize("impl", ALL_IMPLS)
+def test_position_core_reads_the_broker_as_the_twin(impl):
+    """``Position``'s core (compiled, and the twin it is checked against):
+    its truth value and numbers are the broker's expressions, on whatever
+    the broker holds now; a broker a strategy broke (its bar cell emptied,
+    a size that is no number) raises, never reads past an end."""
+    from admf_perf._ext import _strategy_py
+
+    core = _strategy_py
+    if impl == "compiled":
+        from admf_perf import _ext
+
+        core = _ext.load("_strategy")
+        if not _ext.COMPILED["_strategy"]:
+            pytest.skip("the compiled _strategy module is not loaded")
+    b = types.SimpleNamespace(_pos_size=0, _pos_cost=0, _pos_value=0, _close_list=[10.0, 11.5], _bar=[1])
+    p = core.PositionCore(b)
+    assert (bool(p), p.size, p.pl, p.pl_pct, p.is_long, p.is_short) == (False, 0, 0.0, 0, False, False)
+    b._pos_size, b._pos_cost, b._pos_value = 3, 31.0, 31.0
+    assert (bool(p), p.size, p.is_long, p.is_short) == (True, 3, True, False)
+    assert p.pl == 11.5 * 3 - 31.0 and p.pl_pct == ((11.5 * 3 - 31.0) / 31.0) * 100
+    b._pos_size, b._pos_cost, b._pos_value, b._bar = -2, -21.0, 21.0, [0]
+    assert (bool(p), p.size, p.is_long, p.is_short) == (True, -2, False, True)
+    assert p.pl == 10.0 * -2 + 21.0 and p.pl_pct == ((10.0 * -2 + 21.0) / 21.0) * 100
+    assert p._broker is b
+    b._bar = []
+    with pytest.raises(IndexError):
+        p.pl  # noqa: B018
+    b._bar = [-1]
+    assert p.pl == 11.5 * -2 + 21.0                  # Python's indexing, as the twin's
+    b._pos_size = None
+    with pytest.raises(TypeError):
+        p.is_long  # noqa: B018
+    del b._pos_size
+    with pytest.raises(AttributeError):
+        bool(p)
 
 
 @pytest.mark.parametrize("name", ["goog", "btcusd"])

@@ -19,6 +19,10 @@ Twin (specification): ``_strategy_py.py``.
   shown as a view of its first bars made in C (``admf_head``); last bar's
   view is grown in place when nobody else can see it (``admf_regrow``,
   docs/internals.md), else a new one is made, as the twin does every bar.
+- ``PositionCore``: ``Strategy.position``'s truth value and its numbers
+  (``size``, ``pl``, ``pl_pct``, ``is_long``, ``is_short``) as C slots and
+  getters, the twin's expressions on the broker's attributes: ``if not
+  self.position`` in a strategy's ``next()`` runs no Python frame.
 """
 
 cimport cython
@@ -464,3 +468,44 @@ cdef bint _position(object broker, double* at):
     only when it fills orders): False when one is not an exact float or
     int (then the bar's equity is computed with Python's operators)."""
     return _number(broker._cash, &at[0]) and _number(broker._pos_size, &at[1]) and _number(broker._pos_cost, &at[2])
+
+
+@cython.boundscheck(True)      # b._bar[0]: the engine's one-item list, but a strategy can reach it
+@cython.wraparound(True)
+cdef class PositionCore:
+    """The open position's truth value and numbers, read from its broker
+    (``_pos_size``, ``_pos_cost``, ``_pos_value``, the close of bar
+    ``_bar[0]``): the base of ``Strategy.position``'s class (twin:
+    ``_strategy_py.PositionCore``)."""
+
+    def __init__(self, broker):
+        self._broker = broker
+
+    def __bool__(self):
+        return self._broker._pos_size != 0
+
+    @property
+    def size(self):
+        """Units held: positive long, negative short, 0 flat."""
+        return self._broker._pos_size
+
+    @property
+    def pl(self):
+        """Unrealized profit or loss in cash, at the current close."""
+        b = self._broker
+        return b._close_list[b._bar[0]] * b._pos_size - b._pos_cost
+
+    @property
+    def pl_pct(self):
+        """``pl`` in percent of what the open trades cost."""
+        b = self._broker
+        total = b._pos_value
+        return ((b._close_list[b._bar[0]] * b._pos_size - b._pos_cost) / total) * 100 if total else 0
+
+    @property
+    def is_long(self):
+        return self._broker._pos_size > 0
+
+    @property
+    def is_short(self):
+        return self._broker._pos_size < 0

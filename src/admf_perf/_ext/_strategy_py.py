@@ -11,6 +11,10 @@ backtesting.py-compatible engine:
   the data and of every indicator, let the broker fill the pending orders and
   record the equity, call the strategy's ``next()``.
 
+:class:`PositionCore` is ``Strategy.position``'s base: its truth value and
+its numbers, read from the broker (compiled: no Python frame for ``if not
+self.position``).
+
 ``set_array_types(*types)`` names the ndarray subclasses ``crossover`` may
 index directly (the engine's revealed arrays); any other argument goes
 through backtesting.py's conversions first.
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROWS_MAX", "array_iter", "crossover", "run_bars", "set_array_types"]
+__all__ = ["ROWS_MAX", "PositionCore", "array_iter", "crossover", "run_bars", "set_array_types"]
 
 _PLAIN: frozenset[type] = frozenset((np.ndarray,))
 
@@ -112,3 +116,43 @@ def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
             return False
         strategy_next()
     return True
+
+
+class PositionCore:
+    """The open position's truth value and numbers, read from its broker
+    (``_pos_size``, ``_pos_cost``, ``_pos_value``, the close of bar
+    ``_bar[0]``): the base of ``Strategy.position``'s class."""
+
+    __slots__ = ("_broker",)
+
+    def __init__(self, broker: Any) -> None:
+        self._broker = broker
+
+    def __bool__(self) -> bool:
+        return self._broker._pos_size != 0
+
+    @property
+    def size(self) -> Any:
+        """Units held: positive long, negative short, 0 flat."""
+        return self._broker._pos_size
+
+    @property
+    def pl(self) -> Any:
+        """Unrealized profit or loss in cash, at the current close."""
+        b = self._broker
+        return b._close_list[b._bar[0]] * b._pos_size - b._pos_cost
+
+    @property
+    def pl_pct(self) -> Any:
+        """``pl`` in percent of what the open trades cost."""
+        b = self._broker
+        total = b._pos_value
+        return ((b._close_list[b._bar[0]] * b._pos_size - b._pos_cost) / total) * 100 if total else 0
+
+    @property
+    def is_long(self) -> bool:
+        return self._broker._pos_size > 0
+
+    @property
+    def is_short(self) -> bool:
+        return self._broker._pos_size < 0

@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .. import _ext
+
 if TYPE_CHECKING:
     from .strategy import Backtest
 
 __all__ = ["Order", "Position", "Trade"]
+
+_core = _ext.load("_strategy")
+_PositionCore: Any = _core.PositionCore    # compiled (or its twin, _strategy_py.PositionCore)
 
 
 class _NotSupported(NotImplementedError):
@@ -167,41 +172,12 @@ class Trade:
         return abs(self._size) * price
 
 
-class Position:
-    """``Strategy.position``: the sum of the open trades."""
+class _PositionMethods:
+    """What ``Position`` adds to its core (the compiled one, or its twin in
+    the tests that run the twin)."""
 
-    __slots__ = ("_broker",)
-
-    def __init__(self, broker: _Broker) -> None:
-        self._broker = broker
-
-    def __bool__(self) -> bool:
-        return self._broker._pos_size != 0
-
-    @property
-    def size(self) -> float:
-        return self._broker._pos_size
-
-    @property
-    def pl(self) -> float:
-        """Unrealized profit or loss in cash, at the current close."""
-        b = self._broker
-        return b._close_list[b._bar[0]] * b._pos_size - b._pos_cost
-
-    @property
-    def pl_pct(self) -> float:
-        """``pl`` in percent of what the open trades cost."""
-        b = self._broker
-        total = b._pos_value
-        return ((b._close_list[b._bar[0]] * b._pos_size - b._pos_cost) / total) * 100 if total else 0
-
-    @property
-    def is_long(self) -> bool:
-        return self._broker._pos_size > 0
-
-    @property
-    def is_short(self) -> bool:
-        return self._broker._pos_size < 0
+    __slots__ = ()
+    _broker: _Broker
 
     def close(self, portion: float = 1.0) -> None:
         """Close ``portion`` of every open trade at the next fill."""
@@ -209,7 +185,16 @@ class Position:
             trade.close(portion)
 
     def __repr__(self) -> str:
-        return f"<Position: {self.size} ({len(self._broker.trades)} trades)>"
+        return f"<Position: {self._broker._pos_size} ({len(self._broker.trades)} trades)>"
+
+
+class Position(_PositionMethods, _PositionCore):
+    """``Strategy.position``: the sum of the open trades.  Its truth value,
+    ``size``, ``pl``, ``pl_pct``, ``is_long`` and ``is_short`` are the
+    compiled core's (``_ext._strategy.PositionCore``): a strategy's ``if
+    self.position:`` every bar runs no Python frame."""
+
+    __slots__ = ()
 
 
 class _Broker:

@@ -77,7 +77,15 @@ class _FullEquity(float):
 
 class Strategy(metaclass=ABCMeta):
     """Subclass this and define ``init()`` and ``next()``, as for
-    backtesting.py's ``Strategy``; parameters are class attributes."""
+    backtesting.py's ``Strategy``; parameters are class attributes.
+
+    ``self.data`` (the data revealed up to the current bar) and
+    ``self.position`` (the open position) are plain attributes of the
+    instance, set when it is made, where backtesting.py has read-only
+    properties: a strategy reads them every bar, and an attribute is a load
+    where a property is a Python call (about 0.1 us each; the interpreter
+    specializes a load only when the class has no attribute of that name).
+    Do not assign them."""
 
     _FULL_EQUITY = _FullEquity(1 - sys.float_info.epsilon)
 
@@ -85,6 +93,8 @@ class Strategy(metaclass=ABCMeta):
         self._indicators: list[_Indicator] = []
         self._broker = broker
         self._data = data
+        self.data: _Data = data
+        self.position: Position = broker.position
         self._params = self._check_params(params)
 
     def __repr__(self) -> str:
@@ -198,14 +208,6 @@ class Strategy(metaclass=ABCMeta):
         """Cash plus the open position marked at the current close."""
         b = self._broker    # _Broker.equity, read here in one call
         return b._cash + (b._close_list[b._bar[0]] * b._pos_size - b._pos_cost)
-
-    @property
-    def data(self) -> _Data:
-        return self._data
-
-    @property
-    def position(self) -> Position:
-        return self._broker.position
 
     @property
     def orders(self) -> tuple[Order, ...]:
