@@ -118,11 +118,15 @@ def _comparable(record: Mapping[str, Any]) -> tuple[dict[str, list[str]], list[s
     return workers, measured
 
 
+def _every(workers: Mapping[Any, list[str]], measured: list[str]) -> list[str]:
+    """Every scenario of a record split by ``_comparable``."""
+    return [name for names in workers.values() for name in names] + measured
+
+
 def everything(record: Mapping[str, Any]) -> list[str]:
     """Every scenario of the head's record that the parent must measure when
     anything may have moved."""
-    workers, measured = _comparable(record)
-    return [name for names in workers.values() for name in names] + measured
+    return _every(*_comparable(record))
 
 
 def scenarios_to_measure(record: Mapping[str, Any], changed: set[str]) -> tuple[list[str], str]:
@@ -130,9 +134,8 @@ def scenarios_to_measure(record: Mapping[str, Any], changed: set[str]) -> tuple[
     modules: (the scenario names of every worker where ours ran one of them,
     plus the measured scenarios, measured in the main process), and why."""
     workers, measured = _comparable(record)
-    every = [name for names in workers.values() for name in names] + measured
     if None in workers:
-        return every, f"{workers[None][0]} names no worker (an older record): every scenario"
+        return _every(workers, measured), f"{workers[None][0]} names no worker (an older record): every scenario"
     hit: dict[str, set[str]] = {}
     for scenario in record.get("scenarios", []):
         name, worker = scenario["name"], scenario.get("worker")
@@ -143,7 +146,7 @@ def scenarios_to_measure(record: Mapping[str, Any], changed: set[str]) -> tuple[
                 continue
             objects = impl.get("objects_ir_per_op")
             if objects is None:
-                return every, f"{name} has no per-module counts (an older record): every scenario"
+                return _every(workers, measured), f"{name} has no per-module counts (an older record): every scenario"
             ran = changed & set(objects)
             if ran:
                 hit.setdefault(worker, set()).update(ran)
