@@ -49,7 +49,6 @@ def ours(request) -> Engine:
     """Our engine on its compiled hot paths (``_ext/_strategy``), then on
     their pure-Python twin (``_strategy_py``): the whole file runs on both."""
     from admf_perf._ext import _strategy_py
-    from admf_perf.research import _broker as br
     from admf_perf.research import _revealed as r
     from admf_perf.research import strategy as m
 
@@ -58,23 +57,12 @@ def ours(request) -> Engine:
             pytest.skip("the compiled _strategy module is not loaded")
         yield Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
         return
-    saved, saved_iter, saved_position = r._core, r._Array.__dict__["__iter__"], br.Position
-
-    class Position(br._PositionMethods, _strategy_py.PositionCore):    # the broker's, on the twin's core
-        __slots__ = ()
-
-    Position.__qualname__ = "TwinPosition"          # a run's results pickle: by this module's name
-    globals()["TwinPosition"] = Position
-    _strategy_py.set_array_types(r._Array, r._Indicator)
-    r._core = _strategy_py
-    r._Array.__iter__ = _strategy_py.array_iter
-    br.Position = Position
+    saved = r._core
+    m._install(_strategy_py, prefix="Twin")     # the broker's classes published as br.TwinOrder, ...
     try:
         yield Engine("admf_perf (twin)", m.Strategy, m.Backtest, _strategy_py.crossover)
     finally:
-        r._core = saved
-        r._Array.__iter__ = saved_iter
-        br.Position = saved_position
+        m._install(saved)
 
 
 @pytest.fixture(scope="module")
@@ -1216,6 +1204,166 @@ def test_position_core_reads_the_broker_as_the_twin(impl):
     del b._pos_size
     with pytest.raises(AttributeError):
         bool(p)
+
+
+def _core_module(impl):
+    from admf_perf._ext import _strategy_py
+
+    if impl == "python":
+        return _strategy_py
+    from admf_perf import _ext
+
+    if not _ext.COMPILED["_strategy"]:
+        pytest.skip("the compiled _strategy module is not loaded")
+    return _ext.load("_strategy")
+
+
+@pytest.mark.parametrize("impl", ALL_IMPLS)
+def test_broker_core_makes_only_its_own_orders_and_trades(impl):
+    """The broker's core makes orders and trades of the classes it is
+    given, which must be its own cores' subclasses (the compiled one fills
+    their fields in C): anything else is a TypeError naming them."""
+    core = _core_module(impl)
+    Order = type("Order", (core.OrderCore,), {})
+    Trade = type("Trade", (core.TradeCore,), {})
+    for order_type, trade_type in ((object, Trade), (Order, object), (Order, 3), ("x", Trade)):
+        with pytest.raises(TypeError, match="order_type and trade_type"):
+            core.BrokerCore([1.0], [1.0], None, 100.0, 0.0, False, False, order_type, trade_type)
+    b = core.BrokerCore([10.0, 11.0], [10.0, 12.0], None, 100.0, core.CommissionCore(1.0, 0.01), False, False,
+                        Order, Trade)
+    o = b.new_order(3, "t")
+    assert type(o) is Order and (o._size, o._tag, o._parent_trade, o._broker) == (3.0, "t", None, b)
+    b._bar[0] = 1
+    b._process_orders()
+    (t,) = b.trades
+    assert type(t) is Trade and (t._size, t._entry_price, t._entry_bar, t._tag) == (3, 12.0, 1, "t")
+    assert b._cash == 100.0 - (1.0 + 3 * 12.0 * 0.01)
+    assert (b._pos_size, b._pos_cost, b._pos_value) == (3, 36.0, 36.0)
+    t.close(0.5)                                         # 2 of 3 units (backtesting.py's rounding)
+    (o,) = b.orders
+    assert type(o) is Order and o._size == -2.0 and o._parent_trade is t
+    b._process_orders()
+    (closed,) = b.closed_trades
+    assert type(closed) is Trade and closed._size == 2.0 and t._size == 1.0 and b.trades == [t]
+    assert closed.pl == 2.0 * (12.0 - 12.0) - closed._commissions
+
+
+@pytest.mark.parametrize("impl", ALL_IMPLS)
+def test_a_broken_broker_raises_and_never_crashes(impl):
+    """What a strategy or a commission callback can do to the broker's lists
+    (something else than an order or a trade in them, a list emptied during a
+    fill) raises an error, on the compiled core as on its twin: never a crash,
+    never a read past an end."""
+    core = _core_module(impl)
+    Order = type("Order", (core.OrderCore,), {})
+    Trade = type("Trade", (core.TradeCore,), {})
+    bad = (TypeError, AttributeError, ValueError)
+
+    def broker(fee=None):
+        fee = core.CommissionCore(0.0, 0.0) if fee is None else fee
+        return core.BrokerCore([10.0, 11.0, 12.0], [10.0, 12.0, 13.0], None, 100.0, fee, False, False, Order, Trade)
+
+    b = broker()
+    b.new_order(1, None)
+    b.orders.append("junk")
+    b._bar[0] = 1
+    with pytest.raises(bad, match="str"):
+        b._process_orders()
+    b = broker()
+    b.new_order(1, None)
+    b._bar[0] = 1
+    b._process_orders()
+    b.trades.append(None)
+    b.new_order(-2, None)
+    with pytest.raises(bad, match="NoneType"):
+        b._process_orders()
+    b = broker()
+    b._bar = []
+    with pytest.raises(IndexError):
+        b._margin_available()
+    with pytest.raises(IndexError):
+        b._process_orders()
+
+    def emptied(core):
+        """A commission that empties the open trades at every fee: the
+        broker goes on with what is left, as the twin does."""
+        Order = type("Order", (core.OrderCore,), {})
+        Trade = type("Trade", (core.TradeCore,), {})
+
+        def emptying(size, price):
+            b.trades.clear()
+            return 0.5
+
+        b = core.BrokerCore([10.0, 11.0, 12.0, 9.0], [10.0, 12.0, 13.0, 8.0], None, 100.0, emptying, False, False,
+                            Order, Trade)
+        seen = []
+        for i, size in ((1, 2), (2, -1), (3, 0.5)):
+            b.new_order(size, None)
+            b._bar[0] = i
+            b._process_orders()
+            seen.append((len(b.trades), len(b.closed_trades), len(b.orders), b._cash, b._pos_size, b._pos_cost))
+        return seen
+
+    from admf_perf._ext import _strategy_py
+
+    assert emptied(core) == emptied(_strategy_py)
+
+
+def test_a_runs_broker_pickles_with_its_orders_and_trades(ours):
+    """A run's strategy (``stats._strategy``) pickles with its broker: the
+    open and closed trades, the pending orders, the position, the cash, each
+    object once (the broker they point back to is the one restored)."""
+    import pickle
+
+    class Busy(ours.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            k = len(self.data) % 7
+            if k == 1:
+                self.buy(size=3, tag="a")
+            elif k == 3:
+                self.sell(size=0.2)
+            elif k == 5:
+                self.position.close(0.5)
+            if len(self.data) == len(self.data.df):
+                self.buy(size=2, tag="last")
+
+    Busy.__module__, Busy.__qualname__ = __name__, "PicklableBusy"
+    globals()["PicklableBusy"] = Busy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # trades left open
+        stats = ours.Backtest(data("goog").iloc[:80], Busy, commission=(1.0, 0.001)).run()
+    s = stats._strategy
+    copy = pickle.loads(pickle.dumps(s))
+    b, c = s._broker, copy._broker
+    fields = ("_size", "_entry_price", "_exit_price", "_entry_bar", "_exit_bar", "_tag", "_commissions")
+    for mine, theirs in ((b.trades, c.trades), (b.closed_trades, c.closed_trades)):
+        assert [[getattr(t, f) for f in fields] for t in mine] == [[getattr(t, f) for f in fields] for t in theirs]
+        assert all(t._broker is c and type(t) is type(u) for t, u in zip(theirs, mine, strict=True))
+    assert [(o._size, o._tag) for o in c.orders] == [(o._size, o._tag) for o in b.orders] != []
+    assert all(o._broker is c for o in c.orders) and c.position._broker is c and copy.position is c.position
+    assert (c._cash, c._pos_size, c._pos_cost, c._pos_value) == (b._cash, b._pos_size, b._pos_cost, b._pos_value)
+    assert b.trades and b.closed_trades and c._commission(2, 10.0) == b._commission(2, 10.0) == 1.02
+
+
+def test_a_cancelled_order_warns_at_the_line_that_ran_the_backtest(ours):
+    """The broker's warning for an order it cancels (insufficient margin)
+    points at the line that called ``Backtest.run``, on both engines."""
+    class Greedy(ours.Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            self.buy(size=10**7)
+
+    bt = ours.Backtest(data("goog").iloc[:30], Greedy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bt.run()
+    cancelled = [w for w in caught if "insufficient margin" in str(w.message)]
+    assert cancelled and {(w.filename, w.category) for w in cancelled} == {(__file__, UserWarning)}
 
 
 @pytest.mark.parametrize("name", ["goog", "btcusd"])

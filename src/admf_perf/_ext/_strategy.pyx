@@ -23,6 +23,10 @@ Twin (specification): ``_strategy_py.py``.
   (``size``, ``pl``, ``pl_pct``, ``is_long``, ``is_short``) as C slots and
   getters, the twin's expressions on the broker's attributes: ``if not
   self.position`` in a strategy's ``next()`` runs no Python frame.
+- ``BrokerCore``, ``OrderCore``, ``TradeCore``, ``CommissionCore``: the
+  broker (market orders only) and what it makes: the twin's fields and
+  statements, on the same Python numbers, with no Python frame per order,
+  fill or trade change.
 """
 
 cimport cython
@@ -35,13 +39,18 @@ from cpython.object cimport Py_TYPE, PyObject, PyObject_SetAttr
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.sequence cimport PySequence_GetItem
 from cpython.tuple cimport PyTuple_GET_ITEM
+from libc.math cimport copysign
 
+import warnings
 from numbers import Number
 
 import numpy as np
 import pandas as pd
 
 from admf_perf._ext._strategy_py import _cell    # the start-of-run check: the twin's, once per run
+from admf_perf._ext._strategy_py import _BadArgument
+
+cdef object _float64 = np.float64
 
 cnp.import_array()
 
@@ -356,6 +365,7 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
     cdef list ints = _bar_ints(n)                   # the bar numbers as ints, made once
     cdef list orders = broker.orders
     cdef object process_orders = broker._process_orders
+    cdef BrokerCore core = broker if isinstance(broker, BrokerCore) else None
     cdef object strategy_next = strategy.next
     cdef Py_ssize_t i, k
     cdef object value, pair
@@ -407,7 +417,10 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
         _cell_set(bar_cell, i_obj)
         i_obj = stop_obj                            # the next bar's i: one int made per bar
         if orders:
-            process_orders()
+            if core is not None:
+                core._process()
+            else:
+                process_orders()
             held = _position(broker, held_at)
         close = PyList_GET_ITEM(closes, i)
         if held and PyFloat_CheckExact(<object>close):   # Python's double arithmetic, in C
@@ -420,6 +433,66 @@ def run_bars(object strategy, object data, object broker, list flat, list stacke
             return False
         strategy_next()
     return True
+
+
+# -- what a strategy reads every bar: installed as its classes' methods -------
+# (``Strategy.equity = property(strategy_equity)``, ``_Data.Close =
+# Column("Close")``, ``_Data.__len__ = data_len``): no Python frame.
+
+cdef class Column:
+    """``_Data.<name>`` (a data descriptor, read-only as a property): the
+    column revealed so far, from the bar's cache (``data._cache``), else made
+    by ``data._get``."""
+
+    def __init__(self, str name):
+        self.name = name
+
+    def __get__(self, data, owner):
+        if data is None:
+            return self
+        cache = data._cache
+        arr = cache.get(self.name) if type(cache) is not dict else (<dict>cache).get(self.name)
+        return data._get(self.name) if arr is None else arr
+
+    def __set__(self, data, value):
+        raise AttributeError(f"column {self.name!r} of the data is read-only")
+
+    def __delete__(self, data):
+        raise AttributeError(f"column {self.name!r} of the data is read-only")
+
+
+@cython.boundscheck(True)      # the engine's one-item list, but a strategy can reach it
+@cython.wraparound(True)
+def data_len(data):
+    """``len(self.data)``: the bars revealed."""
+    return data._shown[0]
+
+
+@cython.boundscheck(True)
+@cython.wraparound(True)
+def strategy_equity(strategy):
+    """``Strategy.equity``: cash plus the open position marked at the current close."""
+    cdef BrokerCore b
+    broker = strategy._broker
+    if isinstance(broker, BrokerCore):
+        b = <BrokerCore>broker
+        return b._cash + (b._close_list[b._bar[0]] * b._pos_size - b._pos_cost)
+    return broker._cash + (broker._close_list[broker._bar[0]] * broker._pos_size - broker._pos_cost)
+
+
+def strategy_orders(strategy):
+    """``Strategy.orders``: the orders waiting for the next fill."""
+    return tuple(strategy._broker.orders)
+
+
+def strategy_trades(strategy):
+    """``Strategy.trades``: the open trades."""
+    return tuple(strategy._broker.trades)
+
+
+def strategy_closed_trades(strategy):
+    """``Strategy.closed_trades``: the closed trades."""
+    return tuple(strategy._broker.closed_trades)
 
 
 cdef list _INTS = [0]
@@ -467,7 +540,18 @@ cdef bint _position(object broker, double* at):
     """The broker's cash, position size and cost as doubles (they change
     only when it fills orders): False when one is not an exact float or
     int (then the bar's equity is computed with Python's operators)."""
+    cdef BrokerCore b
+    if isinstance(broker, BrokerCore):
+        b = <BrokerCore>broker
+        return _number(b._cash, &at[0]) and _number(b._pos_size, &at[1]) and _number(b._pos_cost, &at[2])
     return _number(broker._cash, &at[0]) and _number(broker._pos_size, &at[1]) and _number(broker._pos_cost, &at[2])
+
+
+cdef inline object _size_of(object broker):
+    """``broker._pos_size``, read from the field when it is a BrokerCore."""
+    if isinstance(broker, BrokerCore):
+        return (<BrokerCore>broker)._pos_size
+    return broker._pos_size
 
 
 @cython.boundscheck(True)      # b._bar[0]: the engine's one-item list, but a strategy can reach it
@@ -482,30 +566,399 @@ cdef class PositionCore:
         self._broker = broker
 
     def __bool__(self):
-        return self._broker._pos_size != 0
+        return _size_of(self._broker) != 0
 
     @property
     def size(self):
         """Units held: positive long, negative short, 0 flat."""
-        return self._broker._pos_size
+        return _size_of(self._broker)
 
     @property
     def pl(self):
         """Unrealized profit or loss in cash, at the current close."""
+        cdef BrokerCore c
         b = self._broker
+        if isinstance(b, BrokerCore):
+            c = <BrokerCore>b
+            return c._close_list[c._bar[0]] * c._pos_size - c._pos_cost
         return b._close_list[b._bar[0]] * b._pos_size - b._pos_cost
 
     @property
     def pl_pct(self):
         """``pl`` in percent of what the open trades cost."""
+        cdef BrokerCore c
         b = self._broker
+        if isinstance(b, BrokerCore):
+            c = <BrokerCore>b
+            total = c._pos_value
+            return ((c._close_list[c._bar[0]] * c._pos_size - c._pos_cost) / total) * 100 if total else 0
         total = b._pos_value
         return ((b._close_list[b._bar[0]] * b._pos_size - b._pos_cost) / total) * 100 if total else 0
 
     @property
     def is_long(self):
-        return self._broker._pos_size > 0
+        return _size_of(self._broker) > 0
 
     @property
     def is_short(self):
-        return self._broker._pos_size < 0
+        return _size_of(self._broker) < 0
+
+    def close(self, portion=1.0):
+        """Close ``portion`` of every open trade at the next fill."""
+        for trade in self._broker.trades:
+            if isinstance(trade, TradeCore):
+                (<TradeCore>trade)._close(portion)
+            else:
+                trade.close(portion)
+
+
+# -- the broker: backtesting.py's, market orders only --------------------------
+# The cores of ``admf_perf.research._broker``'s classes (``Order(_OrderMethods,
+# OrderCore)``, ...): the fields, and what the broker runs for every order, the
+# twin's statements on the same Python objects (its numbers' arithmetic is
+# Python's: ints stay ints, floats' operations are the same doubles), with no
+# Python frame, no attribute looked up by name and no bound method made.
+
+#: warnings.warn's stacklevel for a cancelled order: the caller of
+#: ``Backtest.run`` (the frames above this module's: Backtest._run,
+#: Backtest.run).
+cdef int _STACKLEVEL = 3
+_warn = warnings.warn
+
+
+cdef class CommissionCore:
+    """``fixed + |size| * price * relative``: backtesting.py's commission of a
+    number or a ``(fixed, relative)`` tuple."""
+
+    def __init__(self, fixed, relative):
+        self.fixed = fixed
+        self.relative = relative
+
+    def __call__(self, order_size, price):
+        return self.fixed + abs(order_size) * price * self.relative
+
+
+cdef class OrderCore:
+    """A market order waiting for the next fill: its size (a float: units,
+    negative for a sell; in (0, 1) a fraction of equity), the trade it
+    closes (or None), its tag."""
+
+    def __init__(self, broker, size, parent_trade=None, tag=None):
+        self._set(broker, float(size), parent_trade, tag)
+
+    cdef void _set(self, object broker, double size, object parent_trade, object tag) noexcept:
+        self._broker = broker
+        self._size = size
+        self._parent_trade = parent_trade
+        self._tag = tag
+
+    def cancel(self):
+        """Cancel the order."""
+        self._broker.orders.remove(self)
+
+
+cdef OrderCore _new_order(BrokerCore broker, double size, object parent_trade, object tag):
+    """An order of the broker's order type, its fields set here (the type is
+    checked to be OrderCore's when the broker is made)."""
+    cdef OrderCore o = OrderCore.__new__(broker._order_type)
+    o._set(broker, size, parent_trade, tag)
+    return o
+
+
+cdef TradeCore _new_trade(BrokerCore broker, object size, object entry_price, object entry_bar, object tag):
+    """A trade of the broker's trade type (checked to be TradeCore's when the
+    broker is made), its fields set as ``TradeCore.__init__`` sets them."""
+    cdef TradeCore t = TradeCore.__new__(broker._trade_type)
+    t._set(broker, size, entry_price, entry_bar, tag)
+    return t
+
+
+@cython.boundscheck(True)      # the broker's lists: the engine's, but a strategy can reach them
+@cython.wraparound(True)
+cdef inline object _last_price(object broker):
+    """``broker.last_price``: the close of bar ``_bar[0]``."""
+    cdef BrokerCore b
+    if isinstance(broker, BrokerCore):
+        b = <BrokerCore>broker
+        return b._close_list[b._bar[0]]
+    return broker.last_price
+
+
+cdef class TradeCore:
+    """An open or closed trade: size (an int when opened, a float once
+    reduced), entry and exit, commissions (counted once it closed)."""
+
+    def __init__(self, broker, size, entry_price, entry_bar, tag):
+        self._set(broker, size, entry_price, entry_bar, tag)
+
+    cdef void _set(self, object broker, object size, object entry_price, object entry_bar, object tag) noexcept:
+        self._broker = broker
+        self._size = size
+        self._entry_price = entry_price
+        self._exit_price = None
+        self._entry_bar = entry_bar
+        self._exit_bar = None
+        self._tag = tag
+        self._commissions = 0
+
+    def _copy(self, size):
+        cdef TradeCore t
+        if not isinstance(self._broker, BrokerCore):
+            raise TypeError("Trade._copy: the trade's broker is not a BrokerCore")
+        t = _new_trade(<BrokerCore>self._broker, size, self._entry_price, self._entry_bar, self._tag)
+        t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
+        return t
+
+    def close(self, portion=1.0):
+        """Place an order closing ``portion`` of the trade at the next fill."""
+        self._close(portion)
+
+    cdef int _close(self, object portion) except -1:
+        cdef double size
+        cdef BrokerCore b
+        if not 0 < portion <= 1:
+            raise _BadArgument(f"portion must be a fraction in (0, 1], got {portion!r}")
+        size = copysign(max(1, int(round(abs(self._size) * portion))), -self._size)
+        if isinstance(self._broker, BrokerCore):
+            b = <BrokerCore>self._broker
+            b.orders.insert(0, _new_order(b, size, self, self._tag))
+        else:
+            b_ = self._broker
+            b_.orders.insert(0, b_._order_type(b_, size, self, self._tag))
+        return 0
+
+    cdef object _pl(self):
+        price = self._exit_price or _last_price(self._broker)
+        return (self._size * (price - self._entry_price)) - self._commissions
+
+    @property
+    def pl(self):
+        """Profit or loss in cash (commissions counted once the trade closed)."""
+        return self._pl()
+
+    @property
+    def pl_pct(self):
+        """Return as a fraction of the entry price, net of commissions."""
+        price = self._exit_price or _last_price(self._broker)
+        entry = self._entry_price
+        if not entry:   # a trade entered at 0 (bad data): backtesting.py's float64 division, inf or NaN
+            entry = _float64(entry)
+        gross = copysign(1, self._size) * (price / entry - 1)
+        return gross - self._commissions / (abs(self._size) * entry)
+
+    @property
+    def value(self):
+        price = self._exit_price or _last_price(self._broker)
+        return abs(self._size) * price
+
+
+@cython.boundscheck(True)      # the broker's lists: the engine's, but a strategy can reach them
+@cython.wraparound(True)
+cdef class BrokerCore:
+    """backtesting.py's broker, market orders only (margin 1, no spread, no
+    hedging): the pending orders, the open and closed trades, the cash, and
+    the position's size, cost and value, summed again only when the open
+    trades change.  ``order_type`` and ``trade_type`` are the classes it
+    makes (OrderCore's and TradeCore's subclasses)."""
+
+    def __init__(self, list close, list open_, index, cash, commission, bint trade_on_close,
+                 bint exclusive_orders, order_type, trade_type):
+        if not (isinstance(order_type, type) and issubclass(order_type, OrderCore)
+                and isinstance(trade_type, type) and issubclass(trade_type, TradeCore)):
+            raise TypeError("BrokerCore: order_type and trade_type must be OrderCore's and TradeCore's subclasses")
+        self._close_list = close
+        self._open_list = open_
+        self._index = index
+        self._cash = cash
+        self._commission = commission
+        if isinstance(commission, CommissionCore):
+            self._comm = <CommissionCore>commission     # its fee computed here, as its __call__
+            self._fee = commission.__call__
+        else:
+            self._comm = None
+            self._fee = commission
+        self._trade_on_close = trade_on_close
+        self._exclusive_orders = exclusive_orders
+        self._order_type = order_type
+        self._trade_type = trade_type
+        self._bar = [0]
+        self._backtest = None
+        self.orders = []
+        self.trades = []
+        self.closed_trades = []
+        self.position = None
+        self._pos_size = 0
+        self._pos_cost = 0
+        self._pos_value = 0
+
+    cdef object _fee_of(self, object size, object price):
+        cdef CommissionCore c = self._comm
+        if c is not None:
+            return c.fixed + abs(size) * price * c.relative
+        return self._fee(size, price)
+
+    cdef int _changed(self) except -1:
+        # the twin's loop (backtesting.py's sum() from int 0, left to right)
+        cdef object size = 0, cost = 0, value = 0, s, price
+        cdef TradeCore t
+        for o in self.trades:
+            t = <TradeCore?>o
+            s, price = t._size, t._entry_price
+            size += int(s)
+            cost = cost + s * price
+            value = value + abs(s) * price
+        self._pos_size, self._pos_cost, self._pos_value = size, cost, value
+        return 0
+
+    def _trades_changed(self):
+        self._changed()
+
+    @property
+    def last_price(self):
+        return self._close_list[self._bar[0]]
+
+    @property
+    def equity(self):
+        return self._cash + (self._close_list[self._bar[0]] * self._pos_size - self._pos_cost)
+
+    cdef object _margin(self):
+        last = self._close_list[self._bar[0]]
+        cdef object margin_used = 0
+        for o in self.trades:
+            margin_used = margin_used + abs((<TradeCore?>o)._size) * last / 1.0
+        return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
+
+    def _margin_available(self):
+        return self._margin()
+
+    def new_order(self, size, tag):
+        cdef OrderCore order = _new_order(self, float(size), None, tag)
+        if self._exclusive_orders:
+            for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
+                o.cancel()
+            for t in self.trades:
+                t.close()
+        self.orders.append(order)
+        return order
+
+    def _process_orders(self):
+        self._process()
+
+    cdef int _process(self) except -1:
+        cdef object i = self._bar[0], price, time_index, trade, size, order_size, adjusted
+        cdef object price_plus_commission, margin, need_size
+        cdef list orders = self.orders
+        cdef OrderCore order
+        cdef TradeCore t
+        cdef bint is_long
+        if self._trade_on_close:
+            price = self._close_list[i - 1]
+            time_index = i - 1
+        else:
+            price = self._open_list[i]
+            time_index = i
+        for o in list(orders):
+            if o not in orders:
+                continue
+            order = <OrderCore?>o
+            order_size = order._size
+            trade = order._parent_trade
+            if trade is not None:
+                size = copysign(min(abs(trade._size), abs(order_size)), order_size)
+                if trade in self.trades:
+                    self._reduce_trade(<TradeCore?>trade, price, size, time_index)
+                orders.remove(order)
+                continue
+            # backtesting.py's _adjusted_price with no spread: a zero price is the
+            # last close, times 1.0 (1 + copysign(0, size)): an int price is a float
+            adjusted = (price or self._close_list[i]) * 1.0
+            price_plus_commission = adjusted + self._fee_of(order_size, price) / abs(order_size)
+            size = order_size
+            margin = None       # the margin available, while no trade has changed since
+            if -1 < size < 1:
+                margin = self._margin()
+                size = copysign(int((margin * 1.0 * abs(size)) // price_plus_commission), size)
+                if not size:
+                    self._cancel(order, "relative-sized order", i, margin)
+                    continue
+            need_size = int(size)
+            is_long = order_size > 0
+            for o2 in list(self.trades):
+                t = <TradeCore?>o2
+                if (t._size > 0) == is_long:
+                    continue
+                margin = None
+                if abs(need_size) >= abs(t._size):
+                    self._close_trade(t, price, time_index)
+                    need_size += t._size
+                else:
+                    self._reduce_trade(t, price, need_size, time_index)
+                    need_size = 0
+                if not need_size:
+                    break
+            if margin is None:
+                margin = self._margin()
+            if abs(need_size) * price_plus_commission > margin * 1.0:
+                self._cancel(order, "order", i, margin)
+                continue
+            if need_size:
+                self._open_trade(adjusted, need_size, time_index, order._tag)
+            orders.remove(order)
+        return 0
+
+    cdef int _cancel(self, OrderCore order, str what, object i, object margin) except -1:
+        """Drop an order the margin cannot pay for, with backtesting.py's warning."""
+        _warn(f"time={i}: Broker canceled the {what} due to insufficient margin "
+              f"(equity={self.equity:.2f}, margin_available={margin:.2f}).", UserWarning, _STACKLEVEL)
+        self.orders.remove(order)
+        return 0
+
+    cdef int _reduce_trade(self, TradeCore trade, object price, object size, object time_index) except -1:
+        cdef TradeCore close_trade
+        size_left = trade._size + size
+        if not size_left:
+            close_trade = trade
+        else:
+            trade._size = size_left
+            close_trade = _new_trade(self, -size, trade._entry_price, trade._entry_bar, trade._tag)
+            close_trade._exit_price = trade._exit_price
+            close_trade._exit_bar = trade._exit_bar
+            close_trade._commissions = trade._commissions
+            self.trades.append(close_trade)
+        return self._close_trade(close_trade, price, time_index)
+
+    cdef int _close_trade(self, TradeCore trade, object price, object time_index) except -1:
+        self.trades.remove(trade)
+        trade._exit_price = price
+        trade._exit_bar = time_index
+        self.closed_trades.append(trade)
+        commission = self._fee_of(trade._size, price)
+        self._cash += trade._pl() - commission
+        trade._commissions = commission + self._fee_of(trade._size, trade._entry_price)
+        return self._changed()
+
+    cdef int _open_trade(self, object price, object size, object time_index, object tag) except -1:
+        self.trades.append(_new_trade(self, size, price, time_index, tag))
+        self._changed()
+        self._cash -= self._fee_of(size, price)
+        return 0
+
+    def next(self, i, equity_out):
+        """One bar: fill the pending orders and record the equity; False
+        when it is gone (backtesting.py then closes everything and stops)."""
+        self._bar[0] = i
+        if self.orders:
+            self._process()
+        equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)
+        equity_out[i] = equity
+        if equity <= 0:
+            self._out_of_money(i, equity_out)
+            return False
+        return True
+
+    def _out_of_money(self, i, equity_out):
+        for trade in self.trades:  # backtesting.py's loop, which removes as it goes
+            self._close_trade(<TradeCore?>trade, self._close_list[i], i)
+        self._cash = 0
+        for k in range(i, len(equity_out)):
+            equity_out[k] = 0

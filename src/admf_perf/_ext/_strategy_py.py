@@ -21,13 +21,17 @@ through backtesting.py's conversions first.
 """
 from __future__ import annotations
 
+import warnings
+from math import copysign
 from numbers import Number
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROWS_MAX", "PositionCore", "array_iter", "crossover", "run_bars", "set_array_types"]
+__all__ = ["ROWS_MAX", "BrokerCore", "Column", "CommissionCore", "OrderCore", "PositionCore", "TradeCore",
+           "array_iter", "crossover", "data_len", "run_bars", "set_array_types", "strategy_closed_trades",
+           "strategy_equity", "strategy_orders", "strategy_trades"]
 
 _PLAIN: frozenset[type] = frozenset((np.ndarray,))
 
@@ -118,6 +122,60 @@ def run_bars(strategy: Any, data: Any, broker: Any, flat: list[tuple[str, Any]],
     return True
 
 
+# -- what a strategy reads every bar: installed as its classes' methods -------
+# (``Strategy.equity = property(strategy_equity)``, ``_Data.Close =
+# Column("Close")``, ``_Data.__len__ = data_len``): compiled, no Python frame.
+
+
+class Column:
+    """``_Data.<name>`` (a data descriptor, read-only as a property): the
+    column revealed so far, from the bar's cache (``data._cache``), else made
+    by ``data._get``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, data: Any, owner: Any = None) -> Any:
+        if data is None:
+            return self
+        arr = data._cache.get(self.name)
+        return data._get(self.name) if arr is None else arr
+
+    def __set__(self, data: Any, value: Any) -> None:
+        raise AttributeError(f"column {self.name!r} of the data is read-only")
+
+    def __delete__(self, data: Any) -> None:
+        raise AttributeError(f"column {self.name!r} of the data is read-only")
+
+
+def data_len(data: Any) -> int:
+    """``len(self.data)``: the bars revealed."""
+    return data._shown[0]
+
+
+def strategy_equity(strategy: Any) -> Any:
+    """``Strategy.equity``: cash plus the open position marked at the current close."""
+    b = strategy._broker
+    return b._cash + (b._close_list[b._bar[0]] * b._pos_size - b._pos_cost)
+
+
+def strategy_orders(strategy: Any) -> tuple[Any, ...]:
+    """``Strategy.orders``: the orders waiting for the next fill."""
+    return tuple(strategy._broker.orders)
+
+
+def strategy_trades(strategy: Any) -> tuple[Any, ...]:
+    """``Strategy.trades``: the open trades."""
+    return tuple(strategy._broker.trades)
+
+
+def strategy_closed_trades(strategy: Any) -> tuple[Any, ...]:
+    """``Strategy.closed_trades``: the closed trades."""
+    return tuple(strategy._broker.closed_trades)
+
+
 class PositionCore:
     """The open position's truth value and numbers, read from its broker
     (``_pos_size``, ``_pos_cost``, ``_pos_value``, the close of bar
@@ -156,3 +214,297 @@ class PositionCore:
     @property
     def is_short(self) -> bool:
         return self._broker._pos_size < 0
+
+    def close(self, portion: float = 1.0) -> None:
+        """Close ``portion`` of every open trade at the next fill."""
+        for trade in self._broker.trades:
+            trade.close(portion)
+
+
+# -- the broker: backtesting.py's, market orders only --------------------------
+# ``admf_perf.research._broker`` builds the public classes on these cores
+# (``Order(_OrderMethods, OrderCore)``, ...): the cores hold the fields and
+# what the broker runs for every order; the methods classes, what a strategy
+# reads now and then (properties, repr).
+
+
+class _BadArgument(ValueError, AssertionError):
+    """A bad argument: a ValueError naming it, and an AssertionError, as
+    backtesting.py raises (it asserts)."""
+
+
+#: warnings.warn's stacklevel for the broker's cancelled orders: the line
+#: that called ``Backtest.run`` (above the twin's frames: _process_orders,
+#: then run_bars or BrokerCore.next, Backtest._run, Backtest.run).
+_STACKLEVEL = 5
+
+
+class CommissionCore:
+    """``fixed + |size| * price * relative``: backtesting.py's commission of a
+    number or a ``(fixed, relative)`` tuple."""
+
+    __slots__ = ("fixed", "relative")
+
+    def __init__(self, fixed: Any, relative: Any) -> None:
+        self.fixed, self.relative = fixed, relative
+
+    def __call__(self, order_size: Any, price: Any) -> Any:
+        return self.fixed + abs(order_size) * price * self.relative
+
+
+class OrderCore:
+    """A market order waiting for the next fill: its size (a float: units,
+    negative for a sell; in (0, 1) a fraction of equity), the trade it
+    closes (or None), its tag."""
+
+    __slots__ = ("_broker", "_size", "_parent_trade", "_tag")
+
+    def __init__(self, broker: Any, size: float, parent_trade: Any = None, tag: object = None) -> None:
+        self._broker = broker
+        self._size = size
+        self._parent_trade = parent_trade
+        self._tag = tag
+
+    def cancel(self) -> None:
+        """Cancel the order."""
+        self._broker.orders.remove(self)
+
+
+class TradeCore:
+    """An open or closed trade: size (an int when opened, a float once
+    reduced), entry and exit, commissions (counted once it closed)."""
+
+    __slots__ = ("_broker", "_size", "_entry_price", "_exit_price", "_entry_bar", "_exit_bar",
+                 "_tag", "_commissions")
+
+    def __init__(self, broker: Any, size: Any, entry_price: Any, entry_bar: Any, tag: object) -> None:
+        self._broker = broker
+        self._size = size
+        self._entry_price = entry_price
+        self._exit_price: Any = None
+        self._entry_bar = entry_bar
+        self._exit_bar: Any = None
+        self._tag = tag
+        self._commissions: Any = 0
+
+    def _copy(self, size: Any) -> Any:
+        t = self._broker._trade_type(self._broker, size, self._entry_price, self._entry_bar, self._tag)
+        t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
+        return t
+
+    def close(self, portion: float = 1.0) -> None:
+        """Place an order closing ``portion`` of the trade at the next fill."""
+        if not 0 < portion <= 1:
+            raise _BadArgument(f"portion must be a fraction in (0, 1], got {portion!r}")
+        size = copysign(max(1, int(round(abs(self._size) * portion))), -self._size)
+        b = self._broker
+        b.orders.insert(0, b._order_type(b, size, self, self._tag))
+
+    @property
+    def pl(self) -> Any:
+        """Profit or loss in cash (commissions counted once the trade closed)."""
+        price = self._exit_price or self._broker.last_price
+        return (self._size * (price - self._entry_price)) - self._commissions
+
+    @property
+    def pl_pct(self) -> Any:
+        """Return as a fraction of the entry price, net of commissions."""
+        price = self._exit_price or self._broker.last_price
+        entry = self._entry_price
+        if not entry:   # a trade entered at 0 (bad data): backtesting.py's float64 division, inf or NaN
+            entry = np.float64(entry)
+        gross = copysign(1, self._size) * (price / entry - 1)
+        return gross - self._commissions / (abs(self._size) * entry)
+
+    @property
+    def value(self) -> Any:
+        price = self._exit_price or self._broker.last_price
+        return abs(self._size) * price
+
+
+class BrokerCore:
+    """backtesting.py's broker, market orders only (margin 1, no spread, no
+    hedging): the pending orders, the open and closed trades, the cash, and
+    the position's size, cost and value, summed again only when the open
+    trades change.  ``order_type`` and ``trade_type`` are the classes it
+    makes (OrderCore's and TradeCore's subclasses)."""
+
+    def __init__(self, close: list[float], open_: list[float], index: Any, cash: Any, commission: Any,
+                 trade_on_close: bool, exclusive_orders: bool, order_type: type, trade_type: type) -> None:
+        if not (isinstance(order_type, type) and issubclass(order_type, OrderCore)
+                and isinstance(trade_type, type) and issubclass(trade_type, TradeCore)):
+            raise TypeError("BrokerCore: order_type and trade_type must be OrderCore's and TradeCore's subclasses")
+        # Python floats (the Backtest's, shared by its runs and never
+        # changed): the same doubles as the arrays' (so the same sums), read
+        # without boxing a numpy scalar every bar
+        self._close_list = close
+        self._open_list = open_
+        self._index = index
+        self._cash = cash
+        self._commission = commission
+        # the fee as a plain bound method when it is ours (calling the
+        # instance would look __call__ up on its type at every fill)
+        self._fee = commission.__call__ if isinstance(commission, CommissionCore) else commission
+        self._trade_on_close = trade_on_close
+        self._exclusive_orders = exclusive_orders
+        self._order_type = order_type
+        self._trade_type = trade_type
+        # the current bar's index, in a one-item list: the bar loop writes it
+        # there (a list item, not an attribute: no setattr per bar)
+        self._bar: list[int] = [0]
+        self._backtest: Any = None
+        self.orders: list[Any] = []
+        self.trades: list[Any] = []
+        self.closed_trades: list[Any] = []
+        self.position: Any = None
+        self._pos_size: Any = 0
+        self._pos_cost: Any = 0
+        self._pos_value: Any = 0
+
+    def _trades_changed(self) -> None:
+        # backtesting.py's sums: sum() from int 0 over the trades in order.
+        # Its terms are numpy float64 (its prices are), which sum() adds one
+        # by one, left to right, on every Python (the compensated sum of 3.12
+        # and later is for exact floats only): so a plain loop here, over our
+        # exact floats, never sum() (the same doubles, the same additions).
+        size, cost, value = 0, 0, 0
+        for t in self.trades:
+            s, price = t._size, t._entry_price
+            size += int(s)
+            cost = cost + s * price
+            value = value + abs(s) * price
+        self._pos_size, self._pos_cost, self._pos_value = size, cost, value
+
+    @property
+    def last_price(self) -> Any:
+        return self._close_list[self._bar[0]]
+
+    @property
+    def equity(self) -> Any:
+        return self._cash + (self._close_list[self._bar[0]] * self._pos_size - self._pos_cost)
+
+    def _margin_available(self) -> Any:
+        last = self._close_list[self._bar[0]]
+        # Trade.value / leverage, added from int 0 left to right as
+        # backtesting.py's sum() of float64 terms does (_trades_changed)
+        margin_used = 0
+        for t in self.trades:
+            margin_used = margin_used + abs(t._size) * last / 1.0
+        return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
+
+    def new_order(self, size: Any, tag: object) -> Any:
+        order = self._order_type(self, float(size), None, tag)
+        if self._exclusive_orders:
+            for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
+                o.cancel()
+            for t in self.trades:
+                t.close()
+        self.orders.append(order)
+        return order
+
+    def _process_orders(self) -> None:
+        i = self._bar[0]
+        if self._trade_on_close:
+            price = self._close_list[i - 1]
+            time_index = i - 1
+        else:
+            price = self._open_list[i]
+            time_index = i
+        orders = self.orders
+        for order in list(orders):
+            if order not in orders:
+                continue
+            trade = order._parent_trade
+            if trade is not None:
+                size = copysign(min(abs(trade._size), abs(order._size)), order._size)
+                if trade in self.trades:
+                    self._reduce_trade(trade, price, size, time_index)
+                orders.remove(order)
+                continue
+            order_size = order._size
+            # backtesting.py's _adjusted_price with no spread: a zero price is the
+            # last close, times 1.0 (1 + copysign(0, size)): an int price is a float
+            adjusted = (price or self._close_list[i]) * 1.0
+            price_plus_commission = adjusted + self._fee(order_size, price) / abs(order_size)
+            size = order_size
+            margin = None       # the margin available, while no trade has changed since
+            if -1 < size < 1:
+                margin = self._margin_available()
+                size = copysign(int((margin * 1.0 * abs(size)) // price_plus_commission), size)
+                if not size:
+                    self._cancel(order, "relative-sized order", i, margin)
+                    continue
+            need_size = int(size)
+            is_long = order_size > 0
+            for t in list(self.trades):
+                if (t._size > 0) == is_long:
+                    continue
+                margin = None
+                if abs(need_size) >= abs(t._size):
+                    self._close_trade(t, price, time_index)
+                    need_size += t._size
+                else:
+                    self._reduce_trade(t, price, need_size, time_index)
+                    need_size = 0
+                if not need_size:
+                    break
+            if margin is None:
+                margin = self._margin_available()
+            if abs(need_size) * price_plus_commission > margin * 1.0:
+                self._cancel(order, "order", i, margin)
+                continue
+            if need_size:
+                self._open_trade(adjusted, need_size, time_index, order._tag)
+            orders.remove(order)
+
+    def _cancel(self, order: Any, what: str, i: Any, margin: Any) -> None:
+        """Drop an order the margin cannot pay for, with backtesting.py's warning."""
+        warnings.warn(f"time={i}: Broker canceled the {what} due to insufficient margin "
+                      f"(equity={self.equity:.2f}, margin_available={margin:.2f}).",
+                      category=UserWarning, stacklevel=_STACKLEVEL + 1)
+        self.orders.remove(order)
+
+    def _reduce_trade(self, trade: Any, price: Any, size: Any, time_index: Any) -> None:
+        size_left = trade._size + size
+        if not size_left:
+            close_trade = trade
+        else:
+            trade._size = size_left
+            close_trade = trade._copy(-size)
+            self.trades.append(close_trade)
+        self._close_trade(close_trade, price, time_index)
+
+    def _close_trade(self, trade: Any, price: Any, time_index: Any) -> None:
+        self.trades.remove(trade)
+        trade._exit_price = price
+        trade._exit_bar = time_index
+        self.closed_trades.append(trade)
+        commission = self._fee(trade._size, price)
+        self._cash += trade.pl - commission
+        trade._commissions = commission + self._fee(trade._size, trade._entry_price)
+        self._trades_changed()
+
+    def _open_trade(self, price: Any, size: Any, time_index: Any, tag: object) -> None:
+        self.trades.append(self._trade_type(self, size, price, time_index, tag))
+        self._trades_changed()
+        self._cash -= self._fee(size, price)
+
+    def next(self, i: int, equity_out: Any) -> bool:
+        """One bar: fill the pending orders and record the equity; False
+        when it is gone (backtesting.py then closes everything and stops)."""
+        self._bar[0] = i
+        if self.orders:
+            self._process_orders()
+        equity = self._cash + (self._close_list[i] * self._pos_size - self._pos_cost)
+        equity_out[i] = equity
+        if equity <= 0:
+            self._out_of_money(i, equity_out)
+            return False
+        return True
+
+    def _out_of_money(self, i: int, equity_out: Any) -> None:
+        for trade in self.trades:  # backtesting.py's loop, which removes as it goes
+            self._close_trade(trade, self._close_list[i], i)
+        self._cash = 0
+        for k in range(i, len(equity_out)):
+            equity_out[k] = 0

@@ -107,18 +107,6 @@ class _Indicator(_Array):
     """What :meth:`Strategy.I` returns."""
 
 
-def _column(name: str) -> property:
-    """``_Data.<name>``: the column revealed so far, from the bar's cache (one
-    Python call per read: a strategy reads one or two per bar)."""
-
-    def get(self: _Data) -> Any:
-        arr = self._cache.get(name)
-        return self._get(name) if arr is None else arr
-
-    get.__name__ = name
-    return property(get, doc=f"The {name} column, up to the current bar.")
-
-
 class _Data:
     """``Strategy.data``: the OHLCV columns (and any other column) as numpy
     arrays, each as long as the bars revealed so far (``[-1]`` is the current
@@ -157,8 +145,9 @@ class _Data:
         except KeyError:
             raise AttributeError(f"Column '{item}' not in data") from None
 
-    def __len__(self) -> int:
-        return self._shown[0]
+    # __len__ (the bars revealed) and the columns Open, High, Low, Close and
+    # Volume (read-only, each the column revealed so far, from the bar's
+    # cache) are the core's: _install
 
     def __repr__(self) -> str:
         i = min(self._shown[0], len(self._df)) - 1
@@ -187,12 +176,6 @@ class _Data:
             self._pip = float(10 ** -np.median([len(s.partition(".")[-1])
                                                  for s in self._arrays["Close"].astype(str)]))
         return self._pip
-
-    Open = _column("Open")
-    High = _column("High")
-    Low = _column("Low")
-    Close = _column("Close")
-    Volume = _column("Volume")
 
     @property
     def index(self) -> pd.Index:
@@ -227,12 +210,25 @@ def update_columns(df: pd.DataFrame, arrays: dict[str, Any], data: _Data, broker
     data._cache.clear()
 
 
-#: The compiled hot paths (``crossover`` and the bar loop), or their twin.
-_core = _ext.load("_strategy")
-_core.set_array_types(_Array, _Indicator)
-#: ``iter()`` of a revealed array: a 2-D one's rows without the IndexError
-#: that ends ndarray's own iteration (``upper, lower = self.bb``)
-_Array.__iter__ = _core.array_iter  # type: ignore[method-assign,assignment]
+#: The compiled hot paths (the bar loop, ``crossover``, ...), or their twin.
+_core: Any = None
+
+
+def _install(core: Any) -> None:
+    """Put ``core``'s hot paths (``_ext._strategy``, or its twin in the tests
+    that run both) in place: the bar loop, ``iter()`` of a revealed array (a
+    2-D one's rows without the IndexError that ends ndarray's own iteration:
+    ``upper, lower = self.bb``), ``len(data)`` and its OHLCV columns."""
+    global _core
+    _core = core
+    core.set_array_types(_Array, _Indicator)
+    _Array.__iter__ = core.array_iter  # type: ignore[method-assign,assignment]
+    _Data.__len__ = core.data_len  # type: ignore[method-assign,assignment]
+    for name in _OHLCV:
+        setattr(_Data, name, core.Column(name))
+
+
+_install(_ext.load("_strategy"))
 
 #: backtesting.py's ``backtesting.lib.crossover``: True if ``series1`` just
 #: crossed over (above) ``series2`` (compiled: two float64 arrays are read in C).

@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ..caching import Cache, CacheStrategy
-from . import _revealed
-from ._broker import Order, Position, Trade, _BadArgument, _Broker, _Commission, _refuse
+from . import _broker, _revealed
+from ._broker import Order, Position, Trade, _BadArgument, _refuse
 from ._grid import _AttrDict, _run_grid, random_subset
 from ._revealed import (
     _MISSING,
@@ -89,7 +89,7 @@ class Strategy(metaclass=ABCMeta):
 
     _FULL_EQUITY = _FullEquity(1 - sys.float_info.epsilon)
 
-    def __init__(self, broker: _Broker, data: _Data, params: dict[str, Any]) -> None:
+    def __init__(self, broker: Any, data: _Data, params: dict[str, Any]) -> None:
         self._indicators: list[_Indicator] = []
         self._broker = broker
         self._data = data
@@ -203,23 +203,33 @@ class Strategy(metaclass=ABCMeta):
                 f"size must be a positive fraction of equity, or a positive whole number of units, got {size!r}")
         return self._broker.new_order(sign * size, tag)
 
-    @property
-    def equity(self) -> float:
-        """Cash plus the open position marked at the current close."""
-        b = self._broker    # _Broker.equity, read here in one call
-        return b._cash + (b._close_list[b._bar[0]] * b._pos_size - b._pos_cost)
+    # equity (cash plus the open position marked at the current close),
+    # orders, trades and closed_trades (tuples) are the core's getters: _install
+    equity: float
+    orders: tuple[Order, ...]
+    trades: tuple[Trade, ...]
+    closed_trades: tuple[Trade, ...]
 
-    @property
-    def orders(self) -> tuple[Order, ...]:
-        return tuple(self._broker.orders)
 
-    @property
-    def trades(self) -> tuple[Trade, ...]:
-        return tuple(self._broker.trades)
+def _install(core: Any, prefix: str = "") -> None:
+    """Put ``core``'s hot paths in place (``_ext._strategy``; the tests also
+    run its twin, ``_strategy_py``, with ``prefix="Twin"``): the revealed
+    arrays' and the data's (``_revealed._install``), the broker's classes
+    (``_broker._install``), and what a strategy reads every bar
+    (``equity``, ``orders``, ``trades``, ``closed_trades``)."""
+    _revealed._install(core)
+    _broker._install(core, prefix)
+    Strategy.equity = property(core.strategy_equity,  # type: ignore[assignment]
+                               doc="Cash plus the open position marked at the current close.")
+    Strategy.orders = property(core.strategy_orders,  # type: ignore[assignment]
+                               doc="The orders waiting for the next fill (a tuple).")
+    Strategy.trades = property(core.strategy_trades,  # type: ignore[assignment]
+                               doc="The open trades (a tuple).")
+    Strategy.closed_trades = property(core.strategy_closed_trades,  # type: ignore[assignment]
+                                      doc="The closed trades (a tuple).")
 
-    @property
-    def closed_trades(self) -> tuple[Trade, ...]:
-        return tuple(self._broker.closed_trades)
+
+_install(_revealed._core)
 
 
 #: The ``self.I`` cache's byte budget (least recently used out first).
@@ -328,7 +338,7 @@ class Backtest:
             raise ValueError(f"commission: the fixed part must be >= 0, got {fixed!r}")
         if not -.1 <= relative < .1:
             raise ValueError(f"commission should be between -10% (rebates) and 10% (fees), is {relative!r}")
-        return _Commission(fixed, relative)
+        return _broker._Commission(fixed, relative)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -468,7 +478,7 @@ class Backtest:
         arrays = dict(self._data_arrays())
         n = len(self._data)
         data = _Data(self._data, arrays)  # copied (shallow) if init() reads data.df: it may add columns
-        broker = _Broker(*self._prices, arrays["__index"], self._cash,
+        broker = _broker._Broker(*self._prices, arrays["__index"], self._cash,
                          self._commission, self._trade_on_close, self._exclusive_orders)
         broker._backtest = self
         strategy = self._strategy(broker, data, kwargs)
