@@ -1348,6 +1348,52 @@ def test_a_runs_broker_pickles_with_its_orders_and_trades(ours):
     assert b.trades and b.closed_trades and c._commission(2, 10.0) == b._commission(2, 10.0) == 1.02
 
 
+def test_a_search_hides_older_objects_from_the_collector_until_it_ends(ours):
+    """``optimize`` freezes the objects alive when it starts (``gc.freeze``)
+    and unfreezes them when it ends, also on an error; it leaves alone a
+    caller's own frozen objects and a disabled collector."""
+    import gc
+
+    seen = []
+
+    class Watch(ours.Strategy):
+        n = 1
+
+        def init(self):
+            pass
+
+        def next(self):
+            seen.append(gc.get_freeze_count())
+            if self.n == 3:
+                raise RuntimeError("a strategy's error")
+            if len(self.data) % 5 == 0:
+                self.buy(size=1)
+            elif self.position:
+                self.position.close()
+
+    bt = ours.Backtest(data("goog").iloc[:60], Watch)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    bt.optimize(n=[1, 2], maximize="Equity Final [$]")
+    assert min(seen) == 0 < max(seen) and gc.get_freeze_count() == 0   # the best's rerun is after the search
+    with pytest.raises(RuntimeError, match="a strategy's error"):
+        bt.optimize(n=[1, 3], maximize="Equity Final [$]")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        bt.optimize(n=[1, 2], maximize="Equity Final [$]")
+        assert 0 < gc.get_freeze_count() <= frozen     # still frozen (less what died meanwhile)
+    finally:
+        gc.unfreeze()
+    seen.clear()
+    gc.disable()
+    try:
+        bt.optimize(n=[1, 2], maximize="Equity Final [$]")
+    finally:
+        gc.enable()
+    assert set(seen) == {0}
+
+
 def test_a_cancelled_order_warns_at_the_line_that_ran_the_backtest(ours):
     """The broker's warning for an order it cancels (insufficient margin)
     points at the line that called ``Backtest.run``, on both engines."""

@@ -5,8 +5,10 @@ Part of :mod:`admf_perf.research.strategy`.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,8 +48,36 @@ def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
     return out, (after.hits - before.hits, after.misses - before.misses)
 
 
+@contextlib.contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """A search's runs make many small objects (orders, trades, tuples),
+    whose allocations trigger the cyclic collector: its older generations
+    would scan, again and again, every object the process held before the
+    search (pandas, numpy, the caller's data), for 8-13% of a grid's time.
+    So the objects alive when the search starts are moved out of its sight
+    (``gc.freeze()``) until it ends (``gc.unfreeze()``, also on an error);
+    what the runs make is collected as before, and forked workers inherit
+    the frozen objects without touching them.  Nothing is done when the
+    collector is disabled or objects are already frozen (the caller's own
+    ``gc.freeze()``, or another search running in a thread)."""
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
               workers: int, key: str | None = None) -> list[float]:
+    with _old_objects_frozen():
+        return _run_grid_frozen(bt, combos, score, workers, key)
+
+
+def _run_grid_frozen(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
+                     workers: int, key: str | None = None) -> list[float]:
     global _GRID
     import multiprocessing as mp
     workers = min(workers, len(combos))
