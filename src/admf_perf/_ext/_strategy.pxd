@@ -22,10 +22,8 @@ cdef class CommissionCore:
 
 
 cdef class OrderCore:
-    cdef public object _broker
-    cdef public double _size
-    cdef public object _parent_trade, _tag
-    cdef void _set(self, object broker, double size, object parent_trade, object tag) noexcept
+    cdef public object _broker, _size, _parent_trade, _tag
+    cdef void _set(self, object broker, object size, object parent_trade, object tag) noexcept
 
 
 cdef class TradeCore:
@@ -38,7 +36,8 @@ cdef class TradeCore:
 cdef class BrokerCore:
     cdef public list _close_list, _open_list, _bar, orders, trades, closed_trades
     cdef public object _index, _cash, _commission, _backtest, position, _pos_size, _pos_cost, _pos_value
-    cdef readonly object _fee, _order_type, _trade_type
+    cdef readonly object _fee
+    cdef readonly type _order_type, _trade_type
     cdef public bint _trade_on_close, _exclusive_orders
     cdef CommissionCore _comm
     cdef object _fee_of(self, object size, object price)

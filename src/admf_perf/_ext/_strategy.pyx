@@ -646,7 +646,7 @@ cdef class OrderCore:
     def __init__(self, broker, size, parent_trade=None, tag=None):
         self._set(broker, float(size), parent_trade, tag)
 
-    cdef void _set(self, object broker, double size, object parent_trade, object tag) noexcept:
+    cdef void _set(self, object broker, object size, object parent_trade, object tag) noexcept:
         self._broker = broker
         self._size = size
         self._parent_trade = parent_trade
@@ -657,10 +657,36 @@ cdef class OrderCore:
         self._broker.orders.remove(self)
 
 
-cdef OrderCore _new_order(BrokerCore broker, double size, object parent_trade, object tag):
+cdef extern from *:
+    """
+    /* base.__new__(type) for a subclass `type` of `base`, one of this
+     * module's types: its tp_new (the base's, which sets the fields to None),
+     * no lookup of __new__ and no call through Python.  A TypeError for
+     * anything else (a broker made by __new__ alone has None there). */
+    static PyObject* admf_new(PyObject* type, PyTypeObject* base)
+    {
+        PyObject* args;
+        PyObject* o;
+        if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject*)type, base)) {
+            PyErr_Format(PyExc_TypeError, "the broker makes %s objects of a subclass of it: initialize it first",
+                         base->tp_name);
+            return NULL;
+        }
+        args = PyTuple_New(0);
+        if (args == NULL)
+            return NULL;
+        o = ((PyTypeObject*)type)->tp_new((PyTypeObject*)type, args, NULL);
+        Py_DECREF(args);
+        return o;
+    }
+    """
+    object admf_new(object t, type base)
+
+
+cdef OrderCore _new_order(BrokerCore broker, object size, object parent_trade, object tag):
     """An order of the broker's order type, its fields set here (the type is
     checked to be OrderCore's when the broker is made)."""
-    cdef OrderCore o = OrderCore.__new__(broker._order_type)
+    cdef OrderCore o = <OrderCore>admf_new(broker._order_type, OrderCore)
     o._set(broker, size, parent_trade, tag)
     return o
 
@@ -668,7 +694,7 @@ cdef OrderCore _new_order(BrokerCore broker, double size, object parent_trade, o
 cdef TradeCore _new_trade(BrokerCore broker, object size, object entry_price, object entry_bar, object tag):
     """A trade of the broker's trade type (checked to be TradeCore's when the
     broker is made), its fields set as ``TradeCore.__init__`` sets them."""
-    cdef TradeCore t = TradeCore.__new__(broker._trade_type)
+    cdef TradeCore t = <TradeCore>admf_new(broker._trade_type, TradeCore)
     t._set(broker, size, entry_price, entry_bar, tag)
     return t
 
@@ -857,7 +883,7 @@ cdef class BrokerCore:
         else:
             price = self._open_list[i]
             time_index = i
-        for o in list(orders):
+        for o in tuple(orders):                 # a snapshot (the twin's list(): the same items)
             if o not in orders:
                 continue
             order = <OrderCore?>o
@@ -883,7 +909,7 @@ cdef class BrokerCore:
                     continue
             need_size = int(size)
             is_long = order_size > 0
-            for o2 in list(self.trades):
+            for o2 in tuple(self.trades):
                 t = <TradeCore?>o2
                 if (t._size > 0) == is_long:
                     continue
