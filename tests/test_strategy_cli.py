@@ -297,6 +297,32 @@ def test_a_threads_search_sets_the_warning_filters_once(strategy_file):
     pd.testing.assert_frame_equal(pd.DataFrame(two.top), pd.DataFrame(one.top))   # NaN Sharpe: no dates
 
 
+def test_a_strategy_search_hides_older_objects_from_the_collector(strategy_file):
+    """The command's chunks run as ``Backtest.optimize``'s grid does: the
+    objects alive before them frozen out of the cyclic collector's sight
+    (``gc.freeze``), unfrozen after."""
+    import gc
+
+    from admf_perf.research.strategy_search import load_strategy, run_strategy_search
+
+    strategy_file.write_text(STRATEGY_SOURCE + textwrap.dedent('''
+        import gc as _gc
+
+
+        class FrozenWatch(SmaCross):
+            seen = []
+
+            def next(self):
+                FrozenWatch.seen.append(_gc.get_freeze_count())
+                super().next()
+        '''))
+    data = synthetic_bars(300, 3).reset_index(drop=True)
+    assert gc.get_freeze_count() == 0
+    run_strategy_search(data, f"{strategy_file}:FrozenWatch", [("n1", [5, 10]), ("n2", [20, 30])], top_n=2)
+    seen = load_strategy(f"{strategy_file}:FrozenWatch").seen
+    assert sum(1 for n in seen if n) > len(seen) // 2 and gc.get_freeze_count() == 0   # the best's rerun: after
+
+
 # ---------------------------------------------------------------------------------------
 # 2. bad input: exit status 2, one line naming the problem
 # ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import pandas as pd
 from .._validate import positive_int
 from ..incremental.risk import CURVE_METRICS
 from ..resources.cpu import CPUManager
-from ._grid import _AttrDict, random_subset
+from ._grid import _AttrDict, _old_objects_frozen, random_subset
 from .bars import OHLCV
 from .optimize import SearchReport, TopN, _random_note, _span, describe_data, pool_results
 from .overfitting import PBO_MAX_TRIALS, format_overfitting, period_returns, search_overfitting, trial_summary
@@ -195,7 +195,7 @@ def _strategy_chunk(combos: Sequence[tuple[int, dict[str, Any]]], bars: pd.DataF
              else lambda stats: _stat(stats, task.maximize))
     trials: list[Any] = []
     rows: list[dict[str, Any]] = []
-    with _quiet(task.filters):
+    with _quiet(task.filters), _old_objects_frozen():      # as Backtest.optimize's grid
         for pos, params in combos:
             stats = bt._run(params, frames=False)  # the statistics only: no frames
             row = {"_pos": pos, **params, "score": score(stats) if stats["# Trades"] else math.nan}
