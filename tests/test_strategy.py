@@ -58,8 +58,8 @@ def ours(request) -> Engine:
         yield Engine("admf_perf", m.Strategy, m.Backtest, m.crossover)
         return
     saved = r._core
-    m._install(_strategy_py, prefix="Twin")     # the broker's classes published as br.TwinOrder, ...
     try:
+        m._install(_strategy_py, prefix="Twin")     # the broker's classes published as br.TwinOrder, ...
         yield Engine("admf_perf (twin)", m.Strategy, m.Backtest, _strategy_py.crossover)
     finally:
         m._install(saved)
@@ -1247,6 +1247,16 @@ def test_broker_core_makes_only_its_own_orders_and_trades(impl):
     assert type(closed) is Trade and closed._size == 2.0 and t._size == 1.0 and b.trades == [t]
     assert closed.pl == 2.0 * (12.0 - 12.0) - closed._commissions
 
+    class Flat(core.CommissionCore):                     # a subclass's own fee is the one charged
+        def __call__(self, order_size, price):
+            return 5.0
+
+    b = core.BrokerCore([10.0, 11.0], [10.0, 12.0], None, 100.0, Flat(1.0, 0.01), False, False, Order, Trade)
+    b.new_order(3, None)
+    b._bar[0] = 1
+    b._process_orders()
+    assert b._cash == 95.0 and type(b.new_order(2, None)._size) is float
+
 
 @pytest.mark.parametrize("impl", ALL_IMPLS)
 def test_a_broken_broker_raises_and_never_crashes(impl):
@@ -1257,7 +1267,6 @@ def test_a_broken_broker_raises_and_never_crashes(impl):
     core = _core_module(impl)
     Order = type("Order", (core.OrderCore,), {})
     Trade = type("Trade", (core.TradeCore,), {})
-    bad = (TypeError, AttributeError, ValueError)
 
     def broker(fee=None):
         fee = core.CommissionCore(0.0, 0.0) if fee is None else fee
@@ -1267,7 +1276,7 @@ def test_a_broken_broker_raises_and_never_crashes(impl):
     b.new_order(1, None)
     b.orders.append("junk")
     b._bar[0] = 1
-    with pytest.raises(bad, match="str"):
+    with pytest.raises(TypeError, match="the broker's orders hold a str, not an order"):
         b._process_orders()
     b = broker()
     b.new_order(1, None)
@@ -1275,7 +1284,7 @@ def test_a_broken_broker_raises_and_never_crashes(impl):
     b._process_orders()
     b.trades.append(None)
     b.new_order(-2, None)
-    with pytest.raises(bad, match="NoneType"):
+    with pytest.raises(TypeError, match="the broker's trades hold a NoneType, not a trade"):
         b._process_orders()
     b = broker()
     b._bar = []
@@ -1392,6 +1401,28 @@ def test_a_search_hides_older_objects_from_the_collector_until_it_ends(ours):
     finally:
         gc.enable()
     assert set(seen) == {0}
+
+
+def test_searches_running_at_once_share_one_freeze():
+    """Searches in threads (``optimize --strategy --threads``) enter and
+    leave the freeze in any order: the objects stay frozen until the last
+    one running leaves, then are unfrozen once."""
+    import gc
+
+    from admf_perf.research._grid import _old_objects_frozen
+
+    first, second = _old_objects_frozen(), _old_objects_frozen()
+    assert gc.get_freeze_count() == 0
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0                # the second search still runs
+    third = _old_objects_frozen()
+    third.__enter__()
+    second.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0
+    third.__exit__(None, None, None)
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_cancelled_order_warns_at_the_line_that_ran_the_backtest(ours):

@@ -626,6 +626,21 @@ cdef int _STACKLEVEL = 3
 _warn = warnings.warn
 
 
+cdef inline OrderCore _order(object o):
+    """An item of the broker's orders, checked to be one (a strategy can put
+    anything in the list: a clear error, never a wrong fill)."""
+    if isinstance(o, OrderCore):
+        return <OrderCore>o
+    raise TypeError(f"the broker's orders hold a {type(o).__name__}, not an order")
+
+
+cdef inline TradeCore _trade(object o):
+    """An item of the broker's trades, checked to be one."""
+    if isinstance(o, TradeCore):
+        return <TradeCore>o
+    raise TypeError(f"the broker's trades hold a {type(o).__name__}, not a trade")
+
+
 cdef class CommissionCore:
     """``fixed + |size| * price * relative``: backtesting.py's commission of a
     number or a ``(fixed, relative)`` tuple."""
@@ -797,7 +812,7 @@ cdef class BrokerCore:
         self._index = index
         self._cash = cash
         self._commission = commission
-        if isinstance(commission, CommissionCore):
+        if isinstance(commission, CommissionCore) and type(commission).__call__ is CommissionCore.__call__:
             self._comm = <CommissionCore>commission     # its fee computed here, as its __call__
             self._fee = commission.__call__
         else:
@@ -828,7 +843,7 @@ cdef class BrokerCore:
         cdef object size = 0, cost = 0, value = 0, s, price
         cdef TradeCore t
         for o in self.trades:
-            t = <TradeCore?>o
+            t = _trade(o)
             s, price = t._size, t._entry_price
             size += int(s)
             cost = cost + s * price
@@ -851,7 +866,7 @@ cdef class BrokerCore:
         last = self._close_list[self._bar[0]]
         cdef object margin_used = 0
         for o in self.trades:
-            margin_used = margin_used + abs((<TradeCore?>o)._size) * last / 1.0
+            margin_used = margin_used + abs(_trade(o)._size) * last / 1.0
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
     def _margin_available(self):
@@ -886,13 +901,13 @@ cdef class BrokerCore:
         for o in tuple(orders):                 # a snapshot (the twin's list(): the same items)
             if o not in orders:
                 continue
-            order = <OrderCore?>o
+            order = _order(o)
             order_size = order._size
             trade = order._parent_trade
             if trade is not None:
                 size = copysign(min(abs(trade._size), abs(order_size)), order_size)
                 if trade in self.trades:
-                    self._reduce_trade(<TradeCore?>trade, price, size, time_index)
+                    self._reduce_trade(_trade(trade), price, size, time_index)
                 orders.remove(order)
                 continue
             # backtesting.py's _adjusted_price with no spread: a zero price is the
@@ -910,7 +925,7 @@ cdef class BrokerCore:
             need_size = int(size)
             is_long = order_size > 0
             for o2 in tuple(self.trades):
-                t = <TradeCore?>o2
+                t = _trade(o2)
                 if (t._size > 0) == is_long:
                     continue
                 margin = None
@@ -984,7 +999,7 @@ cdef class BrokerCore:
 
     def _out_of_money(self, i, equity_out):
         for trade in self.trades:  # backtesting.py's loop, which removes as it goes
-            self._close_trade(<TradeCore?>trade, self._close_list[i], i)
+            self._close_trade(_trade(trade), self._close_list[i], i)
         self._cash = 0
         for k in range(i, len(equity_out)):
             equity_out[k] = 0

@@ -132,22 +132,24 @@ class Column:
     column revealed so far, from the bar's cache (``data._cache``), else made
     by ``data._get``."""
 
-    __slots__ = ("name",)
+    __slots__ = ("_name",)
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self._name = name
+
+    name = property(lambda self: self._name, doc="The column's name.")
 
     def __get__(self, data: Any, owner: Any = None) -> Any:
         if data is None:
             return self
-        arr = data._cache.get(self.name)
-        return data._get(self.name) if arr is None else arr
+        arr = data._cache.get(self._name)
+        return data._get(self._name) if arr is None else arr
 
     def __set__(self, data: Any, value: Any) -> None:
-        raise AttributeError(f"column {self.name!r} of the data is read-only")
+        raise AttributeError(f"column {self._name!r} of the data is read-only")
 
     def __delete__(self, data: Any) -> None:
-        raise AttributeError(f"column {self.name!r} of the data is read-only")
+        raise AttributeError(f"column {self._name!r} of the data is read-only")
 
 
 def data_len(data: Any) -> int:
@@ -239,6 +241,21 @@ class _BadArgument(ValueError, AssertionError):
 _STACKLEVEL = 5
 
 
+def _order(o: Any) -> Any:
+    """An item of the broker's orders, checked to be one (a strategy can put
+    anything in the list: a clear error, never a wrong fill)."""
+    if not isinstance(o, OrderCore):
+        raise TypeError(f"the broker's orders hold a {type(o).__name__}, not an order")
+    return o
+
+
+def _trade(o: Any) -> Any:
+    """An item of the broker's trades, checked to be one."""
+    if not isinstance(o, TradeCore):
+        raise TypeError(f"the broker's trades hold a {type(o).__name__}, not a trade")
+    return o
+
+
 class CommissionCore:
     """``fixed + |size| * price * relative``: backtesting.py's commission of a
     number or a ``(fixed, relative)`` tuple."""
@@ -261,7 +278,7 @@ class OrderCore:
 
     def __init__(self, broker: Any, size: float, parent_trade: Any = None, tag: object = None) -> None:
         self._broker = broker
-        self._size = size
+        self._size = float(size)
         self._parent_trade = parent_trade
         self._tag = tag
 
@@ -329,6 +346,10 @@ class BrokerCore:
     trades change.  ``order_type`` and ``trade_type`` are the classes it
     makes (OrderCore's and TradeCore's subclasses)."""
 
+    __slots__ = ("_close_list", "_open_list", "_index", "_cash", "_commission", "_fee", "_trade_on_close",
+                 "_exclusive_orders", "_order_type", "_trade_type", "_bar", "_backtest", "orders", "trades",
+                 "closed_trades", "position", "_pos_size", "_pos_cost", "_pos_value")
+
     def __init__(self, close: list[float], open_: list[float], index: Any, cash: Any, commission: Any,
                  trade_on_close: bool, exclusive_orders: bool, order_type: type, trade_type: type) -> None:
         if not (isinstance(order_type, type) and issubclass(order_type, OrderCore)
@@ -369,7 +390,7 @@ class BrokerCore:
         # exact floats, never sum() (the same doubles, the same additions).
         size, cost, value = 0, 0, 0
         for t in self.trades:
-            s, price = t._size, t._entry_price
+            s, price = _trade(t)._size, t._entry_price
             size += int(s)
             cost = cost + s * price
             value = value + abs(s) * price
@@ -389,11 +410,11 @@ class BrokerCore:
         # backtesting.py's sum() of float64 terms does (_trades_changed)
         margin_used = 0
         for t in self.trades:
-            margin_used = margin_used + abs(t._size) * last / 1.0
+            margin_used = margin_used + abs(_trade(t)._size) * last / 1.0
         return max(0, self._cash + (last * self._pos_size - self._pos_cost) - margin_used)
 
     def new_order(self, size: Any, tag: object) -> Any:
-        order = self._order_type(self, float(size), None, tag)
+        order = self._order_type(self, size, None, tag)
         if self._exclusive_orders:
             for o in self.orders:  # backtesting.py's loop over the live list: it skips every other order
                 o.cancel()
@@ -414,7 +435,7 @@ class BrokerCore:
         for order in list(orders):
             if order not in orders:
                 continue
-            trade = order._parent_trade
+            trade = _order(order)._parent_trade
             if trade is not None:
                 size = copysign(min(abs(trade._size), abs(order._size)), order._size)
                 if trade in self.trades:
@@ -437,7 +458,7 @@ class BrokerCore:
             need_size = int(size)
             is_long = order_size > 0
             for t in list(self.trades):
-                if (t._size > 0) == is_long:
+                if (_trade(t)._size > 0) == is_long:
                     continue
                 margin = None
                 if abs(need_size) >= abs(t._size):
@@ -504,7 +525,7 @@ class BrokerCore:
 
     def _out_of_money(self, i: int, equity_out: Any) -> None:
         for trade in self.trades:  # backtesting.py's loop, which removes as it goes
-            self._close_trade(trade, self._close_list[i], i)
+            self._close_trade(_trade(trade), self._close_list[i], i)
         self._cash = 0
         for k in range(i, len(equity_out)):
             equity_out[k] = 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,26 +50,49 @@ def _grid_chunk(bounds: tuple[int, int]) -> tuple[list[float], tuple[int, int]]:
     return out, (after.hits - before.hits, after.misses - before.misses)
 
 
+_FREEZE_LOCK = threading.Lock()
+#: The searches running inside the freeze this module made (0: none made).
+_freezers = 0
+
+
+def _after_fork_in_child() -> None:
+    global _FREEZE_LOCK
+    _FREEZE_LOCK = threading.Lock()     # a thread of the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def _old_objects_frozen() -> Iterator[None]:
     """A search's runs make many small objects (orders, trades, tuples),
     whose allocations trigger the cyclic collector: its older generations
     would scan, again and again, every object the process held before the
     search (pandas, numpy, the caller's data), for 8-13% of a grid's time.
-    So the objects alive when the search starts are moved out of its sight
-    (``gc.freeze()``) until it ends (``gc.unfreeze()``, also on an error);
-    what the runs make is collected as before, and forked workers inherit
-    the frozen objects without touching them.  Nothing is done when the
-    collector is disabled or objects are already frozen (the caller's own
-    ``gc.freeze()``, or another search running in a thread)."""
-    if not gc.isenabled() or gc.get_freeze_count():
+    So the objects alive when the first search starts are moved out of its
+    sight (``gc.freeze()``) until the last one running ends
+    (``gc.unfreeze()``, also on an error): searches running at once in
+    threads share one freeze, and forked workers inherit it untouched.  What
+    the runs make is collected as before.  Nothing is done when the
+    collector is disabled or objects are already frozen by someone else
+    (the caller's own ``gc.freeze()``, left as it is)."""
+    global _freezers
+    with _FREEZE_LOCK:
+        joined = bool(_freezers) or (gc.isenabled() and not gc.get_freeze_count())
+        if joined:
+            if not _freezers:
+                gc.freeze()
+            _freezers += 1
+    if not joined:
         yield
         return
-    gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _FREEZE_LOCK:
+            _freezers -= 1
+            if not _freezers:
+                gc.unfreeze()
 
 
 def _run_grid(bt: Backtest, combos: list[dict[str, Any]], score: Callable[[pd.Series], float],
