@@ -896,6 +896,18 @@ def test_unknown_run_parameter(ours, ref):
         ref.Backtest(data("goog").iloc[:100], make_sma_cross(ref.Strategy, ref.crossover)).run(foo=1)
 
 
+@pytest.mark.parametrize("name", ["data", "position", "equity", "trades", "closed_trades", "orders"])
+def test_a_run_parameter_cannot_replace_what_the_engine_shows(ours, ref, name):
+    """``run(data=...)`` (or position, equity, trades, ...) is an
+    AttributeError naming it, as backtesting.py's (whose are properties with
+    no setter), never a run whose ``self.data`` is the parameter."""
+    cls = make_sma_cross(ours.Strategy, ours.crossover)
+    with pytest.raises(AttributeError, match=name):
+        ours.Backtest(data("goog").iloc[:100], cls).run(**{name: 1})
+    with pytest.raises(AttributeError):
+        ref.Backtest(data("goog").iloc[:100], make_sma_cross(ref.Strategy, ref.crossover)).run(**{name: 1})
+
+
 def test_indicator_of_wrong_length(ours):
     def make(Strategy, crossover):
         class Short(Strategy):

@@ -106,6 +106,9 @@ class Strategy(metaclass=ABCMeta):
 
     def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
         for k, v in params.items():
+            if k in _SHOWN:     # backtesting.py's are properties with no setter: an AttributeError
+                raise AttributeError(f"'{k}' is what the engine shows the strategy (self.{k}), not a parameter "
+                                     f"of Strategy '{self.__class__.__name__}': give the parameter another name")
             if not hasattr(self, k):
                 suggestions = get_close_matches(k, (a for a in dir(self) if not a.startswith("_")))
                 hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
@@ -203,12 +206,14 @@ class Strategy(metaclass=ABCMeta):
                 f"size must be a positive fraction of equity, or a positive whole number of units, got {size!r}")
         return self._broker.new_order(sign * size, tag)
 
-    # equity (cash plus the open position marked at the current close),
-    # orders, trades and closed_trades (tuples) are the core's getters: _install
+    # the core's getters (_install): cash plus the position at the close; the orders, trades, closed trades
     equity: float
     orders: tuple[Order, ...]
     trades: tuple[Trade, ...]
     closed_trades: tuple[Trade, ...]
+
+
+_SHOWN = frozenset(("data", "position", "equity", "orders", "trades", "closed_trades"))  # never a parameter
 
 
 def _install(core: Any, prefix: str = "") -> None:
@@ -219,14 +224,10 @@ def _install(core: Any, prefix: str = "") -> None:
     (``equity``, ``orders``, ``trades``, ``closed_trades``)."""
     _revealed._install(core)
     _broker._install(core, prefix)
-    Strategy.equity = property(core.strategy_equity,  # type: ignore[assignment]
-                               doc="Cash plus the open position marked at the current close.")
-    Strategy.orders = property(core.strategy_orders,  # type: ignore[assignment]
-                               doc="The orders waiting for the next fill (a tuple).")
-    Strategy.trades = property(core.strategy_trades,  # type: ignore[assignment]
-                               doc="The open trades (a tuple).")
-    Strategy.closed_trades = property(core.strategy_closed_trades,  # type: ignore[assignment]
-                                      doc="The closed trades (a tuple).")
+    for name, doc in (("equity", "Cash plus the open position marked at the current close."),
+                      ("orders", "The orders waiting for the next fill (a tuple)."),
+                      ("trades", "The open trades (a tuple)."), ("closed_trades", "The closed trades (a tuple).")):
+        setattr(Strategy, name, property(getattr(core, f"strategy_{name}"), doc=doc))
 
 
 _install(_revealed._core)
