@@ -8,6 +8,8 @@
 
 cpdef bint crossover(object series1, object series2) except -1
 
+cdef class BrokerCore                    # declared below; TradeCore's copy takes one
+
 
 cdef class PositionCore:
     cdef readonly object _broker
@@ -31,6 +33,7 @@ cdef class TradeCore:
     cdef void _set(self, object broker, object size, object entry_price, object entry_bar, object tag) noexcept
     cdef int _close(self, object portion) except -1
     cdef object _pl(self)
+    cdef TradeCore _copy_in(self, BrokerCore broker, object size)
 
 
 cdef class BrokerCore:

@@ -743,10 +743,13 @@ cdef class TradeCore:
         self._commissions = 0
 
     def _copy(self, size):
-        cdef TradeCore t
         if not isinstance(self._broker, BrokerCore):
             raise TypeError("Trade._copy: the trade's broker is not a BrokerCore")
-        t = _new_trade(<BrokerCore>self._broker, size, self._entry_price, self._entry_bar, self._tag)
+        return self._copy_in(<BrokerCore>self._broker, size)
+
+    cdef TradeCore _copy_in(self, BrokerCore broker, object size):
+        """This trade with ``size`` units, a new trade of ``broker``'s type."""
+        cdef TradeCore t = _new_trade(broker, size, self._entry_price, self._entry_bar, self._tag)
         t._exit_price, t._exit_bar, t._commissions = self._exit_price, self._exit_bar, self._commissions
         return t
 
@@ -961,10 +964,7 @@ cdef class BrokerCore:
             close_trade = trade
         else:
             trade._size = size_left
-            close_trade = _new_trade(self, -size, trade._entry_price, trade._entry_bar, trade._tag)
-            close_trade._exit_price = trade._exit_price
-            close_trade._exit_bar = trade._exit_bar
-            close_trade._commissions = trade._commissions
+            close_trade = trade._copy_in(self, -size)
             self.trades.append(close_trade)
         return self._close_trade(close_trade, price, time_index)
 
