@@ -1731,24 +1731,20 @@ cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double
     ext_refill(lo, ring_lo, L, n, k, False, windows)
 
 
-cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* H, const double* L, const double* C,
-                                 double** o, Py_ssize_t i, Py_ssize_t n, bint small) noexcept nogil:
-    """Stochastic_run's pass over bars i .. n - 1 (their windows in the
-    arrays, the outputs warm): the extremes (ext_values), fastK and the two
-    running totals in registers."""
-    cdef i64 p = s.hi.period, p1 = s.sk.period, p2 = s.sd.period
-    cdef double* r1 = ring + 4 * p
+cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* HH, const double* LL,
+                                 const double* C, double** o, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Stochastic_run's pass over bars i .. n - 1 (the outputs warm), their
+    windows' extremes in HH[j - i] and LL[j - i]: fastK and the two running
+    totals in registers."""
+    cdef i64 p1 = s.sk.period, p2 = s.sd.period
+    cdef double* r1 = ring + 4 * s.hi.period
     cdef double* r2 = r1 + p1
     cdef i64 q1, q2
     cdef Py_ssize_t j
-    cdef Ext e
-    cdef HL r
     cdef double hh, ll, k, t1, t2, sk, sd
     q1, q2, t1, t2 = s.sk.pos, s.sd.pos, s.sk.total, s.sd.total
-    ext_start(&e, H, L, i, p)
     for j in range(i, n):
-        r = ext_values(&e, H, L, j, p, small)
-        hh, ll = r.h, r.l
+        hh, ll = HH[j - i], LL[j - i]
         if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):    # Stochastic_step's fastK
             k = 0.0
         else:
@@ -1777,28 +1773,44 @@ cdef inline void stochastic_fast(StochasticSt* s, double* ring, const double* H,
 cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, double** o,
                                Py_ssize_t n) noexcept nogil:
     """Steps while the windows reach into earlier bars or the outputs warm
-    up; then one pass: the extremes tracked by index (a rescan of the window
-    when one leaves it, as TA-Lib), fastK and the two running totals."""
+    up; then, a block at a time, the windows' highest highs and lowest lows
+    (admf_vhgw_max / _min: no branch on the data) into scratch arrays, and
+    fastK and the two running totals over them; the deques rebuilt from the
+    last window."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
     cdef i64 p = s.hi.period, p2 = s.sd.period
-    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t i = 0, j0, j1, B = 4 * BLOCK
     cdef double row[3]
     cdef double res[2]
+    cdef double* hh
+    cdef double* ll
+    cdef double* buf
     if not rows_finite(a, 3, 0, n):
         return 1
+    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
+    hh = <double*>scratch((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
+    if hh == NULL:                      # before any step: nothing changed
+        return RUN_NOMEM
     while i < n and (i < p - 1 or s.sd.k < p2):
         row[0], row[1], row[2] = H[i], L[i], C[i]
         Stochastic_step(s, ring, row, res)
         o[0][i], o[1][i] = res[0], res[1]
         i += 1
     if i == n:
+        free(hh)
         return 0
-    if p <= SMALL_WINDOW:                       # the loop specialized on the window's size
-        stochastic_fast(s, ring, H, L, C, o, i, n, True)
-    else:
-        stochastic_fast(s, ring, H, L, C, o, i, n, False)
+    ll = hh + (B + p)
+    buf = ll + (B + p)
+    j0 = i
+    while j0 < n:                       # bars j0 .. j1 - 1: their windows from bar j0 - p + 1
+        j1 = j0 + B if j0 + B < n else n
+        admf_vhgw_max(H + j0 - p + 1, hh, j1 - j0 + p - 1, p, buf)
+        admf_vhgw_min(L + j0 - p + 1, ll, j1 - j0 + p - 1, p, buf)
+        stochastic_fast(s, ring, hh + p - 1, ll + p - 1, C, o, j0, j1)
+        j0 = j1
+    free(hh)
     deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
     return 0
 
@@ -1939,7 +1951,9 @@ cdef inline int NATR_run(NATRSt* s, double* ring, const double** a, double** o, 
 
 
 # WilliamsR (TA-Lib WILLR: the highest high and lowest low of the last n
-# bars; (hh - close) / ((hh - ll) / -100), 0 when hh == ll): two deques,
+# bars; TA-Lib's (hh - close) / ((hh - ll) / -100) as -100 * ((hh - close) /
+# (hh - ll)), within an ulp or two of it and one division a bar, not two (a
+# run's element-wise loop was bound by them); 0 when hh == ll): two deques,
 # the highs' in ring[0:2n], the lows' in ring[2n:4n]
 
 cdef struct WilliamsRSt:
@@ -1964,8 +1978,8 @@ cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, d
     if s.hi.k < n:
         out[0] = NAN
         return
-    diff = (hh - ll) / -100.0
-    out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
+    diff = hh - ll
+    out[0] = -100.0 * ((hh - x[2]) / diff) if diff != 0.0 else 0.0
 
 
 cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, double** o,
@@ -2006,8 +2020,8 @@ cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, do
         admf_vhgw_max(H + j0 - p + 1, hh, j1 - j0 + p - 1, p, buf)
         admf_vhgw_min(L + j0 - p + 1, ll, j1 - j0 + p - 1, p, buf)
         for j in range(j0, j1):         # WilliamsR_step's last lines
-            diff = (hh[j - j0 + p - 1] - ll[j - j0 + p - 1]) / -100.0
-            y[j] = (hh[j - j0 + p - 1] - C[j]) / diff if diff != 0.0 else 0.0
+            diff = hh[j - j0 + p - 1] - ll[j - j0 + p - 1]
+            y[j] = -100.0 * ((hh[j - j0 + p - 1] - C[j]) / diff) if diff != 0.0 else 0.0
         j0 = j1
     free(hh)
     deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i), False)

@@ -2138,8 +2138,8 @@ def WilliamsR_step(s, ring, x, out):
     if s.hi.k < s.hi.period:
         out[0] = NAN
         return
-    diff = (hh - ll) / -100.0
-    out[0] = (hh - x[2]) / diff if diff != 0.0 else 0.0
+    diff = hh - ll
+    out[0] = -100.0 * ((hh - x[2]) / diff) if diff != 0.0 else 0.0
 
 
 CMOSt = RSISt

@@ -640,12 +640,74 @@ static uint64_t admf_trange_run(const double* h, const double* l, const double* 
    one give every window's extreme in 3 comparisons per element, without
    branches; a block's prefix and suffix run in one loop, two independent
    chains.  buf: 2 * (p + 1) doubles.  The inputs' finiteness is the
-   caller's to check.  A tie picks either equal value: the same value. */
-#define ADMF_VHGW(NAME, BETTER, WORST)                                              \
+   caller's to check.  A tie picks either equal value: the same value.
+   Windows of at most ADMF_DIRECT_WINDOW bars go without blocks (DIRECT):
+   the extreme of 2, 3 or 4 bars directly, and of a longer window by
+   doubling (a sparse table's rows: the extremes of 2, 4, 8, ... bars, a
+   pass each, then two overlapping ones cover the window; idempotent, so the
+   overlap is harmless).  Every pass is element-wise, so vectorized, and
+   runs over a block of ADMF_DIRECT_BLOCK outputs (and its window's p - 1
+   bars before) that stays in L1: log2(p) + 1 packed passes against vhgw's
+   3 scalar comparisons an element, and no branch on the data either way. */
+#define ADMF_DIRECT_WINDOW 32
+#define ADMF_DIRECT_BLOCK 1024
+#if defined(_MSC_VER)
+#define ADMF_RESTRICT __restrict
+#else
+#define ADMF_RESTRICT restrict
+#endif
+#define ADMF_BEST2(BETTER, x, y) (BETTER(x, y) ? (x) : (y))
+#define ADMF_WINDOW_DIRECT(NAME, BETTER)                                            \
+ADMF_CLONES static void NAME(const double* ADMF_RESTRICT a, double* ADMF_RESTRICT o, Py_ssize_t n, \
+                             Py_ssize_t p) {                                       \
+    double s1[ADMF_DIRECT_BLOCK + ADMF_DIRECT_WINDOW];                             \
+    double s2[ADMF_DIRECT_BLOCK + ADMF_DIRECT_WINDOW];                             \
+    double *t, *u, *tmp;                                                           \
+    Py_ssize_t i, i0, i1, k, m, w, d;                                              \
+    const double* b;                                                               \
+    switch (p) {                                                                   \
+    case 1:                                                                        \
+        for (i = 0; i < n; i++) o[i] = a[i];                                       \
+        return;                                                                    \
+    case 2:                                                                        \
+        for (i = 1; i < n; i++) o[i] = ADMF_BEST2(BETTER, a[i], a[i - 1]);         \
+        return;                                                                    \
+    case 3:                                                                        \
+        for (i = 2; i < n; i++)                                                    \
+            o[i] = ADMF_BEST2(BETTER, a[i], ADMF_BEST2(BETTER, a[i - 1], a[i - 2])); \
+        return;                                                                    \
+    case 4:                                                                        \
+        for (i = 3; i < n; i++)                                                    \
+            o[i] = ADMF_BEST2(BETTER, ADMF_BEST2(BETTER, a[i], a[i - 1]),          \
+                              ADMF_BEST2(BETTER, a[i - 2], a[i - 3]));             \
+        return;                                                                    \
+    }                                                                              \
+    for (i0 = p - 1; i0 < n; i0 = i1) {                                            \
+        i1 = i0 + ADMF_DIRECT_BLOCK < n ? i0 + ADMF_DIRECT_BLOCK : n;              \
+        b = a + i0 - p + 1;             /* t[k], u[k]: windows ending at b + k */  \
+        m = i1 - i0 + p - 1;                                                       \
+        t = s1; u = s2;                                                            \
+        for (k = 1; k < m; k++) t[k] = ADMF_BEST2(BETTER, b[k], b[k - 1]);         \
+        for (w = 2; 2 * w <= p; w *= 2) {                                          \
+            for (k = 2 * w - 1; k < m; k++) u[k] = ADMF_BEST2(BETTER, t[k], t[k - w]); \
+            tmp = t; t = u; u = tmp;                                               \
+        }                                                                          \
+        d = p - w;                      /* 0 <= d < w: two windows of w cover p */ \
+        if (d == 0)                                                                \
+            for (k = p - 1; k < m; k++) o[i0 - p + 1 + k] = t[k];                  \
+        else                                                                       \
+            for (k = p - 1; k < m; k++) o[i0 - p + 1 + k] = ADMF_BEST2(BETTER, t[k], t[k - d]); \
+    }                                                                              \
+}
+#define ADMF_VHGW(NAME, DIRECT, BETTER, WORST)                                      \
 ADMF_NO_SLP static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
     double *sp = buf, *sc = buf + (p + 1), *tmp;                                       \
     Py_ssize_t kf = n / p, k, t;                                                       \
     double g, h, v, w;                                                                 \
+    if (p <= ADMF_DIRECT_WINDOW) {                                                     \
+        DIRECT(a, o, n, p);                                                            \
+        return;                                                                        \
+    }                                                                                  \
     sp[p] = sc[p] = WORST;                                                             \
     h = WORST;                                                                         \
     for (t = p - 1; t >= 0; t--) { v = a[t]; h = BETTER(v, h) ? v : h; sp[t] = h; }    \
@@ -664,8 +726,10 @@ ADMF_NO_SLP static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_
 }
 #define ADMF_GT(a, b) ((a) > (b))
 #define ADMF_LT(a, b) ((a) < (b))
-ADMF_VHGW(admf_vhgw_max, ADMF_GT, -INFINITY)
-ADMF_VHGW(admf_vhgw_min, ADMF_LT, INFINITY)
+ADMF_WINDOW_DIRECT(admf_direct_max, ADMF_GT)
+ADMF_WINDOW_DIRECT(admf_direct_min, ADMF_LT)
+ADMF_VHGW(admf_vhgw_max, admf_direct_max, ADMF_GT, -INFINITY)
+ADMF_VHGW(admf_vhgw_min, admf_direct_min, ADMF_LT, INFINITY)
 
 /* ---- UltimateOscillator's output ---------------------------------------- */
 
