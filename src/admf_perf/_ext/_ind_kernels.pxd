@@ -135,7 +135,6 @@ cdef enum:
     BLOCK = 256     # bars per block of the two-pass loops (StdDev, BollingerBands)
     ULT_CHUNK = 64  # UltimateOscillator's bars per packed pass of its divisions
     RSI_CHUNK = 64  # RSI's and CMO's bars per packed pass of their divisions
-    SMALL_WINDOW = 16   # Stochastic's batch: extremes by selects over a window this short
     SHORT_WINDOW = 8    # a rolling extreme this short is kept as its window (ext_add)
     RUN_NOMEM = -1      # a run's scratch could not be allocated (nothing changed)
 
@@ -1673,12 +1672,13 @@ cdef inline Py_ssize_t extreme_at(const double* x, Py_ssize_t lo, Py_ssize_t hi,
     return k
 
 
-# The runs' window extremes over an array (Stochastic, WilliamsR, Aroon,
-# StochRSI): the indices of the highest H and the lowest L of the last p
-# bars, tracked as TA-Lib tracks them (a rescan of the window when one leaves
-# it: amortized O(1)), or, for windows of at most SMALL_WINDOW bars, the
-# values by selects (no unpredictable branches); then the deques rebuilt from
-# the last window, as streaming leaves them.
+# Aroon's run's window extremes over an array: the indices of the highest H
+# and the lowest L of the last p bars, tracked as TA-Lib tracks them (a
+# rescan of the window when one leaves it: amortized O(1)); then the deques
+# rebuilt from the last window, as streaming leaves them.  (The runs that
+# need only the values, RollingMax/Min, WilliamsR, Stochastic and StochRSI,
+# take them a block at a time by admf_vhgw_max / _min: no branch on the
+# data.)
 
 cdef struct Ext:
     Py_ssize_t hi, lo
@@ -1700,27 +1700,6 @@ cdef inline void ext_push(Ext* e, const double* H, const double* L, Py_ssize_t j
         e.lo = extreme_at(L, j - p + 1, j + 1, False)
     elif L[j] <= L[e.lo]:
         e.lo = j
-
-
-cdef struct HL:
-    double h, l
-
-
-cdef inline HL ext_values(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p,
-                          bint small) noexcept nogil:
-    """Bar j in: the highest H and lowest L of j - p + 1 .. j (``small``: p <=
-    SMALL_WINDOW, a constant where the caller's loop is specialized on it)."""
-    cdef Py_ssize_t m
-    cdef HL r
-    if small:                           # a few selects beat unpredictable branches
-        r.h, r.l = H[j], L[j]
-        for m in range(j - p + 1, j):
-            r.h = H[m] if H[m] > r.h else r.h
-            r.l = L[m] if L[m] < r.l else r.l
-    else:
-        ext_push(e, H, L, j, p)
-        r.h, r.l = H[e.hi], L[e.lo]
-    return r
 
 
 cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
@@ -3074,25 +3053,21 @@ cdef inline void StochRSI_step(StochRSISt* s, double* ring, const double* x, dou
         stochrsi_k(s, ring, r, out)
 
 
-cdef inline void stochrsi_fast(StochRSISt* s, double* ring, const double* R, double** o, Py_ssize_t i,
-                               Py_ssize_t n, bint small) noexcept nogil:
-    """StochRSI_run's pass over RSIs i .. n - 1 (their windows in the array,
-    fastD warm): the extremes (ext_values), fastK and fastD's total in
+cdef inline void stochrsi_fast(StochRSISt* s, double* ring, const double* HH, const double* LL,
+                               const double* R, double** o, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """StochRSI_run's pass over RSIs i .. n - 1 (fastD warm), their windows'
+    extremes in HH[j - i] and LL[j - i]: fastK and fastD's total in
     registers."""
     cdef double* y0 = o[0]
     cdef double* y1 = o[1]
-    cdef i64 fk = s.hi.period, fd = s.d.period
-    cdef double* rd = ring + 4 * fk
+    cdef i64 fd = s.d.period
+    cdef double* rd = ring + 4 * s.hi.period
     cdef i64 q
     cdef Py_ssize_t j
-    cdef Ext e
-    cdef HL r
     cdef double hh, ll, k, t
     q, t = s.d.pos, s.d.total
-    ext_start(&e, R, R, i, fk)
     for j in range(i, n):
-        r = ext_values(&e, R, R, j, fk, small)
-        hh, ll = r.h, r.l
+        hh, ll = HH[j - i], LL[j - i]
         if fabs(hh - ll) <= TA_EPS * (fabs(hh) + fabs(ll)):
             k = 0.0
         else:
@@ -3112,19 +3087,27 @@ cdef inline void stochrsi_fast(StochRSISt* s, double* ring, const double* R, dou
 cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, double** o,
                              Py_ssize_t n) noexcept nogil:
     """RSI's run into a scratch array; STOCHF stepped over its values while its
-    window reaches into earlier ones or fastD warms up; then the window
-    extremes over the array (ext_values) and fastD's total in registers."""
+    window reaches into earlier ones or fastD warms up; then, a block at a
+    time, the windows' extremes (admf_vhgw_max / _min, as Stochastic_run's)
+    and fastK and fastD's total over them."""
     cdef double* R
+    cdef double* hh
+    cdef double* ll
+    cdef double* buf
     cdef double* y0 = o[0]
     cdef double* y1 = o[1]
     cdef i64 fk = s.hi.period, fd = s.d.period
-    cdef Py_ssize_t i, k0
+    cdef Py_ssize_t i, k0, j0, j1, B = 4 * BLOCK
     cdef double out[2]
     if n == 0:
         return 0
-    R = <double*>scratch(n * sizeof(double))
-    if R == NULL:
+    B = 4 * fk if 4 * fk > B else B     # the windows' overlap recomputed: at most a quarter
+    R = <double*>scratch((n + 2 * (B + fk) + 2 * (fk + 1)) * sizeof(double))
+    if R == NULL:                       # before any change
         return RUN_NOMEM
+    hh = R + n
+    ll = hh + (B + fk)
+    buf = ll + (B + fk)
     k0 = 0 if s.rsi.n >= s.rsi.period else s.rsi.period - s.rsi.n      # RSI's first value here
     if rsi_run(&s.rsi, a[0], R, n, False):
         free(R)
@@ -3137,11 +3120,14 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
         stochrsi_k(s, ring, R[i], out)
         y0[i], y1[i] = out[0], out[1]
         i += 1
-    if i < n:                           # the loop specialized on the window's size
-        if fk <= SMALL_WINDOW:
-            stochrsi_fast(s, ring, R, o, i, n, True)
-        else:
-            stochrsi_fast(s, ring, R, o, i, n, False)
+    if i < n:
+        j0 = i
+        while j0 < n:                   # RSIs j0 .. j1 - 1: their windows from j0 - fk + 1
+            j1 = j0 + B if j0 + B < n else n
+            admf_vhgw_max(R + j0 - fk + 1, hh, j1 - j0 + fk - 1, fk, buf)
+            admf_vhgw_min(R + j0 - fk + 1, ll, j1 - j0 + fk - 1, fk, buf)
+            stochrsi_fast(s, ring, hh + fk - 1, ll + fk - 1, R, o, j0, j1)
+            j0 = j1
         deques_refill(&s.hi, &s.lo, ring, ring + 2 * fk, R, R, n, s.hi.k + (n - i))
     free(R)
     return 0
