@@ -77,6 +77,9 @@ cdef extern from "admf_ind.h":
                                     Py_ssize_t p) noexcept nogil
     void admf_vhgw_max(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
     void admf_vhgw_min(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    void admf_age_max(const double* a, double* ago, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    void admf_age_min(const double* a, double* ago, Py_ssize_t n, Py_ssize_t p, double* buf) noexcept nogil
+    Py_ssize_t admf_age_buf(Py_ssize_t p) noexcept nogil
     void admf_sqrt_block(const double* v, double* out, Py_ssize_t n, double nb) noexcept nogil
     void admf_bb_block(const double* v, const double* md, double* up, double* mid, double* lo,
                        Py_ssize_t n, double u, double d) noexcept nogil
@@ -1662,45 +1665,12 @@ cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x,
     out[1] = sd
 
 
-cdef inline Py_ssize_t extreme_at(const double* x, Py_ssize_t lo, Py_ssize_t hi, bint is_max) noexcept nogil:
-    """The index of the extreme of x[lo:hi], the newest of equal ones (as the
-    deque keeps it)."""
-    cdef Py_ssize_t j, k = lo
-    for j in range(lo + 1, hi):
-        if (x[j] >= x[k]) if is_max else (x[j] <= x[k]):
-            k = j
-    return k
-
-
-# Aroon's run's window extremes over an array: the indices of the highest H
-# and the lowest L of the last p bars, tracked as TA-Lib tracks them (a
-# rescan of the window when one leaves it: amortized O(1)); then the deques
-# rebuilt from the last window, as streaming leaves them.  (The runs that
-# need only the values, RollingMax/Min, WilliamsR, Stochastic and StochRSI,
-# take them a block at a time by admf_vhgw_max / _min: no branch on the
-# data.)
-
-cdef struct Ext:
-    Py_ssize_t hi, lo
-
-
-cdef inline void ext_start(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p) noexcept nogil:
-    """Before bar j (j >= p - 1): the extremes of bars j - p + 1 .. j - 1."""
-    e.hi = extreme_at(H, j - p + 1, j, True) if p > 1 else j
-    e.lo = extreme_at(L, j - p + 1, j, False) if p > 1 else j
-
-
-cdef inline void ext_push(Ext* e, const double* H, const double* L, Py_ssize_t j, Py_ssize_t p) noexcept nogil:
-    """Bar j in: e.hi, e.lo the highest H and lowest L of j - p + 1 .. j (the newest of ties)."""
-    if e.hi <= j - p:                   # the highest left the window
-        e.hi = extreme_at(H, j - p + 1, j + 1, True)
-    elif H[j] >= H[e.hi]:
-        e.hi = j
-    if e.lo <= j - p:
-        e.lo = extreme_at(L, j - p + 1, j + 1, False)
-    elif L[j] <= L[e.lo]:
-        e.lo = j
-
+# The runs' window extremes over an array (RollingMax/Min, WilliamsR,
+# Stochastic, StochRSI: admf_vhgw_max / _min; Aroon, which needs the
+# extreme's bar: admf_age_max / _min) a block at a time, without a branch on
+# the data (TA-Lib tracks the extreme's index and rescans the window when it
+# leaves); then the deques rebuilt from the last window, as streaming leaves
+# them.
 
 cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
                                const double* L, Py_ssize_t n, i64 k, bint windows=True) noexcept nogil:
@@ -2557,31 +2527,45 @@ cdef inline void Aroon_step(AroonSt* s, double* ring, const double* x, double* o
 
 
 cdef inline int Aroon_run(AroonSt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
-    """Steps while the window reaches into earlier bars; then the extremes'
-    indices tracked over the arrays (ext_push)."""
+    """Steps while the window reaches into earlier bars; then, a block at a
+    time, the extremes' ages by doubling (admf_age_max / _min: no branch on
+    the data; TA-Lib tracks the indices, rescanning the window when one
+    leaves it) and the outputs from them."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef i64 w = s.period + 1
-    cdef Py_ssize_t i = 0, j
-    cdef Ext e
+    cdef Py_ssize_t i = 0, j, j0, j1, B = 4 * BLOCK
     cdef double x[2]
     cdef double out[2]
+    cdef double* ah
+    cdef double* al
+    cdef double* buf
     cdef double factor = 100.0 / <double>s.period, dp = <double>s.period
     if not rows_finite(a, 2, 0, n):
         return 1
+    B = 4 * w if 4 * w > B else B       # the windows' overlap recomputed: at most a quarter
+    ah = <double*>scratch((2 * (B + w) + admf_age_buf(w)) * sizeof(double))
+    if ah == NULL:                      # before any step: nothing changed
+        return RUN_NOMEM
+    al = ah + (B + w)
+    buf = al + (B + w)
     while i < n and i < w - 1:
         x[0], x[1] = H[i], L[i]
         Aroon_step(s, ring, x, out)
         o[0][i], o[1][i] = out[0], out[1]
         i += 1
-    if i == n:
-        return 0
-    ext_start(&e, H, L, i, w)
-    for j in range(i, n):
-        ext_push(&e, H, L, j, w)
-        o[0][j] = factor * (dp - <double>(j - e.lo))
-        o[1][j] = factor * (dp - <double>(j - e.hi))
-    deques_refill(&s.hi, &s.lo, ring, ring + 2 * w, H, L, n, s.hi.k + (n - i), False)
+    j0 = i
+    while j0 < n:                       # bars j0 .. j1 - 1: their windows from bar j0 - w + 1
+        j1 = j0 + B if j0 + B < n else n
+        admf_age_max(H + j0 - w + 1, ah, j1 - j0 + w - 1, w, buf)
+        admf_age_min(L + j0 - w + 1, al, j1 - j0 + w - 1, w, buf)
+        for j in range(j0, j1):
+            o[0][j] = factor * (dp - al[j - j0 + w - 1])
+            o[1][j] = factor * (dp - ah[j - j0 + w - 1])
+        j0 = j1
+    free(ah)
+    if i < n:
+        deques_refill(&s.hi, &s.lo, ring, ring + 2 * w, H, L, n, s.hi.k + (n - i), False)
     return 0
 
 

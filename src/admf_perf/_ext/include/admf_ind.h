@@ -699,6 +699,56 @@ ADMF_CLONES static void NAME(const double* ADMF_RESTRICT a, double* ADMF_RESTRIC
             for (k = p - 1; k < m; k++) o[i0 - p + 1 + k] = ADMF_BEST2(BETTER, t[k], t[k - d]); \
     }                                                                              \
 }
+/* Windows of p >= 2 ending at i in [p-1, n), by doubling as above, with
+   the extreme's age: ago[i] = i - the index of the window's extreme, the
+   newest of equal ones (Aroon; as TA-Lib's tracking and the deque keep it).
+   A pass joins a window with the one before it, taking the newer one's
+   extreme unless the older one's is strictly better, and its age plus the
+   offset: selects, no branch on the data.  Blocks of ADMF_AGE_BLOCK
+   outputs, or 4 p for a longer window (its p - 1 bars before recomputed:
+   at most a quarter); buf: admf_age_buf(p) doubles. */
+#define ADMF_AGE_BLOCK 512
+static inline Py_ssize_t admf_age_block(Py_ssize_t p) {
+    return 4 * p > ADMF_AGE_BLOCK ? 4 * p : ADMF_AGE_BLOCK;
+}
+static inline Py_ssize_t admf_age_buf(Py_ssize_t p) {
+    return 4 * (admf_age_block(p) + p);
+}
+#define ADMF_WINDOW_AGE(NAME, BETTER_EQ)                                            \
+ADMF_CLONES static void NAME(const double* ADMF_RESTRICT a, double* ADMF_RESTRICT ago, \
+                             Py_ssize_t n, Py_ssize_t p, double* ADMF_RESTRICT buf) { \
+    Py_ssize_t blk = admf_age_block(p), i0, i1, k, m, w, d;                        \
+    double *t, *u, *ta, *ua, *tmp;                                                 \
+    const double* b;                                                               \
+    for (i0 = p - 1; i0 < n; i0 = i1) {                                            \
+        i1 = i0 + blk < n ? i0 + blk : n;                                          \
+        b = a + i0 - p + 1;             /* t[k], ta[k]: the window ending at b + k */ \
+        m = i1 - i0 + p - 1;                                                       \
+        t = buf; u = t + (blk + p); ta = u + (blk + p); ua = ta + (blk + p);       \
+        for (k = 1; k < m; k++) {                                                  \
+            int c = BETTER_EQ(b[k], b[k - 1]);                                     \
+            t[k] = c ? b[k] : b[k - 1];                                            \
+            ta[k] = c ? 0.0 : 1.0;                                                 \
+        }                                                                          \
+        for (w = 2; 2 * w <= p; w *= 2) {                                          \
+            for (k = 2 * w - 1; k < m; k++) {                                      \
+                int c = BETTER_EQ(t[k], t[k - w]);                                 \
+                u[k] = c ? t[k] : t[k - w];                                        \
+                ua[k] = c ? ta[k] : ta[k - w] + (double)w;                         \
+            }                                                                      \
+            tmp = t; t = u; u = tmp;                                               \
+            tmp = ta; ta = ua; ua = tmp;                                           \
+        }                                                                          \
+        d = p - w;                      /* 0 <= d < w: two windows of w cover p */ \
+        for (k = p - 1; k < m; k++)                                                \
+            ago[i0 - p + 1 + k] = (d == 0 || BETTER_EQ(t[k], t[k - d])) ? ta[k] : ta[k - d] + (double)d; \
+    }                                                                              \
+}
+#define ADMF_GE(a, b) ((a) >= (b))
+#define ADMF_LE(a, b) ((a) <= (b))
+ADMF_WINDOW_AGE(admf_age_max, ADMF_GE)
+ADMF_WINDOW_AGE(admf_age_min, ADMF_LE)
+
 #define ADMF_VHGW(NAME, DIRECT, BETTER, WORST)                                      \
 ADMF_NO_SLP static void NAME(const double* a, double* o, Py_ssize_t n, Py_ssize_t p, double* buf) { \
     double *sp = buf, *sc = buf + (p + 1), *tmp;                                       \
