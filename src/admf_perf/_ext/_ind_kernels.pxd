@@ -353,11 +353,21 @@ cdef inline int SMA_run(SMASt* s, double* ring, const double** a, double** o, Py
         if e > n:
             e = n
         resum = ((cnt + (e - i)) & (RESUM - 1)) == 0
-        if resum:                       # the re-sum first: it overlaps the loop's chain
-            fresh = arr_sum(&x[e - p], p)
-        for j in range(i, e):
-            t += x[j] - x[j - p]
-            y[j] = t
+        if resum and e - i >= p:        # the re-sum inside the loop, over its last p bars: a
+            fresh = 0.0                 # chain of its own beside t's, in arr_sum's order (a
+            for j in range(i, e - p):   # separate arr_sum first, a chain of p additions, had
+                t += x[j] - x[j - p]    # not overlapped the loop's: SMA(200) 1.22x TA-Lib's
+                y[j] = t                # time, one machine)
+            for j in range(e - p, e):
+                t += x[j] - x[j - p]
+                fresh += x[j]
+                y[j] = t
+        else:
+            if resum:
+                fresh = arr_sum(&x[e - p], p)
+            for j in range(i, e):
+                t += x[j] - x[j - p]
+                y[j] = t
         for j in range(i, e):           # the divisions, off the chain (packed)
             y[j] = y[j] / dp
         cnt += e - i
@@ -1672,6 +1682,40 @@ cdef inline void Stochastic_step(StochasticSt* s, double* ring, const double* x,
 # leaves); then the deques rebuilt from the last window, as streaming leaves
 # them.
 
+cdef struct Windows:
+    double* hi                  # the block's windows' highest and lowest: bar j0 + t's at hi[t], lo[t]
+    double* lo
+    double* buf
+    Py_ssize_t B, p
+
+
+cdef inline double* windows_alloc(Windows* w, i64 p, Py_ssize_t extra) noexcept nogil:
+    """A run's scratch for the extremes of its p-bar windows, B bars at a
+    time (4 BLOCK, or 4 p: the windows' overlap recomputed is at most a
+    quarter), after ``extra`` doubles of the caller's: the allocation (the
+    caller frees it), NULL when there is no memory."""
+    cdef double* m
+    w.p = p
+    w.B = 4 * p if p > BLOCK else 4 * BLOCK
+    m = <double*>scratch((extra + 2 * (w.B + p) + 2 * (p + 1)) * sizeof(double))
+    if m != NULL:
+        w.hi = m + extra + p - 1
+        w.lo = w.hi + (w.B + p)
+        w.buf = w.lo - (p - 1) + (w.B + p)
+    return m
+
+
+cdef inline Py_ssize_t windows_next(Windows* w, const double* H, const double* L, Py_ssize_t j0,
+                                    Py_ssize_t n) noexcept nogil:
+    """The next block, bars j0 .. j1 - 1 (j1 returned; j0 >= p - 1): the
+    highest H and lowest L of each one's window into w.hi, w.lo
+    (admf_vhgw_max / _min)."""
+    cdef Py_ssize_t j1 = j0 + w.B if j0 + w.B < n else n
+    admf_vhgw_max(H + j0 - w.p + 1, w.hi - (w.p - 1), j1 - j0 + w.p - 1, w.p, w.buf)
+    admf_vhgw_min(L + j0 - w.p + 1, w.lo - (w.p - 1), j1 - j0 + w.p - 1, w.p, w.buf)
+    return j1
+
+
 cdef inline void deques_refill(DequeSt* hi, DequeSt* lo, double* ring_hi, double* ring_lo, const double* H,
                                const double* L, Py_ssize_t n, i64 k, bint windows=True) noexcept nogil:
     """The two deques (or windows) of hi.period bars as streaming the
@@ -1723,44 +1767,35 @@ cdef inline int Stochastic_run(StochasticSt* s, double* ring, const double** a, 
                                Py_ssize_t n) noexcept nogil:
     """Steps while the windows reach into earlier bars or the outputs warm
     up; then, a block at a time, the windows' highest highs and lowest lows
-    (admf_vhgw_max / _min: no branch on the data) into scratch arrays, and
-    fastK and the two running totals over them; the deques rebuilt from the
-    last window."""
+    (windows_next: no branch on the data) and fastK and the two running
+    totals over them; the deques rebuilt from the last window."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
     cdef i64 p = s.hi.period, p2 = s.sd.period
-    cdef Py_ssize_t i = 0, j0, j1, B = 4 * BLOCK
+    cdef Py_ssize_t i = 0, j0, j1
     cdef double row[3]
     cdef double res[2]
-    cdef double* hh
-    cdef double* ll
-    cdef double* buf
+    cdef Windows w
+    cdef double* m
     if not rows_finite(a, 3, 0, n):
         return 1
-    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
-    hh = <double*>scratch((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
-    if hh == NULL:                      # before any step: nothing changed
+    m = windows_alloc(&w, p, 0)
+    if m == NULL:                       # before any step: nothing changed
         return RUN_NOMEM
     while i < n and (i < p - 1 or s.sd.k < p2):
         row[0], row[1], row[2] = H[i], L[i], C[i]
         Stochastic_step(s, ring, row, res)
         o[0][i], o[1][i] = res[0], res[1]
         i += 1
-    if i == n:
-        free(hh)
-        return 0
-    ll = hh + (B + p)
-    buf = ll + (B + p)
     j0 = i
-    while j0 < n:                       # bars j0 .. j1 - 1: their windows from bar j0 - p + 1
-        j1 = j0 + B if j0 + B < n else n
-        admf_vhgw_max(H + j0 - p + 1, hh, j1 - j0 + p - 1, p, buf)
-        admf_vhgw_min(L + j0 - p + 1, ll, j1 - j0 + p - 1, p, buf)
-        stochastic_fast(s, ring, hh + p - 1, ll + p - 1, C, o, j0, j1)
+    while j0 < n:
+        j1 = windows_next(&w, H, L, j0, n)
+        stochastic_fast(s, ring, w.hi, w.lo, C, o, j0, j1)
         j0 = j1
-    free(hh)
-    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
+    free(m)
+    if i < n:
+        deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i))
     return 0
 
 
@@ -1934,46 +1969,38 @@ cdef inline void WilliamsR_step(WilliamsRSt* s, double* ring, const double* x, d
 cdef inline int WilliamsR_run(WilliamsRSt* s, double* ring, const double** a, double** o,
                               Py_ssize_t n) noexcept nogil:
     """Steps while the window reaches into earlier bars; then, a block at a
-    time, the highest highs and lowest lows of the block's windows by van
-    Herk / Gil-Werman (no branches, O(1) per bar) into scratch arrays, and
-    the oscillator element-wise; the deques rebuilt from the last window."""
+    time, the windows' highest highs and lowest lows (windows_next: no
+    branch on the data, O(1) per bar) and the oscillator element-wise; the
+    deques rebuilt from the last window."""
     cdef const double* H = a[0]
     cdef const double* L = a[1]
     cdef const double* C = a[2]
     cdef double* y = o[0]
     cdef i64 p = s.hi.period
-    cdef Py_ssize_t i = 0, j, j0, j1, B = 4 * BLOCK
+    cdef Py_ssize_t i = 0, j, j0, j1
     cdef double x[3]
-    cdef double* hh
-    cdef double* ll
-    cdef double* buf
+    cdef Windows w
+    cdef double* m
     cdef double diff
     if not rows_finite(a, 3, 0, n):
         return 1
-    B = 4 * p if 4 * p > B else B       # the windows' overlap recomputed: at most a quarter
-    hh = <double*>scratch((2 * (B + p) + 2 * (p + 1)) * sizeof(double))
-    if hh == NULL:
+    m = windows_alloc(&w, p, 0)
+    if m == NULL:
         return RUN_NOMEM
     while i < n and i < p - 1:
         x[0], x[1], x[2] = H[i], L[i], C[i]
         WilliamsR_step(s, ring, x, &y[i])
         i += 1
-    if i == n:
-        free(hh)
-        return 0
-    ll = hh + (B + p)
-    buf = ll + (B + p)
     j0 = i
-    while j0 < n:                       # bars j0 .. j1 - 1: their windows from bar j0 - p + 1
-        j1 = j0 + B if j0 + B < n else n
-        admf_vhgw_max(H + j0 - p + 1, hh, j1 - j0 + p - 1, p, buf)
-        admf_vhgw_min(L + j0 - p + 1, ll, j1 - j0 + p - 1, p, buf)
+    while j0 < n:
+        j1 = windows_next(&w, H, L, j0, n)
         for j in range(j0, j1):         # WilliamsR_step's last lines
-            diff = hh[j - j0 + p - 1] - ll[j - j0 + p - 1]
-            y[j] = -100.0 * ((hh[j - j0 + p - 1] - C[j]) / diff) if diff != 0.0 else 0.0
+            diff = w.hi[j - j0] - w.lo[j - j0]
+            y[j] = -100.0 * ((w.hi[j - j0] - C[j]) / diff) if diff != 0.0 else 0.0
         j0 = j1
-    free(hh)
-    deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i), False)
+    free(m)
+    if i < n:
+        deques_refill(&s.hi, &s.lo, ring, ring + 2 * p, H, L, n, s.hi.k + (n - i), False)
     return 0
 
 
@@ -3072,26 +3099,20 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
                              Py_ssize_t n) noexcept nogil:
     """RSI's run into a scratch array; STOCHF stepped over its values while its
     window reaches into earlier ones or fastD warms up; then, a block at a
-    time, the windows' extremes (admf_vhgw_max / _min, as Stochastic_run's)
-    and fastK and fastD's total over them."""
+    time, the windows' extremes (windows_next, as Stochastic_run's) and
+    fastK and fastD's total over them."""
     cdef double* R
-    cdef double* hh
-    cdef double* ll
-    cdef double* buf
     cdef double* y0 = o[0]
     cdef double* y1 = o[1]
     cdef i64 fk = s.hi.period, fd = s.d.period
-    cdef Py_ssize_t i, k0, j0, j1, B = 4 * BLOCK
+    cdef Py_ssize_t i, k0, j0, j1
     cdef double out[2]
+    cdef Windows w
     if n == 0:
         return 0
-    B = 4 * fk if 4 * fk > B else B     # the windows' overlap recomputed: at most a quarter
-    R = <double*>scratch((n + 2 * (B + fk) + 2 * (fk + 1)) * sizeof(double))
+    R = windows_alloc(&w, fk, n)        # the RSIs, then the windows' scratch
     if R == NULL:                       # before any change
         return RUN_NOMEM
-    hh = R + n
-    ll = hh + (B + fk)
-    buf = ll + (B + fk)
     k0 = 0 if s.rsi.n >= s.rsi.period else s.rsi.period - s.rsi.n      # RSI's first value here
     if rsi_run(&s.rsi, a[0], R, n, False):
         free(R)
@@ -3104,14 +3125,12 @@ cdef inline int StochRSI_run(StochRSISt* s, double* ring, const double** a, doub
         stochrsi_k(s, ring, R[i], out)
         y0[i], y1[i] = out[0], out[1]
         i += 1
+    j0 = i
+    while j0 < n:
+        j1 = windows_next(&w, R, R, j0, n)
+        stochrsi_fast(s, ring, w.hi, w.lo, R, o, j0, j1)
+        j0 = j1
     if i < n:
-        j0 = i
-        while j0 < n:                   # RSIs j0 .. j1 - 1: their windows from j0 - fk + 1
-            j1 = j0 + B if j0 + B < n else n
-            admf_vhgw_max(R + j0 - fk + 1, hh, j1 - j0 + fk - 1, fk, buf)
-            admf_vhgw_min(R + j0 - fk + 1, ll, j1 - j0 + fk - 1, fk, buf)
-            stochrsi_fast(s, ring, hh + fk - 1, ll + fk - 1, R, o, j0, j1)
-            j0 = j1
         deques_refill(&s.hi, &s.lo, ring, ring + 2 * fk, R, R, n, s.hi.k + (n - i))
     free(R)
     return 0
