@@ -463,13 +463,24 @@ cdef inline void WMA_step(WMASt* s, double* ring, const double* x, double* out) 
     WMA_step_s(s, ring, 1, x, out)
 
 
+cdef inline double wma_bar(double* sub, double* sm, double xx, double old, double dp,
+                           double div) noexcept nogil:
+    """wma_core with the state in the caller's registers: the output."""
+    cdef double w = xx * dp, y
+    sub[0] += xx - old
+    y = (sm[0] + w) / div
+    sm[0] += w - sub[0]
+    return y
+
+
 cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py_ssize_t n) noexcept nogil:
     cdef const double* x = a[0]
     cdef double* y = o[0]
     cdef i64 p = s.period
     cdef Py_ssize_t i = 0, e, j
-    cdef double sub, sm, div, dp, xx, w
+    cdef double sub, sm, div, dp, f0, f1
     cdef double fresh[2]
+    cdef bint resum
     if p == 1:
         for j in range(n):
             y[j] = x[j]
@@ -483,15 +494,22 @@ cdef inline int WMA_run(WMASt* s, double* ring, const double** a, double** o, Py
         e = i + (RESUM - s.since)
         if e > n:
             e = n
-        if e - i == RESUM - s.since:    # the re-sum first: it overlaps the loop's chains
-            wma_fresh(&x[e - p], p, x, 0, 1, fresh)
+        resum = e - i == RESUM - s.since
         sub, sm, div, dp = s.sub, s.sum, s.div, s.dp
-        for j in range(i, e):           # wma_core, the state in registers
-            xx = x[j]
-            w = xx * dp
-            sub += xx - x[j - p]
-            y[j] = (sm + w) / div
-            sm += w - sub
+        if resum and e - i >= p:        # the re-sum inside the loop, over its last p bars
+            f0 = f1 = 0.0               # (wma_fresh's order), as SMA_run's: WMA(200)
+            for j in range(i, e - p):   # 1.17-1.24x TA-Lib's time with it first, one machine
+                y[j] = wma_bar(&sub, &sm, x[j], x[j - p], dp, div)
+            for j in range(e - p, e):
+                y[j] = wma_bar(&sub, &sm, x[j], x[j - p], dp, div)
+                f0 += x[j]
+                f1 += x[j] * <double>(j - (e - p))
+            fresh[0], fresh[1] = f0, f1
+        else:
+            if resum:
+                wma_fresh(&x[e - p], p, x, 0, 1, fresh)
+            for j in range(i, e):
+                y[j] = wma_bar(&sub, &sm, x[j], x[j - p], dp, div)
         s.sub, s.sum = sub, sm
         s.since += e - i
         if s.since == RESUM:
